@@ -1,0 +1,44 @@
+# Stratus: the two commands a new machine needs are `make run` and `make test`.
+
+GO        ?= go
+BIN       := bin/stratus
+DATA      ?= ./data
+# Debian packages the tests drive as real peers. Installed only when missing.
+APT_PACKAGES ?=
+
+.PHONY: all build run test deps vet unit bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/stratus
+
+run: build
+	@echo "stratus server arrives with the S3 storage issue; until then try: $(BIN) ring --help" >&2
+	@exit 1
+
+# deps installs what the tests need: Debian packages (only if missing, so a warm machine
+# does nothing) and Go modules pinned by go.mod.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	$(GO) mod download
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test: deps vet unit
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./ring/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,43 @@
+// Package testutil holds helpers shared by tests across Stratus: a logger that writes to the
+// test's log, and eventual assertions that replace sleeps.
+package testutil
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// Logger returns a logger whose output appears only when the test fails (or with -v).
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// Eventually calls check until it returns nil or timeout passes, then fails the test with the
+// last error. It polls with a short, growing interval so fast conditions finish fast.
+func Eventually(t testing.TB, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	wait := time.Millisecond
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v: %v", timeout, err)
+		}
+		time.Sleep(wait)
+		if wait < 100*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
