@@ -7,6 +7,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// subcommands holds the constructors of the top-level subcommands; each subcommand's file
+// registers itself from init, so adding a role touches only its own file.
+var subcommands []func() *cobra.Command
+
+// register adds a top-level subcommand. Call it from init.
+func register(newCmd func() *cobra.Command) { subcommands = append(subcommands, newCmd) }
+
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
@@ -28,6 +35,8 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	// subcommands are added by their files
+	for _, newCmd := range subcommands {
+		root.AddCommand(newCmd())
+	}
 	return root
 }
