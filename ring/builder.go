@@ -322,3 +322,18 @@ func unixSeconds(t time.Time) uint32 {
 	s := t.Unix()
 	return uint32(max(1, min(s, math.MaxUint32)))
 }
+
+// NeedsRebalance reports whether devices or settings changed since the last rebalance (or
+// there has been none).
+func (b *Builder) NeedsRebalance() bool { return b.assign == nil || b.changed }
+
+// MovablePartitions counts the partitions min_part_hours lets move at now.
+func (b *Builder) MovablePartitions(now time.Time) int {
+	t, n := unixSeconds(now), 0
+	for p := range b.lastMoved {
+		if b.movable(p, t) {
+			n++
+		}
+	}
+	return n
+}

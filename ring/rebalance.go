@@ -136,9 +136,9 @@ func (s *rebalancer) add(id uint16, delta int64) {
 // slot names replica r of partition p, packed as p<<4 | r.
 type slot uint32
 
-func mkSlot(p, r int) slot        { return slot(p<<4 | r) }
-func (x slot) part() int          { return int(x >> 4) }
-func (x slot) replica() int       { return int(x & 15) }
+func mkSlot(p, r int) slot              { return slot(p<<4 | r) }
+func (x slot) part() int                { return int(x >> 4) }
+func (x slot) replica() int             { return int(x & 15) }
 func (s *rebalancer) dev(x slot) uint16 { return s.b.assign[x.replica()][x.part()] }
 
 // gather empties the slots that must be filled anew: those without a device, those on
@@ -357,12 +357,15 @@ func (s *rebalancer) balance(rep *Report) {
 				if leaf.count <= leaf.quota {
 					continue
 				}
+				// Take the replica out of the counts first, so that a move within one
+				// domain does not see the domain as full.
+				s.add(id, -1)
 				s.heldFor(p, r)
 				to := s.pick(p, true)
 				if to < 0 {
+					s.add(id, 1)
 					continue
 				}
-				s.add(id, -1)
 				row[p] = uint16(s.pl.nodes[to].dev)
 				s.add(row[p], 1)
 				s.b.lastMoved[p] = s.now
