@@ -1,0 +1,194 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are the addresses (host:port) of meta nodes. Any member works: followers
+	// forward to the leader. More endpoints survive more node failures.
+	Endpoints []string
+	// CallTimeout bounds one attempt of one call. Long polls (Watch) add their wait to it.
+	CallTimeout time.Duration
+	// RetryTimeout bounds all attempts of one call, including the backoff between them. It
+	// must cover a leader election (a few seconds).
+	RetryTimeout time.Duration
+	// HTTPClient sends the requests; nil uses a client with keep-alives tuned for many
+	// concurrent calls.
+	HTTPClient *http.Client
+}
+
+// DefaultConfig returns a Config with timeouts suited to a LAN cluster.
+func DefaultConfig(endpoints ...string) Config {
+	return Config{Endpoints: endpoints, CallTimeout: 5 * time.Second, RetryTimeout: 15 * time.Second}
+}
+
+// Validate reports whether the config is usable.
+func (c Config) Validate() error {
+	if len(c.Endpoints) == 0 {
+		return errors.New("endpoints: at least one meta address is required")
+	}
+	if c.CallTimeout <= 0 {
+		return fmt.Errorf("call_timeout (%v) must be positive", c.CallTimeout)
+	}
+	if c.RetryTimeout < c.CallTimeout {
+		return fmt.Errorf("retry_timeout (%v) is below call_timeout (%v)", c.RetryTimeout, c.CallTimeout)
+	}
+	return nil
+}
+
+// Client talks to a meta cluster. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	http *http.Client
+
+	mu        sync.Mutex
+	preferred string // last endpoint that answered, or the leader it named
+	next      int    // round-robin position among Endpoints after a failure
+}
+
+// New returns a Client. It does not contact the cluster.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("meta client: %w", err)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: cfg.CallTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	return &Client{cfg: cfg, http: hc, preferred: cfg.Endpoints[0]}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// endpoint returns the address to try next.
+func (c *Client) endpoint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.preferred
+}
+
+// failed moves off addr after it failed, to the leader it named if any.
+func (c *Client) failed(addr, leader string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.preferred != addr {
+		return // another call already moved on
+	}
+	if leader != "" && leader != addr {
+		c.preferred = leader
+		return
+	}
+	c.next = (c.next + 1) % len(c.cfg.Endpoints)
+	if c.cfg.Endpoints[c.next] == addr && len(c.cfg.Endpoints) > 1 {
+		c.next = (c.next + 1) % len(c.cfg.Endpoints)
+	}
+	c.preferred = c.cfg.Endpoints[c.next]
+}
+
+// call sends req to path and decodes the reply into resp, retrying on leader change and
+// transport errors. extra lengthens each attempt's deadline (for long polls).
+func (c *Client) call(ctx context.Context, method, path string, req, resp any, extra time.Duration) error {
+	var body []byte
+	if req != nil {
+		var err error
+		if body, err = json.Marshal(req); err != nil {
+			return fmt.Errorf("encode %s: %w", path, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RetryTimeout+extra)
+	defer cancel()
+	backoff := 10 * time.Millisecond
+	var lastErr error
+	for {
+		addr := c.endpoint()
+		err := c.attempt(ctx, addr, method, path, body, resp, extra)
+		if err == nil {
+			return nil
+		}
+		var se *ServerError
+		leader := ""
+		if errors.As(err, &se) {
+			leader = se.Leader
+			if !retriable(err) {
+				return err
+			}
+		}
+		lastErr = err
+		c.failed(addr, leader)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w (last error: %v)", path, ErrUnavailable, lastErr)
+		case <-t.C:
+		}
+		if backoff < 500*time.Millisecond {
+			backoff *= 2
+		}
+	}
+}
+
+func (c *Client) attempt(ctx context.Context, addr, method, path string, body []byte, resp any, extra time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout+extra)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hresp, err := c.http.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %v", addr, path, ErrUnavailable, err)
+	}
+	defer hresp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(hresp.Body, MaxBodyBytes+1))
+	if err != nil {
+		return fmt.Errorf("%s %s: read reply: %w: %v", addr, path, ErrUnavailable, err)
+	}
+	if hresp.StatusCode/100 != 2 {
+		var er ErrorResponse
+		if err := json.Unmarshal(data, &er); err != nil || er.Code == "" {
+			return fmt.Errorf("%s %s: http %d: %w", addr, path, hresp.StatusCode, ErrUnavailable)
+		}
+		return &ServerError{Code: er.Code, Message: er.Message, Leader: er.Leader}
+	}
+	if resp == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, resp); err != nil {
+		return fmt.Errorf("%s %s: decode reply: %w", addr, path, err)
+	}
+	return nil
+}
+
+// NewRequestID returns a fresh random request ID for ApplyRequest.ID.
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

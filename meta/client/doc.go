@@ -1,0 +1,20 @@
+// Package client is the wire protocol of the meta catalog and the only way other parts of
+// Stratus talk to it over the network.
+//
+// The protocol is HTTP/JSON on the meta node's single listener (the same port also carries
+// Raft traffic, told apart by the first byte of each connection). Request and response types,
+// paths and error codes are defined here once; the server in package meta imports them.
+//
+// The catalog is a set of named tables (see [Tables]) of string keys and opaque values. Each
+// stored value carries the Raft index that last modified it (ModIndex) and an optional
+// caller-supplied ordering stamp (Version, e.g. a hybrid logical clock timestamp) used for
+// last-writer-wins updates. Typed helpers (accounts, buckets, the object index, rings, nodes)
+// sit on top of the generic table operations.
+//
+// Guarantees: every call has a deadline derived from its context and [Config.CallTimeout];
+// calls are retried on leader change and transport errors until [Config.RetryTimeout] or the
+// context ends. Writes carry a request ID that the catalog deduplicates, so a retried write is
+// applied at most once. Reads are linearizable unless [Stale] is passed.
+//
+// A Client is safe for concurrent use.
+package client

@@ -1,0 +1,192 @@
+package client
+
+import "time"
+
+// HTTP paths of the meta protocol. All requests except Status are POSTs of a JSON body.
+const (
+	PathApply  = "/v1/apply"
+	PathGet    = "/v1/get"
+	PathList   = "/v1/list"
+	PathWatch  = "/v1/watch"
+	PathJoin   = "/v1/join"
+	PathRemove = "/v1/remove"
+	PathStatus = "/v1/status"
+	PathHealth = "/healthz"
+)
+
+// HeaderForwarded marks a request a follower forwarded to the leader, so the leader never
+// forwards it again (a stale leader hint must not cause a loop).
+const HeaderForwarded = "Stratus-Meta-Forwarded"
+
+// MaxKeyBytes is the largest key accepted in any table.
+const MaxKeyBytes = 1024
+
+// MaxBodyBytes bounds a request body; it must exceed the largest table's MaxValueBytes.
+const MaxBodyBytes = 40 << 20
+
+// OpKind says what an Op does. Used in the Raft log; never renumber.
+type OpKind uint8
+
+const (
+	OpPut    OpKind = 1 // store Value under Key
+	OpDelete OpKind = 2 // remove Key (no error if absent)
+)
+
+// Cond is a precondition on an Op. Used in the Raft log; never renumber.
+type Cond uint8
+
+const (
+	// CondNone applies the op unconditionally.
+	CondNone Cond = 0
+	// CondAbsent requires the key not to exist; otherwise the whole request fails with
+	// ErrConflict.
+	CondAbsent Cond = 1
+	// CondModIndex requires the key's ModIndex to equal Op.ModIndex (0 means absent);
+	// otherwise the whole request fails with ErrConflict.
+	CondModIndex Cond = 2
+	// CondNewer applies the op only if the key is absent or its stored Version is lower than
+	// Op.Version. A skipped op is not an error: OpResult.Applied is false. This is the
+	// last-writer-wins rule for the object index.
+	CondNewer Cond = 3
+)
+
+// Op is one write in a request. All ops of a request are applied atomically.
+type Op struct {
+	Kind     OpKind `json:"kind"`
+	Table    string `json:"table"`
+	Key      string `json:"key"`
+	Value    []byte `json:"value,omitempty"`
+	Cond     Cond   `json:"cond,omitempty"`
+	ModIndex uint64 `json:"mod_index,omitempty"` // for CondModIndex
+	Version  uint64 `json:"version,omitempty"`   // stored with puts; compared by CondNewer
+}
+
+// ApplyRequest is the body of PathApply.
+type ApplyRequest struct {
+	// ID identifies the request for deduplication: a retried request with the same ID is
+	// applied at most once. 1 to 64 bytes; the client uses 16 random bytes in hex.
+	ID  string `json:"id"`
+	Ops []Op   `json:"ops"`
+}
+
+// OpResult reports one op of an applied request.
+type OpResult struct {
+	Applied bool `json:"applied"` // false when CondNewer skipped the op
+}
+
+// ApplyResponse is the reply to PathApply.
+type ApplyResponse struct {
+	Index     uint64     `json:"index"`     // Raft index at which the request was applied
+	Duplicate bool       `json:"duplicate"` // the ID had been applied before; Results are the first outcome
+	Results   []OpResult `json:"results"`
+}
+
+// Item is a stored value.
+type Item struct {
+	Table    string `json:"table"`
+	Key      string `json:"key"`
+	Value    []byte `json:"value"`
+	ModIndex uint64 `json:"mod_index"` // Raft index of the last write to the key
+	Version  uint64 `json:"version"`   // caller-supplied ordering stamp of the last put
+}
+
+// GetRequest is the body of PathGet.
+type GetRequest struct {
+	Table string `json:"table"`
+	Key   string `json:"key"`
+	Stale bool   `json:"stale,omitempty"` // serve from the receiving node's state, without a leader check
+}
+
+// GetResponse is the reply to PathGet. A missing key is an ErrNotFound error.
+type GetResponse struct {
+	Item  Item   `json:"item"`
+	Index uint64 `json:"index"` // applied index of the state that served the read
+}
+
+// ListRequest is the body of PathList. Keys are returned in byte order.
+type ListRequest struct {
+	Table  string `json:"table"`
+	Prefix string `json:"prefix,omitempty"`
+	After  string `json:"after,omitempty"` // exclusive start key; "" starts at Prefix
+	Limit  int    `json:"limit,omitempty"` // 0 means the server's maximum (MaxListLimit)
+	Stale  bool   `json:"stale,omitempty"`
+}
+
+// MaxListLimit caps the items of one List call.
+const MaxListLimit = 10000
+
+// ListResponse is the reply to PathList.
+type ListResponse struct {
+	Items []Item `json:"items"`
+	More  bool   `json:"more"` // more keys match; continue with After = last key
+	Index uint64 `json:"index"`
+}
+
+// WatchRequest is the body of PathWatch: wait until a key in Table with Prefix is modified at a
+// Raft index greater than After, or until Wait passes.
+type WatchRequest struct {
+	Table  string        `json:"table"`
+	Prefix string        `json:"prefix,omitempty"`
+	After  uint64        `json:"after"`
+	Wait   time.Duration `json:"wait"` // capped by the server at MaxWatchWait
+}
+
+// MaxWatchWait caps a long poll.
+const MaxWatchWait = 5 * time.Minute
+
+// Event is one change seen by a watch.
+type Event struct {
+	Key     string `json:"key"`
+	Index   uint64 `json:"index"`
+	Deleted bool   `json:"deleted"`
+}
+
+// WatchResponse is the reply to PathWatch. Events are in index order, at most one per key (the
+// latest). If Resync is true the node no longer remembers changes after the requested index
+// (its change history was compacted or replaced by a snapshot): re-read the range with List and
+// watch again from Index.
+type WatchResponse struct {
+	Index  uint64  `json:"index"` // watch again with After = Index
+	Events []Event `json:"events"`
+	Resync bool    `json:"resync"`
+}
+
+// JoinRequest is the body of PathJoin: add a voter.
+type JoinRequest struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// RemoveRequest is the body of PathRemove: remove a server.
+type RemoveRequest struct {
+	ID string `json:"id"`
+}
+
+// Member is one server in the Raft configuration.
+type Member struct {
+	ID       string `json:"id"`
+	Addr     string `json:"addr"`
+	Suffrage string `json:"suffrage"` // Voter, Nonvoter or Staging
+	Leader   bool   `json:"leader"`
+}
+
+// Status is the reply to PathStatus.
+type Status struct {
+	ID                string   `json:"id"`
+	Addr              string   `json:"addr"`
+	State             string   `json:"state"` // Leader, Follower, Candidate, Shutdown
+	LeaderID          string   `json:"leader_id"`
+	LeaderAddr        string   `json:"leader_addr"`
+	Term              uint64   `json:"term"`
+	CommitIndex       uint64   `json:"commit_index"`
+	AppliedIndex      uint64   `json:"applied_index"`
+	LastSnapshotIndex uint64   `json:"last_snapshot_index"`
+	Members           []Member `json:"members"`
+}
+
+// ErrorResponse is the body of any non-2xx reply.
+type ErrorResponse struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Leader  string `json:"leader,omitempty"`
+}

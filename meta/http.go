@@ -1,0 +1,207 @@
+package meta
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"stratus/meta/client"
+)
+
+// handler returns the node's HTTP API: the meta protocol, /healthz and optionally /metrics.
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+client.PathApply, s.leaderOnly("apply", func(ctx context.Context, body []byte) (any, error) {
+		var req client.ApplyRequest
+		if err := decode(body, &req); err != nil {
+			return nil, err
+		}
+		return s.apply(ctx, req)
+	}))
+	mux.HandleFunc("POST "+client.PathJoin, s.leaderOnly("join", func(ctx context.Context, body []byte) (any, error) {
+		var req client.JoinRequest
+		if err := decode(body, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.join(req)
+	}))
+	mux.HandleFunc("POST "+client.PathRemove, s.leaderOnly("remove", func(ctx context.Context, body []byte) (any, error) {
+		var req client.RemoveRequest
+		if err := decode(body, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.remove(req)
+	}))
+	mux.HandleFunc("POST "+client.PathGet, s.read("get", func(ctx context.Context, body []byte) (bool, func() (any, error), error) {
+		var req client.GetRequest
+		if err := decode(body, &req); err != nil {
+			return false, nil, err
+		}
+		return req.Stale, func() (any, error) { return s.get(req) }, nil
+	}))
+	mux.HandleFunc("POST "+client.PathList, s.read("list", func(ctx context.Context, body []byte) (bool, func() (any, error), error) {
+		var req client.ListRequest
+		if err := decode(body, &req); err != nil {
+			return false, nil, err
+		}
+		return req.Stale, func() (any, error) { return s.list(req) }, nil
+	}))
+	mux.HandleFunc("POST "+client.PathWatch, s.read("watch", func(ctx context.Context, body []byte) (bool, func() (any, error), error) {
+		var req client.WatchRequest
+		if err := decode(body, &req); err != nil {
+			return false, nil, err
+		}
+		return true, func() (any, error) { return s.watch(ctx, req) }, nil
+	}))
+	mux.HandleFunc("GET "+client.PathStatus, func(w http.ResponseWriter, r *http.Request) {
+		s.reply(w, "status", s.status(), nil)
+	})
+	mux.HandleFunc("GET "+client.PathHealth, func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.leaderAddr(); err != nil {
+			s.reply(w, "health", nil, err)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	if s.cfg.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	return mux
+}
+
+func decode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: decode request: %v", ErrBadRequest, err)
+	}
+	return nil
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, client.MaxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read request: %v", ErrBadRequest, err)
+	}
+	if len(body) > client.MaxBodyBytes {
+		return nil, fmt.Errorf("%w: request body exceeds %d bytes", ErrValueTooLarge, client.MaxBodyBytes)
+	}
+	return body, nil
+}
+
+// leaderOnly serves a request on the leader and forwards it there from a follower.
+func (s *Server) leaderOnly(op string, serve func(ctx context.Context, body []byte) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		if err != nil {
+			s.reply(w, op, nil, err)
+			return
+		}
+		if !s.isLeader() {
+			s.forward(w, r, op, body)
+			return
+		}
+		resp, err := serve(r.Context(), body)
+		s.reply(w, op, resp, err)
+	}
+}
+
+// read serves a read locally if it is stale or this node leads (after linearizing), and
+// forwards it to the leader otherwise.
+func (s *Server) read(op string, parse func(ctx context.Context, body []byte) (stale bool, serve func() (any, error), err error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		if err != nil {
+			s.reply(w, op, nil, err)
+			return
+		}
+		stale, serve, err := parse(r.Context(), body)
+		if err != nil {
+			s.reply(w, op, nil, err)
+			return
+		}
+		if !stale {
+			if !s.isLeader() {
+				s.forward(w, r, op, body)
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
+			err := s.linearize(ctx)
+			cancel()
+			if err != nil {
+				s.reply(w, op, nil, err)
+				return
+			}
+		} else if _, err := s.leaderAddr(); errors.Is(err, ErrNotMember) {
+			s.reply(w, op, nil, err)
+			return
+		}
+		resp, err := serve()
+		s.reply(w, op, resp, err)
+	}
+}
+
+// forward relays a request to the leader and its reply back. A request that was already
+// forwarded once is refused with a leader hint instead, so stale hints cannot loop.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, op string, body []byte) {
+	leader, err := s.leaderAddr()
+	if err != nil {
+		s.reply(w, op, nil, err)
+		return
+	}
+	if r.Header.Get(client.HeaderForwarded) != "" || leader == s.addr {
+		s.replyErr(w, op, leader, fmt.Errorf("%w: leader is %s", ErrNotLeader, leader))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+leader+r.URL.Path, bytes.NewReader(body))
+	if err != nil {
+		s.reply(w, op, nil, err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(client.HeaderForwarded, s.cfg.NodeID)
+	resp, err := s.fwd.Do(req)
+	if err != nil {
+		s.replyErr(w, op, leader, fmt.Errorf("forward to leader %s: %w: %v", leader, ErrUnavailable, err))
+		return
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+	s.m.requests.WithLabelValues(op, "forwarded").Inc()
+}
+
+// reply writes v, or err as an ErrorResponse.
+func (s *Server) reply(w http.ResponseWriter, op string, v any, err error) {
+	if err != nil {
+		s.replyErr(w, op, "", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	s.m.requests.WithLabelValues(op, "ok").Inc()
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// replyErr writes err as an ErrorResponse naming the leader, if known.
+func (s *Server) replyErr(w http.ResponseWriter, op, leader string, err error) {
+	code, status := client.ErrorToWire(err)
+	if code == client.CodeInternal {
+		s.log.Error("request failed", "op", op, "err", err)
+	}
+	if leader == "" && (code == client.CodeNotLeader || code == client.CodeNoLeader) {
+		if a, _ := s.raft.LeaderWithID(); a != "" {
+			leader = string(a)
+		}
+	}
+	s.m.requests.WithLabelValues(op, code).Inc()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(client.ErrorResponse{Code: code, Message: err.Error(), Leader: leader})
+}

@@ -1,0 +1,260 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/raft"
+
+	"stratus/meta/client"
+)
+
+// maxOpsPerRequest bounds the ops of one atomic request.
+const maxOpsPerRequest = 1000
+
+// validateApply checks a write request against the schema before it is proposed.
+func validateApply(req *client.ApplyRequest) error {
+	if len(req.ID) == 0 || len(req.ID) > 64 {
+		return fmt.Errorf("%w: request id is %d bytes, want 1 to 64", ErrBadRequest, len(req.ID))
+	}
+	if len(req.Ops) == 0 || len(req.Ops) > maxOpsPerRequest {
+		return fmt.Errorf("%w: request has %d ops, want 1 to %d", ErrBadRequest, len(req.Ops), maxOpsPerRequest)
+	}
+	for i := range req.Ops {
+		op := &req.Ops[i]
+		spec, err := checkTableKey(op.Table, op.Key)
+		if err != nil {
+			return err
+		}
+		switch op.Kind {
+		case client.OpPut:
+			if len(op.Value) > spec.MaxValueBytes {
+				return fmt.Errorf("%w: %s/%s value is %d bytes, limit %d", ErrValueTooLarge, op.Table, op.Key, len(op.Value), spec.MaxValueBytes)
+			}
+		case client.OpDelete:
+			if len(op.Value) != 0 {
+				return fmt.Errorf("%w: delete of %s/%s carries a value", ErrBadRequest, op.Table, op.Key)
+			}
+		default:
+			return fmt.Errorf("%w: op kind %d", ErrBadRequest, op.Kind)
+		}
+		if op.Cond > client.CondNewer {
+			return fmt.Errorf("%w: condition %d", ErrBadRequest, op.Cond)
+		}
+	}
+	return nil
+}
+
+// checkTableKey validates a table name and a key (an empty key is allowed only as a prefix).
+func checkTableKey(table, key string) (client.TableSpec, error) {
+	spec, ok := client.LookupTable(table)
+	if !ok {
+		return spec, fmt.Errorf("%w %q", ErrUnknownTable, table)
+	}
+	if key == "" {
+		return spec, fmt.Errorf("%w: empty key in table %s", ErrBadRequest, table)
+	}
+	if len(key) > client.MaxKeyBytes {
+		return spec, fmt.Errorf("%w: key in table %s is %d bytes, limit %d", ErrKeyTooLarge, table, len(key), client.MaxKeyBytes)
+	}
+	if !utf8.ValidString(key) {
+		return spec, fmt.Errorf("%w: key in table %s is not valid UTF-8", ErrBadRequest, table)
+	}
+	return spec, nil
+}
+
+// apply validates, seals and commits a write on the leader.
+func (s *Server) apply(ctx context.Context, req client.ApplyRequest) (client.ApplyResponse, error) {
+	if err := validateApply(&req); err != nil {
+		return client.ApplyResponse{}, err
+	}
+	ops := make([]client.Op, len(req.Ops))
+	for i, op := range req.Ops {
+		if spec, _ := client.LookupTable(op.Table); spec.Sealed && op.Kind == client.OpPut {
+			op.Value = s.sealer.seal(op.Table, op.Key, op.Value)
+		}
+		ops[i] = op
+	}
+	req.Ops = ops
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	res, err := s.batcher.submit(ctx, s.stop, req)
+	if err != nil {
+		return client.ApplyResponse{}, err
+	}
+	if res.Err != nil {
+		return client.ApplyResponse{}, res.Err
+	}
+	return client.ApplyResponse{Index: res.Index, Duplicate: res.Duplicate, Results: res.Results}, nil
+}
+
+// linearize makes a following read linearizable (the read-index method): it notes the last log
+// index, confirms with a quorum that this node is still the leader, and waits until the state
+// machine has applied that index. Every write acknowledged before the read started is in the
+// leader's log at or below that index.
+func (s *Server) linearize(ctx context.Context) error {
+	idx := s.raft.LastIndex()
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		return raftError(err)
+	}
+	return s.waitApplied(ctx, idx)
+}
+
+// waitApplied waits until the state machine has applied index idx.
+func (s *Server) waitApplied(ctx context.Context, idx uint64) error {
+	for {
+		applied, wake := s.fsm.feed.state()
+		if applied >= idx {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (applied %d): %w", idx, applied, ErrUnavailable)
+		case <-s.stop:
+			return ErrClosed
+		}
+	}
+}
+
+// openItem decrypts the value of a sealed table.
+func (s *Server) openItem(it *client.Item) error {
+	if spec, _ := client.LookupTable(it.Table); !spec.Sealed {
+		return nil
+	}
+	v, err := s.sealer.open(it.Table, it.Key, it.Value)
+	if err != nil {
+		return err
+	}
+	it.Value = v
+	return nil
+}
+
+// get reads one key; the caller has linearized if needed.
+func (s *Server) get(req client.GetRequest) (client.GetResponse, error) {
+	if _, err := checkTableKey(req.Table, req.Key); err != nil {
+		return client.GetResponse{}, err
+	}
+	it, applied, err := s.fsm.get(req.Table, req.Key)
+	if err != nil {
+		return client.GetResponse{}, err
+	}
+	if err := s.openItem(&it); err != nil {
+		return client.GetResponse{}, err
+	}
+	return client.GetResponse{Item: it, Index: applied}, nil
+}
+
+// list reads a key range; the caller has linearized if needed.
+func (s *Server) list(req client.ListRequest) (client.ListResponse, error) {
+	if _, ok := client.LookupTable(req.Table); !ok {
+		return client.ListResponse{}, fmt.Errorf("%w %q", ErrUnknownTable, req.Table)
+	}
+	if req.Limit < 0 {
+		return client.ListResponse{}, fmt.Errorf("%w: limit %d is negative", ErrBadRequest, req.Limit)
+	}
+	if req.Limit == 0 || req.Limit > client.MaxListLimit {
+		req.Limit = client.MaxListLimit
+	}
+	items, more, applied, err := s.fsm.list(req.Table, req.Prefix, req.After, req.Limit)
+	if err != nil {
+		return client.ListResponse{}, err
+	}
+	for i := range items {
+		if err := s.openItem(&items[i]); err != nil {
+			return client.ListResponse{}, err
+		}
+	}
+	if items == nil {
+		items = []client.Item{}
+	}
+	return client.ListResponse{Items: items, More: more, Index: applied}, nil
+}
+
+// watch long-polls this node's change history. It is served by any member without a leader
+// check: the events say only that something changed, and the caller reads the new values.
+func (s *Server) watch(ctx context.Context, req client.WatchRequest) (client.WatchResponse, error) {
+	if _, ok := client.LookupTable(req.Table); !ok {
+		return client.WatchResponse{}, fmt.Errorf("%w %q", ErrUnknownTable, req.Table)
+	}
+	wait := min(max(req.Wait, 0), client.MaxWatchWait)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		events, applied, resync, wake := s.fsm.feed.since(req.Table, req.Prefix, req.After)
+		if resync || len(events) > 0 {
+			return client.WatchResponse{Index: applied, Events: events, Resync: resync}, nil
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return client.WatchResponse{Index: max(applied, req.After), Events: []client.Event{}}, nil
+		case <-ctx.Done():
+			return client.WatchResponse{}, fmt.Errorf("watch: %w", ErrUnavailable)
+		case <-s.stop:
+			return client.WatchResponse{}, ErrClosed
+		}
+	}
+}
+
+// join adds a voter; the caller is the leader.
+func (s *Server) join(req client.JoinRequest) error {
+	if req.ID == "" || req.Addr == "" {
+		return fmt.Errorf("%w: join needs an id and an addr", ErrBadRequest)
+	}
+	if err := s.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.Addr), 0, s.cfg.ApplyTimeout).Error(); err != nil {
+		return fmt.Errorf("add voter %s: %w", req.ID, raftError(err))
+	}
+	s.log.Info("voter added", "member", req.ID, "addr", req.Addr)
+	return nil
+}
+
+// remove removes a server; the caller is the leader.
+func (s *Server) remove(req client.RemoveRequest) error {
+	fut := s.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return raftError(err)
+	}
+	found := false
+	for _, srv := range fut.Configuration().Servers {
+		found = found || srv.ID == raft.ServerID(req.ID)
+	}
+	if !found {
+		return fmt.Errorf("%w: no server %q in the configuration", ErrNotMember, req.ID)
+	}
+	if err := s.raft.RemoveServer(raft.ServerID(req.ID), 0, s.cfg.ApplyTimeout).Error(); err != nil {
+		return fmt.Errorf("remove server %s: %w", req.ID, raftError(err))
+	}
+	s.log.Info("server removed", "member", req.ID)
+	return nil
+}
+
+// status describes this node.
+func (s *Server) status() client.Status {
+	leaderAddr, leaderID := s.raft.LeaderWithID()
+	applied, _ := s.fsm.feed.state()
+	st := client.Status{
+		ID:           s.cfg.NodeID,
+		Addr:         s.addr,
+		State:        s.raft.State().String(),
+		LeaderID:     string(leaderID),
+		LeaderAddr:   string(leaderAddr),
+		Term:         s.raft.CurrentTerm(),
+		CommitIndex:  s.raft.CommitIndex(),
+		AppliedIndex: applied,
+		Members:      []client.Member{},
+	}
+	var snap uint64
+	fmt.Sscan(s.raft.Stats()["last_snapshot_index"], &snap)
+	st.LastSnapshotIndex = snap
+	if fut := s.raft.GetConfiguration(); fut.Error() == nil {
+		for _, srv := range fut.Configuration().Servers {
+			st.Members = append(st.Members, client.Member{
+				ID: string(srv.ID), Addr: string(srv.Address), Suffrage: srv.Suffrage.String(), Leader: srv.ID == leaderID,
+			})
+		}
+	}
+	return st
+}
