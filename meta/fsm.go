@@ -429,6 +429,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	_ = db.View(func(tx *bolt.Tx) error { applied = appliedIndex(tx); return nil })
 	f.feed.reset(applied)
 	f.m.applied.Set(float64(applied))
+	f.m.restores.Inc()
 	f.log.Info("restored snapshot", "index", applied, "dur", time.Since(start))
 	return nil
 }

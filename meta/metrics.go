@@ -17,6 +17,7 @@ type metrics struct {
 	requests        *prometheus.CounterVec
 	snapshotSeconds prometheus.Histogram
 	snapshotBytes   prometheus.Gauge
+	restores        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,12 +49,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		snapshotBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "stratus_meta_snapshot_size_bytes", Help: "Size of the last snapshot written.",
 		}),
+		restores: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stratus_meta_snapshot_restores_total", Help: "Snapshots installed into the state machine (at start, or sent by the leader to a lagging node).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.applied, m.leader, m.duplicates, m.applySeconds, m.batchRequests, m.requests, m.snapshotSeconds, m.snapshotBytes} {
+	for _, c := range []prometheus.Collector{m.applied, m.leader, m.duplicates, m.applySeconds, m.batchRequests, m.requests, m.snapshotSeconds, m.snapshotBytes, m.restores} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

@@ -90,33 +90,12 @@ func (s *Server) apply(ctx context.Context, req client.ApplyRequest) (client.App
 	return client.ApplyResponse{Index: res.Index, Duplicate: res.Duplicate, Results: res.Results}, nil
 }
 
-// linearize makes a following read linearizable (the read-index method): it notes the last log
-// index, confirms with a quorum that this node is still the leader, and waits until the state
-// machine has applied that index. Every write acknowledged before the read started is in the
-// leader's log at or below that index.
+// linearize makes a following read linearizable: it waits for a Raft barrier that was
+// proposed after the read arrived. The barrier commits only with a quorum in this leader's term,
+// and raft answers it only after the state machine has applied every entry before it, so the
+// read sees every write acknowledged before it started. Concurrent reads share barriers.
 func (s *Server) linearize(ctx context.Context) error {
-	idx := s.raft.LastIndex()
-	if err := s.raft.VerifyLeader().Error(); err != nil {
-		return raftError(err)
-	}
-	return s.waitApplied(ctx, idx)
-}
-
-// waitApplied waits until the state machine has applied index idx.
-func (s *Server) waitApplied(ctx context.Context, idx uint64) error {
-	for {
-		applied, wake := s.fsm.feed.state()
-		if applied >= idx {
-			return nil
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for index %d (applied %d): %w", idx, applied, ErrUnavailable)
-		case <-s.stop:
-			return ErrClosed
-		}
-	}
+	return s.barrier.wait(ctx, s.stop)
 }
 
 // openItem decrypts the value of a sealed table.

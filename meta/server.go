@@ -34,6 +34,7 @@ type Server struct {
 	raft    *raft.Raft
 	fsm     *fsm
 	batcher *batcher
+	barrier *readBarrier
 	fwd     *http.Client
 	stop    chan struct{} // closed when Run begins shutting down
 }
@@ -132,6 +133,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.raft, s.fsm = r, f
 	s.batcher = newBatcher(r, s.cfg, s.m)
+	s.barrier = &readBarrier{raft: r, timeout: s.cfg.ApplyTimeout}
 	s.fwd = &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 			d := 5 * time.Second
