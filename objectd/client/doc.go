@@ -1,0 +1,27 @@
+// Package client is the wire protocol of objectd, the storage-node daemon, and the client for
+// it. The request and response types, URL paths, header names, error codes and the record
+// format (which is also the on-disk format of object files) are defined here and nowhere else;
+// the server imports them. Proxy, volumed and objectd's own replicator all talk to storage
+// nodes through this package.
+//
+// # Addressing
+//
+// Every object call names a Target: the node's "ip:port", one of its devices, and the ring
+// partition the object belongs to. The storage node does not consult the ring on the data
+// path; the caller has already placed the object.
+//
+// # Ordering
+//
+// Every write carries a timestamp (package internal/hlc). A node keeps only the newest
+// version of a name and refuses a PUT or DELETE that is not newer than what it holds
+// (ErrConflict, with the newer timestamp in the error). That is last-writer-wins, and it makes
+// retries and replication idempotent.
+//
+// # Integrity
+//
+// Object content is protected by a CRC-32C (Castagnoli) checksum, chosen over SHA-256 because
+// it runs at memory speed (about 15x faster here) and the threat it guards against is disk and
+// transfer corruption, not an adversary. A PUT carries the checksum the sender computed, as a
+// header when known up front or as an HTTP trailer computed while streaming; the node refuses
+// a body that does not match. A full GET is checked again by this client as it is read.
+package client

@@ -1,0 +1,108 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"stratus/internal/hlc"
+)
+
+// Errors a storage node reports. Calls return them wrapped in a *StatusError; match them with
+// errors.Is.
+var (
+	// ErrNotFound: the node holds no live version of the name (never written, or deleted;
+	// a deletion's timestamp is in the StatusError).
+	ErrNotFound = errors.New("objectd: not found")
+	// ErrConflict: the request's timestamp is not newer than the version the node holds;
+	// the held timestamp is in the StatusError.
+	ErrConflict = errors.New("objectd: a newer or equal version exists")
+	// ErrDeviceUnavailable: the device is missing, not mounted, or not one of the node's.
+	ErrDeviceUnavailable = errors.New("objectd: device unavailable")
+	// ErrNoSpace: the device is full; nothing was stored.
+	ErrNoSpace = errors.New("objectd: no space left on device")
+	// ErrChecksum: a PUT body did not match the checksum sent with it, or a GET body did not
+	// match the stored checksum (detected by this client).
+	ErrChecksum = errors.New("objectd: checksum mismatch")
+	// ErrCorrupt: the stored copy failed verification; the node quarantined it.
+	ErrCorrupt = errors.New("objectd: stored copy corrupt")
+	// ErrLength: a PUT body was shorter or longer than its declared length (a truncated
+	// upload, for instance); nothing was stored.
+	ErrLength = errors.New("objectd: body length mismatch")
+	// ErrInvalid: a malformed request: bad name, timestamp, header or metadata.
+	ErrInvalid = errors.New("objectd: invalid request")
+	// ErrRange: the requested byte range does not overlap the object.
+	ErrRange = errors.New("objectd: range not satisfiable")
+	// ErrInternal: anything else that went wrong on the node.
+	ErrInternal = errors.New("objectd: internal error")
+)
+
+// wireErrors is the one table between errors and the wire: the code sent in HeaderError and
+// the HTTP status for each sentinel. Codes are part of the protocol; never rename them.
+var wireErrors = []struct {
+	code   string
+	status int
+	err    error
+}{
+	{"not_found", http.StatusNotFound, ErrNotFound},
+	{"conflict", http.StatusConflict, ErrConflict},
+	{"device_unavailable", http.StatusInsufficientStorage, ErrDeviceUnavailable},
+	{"no_space", http.StatusInsufficientStorage, ErrNoSpace},
+	{"checksum", http.StatusUnprocessableEntity, ErrChecksum},
+	{"corrupt", http.StatusInternalServerError, ErrCorrupt},
+	{"length", http.StatusBadRequest, ErrLength},
+	{"invalid", http.StatusBadRequest, ErrInvalid},
+	{"range", http.StatusRequestedRangeNotSatisfiable, ErrRange},
+	{"internal", http.StatusInternalServerError, ErrInternal},
+}
+
+// ErrorCode returns the wire code and HTTP status for err, matched with errors.Is; errors not
+// in the table are internal errors. The server uses it to answer; it is exported so that the
+// mapping lives in one place.
+func ErrorCode(err error) (code string, status int) {
+	for _, w := range wireErrors {
+		if errors.Is(err, w.err) {
+			return w.code, w.status
+		}
+	}
+	return "internal", http.StatusInternalServerError
+}
+
+// errorFor maps a wire code (or, without one, a status) back to its sentinel.
+func errorFor(code string, status int) error {
+	for _, w := range wireErrors {
+		if w.code == code {
+			return w.err
+		}
+	}
+	for _, w := range wireErrors {
+		if w.status == status {
+			return w.err
+		}
+	}
+	return ErrInternal
+}
+
+// StatusError is the error a call returns when the node answered with an error status.
+type StatusError struct {
+	Op     string // "put", "get", …
+	Host   string
+	Status int    // HTTP status
+	Code   string // wire code; see ErrorCode
+	// Timestamp is the node's current version for ErrConflict, or the deletion time for
+	// ErrNotFound when the name was deleted; zero otherwise.
+	Timestamp hlc.Timestamp
+	Message   string
+	err       error
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("objectd %s %s: %d %s", e.Op, e.Host, e.Status, e.Code)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// Unwrap returns the sentinel for the code.
+func (e *StatusError) Unwrap() error { return e.err }

@@ -1,0 +1,114 @@
+package objectd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"stratus/internal/faultfs"
+)
+
+// Config configures a storage node. The zero value of a field is not its default: start from
+// DefaultConfig.
+type Config struct {
+	// DevicesDir holds one directory per device, named as in the ring (e.g. /srv/node/sdb1).
+	// A device serves requests only while its directory holds the marker file written by
+	// InitDevice, so an unmounted disk (whose mount point is an empty directory on the root
+	// file system) answers 507 instead of filling the root disk.
+	DevicesDir string
+	// MountCheck additionally requires each device directory to be a mount point. It is the
+	// production setting; turn it off for devices that are plain directories (tests, a
+	// single-machine `stratus server`).
+	MountCheck bool
+	// AdvertiseAddr is this node's "ip:port" as written in the ring; ring devices with this
+	// Host are this node's. Empty means the listener's address.
+	AdvertiseAddr string
+
+	// RingPath is the ring file to load and watch. Empty means no ring: the node serves
+	// requests but does not replicate until SetRing is called.
+	RingPath string
+	// RingCheckInterval is how often the ring file is checked for a newer version.
+	RingCheckInterval time.Duration
+
+	// ReclaimAge is how long a tombstone is kept. It must exceed the longest time a replica
+	// can be away (down, or partitioned) and come back: a replica that missed the delete and
+	// returns after the tombstone is reclaimed would resurrect the object.
+	ReclaimAge time.Duration
+
+	// ReplicationInterval is the pause between the end of one replication pass and the start
+	// of the next. Zero disables the background replicator (ReplicateOnce still works).
+	ReplicationInterval time.Duration
+	// ReplicationConcurrency is how many partitions are replicated at once. More finishes a
+	// pass sooner on many disks at the price of more seeks and connections.
+	ReplicationConcurrency int
+	// ReplicationBytesPerSecond caps the object bytes this node pushes to peers, shared by
+	// all workers, so healing does not starve client traffic. Zero means no cap.
+	ReplicationBytesPerSecond int64
+	// ReplicationTimeout bounds each request to a peer during replication.
+	ReplicationTimeout time.Duration
+
+	// AuditInterval is the pause between auditor passes. Zero disables the background auditor
+	// (AuditOnce still works).
+	AuditInterval time.Duration
+	// AuditBytesPerSecond caps how fast the auditor re-reads objects, so it never competes
+	// with client reads for the disk. Zero means no cap.
+	AuditBytesPerSecond int64
+
+	// ShutdownTimeout bounds how long Run waits for in-flight requests after ctx ends.
+	ShutdownTimeout time.Duration
+
+	// FS is the file system used for object files; nil means the real one. Tests inject
+	// faults (a full disk, a failing fsync) through it.
+	FS faultfs.FS `json:"-"`
+	// Now is the clock for tombstone reclaim; nil means time.Now. Tests move it forward.
+	Now func() time.Time `json:"-"`
+}
+
+// DefaultConfig returns production defaults. DevicesDir must still be set.
+func DefaultConfig() Config {
+	return Config{
+		MountCheck:                true,
+		RingCheckInterval:         15 * time.Second,
+		ReclaimAge:                7 * 24 * time.Hour,
+		ReplicationInterval:       30 * time.Second,
+		ReplicationConcurrency:    4,
+		ReplicationBytesPerSecond: 0,
+		ReplicationTimeout:        5 * time.Minute,
+		AuditInterval:             time.Hour,
+		AuditBytesPerSecond:       10 << 20,
+		ShutdownTimeout:           10 * time.Second,
+	}
+}
+
+// Validate reports the first field that is out of bounds.
+func (c *Config) Validate() error {
+	switch {
+	case c.DevicesDir == "":
+		return errors.New("devices_dir is required")
+	case c.RingCheckInterval <= 0:
+		return fmt.Errorf("ring_check_interval (%v) must be positive", c.RingCheckInterval)
+	case c.ReclaimAge < time.Hour:
+		return fmt.Errorf("reclaim_age (%v) must be at least 1h", c.ReclaimAge)
+	case c.ReplicationInterval < 0:
+		return fmt.Errorf("replication_interval (%v) must not be negative", c.ReplicationInterval)
+	case c.ReplicationConcurrency < 1 || c.ReplicationConcurrency > 256:
+		return fmt.Errorf("replication_concurrency (%d) must be between 1 and 256", c.ReplicationConcurrency)
+	case c.ReplicationBytesPerSecond < 0:
+		return fmt.Errorf("replication_bytes_per_second (%d) must not be negative", c.ReplicationBytesPerSecond)
+	case c.ReplicationTimeout <= 0:
+		return fmt.Errorf("replication_timeout (%v) must be positive", c.ReplicationTimeout)
+	case c.AuditInterval < 0:
+		return fmt.Errorf("audit_interval (%v) must not be negative", c.AuditInterval)
+	case c.AuditBytesPerSecond < 0:
+		return fmt.Errorf("audit_bytes_per_second (%d) must not be negative", c.AuditBytesPerSecond)
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("shutdown_timeout (%v) must be positive", c.ShutdownTimeout)
+	}
+	if c.AdvertiseAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
+			return fmt.Errorf("advertise_addr (%q) must be ip:port: %v", c.AdvertiseAddr, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+// Package objectd is the storage-node daemon: it owns the bytes on a node's disks and their
+// healing, like Swift's object server, replicator and auditor together. It knows nothing of
+// S3, buckets or accounts: it stores named objects in ring partitions that the caller picks.
+//
+// # Storage
+//
+// Each device is a directory under Config.DevicesDir that holds the marker file written by
+// InitDevice (and, with Config.MountCheck, is a mount point); any other device answers 507.
+// Objects live at <device>/objects/<partition>/<suffix>/<name-hash>/<timestamp>.data, deletions
+// as <timestamp>.ts tombstones (layout.go). Each file is one record of package client: a
+// header with name, length, checksums and metadata, then the content. A write goes to a temp
+// file, is verified against the sender's length and checksum, fsynced, renamed into place,
+// and the directory fsynced, all before the node answers: an acknowledged write is on disk
+// and a failed one leaves nothing visible.
+//
+// # Ordering
+//
+// Last writer wins by timestamp: a write not newer than the held version is refused with
+// client.ErrConflict, and the newer version replaces the older files. Tombstones are kept
+// for Config.ReclaimAge and then removed.
+//
+// # Healing
+//
+// The replicator (ReplicateOnce, or every Config.ReplicationInterval) compares per-suffix
+// hashes of each partition with the other primaries and pushes what they lack, and moves
+// handoff partitions to their primaries. The auditor (AuditOnce) re-reads everything at a
+// bounded rate and quarantines files whose checksums fail, so replication restores them.
+// The ring comes from Config.RingPath, reloaded when a newer version appears, or SetRing.
+//
+// # Concurrency
+//
+// Everything is safe for concurrent use. A per-name-hash lock orders the publication of
+// versions of one name; content streams without it. One replication pass and one audit
+// pass run at a time.
+package objectd

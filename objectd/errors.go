@@ -1,0 +1,29 @@
+package objectd
+
+import (
+	"errors"
+
+	"stratus/internal/hlc"
+)
+
+// The node answers with the wire errors of package client (client.ErrNotFound,
+// client.ErrConflict, client.ErrDeviceUnavailable, …), wrapped with context; the handler maps
+// them to statuses with client.ErrorCode. The errors below are the node's own.
+
+// ErrNoRing is returned by ReplicateOnce before a ring has been loaded.
+var ErrNoRing = errors.New("objectd: no ring loaded")
+
+// VersionError is returned when the held version decides the outcome: the write was not
+// newer (Unwrap gives client.ErrConflict) or the name is deleted (client.ErrNotFound).
+// Timestamp is the held version's; the handler sends it in client.HeaderTimestamp.
+type VersionError struct {
+	Timestamp hlc.Timestamp
+	Err       error
+}
+
+func (e *VersionError) Error() string {
+	return e.Err.Error() + " (held version " + e.Timestamp.String() + ")"
+}
+
+// Unwrap returns the wire sentinel.
+func (e *VersionError) Unwrap() error { return e.Err }

@@ -1,0 +1,343 @@
+package objectd
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"stratus/internal/hlc"
+	"stratus/objectd/client"
+)
+
+// routes builds the HTTP API. Paths, headers and codes come from package client.
+func (s *Server) routes(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT "+client.PatternObject, s.instrument("put", s.handlePut))
+	mux.HandleFunc("GET "+client.PatternObject, s.instrument("get", s.handleGet)) // and HEAD
+	mux.HandleFunc("DELETE "+client.PatternObject, s.instrument("delete", s.handleDelete))
+	mux.HandleFunc("GET "+client.PatternHashes, s.instrument("hashes", s.handleHashes))
+	mux.HandleFunc("POST "+client.PatternMissing, s.instrument("missing", s.handleMissing))
+	mux.HandleFunc("POST "+client.PatternPush, s.instrument("push", s.handlePush))
+	mux.HandleFunc("GET "+client.PathHealth, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	if g != nil {
+		mux.Handle("GET "+client.PathMetrics, promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	}
+	return mux
+}
+
+// statusWriter records the status for metrics. It forwards ReadFrom so io.Copy from a file
+// can still use sendfile.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return io.Copy(w.ResponseWriter, r)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) instrument(op string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		name := op
+		if r.Method == http.MethodHead {
+			name = "head"
+		}
+		defer func() {
+			code := sw.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.m.requests.WithLabelValues(name, strconv.Itoa(code)).Inc()
+			s.m.requestSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		}()
+		h(sw, r)
+	}
+}
+
+// writeError answers with err's wire code and status. Errors a human should look at are
+// logged; the rest are the client's business.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code, status := client.ErrorCode(err)
+	var ve *VersionError
+	if errors.As(err, &ve) {
+		w.Header().Set(client.HeaderTimestamp, ve.Timestamp.String())
+	}
+	w.Header().Set(client.HeaderError, code)
+	switch {
+	case status == http.StatusInsufficientStorage:
+		s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status >= 500:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	default:
+		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	http.Error(w, err.Error(), status)
+}
+
+// objectParams reads device, partition and name from the path.
+func objectParams(r *http.Request) (dev string, part uint32, name string, err error) {
+	dev = r.PathValue("device")
+	if part, err = client.ParsePartition(r.PathValue("partition")); err != nil {
+		return
+	}
+	name, err = client.DecodeName(r.PathValue("name"))
+	return
+}
+
+func partParams(r *http.Request) (dev string, part uint32, err error) {
+	dev = r.PathValue("device")
+	part, err = client.ParsePartition(r.PathValue("partition"))
+	return
+}
+
+func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
+	dev, part, name, err := objectParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	info, hasSum, err := client.InfoFromHeaders(r.Header)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	info.Name = name
+	if r.ContentLength >= 0 && r.ContentLength != info.Length {
+		s.writeError(w, r, fmt.Errorf("%w: Content-Length %d, %s %d", client.ErrLength, r.ContentLength, client.HeaderLength, info.Length))
+		return
+	}
+	if _, declared := r.Trailer[client.HeaderChecksum]; !hasSum && !declared {
+		s.writeError(w, r, fmt.Errorf("%w: %s missing (send it as a header or a trailer)", client.ErrInvalid, client.HeaderChecksum))
+		return
+	}
+	want := func() (client.Checksum, error) {
+		if hasSum {
+			return info.Checksum, nil
+		}
+		v := r.Trailer.Get(client.HeaderChecksum)
+		if v == "" {
+			return 0, fmt.Errorf("%w: %s trailer missing", client.ErrInvalid, client.HeaderChecksum)
+		}
+		return client.ParseChecksum(v)
+	}
+	if err := s.store.write(dev, part, client.Record{Kind: client.KindData, Info: info}, r.Body, want); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	dev, part, name, err := objectParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ts, err := hlc.Parse(r.Header.Get(client.HeaderTimestamp))
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", client.ErrInvalid, err))
+		return
+	}
+	rec := client.Record{Kind: client.KindTombstone, Info: client.Info{Name: name, Timestamp: ts}}
+	if err := s.store.write(dev, part, rec, nil, nil); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	dev, part, name, err := objectParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, err := s.store.open(dev, part, name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer o.f.Close()
+	info := &o.rec.Info
+	client.SetInfoHeaders(w.Header(), info)
+	w.Header().Set("Accept-Ranges", "bytes")
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Length", strconv.FormatInt(info.Length, 10))
+		return
+	}
+	if h := r.Header.Get("Range"); h != "" {
+		rng, err := client.ParseRange(h, info.Length)
+		switch {
+		case errors.Is(err, client.ErrRange):
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", info.Length))
+			s.writeError(w, r, err)
+			return
+		case err == nil:
+			// Ranged reads are not verified: that would mean reading the whole object.
+			// The auditor covers them.
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.Offset, rng.Offset+rng.Length-1, info.Length))
+			w.Header().Set("Content-Length", strconv.FormatInt(rng.Length, 10))
+			w.WriteHeader(http.StatusPartialContent)
+			n, _ := io.Copy(w, o.content(rng.Offset, rng.Length))
+			s.m.readBytes.WithLabelValues(dev).Add(float64(n))
+			return
+		}
+		// An unusable Range header (several ranges, bad syntax) is ignored, as RFC 9110 allows.
+	}
+	s.serveVerified(w, r, o)
+}
+
+// serveVerified sends the whole content, checking it on the way. The last buffer is held
+// back until the checksum is verified: a mismatch found before any byte went out is a clean
+// ErrCorrupt response; found later, the connection is aborted so the client sees a short
+// body instead of bad data. Either way the file is quarantined.
+func (s *Server) serveVerified(w http.ResponseWriter, r *http.Request, o *object) {
+	bp := getBuf()
+	defer putBuf(bp)
+	buf := *bp
+	info := &o.rec.Info
+	sr := o.content(0, info.Length)
+	var sum client.Checksum
+	left, sent := info.Length, false
+	for {
+		n, err := io.ReadFull(sr, buf[:min(int64(len(buf)), left)])
+		sum = sum.Update(buf[:n])
+		left -= int64(n)
+		if err != nil && left > 0 || left == 0 && sum != info.Checksum {
+			reason := fmt.Sprintf("content checksum %v, header %v", sum, info.Checksum)
+			if err != nil {
+				reason = fmt.Sprintf("read: %v", err)
+			}
+			s.store.quarantine(o, reason)
+			if !sent {
+				s.writeError(w, r, fmt.Errorf("%w: %s", client.ErrCorrupt, reason))
+				return
+			}
+			panic(http.ErrAbortHandler)
+		}
+		if !sent {
+			w.Header().Set("Content-Length", strconv.FormatInt(info.Length, 10))
+			w.WriteHeader(http.StatusOK)
+			sent = true
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return // the client went away
+		}
+		s.m.readBytes.WithLabelValues(o.dev).Add(float64(n))
+		if left == 0 {
+			return
+		}
+	}
+}
+
+func (s *Server) handleHashes(w http.ResponseWriter, r *http.Request) {
+	dev, part, err := partParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h, err := s.store.suffixHashes(dev, part)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, h)
+}
+
+func (s *Server) handleMissing(w http.ResponseWriter, r *http.Request) {
+	dev, part, err := partParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req client.MissingRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&req); err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", client.ErrInvalid, err))
+		return
+	}
+	want, err := s.store.missing(dev, part, req.Offers)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, client.MissingResponse{Want: want})
+}
+
+// handlePush applies a stream of records in order, each exactly as a PUT or DELETE would be,
+// and stops at the first record it cannot apply (a corrupt or truncated one).
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
+	dev, part, err := partParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.store.devicePath(dev); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	br := bufio.NewReaderSize(r.Body, 64<<10)
+	var res client.PushResult
+	for {
+		rec, err := client.ReadRecord(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			res.Err = err.Error()
+			break
+		}
+		content := io.LimitReader(br, rec.Info.Length)
+		err = s.store.write(dev, part, rec, content, func() (client.Checksum, error) { return rec.Info.Checksum, nil })
+		if errors.Is(err, client.ErrConflict) {
+			res.Skipped++
+			if _, err := io.Copy(io.Discard, content); err != nil {
+				res.Err = err.Error()
+				break
+			}
+			continue
+		}
+		if err != nil {
+			res.Err = err.Error()
+			s.log.Warn("push stopped", "device", dev, "partition", part, "err", err)
+			break
+		}
+		res.Stored++
+	}
+	writeJSON(w, res)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}

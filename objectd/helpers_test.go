@@ -1,0 +1,158 @@
+package objectd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"stratus/internal/faultfs"
+	"stratus/internal/hlc"
+	"stratus/internal/testutil"
+	"stratus/objectd/client"
+)
+
+// testNode is one objectd running in the test process on 127.0.0.1.
+type testNode struct {
+	srv  *Server
+	addr string
+	dir  string // DevicesDir
+	fs   *faultfs.Injector
+	cl   *client.Client
+}
+
+// listen returns a listener on a random loopback port.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// startNode runs a node with the given devices on ln (nil: a new listener) until the test
+// ends. edit adjusts the config.
+func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Config)) *testNode {
+	t.Helper()
+	if ln == nil {
+		ln = listen(t)
+	}
+	n := &testNode{addr: ln.Addr().String(), dir: t.TempDir(), fs: faultfs.New(faultfs.OS)}
+	for _, d := range devices {
+		if err := InitDevice(filepath.Join(n.dir, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.DevicesDir = n.dir
+	cfg.MountCheck = false
+	cfg.ReplicationInterval = 0
+	cfg.AuditInterval = 0
+	cfg.AuditBytesPerSecond = 0
+	cfg.ReplicationTimeout = 30 * time.Second
+	cfg.FS = n.fs
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := New(cfg, testutil.Logger(t).With("node", n.addr), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.srv = srv
+	n.cl = client.New(client.Config{Timeout: 30 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		n.cl.CloseIdleConnections()
+	})
+	return n
+}
+
+func (n *testNode) target(dev string, part uint32) client.Target {
+	return client.Target{Host: n.addr, Device: dev, Partition: part}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func payload(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+var tsBase = hlc.FromTime(time.Now())
+
+func ts(i int) hlc.Timestamp { return tsBase + hlc.Timestamp(i) }
+
+func put(t testing.TB, n *testNode, tg client.Target, name string, at hlc.Timestamp, body []byte) error {
+	t.Helper()
+	return n.cl.Put(ctxT(t), tg, client.PutRequest{Name: name, Timestamp: at, Length: int64(len(body))}, bytes.NewReader(body))
+}
+
+func mustPut(t testing.TB, n *testNode, tg client.Target, name string, at hlc.Timestamp, body []byte) {
+	t.Helper()
+	if err := put(t, n, tg, name, at, body); err != nil {
+		t.Fatalf("put %q at %v on %v: %v", name, at, tg, err)
+	}
+}
+
+// get reads a whole object.
+func get(t testing.TB, n *testNode, tg client.Target, name string) (client.Info, []byte, error) {
+	t.Helper()
+	o, err := n.cl.Get(ctxT(t), tg, name, nil)
+	if err != nil {
+		return client.Info{}, nil, err
+	}
+	defer o.Body.Close()
+	b, err := io.ReadAll(o.Body)
+	return o.Info, b, err
+}
+
+// files lists every regular file under dir, relative to it.
+func files(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out
+}
+
+// objectFiles lists the files of one name on one device.
+func (n *testNode) objectFiles(t testing.TB, dev string, part uint32, name string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(hashDir(filepath.Join(n.dir, dev), part, nameHash(name)))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}

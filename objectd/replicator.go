@@ -1,0 +1,304 @@
+package objectd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"stratus/objectd/client"
+	"stratus/ring"
+)
+
+// ReplicationReport says what one replication pass did.
+type ReplicationReport struct {
+	Partitions      int           // partitions compared with their peers
+	Objects         int           // versions pushed
+	Bytes           int64         // bytes of object files pushed
+	HandoffsRemoved int           // handoff partitions emptied after reaching every primary
+	Errors          int           // failed exchanges with peers (retried next pass)
+	Duration        time.Duration // wall time of the pass
+}
+
+// replJob is one partition of one local device.
+type replJob struct {
+	dev    *ring.Device
+	devDir string
+	part   uint32
+}
+
+// passCounters accumulates a pass's report across workers.
+type passCounters struct {
+	parts, objects, handoffs, errors atomic.Int64
+	bytes                            atomic.Int64
+}
+
+// ReplicateOnce runs one replication pass over every partition on this node's devices in the
+// ring. For a partition the device is primary for, it compares suffix hashes with the other
+// primaries and pushes the versions they lack or hold older. For any other partition (a
+// handoff, or one the ring moved away), it pushes everything to the primaries and, once all
+// of them hold it, removes the local copy. Peers push to this node in their own passes, so
+// every pair converges. Errors with single peers are counted and retried next pass; the
+// error returned is for the pass as a whole.
+func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
+	r := s.ring.Load()
+	if r == nil {
+		return ReplicationReport{}, ErrNoRing
+	}
+	s.replMu.Lock()
+	defer s.replMu.Unlock()
+	start := time.Now()
+
+	self := s.self()
+	var jobs []replJob
+	for _, d := range r.Devices() {
+		if d.Host != self {
+			continue
+		}
+		devDir, err := s.store.devicePath(d.Name)
+		if err != nil {
+			s.log.Warn("device skipped by replicator", "device", d.Name, "err", err)
+			continue
+		}
+		parts, err := s.store.partitions(devDir)
+		if err != nil {
+			return ReplicationReport{}, err
+		}
+		for _, p := range parts {
+			if int(p) >= r.PartitionCount() {
+				s.log.Warn("partition outside the ring", "device", d.Name, "partition", p)
+				continue
+			}
+			jobs = append(jobs, replJob{dev: d, devDir: devDir, part: p})
+		}
+	}
+
+	var c passCounters
+	work := make(chan replJob)
+	var wg sync.WaitGroup
+	for range s.cfg.ReplicationConcurrency {
+		wg.Go(func() {
+			for j := range work {
+				s.replicatePartition(ctx, r, j, &c)
+			}
+		})
+	}
+feed:
+	for _, j := range jobs {
+		select {
+		case work <- j:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+
+	rep := ReplicationReport{Partitions: int(c.parts.Load()), Objects: int(c.objects.Load()),
+		Bytes: c.bytes.Load(), HandoffsRemoved: int(c.handoffs.Load()), Errors: int(c.errors.Load()),
+		Duration: time.Since(start)}
+	s.m.replPasses.Inc()
+	s.m.replPassSeconds.Observe(rep.Duration.Seconds())
+	s.log.Info("replication pass", "ring_version", r.Version(), "partitions", rep.Partitions,
+		"objects_pushed", rep.Objects, "bytes_pushed", rep.Bytes, "handoffs_removed", rep.HandoffsRemoved,
+		"errors", rep.Errors, "dur", rep.Duration)
+	return rep, ctx.Err()
+}
+
+// replicatePartition syncs one local partition to the primaries.
+func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob, c *passCounters) {
+	log := s.log.With("device", j.dev.Name, "partition", j.part)
+	c.parts.Add(1)
+	s.m.replParts.Inc()
+	primary := r.IsPrimary(ring.Partition(j.part), j.dev.ID)
+	local, err := s.store.suffixHashes(j.dev.Name, j.part)
+	if err != nil {
+		log.Warn("hash partition", "err", err)
+		c.errors.Add(1)
+		return
+	}
+	if len(local) == 0 {
+		if !primary {
+			s.store.removeEmptyPartition(j.dev.Name, j.devDir, j.part)
+		}
+		return
+	}
+	// The versions offered, by suffix. For a handoff, everything: what is removed afterwards
+	// must be exactly what every primary confirmed, so no suffix is skipped on the strength
+	// of a hash that may have changed since.
+	entries := map[string][]entry{}
+	list := func(sfx string) ([]entry, error) {
+		if es, ok := entries[sfx]; ok {
+			return es, nil
+		}
+		es, err := s.store.suffixEntries(j.devDir, j.part, sfx)
+		entries[sfx] = es
+		return es, err
+	}
+	allOK := true
+	for _, peer := range r.Primaries(ring.Partition(j.part), nil) {
+		if peer.ID == j.dev.ID {
+			continue
+		}
+		t := client.Target{Host: peer.Host, Device: peer.Name, Partition: j.part}
+		suffixes := slices.Sorted(maps.Keys(local))
+		if primary {
+			pctx, cancel := s.peerCtx(ctx)
+			remote, err := s.peers.SuffixHashes(pctx, t)
+			cancel()
+			if err != nil {
+				log.Warn("peer suffix hashes", "peer", t.String(), "err", err)
+				c.errors.Add(1)
+				allOK = false
+				continue
+			}
+			suffixes = slices.DeleteFunc(suffixes, func(sfx string) bool { return remote[sfx] == local[sfx] })
+		}
+		var offers []client.Offer
+		byHash := map[string]entry{}
+		for _, sfx := range suffixes {
+			es, err := list(sfx)
+			if err != nil {
+				log.Warn("list suffix", "suffix", sfx, "err", err)
+				c.errors.Add(1)
+				return
+			}
+			for _, e := range es {
+				offers = append(offers, client.Offer{Hash: e.hash, Timestamp: e.v.ts})
+				byHash[e.hash] = e
+			}
+		}
+		if err := s.syncPeer(ctx, j, t, offers, byHash, c); err != nil {
+			log.Warn("sync with peer", "peer", t.String(), "err", err)
+			c.errors.Add(1)
+			allOK = false
+		}
+	}
+	if primary || !allOK || ctx.Err() != nil {
+		return
+	}
+	for _, es := range entries {
+		for _, e := range es {
+			if err := s.store.removeSynced(j.dev.Name, j.devDir, j.part, e.hash, e.v.ts); err != nil {
+				log.Warn("remove handoff copy", "err", err)
+				return
+			}
+		}
+	}
+	s.store.removeEmptyPartition(j.dev.Name, j.devDir, j.part)
+	c.handoffs.Add(1)
+	s.m.replHandoffs.Inc()
+	log.Info("handoff partition delivered to primaries", "objects", countEntries(entries))
+}
+
+func countEntries(m map[string][]entry) int {
+	n := 0
+	for _, es := range m {
+		n += len(es)
+	}
+	return n
+}
+
+// missingBatch bounds the offers in one missing check.
+const missingBatch = 4096
+
+// syncPeer offers versions to a peer and pushes the ones it wants, in one streamed request
+// per batch.
+func (s *Server) syncPeer(ctx context.Context, j replJob, t client.Target, offers []client.Offer, byHash map[string]entry, c *passCounters) error {
+	for len(offers) > 0 {
+		batch := offers[:min(len(offers), missingBatch)]
+		offers = offers[len(batch):]
+		pctx, cancel := s.peerCtx(ctx)
+		want, err := s.peers.Missing(pctx, t, batch)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if len(want) == 0 {
+			continue
+		}
+		var sent int64
+		pctx, cancel = s.peerCtx(ctx)
+		res, err := s.peers.Push(pctx, t, func(w io.Writer) error {
+			for _, h := range want {
+				e, ok := byHash[h]
+				if !ok {
+					return fmt.Errorf("peer wants %s, which was not offered", h)
+				}
+				n, err := s.pushFile(pctx, j, e, w)
+				if err != nil {
+					return err
+				}
+				sent += n
+			}
+			return nil
+		})
+		cancel()
+		c.objects.Add(int64(res.Stored))
+		c.bytes.Add(sent)
+		s.m.replObjects.Add(float64(res.Stored))
+		s.m.replBytes.Add(float64(sent))
+		if err != nil {
+			return err
+		}
+		if res.Err != "" {
+			return fmt.Errorf("peer stopped the push after %d records: %s", res.Stored+res.Skipped, res.Err)
+		}
+	}
+	return nil
+}
+
+// pushFile writes one version file to w, paced by the replication throttle. The content is
+// checked on the way; a bad file is quarantined and the stream aborted, so the peer drops the
+// partial record.
+func (s *Server) pushFile(ctx context.Context, j replJob, e entry, w io.Writer) (int64, error) {
+	o, err := s.store.openFile(j.dev.Name, j.devDir, j.part, e.hash, e.v)
+	if err != nil {
+		return 0, err
+	}
+	defer o.f.Close()
+	hdr := make([]byte, o.rec.HeaderLen)
+	if _, err := o.f.ReadAt(hdr, 0); err != nil {
+		return 0, fmt.Errorf("read %s: %w", o.file, err)
+	}
+	if _, err := w.Write(hdr); err != nil {
+		return 0, err
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	sr := o.content(0, o.rec.Info.Length)
+	var sum client.Checksum
+	for {
+		n, err := sr.Read(*bp)
+		if n > 0 {
+			if err := s.replThrottle.wait(ctx, n); err != nil {
+				return 0, err
+			}
+			sum = sum.Update((*bp)[:n])
+			if _, err := w.Write((*bp)[:n]); err != nil {
+				return 0, err
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", o.file, err)
+		}
+	}
+	if sum != o.rec.Info.Checksum {
+		reason := fmt.Sprintf("content checksum %v, header %v", sum, o.rec.Info.Checksum)
+		s.store.quarantine(o, reason)
+		return 0, fmt.Errorf("%w: %s", client.ErrCorrupt, reason)
+	}
+	return o.rec.HeaderLen + o.rec.Info.Length, nil
+}
+
+// peerCtx returns a context bounded by the replication timeout.
+func (s *Server) peerCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.ReplicationTimeout)
+}

@@ -1,0 +1,232 @@
+package objectd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"stratus/internal/faultfs"
+	"stratus/objectd/client"
+	"stratus/ring"
+)
+
+// Server is one storage node: the HTTP API over its devices, the replicator and the auditor.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	store   *store
+	handler http.Handler
+	peers   *client.Client
+
+	ring      atomic.Pointer[ring.Ring]
+	advertise atomic.Pointer[string]
+
+	replMu        sync.Mutex // one replication pass at a time
+	replThrottle  *throttle
+	auditMu       sync.Mutex // one audit pass at a time
+	auditThrottle *throttle
+
+	ringStat os.FileInfo // last ring file seen; used by the ring-watch loop only
+}
+
+// New returns a node. Metrics are registered on reg; if reg is also a prometheus.Gatherer
+// (a *prometheus.Registry is), the node serves them at client.PathMetrics.
+func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("objectd config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("part", "objectd")
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("objectd metrics: %w", err)
+	}
+	fsys := cfg.FS
+	if fsys == nil {
+		fsys = faultfs.OS
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{
+		cfg: cfg,
+		log: logger,
+		m:   m,
+		store: &store{root: cfg.DevicesDir, fs: fsys, mountCheck: cfg.MountCheck, reclaimAge: cfg.ReclaimAge,
+			now: now, log: logger, m: m},
+		peers:         client.New(client.Config{Timeout: cfg.ReplicationTimeout}),
+		replThrottle:  newThrottle(cfg.ReplicationBytesPerSecond),
+		auditThrottle: newThrottle(cfg.AuditBytesPerSecond),
+	}
+	if cfg.AdvertiseAddr != "" {
+		addr := cfg.AdvertiseAddr
+		s.advertise.Store(&addr)
+	}
+	g, _ := reg.(prometheus.Gatherer)
+	s.handler = s.routes(g)
+	return s, nil
+}
+
+// Handler returns the node's HTTP API, for callers that serve it themselves.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Ring returns the ring in use, or nil.
+func (s *Server) Ring() *ring.Ring { return s.ring.Load() }
+
+// SetRing adopts r if it is newer than the ring in use, and reports whether it did.
+func (s *Server) SetRing(r *ring.Ring) bool {
+	for {
+		cur := s.ring.Load()
+		if cur != nil && r.Version() <= cur.Version() {
+			return false
+		}
+		if s.ring.CompareAndSwap(cur, r) {
+			s.m.ringVersion.Set(float64(r.Version()))
+			s.log.Info("ring adopted", "version", r.Version(), "partitions", r.PartitionCount(), "replicas", r.Replicas())
+			return true
+		}
+	}
+}
+
+// Run serves on ln and runs the background loops until ctx ends, then shuts down: it stops
+// accepting, waits up to ShutdownTimeout for requests in flight, and waits for every
+// goroutine it started. It closes ln.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if s.advertise.Load() == nil {
+		addr := ln.Addr().String()
+		s.advertise.Store(&addr)
+	}
+	s.cleanTemp()
+	if s.cfg.RingPath != "" {
+		s.loadRing()
+	}
+	s.log.Info("objectd starting", "addr", ln.Addr().String(), "advertise", *s.advertise.Load(),
+		"devices_dir", s.cfg.DevicesDir, "mount_check", s.cfg.MountCheck, "ring", s.cfg.RingPath)
+
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	})
+	if s.cfg.RingPath != "" {
+		wg.Go(func() { s.every(loopCtx, s.cfg.RingCheckInterval, func(context.Context) { s.loadRing() }) })
+	}
+	if s.cfg.ReplicationInterval > 0 {
+		wg.Go(func() {
+			s.every(loopCtx, s.cfg.ReplicationInterval, func(ctx context.Context) {
+				if _, err := s.ReplicateOnce(ctx); err != nil && !errors.Is(err, ErrNoRing) && ctx.Err() == nil {
+					s.log.Warn("replication pass", "err", err)
+				}
+			})
+		})
+	}
+	if s.cfg.AuditInterval > 0 {
+		wg.Go(func() {
+			s.every(loopCtx, s.cfg.AuditInterval, func(ctx context.Context) {
+				if _, err := s.AuditOnce(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("audit pass", "err", err)
+				}
+			})
+		})
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	stopLoops()
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(shutCtx); serr != nil {
+		srv.Close()
+	}
+	wg.Wait()
+	s.peers.CloseIdleConnections()
+	s.log.Info("objectd stopped")
+	return err
+}
+
+// every runs f, then waits interval, until ctx ends.
+func (s *Server) every(ctx context.Context, interval time.Duration, f func(context.Context)) {
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f(ctx)
+		t.Reset(interval)
+	}
+}
+
+// loadRing loads the ring file and adopts it if it is newer.
+func (s *Server) loadRing() {
+	st, err := os.Stat(s.cfg.RingPath)
+	if err == nil && s.ringStat != nil && st.ModTime().Equal(s.ringStat.ModTime()) && st.Size() == s.ringStat.Size() {
+		return
+	}
+	s.ringStat = st
+	r, err := ring.Load(s.cfg.RingPath)
+	if err != nil {
+		if s.ring.Load() == nil {
+			s.log.Warn("no ring yet", "path", s.cfg.RingPath, "err", err)
+		} else {
+			s.log.Warn("ring reload", "path", s.cfg.RingPath, "err", err)
+		}
+		return
+	}
+	s.SetRing(r)
+}
+
+// cleanTemp removes temp files left by writes interrupted by a crash.
+func (s *Server) cleanTemp() {
+	devs, err := s.store.devices()
+	if err != nil {
+		s.log.Warn("list devices", "err", err)
+		return
+	}
+	for _, dev := range devs {
+		dir := filepath.Join(s.cfg.DevicesDir, dev, tmpDir)
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func (s *Server) self() string {
+	if p := s.advertise.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
