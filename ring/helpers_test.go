@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -53,3 +54,5 @@ func rebalance(tb testing.TB, b *Builder, seed uint64, now time.Time) *Report {
 	}
 	return rep
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

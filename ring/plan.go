@@ -30,8 +30,10 @@ type node struct {
 	// target is the replicas of an average partition the domain should hold, from weights
 	// widened by the overload towards dispersion.
 	target float64
-	// cap is the most replicas of any one partition the domain may hold.
-	cap int
+	// cap is the most replicas of any one partition the domain may hold, and floor the
+	// fewest it should: a partition with replicas in fewer of the domains than that is
+	// spread worse than the plan allows.
+	cap, floor int
 	// quota is the partition-replicas the domain should hold in all; count is how many it
 	// holds now.
 	quota, count int64
@@ -115,12 +117,14 @@ func newPlan(devs []*Device, removing []bool, replicas, parts int, overload floa
 
 // spread divides node n's target and quota among its children, then recurses.
 //
-// A child's share starts as its weight's share. Dispersion wants no child to hold more
-// than D = ceil(ceil(target)/k) replicas of a partition (k children of positive weight).
-// Children over D give the excess to children under it, each of which takes at most
-// min(D, devices, share × (1+overload)), in proportion to weight. What nobody can take at
-// this overload goes back to the children whose weight wants it: balance wins, and the
-// shortfall is reported with the overload that would have avoided it.
+// Dispersion wants every partition's replicas in this domain spread as evenly as the k
+// children of positive weight allow: between F = floor(floor(target)/k) and
+// D = ceil(ceil(target)/k) replicas of it in each child. Balance wants each child's target to
+// be its weight's share. A child may go above its share by at most the overload, so the
+// plan takes the least overload (up to the configured one) at which every child fits in
+// [F, D], and within those bounds stays as close to the weights' proportions as it can.
+// When no overload up to the configured one fits, balance wins: children keep their
+// shares beyond D, the shortfall is recorded, and so is the overload that would have done.
 func (pl *plan) spread(n int32, overload float64, parts int) {
 	p := &pl.nodes[n]
 	kids := p.children
@@ -128,93 +132,95 @@ func (pl *plan) spread(n int32, overload float64, parts int) {
 		return
 	}
 	t := p.target
+	const eps = 1e-9
 	share := make([]float64, len(kids))
+	hard := make([]float64, len(kids))
 	k := 0
 	for i, c := range kids {
+		cn := &pl.nodes[c]
 		if p.weight > 0 {
-			share[i] = t * pl.nodes[c].weight / p.weight
+			share[i] = t * cn.weight / p.weight
 		}
-		if pl.nodes[c].weight > 0 {
+		hard[i] = float64(cn.devices)
+		if cn.weight > 0 && cn.devices > 0 {
 			k++
 		}
 	}
-	const eps = 1e-9
 	got := make([]float64, len(kids))
-	if k > 0 {
-		disp := math.Ceil((math.Ceil(t-eps) - eps) / float64(k))
-		limit := func(i int, o float64) float64 {
-			c := &pl.nodes[kids[i]]
-			return min(disp, float64(c.devices), share[i]*(1+o))
-		}
-		base := make([]float64, len(kids))
-		for i, c := range kids {
-			base[i] = min(share[i], float64(pl.nodes[c].devices), disp)
-		}
-		fill := func(o float64) float64 {
-			sum := 0.0
+	if k > 0 && t > eps {
+		F := math.Floor(math.Floor(t+eps) / float64(k))
+		D := math.Ceil(math.Ceil(t-eps) / float64(k))
+		lo := make([]float64, len(kids))
+		hi := make([]float64, len(kids))
+		bounds := func(o float64) {
 			for i := range kids {
-				sum += max(base[i], limit(i, o))
+				if share[i] == 0 {
+					lo[i], hi[i] = 0, 0
+					continue
+				}
+				grown := share[i] * (1 + o)
+				lo[i] = min(F, hard[i], grown)
+				hi[i] = max(lo[i], min(D, hard[i], grown))
 			}
-			return sum
 		}
-		copy(got, base)
-		if fill(overload) >= t-eps {
-			// Scale the takers up together, by the least factor that places everything.
-			lo, hi := 0.0, overload
-			for range 60 {
-				mid := (lo + hi) / 2
-				if fill(mid) >= t-eps {
-					hi = mid
+		// fits reports whether every child can be held within [F, D] at overload o.
+		fits := func(o float64) bool {
+			bounds(o)
+			for i := range kids {
+				if share[i] > 0 && lo[i] < min(F, hard[i])-eps {
+					return false
+				}
+			}
+			return sum(hi) >= t-eps
+		}
+		least := func(from, to float64) float64 {
+			for range 100 {
+				mid := (from + to) / 2
+				if fits(mid) {
+					to = mid
 				} else {
-					lo = mid
+					from = mid
 				}
 			}
-			for i := range kids {
-				got[i] = max(base[i], limit(i, hi))
-			}
-			pl.overloadNeeded = max(pl.overloadNeeded, hi)
+			return to
+		}
+		if fits(0) {
+			bounds(0)
+		} else if fits(overload) {
+			o := least(0, overload)
+			pl.overloadNeeded = max(pl.overloadNeeded, o)
+			bounds(o)
 		} else {
-			for i := range kids {
-				got[i] = max(base[i], limit(i, overload))
-			}
-			// How much overload dispersion would need, if any would do.
-			if fill(1e9) >= t-eps {
-				lo, hi := overload, 1e9
-				for range 200 {
-					mid := (lo + hi) / 2
-					if fill(mid) >= t-eps {
-						hi = mid
-					} else {
-						lo = mid
-					}
-				}
-				pl.overloadNeeded = max(pl.overloadNeeded, hi)
+			if fits(1e9) {
+				pl.overloadNeeded = max(pl.overloadNeeded, least(overload, 1e9))
 			} else {
 				pl.overloadNeeded = math.Inf(1)
 			}
-			rest := t - sum(got)
-			pl.shortfall += rest
-			// Back to the children whose weight wants more than they got, then to any
-			// child with devices to spare.
-			rest = pour(got, rest, func(i int) float64 {
-				return min(share[i], float64(pl.nodes[kids[i]].devices)) - got[i]
-			}, share)
-			pour(got, rest, func(i int) float64 {
-				return float64(pl.nodes[kids[i]].devices) - got[i]
-			}, share)
+			bounds(overload)
+			short := t - sum(hi)
+			pl.shortfall += max(0, short)
+			// Balance wins: let children keep their shares past D, then use any
+			// device the hardware has.
+			for i := range kids {
+				hi[i] = max(hi[i], min(share[i], hard[i]))
+			}
+			if sum(hi) < t-eps {
+				copy(hi, hard)
+			}
 		}
+		fit(got, share, lo, hi, t)
 	}
-	// Apportion the integer quota by largest remainder, so quotas sum exactly.
+	// Apportion the parent's integer quota by largest remainder, so quotas sum exactly.
 	var quotaLeft = p.quota
 	rem := make([]float64, len(kids))
 	for i, c := range kids {
 		cn := &pl.nodes[c]
 		cn.target = got[i]
 		cn.cap = int(math.Ceil(got[i] - eps))
-		exact := 0.0
-		if t > 0 {
-			exact = float64(p.quota) * got[i] / t
-		}
+		cn.floor = int(math.Floor(got[i] + eps))
+		// Apportioning from each child's own exact share, not the parent's rounded
+		// quota, keeps every quota within one of exact at every level.
+		exact := got[i] * float64(parts)
 		cn.quota = int64(math.Floor(exact + eps))
 		rem[i] = exact - float64(cn.quota)
 		quotaLeft -= cn.quota
@@ -239,33 +245,29 @@ func (pl *plan) spread(n int32, overload float64, parts int) {
 	}
 }
 
-// pour adds up to amount to got, in proportion to weight, never past room(i); it returns
-// what did not fit.
-func pour(got []float64, amount float64, room func(i int) float64, weight []float64) float64 {
-	for range len(got) + 1 {
-		if amount <= 1e-12 {
-			return 0
-		}
-		total := 0.0
+// fit sets got[i] = clamp(λ·share[i], lo[i], hi[i]) for the λ that makes got sum to t:
+// the targets nearest the weights' proportions within the bounds. The caller ensures
+// sum(lo) ≤ t ≤ sum(hi).
+func fit(got, share, lo, hi []float64, t float64) {
+	eval := func(l float64) float64 {
 		for i := range got {
-			if room(i) > 1e-12 {
-				total += max(weight[i], 1e-12)
-			}
+			got[i] = min(max(share[i]*l, lo[i]), hi[i])
 		}
-		if total == 0 {
-			return amount
-		}
-		poured := 0.0
-		for i := range got {
-			if r := room(i); r > 1e-12 {
-				add := min(r, amount*max(weight[i], 1e-12)/total)
-				got[i] += add
-				poured += add
-			}
-		}
-		amount -= poured
+		return sum(got)
 	}
-	return amount
+	a, b := 0.0, 1.0
+	for eval(b) < t && b < 1e18 {
+		b *= 2
+	}
+	for range 100 {
+		mid := (a + b) / 2
+		if eval(mid) < t {
+			a = mid
+		} else {
+			b = mid
+		}
+	}
+	eval(b)
 }
 
 func sum(xs []float64) float64 {

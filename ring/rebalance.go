@@ -74,6 +74,9 @@ func (b *Builder) Rebalance(opts RebalanceOptions) (*Report, error) {
 	slots := s.gather(rep)
 	s.place(slots)
 	s.balance(rep)
+	if s.repair(rep) > 0 {
+		s.balance(rep)
+	}
 	for id, gone := range b.removing {
 		if gone {
 			b.devs[id], b.removing[id] = nil, false
@@ -167,7 +170,7 @@ func (s *rebalancer) gather(rep *Report) []slot {
 		}
 		// Over-full domains, outermost first; one replica per pass of the check.
 		for {
-			r, ok := s.overCap(p)
+			r, ok := s.overCap(p, false)
 			if !ok {
 				break
 			}
@@ -185,35 +188,70 @@ func (s *rebalancer) gather(rep *Report) []slot {
 	return slots
 }
 
-// overCap finds a replica of p in a domain holding more of p than its cap, choosing the
-// one on the device furthest over its quota.
-func (s *rebalancer) overCap(p int) (int, bool) {
+// overCap finds a replica of p that breaks the plan — one in a domain holding more of p
+// than its cap, or, if floors, one whose removal lets a sibling domain short of its floor
+// be filled —
+// choosing, among the replicas of the offending domain, the one on the device furthest over
+// its quota.
+func (s *rebalancer) overCap(p int, floors bool) (int, bool) {
 	R := len(s.b.assign)
-	best, bestOver := -1, int64(-1<<62)
+	held := s.held[:0]
 	for r := range R {
-		id := s.b.assign[r][p]
-		if id == unassigned {
-			continue
+		if id := s.b.assign[r][p]; id != unassigned {
+			held = append(held, id)
 		}
-		path := &s.pl.path[id]
-		for lvl := range levels {
-			n := path[lvl]
-			same := 0
-			for o := range R {
-				if oid := s.b.assign[o][p]; oid != unassigned && s.pl.path[oid][lvl] == n {
-					same++
+	}
+	s.held = held
+	have := func(n int32, lvl int) int {
+		c := 0
+		for _, id := range held {
+			if s.pl.path[id][lvl] == n {
+				c++
+			}
+		}
+		return c
+	}
+	for lvl := range levels {
+		var bad int32 = -1
+		for _, id := range held {
+			n := s.pl.path[id][lvl]
+			nd := &s.pl.nodes[n]
+			h := have(n, lvl)
+			if h > nd.cap {
+				bad = n
+				break
+			}
+			if !floors || h <= nd.floor {
+				continue
+			}
+			// n holds more than its floor: is a sibling short of its own?
+			for _, sib := range s.pl.nodes[nd.parent].children {
+				if sn := &s.pl.nodes[sib]; sib != n && sn.floor > 0 && have(sib, lvl) < sn.floor {
+					bad = n
+					break
 				}
 			}
-			if same > s.pl.nodes[n].cap {
-				leaf := &s.pl.nodes[path[levelDevice]]
-				if over := leaf.count - leaf.quota; over > bestOver {
-					best, bestOver = r, over
-				}
+			if bad >= 0 {
 				break
 			}
 		}
+		if bad < 0 {
+			continue
+		}
+		best, bestOver := -1, int64(-1<<62)
+		for r := range R {
+			id := s.b.assign[r][p]
+			if id == unassigned || s.pl.path[id][lvl] != bad {
+				continue
+			}
+			leaf := &s.pl.nodes[s.pl.path[id][levelDevice]]
+			if over := leaf.count - leaf.quota; over > bestOver {
+				best, bestOver = r, over
+			}
+		}
+		return best, true
 	}
-	return best, best >= 0
+	return -1, false
 }
 
 // place fills the gathered slots in a seeded random order, each on the device that most
@@ -289,7 +327,11 @@ func (s *rebalancer) pickIn(n int32, p int, strict bool) int32 {
 		// Jitter below one partition-replica breaks ties differently per partition, so
 		// equal devices share out the partitions at random instead of in lockstep.
 		jitter := float64(mix64(s.seed^uint64(p)<<20^uint64(c))>>11) / (1 << 53)
-		cands = append(cands, cand{c, (float64(cn.quota-cn.count) + jitter) / float64(cn.quota)})
+		score := (float64(cn.quota-cn.count) + jitter) / float64(cn.quota)
+		if have < cn.floor {
+			score += 4 // a domain short of its floor comes before any other
+		}
+		cands = append(cands, cand{c, score})
 	}
 	s.scratch[depth] = cands
 	for len(cands) > 0 {
@@ -334,7 +376,7 @@ func (s *rebalancer) balance(rep *Report) {
 		return
 	}
 	mask := uint64(s.parts - 1)
-	for pass := 0; need > 0 && pass < len(s.b.assign)+1; pass++ {
+	for pass := 0; need > 0 && pass < len(s.b.assign)+2; pass++ {
 		start := s.rng.Uint64() & mask
 		stride := (s.rng.Uint64() | 1) & mask
 		if s.parts == 1 {
@@ -350,6 +392,14 @@ func (s *rebalancer) balance(rep *Report) {
 			q = (q + stride) & mask
 			if !s.b.movable(p, s.now) {
 				continue
+			}
+			// The first pass serves partitions short of a floor, whose move from an
+			// over-full device can also spread them; repair would otherwise move them
+			// a second time.
+			if pass == 0 {
+				if _, short := s.overCap(p, true); !short {
+					continue
+				}
 			}
 			for r, row := range s.b.assign {
 				id := row[p]
@@ -378,13 +428,150 @@ func (s *rebalancer) balance(rep *Report) {
 				break
 			}
 		}
-		if !progress {
+		if !progress && pass > 0 {
 			break
 		}
+	}
+	// What single moves cannot fix, two can: move a replica from a device at its quota
+	// into the needy one, then refill that device from one above its quota.
+	for tries := 0; need > 0 && tries < 256 && s.chain(rep); tries++ {
+		need--
 	}
 	if s.prog != nil {
 		s.prog("balance", s.parts, s.parts)
 	}
+}
+
+// repair moves replicas of partitions that the greedy placement left spread worse than
+// the plan (it can happen to the last slots placed, when the domains they should go to
+// are already full); balance then evens out what the repairs took. It returns the moves.
+func (s *rebalancer) repair(rep *Report) int {
+	moves := 0
+	for p := range s.parts {
+		r, bad := s.overCap(p, true)
+		if !bad || !s.b.movable(p, s.now) {
+			continue
+		}
+		id := s.b.assign[r][p]
+		s.add(id, -1)
+		s.heldFor(p, r)
+		to := s.pick(p, true)
+		if to < 0 {
+			to = s.pick(p, false)
+		}
+		if to < 0 || uint16(s.pl.nodes[to].dev) == id {
+			s.add(id, 1)
+			continue
+		}
+		s.b.assign[r][p] = uint16(s.pl.nodes[to].dev)
+		s.add(s.b.assign[r][p], 1)
+		s.b.lastMoved[p] = s.now
+		rep.Moved++
+		moves++
+	}
+	return moves
+}
+
+// chainScan bounds how many partitions one step of a chain looks at, so a ring where no
+// chain exists costs milliseconds, not minutes.
+const chainScan = 1 << 14
+
+// chain fills one unit of need with two moves: p from a device v at its quota to the needy
+// device u, then some p2 from a device above its quota to v. It reports whether it did.
+func (s *rebalancer) chain(rep *Report) bool {
+	var u int32 = -1
+	for i := range s.pl.nodes {
+		if nd := &s.pl.nodes[i]; nd.dev >= 0 && nd.count < nd.quota {
+			u = int32(i)
+			break
+		}
+	}
+	if u < 0 {
+		return false
+	}
+	mask := s.parts - 1
+	start := int(s.rng.Uint64()) & mask
+	for i := range min(s.parts, chainScan) {
+		p := (start + i) & mask
+		if !s.b.movable(p, s.now) {
+			continue
+		}
+		for r, row := range s.b.assign {
+			v := row[p]
+			vleaf := s.pl.path[v][levelDevice]
+			if vleaf == u || s.pl.nodes[vleaf].count < s.pl.nodes[vleaf].quota {
+				continue
+			}
+			s.add(v, -1)
+			s.heldFor(p, r)
+			if !s.allowed(u) {
+				s.add(v, 1)
+				continue
+			}
+			row[p] = uint16(s.pl.nodes[u].dev)
+			s.add(row[p], 1)
+			if s.refill(p, vleaf) {
+				s.b.lastMoved[p] = s.now
+				rep.Moved += 2
+				return true
+			}
+			s.add(row[p], -1)
+			row[p] = v
+			s.add(v, 1)
+		}
+	}
+	return false
+}
+
+// refill moves one replica of a partition other than skip from a device above its quota
+// to the leaf v.
+func (s *rebalancer) refill(skip int, v int32) bool {
+	mask := s.parts - 1
+	start := int(s.rng.Uint64()) & mask
+	for i := range min(s.parts, chainScan) {
+		p := (start + i) & mask
+		if p == skip || !s.b.movable(p, s.now) {
+			continue
+		}
+		for r, row := range s.b.assign {
+			o := row[p]
+			oleaf := &s.pl.nodes[s.pl.path[o][levelDevice]]
+			if oleaf.count <= oleaf.quota {
+				continue
+			}
+			s.add(o, -1)
+			s.heldFor(p, r)
+			if s.allowed(v) {
+				row[p] = uint16(s.pl.nodes[v].dev)
+				s.add(row[p], 1)
+				s.b.lastMoved[p] = s.now
+				return true
+			}
+			s.add(o, 1)
+		}
+	}
+	return false
+}
+
+// allowed reports whether leaf may take one more replica of the partition whose other
+// replicas are in s.held: it holds none, and no domain above it is at its cap.
+func (s *rebalancer) allowed(leaf int32) bool {
+	dev := uint16(s.pl.nodes[leaf].dev)
+	if slices.Contains(s.held, dev) {
+		return false
+	}
+	for lvl, n := range s.pl.path[dev] {
+		have := 0
+		for _, id := range s.held {
+			if s.pl.path[id][lvl] == n {
+				have++
+			}
+		}
+		if have >= s.pl.nodes[n].cap {
+			return false
+		}
+	}
+	return true
 }
 
 // totalNeed is the partition-replicas devices lack to reach their quotas.
