@@ -105,9 +105,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, err.Error(), status)
 }
 
-// objectParams reads device, partition and name from the path.
-func objectParams(r *http.Request) (dev string, part uint32, name string, err error) {
+// objectParams reads device, partition and name from the path. An unusable device is
+// reported first, whatever else is wrong with the request.
+func (s *Server) objectParams(r *http.Request) (dev string, part uint32, name string, err error) {
 	dev = r.PathValue("device")
+	if _, err = s.store.devicePath(dev); err != nil {
+		return
+	}
 	if part, err = client.ParsePartition(r.PathValue("partition")); err != nil {
 		return
 	}
@@ -122,7 +126,7 @@ func partParams(r *http.Request) (dev string, part uint32, err error) {
 }
 
 func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := objectParams(r)
+	dev, part, name, err := s.objectParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -159,7 +163,7 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := objectParams(r)
+	dev, part, name, err := s.objectParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -178,7 +182,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := objectParams(r)
+	dev, part, name, err := s.objectParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

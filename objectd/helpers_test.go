@@ -60,6 +60,7 @@ func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Confi
 	cfg.AuditBytesPerSecond = 0
 	cfg.ReplicationTimeout = 30 * time.Second
 	cfg.FS = n.fs
+	cfg.AdvertiseAddr = n.addr
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -38,7 +38,7 @@ func TestPutGetHeadRangeDelete(t *testing.T) {
 	if err != nil || hi.Length != int64(len(body)) || hi.Timestamp != ts(1) {
 		t.Fatalf("head = %+v, %v", hi, err)
 	}
-	for _, rng := range []client.Range{{0, 1}, {100, 1000}, {int64(len(body)) - 5, -1}} {
+	for _, rng := range []client.Range{{Offset: 0, Length: 1}, {Offset: 100, Length: 1000}, {Offset: int64(len(body)) - 5, Length: -1}} {
 		o, err := n.cl.Get(ctxT(t), tg, "a/b", &rng)
 		if err != nil {
 			t.Fatal(err)
