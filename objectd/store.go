@@ -120,7 +120,7 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 		return fmt.Errorf("write %s: %w", tmpName, noSpace(err))
 	}
 	if rec.Kind == client.KindData {
-		sum, err := copyContent(tmp, body, rec.Info.Length)
+		sum, err := copyContent(tmp, int64(len(hdr)), body, rec.Info.Length)
 		if err != nil {
 			return err
 		}
@@ -184,25 +184,80 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 	return nil
 }
 
-// copyContent copies exactly n bytes from body to f and returns their checksum. A body that
-// ends early is ErrLength; a write error is the disk's.
-func copyContent(f io.Writer, body io.Reader, n int64) (client.Checksum, error) {
-	bp := getBuf()
-	defer putBuf(bp)
-	buf := *bp
+// writebackBytes is how much content is written before asking the kernel to start writing
+// it back (see startWriteback).
+const writebackBytes = 8 << 20
+
+// pipelineDepth is how many buffers a PUT has in flight between the goroutine reading the
+// network and the one writing the disk; it bounds memory per PUT at pipelineDepth*bufSize.
+const pipelineDepth = 4
+
+type chunk struct {
+	bp  *[]byte
+	n   int
+	err error
+}
+
+// copyContent copies exactly n bytes from body to f, which is at offset off, and returns
+// their checksum. Reading (and checksumming) runs in its own goroutine, a few buffers ahead
+// of writing, so the network and the disk work at the same time. A body that ends early is
+// ErrLength; a write error is the disk's.
+func copyContent(f io.Writer, off int64, body io.Reader, n int64) (client.Checksum, error) {
+	free := make(chan *[]byte, pipelineDepth)
+	for range pipelineDepth {
+		free <- getBuf()
+	}
+	full := make(chan chunk, pipelineDepth)
+	stop := make(chan struct{})
 	var sum client.Checksum
-	for left := n; left > 0; {
-		k, rerr := io.ReadFull(body, buf[:min(int64(len(buf)), left)])
-		if k > 0 {
-			sum = sum.Update(buf[:k])
-			if _, err := f.Write(buf[:k]); err != nil {
-				return 0, fmt.Errorf("write content: %w", noSpace(err))
+	var wg sync.WaitGroup
+	wg.Go(func() { // the reader; owned here, waited for below
+		defer close(full)
+		for left := n; left > 0; {
+			var bp *[]byte
+			select {
+			case bp = <-free:
+			case <-stop:
+				return
 			}
+			k, err := io.ReadFull(body, (*bp)[:min(int64(len(*bp)), left)])
+			sum = sum.Update((*bp)[:k])
 			left -= int64(k)
+			if err != nil {
+				err = fmt.Errorf("%w: body ended after %d of %d bytes: %v", client.ErrLength, n-left, n, err)
+			}
+			full <- chunk{bp, k, err}
+			if err != nil {
+				return
+			}
 		}
-		if rerr != nil {
-			return 0, fmt.Errorf("%w: body ended after %d of %d bytes: %v", client.ErrLength, n-left, n, rerr)
+	})
+	var werr error
+	flushed := off
+	for c := range full {
+		if werr == nil && c.n > 0 {
+			if _, err := f.Write((*c.bp)[:c.n]); err != nil {
+				werr = fmt.Errorf("write content: %w", noSpace(err))
+				close(stop)
+			}
+			off += int64(c.n)
+			if off-flushed >= writebackBytes {
+				startWriteback(f, flushed, off-flushed)
+				flushed = off
+			}
 		}
+		if werr == nil && c.err != nil {
+			werr = c.err
+		}
+		free <- c.bp
+	}
+	wg.Wait()
+	close(free)
+	for bp := range free {
+		putBuf(bp)
+	}
+	if werr != nil {
+		return 0, werr
 	}
 	var extra [1]byte
 	if k, _ := io.ReadFull(body, extra[:]); k > 0 {

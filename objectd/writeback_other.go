@@ -1,0 +1,6 @@
+//go:build !linux
+
+package objectd
+
+// startWriteback is a no-op where sync_file_range does not exist.
+func startWriteback(f any, off, n int64) {}
