@@ -168,7 +168,7 @@ func (s *store) suffixEntries(devDir string, part uint32, suffix string) ([]entr
 		if !e.IsDir() || !validHash(e.Name()) || suffixOf(e.Name()) != suffix {
 			continue
 		}
-		v, ok, err := s.cleanup(filepath.Join(sdir, e.Name()))
+		v, ok, err := s.cleanup(filepath.Base(devDir), part, filepath.Join(sdir, e.Name()))
 		if err != nil {
 			return nil, err
 		}

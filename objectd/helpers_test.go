@@ -79,6 +79,7 @@ func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Confi
 			t.Errorf("Run: %v", err)
 		}
 		n.cl.CloseIdleConnections()
+		fsck(t, srv.cfg.DevicesDir)
 	})
 	return n
 }

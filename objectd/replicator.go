@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,10 @@ type ReplicationReport struct {
 	Errors          int           // failed exchanges with peers (retried next pass)
 	Duration        time.Duration // wall time of the pass
 }
+
+// fullRehashOneIn is the odds that a pass lists a partition in full instead of trusting its
+// cached suffix hashes.
+const fullRehashOneIn = 10
 
 // replJob is one partition of one local device.
 type replJob struct {
@@ -115,6 +120,11 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 	c.parts.Add(1)
 	s.m.replParts.Inc()
 	primary := r.IsPrimary(ring.Partition(j.part), j.dev.ID)
+	if rand.N(fullRehashOneIn) == 0 {
+		// A safety net, as in Swift: list the partition in full now and then, in case its
+		// files changed behind the cache's back (an operator, a restored backup).
+		s.store.hashes.forget(j.dev.Name, j.part)
+	}
 	local, err := s.store.suffixHashes(j.dev.Name, j.part)
 	if err != nil {
 		log.Warn("hash partition", "err", err)

@@ -333,7 +333,7 @@ func (s *store) removeOlder(hdir string, ts hlc.Timestamp) {
 // cleanup removes every version but the newest from hdir, reclaims the newest if it is a
 // tombstone older than the reclaim age, and removes the directory once empty. It returns
 // the surviving version, if any.
-func (s *store) cleanup(hdir string) (version, bool, error) {
+func (s *store) cleanup(dev string, part uint32, hdir string) (version, bool, error) {
 	unlock := s.lock(filepath.Base(hdir))
 	defer unlock()
 	vs, err := s.versions(hdir)
@@ -352,6 +352,9 @@ func (s *store) cleanup(hdir string) (version, bool, error) {
 			return newest, true, fmt.Errorf("reclaim %s: %w", newest.file(), err)
 		}
 		s.fs.Remove(hdir) // fails harmlessly if something else is there
+		// The suffix hash changes; if a hash computation is what called, it recomputes
+		// once more, finds nothing to reclaim, and settles.
+		s.hashes.invalidate(dev, part, suffixOf(filepath.Base(hdir)))
 		return version{}, false, nil
 	}
 	return newest, true, nil

@@ -1,0 +1,114 @@
+package objectd
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"stratus/objectd/client"
+)
+
+// fsck checks the invariants of every device under root once its node has stopped: each file
+// in the object tree is a well-formed record in the directory its name hashes to, named by
+// its own timestamp and kind, with content matching its checksum; each hash directory holds
+// one version; no temp file is left. Tests that corrupt files on purpose end with them
+// quarantined, which is outside the tree.
+func fsck(t testing.TB, root string) {
+	t.Helper()
+	devs, _ := os.ReadDir(root)
+	for _, d := range devs {
+		dev := filepath.Join(root, d.Name())
+		if tmp := files(t, filepath.Join(dev, tmpDir)); len(tmp) != 0 {
+			t.Errorf("fsck %s: temp files left: %v", d.Name(), tmp)
+		}
+		for _, rel := range files(t, filepath.Join(dev, objectsDir)) {
+			if err := fsckFile(dev, rel); err != nil {
+				t.Errorf("fsck %s: %s: %v", d.Name(), rel, err)
+			}
+		}
+		hashDirs := map[string]int{}
+		for _, rel := range files(t, filepath.Join(dev, objectsDir)) {
+			hashDirs[filepath.Dir(rel)]++
+		}
+		for dir, n := range hashDirs {
+			if n != 1 {
+				t.Errorf("fsck %s: %s holds %d versions", d.Name(), dir, n)
+			}
+		}
+	}
+}
+
+func fsckFile(dev, rel string) error {
+	parts := strings.Split(rel, string(filepath.Separator))
+	if len(parts) != 4 {
+		return fmt.Errorf("not at <partition>/<suffix>/<hash>/<file>")
+	}
+	if _, err := strconv.ParseUint(parts[0], 10, 32); err != nil {
+		return fmt.Errorf("partition directory %q", parts[0])
+	}
+	v, ok := parseFileName(parts[3])
+	if !ok || !validHash(parts[2]) || suffixOf(parts[2]) != parts[1] {
+		return fmt.Errorf("bad path")
+	}
+	f, err := os.Open(filepath.Join(dev, objectsDir, rel))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rec, err := client.ReadRecord(f)
+	if err != nil {
+		return err
+	}
+	if rec.Kind != v.kind || rec.Info.Timestamp != v.ts || nameHash(rec.Info.Name) != parts[2] {
+		return fmt.Errorf("header (kind %d, %v, %q) does not match the path", rec.Kind, rec.Info.Timestamp, rec.Info.Name)
+	}
+	h := client.NewHash()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return err
+	}
+	if n != rec.Info.Length || client.Checksum(h.Sum32()) != rec.Info.Checksum {
+		return fmt.Errorf("content: %d bytes, checksum %v; header says %d, %v", n, client.Checksum(h.Sum32()), rec.Info.Length, rec.Info.Checksum)
+	}
+	return nil
+}
+
+// TestMain fails the run if goroutines of this package outlive the tests: every goroutine a
+// node starts must be owned and waited for.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			leaked := leakedGoroutines()
+			if leaked == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)
+				code = 1
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	os.Exit(code)
+}
+
+func leakedGoroutines() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var leaked []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "stratus/objectd.") && !strings.Contains(g, "TestMain") && !strings.Contains(g, "leakedGoroutines") {
+			leaked = append(leaked, g)
+		}
+	}
+	return strings.Join(leaked, "\n\n")
+}
