@@ -1,0 +1,149 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// The typed records stored in the catalog's tables, JSON-encoded. Field names are part of the
+// stored format: add fields freely, never rename or repurpose one.
+
+// ClusterConfig is the cluster-wide configuration (table config, key ConfigKey).
+type ClusterConfig struct {
+	// HashSecret salts the ring's hash of object names (hex). It must never change once
+	// data is stored.
+	HashSecret string          `json:"hash_secret"`
+	Policies   []StoragePolicy `json:"policies"`
+}
+
+// ConfigKey is the key of the ClusterConfig in TableConfig.
+const ConfigKey = "cluster"
+
+// StoragePolicy is a named placement rule, each with its own ring.
+type StoragePolicy struct {
+	Name     string `json:"name"`
+	Replicas int    `json:"replicas,omitempty"`  // replicated policies
+	ECData   int    `json:"ec_data,omitempty"`   // erasure-coded policies: data fragments
+	ECParity int    `json:"ec_parity,omitempty"` // and parity fragments
+	Default  bool   `json:"default,omitempty"`
+}
+
+// RingVersion is a published ring (table rings, key = policy name).
+type RingVersion struct {
+	Policy      string    `json:"policy"`
+	Version     uint64    `json:"version"` // strictly increasing per policy
+	Data        []byte    `json:"data"`    // the ring file, opaque to meta
+	PublishedAt time.Time `json:"published_at"`
+}
+
+// Node is a registered storage or compute node (table nodes, key = ID).
+type Node struct {
+	ID          string    `json:"id"`
+	Addr        string    `json:"addr"`
+	Zone        string    `json:"zone,omitempty"`
+	Roles       []string  `json:"roles,omitempty"`
+	Devices     []Device  `json:"devices,omitempty"`
+	HeartbeatAt time.Time `json:"heartbeat_at"`
+}
+
+// Device is one disk of a Node.
+type Device struct {
+	ID            string `json:"id"`
+	CapacityBytes int64  `json:"capacity_bytes"`
+	UsedBytes     int64  `json:"used_bytes"`
+}
+
+// Account owns buckets and access keys (table accounts, key = ID).
+type Account struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// AccessKey is an S3/EC2 credential (table access_keys, key = ID). The table is sealed: the
+// record, secret included, is encrypted with the cluster key before it is stored.
+type AccessKey struct {
+	ID        string    `json:"id"`
+	Account   string    `json:"account"`
+	Secret    string    `json:"secret"`
+	CreatedAt time.Time `json:"created_at"`
+	Disabled  bool      `json:"disabled,omitempty"`
+}
+
+// String redacts the secret, so an AccessKey can be logged.
+func (k AccessKey) String() string {
+	return fmt.Sprintf("AccessKey{ID:%s Account:%s Secret:<redacted> Disabled:%v}", k.ID, k.Account, k.Disabled)
+}
+
+// LogValue redacts the secret for log/slog.
+func (k AccessKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// Versioning is a bucket's versioning state, as in S3.
+type Versioning string
+
+const (
+	VersioningOff       Versioning = ""
+	VersioningEnabled   Versioning = "Enabled"
+	VersioningSuspended Versioning = "Suspended"
+)
+
+// Bucket is an S3 bucket (table buckets, key = name).
+type Bucket struct {
+	Name       string     `json:"name"`
+	Owner      string     `json:"owner"`            // account ID
+	Policy     string     `json:"policy,omitempty"` // storage policy name; "" is the default
+	Versioning Versioning `json:"versioning,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+}
+
+// ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
+// one version of it (table object_versions).
+type ObjectEntry struct {
+	Bucket       string            `json:"bucket"`
+	Key          string            `json:"key"`
+	Version      uint64            `json:"version"` // HLC timestamp assigned by the proxy
+	Size         int64             `json:"size"`
+	ETag         string            `json:"etag"`
+	ContentType  string            `json:"content_type,omitempty"`
+	UserMeta     map[string]string `json:"user_meta,omitempty"`
+	DeleteMarker bool              `json:"delete_marker,omitempty"`
+	// ModIndex is the Raft index of the entry's last write; filled in on reads, not stored.
+	ModIndex uint64 `json:"-"`
+}
+
+// Upload is a multipart upload in progress (table uploads).
+type Upload struct {
+	Bucket      string            `json:"bucket"`
+	Key         string            `json:"key"`
+	UploadID    string            `json:"upload_id"`
+	Initiated   time.Time         `json:"initiated"`
+	ContentType string            `json:"content_type,omitempty"`
+	UserMeta    map[string]string `json:"user_meta,omitempty"`
+}
+
+// Part is one uploaded part of an Upload (table upload_parts).
+type Part struct {
+	UploadID string `json:"upload_id"`
+	Number   int    `json:"number"` // 1 to 10000
+	Size     int64  `json:"size"`
+	ETag     string `json:"etag"`
+	Version  uint64 `json:"version"` // timestamp of the part's data on the storage nodes
+}
+
+func encodeJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Every record type above marshals; failure is a programmer error.
+		panic(fmt.Sprintf("meta client: encode %T: %v", v, err))
+	}
+	return b
+}
+
+func decodeJSON(it Item, v any) error {
+	if err := json.Unmarshal(it.Value, v); err != nil {
+		return fmt.Errorf("decode %s/%s: %w", it.Table, it.Key, err)
+	}
+	return nil
+}
