@@ -102,3 +102,21 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseRange(f *testing.F) {
+	f.Add("bytes=0-10", int64(100))
+	f.Add("bytes=-5", int64(3))
+	f.Add("bytes=7-", int64(7))
+	f.Fuzz(func(t *testing.T, h string, size int64) {
+		if size < 0 {
+			return
+		}
+		r, err := ParseRange(h, size)
+		if err != nil {
+			return
+		}
+		if r.Offset < 0 || r.Length <= 0 || r.Offset+r.Length > size {
+			t.Fatalf("ParseRange(%q, %d) = %+v: outside the object", h, size, r)
+		}
+	})
+}
