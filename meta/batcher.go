@@ -51,23 +51,36 @@ func newBatcher(r *raft.Raft, cfg Config, m *metrics) *batcher {
 	}
 }
 
-// submit queues req and waits for its outcome or ctx. A request whose ctx ends after it was
-// queued may still be applied; its ID makes a retry safe.
-func (b *batcher) submit(ctx context.Context, stop <-chan struct{}, req client.ApplyRequest) (applyResult, error) {
-	p := &pending{req: req, size: encodedSize(&req), done: make(chan outcome, 1)}
-	select {
-	case b.in <- p:
-	case <-ctx.Done():
-		return applyResult{}, fmt.Errorf("queue write: %w: %v", ErrUnavailable, ctx.Err())
-	case <-stop:
-		return applyResult{}, ErrClosed
+// submit queues reqs (in order, so they usually share a log entry) and waits for their
+// outcomes or ctx. A request whose ctx ends after it was queued may still be applied; its ID
+// makes a retry safe.
+func (b *batcher) submit(ctx context.Context, stop <-chan struct{}, reqs []client.ApplyRequest) []outcome {
+	out := make([]outcome, len(reqs))
+	ps := make([]*pending, 0, len(reqs))
+	for i := range reqs {
+		p := &pending{req: reqs[i], size: encodedSize(&reqs[i]), done: make(chan outcome, 1)}
+		select {
+		case b.in <- p:
+			ps = append(ps, p)
+		case <-ctx.Done():
+			out[i].err = fmt.Errorf("queue write: %w: %v", ErrUnavailable, ctx.Err())
+		case <-stop:
+			out[i].err = ErrClosed
+		}
 	}
-	select {
-	case o := <-p.done:
-		return o.res, o.err
-	case <-ctx.Done():
-		return applyResult{}, fmt.Errorf("wait for commit: %w: %v", ErrUnavailable, ctx.Err())
+	k := 0
+	for i := range out {
+		if out[i].err != nil {
+			continue
+		}
+		select {
+		case out[i] = <-ps[k].done:
+		case <-ctx.Done():
+			out[i].err = fmt.Errorf("wait for commit: %w: %v", ErrUnavailable, ctx.Err())
+		}
+		k++
 	}
+	return out
 }
 
 // run forms and proposes batches until ctx ends, then fails whatever is queued and waits for

@@ -24,6 +24,13 @@ func (s *Server) handler() http.Handler {
 		}
 		return s.apply(ctx, req)
 	}))
+	mux.HandleFunc("POST "+client.PathApplyBatch, s.leaderOnly("apply_batch", func(ctx context.Context, body []byte) (any, error) {
+		var req client.ApplyBatchRequest
+		if err := decode(body, &req); err != nil {
+			return nil, err
+		}
+		return s.applyBatch(ctx, req)
+	}))
 	mux.HandleFunc("POST "+client.PathJoin, s.leaderOnly("join", func(ctx context.Context, body []byte) (any, error) {
 		var req client.JoinRequest
 		if err := decode(body, &req); err != nil {
@@ -191,17 +198,24 @@ func (s *Server) reply(w http.ResponseWriter, op string, v any, err error) {
 
 // replyErr writes err as an ErrorResponse naming the leader, if known.
 func (s *Server) replyErr(w http.ResponseWriter, op, leader string, err error) {
-	code, status := client.ErrorToWire(err)
-	if code == client.CodeInternal {
+	er := s.wireError(err, leader)
+	if er.Code == client.CodeInternal {
 		s.log.Error("request failed", "op", op, "err", err)
 	}
+	s.m.requests.WithLabelValues(op, er.Code).Inc()
+	_, status := client.ErrorToWire(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(er)
+}
+
+// wireError converts err for the wire, adding the leader's address to leader errors.
+func (s *Server) wireError(err error, leader string) *client.ErrorResponse {
+	code, _ := client.ErrorToWire(err)
 	if leader == "" && (code == client.CodeNotLeader || code == client.CodeNoLeader) {
 		if a, _ := s.raft.LeaderWithID(); a != "" {
 			leader = string(a)
 		}
 	}
-	s.m.requests.WithLabelValues(op, code).Inc()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(client.ErrorResponse{Code: code, Message: err.Error(), Leader: leader})
+	return &client.ErrorResponse{Code: code, Message: err.Error(), Leader: leader}
 }

@@ -65,10 +65,10 @@ func checkTableKey(table, key string) (client.TableSpec, error) {
 	return spec, nil
 }
 
-// apply validates, seals and commits a write on the leader.
-func (s *Server) apply(ctx context.Context, req client.ApplyRequest) (client.ApplyResponse, error) {
+// prepare validates a write and seals the values of sealed tables.
+func (s *Server) prepare(req client.ApplyRequest) (client.ApplyRequest, error) {
 	if err := validateApply(&req); err != nil {
-		return client.ApplyResponse{}, err
+		return req, err
 	}
 	ops := make([]client.Op, len(req.Ops))
 	for i, op := range req.Ops {
@@ -78,16 +78,60 @@ func (s *Server) apply(ctx context.Context, req client.ApplyRequest) (client.App
 		ops[i] = op
 	}
 	req.Ops = ops
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
-	defer cancel()
-	res, err := s.batcher.submit(ctx, s.stop, req)
+	return req, nil
+}
+
+func toResponse(o outcome) (client.ApplyResponse, error) {
+	if o.err != nil {
+		return client.ApplyResponse{}, o.err
+	}
+	if o.res.Err != nil {
+		return client.ApplyResponse{}, o.res.Err
+	}
+	return client.ApplyResponse{Index: o.res.Index, Duplicate: o.res.Duplicate, Results: o.res.Results}, nil
+}
+
+// apply commits a write on the leader.
+func (s *Server) apply(ctx context.Context, req client.ApplyRequest) (client.ApplyResponse, error) {
+	req, err := s.prepare(req)
 	if err != nil {
 		return client.ApplyResponse{}, err
 	}
-	if res.Err != nil {
-		return client.ApplyResponse{}, res.Err
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	return toResponse(s.batcher.submit(ctx, s.stop, []client.ApplyRequest{req})[0])
+}
+
+// applyBatch commits independent writes on the leader; they usually share one log entry.
+func (s *Server) applyBatch(ctx context.Context, b client.ApplyBatchRequest) (client.ApplyBatchResponse, error) {
+	if len(b.Requests) == 0 || len(b.Requests) > client.MaxApplyBatch {
+		return client.ApplyBatchResponse{}, fmt.Errorf("%w: batch has %d requests, want 1 to %d", ErrBadRequest, len(b.Requests), client.MaxApplyBatch)
 	}
-	return client.ApplyResponse{Index: res.Index, Duplicate: res.Duplicate, Results: res.Results}, nil
+	out := client.ApplyBatchResponse{Results: make([]client.ApplyBatchResult, len(b.Requests))}
+	var valid []client.ApplyRequest
+	var where []int
+	for i, req := range b.Requests {
+		req, err := s.prepare(req)
+		if err != nil {
+			out.Results[i].Error = s.wireError(err, "")
+			continue
+		}
+		valid = append(valid, req)
+		where = append(where, i)
+	}
+	if len(valid) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+		defer cancel()
+		for k, o := range s.batcher.submit(ctx, s.stop, valid) {
+			resp, err := toResponse(o)
+			if err != nil {
+				out.Results[where[k]].Error = s.wireError(err, "")
+			} else {
+				out.Results[where[k]].Response = &resp
+			}
+		}
+	}
+	return out, nil
 }
 
 // linearize makes a following read linearizable: it waits for a Raft barrier that was

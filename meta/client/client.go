@@ -29,6 +29,9 @@ type Config struct {
 	// HTTPClient sends the requests; nil uses a client with keep-alives tuned for many
 	// concurrent calls.
 	HTTPClient *http.Client
+	// MaxConcurrentBatches is how many combined write calls may be in flight at once; writes
+	// issued meanwhile wait and share the next call. Zero means 4.
+	MaxConcurrentBatches int
 }
 
 // DefaultConfig returns a Config with timeouts suited to a LAN cluster.
@@ -55,6 +58,8 @@ type Client struct {
 	cfg  Config
 	http *http.Client
 
+	comb combiner
+
 	mu        sync.Mutex
 	preferred string // last endpoint that answered, or the leader it named
 	next      int    // round-robin position among Endpoints after a failure
@@ -73,7 +78,11 @@ func New(cfg Config) (*Client, error) {
 			IdleConnTimeout:     90 * time.Second,
 		}}
 	}
-	return &Client{cfg: cfg, http: hc, preferred: cfg.Endpoints[0]}, nil
+	maxb := cfg.MaxConcurrentBatches
+	if maxb <= 0 {
+		maxb = 4
+	}
+	return &Client{cfg: cfg, http: hc, preferred: cfg.Endpoints[0], comb: combiner{max: maxb, wake: make(chan struct{})}}, nil
 }
 
 // Close releases idle connections.

@@ -29,11 +29,10 @@ func (c *Client) Apply(ctx context.Context, ops ...Op) (ApplyResponse, error) {
 	return c.ApplyRequest(ctx, ApplyRequest{ID: NewRequestID(), Ops: ops})
 }
 
-// ApplyRequest applies req; req.ID makes it idempotent across calls too.
+// ApplyRequest applies req; req.ID makes it idempotent across calls too. Concurrent calls are
+// combined into one HTTP round trip (see combine.go).
 func (c *Client) ApplyRequest(ctx context.Context, req ApplyRequest) (ApplyResponse, error) {
-	var resp ApplyResponse
-	err := c.call(ctx, http.MethodPost, PathApply, req, &resp, 0)
-	return resp, err
+	return c.comb.apply(ctx, c, req)
 }
 
 // Put stores value under table/key.

@@ -4,14 +4,17 @@ import "time"
 
 // HTTP paths of the meta protocol. All requests except Status are POSTs of a JSON body.
 const (
-	PathApply  = "/v1/apply"
-	PathGet    = "/v1/get"
-	PathList   = "/v1/list"
-	PathWatch  = "/v1/watch"
-	PathJoin   = "/v1/join"
-	PathRemove = "/v1/remove"
-	PathStatus = "/v1/status"
-	PathHealth = "/healthz"
+	PathApply = "/v1/apply"
+	// PathApplyBatch carries several independent ApplyRequests in one HTTP round trip; the
+	// client combines concurrent calls this way.
+	PathApplyBatch = "/v1/apply-batch"
+	PathGet        = "/v1/get"
+	PathList       = "/v1/list"
+	PathWatch      = "/v1/watch"
+	PathJoin       = "/v1/join"
+	PathRemove     = "/v1/remove"
+	PathStatus     = "/v1/status"
+	PathHealth     = "/healthz"
 )
 
 // HeaderForwarded marks a request a follower forwarded to the leader, so the leader never
@@ -79,6 +82,26 @@ type ApplyResponse struct {
 	Index     uint64     `json:"index"`     // Raft index at which the request was applied
 	Duplicate bool       `json:"duplicate"` // the ID had been applied before; Results are the first outcome
 	Results   []OpResult `json:"results"`
+}
+
+// ApplyBatchRequest is the body of PathApplyBatch. Its requests are independent: each is
+// atomic on its own and succeeds or fails on its own.
+type ApplyBatchRequest struct {
+	Requests []ApplyRequest `json:"requests"`
+}
+
+// MaxApplyBatch caps the requests of one ApplyBatchRequest.
+const MaxApplyBatch = 1024
+
+// ApplyBatchResult is the outcome of one request of a batch: Response or Error.
+type ApplyBatchResult struct {
+	Response *ApplyResponse `json:"response,omitempty"`
+	Error    *ErrorResponse `json:"error,omitempty"`
+}
+
+// ApplyBatchResponse is the reply to PathApplyBatch, one result per request in order.
+type ApplyBatchResponse struct {
+	Results []ApplyBatchResult `json:"results"`
 }
 
 // Item is a stored value.
