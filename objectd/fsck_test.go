@@ -1,8 +1,10 @@
 package objectd
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"stratus/internal/faultfs"
 	"stratus/objectd/client"
 )
 
@@ -27,13 +30,17 @@ func fsck(t testing.TB, root string) {
 		if tmp := files(t, filepath.Join(dev, tmpDir)); len(tmp) != 0 {
 			t.Errorf("fsck %s: temp files left: %v", d.Name(), tmp)
 		}
+		hashDirs := map[string]int{}
 		for _, rel := range files(t, filepath.Join(dev, objectsDir)) {
+			if filepath.Base(rel) == hashesFile && strings.Count(rel, string(filepath.Separator)) == 1 {
+				if err := fsckHashes(dev, filepath.Dir(rel)); err != nil {
+					t.Errorf("fsck %s: %s: %v", d.Name(), rel, err)
+				}
+				continue
+			}
 			if err := fsckFile(dev, rel); err != nil {
 				t.Errorf("fsck %s: %s: %v", d.Name(), rel, err)
 			}
-		}
-		hashDirs := map[string]int{}
-		for _, rel := range files(t, filepath.Join(dev, objectsDir)) {
 			hashDirs[filepath.Dir(rel)]++
 		}
 		for dir, n := range hashDirs {
@@ -42,6 +49,41 @@ func fsck(t testing.TB, root string) {
 			}
 		}
 	}
+}
+
+// fsckHashes checks a saved suffix hashes file against the files on disk.
+func fsckHashes(dev, partName string) error {
+	part, err := strconv.ParseUint(partName, 10, 32)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(filepath.Join(dev, objectsDir, partName, hashesFile))
+	if err != nil {
+		return err
+	}
+	var saved hashesOnDisk
+	if err := json.Unmarshal(data, &saved); err != nil {
+		return err
+	}
+	st := &store{root: filepath.Dir(dev), fs: faultfs.OS, reclaimAge: 1 << 62, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	sfxs, err := st.suffixes(dev, uint32(part))
+	if err != nil {
+		return err
+	}
+	actual := map[string]string{}
+	for _, sfx := range sfxs {
+		h, err := st.hashSuffix(dev, uint32(part), sfx)
+		if err != nil {
+			return err
+		}
+		if h != "" {
+			actual[sfx] = h
+		}
+	}
+	if !equalMaps(saved.Hashes, actual) {
+		return fmt.Errorf("saved suffix hashes %v, files on disk hash to %v", saved.Hashes, actual)
+	}
+	return nil
 }
 
 func fsckFile(dev, rel string) error {

@@ -37,11 +37,25 @@ type partHashes struct {
 	hashes map[string]string   // suffix → hash, for suffixes with something stored
 	stale  map[string]struct{} // suffixes written since their hash was computed
 	full   bool                // hashes covers every suffix on disk
+
+	loadTried bool // the saved hashes file was looked for; guarded by compute
 }
 
 type hashCache struct {
 	mu    sync.Mutex
 	parts map[partKey]*partHashes
+	// touched holds every partition invalidated or forgotten in this run: the ones whose
+	// saved hashes file must be rewritten or removed at shutdown.
+	touched map[partKey]bool
+	// trusted says, per device, whether saved hashes files may be read (see hashfile.go).
+	trusted map[string]bool
+}
+
+func (c *hashCache) touch(k partKey) { // with mu held
+	if c.touched == nil {
+		c.touched = map[partKey]bool{}
+	}
+	c.touched[k] = true
 }
 
 func (c *hashCache) get(k partKey) *partHashes {
@@ -64,6 +78,7 @@ func (c *hashCache) invalidate(dev string, part uint32, suffix string) {
 	p := c.get(partKey{dev, part})
 	c.mu.Lock()
 	p.stale[suffix] = struct{}{}
+	c.touch(partKey{dev, part})
 	c.mu.Unlock()
 }
 
@@ -71,6 +86,7 @@ func (c *hashCache) invalidate(dev string, part uint32, suffix string) {
 func (c *hashCache) forget(dev string, part uint32) {
 	c.mu.Lock()
 	delete(c.parts, partKey{dev, part})
+	c.touch(partKey{dev, part})
 	c.mu.Unlock()
 }
 
@@ -89,6 +105,15 @@ func (s *store) suffixHashes(dev string, part uint32) (client.SuffixHashes, erro
 	p.stale = map[string]struct{}{}
 	s.hashes.mu.Unlock()
 
+	if !full && !p.loadTried {
+		p.loadTried = true
+		if saved, ok := s.loadHashes(dev, devDir, part); ok {
+			s.hashes.mu.Lock()
+			p.hashes, p.full = saved, true
+			s.hashes.mu.Unlock()
+			full = true
+		}
+	}
 	if !full {
 		suffixes, err := s.suffixes(devDir, part)
 		if err != nil {

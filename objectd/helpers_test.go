@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type testNode struct {
 	dir  string // DevicesDir
 	fs   *faultfs.Injector
 	cl   *client.Client
+	stop func() // stops the node and checks its disks; idempotent
 }
 
 // listen returns a listener on a random loopback port.
@@ -64,6 +66,7 @@ func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Confi
 	if edit != nil {
 		edit(&cfg)
 	}
+	n.dir = cfg.DevicesDir
 	srv, err := New(cfg, testutil.Logger(t).With("node", n.addr), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -73,14 +76,18 @@ func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Confi
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		n.cl.CloseIdleConnections()
-		fsck(t, srv.cfg.DevicesDir)
-	})
+	var once sync.Once
+	n.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			n.cl.CloseIdleConnections()
+			fsck(t, srv.cfg.DevicesDir)
+		})
+	}
+	t.Cleanup(n.stop)
 	return n
 }
 

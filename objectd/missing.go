@@ -62,6 +62,12 @@ func (s *store) removeEmptyPartition(dev, devDir string, part uint32) {
 	for _, sfx := range sfxs {
 		s.fs.Remove(filepath.Join(partDir(devDir, part), sfx))
 	}
+	if len(sfxs) > 0 {
+		if left, _ := s.suffixes(devDir, part); len(left) > 0 {
+			return // something landed meanwhile
+		}
+	}
+	s.fs.Remove(filepath.Join(partDir(devDir, part), hashesFile))
 	if s.fs.Remove(partDir(devDir, part)) == nil {
 		s.hashes.forget(dev, part)
 	}

@@ -114,6 +114,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.advertise.Store(&addr)
 	}
 	s.cleanTemp()
+	s.store.openHashes()
 	if s.cfg.RingPath != "" {
 		s.loadRing()
 	}
@@ -169,6 +170,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		srv.Close()
 	}
 	wg.Wait()
+	s.store.saveHashes()
 	s.peers.CloseIdleConnections()
 	s.log.Info("objectd stopped")
 	return err
