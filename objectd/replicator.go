@@ -231,35 +231,56 @@ func (s *Server) syncPeer(ctx context.Context, j replJob, t client.Target, offer
 		if len(want) == 0 {
 			continue
 		}
-		var sent int64
-		pctx, cancel = s.peerCtx(ctx)
-		res, err := s.peers.Push(pctx, t, func(w io.Writer) error {
-			for _, h := range want {
-				e, ok := byHash[h]
-				if !ok {
-					return fmt.Errorf("peer wants %s, which was not offered", h)
-				}
-				n, err := s.pushFile(pctx, j, e, w)
-				if err != nil {
-					return err
-				}
-				sent += n
+		for len(want) > 0 {
+			var err error
+			if want, err = s.pushSome(ctx, j, t, want, byHash, c); err != nil {
+				return err
 			}
-			return nil
-		})
-		cancel()
-		c.objects.Add(int64(res.Stored))
-		c.bytes.Add(sent)
-		s.m.replObjects.Add(float64(res.Stored))
-		s.m.replBytes.Add(float64(sent))
-		if err != nil {
-			return err
-		}
-		if res.Err != "" {
-			return fmt.Errorf("peer stopped the push after %d records: %s", res.Stored+res.Skipped, res.Err)
 		}
 	}
 	return nil
+}
+
+// pushStreamBytes bounds one push request, so that each fits in the replication timeout even
+// when the bandwidth cap is low; a larger set goes in several requests.
+const pushStreamBytes = 256 << 20
+
+// pushSome pushes wanted versions in one request until about pushStreamBytes have gone, and
+// returns the ones left.
+func (s *Server) pushSome(ctx context.Context, j replJob, t client.Target, want []string, byHash map[string]entry, c *passCounters) ([]string, error) {
+	var sent int64
+	done := 0
+	pctx, cancel := s.peerCtx(ctx)
+	defer cancel()
+	res, err := s.peers.Push(pctx, t, func(w io.Writer) error {
+		for _, h := range want {
+			if sent >= pushStreamBytes {
+				return nil
+			}
+			e, ok := byHash[h]
+			if !ok {
+				return fmt.Errorf("peer wants %s, which was not offered", h)
+			}
+			n, err := s.pushFile(pctx, j, e, w)
+			if err != nil {
+				return err
+			}
+			sent += n
+			done++
+		}
+		return nil
+	})
+	c.objects.Add(int64(res.Stored))
+	c.bytes.Add(sent)
+	s.m.replObjects.Add(float64(res.Stored))
+	s.m.replBytes.Add(float64(sent))
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != "" {
+		return nil, fmt.Errorf("peer stopped the push after %d records: %s", res.Stored+res.Skipped, res.Err)
+	}
+	return want[done:], nil
 }
 
 // pushFile writes one version file to w, paced by the replication throttle. The content is

@@ -108,8 +108,10 @@ type PutRequest struct {
 }
 
 // Put stores body as a new version of req.Name on t. It returns ErrConflict if t holds a
-// version at least as new, ErrLength if body does not have req.Length bytes, ErrChecksum if
-// it does not match req.Checksum. Nothing is stored unless Put returns nil.
+// version at least as new (a StatusError whose Timestamp equals req.Timestamp means t already
+// has this very write: treat it as success when retrying), ErrLength if body does not have
+// req.Length bytes, ErrChecksum if it does not match req.Checksum, ErrNoSpace or
+// ErrDeviceUnavailable (507: try a handoff). A failed Put leaves no partial object visible.
 func (c *Client) Put(ctx context.Context, t Target, req PutRequest, body io.Reader) error {
 	info := Info{Name: req.Name, Timestamp: req.Timestamp, Length: req.Length, ContentType: req.ContentType, Meta: req.Meta}
 	if err := CheckName(req.Name); err != nil {
