@@ -66,6 +66,8 @@ func (s *Server) handler() http.Handler {
 		}
 		return true, func() (any, error) { return s.watch(ctx, req) }, nil
 	}))
+	mux.HandleFunc("GET "+client.PathSnapshot, s.handleSnapshot)
+	mux.HandleFunc("POST "+client.PathRestore, s.handleRestore)
 	mux.HandleFunc("GET "+client.PathStatus, func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, "status", s.status(), nil)
 	})

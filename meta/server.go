@@ -35,6 +35,7 @@ type Server struct {
 	fsm     *fsm
 	batcher *batcher
 	barrier *readBarrier
+	snaps   raft.SnapshotStore
 	fwd     *http.Client
 	stop    chan struct{} // closed when Run begins shutting down
 }
@@ -131,7 +132,7 @@ func (s *Server) Run(ctx context.Context) error {
 		mx.close()
 		return fmt.Errorf("start raft: %w", err)
 	}
-	s.raft, s.fsm = r, f
+	s.raft, s.fsm, s.snaps = r, f, snaps
 	s.batcher = newBatcher(r, s.cfg, s.m)
 	s.barrier = &readBarrier{raft: r, timeout: s.cfg.ApplyTimeout}
 	s.fwd = &http.Client{Transport: &http.Transport{

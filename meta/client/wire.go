@@ -2,7 +2,8 @@ package client
 
 import "time"
 
-// HTTP paths of the meta protocol. All requests except Status are POSTs of a JSON body.
+// HTTP paths of the meta protocol. Requests are POSTs of a JSON body except Status, Health
+// and Snapshot (GET) and Restore (POST of a snapshot).
 const (
 	PathApply = "/v1/apply"
 	// PathApplyBatch carries several independent ApplyRequests in one HTTP round trip; the
@@ -15,6 +16,11 @@ const (
 	PathRemove     = "/v1/remove"
 	PathStatus     = "/v1/status"
 	PathHealth     = "/healthz"
+	// PathSnapshot streams a fresh snapshot of the receiving node's state machine: a
+	// backup. PathRestore (leader only, Content-Length required) replaces the whole catalog
+	// with such a snapshot: disaster recovery.
+	PathSnapshot = "/v1/snapshot"
+	PathRestore  = "/v1/restore"
 )
 
 // HeaderForwarded marks a request a follower forwarded to the leader, so the leader never
