@@ -41,6 +41,16 @@ func listen(t testing.TB) net.Listener {
 	return ln
 }
 
+// listenOn listens on a given address again (a restarted node keeps its ring address).
+func listenOn(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
 // startNode runs a node with the given devices on ln (nil: a new listener) until the test
 // ends. edit adjusts the config.
 func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Config)) *testNode {
