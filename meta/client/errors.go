@@ -1,9 +1,6 @@
 package client
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Sentinel errors. Both the client and the server (package meta) use these values, so callers
 // match them with errors.Is whichever side produced them.
@@ -87,7 +84,12 @@ type ServerError struct {
 	Leader  string // address of the leader, when the node knows it
 }
 
-func (e *ServerError) Error() string { return fmt.Sprintf("meta: %s: %s", e.Code, e.Message) }
+func (e *ServerError) Error() string {
+	if e.Message != "" {
+		return e.Message // the server's message already names the sentinel
+	}
+	return "meta: " + e.Code
+}
 
 // Unwrap returns the sentinel error for the code, or nil for unknown codes.
 func (e *ServerError) Unwrap() error {
