@@ -33,8 +33,8 @@ var (
 
 // Limits of the ring's shape.
 const (
-	// MaxPartPower bounds the partition count at 2^24: beyond it the ring file passes
-	// 100 MB per replica-set and lookups stop fitting in cache.
+	// MaxPartPower bounds the partition count at 2^24: a three-replica ring is then
+	// already 96 MiB, and lookups no longer fit in cache.
 	MaxPartPower = 24
 	// MaxReplicas bounds the replica count.
 	MaxReplicas = 16

@@ -264,10 +264,7 @@ func (s *rebalancer) place(slots []slot) {
 		}
 		p, r := x.part(), x.replica()
 		s.heldFor(p, r)
-		leaf := s.pick(p, true)
-		if leaf < 0 {
-			leaf = s.pick(p, false)
-		}
+		leaf := s.pickEither(p)
 		if leaf < 0 {
 			leaf = s.pickAny()
 			s.forced++
@@ -300,6 +297,14 @@ func (s *rebalancer) pick(p int, strict bool) int32 {
 	return s.pickIn(0, p, strict)
 }
 
+// pickEither picks a device below its quota if the caps allow one, else any they allow.
+func (s *rebalancer) pickEither(p int) int32 {
+	if leaf := s.pick(p, true); leaf >= 0 {
+		return leaf
+	}
+	return s.pick(p, false)
+}
+
 func (s *rebalancer) pickIn(n int32, p int, strict bool) int32 {
 	nd := &s.pl.nodes[n]
 	if nd.dev >= 0 {
@@ -310,9 +315,13 @@ func (s *rebalancer) pickIn(n int32, p int, strict bool) int32 {
 	}
 	depth := nd.level + 1
 	cands := s.scratch[depth][:0]
+	// A child short of its floor for this partition must take the replica, or the
+	// partition ends up spread worse than the plan; so when one exists, only such
+	// children are candidates, and a move that cannot use them does not happen.
+	short := false
 	for _, c := range nd.children {
 		cn := &s.pl.nodes[c]
-		if cn.quota == 0 || (strict && cn.count >= cn.quota) {
+		if cn.quota == 0 {
 			continue
 		}
 		have := 0
@@ -321,17 +330,20 @@ func (s *rebalancer) pickIn(n int32, p int, strict bool) int32 {
 				have++
 			}
 		}
-		if have >= cn.cap {
+		if have >= cn.cap || (short && have >= cn.floor) {
+			continue
+		}
+		if have < cn.floor && !short {
+			short = true
+			cands = cands[:0]
+		}
+		if strict && cn.count >= cn.quota {
 			continue
 		}
 		// Jitter below one partition-replica breaks ties differently per partition, so
 		// equal devices share out the partitions at random instead of in lockstep.
 		jitter := float64(mix64(s.seed^uint64(p)<<20^uint64(c))>>11) / (1 << 53)
-		score := (float64(cn.quota-cn.count) + jitter) / float64(cn.quota)
-		if have < cn.floor {
-			score += 4 // a domain short of its floor comes before any other
-		}
-		cands = append(cands, cand{c, score})
+		cands = append(cands, cand{c, (float64(cn.quota-cn.count) + jitter) / float64(cn.quota)})
 	}
 	s.scratch[depth] = cands
 	for len(cands) > 0 {
@@ -402,23 +414,10 @@ func (s *rebalancer) balance(rep *Report) {
 				}
 			}
 			for r, row := range s.b.assign {
-				id := row[p]
-				leaf := &s.pl.nodes[s.pl.path[id][levelDevice]]
-				if leaf.count <= leaf.quota {
+				leaf := &s.pl.nodes[s.pl.path[row[p]][levelDevice]]
+				if leaf.count <= leaf.quota || !s.move(p, r, func() int32 { return s.pick(p, true) }) {
 					continue
 				}
-				// Take the replica out of the counts first, so that a move within one
-				// domain does not see the domain as full.
-				s.add(id, -1)
-				s.heldFor(p, r)
-				to := s.pick(p, true)
-				if to < 0 {
-					s.add(id, 1)
-					continue
-				}
-				row[p] = uint16(s.pl.nodes[to].dev)
-				s.add(row[p], 1)
-				s.b.lastMoved[p] = s.now
 				rep.Moved++
 				progress = true
 				need--
@@ -452,20 +451,9 @@ func (s *rebalancer) repair(rep *Report) int {
 		if !bad || !s.b.movable(p, s.now) {
 			continue
 		}
-		id := s.b.assign[r][p]
-		s.add(id, -1)
-		s.heldFor(p, r)
-		to := s.pick(p, true)
-		if to < 0 {
-			to = s.pick(p, false)
-		}
-		if to < 0 || uint16(s.pl.nodes[to].dev) == id {
-			s.add(id, 1)
+		if !s.move(p, r, func() int32 { return s.pickEither(p) }) {
 			continue
 		}
-		s.b.assign[r][p] = uint16(s.pl.nodes[to].dev)
-		s.add(s.b.assign[r][p], 1)
-		s.b.lastMoved[p] = s.now
 		rep.Moved++
 		moves++
 	}
@@ -502,22 +490,18 @@ func (s *rebalancer) chain(rep *Report) bool {
 			if vleaf == u || s.pl.nodes[vleaf].count < s.pl.nodes[vleaf].quota {
 				continue
 			}
-			s.add(v, -1)
-			s.heldFor(p, r)
-			if !s.allowed(u) {
-				s.add(v, 1)
+			stamp := s.b.lastMoved[p]
+			if !s.move(p, r, func() int32 { return s.onlyIfAllowed(v, u) }) {
 				continue
 			}
-			row[p] = uint16(s.pl.nodes[u].dev)
-			s.add(row[p], 1)
 			if s.refill(p, vleaf) {
-				s.b.lastMoved[p] = s.now
 				rep.Moved += 2
 				return true
 			}
 			s.add(row[p], -1)
 			row[p] = v
 			s.add(v, 1)
+			s.b.lastMoved[p] = stamp
 		}
 	}
 	return false
@@ -534,55 +518,69 @@ func (s *rebalancer) refill(skip int, v int32) bool {
 			continue
 		}
 		for r, row := range s.b.assign {
-			o := row[p]
-			oleaf := &s.pl.nodes[s.pl.path[o][levelDevice]]
-			if oleaf.count <= oleaf.quota {
-				continue
-			}
-			s.add(o, -1)
-			s.heldFor(p, r)
-			if s.allowed(v) {
-				row[p] = uint16(s.pl.nodes[v].dev)
-				s.add(row[p], 1)
-				s.b.lastMoved[p] = s.now
+			oleaf := &s.pl.nodes[s.pl.path[row[p]][levelDevice]]
+			if oleaf.count > oleaf.quota && s.move(p, r, func() int32 { return s.onlyIfAllowed(row[p], v) }) {
 				return true
 			}
-			s.add(o, 1)
 		}
 	}
 	return false
 }
 
-// allowed reports whether leaf may take one more replica of the partition whose other
-// replicas are in s.held: it holds none, and no domain above it is at its cap.
-func (s *rebalancer) allowed(leaf int32) bool {
+// move takes replica r of p out of the counts, loads s.held with p's other replicas, and
+// asks choose for a leaf. If it names one other than the replica's own device, the replica
+// moves there and p is stamped as moved; otherwise everything is as it was.
+func (s *rebalancer) move(p, r int, choose func() int32) bool {
+	row := s.b.assign[r]
+	id := row[p]
+	s.add(id, -1)
+	s.heldFor(p, r)
+	to := choose()
+	if to < 0 || uint16(s.pl.nodes[to].dev) == id {
+		s.add(id, 1)
+		return false
+	}
+	row[p] = uint16(s.pl.nodes[to].dev)
+	s.add(row[p], 1)
+	s.b.lastMoved[p] = s.now
+	return true
+}
+
+// onlyIfAllowed returns leaf if the replica of the partition being moved may go there
+// from device from, else -1.
+func (s *rebalancer) onlyIfAllowed(from uint16, leaf int32) int32 {
+	if s.allowed(from, leaf) {
+		return leaf
+	}
+	return -1
+}
+
+// allowed reports whether a replica of the partition whose other replicas are in s.held
+// may move from device from to leaf: leaf holds none of it, no domain above leaf is at its
+// cap, and no domain the replica leaves drops below its floor.
+func (s *rebalancer) allowed(from uint16, leaf int32) bool {
 	dev := uint16(s.pl.nodes[leaf].dev)
 	if slices.Contains(s.held, dev) {
 		return false
 	}
-	for lvl, n := range s.pl.path[dev] {
-		have := 0
+	have := func(n int32, lvl int) int {
+		c := 0
 		for _, id := range s.held {
 			if s.pl.path[id][lvl] == n {
-				have++
+				c++
 			}
 		}
-		if have >= s.pl.nodes[n].cap {
+		return c
+	}
+	for lvl, n := range s.pl.path[dev] {
+		if have(n, lvl) >= s.pl.nodes[n].cap {
+			return false
+		}
+		if src := s.pl.path[from][lvl]; src != n && have(src, lvl) < s.pl.nodes[src].floor {
 			return false
 		}
 	}
 	return true
-}
-
-// totalNeed is the partition-replicas devices lack to reach their quotas.
-func (s *rebalancer) totalNeed() int64 {
-	var need int64
-	for i := range s.pl.nodes {
-		if nd := &s.pl.nodes[i]; nd.dev >= 0 && nd.count < nd.quota {
-			need += nd.quota - nd.count
-		}
-	}
-	return need
 }
 
 // warnings explains results an operator should act on.
@@ -602,4 +600,15 @@ func (s *rebalancer) warnings(rep *Report) []string {
 		}
 	}
 	return w
+}
+
+// totalNeed is the partition-replicas devices lack to reach their quotas.
+func (s *rebalancer) totalNeed() int64 {
+	var need int64
+	for i := range s.pl.nodes {
+		if nd := &s.pl.nodes[i]; nd.dev >= 0 && nd.count < nd.quota {
+			need += nd.quota - nd.count
+		}
+	}
+	return need
 }
