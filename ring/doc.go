@@ -19,9 +19,11 @@
 // partition. Stratus changes the replica count with one rebalance instead.
 //
 // Invariants kept by the builder after every rebalance: every partition has R distinct
-// devices, all of positive weight; no device holds more than the tightest balance its
-// weight allows; and no partition holds more replicas in a failure domain than the domain's
-// share of the weights (widened by the overload) forces. [Builder.Check] verifies them.
+// devices present in the ring; every device holds its quota — its weight's share, within
+// one partition-replica — unless min_part_hours pins the partitions that would move; and no
+// partition holds more replicas in a failure domain than the plan allows (the domain's
+// share of the weights, widened by the overload towards even spread). [Builder.Check]
+// verifies the first; [Builder.Stats] measures the others.
 //
 // The package does no I/O beyond reading and writing its own files, imports nothing of
 // Stratus, and logs nothing: callers get reports and errors back.

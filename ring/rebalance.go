@@ -405,6 +405,9 @@ func (s *rebalancer) balance(rep *Report) {
 			if !s.b.movable(p, s.now) {
 				continue
 			}
+			if !s.onOverfull(p) {
+				continue
+			}
 			// The first pass serves partitions short of a floor, whose move from an
 			// over-full device can also spread them; repair would otherwise move them
 			// a second time.
@@ -589,8 +592,8 @@ func (s *rebalancer) warnings(rep *Report) []string {
 	if s.forced > 0 {
 		w = append(w, fmt.Sprintf("%d partition-replicas could not be placed within their failure domains' caps", s.forced))
 	}
-	if rep.Pinned > 0 || s.totalNeed() > 0 {
-		w = append(w, fmt.Sprintf("min_part_hours (%dh) held back %d moves; rebalance again after it passes", s.b.cfg.MinPartHours, max(int64(rep.Pinned), s.totalNeed())))
+	if need := s.totalNeed(); need > 0 || rep.Pinned > 0 {
+		w = append(w, fmt.Sprintf("devices lack %d partition-replicas of their share: min_part_hours (%dh) pins the partitions that would move; rebalance again after it passes", need+int64(rep.Pinned), s.b.cfg.MinPartHours))
 	}
 	if s.pl.shortfall > 1e-9 {
 		if s.pl.overloadNeeded > 1e8 {
@@ -600,6 +603,16 @@ func (s *rebalancer) warnings(rep *Report) []string {
 		}
 	}
 	return w
+}
+
+// onOverfull reports whether a replica of p sits on a device above its quota.
+func (s *rebalancer) onOverfull(p int) bool {
+	for _, row := range s.b.assign {
+		if leaf := &s.pl.nodes[s.pl.path[row[p]][levelDevice]]; leaf.count > leaf.quota {
+			return true
+		}
+	}
+	return false
 }
 
 // totalNeed is the partition-replicas devices lack to reach their quotas.
