@@ -17,11 +17,19 @@ import (
 
 // BenchmarkIndexCommit measures object-index commits per second through meta/client against
 // three voters on loopback with 64 concurrent writers, and the p99 commit latency.
-func BenchmarkIndexCommit(b *testing.B) { benchIndexCommit(b, 64, nil) }
+func BenchmarkIndexCommit(b *testing.B) { benchIndexCommit(b, 64, nil, nil) }
 
-func benchIndexCommit(b *testing.B, writers int, configure func(*meta.Config)) {
+func benchIndexCommit(b *testing.B, writers int, configure func(*meta.Config), configureClient func(*client.Config)) {
 	c := metatest.New(b, metatest.Options{Quiet: true, Configure: configure})
-	cl := c.Client()
+	ccfg := client.DefaultConfig(c.Nodes[0].Addr, c.Nodes[1].Addr, c.Nodes[2].Addr)
+	if configureClient != nil {
+		configureClient(&ccfg)
+	}
+	cl, err := client.New(ccfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
 	idx := cl.Index("bench")
 	var seq atomic.Int64
 	var mu sync.Mutex

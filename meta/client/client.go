@@ -30,7 +30,7 @@ type Config struct {
 	// concurrent calls.
 	HTTPClient *http.Client
 	// MaxConcurrentBatches is how many combined write calls may be in flight at once; writes
-	// issued meanwhile wait and share the next call. Zero means 4.
+	// issued meanwhile wait and share the next call. Zero means 2.
 	MaxConcurrentBatches int
 }
 
@@ -80,7 +80,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	maxb := cfg.MaxConcurrentBatches
 	if maxb <= 0 {
-		maxb = 4
+		maxb = 2
 	}
 	return &Client{cfg: cfg, http: hc, preferred: cfg.Endpoints[0], comb: combiner{max: maxb, wake: make(chan struct{})}}, nil
 }
