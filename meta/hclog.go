@@ -36,6 +36,8 @@ func (w *hclogWriter) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(bytes.TrimSpace(p)))
 	lvl := slog.LevelInfo
 	switch {
+	case strings.Contains(line, "use of closed network connection"):
+		lvl = slog.LevelDebug // raft reports its own listener closing at shutdown
 	case strings.HasPrefix(line, "[ERROR]"):
 		lvl = slog.LevelError
 	case strings.HasPrefix(line, "[WARN]"):
