@@ -379,19 +379,28 @@ func (s *store) open(dev string, part uint32, name string) (*object, error) {
 	}
 	hash := nameHash(name)
 	hdir := hashDir(devDir, part, hash)
-	vs, err := s.versions(hdir)
-	if err != nil {
-		return nil, err
-	}
-	if len(vs) == 0 {
-		return nil, fmt.Errorf("%w: %q", client.ErrNotFound, name)
-	}
-	if vs[0].kind == client.KindTombstone {
-		return nil, &VersionError{Timestamp: vs[0].ts, Err: client.ErrNotFound}
-	}
-	o, err := s.openFile(dev, devDir, part, hash, vs[0])
-	if err != nil {
-		return nil, err
+	var o *object
+	for attempt := 0; ; attempt++ {
+		vs, err := s.versions(hdir)
+		if err != nil {
+			return nil, err
+		}
+		if len(vs) == 0 {
+			return nil, fmt.Errorf("%w: %q", client.ErrNotFound, name)
+		}
+		if vs[0].kind == client.KindTombstone {
+			return nil, &VersionError{Timestamp: vs[0].ts, Err: client.ErrNotFound}
+		}
+		o, err = s.openFile(dev, devDir, part, hash, vs[0])
+		// A newer version may have replaced the listed one between the listing and the
+		// open; look again rather than answer 404 for a name that exists.
+		if errors.Is(err, client.ErrNotFound) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
 	}
 	if o.rec.Info.Name != name {
 		o.f.Close()
