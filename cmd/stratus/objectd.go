@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,7 +122,9 @@ func applyConfigSources(fs *pflag.FlagSet, envPrefix, file string) error {
 		}
 		if raw, ok := fromFile[fl.Name]; ok {
 			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber() // keep 10485760 from becoming 1.048576e+07
+			if err := dec.Decode(&v); err != nil {
 				errs = append(errs, fmt.Errorf("config %s: %w", fl.Name, err))
 				return
 			}
