@@ -16,7 +16,7 @@ import (
 func newTestFSM(t *testing.T) *fsm {
 	t.Helper()
 	cfg := DefaultConfig()
-	cfg.FSMMmapBytes = 1 << 20
+	cfg.FSMMmapBytes = 256 << 20
 	cfg.WatchHistory = 4
 	m, _ := newMetrics(nil)
 	f, err := newFSM(t.TempDir(), cfg, testutil.Logger(t), m)
