@@ -281,3 +281,39 @@ func TestMembershipJoinRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFollowerForwardsAndWatches(t *testing.T) {
+	c := metatest.New(t, metatest.Options{Quiet: true})
+	leader := c.Leader(5 * time.Second)
+	follower := (leader + 1) % 3
+	fc := c.NodeClient(follower)
+	ctx := ctxT(t, 30*time.Second)
+
+	// A watch on one follower sees a write sent to the other follower.
+	other := c.NodeClient((leader + 2) % 3)
+	type result struct {
+		w   client.WatchResponse
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		w, err := fc.Watch(ctx, client.TableRings, "", 0, 20*time.Second)
+		got <- result{w, err}
+	}()
+	if err := other.Put(ctx, client.TableRings, "gold", []byte("r1")); err != nil {
+		t.Fatalf("write through a follower: %v", err)
+	}
+	r := <-got
+	if r.err != nil || len(r.w.Events) == 0 || r.w.Events[len(r.w.Events)-1].Key != "gold" {
+		t.Fatalf("follower watch = %+v, %v", r.w, r.err)
+	}
+	// A linearizable read through a follower sees the write at once.
+	it, err := fc.Get(ctx, client.TableRings, "gold")
+	if err != nil || string(it.Value) != "r1" {
+		t.Fatalf("read through a follower = %q, %v", it.Value, err)
+	}
+	// Joining an existing member again changes nothing.
+	if err := fc.Join(ctx, c.Nodes[follower].ID, c.Nodes[follower].Addr); err != nil {
+		t.Fatalf("re-join: %v", err)
+	}
+}

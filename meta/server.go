@@ -148,7 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	if s.cfg.Bootstrap {
 		if err := s.bootstrap(logStore, snaps); err != nil {
-			r.Shutdown()
+			_ = r.Shutdown().Error()
 			mx.close()
 			return err
 		}
