@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config tunes the data path.
+type Config struct {
+	// ChunkBytes is the size of the buffer a write is streamed through: the memory one
+	// request holds. Larger chunks cost fewer system calls per byte.
+	ChunkBytes int
+	// ConnectTimeout bounds how long a write waits for a replica to take its first bytes
+	// before replacing it with a handoff. Lower fails over faster but gives up on a node
+	// that is merely slow.
+	ConnectTimeout time.Duration
+	// NodeTimeout bounds calls that move no object content (delete, head), per node.
+	NodeTimeout time.Duration
+	// ReadAttempts is how many devices a read asks, primaries first then handoffs,
+	// before giving up. Zero means twice the replica count.
+	ReadAttempts int
+	// ErrorLimit is how many consecutive failures make a node skipped, for
+	// ErrorSuppression; a node that answers resets its count.
+	ErrorLimit       int
+	ErrorSuppression time.Duration
+}
+
+// DefaultConfig returns the configuration for a typical cluster.
+func DefaultConfig() Config {
+	return Config{
+		ChunkBytes:       1 << 20,
+		ConnectTimeout:   5 * time.Second,
+		NodeTimeout:      10 * time.Second,
+		ErrorLimit:       10,
+		ErrorSuppression: 60 * time.Second,
+	}
+}
+
+// Validate reports what is wrong with the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.ChunkBytes < 4<<10 || c.ChunkBytes > 64<<20:
+		return fmt.Errorf("proxy: chunk_bytes (%d) must be between 4 KiB and 64 MiB", c.ChunkBytes)
+	case c.ConnectTimeout <= 0 || c.NodeTimeout <= 0:
+		return fmt.Errorf("proxy: connect_timeout and node_timeout must be positive")
+	case c.ReadAttempts < 0 || c.ErrorLimit < 1 || c.ErrorSuppression < 0:
+		return fmt.Errorf("proxy: read_attempts ≥ 0, error_limit ≥ 1 and error_suppression ≥ 0 required")
+	}
+	return nil
+}

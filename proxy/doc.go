@@ -1,0 +1,20 @@
+// Package proxy is the data path of Stratus: it places object reads and writes on storage
+// nodes by the ring, in the manner of Swift's proxy server.
+//
+// A write gets a hybrid-logical-clock timestamp and streams to the partition's primary
+// devices in parallel, hashing as it goes (MD5 for the S3 ETag; the storage client adds a
+// CRC-32C per node). It succeeds at a write quorum, a majority of the replicas. A target
+// that cannot be reached before the first bytes are sent is replaced by the next handoff
+// device, so writes succeed while any quorum of devices is up. The caller's commit (the
+// index entry in meta) runs after the quorum; if it fails, or the quorum is not reached,
+// the replicas that were written get a tombstone so no orphan is left to resurrect.
+//
+// A read asks for the exact version the index names, from the first healthy replica,
+// falling back through the other primaries and then the handoffs. Nodes that keep failing
+// are skipped for a while (error limiting).
+//
+// Memory per request is constant: one chunk buffer, whatever the object size.
+//
+// The proxy imports the ring and the storage node's client only; the index it commits to
+// is reached through the caller's commit function.
+package proxy

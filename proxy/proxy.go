@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"iter"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"stratus/internal/hlc"
+	"stratus/objectd/client"
+	"stratus/ring"
+)
+
+// Proxy routes object reads and writes to storage nodes. It is safe for concurrent use.
+type Proxy struct {
+	cfg   Config
+	nodes *client.Client
+	clock *hlc.Clock
+	log   *slog.Logger
+	lim   *limiter
+	ring  atomic.Pointer[ring.Ring]
+	bufs  sync.Pool
+}
+
+// New returns a proxy that reaches storage nodes through nodes and stamps writes with
+// clock. It serves nothing until SetRing gives it a ring.
+func New(cfg Config, nodes *client.Client, clock *hlc.Clock, logger *slog.Logger) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, nodes: nodes, clock: clock, log: logger,
+		lim: newLimiter(cfg.ErrorLimit, cfg.ErrorSuppression)}
+	p.bufs.New = func() any { b := make([]byte, cfg.ChunkBytes); return &b }
+	return p, nil
+}
+
+// SetRing adopts r if it is newer than the ring in use, and reports whether it did.
+func (p *Proxy) SetRing(r *ring.Ring) bool {
+	for {
+		cur := p.ring.Load()
+		if cur != nil && cur.Version() >= r.Version() {
+			return false
+		}
+		if p.ring.CompareAndSwap(cur, r) {
+			p.log.Info("ring adopted", "version", r.Version())
+			return true
+		}
+	}
+}
+
+// Ring returns the ring in use, or nil.
+func (p *Proxy) Ring() *ring.Ring { return p.ring.Load() }
+
+// Quorum is the number of replicas a write must reach: a majority.
+func Quorum(replicas int) int { return replicas/2 + 1 }
+
+// placement is where one name lives in one ring.
+type placement struct {
+	ring      *ring.Ring
+	partition ring.Partition
+}
+
+func (p *Proxy) place(name string) (placement, error) {
+	r := p.ring.Load()
+	if r == nil {
+		return placement{}, ErrNoRing
+	}
+	return placement{ring: r, partition: r.Partition(name)}, nil
+}
+
+func (pl placement) target(d *ring.Device) client.Target {
+	return client.Target{Host: d.Host, Device: d.Name, Partition: uint32(pl.partition)}
+}
+
+// candidates yields the devices to try for pl, in order: the primaries that are not
+// error-limited, then the handoffs that are not, then the limited primaries, so a node
+// that is only suspected still serves when nothing else can.
+func (p *Proxy) candidates(pl placement) iter.Seq[client.Target] {
+	return func(yield func(client.Target) bool) {
+		var limited []client.Target
+		for _, d := range pl.ring.Primaries(pl.partition, make([]*ring.Device, 0, pl.ring.Replicas())) {
+			t := pl.target(d)
+			if p.lim.limited(t.Host) {
+				limited = append(limited, t)
+				continue
+			}
+			if !yield(t) {
+				return
+			}
+		}
+		for d := range pl.ring.Handoffs(pl.partition) {
+			t := pl.target(d)
+			if p.lim.limited(t.Host) {
+				continue
+			}
+			if !yield(t) {
+				return
+			}
+		}
+		for _, t := range limited {
+			if !yield(t) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"stratus/internal/hlc"
+	"stratus/internal/testcluster"
+	"stratus/internal/testutil"
+	"stratus/objectd/client"
+	"stratus/proxy"
+	"stratus/ring"
+)
+
+func newProxy(t *testing.T, st *testcluster.Storage) (*proxy.Proxy, *client.Client) {
+	t.Helper()
+	nodes := client.New(client.Config{Timeout: 10 * time.Second})
+	t.Cleanup(nodes.CloseIdleConnections)
+	cfg := proxy.DefaultConfig()
+	cfg.ConnectTimeout = 2 * time.Second
+	cfg.ChunkBytes = 64 << 10
+	p, err := proxy.New(cfg, nodes, &hlc.Clock{}, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetRing(st.Ring)
+	return p, nodes
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func payload(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func put(t *testing.T, p *proxy.Proxy, name string, body []byte) (proxy.PutResult, error) {
+	t.Helper()
+	return p.Put(ctxT(t), proxy.PutRequest{Name: name, Length: int64(len(body))}, bytes.NewReader(body), nil)
+}
+
+func read(t *testing.T, p *proxy.Proxy, name string, v hlc.Timestamp) ([]byte, error) {
+	t.Helper()
+	obj, err := p.Get(ctxT(t), name, v, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Body.Close()
+	return io.ReadAll(obj.Body)
+}
+
+// holders counts the primaries of name that hold version v.
+func holders(t *testing.T, r *ring.Ring, nodes *client.Client, name string, v hlc.Timestamp) int {
+	t.Helper()
+	part := r.Partition(name)
+	n := 0
+	for _, d := range r.Primaries(part, nil) {
+		info, err := nodes.Head(ctxT(t), client.Target{Host: d.Host, Device: d.Name, Partition: uint32(part)}, name)
+		if err == nil && info.Timestamp == v {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPutGet(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, nodes := newProxy(t, st)
+	var name string
+	for _, size := range []int{0, 1, 64<<10 - 1, 64 << 10, 300<<10 + 7} {
+		body := payload(size, uint64(size))
+		name = fmt.Sprintf("bucket/obj-%d", size)
+		res, err := put(t, p, name, body)
+		if err != nil {
+			t.Fatalf("put %d bytes: %v", size, err)
+		}
+		if res.MD5 != md5.Sum(body) || res.Replicas != 3 {
+			t.Fatalf("put %d bytes: md5 %x replicas %d", size, res.MD5, res.Replicas)
+		}
+		got, err := read(t, p, name, res.Timestamp)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("get %d bytes: %d bytes back, %v", size, len(got), err)
+		}
+		if n := holders(t, st.Ring, nodes, name, res.Timestamp); n != 3 {
+			t.Fatalf("%d primaries hold the write, want 3", n)
+		}
+	}
+	obj, err := p.Get(ctxT(t), name, 0, &client.Range{Offset: 10, Length: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Body.Close()
+	if b, _ := io.ReadAll(obj.Body); len(b) != 5 {
+		t.Fatalf("range read %d bytes", len(b))
+	}
+}
+
+// TestHandoffWhileNodeDown: with a primary down, writes go to a handoff and keep full
+// redundancy; reads work; once the node is back, replication moves the data home.
+func TestHandoffWhileNodeDown(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{Nodes: 4})
+	p, nodes := newProxy(t, st)
+	name := "bucket/while-down"
+	down := st.Ring.Primaries(st.Ring.Partition(name), nil)[0].Host
+	for _, n := range st.Nodes {
+		if n.Addr == down {
+			n.Stop()
+		}
+	}
+	body := payload(200<<10, 1)
+	res, err := put(t, p, name, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Replicas != 3 {
+		t.Fatalf("%d replicas with one primary down and a handoff free, want 3", res.Replicas)
+	}
+	if got, err := read(t, p, name, res.Timestamp); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read with a primary down: %v", err)
+	}
+	for _, n := range st.Nodes {
+		if n.Addr == down {
+			n.Restart()
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if err := st.ReplicateAll(ctxT(t)); err != nil {
+			return err
+		}
+		if n := holders(t, st.Ring, nodes, name, res.Timestamp); n != 3 {
+			return errors.New("primaries not converged")
+		}
+		return nil
+	})
+}
+
+func TestQuorumLost(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, nodes := newProxy(t, st)
+	st.Nodes[0].Stop()
+	st.Nodes[1].Stop()
+	name := "bucket/no-quorum"
+	_, err := put(t, p, name, payload(1000, 2))
+	var qe *proxy.QuorumError
+	if !errors.As(err, &qe) || !errors.Is(err, proxy.ErrUnavailable) || qe.Got != 1 || qe.Want != 2 {
+		t.Fatalf("put with 2 of 3 nodes down: %v", err)
+	}
+	// The one replica that took the write tombstoned it: nothing to resurrect.
+	part := st.Ring.Partition(name)
+	for _, d := range st.Ring.Primaries(part, nil) {
+		if d.Host != st.Nodes[2].Addr {
+			continue
+		}
+		_, err := nodes.Head(ctxT(t), client.Target{Host: d.Host, Device: d.Name, Partition: uint32(part)}, name)
+		if !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("surviving replica after a failed put: %v", err)
+		}
+	}
+}
+
+func TestTruncatedBodyStoresNothing(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, nodes := newProxy(t, st)
+	name := "bucket/truncated"
+	body := payload(150<<10, 3)
+	_, err := p.Put(ctxT(t), proxy.PutRequest{Name: name, Length: int64(len(body)) + 10}, bytes.NewReader(body), nil)
+	if !errors.Is(err, proxy.ErrIncompleteBody) {
+		t.Fatalf("short body: %v", err)
+	}
+	_, err = p.Put(ctxT(t), proxy.PutRequest{Name: name, Length: 100}, bytes.NewReader(body), nil)
+	if !errors.Is(err, proxy.ErrIncompleteBody) {
+		t.Fatalf("long body: %v", err)
+	}
+	if n := holders(t, st.Ring, nodes, name, 0); n != 0 {
+		t.Fatalf("%d replicas hold a truncated write", n)
+	}
+	if _, err := read(t, p, name, 0); !errors.Is(err, proxy.ErrNotFound) {
+		t.Fatalf("read of a truncated write: %v", err)
+	}
+}
+
+func TestFailedCommitRetractsData(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, _ := newProxy(t, st)
+	name := "bucket/uncommitted"
+	boom := errors.New("index unavailable")
+	var stamped hlc.Timestamp
+	_, err := p.Put(ctxT(t), proxy.PutRequest{Name: name, Length: 10}, bytes.NewReader(payload(10, 4)),
+		func(_ context.Context, r proxy.PutResult) error { stamped = r.Timestamp; return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("put with failing commit: %v", err)
+	}
+	if _, err := read(t, p, name, stamped); !errors.Is(err, proxy.ErrNotFound) {
+		t.Fatalf("uncommitted write still readable: %v", err)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, _ := newProxy(t, st)
+	name := "bucket/deleted"
+	res, err := put(t, p, name, payload(10, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed hlc.Timestamp
+	ts, err := p.Delete(ctxT(t), name, func(_ context.Context, ts hlc.Timestamp) error { committed = ts; return nil })
+	if err != nil || ts != committed || ts <= res.Timestamp {
+		t.Fatalf("delete: ts %v committed %v put %v err %v", ts, committed, res.Timestamp, err)
+	}
+	if _, err := read(t, p, name, 0); !errors.Is(err, proxy.ErrNotFound) {
+		t.Fatalf("read after delete: %v", err)
+	}
+	// A delete whose commit fails leaves the data alone.
+	res, _ = put(t, p, name, payload(10, 6))
+	if _, err := p.Delete(ctxT(t), name, func(context.Context, hlc.Timestamp) error { return errors.New("no") }); err == nil {
+		t.Fatal("delete with failing commit succeeded")
+	}
+	if _, err := read(t, p, name, res.Timestamp); err != nil {
+		t.Fatalf("data gone after a failed delete: %v", err)
+	}
+}
+
+// TestReadNamesVersion: a read asks for the indexed version; a replica holding another
+// version is passed over.
+func TestReadNamesVersion(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, _ := newProxy(t, st)
+	name := "bucket/versions"
+	v1, _ := put(t, p, name, []byte("one"))
+	v2, _ := put(t, p, name, []byte("two"))
+	if got, err := read(t, p, name, v2.Timestamp); err != nil || string(got) != "two" {
+		t.Fatalf("read v2: %q %v", got, err)
+	}
+	if _, err := read(t, p, name, v1.Timestamp); !errors.Is(err, proxy.ErrNotFound) {
+		t.Fatalf("read of a superseded version: %v", err)
+	}
+}

@@ -1,0 +1,311 @@
+package proxy
+
+import (
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"stratus/internal/hlc"
+	"stratus/objectd/client"
+)
+
+// PutRequest describes an object write.
+type PutRequest struct {
+	Name        string
+	Length      int64
+	ContentType string
+	Meta        map[string]string // keys lower-case
+}
+
+// PutResult is what a successful write stored.
+type PutResult struct {
+	Timestamp hlc.Timestamp
+	// MD5 is the content's MD5, the S3 ETag of a single-part object.
+	MD5 [md5.Size]byte
+	// Replicas is how many replicas acknowledged the write.
+	Replicas int
+}
+
+// Put streams body (exactly req.Length bytes) to the name's replicas and returns once a
+// quorum has stored it. If commit is not nil it runs after the quorum; if it fails, or
+// the quorum is not reached, the replicas that were written get a tombstone and Put
+// returns the error. Memory held is one chunk, whatever the length.
+func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit func(context.Context, PutResult) error) (PutResult, error) {
+	pl, err := p.place(req.Name)
+	if err != nil {
+		return PutResult{}, err
+	}
+	replicas := pl.ring.Replicas()
+	quorum := Quorum(replicas)
+	creq := client.PutRequest{Name: req.Name, Timestamp: p.clock.Next(), Length: req.Length,
+		ContentType: req.ContentType, Meta: req.Meta}
+	next, stop := iter.Pull(p.candidates(pl))
+	defer stop()
+
+	w := &fanout{p: p, ctx: ctx, req: creq, next: next}
+	defer w.abort(errors.New("proxy: put abandoned")) // no-op after a clean finish
+	for range replicas {
+		if !w.open() {
+			break
+		}
+	}
+	bufp := p.bufs.Get().(*[]byte)
+	defer p.bufs.Put(bufp)
+	buf := *bufp
+	sum := md5.New()
+	var sent int64
+	for first := true; ; first = false {
+		n, rerr := io.ReadFull(body, buf)
+		if n > 0 {
+			if sent+int64(n) > req.Length {
+				return PutResult{}, w.fail(fmt.Errorf("%w: more than %d bytes", ErrIncompleteBody, req.Length))
+			}
+			sum.Write(buf[:n])
+			timeout := p.cfg.NodeTimeout
+			if first {
+				timeout = p.cfg.ConnectTimeout
+			}
+			w.write(buf[:n], timeout)
+			if first {
+				// Nothing has been committed to a replica that failed on the first
+				// chunk: a handoff can take its place with this same chunk.
+				w.replaceFailed(buf[:n])
+			}
+			if live := w.live(); live < quorum {
+				return PutResult{}, w.fail(&QuorumError{Op: "put", Want: quorum, Got: live, Errs: w.errs()})
+			}
+			sent += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return PutResult{}, w.fail(fmt.Errorf("%w: reading the body: %v", ErrIncompleteBody, rerr))
+		}
+	}
+	if sent != req.Length {
+		return PutResult{}, w.fail(fmt.Errorf("%w: %d of %d bytes", ErrIncompleteBody, sent, req.Length))
+	}
+	acked := w.finish()
+	res := PutResult{Timestamp: creq.Timestamp, Replicas: len(acked)}
+	sum.Sum(res.MD5[:0])
+	if len(acked) < quorum {
+		p.retract(ctx, req.Name, creq.Timestamp, acked)
+		return PutResult{}, &QuorumError{Op: "put", Want: quorum, Got: len(acked), Errs: w.errs()}
+	}
+	if len(acked) < replicas {
+		p.log.Warn("put below full redundancy", "key", req.Name, "replicas", len(acked), "want", replicas)
+	}
+	if commit != nil {
+		if err := commit(ctx, res); err != nil {
+			p.retract(ctx, req.Name, creq.Timestamp, acked)
+			return PutResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// retract marks a write that will not be indexed as deleted on the replicas that took
+// it, one tick after it, so it can never resurface. Failures are logged: a replica that
+// missed the tombstone holds an unindexed version, which reads never ask for.
+func (p *Proxy) retract(ctx context.Context, name string, ts hlc.Timestamp, targets []client.Target) {
+	ctx = context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		wg.Go(func() {
+			dctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
+			defer cancel()
+			if err := p.nodes.Delete(dctx, t, name, ts+1); err != nil && !errors.Is(err, client.ErrConflict) {
+				p.log.Warn("tombstone of an unindexed write failed", "key", name, "node", t.Host, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// fanout streams one write to several replicas at once.
+type fanout struct {
+	p     *Proxy
+	ctx   context.Context
+	req   client.PutRequest
+	next  func() (client.Target, bool)
+	sinks []*sink
+	// failed holds the errors of replicas dropped along the way.
+	failed []error
+}
+
+// sink is one replica's stream: a pipe into a storage client's Put.
+type sink struct {
+	target client.Target
+	pw     *io.PipeWriter
+	cancel context.CancelFunc
+	done   chan error // the Put's result, once
+	result error
+	closed bool
+	// err is the first failure seen writing to the pipe; set only while no write is in
+	// flight, so reads after write returns are safe.
+	err      error
+	finished atomic.Bool
+}
+
+// open starts a stream to the next candidate; it reports false when none is left.
+func (w *fanout) open() bool {
+	t, ok := w.next()
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithCancel(w.ctx)
+	pr, pw := io.Pipe()
+	s := &sink{target: t, pw: pw, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		err := w.p.nodes.Put(ctx, t, w.req, pr)
+		if err == nil {
+			err = io.ErrClosedPipe // the Put is over: no more bytes are wanted
+			s.done <- nil
+		} else {
+			s.done <- err
+		}
+		pr.CloseWithError(err)
+	}()
+	w.sinks = append(w.sinks, s)
+	return true
+}
+
+// write sends chunk to every live sink in parallel; a sink that does not take it within
+// timeout is cancelled and dropped.
+func (w *fanout) write(chunk []byte, timeout time.Duration) {
+	var wg sync.WaitGroup
+	for _, s := range w.sinks {
+		if s.err != nil {
+			continue
+		}
+		s.finished.Store(false)
+		wg.Go(func() {
+			if _, err := s.pw.Write(chunk); err != nil {
+				s.err = err
+			}
+			s.finished.Store(true)
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		for _, s := range w.sinks {
+			if !s.finished.Load() {
+				s.cancel()
+			}
+		}
+		<-done
+	}
+	for _, s := range w.sinks {
+		if s.err != nil && !s.closed {
+			w.drop(s)
+		}
+	}
+}
+
+// drop retires a failed sink, collecting its Put's error.
+func (w *fanout) drop(s *sink) {
+	s.closed = true
+	s.cancel()
+	s.pw.CloseWithError(s.err)
+	s.result = <-s.done
+	err := s.result
+	if err == nil {
+		err = s.err
+	}
+	w.failed = append(w.failed, fmt.Errorf("%s: %w", s.target, err))
+	w.p.lim.failed(s.target.Host)
+	w.p.log.Warn("replica dropped from write", "key", w.req.Name, "node", s.target.Host, "device", s.target.Device, "err", err)
+}
+
+// replaceFailed opens a handoff for every sink that failed, sending it chunk, until the
+// live sinks are as many as were opened or the candidates run out.
+func (w *fanout) replaceFailed(chunk []byte) {
+	want := len(w.sinks)
+	for w.live() < want {
+		before := len(w.sinks)
+		if !w.open() {
+			return
+		}
+		s := w.sinks[before]
+		other := w.sinks[:before]
+		w.sinks = w.sinks[before:] // write to the newcomer alone
+		w.write(chunk, w.p.cfg.ConnectTimeout)
+		w.sinks = append(other, s)
+		if s.err == nil {
+			w.p.log.Warn("handoff used", "key", w.req.Name, "node", s.target.Host, "device", s.target.Device)
+		}
+	}
+}
+
+func (w *fanout) live() int {
+	n := 0
+	for _, s := range w.sinks {
+		if s.err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *fanout) errs() []error { return w.failed }
+
+// finish closes the live streams and returns the targets that stored the write. A
+// replica that already held this very version (a retried request) counts as stored.
+func (w *fanout) finish() []client.Target {
+	var acked []client.Target
+	for _, s := range w.sinks {
+		if s.closed {
+			continue
+		}
+		s.closed = true
+		s.pw.Close()
+		s.result = <-s.done
+		s.cancel()
+		var se *client.StatusError
+		switch {
+		case s.result == nil:
+			acked = append(acked, s.target)
+			w.p.lim.ok(s.target.Host)
+		case errors.As(s.result, &se) && errors.Is(s.result, client.ErrConflict) && se.Timestamp == w.req.Timestamp:
+			acked = append(acked, s.target)
+		default:
+			w.failed = append(w.failed, fmt.Errorf("%s: %w", s.target, s.result))
+			if !errors.Is(s.result, client.ErrConflict) {
+				w.p.lim.failed(s.target.Host)
+			}
+		}
+	}
+	return acked
+}
+
+// fail aborts every stream with err, so no replica stores a partial object, and returns
+// err.
+func (w *fanout) fail(err error) error {
+	w.abort(err)
+	return err
+}
+
+// abort cancels every stream still open and waits for them.
+func (w *fanout) abort(err error) {
+	for _, s := range w.sinks {
+		if s.closed {
+			continue
+		}
+		s.closed = true
+		s.pw.CloseWithError(err)
+		s.cancel()
+		s.result = <-s.done
+	}
+}
