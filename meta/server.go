@@ -154,7 +154,19 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 
-	hs := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+	// handlers counts requests in flight: Run returns only after the last one, even those
+	// cut off when shutdown gives up waiting.
+	var handlers sync.WaitGroup
+	api := s.handler()
+	hs := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			handlers.Add(1)
+			defer handlers.Done()
+			api.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	bctx, stopBatcher := context.WithCancel(context.Background())
 	g.Go(func() error { return mx.serve() })
@@ -173,8 +185,11 @@ func (s *Server) Run(ctx context.Context) error {
 	<-gctx.Done()
 	close(s.stop)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = hs.Shutdown(sctx)
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close() // cancels the remaining requests' contexts
+	}
 	cancel()
+	handlers.Wait()
 	stopBatcher()
 	bwg.Wait()
 	if err := r.Shutdown().Error(); err != nil {
