@@ -172,8 +172,10 @@ func TestFollowerCatchesUpFromSnapshot(t *testing.T) {
 		n = 2000
 	}
 	c := metatest.New(t, metatest.Options{Quiet: true, Configure: func(cfg *meta.Config) {
-		cfg.SnapshotThreshold = 1000
-		cfg.TrailingLogs = 100
+		// Batching packs many writes per log entry, so keep the thresholds low enough that
+		// the follower's gap is certainly compacted away.
+		cfg.SnapshotThreshold = 50
+		cfg.TrailingLogs = 10
 		cfg.SnapshotInterval = 100 * time.Millisecond
 	}})
 	leader := c.Leader(5 * time.Second)
