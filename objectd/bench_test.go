@@ -26,7 +26,7 @@ import (
 var sizes = []struct {
 	name string
 	n    int
-}{{"4KiB", 4 << 10}, {"1MiB", 1 << 20}, {"64MiB", 64 << 20}}
+}{{"4KiB", 4 << 10}, {"1MiB", 1 << 20}, {"4MiB", 4 << 20}, {"64MiB", 64 << 20}}
 
 func benchDir(b *testing.B) string {
 	base := os.Getenv("STRATUS_BENCH_DIR")
@@ -88,6 +88,10 @@ func BenchmarkPut(b *testing.B) {
 			n := benchNode(b)
 			body := payload(sz.n, 7)
 			sum := client.ChecksumOf(body)
+			sumPtr := &sum
+			if os.Getenv("STRATUS_BENCH_TRAILER") != "" {
+				sumPtr = nil
+			}
 			tg := n.target("d1", 1)
 			b.ReportAllocs()
 			b.SetBytes(int64(sz.n))
@@ -95,7 +99,7 @@ func BenchmarkPut(b *testing.B) {
 			for b.Loop() {
 				i++
 				err := n.cl.Put(ctxT(b), tg, client.PutRequest{Name: fmt.Sprintf("o%d", i), Timestamp: ts(i),
-					Length: int64(sz.n), Checksum: &sum}, bytes.NewReader(body))
+					Length: int64(sz.n), Checksum: sumPtr}, bytes.NewReader(body))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -104,14 +104,25 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 		return noSpace(err)
 	}
 	tmpName, open := tmp.Name(), true
+	// Create the hash directory (fsyncing each parent that gains an entry) while the content
+	// streams, so those fsyncs are not added to the PUT's latency. If the write fails, an
+	// empty directory is removed again.
+	var prep sync.WaitGroup
+	var prepErr error
 	defer func() {
 		if open {
 			tmp.Close()
 		}
 		if tmpName != "" {
 			s.fs.Remove(tmpName)
+			prep.Wait()
+			unlock := s.lock(hash)
+			s.fs.Remove(hdir) // only if empty
+			unlock()
 		}
 	}()
+	prep.Go(func() { prepErr = s.mkdirs(devDir, hdir) })
+	defer prep.Wait()
 	hdr, err := rec.MarshalBinary()
 	if err != nil {
 		return err
@@ -151,6 +162,10 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 		return fmt.Errorf("close %s: %w", tmpName, noSpace(err))
 	}
 
+	prep.Wait()
+	if prepErr != nil {
+		return noSpace(prepErr)
+	}
 	unlock := s.lock(hash)
 	defer unlock()
 	if err := s.checkNewer(hdir, ts); err != nil {
@@ -186,7 +201,7 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 
 // writebackBytes is how much content is written before asking the kernel to start writing
 // it back (see startWriteback).
-const writebackBytes = 8 << 20
+const writebackBytes = 1 << 20
 
 // pipelineDepth is how many buffers a PUT has in flight between the goroutine reading the
 // network and the one writing the disk; it bounds memory per PUT at pipelineDepth*bufSize.
