@@ -16,47 +16,47 @@ type Config struct {
 	// A device serves requests only while its directory holds the marker file written by
 	// InitDevice, so an unmounted disk (whose mount point is an empty directory on the root
 	// file system) answers 507 instead of filling the root disk.
-	DevicesDir string
+	DevicesDir string `json:"devices_dir"`
 	// MountCheck additionally requires each device directory to be a mount point. It is the
 	// production setting; turn it off for devices that are plain directories (tests, a
 	// single-machine `stratus server`).
-	MountCheck bool
+	MountCheck bool `json:"mount_check"`
 	// AdvertiseAddr is this node's "ip:port" as written in the ring; ring devices with this
 	// Host are this node's. Empty means the listener's address.
-	AdvertiseAddr string
+	AdvertiseAddr string `json:"advertise_addr"`
 
 	// RingPath is the ring file to load and watch. Empty means no ring: the node serves
 	// requests but does not replicate until SetRing is called.
-	RingPath string
+	RingPath string `json:"ring_path"`
 	// RingCheckInterval is how often the ring file is checked for a newer version.
-	RingCheckInterval time.Duration
+	RingCheckInterval time.Duration `json:"ring_check_interval"`
 
 	// ReclaimAge is how long a tombstone is kept. It must exceed the longest time a replica
 	// can be away (down, or partitioned) and come back: a replica that missed the delete and
 	// returns after the tombstone is reclaimed would resurrect the object.
-	ReclaimAge time.Duration
+	ReclaimAge time.Duration `json:"reclaim_age"`
 
 	// ReplicationInterval is the pause between the end of one replication pass and the start
 	// of the next. Zero disables the background replicator (ReplicateOnce still works).
-	ReplicationInterval time.Duration
+	ReplicationInterval time.Duration `json:"replication_interval"`
 	// ReplicationConcurrency is how many partitions are replicated at once. More finishes a
 	// pass sooner on many disks at the price of more seeks and connections.
-	ReplicationConcurrency int
+	ReplicationConcurrency int `json:"replication_concurrency"`
 	// ReplicationBytesPerSecond caps the object bytes this node pushes to peers, shared by
 	// all workers, so healing does not starve client traffic. Zero means no cap.
-	ReplicationBytesPerSecond int64
+	ReplicationBytesPerSecond int64 `json:"replication_bytes_per_second"`
 	// ReplicationTimeout bounds each request to a peer during replication.
-	ReplicationTimeout time.Duration
+	ReplicationTimeout time.Duration `json:"replication_timeout"`
 
 	// AuditInterval is the pause between auditor passes. Zero disables the background auditor
 	// (AuditOnce still works).
-	AuditInterval time.Duration
+	AuditInterval time.Duration `json:"audit_interval"`
 	// AuditBytesPerSecond caps how fast the auditor re-reads objects, so it never competes
 	// with client reads for the disk. Zero means no cap.
-	AuditBytesPerSecond int64
+	AuditBytesPerSecond int64 `json:"audit_bytes_per_second"`
 
 	// ShutdownTimeout bounds how long Run waits for in-flight requests after ctx ends.
-	ShutdownTimeout time.Duration
+	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
 
 	// FS is the file system used for object files; nil means the real one. Tests inject
 	// faults (a full disk, a failing fsync) through it.
