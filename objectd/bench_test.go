@@ -22,6 +22,9 @@ import (
 // and the PUT's share of it:
 //
 //	go test -run '^$' -bench . -benchtime 20x ./objectd/
+//
+// STRATUS_BENCH_TRAILER=1 makes PUTs send the checksum as a trailer computed while
+// streaming (chunked encoding), the way a proxy that tees one body to several nodes does.
 
 var sizes = []struct {
 	name string

@@ -86,6 +86,11 @@ func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Confi
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, ln) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
 	var once sync.Once
 	n.stop = func() {
 		once.Do(func() {

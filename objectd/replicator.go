@@ -60,10 +60,12 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 
 	self := s.self()
 	var jobs []replJob
+	mine := 0
 	for _, d := range r.Devices() {
 		if d.Host != self {
 			continue
 		}
+		mine++
 		devDir, err := s.store.devicePath(d.Name)
 		if err != nil {
 			s.log.Warn("device skipped by replicator", "device", d.Name, "err", err)
@@ -82,6 +84,10 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 		}
 	}
 
+	if mine == 0 {
+		s.log.Warn("no ring device is on this node: is advertise_addr the address the ring names?",
+			"advertise", self, "ring_version", r.Version())
+	}
 	var c passCounters
 	work := make(chan replJob)
 	var wg sync.WaitGroup

@@ -38,7 +38,14 @@ type Server struct {
 	auditThrottle *throttle
 
 	ringStat os.FileInfo // last ring file seen; used by the ring-watch loop only
+
+	ready     chan struct{} // closed once Run serves
+	readyOnce sync.Once
 }
+
+// Ready is closed once Run has prepared the devices and started serving, for callers that
+// start roles in order. (Requests sent earlier are not lost: the listener queues them.)
+func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // New returns a node. Metrics are registered on reg; if reg is also a prometheus.Gatherer
 // (a *prometheus.Registry is), the node serves them at client.PathMetrics.
@@ -74,6 +81,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		peers:         client.New(client.Config{Timeout: cfg.ReplicationTimeout}),
 		replThrottle:  newThrottle(cfg.ReplicationBytesPerSecond),
 		auditThrottle: newThrottle(cfg.AuditBytesPerSecond),
+		ready:         make(chan struct{}),
 	}
 	if cfg.AdvertiseAddr != "" {
 		addr := cfg.AdvertiseAddr
@@ -131,6 +139,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer stopLoops()
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
+	s.readyOnce.Do(func() { close(s.ready) })
 	wg.Go(func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- err
