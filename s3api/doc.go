@@ -1,0 +1,24 @@
+// Package s3api is the S3 wire contract of Stratus: request authentication (AWS Signature
+// Version 4), the payload checks that go with it, S3's error codes and its XML bodies. The
+// HTTP handlers that serve buckets and objects are built on these pieces and on proxy and
+// meta; nothing here touches storage.
+//
+// Authentication: a [Verifier] checks the Authorization header or a presigned URL's query
+// against secrets found through [Credentials], and returns an [Auth] whose Body is the
+// payload to store: passed through (UNSIGNED-PAYLOAD), hashed and compared at EOF (a hex
+// x-amz-content-sha256), or decoded from aws-chunked framing with every chunk signature,
+// the trailer signature and the trailer checksums verified (the STREAMING-* modes).
+//
+// Invariants:
+//   - A payload is authentic only once Auth.Body has returned io.EOF. Any other error means
+//     the bytes read so far must be discarded: nothing may be committed from them.
+//   - Memory per request is bounded (a 32 KiB read buffer and a few hash states); no body is
+//     ever held whole, and chunk header lines are bounded.
+//   - Signatures are compared in constant time. Secrets and signatures are never logged and
+//     never put in error messages.
+//   - Every error this package returns matches a sentinel of errors.go, and every sentinel
+//     has one row in the error table, which [Lookup] and [WriteError] read.
+//
+// Caveats: SigV2, POST policy (browser form) uploads and session tokens are not supported;
+// an X-Amz-Security-Token is signed like any header but not checked.
+package s3api

@@ -1,0 +1,243 @@
+package s3api
+
+import (
+	"errors"
+	"net/http"
+)
+
+// APIError is what an S3 client sees of a failure: the error code, the HTTP status and the
+// human-readable message of S3's XML error body.
+type APIError struct {
+	Code       string
+	HTTPStatus int
+	Message    string
+}
+
+// Sentinel errors. Each is returned (usually wrapped, see [Error]) where its comment says,
+// and each has exactly one row in errorTable, which gives its S3 code and status. Callers
+// match them with errors.Is.
+var (
+	// ErrNoSuchBucket is returned when the named bucket does not exist.
+	ErrNoSuchBucket = errors.New("s3api: no such bucket")
+	// ErrNoSuchKey is returned when the named object does not exist.
+	ErrNoSuchKey = errors.New("s3api: no such key")
+	// ErrNoSuchUpload is returned when a multipart upload ID is unknown, completed or aborted.
+	ErrNoSuchUpload = errors.New("s3api: no such upload")
+	// ErrNoSuchVersion is returned when a versionId names no version of the object.
+	ErrNoSuchVersion = errors.New("s3api: no such version")
+
+	// ErrAccessDenied is returned when an authenticated caller may not do what it asks.
+	ErrAccessDenied = errors.New("s3api: access denied")
+	// ErrAnonymous is returned by Verify for a request that carries no signature at all;
+	// a handler may still serve it if the resource is public.
+	ErrAnonymous = errors.New("s3api: anonymous request")
+	// ErrRequestExpired is returned for a presigned URL whose X-Amz-Expires has passed.
+	ErrRequestExpired = errors.New("s3api: request has expired")
+	// ErrRequestNotYetValid is returned for a presigned URL dated further in the future than
+	// the allowed clock skew.
+	ErrRequestNotYetValid = errors.New("s3api: request is not valid yet")
+	// ErrMissingDate is returned when a signed request has neither X-Amz-Date nor Date.
+	ErrMissingDate = errors.New("s3api: missing date")
+	// ErrUnsignedHeaders is returned when an x-amz-* header is present but not signed.
+	ErrUnsignedHeaders = errors.New("s3api: x-amz-* header not signed")
+	// ErrSignatureDoesNotMatch is returned when a request or chunk signature is wrong.
+	ErrSignatureDoesNotMatch = errors.New("s3api: signature does not match")
+	// ErrInvalidAccessKeyID is returned when the access key is unknown or revoked.
+	// Credentials implementations return it (wrapped or not) for such keys.
+	ErrInvalidAccessKeyID = errors.New("s3api: invalid access key id")
+	// ErrRequestTimeTooSkewed is returned when a header-signed request's date is more than
+	// the allowed skew away from the server's clock.
+	ErrRequestTimeTooSkewed = errors.New("s3api: request time too skewed")
+	// ErrAuthorizationHeaderMalformed is returned when the Authorization header cannot be
+	// parsed or its credential scope is wrong (date, region, service, terminator).
+	ErrAuthorizationHeaderMalformed = errors.New("s3api: authorization header malformed")
+	// ErrAuthorizationQueryMalformed is returned when presigned-URL query parameters are
+	// missing, malformed or out of bounds (X-Amz-Expires above 7 days).
+	ErrAuthorizationQueryMalformed = errors.New("s3api: authorization query parameters malformed")
+	// ErrUnsupportedSignature is returned for signature schemes other than SigV4
+	// (AWS signature version 2, POST policy forms, unknown algorithms).
+	ErrUnsupportedSignature = errors.New("s3api: unsupported authorization mechanism")
+
+	// ErrInvalidBucketName is returned when a bucket name breaks S3's naming rules.
+	ErrInvalidBucketName = errors.New("s3api: invalid bucket name")
+	// ErrBucketNotEmpty is returned when deleting a bucket that still holds objects.
+	ErrBucketNotEmpty = errors.New("s3api: bucket not empty")
+	// ErrBucketAlreadyExists is returned when another account owns the bucket name.
+	ErrBucketAlreadyExists = errors.New("s3api: bucket already exists")
+	// ErrBucketAlreadyOwnedByYou is returned when the caller already owns the bucket.
+	ErrBucketAlreadyOwnedByYou = errors.New("s3api: bucket already owned by you")
+	// ErrInvalidObjectName is returned for object keys that are empty, not valid UTF-8 or
+	// contain characters Stratus refuses (NUL and other control characters).
+	ErrInvalidObjectName = errors.New("s3api: invalid object name")
+	// ErrKeyTooLong is returned for object keys longer than 1024 bytes.
+	ErrKeyTooLong = errors.New("s3api: key too long")
+
+	// ErrEntityTooSmall is returned by CompleteMultipartUpload when a part other than the
+	// last is below the minimum part size.
+	ErrEntityTooSmall = errors.New("s3api: entity too small")
+	// ErrEntityTooLarge is returned when a body exceeds the maximum object or part size.
+	ErrEntityTooLarge = errors.New("s3api: entity too large")
+	// ErrInvalidPart is returned when a listed part was not uploaded or its ETag differs.
+	ErrInvalidPart = errors.New("s3api: invalid part")
+	// ErrInvalidPartOrder is returned when CompleteMultipartUpload's parts are not ascending.
+	ErrInvalidPartOrder = errors.New("s3api: invalid part order")
+	// ErrInvalidRange is returned when a Range header cannot be satisfied.
+	ErrInvalidRange = errors.New("s3api: invalid range")
+	// ErrPreconditionFailed is returned when If-Match or If-Unmodified-Since fails.
+	ErrPreconditionFailed = errors.New("s3api: precondition failed")
+	// ErrNotModified is returned when If-None-Match or If-Modified-Since says the client's
+	// copy is current; it is written as a bodiless 304.
+	ErrNotModified = errors.New("s3api: not modified")
+
+	// ErrMalformedXML is returned when a request body is not the XML the operation takes.
+	ErrMalformedXML = errors.New("s3api: malformed xml")
+	// ErrInvalidArgument is returned for a bad header or query value.
+	ErrInvalidArgument = errors.New("s3api: invalid argument")
+	// ErrInvalidContentSHA256 is returned when x-amz-content-sha256 is neither a hex
+	// SHA-256 nor one of the payload modes S3 defines.
+	ErrInvalidContentSHA256 = errors.New("s3api: invalid x-amz-content-sha256")
+	// ErrInvalidDigest is returned when Content-MD5 is not a base64 MD5.
+	ErrInvalidDigest = errors.New("s3api: invalid digest")
+	// ErrBadDigest is returned when Content-MD5 does not match the body.
+	ErrBadDigest = errors.New("s3api: bad digest")
+	// ErrChecksumMismatch is returned when an x-amz-checksum-* value (header or trailer)
+	// does not match the body.
+	ErrChecksumMismatch = errors.New("s3api: checksum mismatch")
+	// ErrInvalidChecksum is returned when an x-amz-checksum-* value or x-amz-trailer
+	// names an unknown algorithm or is not well-formed base64 of the right length.
+	ErrInvalidChecksum = errors.New("s3api: invalid checksum")
+	// ErrContentSHA256Mismatch is returned at the end of a body whose SHA-256 differs from
+	// the x-amz-content-sha256 it was signed with.
+	ErrContentSHA256Mismatch = errors.New("s3api: x-amz-content-sha256 mismatch")
+	// ErrIncompleteBody is returned when a body ends before its declared length
+	// (Content-Length or x-amz-decoded-content-length) or carries more than it.
+	ErrIncompleteBody = errors.New("s3api: incomplete body")
+	// ErrMalformedChunk is returned when an aws-chunked body breaks the framing: a bad
+	// chunk header, a missing CRLF, an overlong line, an unexpected trailer.
+	ErrMalformedChunk = errors.New("s3api: malformed aws-chunked body")
+	// ErrInvalidRequest is returned for requests S3 rejects as a whole (for example a
+	// streaming payload mode on a presigned URL).
+	ErrInvalidRequest = errors.New("s3api: invalid request")
+	// ErrMissingContentLength is returned when an upload has no length (Content-Length, or
+	// x-amz-decoded-content-length for aws-chunked bodies).
+	ErrMissingContentLength = errors.New("s3api: missing content length")
+	// ErrRequestTimeout is returned when the client stops sending a body for too long.
+	ErrRequestTimeout = errors.New("s3api: request timeout")
+
+	// ErrMethodNotAllowed is returned for an HTTP method the resource does not take.
+	ErrMethodNotAllowed = errors.New("s3api: method not allowed")
+	// ErrNotImplemented is returned for S3 operations Stratus does not implement.
+	ErrNotImplemented = errors.New("s3api: not implemented")
+	// ErrInternal is returned for failures that are Stratus's fault; any error that matches
+	// no row of the table is reported the same way.
+	ErrInternal = errors.New("s3api: internal error")
+	// ErrSlowDown is returned when the caller must reduce its request rate.
+	ErrSlowDown = errors.New("s3api: slow down")
+	// ErrServiceUnavailable is returned when the storage layer cannot serve the request now
+	// (no quorum, no meta leader).
+	ErrServiceUnavailable = errors.New("s3api: service unavailable")
+)
+
+// errorTable is the one place an error becomes an S3 code: Lookup walks it in order and the
+// first row whose err matches (errors.Is) wins. Codes, statuses and default messages follow
+// Amazon S3's error responses; clients branch on Code, so never rename one.
+var errorTable = []struct {
+	err error
+	api APIError
+}{
+	{ErrNoSuchBucket, APIError{"NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist."}},
+	{ErrNoSuchKey, APIError{"NoSuchKey", http.StatusNotFound, "The specified key does not exist."}},
+	{ErrNoSuchUpload, APIError{"NoSuchUpload", http.StatusNotFound, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed."}},
+	{ErrNoSuchVersion, APIError{"NoSuchVersion", http.StatusNotFound, "The specified version does not exist."}},
+
+	{ErrAccessDenied, APIError{"AccessDenied", http.StatusForbidden, "Access Denied"}},
+	{ErrAnonymous, APIError{"AccessDenied", http.StatusForbidden, "Access Denied"}},
+	{ErrRequestExpired, APIError{"AccessDenied", http.StatusForbidden, "Request has expired"}},
+	{ErrRequestNotYetValid, APIError{"AccessDenied", http.StatusForbidden, "Request is not valid yet"}},
+	{ErrMissingDate, APIError{"AccessDenied", http.StatusForbidden, "AWS authentication requires a valid Date or x-amz-date header"}},
+	{ErrUnsignedHeaders, APIError{"AccessDenied", http.StatusForbidden, "There were headers present in the request which were not signed"}},
+	{ErrSignatureDoesNotMatch, APIError{"SignatureDoesNotMatch", http.StatusForbidden, "The request signature we calculated does not match the signature you provided. Check your key and signing method."}},
+	{ErrInvalidAccessKeyID, APIError{"InvalidAccessKeyId", http.StatusForbidden, "The AWS Access Key Id you provided does not exist in our records."}},
+	{ErrRequestTimeTooSkewed, APIError{"RequestTimeTooSkewed", http.StatusForbidden, "The difference between the request time and the server's time is too large."}},
+	{ErrAuthorizationHeaderMalformed, APIError{"AuthorizationHeaderMalformed", http.StatusBadRequest, "The authorization header is malformed."}},
+	{ErrAuthorizationQueryMalformed, APIError{"AuthorizationQueryParametersError", http.StatusBadRequest, "Error parsing the X-Amz-Credential parameter."}},
+	{ErrUnsupportedSignature, APIError{"InvalidRequest", http.StatusBadRequest, "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."}},
+
+	{ErrInvalidBucketName, APIError{"InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid."}},
+	{ErrBucketNotEmpty, APIError{"BucketNotEmpty", http.StatusConflict, "The bucket you tried to delete is not empty."}},
+	{ErrBucketAlreadyExists, APIError{"BucketAlreadyExists", http.StatusConflict, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."}},
+	{ErrBucketAlreadyOwnedByYou, APIError{"BucketAlreadyOwnedByYou", http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."}},
+	{ErrInvalidObjectName, APIError{"InvalidArgument", http.StatusBadRequest, "Object key is not valid."}},
+	{ErrKeyTooLong, APIError{"KeyTooLongError", http.StatusBadRequest, "Your key is too long."}},
+
+	{ErrEntityTooSmall, APIError{"EntityTooSmall", http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size."}},
+	{ErrEntityTooLarge, APIError{"EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size."}},
+	{ErrInvalidPart, APIError{"InvalidPart", http.StatusBadRequest, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."}},
+	{ErrInvalidPartOrder, APIError{"InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts list must be specified in order by part number."}},
+	{ErrInvalidRange, APIError{"InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"}},
+	{ErrPreconditionFailed, APIError{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold"}},
+	{ErrNotModified, APIError{"NotModified", http.StatusNotModified, "Not Modified"}},
+
+	{ErrMalformedXML, APIError{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."}},
+	{ErrInvalidArgument, APIError{"InvalidArgument", http.StatusBadRequest, "Invalid Argument"}},
+	{ErrInvalidContentSHA256, APIError{"InvalidArgument", http.StatusBadRequest, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* payload mode, or a hex SHA-256 of the payload."}},
+	{ErrInvalidDigest, APIError{"InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified is not valid."}},
+	{ErrBadDigest, APIError{"BadDigest", http.StatusBadRequest, "The Content-MD5 you specified did not match what we received."}},
+	{ErrChecksumMismatch, APIError{"BadDigest", http.StatusBadRequest, "The checksum you specified did not match the calculated checksum."}},
+	{ErrInvalidChecksum, APIError{"InvalidRequest", http.StatusBadRequest, "The checksum header or trailer is not valid."}},
+	{ErrContentSHA256Mismatch, APIError{"XAmzContentSHA256Mismatch", http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."}},
+	{ErrIncompleteBody, APIError{"IncompleteBody", http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header."}},
+	{ErrMalformedChunk, APIError{"IncompleteBody", http.StatusBadRequest, "The request body is not valid aws-chunked encoding."}},
+	{ErrInvalidRequest, APIError{"InvalidRequest", http.StatusBadRequest, "Invalid Request"}},
+	{ErrMissingContentLength, APIError{"MissingContentLength", http.StatusLengthRequired, "You must provide the Content-Length HTTP header."}},
+	{ErrRequestTimeout, APIError{"RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."}},
+
+	{ErrMethodNotAllowed, APIError{"MethodNotAllowed", http.StatusMethodNotAllowed, "The specified method is not allowed against this resource."}},
+	{ErrNotImplemented, APIError{"NotImplemented", http.StatusNotImplemented, "A header you provided implies functionality that is not implemented."}},
+	{ErrInternal, apiInternal},
+	{ErrSlowDown, APIError{"SlowDown", http.StatusServiceUnavailable, "Please reduce your request rate."}},
+	{ErrServiceUnavailable, APIError{"ServiceUnavailable", http.StatusServiceUnavailable, "The service is unavailable. Please retry."}},
+}
+
+var apiInternal = APIError{"InternalError", http.StatusInternalServerError, "We encountered an internal error. Please try again."}
+
+// Error adds request-specific detail to a sentinel: Message replaces the table's message in
+// the response (so it must never hold secrets or signatures). errors.Is(e, e.Err) holds.
+type Error struct {
+	Err     error
+	Message string
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Err.Error()
+	}
+	return e.Err.Error() + ": " + e.Message
+}
+
+// Unwrap returns the sentinel.
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorf wraps sentinel with a client-visible message.
+func errorf(sentinel error, message string) error {
+	return &Error{Err: sentinel, Message: message}
+}
+
+// Lookup returns the S3 error for err. ok is false when the answer is InternalError (err
+// matched no row, or matched ErrInternal): the caller should then log err with the request
+// ID, since the client is told nothing useful. The message is the table's unless err carries
+// an [Error] with a Message.
+func Lookup(err error) (api APIError, ok bool) {
+	for _, row := range errorTable {
+		if errors.Is(err, row.err) {
+			api = row.api
+			var detail *Error
+			if errors.As(err, &detail) && detail.Message != "" && errors.Is(detail, row.err) {
+				api.Message = detail.Message
+			}
+			return api, row.err != ErrInternal
+		}
+	}
+	return apiInternal, false
+}

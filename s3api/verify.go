@@ -1,0 +1,277 @@
+package s3api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultMaxClockSkew is how far a request's date may be from the server's clock, as in S3.
+const DefaultMaxClockSkew = 15 * time.Minute
+
+// AuthConfig configures a Verifier.
+type AuthConfig struct {
+	// Region is the region clients must sign for. Empty accepts any region name, which
+	// suits a single-site install where clients pick "us-east-1" or their own default.
+	Region string
+	// MaxClockSkew bounds the distance between a header-signed request's date and the
+	// server's clock, and how far in the future a presigned URL may be dated. Zero means
+	// DefaultMaxClockSkew. Larger values widen the window in which a captured request can
+	// be replayed.
+	MaxClockSkew time.Duration
+	// Now returns the current time; nil means time.Now. Tests pass a fixed clock.
+	Now func() time.Time
+}
+
+// Verifier checks SigV4 signatures of S3 requests. It is safe for concurrent use.
+type Verifier struct {
+	cfg   AuthConfig
+	creds Credentials
+}
+
+// NewVerifier returns a Verifier that finds secrets through creds.
+func NewVerifier(cfg AuthConfig, creds Credentials) *Verifier {
+	if cfg.MaxClockSkew <= 0 {
+		cfg.MaxClockSkew = DefaultMaxClockSkew
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Verifier{cfg: cfg, creds: creds}
+}
+
+// Auth is what Verify learned about an authenticated request.
+type Auth struct {
+	// AccessKey is the key the request was signed with; Owner is its account.
+	AccessKey string
+	Owner     string
+	// Region is the region of the credential scope.
+	Region string
+	// Date is the signing time (X-Amz-Date or Date).
+	Date time.Time
+	// Presigned reports whether the signature came in the query string.
+	Presigned bool
+	// Expires is when a presigned URL stops working; zero for header-signed requests.
+	Expires time.Time
+	// ContentSHA256 is the payload hash the request was signed with: a hex SHA-256 or one of
+	// the Payload* modes.
+	ContentSHA256 string
+	// Body is the payload to read instead of the request's body: decoded from aws-chunked
+	// framing and checked as the payload mode asks. Bytes it returns are not known to be
+	// authentic until it returns io.EOF; on any other error the caller must discard what it
+	// read and answer with that error (see WriteError). Closing it closes the request body.
+	Body io.ReadCloser
+	// ContentLength is the number of bytes Body yields: x-amz-decoded-content-length for
+	// aws-chunked payloads, the request's ContentLength otherwise (-1 when unknown).
+	ContentLength int64
+	// Trailer holds the trailing headers of an aws-chunked body (the x-amz-checksum-*
+	// named by x-amz-trailer, already verified against the payload). Like
+	// http.Request.Trailer, it is filled in only once Body has returned io.EOF.
+	Trailer http.Header
+}
+
+// Verify authenticates r by its Authorization header or its presigned query, and returns
+// who signed it and a Body that checks the payload. It does not read the body. Errors match
+// the sentinels of this package: ErrAnonymous when r carries no signature, ErrUnsupported-
+// Signature for non-SigV4 schemes, ErrInvalidAccessKeyID, ErrSignatureDoesNotMatch,
+// ErrRequestTimeTooSkewed, ErrRequestExpired and the malformed-header errors; an error from
+// Credentials other than ErrInvalidAccessKeyID is returned wrapped.
+func (v *Verifier) Verify(ctx context.Context, r *http.Request) (*Auth, error) {
+	authz := r.Header.Get(headerAuthorization)
+	q := r.URL.Query()
+	presigned := q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature")
+	switch {
+	case authz != "" && (presigned || q.Has("Signature")):
+		return nil, errorf(ErrInvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
+	case authz != "":
+		return v.verifyHeader(ctx, r, authz)
+	case presigned:
+		return v.verifyPresigned(ctx, r, q)
+	case q.Has("Signature") || q.Has("AWSAccessKeyId"):
+		return nil, ErrUnsupportedSignature
+	default:
+		return nil, ErrAnonymous
+	}
+}
+
+// verifyHeader checks an Authorization-header signature.
+func (v *Verifier) verifyHeader(ctx context.Context, r *http.Request, authz string) (*Auth, error) {
+	h, err := parseAuthorization(authz)
+	if err != nil {
+		return nil, err
+	}
+	amzDate, date, err := requestDate(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkScope(h.Credential, date, ErrAuthorizationHeaderMalformed, "The authorization header is malformed; "); err != nil {
+		return nil, err
+	}
+	if skew := v.cfg.Now().Sub(date).Abs(); skew > v.cfg.MaxClockSkew {
+		return nil, errorf(ErrRequestTimeTooSkewed, fmt.Sprintf("The difference between the request time and the server's time is too large (request time %s, server time %s).",
+			date.UTC().Format(amzDateFormat), v.cfg.Now().UTC().Format(amzDateFormat)))
+	}
+	payload := r.Header.Get(headerContentSHA256)
+	if payload == "" {
+		return nil, errorf(ErrInvalidRequest, "Missing required header for this request: x-amz-content-sha256")
+	}
+	if !validPayloadHash(payload) {
+		return nil, ErrInvalidContentSHA256
+	}
+	if err := checkSignedHeaders(r, h.SignedHeaders); err != nil {
+		return nil, err
+	}
+	secret, owner, err := v.lookup(ctx, h.Credential.AccessKey)
+	if err != nil {
+		return nil, err
+	}
+	key := signingKey(secret, h.Credential)
+	if !matchSignature(r, key, amzDate, h.Credential, canonicalQuery(r.URL.RawQuery, ""), h.SignedHeaders, payload, h.Signature) {
+		return nil, ErrSignatureDoesNotMatch
+	}
+	a := &Auth{
+		AccessKey:     h.Credential.AccessKey,
+		Owner:         owner,
+		Region:        h.Credential.Region,
+		Date:          date,
+		ContentSHA256: payload,
+		ContentLength: r.ContentLength,
+	}
+	if err := a.wrapBody(r, chunkSigner{key: key, amzDate: amzDate, scope: h.Credential.scope(), seed: h.Signature}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// matchSignature reports whether presented is the signature of r under key for any of r's
+// canonical URIs.
+func matchSignature(r *http.Request, key []byte, amzDate string, c credential, query string, signed []string, payload, presented string) bool {
+	headers := canonicalHeaders(r, signed)
+	for _, uri := range canonicalURIs(r) {
+		creq := canonicalRequest(r.Method, uri, query, headers, signed, payload)
+		if signatureEqual(sign(key, stringToSign(amzDate, c, creq)), presented) {
+			return true
+		}
+	}
+	return false
+}
+
+// requestDate returns X-Amz-Date, or the Date header if it is absent, as sent and parsed.
+func requestDate(r *http.Request) (string, time.Time, error) {
+	if s := r.Header.Get(headerAmzDate); s != "" {
+		t, ok := parseAmzDate(s)
+		if !ok {
+			return "", time.Time{}, ErrMissingDate
+		}
+		return s, t, nil
+	}
+	if s := r.Header.Get("Date"); s != "" {
+		t, err := http.ParseTime(s)
+		if err != nil {
+			return "", time.Time{}, ErrMissingDate
+		}
+		return t.UTC().Format(amzDateFormat), t, nil
+	}
+	return "", time.Time{}, ErrMissingDate
+}
+
+// checkScope checks the credential scope against the request date and this server.
+func (v *Verifier) checkScope(c credential, date time.Time, sentinel error, prefix string) error {
+	if want := date.UTC().Format(scopeDateFormat); c.Date != want {
+		return errorf(sentinel, prefix+"incorrect date in the credential scope; expecting "+want+".")
+	}
+	if c.Service != ServiceS3 {
+		return errorf(sentinel, prefix+"incorrect service \""+c.Service+"\"; expecting \"s3\".")
+	}
+	if v.cfg.Region != "" && c.Region != v.cfg.Region {
+		return errorf(sentinel, prefix+"the region '"+c.Region+"' is wrong; expecting '"+v.cfg.Region+"'")
+	}
+	return nil
+}
+
+// checkSignedHeaders requires host and every x-amz-* header of r to be signed: an unsigned
+// x-amz-copy-source, say, would turn a signed PUT into a copy of anything the key can read.
+func checkSignedHeaders(r *http.Request, signed []string) error {
+	set := make(map[string]bool, len(signed))
+	for _, s := range signed {
+		set[s] = true
+	}
+	if !set["host"] {
+		return errorf(ErrAuthorizationHeaderMalformed, "The host header must be signed.")
+	}
+	for name := range r.Header {
+		l := strings.ToLower(name)
+		if strings.HasPrefix(l, "x-amz-") && !set[l] {
+			return errorf(ErrUnsignedHeaders, "There were headers present in the request which were not signed: "+l)
+		}
+	}
+	return nil
+}
+
+// lookup asks Credentials for a secret; the key itself is public, the secret never leaves.
+func (v *Verifier) lookup(ctx context.Context, accessKey string) (secret, owner string, err error) {
+	secret, owner, err = v.creds.Lookup(ctx, accessKey)
+	if err != nil {
+		return "", "", fmt.Errorf("look up access key %s: %w", accessKey, err)
+	}
+	return secret, owner, nil
+}
+
+// validPayloadHash reports whether s is a value x-amz-content-sha256 may take.
+func validPayloadHash(s string) bool {
+	switch s {
+	case PayloadUnsigned, PayloadStreaming, PayloadStreamingTrailer, PayloadStreamingUnsignedTrailer:
+		return true
+	}
+	return isHexSHA256(s)
+}
+
+// wrapBody sets a.Body (and for aws-chunked payloads ContentLength and Trailer) for the
+// payload mode a was signed with.
+func (a *Auth) wrapBody(r *http.Request, signer chunkSigner) error {
+	body := r.Body
+	if body == nil {
+		body = http.NoBody
+	}
+	switch a.ContentSHA256 {
+	case PayloadUnsigned:
+		a.Body = plainReader{body}
+		return nil
+	case PayloadStreaming, PayloadStreamingTrailer, PayloadStreamingUnsignedTrailer:
+	default:
+		a.Body = newHashReader(body, a.ContentSHA256)
+		return nil
+	}
+	if a.Presigned {
+		return errorf(ErrInvalidRequest, "Streaming payloads cannot be presigned.")
+	}
+	s := r.Header.Get(headerDecodedContentLength)
+	if s == "" {
+		return errorf(ErrMissingContentLength, "You must provide the x-amz-decoded-content-length header for an aws-chunked payload.")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return errorf(ErrInvalidArgument, "x-amz-decoded-content-length is not a non-negative integer.")
+	}
+	cfg := chunkedConfig{
+		DecodedLength: n,
+		Signed:        a.ContentSHA256 != PayloadStreamingUnsignedTrailer,
+		Trailer:       a.ContentSHA256 != PayloadStreaming,
+		Signer:        signer,
+	}
+	if cfg.Trailer {
+		cfg.TrailerNames, err = parseTrailerNames(r.Header.Values(headerTrailer))
+		if err != nil {
+			return err
+		}
+	}
+	a.ContentLength = n
+	a.Trailer = make(http.Header)
+	cfg.Out = a.Trailer
+	a.Body = newChunkedReader(body, cfg)
+	return nil
+}
