@@ -88,6 +88,32 @@ func TestTruncatedRawBody(t *testing.T) {
 	assertNothingVisible(t, n, tg, "trunc")
 }
 
+// TestStalledBodyTimesOut sends half a body and then nothing, keeping the connection open:
+// the node gives up after the idle timeout and stores nothing.
+func TestStalledBodyTimesOut(t *testing.T) {
+	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.BodyIdleTimeout = 200 * time.Millisecond })
+	tg := n.target("d1", 4)
+	conn, err := net.DialTimeout("tcp", n.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	sum := client.ChecksumOf(make([]byte, 1000))
+	fmt.Fprintf(conn, "PUT /v1/object/d1/4/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n%s: %s\r\n%s: 1000\r\n%s: %s\r\n\r\n",
+		client.EncodeName("stalled"), client.HeaderTimestamp, ts(1), client.HeaderLength, client.HeaderChecksum, sum)
+	conn.Write(make([]byte, 400))
+	// Do not close: the sender is alive but silent. The node must answer (or hang up) on its own.
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Fatalf("stalled body answered %d", resp.StatusCode)
+		}
+	}
+	assertNothingVisible(t, n, tg, "stalled")
+}
+
 func TestHostileRequests(t *testing.T) {
 	n := startNode(t, nil, []string{"d1"}, nil)
 	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

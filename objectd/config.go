@@ -55,6 +55,11 @@ type Config struct {
 	// with client reads for the disk. Zero means no cap.
 	AuditBytesPerSecond int64 `json:"audit_bytes_per_second"`
 
+	// BodyIdleTimeout is how long a PUT or push body may go without delivering a byte before
+	// the node gives up on it. It frees the request of a sender that died without closing
+	// its connection; too short fails uploads from slow senders.
+	BodyIdleTimeout time.Duration `json:"body_idle_timeout"`
+
 	// ShutdownTimeout bounds how long Run waits for in-flight requests after ctx ends.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
 
@@ -77,6 +82,7 @@ func DefaultConfig() Config {
 		ReplicationTimeout:        5 * time.Minute,
 		AuditInterval:             time.Hour,
 		AuditBytesPerSecond:       10 << 20,
+		BodyIdleTimeout:           time.Minute,
 		ShutdownTimeout:           10 * time.Second,
 	}
 }
@@ -102,6 +108,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("audit_interval (%v) must not be negative", c.AuditInterval)
 	case c.AuditBytesPerSecond < 0:
 		return fmt.Errorf("audit_bytes_per_second (%d) must not be negative", c.AuditBytesPerSecond)
+	case c.BodyIdleTimeout <= 0:
+		return fmt.Errorf("body_idle_timeout (%v) must be positive", c.BodyIdleTimeout)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("shutdown_timeout (%v) must be positive", c.ShutdownTimeout)
 	}

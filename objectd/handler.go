@@ -155,7 +155,9 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		}
 		return client.ParseChecksum(v)
 	}
-	if err := s.store.write(dev, part, client.Record{Kind: client.KindData, Info: info}, r.Body, want); err != nil {
+	err = s.store.write(dev, part, client.Record{Kind: client.KindData, Info: info}, s.bodyReader(w, r), want)
+	clearReadDeadline(w)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -310,7 +312,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	br := bufio.NewReaderSize(r.Body, 64<<10)
+	br := bufio.NewReaderSize(s.bodyReader(w, r), 64<<10)
 	var res client.PushResult
 	for {
 		rec, err := client.ReadRecord(br)
@@ -338,7 +340,31 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Stored++
 	}
+	clearReadDeadline(w)
 	writeJSON(w, res)
+}
+
+// idleReader reads a request body with a deadline that moves forward with every read, so a
+// body that stops flowing fails instead of holding the request forever.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (s *Server) bodyReader(w http.ResponseWriter, r *http.Request) io.Reader {
+	return &idleReader{r: r.Body, rc: http.NewResponseController(w), idle: s.cfg.BodyIdleTimeout}
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	ir.rc.SetReadDeadline(time.Now().Add(ir.idle))
+	return ir.r.Read(p)
+}
+
+// clearReadDeadline removes the body's idle deadline once the handler is done reading, so it
+// cannot fire while the response is written.
+func clearReadDeadline(w http.ResponseWriter) {
+	http.NewResponseController(w).SetReadDeadline(time.Time{})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -70,6 +70,7 @@ STRATUS_OBJECTD_DEVICES), then a JSON --config file, then defaults.`,
 	f.DurationVar(&cfg.ReplicationTimeout, "replication-timeout", cfg.ReplicationTimeout, "deadline of each request to a peer")
 	f.DurationVar(&cfg.AuditInterval, "audit-interval", cfg.AuditInterval, "pause between auditor passes (0: off)")
 	f.Int64Var(&cfg.AuditBytesPerSecond, "audit-bytes-per-second", cfg.AuditBytesPerSecond, "cap on the auditor's read rate (0: none)")
+	f.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", cfg.BodyIdleTimeout, "how long a request body may deliver nothing before it fails")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for requests in flight at shutdown")
 
 	cmd.AddCommand(&cobra.Command{
