@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +208,30 @@ func TestSealedTable(t *testing.T) {
 	it, err := cl.Get(ctx, client.TableAccessKeys, "AKIDEXAMPLE")
 	if err != nil || !bytes.Equal(it.Value, secret) {
 		t.Fatalf("get sealed = %q, %v", it.Value, err)
+	}
+	// Neither the log, the state machine nor a snapshot holds the plaintext.
+	var backup bytes.Buffer
+	if _, err := cl.Backup(ctx, &backup); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(backup.Bytes(), secret) {
+		t.Fatal("backup holds the secret in plaintext")
+	}
+	err = filepath.WalkDir(c.Nodes[0].Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, secret) {
+			t.Errorf("%s holds the secret in plaintext", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
