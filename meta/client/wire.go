@@ -27,8 +27,10 @@ const (
 // forwards it again (a stale leader hint must not cause a loop).
 const HeaderForwarded = "Stratus-Meta-Forwarded"
 
-// MaxKeyBytes is the largest key accepted in any table.
-const MaxKeyBytes = 1024
+// MaxKeyBytes is the largest key accepted in any table: room for an object index key,
+// which is an S3 bucket name (63 bytes), a 1,024-byte object key and an upload or version
+// suffix.
+const MaxKeyBytes = 2048
 
 // MaxBodyBytes bounds a request body; it must exceed the largest table's MaxValueBytes.
 const MaxBodyBytes = 40 << 20
