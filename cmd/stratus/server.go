@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"stratus/internal/hlc"
+	"stratus/meta"
+	metaclient "stratus/meta/client"
+	"stratus/objectd"
+	objclient "stratus/objectd/client"
+	"stratus/proxy"
+	"stratus/ring"
+	"stratus/s3api"
+)
+
+func init() { register(newServerCmd) }
+
+// serverFlags are the settings of the all-in-one server.
+type serverFlags struct {
+	dataDir    string
+	devices    int
+	replicas   int
+	partPower  int
+	s3Listen   string
+	metaListen string
+	objListen  string
+	region     string
+	domain     string
+}
+
+func newServerCmd() *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a whole Stratus cluster in one process: meta, storage, proxy and S3",
+		Long: `Run every role in one process on this machine, with data under --data: a single-voter
+meta catalog, a storage node with --devices devices (directories under data/devices),
+a ring placing --replicas replicas over them, the proxy, and the S3 API. On first start it
+creates an admin account and prints its credentials (also saved in data/credentials.json).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runServer(cmd.Context(), f, cmd.OutOrStdout()) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.dataDir, "data", "./data", "directory for all state")
+	fl.IntVar(&f.devices, "devices", 3, "storage devices (directories) to create on first start")
+	fl.IntVar(&f.replicas, "replicas", 3, "replicas of every object (at most --devices)")
+	fl.IntVar(&f.partPower, "part-power", 10, "log2 of the ring's partition count, fixed on first start")
+	fl.StringVar(&f.s3Listen, "listen", "127.0.0.1:9000", "address of the S3 API")
+	fl.StringVar(&f.metaListen, "meta-listen", "127.0.0.1:6300", "address of the meta catalog")
+	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
+	fl.StringVar(&f.region, "region", "us-east-1", "S3 region")
+	fl.StringVar(&f.domain, "domain", "", "domain for virtual-hosted-style buckets (<bucket>.<domain>); empty: path style only")
+	return cmd
+}
+
+// adminCredentials is data/credentials.json.
+type adminCredentials struct {
+	Endpoint  string `json:"endpoint"`
+	Region    string `json:"region"`
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+}
+
+func runServer(ctx context.Context, f serverFlags, out interface{ Write([]byte) (int, error) }) error {
+	if f.replicas < 1 || f.replicas > f.devices {
+		return fmt.Errorf("replicas (%d) must be between 1 and devices (%d)", f.replicas, f.devices)
+	}
+	log := slog.Default()
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	// Whatever happens, stop every role before returning.
+	defer func() { cancel(); _ = g.Wait() }()
+
+	// Meta first: everything else keeps its truth there.
+	key, err := loadClusterKey(filepath.Join(f.dataDir, "cluster.key"), true)
+	if err != nil {
+		return err
+	}
+	mcfg := meta.DefaultConfig()
+	mcfg.NodeID, mcfg.DataDir, mcfg.Bootstrap, mcfg.ClusterKey = "server", filepath.Join(f.dataDir, "meta"), true, key
+	mcfg.Logger = log.With("part", "meta")
+	mln, err := net.Listen("tcp", f.metaListen)
+	if err != nil {
+		return err
+	}
+	msrv, err := meta.New(mcfg, mln)
+	if err != nil {
+		mln.Close()
+		return err
+	}
+	g.Go(func() error { return msrv.Run(gctx) })
+	select {
+	case <-msrv.Ready():
+	case <-gctx.Done():
+		return g.Wait()
+	}
+	mc, err := metaclient.New(metaclient.DefaultConfig(msrv.Addr()))
+	if err != nil {
+		return err
+	}
+	defer mc.Close()
+
+	// Storage: devices and the ring over them.
+	devDir := filepath.Join(f.dataDir, "devices")
+	olnAddr := f.objListen
+	oln, err := net.Listen("tcp", olnAddr)
+	if err != nil {
+		return err
+	}
+	rg, err := serverRing(f, devDir, oln.Addr().String())
+	if err != nil {
+		oln.Close()
+		return err
+	}
+	if err := publishRing(gctx, mc, rg); err != nil {
+		oln.Close()
+		return err
+	}
+	ocfg := objectd.DefaultConfig()
+	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
+	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
+	osrv, err := objectd.New(ocfg, log.With("part", "objectd"), prometheus.NewRegistry())
+	if err != nil {
+		oln.Close()
+		return err
+	}
+	osrv.SetRing(rg)
+	g.Go(func() error { return osrv.Run(gctx, oln) })
+
+	// Data path and S3.
+	nodes := objclient.New(objclient.DefaultConfig())
+	px, err := proxy.New(proxy.DefaultConfig(), nodes, &hlc.Clock{}, log.With("part", "proxy"))
+	if err != nil {
+		return err
+	}
+	px.SetRing(rg)
+	creds, err := adminAccount(gctx, mc, f)
+	if err != nil {
+		return err
+	}
+	// Any region is accepted in signatures: clients default to their own (often us-east-1).
+	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: 10 * time.Second})
+	scfg := s3api.DefaultServerConfig()
+	scfg.Region, scfg.Domain, scfg.Logger = f.region, f.domain, log.With("part", "s3api")
+	sln, err := net.Listen("tcp", f.s3Listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	g.Go(func() error {
+		if err := hs.Serve(sln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		return hs.Shutdown(sctx)
+	})
+	creds.Endpoint = "http://" + sln.Addr().String()
+	creds.Region = f.region
+	if err := writeJSONFile(filepath.Join(f.dataDir, "credentials.json"), creds); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, `Stratus is running (data in %s).
+
+  S3 endpoint:  %s
+  region:       %s
+  access key:   %s
+  secret key:   %s
+
+  aws --endpoint-url %s s3 ls
+  (credentials also in %s)
+`, f.dataDir, creds.Endpoint, creds.Region, creds.AccessKey, creds.SecretKey, creds.Endpoint, filepath.Join(f.dataDir, "credentials.json"))
+	log.Info("stratus server ready", "s3", creds.Endpoint, "meta", msrv.Addr(), "objectd", oln.Addr().String())
+	<-gctx.Done()
+	return g.Wait()
+}
+
+// serverRing loads the server's ring, or on first start makes its devices and builds one.
+func serverRing(f serverFlags, devDir, host string) (*ring.Ring, error) {
+	ringPath := filepath.Join(f.dataDir, "object.ring")
+	if r, err := ring.Load(ringPath); err == nil {
+		return r, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b, err := ring.NewBuilder(ring.BuilderConfig{PartPower: f.partPower, Replicas: f.replicas})
+	if err != nil {
+		return nil, err
+	}
+	for i := range f.devices {
+		name := fmt.Sprintf("d%d", i+1)
+		if err := objectd.InitDevice(filepath.Join(devDir, name)); err != nil {
+			return nil, err
+		}
+		if _, err := b.Add(ring.Device{Region: 1, Zone: i + 1, Host: host, Name: name, Weight: 100}); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := b.Rebalance(ring.RebalanceOptions{}); err != nil {
+		return nil, err
+	}
+	if err := b.Save(filepath.Join(f.dataDir, "object.builder")); err != nil {
+		return nil, err
+	}
+	r, err := b.Ring()
+	if err != nil {
+		return nil, err
+	}
+	return r, r.Save(ringPath)
+}
+
+// publishRing records the ring in meta, where other nodes of a larger cluster find it.
+func publishRing(ctx context.Context, mc *metaclient.Client, r *ring.Ring) error {
+	cur, _, err := mc.Ring(ctx, "")
+	if err == nil && cur.Version >= r.Version() {
+		return nil
+	}
+	if err != nil && !errors.Is(err, metaclient.ErrNotFound) {
+		return err
+	}
+	data, _ := r.MarshalBinary()
+	return mc.PublishRing(ctx, metaclient.RingVersion{Version: r.Version(), Data: data, PublishedAt: time.Now().UTC()})
+}
+
+// adminAccount returns the admin credentials, creating the account and a key on first
+// start.
+func adminAccount(ctx context.Context, mc *metaclient.Client, f serverFlags) (adminCredentials, error) {
+	path := filepath.Join(f.dataDir, "credentials.json")
+	var c adminCredentials
+	if data, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(data, &c); err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+		return c, nil
+	}
+	if err := mc.CreateAccount(ctx, metaclient.Account{ID: "admin", Name: "admin", CreatedAt: time.Now().UTC()}); err != nil && !errors.Is(err, metaclient.ErrConflict) {
+		return c, err
+	}
+	c.AccessKey, c.SecretKey = newAccessKey()
+	err := mc.CreateAccessKey(ctx, metaclient.AccessKey{ID: c.AccessKey, Account: "admin", Secret: c.SecretKey, CreatedAt: time.Now().UTC()})
+	return c, err
+}
+
+// newAccessKey makes an AWS-shaped key pair: a 20-character ID and a 40-character secret.
+func newAccessKey() (id, secret string) {
+	const upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	const mixed = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	pick := func(alphabet string, n int) string {
+		b := make([]byte, n)
+		rand.Read(b)
+		for i := range b {
+			b[i] = alphabet[int(b[i])%len(alphabet)]
+		}
+		return string(b)
+	}
+	return "SK" + pick(upper, 18), pick(mixed, 40)
+}
+
+func writeJSONFile(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,112 @@
+package testcluster
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"stratus/internal/hlc"
+	"stratus/internal/testutil"
+	"stratus/meta"
+	metaclient "stratus/meta/client"
+	objclient "stratus/objectd/client"
+	"stratus/proxy"
+	"stratus/s3api"
+)
+
+// S3Options shapes an S3 test cluster.
+type S3Options struct {
+	Storage StorageOptions
+}
+
+// S3 is a whole cluster behind the S3 API: a single-voter meta, storage nodes, a proxy
+// and the S3 server, with one account ("tester") and its key.
+type S3 struct {
+	Endpoint  string // http://127.0.0.1:port
+	Region    string
+	AccessKey string
+	SecretKey string
+	Account   string
+	Storage   *Storage
+	Meta      *metaclient.Client
+}
+
+// StartS3 starts the cluster; it stops when the test ends.
+func StartS3(t testing.TB, opts S3Options) *S3 {
+	t.Helper()
+	st := StartStorage(t, opts.Storage)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+
+	mcfg := meta.DefaultConfig()
+	mcfg.NodeID, mcfg.DataDir, mcfg.Bootstrap = "meta1", t.TempDir(), true
+	mcfg.ClusterKey = make([]byte, 32)
+	mcfg.Logger = testutil.Logger(t).With("part", "meta")
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msrv, err := meta.New(mcfg, mln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(done)
+		if err := msrv.Run(ctx); err != nil {
+			t.Errorf("meta: %v", err)
+		}
+	}()
+	select {
+	case <-msrv.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("meta not ready in 30s")
+	}
+	mc, err := metaclient.New(metaclient.DefaultConfig(msrv.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mc.Close() })
+	s := &S3{Region: "us-east-1", Account: "tester", AccessKey: "AKIATESTER0000000001",
+		SecretKey: "tester/secret/0000000000000000000000001", Storage: st, Meta: mc}
+	if err := mc.CreateAccount(ctx, metaclient.Account{ID: s.Account, Name: s.Account}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.CreateAccessKey(ctx, metaclient.AccessKey{ID: s.AccessKey, Account: s.Account, Secret: s.SecretKey}); err != nil {
+		t.Fatal(err)
+	}
+
+	nodes := objclient.New(objclient.Config{Timeout: 10 * time.Second})
+	t.Cleanup(nodes.CloseIdleConnections)
+	px, err := proxy.New(proxy.DefaultConfig(), nodes, &hlc.Clock{}, testutil.Logger(t).With("part", "proxy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.SetRing(st.Ring)
+	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: time.Second})
+	scfg := s3api.DefaultServerConfig()
+	scfg.Logger = testutil.Logger(t).With("part", "s3api")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("s3: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		hs.Shutdown(sctx)
+		<-served
+	})
+	s.Endpoint = "http://" + ln.Addr().String()
+	return s
+}

@@ -1,0 +1,192 @@
+package s3api
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	meta "stratus/meta/client"
+)
+
+type xmlOwner struct {
+	ID          string `xml:"ID"`
+	DisplayName string `xml:"DisplayName"`
+}
+
+type xmlBucketList struct {
+	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
+	Owner   xmlOwner `xml:"Owner"`
+	Buckets []struct {
+		Name         string `xml:"Name"`
+		CreationDate string `xml:"CreationDate"`
+	} `xml:"Buckets>Bucket"`
+}
+
+type xmlLocation struct {
+	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ LocationConstraint"`
+	Region  string   `xml:",chardata"`
+}
+
+type xmlVersioning struct {
+	XMLName xml.Name `xml:"VersioningConfiguration"`
+	Status  string   `xml:"Status,omitempty"`
+}
+
+type xmlCreateBucket struct {
+	LocationConstraint string `xml:"LocationConstraint"`
+}
+
+// isoTime is the timestamp form S3 uses in XML bodies.
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func (s *Server) listBuckets(rq *request) error {
+	all, err := s.meta.Buckets(rq.r.Context())
+	if err != nil {
+		return err
+	}
+	out := xmlBucketList{Owner: xmlOwner{ID: rq.account, DisplayName: rq.account}}
+	for _, b := range all {
+		if b.Owner != rq.account {
+			continue
+		}
+		out.Buckets = append(out.Buckets, struct {
+			Name         string `xml:"Name"`
+			CreationDate string `xml:"CreationDate"`
+		}{b.Name, isoTime(b.CreatedAt)})
+	}
+	return writeXML(rq.w, http.StatusOK, out)
+}
+
+// bucketOp dispatches a request that names a bucket and no key.
+func (s *Server) bucketOp(rq *request, q url.Values) error {
+	switch rq.r.Method {
+	case http.MethodPut:
+		if q.Has("versioning") {
+			return s.putVersioning(rq)
+		}
+		return s.createBucket(rq)
+	case http.MethodDelete:
+		return s.deleteBucket(rq)
+	case http.MethodHead:
+		_, err := s.owned(rq.r.Context(), rq)
+		if err == nil {
+			rq.w.WriteHeader(http.StatusOK)
+		}
+		return err
+	case http.MethodGet:
+		switch {
+		case q.Has("location"):
+			if _, err := s.owned(rq.r.Context(), rq); err != nil {
+				return err
+			}
+			region := s.cfg.Region
+			if region == "us-east-1" {
+				region = "" // S3's answer for the default region
+			}
+			return writeXML(rq.w, http.StatusOK, xmlLocation{Region: region})
+		case q.Has("versioning"):
+			b, err := s.owned(rq.r.Context(), rq)
+			if err != nil {
+				return err
+			}
+			return writeXML(rq.w, http.StatusOK, xmlVersioning{Status: versioningStatus(b.Versioning)})
+		case q.Has("uploads"), q.Has("versions"), q.Has("acl"), q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
+			return errorf(ErrNotImplemented, "This bucket operation is not implemented yet.")
+		case q.Get("list-type") == "2":
+			return s.listObjectsV2(rq, q)
+		default:
+			return s.listObjectsV1(rq, q)
+		}
+	case http.MethodPost:
+		if q.Has("delete") {
+			return errorf(ErrNotImplemented, "DeleteObjects is not implemented yet.")
+		}
+	}
+	return ErrMethodNotAllowed
+}
+
+func (s *Server) createBucket(rq *request) error {
+	if err := checkBucketName(rq.bucket); err != nil {
+		return err
+	}
+	// The body, if any, names a location; only this cluster's region is served.
+	if body, err := io.ReadAll(io.LimitReader(rq.body, 64<<10)); err != nil {
+		return err
+	} else if len(body) > 0 {
+		var cfg xmlCreateBucket
+		if err := xml.Unmarshal(body, &cfg); err != nil {
+			return ErrMalformedXML
+		}
+		if cfg.LocationConstraint != "" && cfg.LocationConstraint != s.cfg.Region {
+			return errorf(ErrInvalidArgument, "The location constraint does not match this cluster's region "+s.cfg.Region+".")
+		}
+	}
+	ctx := rq.r.Context()
+	err := s.meta.CreateBucket(ctx, meta.Bucket{Name: rq.bucket, Owner: rq.account, CreatedAt: time.Now().UTC()})
+	if errors.Is(err, meta.ErrConflict) {
+		if b, _, gerr := s.meta.Bucket(ctx, rq.bucket); gerr == nil && b.Owner == rq.account {
+			return ErrBucketAlreadyOwnedByYou
+		}
+		return ErrBucketAlreadyExists
+	}
+	if err != nil {
+		return err
+	}
+	rq.w.Header().Set("Location", "/"+rq.bucket)
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) deleteBucket(rq *request) error {
+	ctx := rq.r.Context()
+	if _, err := s.owned(ctx, rq); err != nil {
+		return err
+	}
+	entries, _, err := s.meta.Index(rq.bucket).ListObjects(ctx, rq.bucket, "", "", 1)
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return ErrBucketNotEmpty
+	}
+	if err := s.meta.DeleteBucket(ctx, rq.bucket); err != nil {
+		if errors.Is(err, meta.ErrNotFound) {
+			return ErrNoSuchBucket
+		}
+		return err
+	}
+	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) putVersioning(rq *request) error {
+	if _, err := s.owned(rq.r.Context(), rq); err != nil {
+		return err
+	}
+	// Versions need one stored copy per version; until objects are stored that way,
+	// refusing is better than keeping only the newest bytes of a "versioned" bucket.
+	return errorf(ErrNotImplemented, "Bucket versioning is not implemented yet.")
+}
+
+func versioningStatus(v meta.Versioning) string {
+	switch v {
+	case meta.VersioningEnabled:
+		return "Enabled"
+	case meta.VersioningSuspended:
+		return "Suspended"
+	}
+	return ""
+}
+
+// writeXML writes v as an S3 XML response.
+func writeXML(w http.ResponseWriter, status int, v any) error {
+	body := encodeXML(v)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", itoa(int64(len(body))))
+	w.WriteHeader(status)
+	_, err := w.Write(body)
+	return err
+}

@@ -1,0 +1,224 @@
+package s3api
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	meta "stratus/meta/client"
+)
+
+type xmlContents struct {
+	Key          string    `xml:"Key"`
+	LastModified string    `xml:"LastModified"`
+	ETag         string    `xml:"ETag"`
+	Size         int64     `xml:"Size"`
+	StorageClass string    `xml:"StorageClass"`
+	Owner        *xmlOwner `xml:"Owner,omitempty"`
+}
+
+type xmlPrefix struct {
+	Prefix string `xml:"Prefix"`
+}
+
+type xmlListV2 struct {
+	XMLName               xml.Name      `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListBucketResult"`
+	Name                  string        `xml:"Name"`
+	Prefix                string        `xml:"Prefix"`
+	Delimiter             string        `xml:"Delimiter,omitempty"`
+	MaxKeys               int           `xml:"MaxKeys"`
+	EncodingType          string        `xml:"EncodingType,omitempty"`
+	KeyCount              int           `xml:"KeyCount"`
+	IsTruncated           bool          `xml:"IsTruncated"`
+	ContinuationToken     string        `xml:"ContinuationToken,omitempty"`
+	NextContinuationToken string        `xml:"NextContinuationToken,omitempty"`
+	StartAfter            string        `xml:"StartAfter,omitempty"`
+	Contents              []xmlContents `xml:"Contents"`
+	CommonPrefixes        []xmlPrefix   `xml:"CommonPrefixes"`
+}
+
+type xmlListV1 struct {
+	XMLName        xml.Name      `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListBucketResult"`
+	Name           string        `xml:"Name"`
+	Prefix         string        `xml:"Prefix"`
+	Marker         string        `xml:"Marker"`
+	NextMarker     string        `xml:"NextMarker,omitempty"`
+	Delimiter      string        `xml:"Delimiter,omitempty"`
+	MaxKeys        int           `xml:"MaxKeys"`
+	EncodingType   string        `xml:"EncodingType,omitempty"`
+	IsTruncated    bool          `xml:"IsTruncated"`
+	Contents       []xmlContents `xml:"Contents"`
+	CommonPrefixes []xmlPrefix   `xml:"CommonPrefixes"`
+}
+
+// listing is one page of a listing: keys and common prefixes in key order, at most max
+// of them together.
+type listing struct {
+	entries   []meta.ObjectEntry
+	prefixes  []string
+	truncated bool
+	// last is the last key or prefix returned: where the next page starts after.
+	last string
+}
+
+// maxKeyRune sorts after every character of a valid UTF-8 key, so "prefix"+maxKeyRune
+// sorts after every key that starts with prefix.
+const maxKeyRune = string(utf8.MaxRune)
+
+// list pages through the index from after, folding keys that share prefix up to a
+// delimiter into common prefixes. Keys inside a common prefix already returned are passed
+// over in the batch they arrive in, and the next index read starts past them.
+func (s *Server) list(rq *request, prefix, delimiter, after string, max int) (listing, error) {
+	var out listing
+	ctx := rq.r.Context()
+	idx := s.meta.Index(rq.bucket)
+	inPrefix := "" // the common prefix last returned
+	for {
+		batch := min(max-len(out.entries)-len(out.prefixes)+1, 1000)
+		entries, more, err := idx.ListObjects(ctx, rq.bucket, prefix, after, batch)
+		if err != nil {
+			return out, err
+		}
+		for _, e := range entries {
+			key := e.Key
+			after = key
+			if inPrefix != "" && strings.HasPrefix(key, inPrefix) {
+				continue
+			}
+			cp := ""
+			if delimiter != "" {
+				if i := strings.Index(key[len(prefix):], delimiter); i >= 0 {
+					cp = key[:len(prefix)+i+len(delimiter)]
+				}
+			}
+			if len(out.entries)+len(out.prefixes) == max {
+				out.truncated = true
+				return out, nil
+			}
+			if cp != "" {
+				out.prefixes = append(out.prefixes, cp)
+				out.last, inPrefix = cp, cp
+			} else {
+				out.entries = append(out.entries, e)
+				out.last = key
+			}
+		}
+		if !more {
+			return out, nil
+		}
+		if inPrefix != "" && strings.HasPrefix(after, inPrefix) {
+			after = inPrefix + maxKeyRune // skip the rest of the prefix in one step
+		}
+	}
+}
+
+// maxKeys reads max-keys: default and ceiling 1000.
+func maxKeys(q url.Values) (int, error) {
+	v := q.Get("max-keys")
+	if v == "" {
+		return 1000, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errorf(ErrInvalidArgument, "max-keys must be a non-negative integer.")
+	}
+	return min(n, 1000), nil
+}
+
+func encodingFn(q url.Values) (func(string) string, string, error) {
+	switch q.Get("encoding-type") {
+	case "":
+		return func(s string) string { return s }, "", nil
+	case "url":
+		return func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }, "url", nil
+	}
+	return nil, "", errorf(ErrInvalidArgument, "Invalid Encoding Method specified in Request.")
+}
+
+func (s *Server) listObjectsV2(rq *request, q url.Values) error {
+	if _, err := s.owned(rq.r.Context(), rq); err != nil {
+		return err
+	}
+	max, err := maxKeys(q)
+	if err != nil {
+		return err
+	}
+	enc, encName, err := encodingFn(q)
+	if err != nil {
+		return err
+	}
+	prefix, delimiter, startAfter := q.Get("prefix"), q.Get("delimiter"), q.Get("start-after")
+	after := startAfter
+	token := q.Get("continuation-token")
+	if q.Has("continuation-token") {
+		raw, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil || token == "" {
+			return errorf(ErrInvalidArgument, "The continuation token provided is incorrect.")
+		}
+		after = string(raw)
+	}
+	l, err := s.list(rq, prefix, delimiter, after, max)
+	if err != nil {
+		return err
+	}
+	out := xmlListV2{Name: rq.bucket, Prefix: enc(prefix), Delimiter: enc(delimiter), MaxKeys: max,
+		EncodingType: encName, KeyCount: len(l.entries) + len(l.prefixes), IsTruncated: l.truncated,
+		ContinuationToken: token, StartAfter: enc(startAfter)}
+	if l.truncated {
+		out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(l.last))
+	}
+	fetchOwner := q.Get("fetch-owner") == "true"
+	for _, e := range l.entries {
+		c := contents(e, enc)
+		if fetchOwner {
+			c.Owner = &xmlOwner{ID: rq.account, DisplayName: rq.account}
+		}
+		out.Contents = append(out.Contents, c)
+	}
+	for _, p := range l.prefixes {
+		out.CommonPrefixes = append(out.CommonPrefixes, xmlPrefix{enc(p)})
+	}
+	return writeXML(rq.w, http.StatusOK, out)
+}
+
+func (s *Server) listObjectsV1(rq *request, q url.Values) error {
+	if _, err := s.owned(rq.r.Context(), rq); err != nil {
+		return err
+	}
+	max, err := maxKeys(q)
+	if err != nil {
+		return err
+	}
+	enc, encName, err := encodingFn(q)
+	if err != nil {
+		return err
+	}
+	prefix, delimiter, marker := q.Get("prefix"), q.Get("delimiter"), q.Get("marker")
+	l, err := s.list(rq, prefix, delimiter, marker, max)
+	if err != nil {
+		return err
+	}
+	out := xmlListV1{Name: rq.bucket, Prefix: enc(prefix), Marker: enc(marker), Delimiter: enc(delimiter),
+		MaxKeys: max, EncodingType: encName, IsTruncated: l.truncated}
+	if l.truncated && delimiter != "" {
+		out.NextMarker = enc(l.last)
+	}
+	for _, e := range l.entries {
+		c := contents(e, enc)
+		c.Owner = &xmlOwner{ID: rq.account, DisplayName: rq.account}
+		out.Contents = append(out.Contents, c)
+	}
+	for _, p := range l.prefixes {
+		out.CommonPrefixes = append(out.CommonPrefixes, xmlPrefix{enc(p)})
+	}
+	return writeXML(rq.w, http.StatusOK, out)
+}
+
+func contents(e meta.ObjectEntry, enc func(string) string) xmlContents {
+	return xmlContents{Key: enc(e.Key), LastModified: isoTime(lastModified(e.Version)),
+		ETag: `"` + e.ETag + `"`, Size: e.Size, StorageClass: "STANDARD"}
+}

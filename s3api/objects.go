@@ -1,0 +1,298 @@
+package s3api
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"stratus/internal/hlc"
+	meta "stratus/meta/client"
+	objclient "stratus/objectd/client"
+	"stratus/proxy"
+)
+
+// objectOp dispatches a request that names a key.
+func (s *Server) objectOp(rq *request, q url.Values) error {
+	if q.Has("uploads") || q.Has("uploadId") || q.Has("tagging") || q.Has("acl") || q.Has("versionId") {
+		return errorf(ErrNotImplemented, "This object operation is not implemented yet.")
+	}
+	switch rq.r.Method {
+	case http.MethodPut:
+		if rq.r.Header.Get("X-Amz-Copy-Source") != "" {
+			return errorf(ErrNotImplemented, "CopyObject is not implemented yet.")
+		}
+		return s.putObject(rq)
+	case http.MethodGet, http.MethodHead:
+		return s.getObject(rq, q)
+	case http.MethodDelete:
+		return s.deleteObject(rq)
+	}
+	return ErrMethodNotAllowed
+}
+
+// userMeta collects x-amz-meta-* headers, keys lower-case as S3 returns them.
+func userMeta(h http.Header) (map[string]string, error) {
+	var m map[string]string
+	size := 0
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		if !strings.HasPrefix(lk, "x-amz-meta-") {
+			continue
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		name := strings.TrimPrefix(lk, "x-amz-meta-")
+		m[name] = strings.Join(vs, ",")
+		size += len(name) + len(m[name])
+	}
+	if size > 2<<10 {
+		return nil, errorf(ErrInvalidArgument, "User metadata is limited to 2 KB.")
+	}
+	return m, nil
+}
+
+func (s *Server) putObject(rq *request) error {
+	ctx := rq.r.Context()
+	if _, err := s.owned(ctx, rq); err != nil {
+		return err
+	}
+	length := rq.length
+	if length < 0 {
+		return ErrMissingContentLength
+	}
+	if length > s.cfg.MaxObjectBytes {
+		return ErrEntityTooLarge
+	}
+	um, err := userMeta(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	body, err := withContentMD5(rq.r.Header, rq.body)
+	if err != nil {
+		return err
+	}
+	ctype := rq.r.Header.Get("Content-Type")
+	if ctype == "" {
+		ctype = "binary/octet-stream"
+	}
+	req := proxy.PutRequest{Name: objectName(rq.bucket, rq.key), Length: length, ContentType: ctype, Meta: um}
+	var etag string
+	_, err = s.data.Put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
+		if err := body.check(res.MD5[:]); err != nil {
+			return err
+		}
+		etag = hex.EncodeToString(res.MD5[:])
+		return s.meta.Index(rq.bucket).PutObject(ctx, meta.ObjectEntry{
+			Bucket: rq.bucket, Key: rq.key, Version: uint64(res.Timestamp), Size: length,
+			ETag: etag, ContentType: ctype, UserMeta: um}, false)
+	})
+	if err != nil {
+		return dataError(err)
+	}
+	rq.w.Header().Set("ETag", `"`+etag+`"`)
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// dataError maps data-path failures to S3 errors.
+func dataError(err error) error {
+	switch {
+	case errors.Is(err, proxy.ErrIncompleteBody):
+		return errorf(ErrIncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
+	case errors.Is(err, proxy.ErrUnavailable), errors.Is(err, proxy.ErrNoRing), errors.Is(err, meta.ErrUnavailable), errors.Is(err, meta.ErrNoLeader):
+		return fmt.Errorf("%w: %w", ErrServiceUnavailable, err)
+	}
+	return err
+}
+
+func (s *Server) getObject(rq *request, q url.Values) error {
+	ctx := rq.r.Context()
+	if _, err := s.owned(ctx, rq); err != nil {
+		return err
+	}
+	e, err := s.meta.Index(rq.bucket).GetObject(ctx, rq.bucket, rq.key)
+	if errors.Is(err, meta.ErrNotFound) {
+		return ErrNoSuchKey
+	}
+	if err != nil {
+		return dataError(err)
+	}
+	h := rq.w.Header()
+	etag := `"` + e.ETag + `"`
+	modified := lastModified(e.Version)
+	if err := checkConditions(rq.r, etag, modified); err != nil {
+		if errors.Is(err, ErrNotModified) {
+			h.Set("ETag", etag)
+			h.Set("Last-Modified", modified.Format(http.TimeFormat))
+		}
+		return err
+	}
+	var rng *objclient.Range
+	status := http.StatusOK
+	if spec := rq.r.Header.Get("Range"); spec != "" && q.Get("partNumber") == "" {
+		r, err := parseRange(spec, e.Size)
+		if err != nil {
+			h.Set("Content-Range", "bytes */"+itoa(e.Size))
+			return err
+		}
+		if r != nil {
+			rng, status = r, http.StatusPartialContent
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", r.Offset, r.Offset+r.Length-1, e.Size))
+		}
+	}
+	length := e.Size
+	if rng != nil {
+		length = rng.Length
+	}
+	h.Set("ETag", etag)
+	h.Set("Last-Modified", modified.Format(http.TimeFormat))
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Type", e.ContentType)
+	h.Set("Content-Length", itoa(length))
+	for k, v := range e.UserMeta {
+		h.Set("X-Amz-Meta-"+k, v)
+	}
+	overrideHeaders(h, q)
+	if rq.r.Method == http.MethodHead {
+		rq.w.WriteHeader(status)
+		return nil
+	}
+	var obj *objclient.Object
+	if e.Size > 0 {
+		if obj, err = s.data.Get(ctx, objectName(rq.bucket, rq.key), hlc.Timestamp(e.Version), rng); err != nil {
+			h.Del("Content-Range")
+			return dataError(err)
+		}
+		defer obj.Body.Close()
+	}
+	rq.w.WriteHeader(status)
+	if obj == nil {
+		return nil
+	}
+	if n, err := io.Copy(rq.w, obj.Body); err != nil {
+		// The status is sent; all that is left is to cut the response short so the
+		// client sees a truncated body rather than a wrong one.
+		s.log.Warn("get aborted", "req_id", rq.id, "bucket", rq.bucket, "sent", n, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// overrideHeaders applies the response-* query parameters of a GET.
+func overrideHeaders(h http.Header, q url.Values) {
+	for param, header := range map[string]string{
+		"response-content-type":        "Content-Type",
+		"response-content-language":    "Content-Language",
+		"response-expires":             "Expires",
+		"response-cache-control":       "Cache-Control",
+		"response-content-disposition": "Content-Disposition",
+		"response-content-encoding":    "Content-Encoding",
+	} {
+		if v := q.Get(param); v != "" {
+			h.Set(header, v)
+		}
+	}
+}
+
+// checkConditions applies If-Match, If-None-Match, If-Modified-Since and
+// If-Unmodified-Since in the order RFC 9110 gives them.
+func checkConditions(r *http.Request, etag string, modified time.Time) error {
+	match := func(list string) bool {
+		for _, t := range strings.Split(list, ",") {
+			t = strings.TrimSpace(t)
+			if t == "*" || t == etag || strings.Trim(t, `"`) == strings.Trim(etag, `"`) {
+				return true
+			}
+		}
+		return false
+	}
+	if v := r.Header.Get("If-Match"); v != "" {
+		if !match(v) {
+			return ErrPreconditionFailed
+		}
+	} else if v := r.Header.Get("If-Unmodified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && modified.After(t) {
+			return ErrPreconditionFailed
+		}
+	}
+	if v := r.Header.Get("If-None-Match"); v != "" {
+		if match(v) {
+			return ErrNotModified
+		}
+	} else if v := r.Header.Get("If-Modified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && !modified.After(t) {
+			return ErrNotModified
+		}
+	}
+	return nil
+}
+
+// parseRange reads a single byte range ("bytes=a-b", "bytes=a-", "bytes=-n") against an
+// object of size bytes. A syntactically odd header is ignored, as HTTP says; a range that
+// does not overlap the object is InvalidRange.
+func parseRange(spec string, size int64) (*objclient.Range, error) {
+	v, ok := strings.CutPrefix(spec, "bytes=")
+	if !ok || strings.Contains(v, ",") {
+		return nil, nil
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(v), "-")
+	if !ok {
+		return nil, nil
+	}
+	invalid := errorf(ErrInvalidRange, "The requested range is not satisfiable.")
+	if first == "" {
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n < 0 {
+			return nil, nil
+		}
+		if n == 0 || size == 0 {
+			return nil, invalid
+		}
+		n = min(n, size)
+		return &objclient.Range{Offset: size - n, Length: n}, nil
+	}
+	a, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || a < 0 {
+		return nil, nil
+	}
+	if a >= size {
+		return nil, invalid
+	}
+	b := size - 1
+	if last != "" {
+		if b, err = strconv.ParseInt(last, 10, 64); err != nil || b < a {
+			return nil, nil
+		}
+		b = min(b, size-1)
+	}
+	return &objclient.Range{Offset: a, Length: b - a + 1}, nil
+}
+
+func (s *Server) deleteObject(rq *request) error {
+	ctx := rq.r.Context()
+	if _, err := s.owned(ctx, rq); err != nil {
+		return err
+	}
+	_, err := s.data.Delete(ctx, objectName(rq.bucket, rq.key), func(ctx context.Context, ts hlc.Timestamp) error {
+		err := s.meta.Index(rq.bucket).DeleteObject(ctx, rq.bucket, rq.key, uint64(ts), false)
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil // S3 answers 204 for a key that does not exist
+		}
+		return err
+	})
+	if err != nil {
+		return dataError(err)
+	}
+	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

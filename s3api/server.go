@@ -1,0 +1,173 @@
+package s3api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"stratus/internal/hlc"
+	meta "stratus/meta/client"
+	objclient "stratus/objectd/client"
+	"stratus/proxy"
+)
+
+// ServerConfig configures the S3 front end.
+type ServerConfig struct {
+	// Region is what GetBucketLocation answers and what signatures are scoped to.
+	Region string
+	// Domain enables virtual-hosted-style addressing: a request for
+	// "<bucket>.<Domain>" names the bucket in its host. Empty means path style only.
+	Domain string
+	// MaxObjectBytes bounds a single PUT (S3 allows 5 GiB).
+	MaxObjectBytes int64
+	// Logger receives one line per failed request and lifecycle events.
+	Logger *slog.Logger
+}
+
+// DefaultServerConfig returns S3's usual limits.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{Region: "us-east-1", MaxObjectBytes: 5 << 30}
+}
+
+// Server serves the S3 REST API over the proxy (object bytes) and the meta catalog
+// (buckets and the object index).
+type Server struct {
+	cfg   ServerConfig
+	data  *proxy.Proxy
+	meta  *meta.Client
+	auth  *Verifier
+	log   *slog.Logger
+	reqID atomic.Uint64
+	start int64
+}
+
+// NewServer returns the S3 handler.
+func NewServer(cfg ServerConfig, data *proxy.Proxy, catalog *meta.Client, auth *Verifier) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, data: data, meta: catalog, auth: auth, log: cfg.Logger, start: time.Now().UnixNano()}
+}
+
+// request is one S3 call being served.
+type request struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	id      string
+	account string
+	// body is the payload, checked against its signature or hash as it is read; length
+	// is how many bytes it yields (-1 if unknown).
+	body   io.Reader
+	length int64
+	bucket string
+	key    string
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rq := &request{w: w, r: r, id: s.newRequestID()}
+	w.Header().Set(HeaderRequestID, rq.id)
+	w.Header().Set("Server", "Stratus")
+	if err := s.serve(rq); err != nil {
+		if _, mapped := WriteError(w, r, rq.id, err); !mapped {
+			s.log.Error("request failed", "req_id", rq.id, "method", r.Method, "bucket", rq.bucket, "err", err)
+		} else {
+			s.log.Debug("request refused", "req_id", rq.id, "method", r.Method, "bucket", rq.bucket, "err", err)
+		}
+	}
+}
+
+func (s *Server) newRequestID() string {
+	var b [16]byte
+	n := s.reqID.Add(1)
+	hex.Encode(b[:8], []byte{byte(s.start >> 24), byte(s.start >> 16), byte(s.start >> 8), byte(s.start)})
+	hex.Encode(b[8:], []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	return strings.ToUpper(string(b[:]))
+}
+
+// serve authenticates, addresses and dispatches one request.
+func (s *Server) serve(rq *request) error {
+	r := rq.r
+	var err error
+	if rq.bucket, rq.key, err = s.address(r); err != nil {
+		return err
+	}
+	auth, err := s.auth.Verify(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	defer auth.Body.Close()
+	rq.account, rq.body, rq.length = auth.Owner, auth.Body, auth.ContentLength
+	q := r.URL.Query()
+	switch {
+	case rq.bucket == "":
+		if r.Method != http.MethodGet {
+			return ErrMethodNotAllowed
+		}
+		return s.listBuckets(rq)
+	case rq.key == "":
+		return s.bucketOp(rq, q)
+	default:
+		return s.objectOp(rq, q)
+	}
+}
+
+// address finds the bucket and key: from the host for virtual-hosted style, else from the
+// first path segment. The path is used as sent (EscapedPath), so a key may hold "//",
+// "./" or "../" as S3 allows.
+func (s *Server) address(r *http.Request) (bucket, key string, err error) {
+	path := r.URL.Path
+	host := r.Host
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
+	}
+	if s.cfg.Domain != "" && strings.HasSuffix(host, "."+s.cfg.Domain) {
+		bucket = strings.TrimSuffix(host, "."+s.cfg.Domain)
+		key = strings.TrimPrefix(path, "/")
+	} else {
+		rest := strings.TrimPrefix(path, "/")
+		bucket, key, _ = strings.Cut(rest, "/")
+	}
+	if key != "" {
+		if err := checkKey(key); err != nil {
+			return bucket, "", err
+		}
+	}
+	return bucket, key, nil
+}
+
+// owned loads a bucket and checks that the caller owns it.
+func (s *Server) owned(ctx context.Context, rq *request) (meta.Bucket, error) {
+	b, _, err := s.meta.Bucket(ctx, rq.bucket)
+	if errors.Is(err, meta.ErrNotFound) {
+		return b, ErrNoSuchBucket
+	}
+	if err != nil {
+		return b, err
+	}
+	if b.Owner != rq.account {
+		return b, ErrAccessDenied
+	}
+	return b, nil
+}
+
+// objectName is where bucket/key's bytes live in the ring: "bucket/key", or, when that
+// would pass the storage layer's name limit, ".h/bucket/" and the key's SHA-256. Bucket
+// names never start with ".", so the two forms cannot collide.
+func objectName(bucket, key string) string {
+	if len(bucket)+1+len(key) <= objclient.MaxNameBytes {
+		return bucket + "/" + key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return ".h/" + bucket + "/" + hex.EncodeToString(sum[:])
+}
+
+// lastModified converts a version stamp to the time S3 reports.
+func lastModified(v uint64) time.Time { return hlc.Timestamp(v).Time().UTC().Truncate(time.Second) }
