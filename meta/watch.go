@@ -54,11 +54,13 @@ func (f *feed) add(chs []change, applied uint64) {
 	f.mu.Unlock()
 }
 
-// reset forgets the history after a snapshot restore to index.
+// reset forgets the history after a snapshot restore to index. Every watcher that had seen
+// the old state must resync, including one exactly at the old applied index (a restored
+// backup can be older than the state it replaces).
 func (f *feed) reset(index uint64) {
 	f.mu.Lock()
 	f.start, f.n = 0, 0
-	f.floor = index
+	f.floor = max(index, f.applied+1)
 	f.applied = index
 	close(f.notify)
 	f.notify = make(chan struct{})
@@ -79,7 +81,8 @@ func (f *feed) since(table, prefix string, after uint64) (events []client.Event,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if after < f.floor {
-		return nil, f.applied, true, f.notify
+		// Watching again from the floor is safe: everything after it is in the history.
+		return nil, max(f.applied, f.floor), true, f.notify
 	}
 	at := func(i int) *change { return &f.buf[(f.start+i)%len(f.buf)] }
 	first := sort.Search(f.n, func(i int) bool { return at(i).index > after })
