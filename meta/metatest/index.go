@@ -1,0 +1,125 @@
+package metatest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"stratus/meta/client"
+)
+
+// TestIndex is a conformance suite for client.Index implementations (in the manner of
+// fstest.TestFS): last-writer-wins puts and deletes, listing with paging, version history with
+// delete markers, and multipart upload state. newIndex returns an index for the given bucket
+// with no objects in it.
+func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	t.Run("current", func(t *testing.T) {
+		idx := newIndex("photos")
+		put := func(key string, v uint64) {
+			t.Helper()
+			if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "photos", Key: key, Version: v, Size: int64(v), ETag: fmt.Sprint(v)}, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put("a.jpg", 10)
+		put("a.jpg", 5) // an older write arriving late loses
+		put("b.jpg", 1)
+		put("dir/c.jpg", 1)
+		e, err := idx.GetObject(ctx, "photos", "a.jpg")
+		if err != nil || e.Version != 10 || e.ETag != "10" {
+			t.Fatalf("get a.jpg = %+v, %v", e, err)
+		}
+		list, more, err := idx.ListObjects(ctx, "photos", "", "", 2)
+		if err != nil || len(list) != 2 || !more || list[0].Key != "a.jpg" || list[1].Key != "b.jpg" {
+			t.Fatalf("list = %+v %v %v", list, more, err)
+		}
+		list, more, err = idx.ListObjects(ctx, "photos", "", "b.jpg", 10)
+		if err != nil || len(list) != 1 || more || list[0].Key != "dir/c.jpg" {
+			t.Fatalf("list after b.jpg = %+v %v %v", list, more, err)
+		}
+		list, _, err = idx.ListObjects(ctx, "photos", "dir/", "", 10)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("list prefix dir/ = %+v %v", list, err)
+		}
+		if err := idx.DeleteObject(ctx, "photos", "a.jpg", 9, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idx.GetObject(ctx, "photos", "a.jpg"); err != nil {
+			t.Fatalf("a delete older than the current version removed it: %v", err)
+		}
+		if err := idx.DeleteObject(ctx, "photos", "a.jpg", 11, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idx.GetObject(ctx, "photos", "a.jpg"); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("deleted object: %v", err)
+		}
+	})
+	t.Run("versions", func(t *testing.T) {
+		idx := newIndex("archive")
+		for _, v := range []uint64{1, 3, 2} {
+			if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "archive", Key: "v.txt", Version: v, ETag: fmt.Sprint(v)}, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if e, err := idx.GetObject(ctx, "archive", "v.txt"); err != nil || e.Version != 3 {
+			t.Fatalf("current version = %+v, %v", e, err)
+		}
+		if err := idx.DeleteObject(ctx, "archive", "v.txt", 4, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idx.GetObject(ctx, "archive", "v.txt"); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("object behind a delete marker: %v", err)
+		}
+		vers, _, err := idx.ListObjectVersions(ctx, "archive", "v.txt", "", 0)
+		if err != nil || len(vers) != 4 {
+			t.Fatalf("versions = %+v, %v", vers, err)
+		}
+		for i, want := range []uint64{4, 3, 2, 1} {
+			if vers[i].Version != want {
+				t.Fatalf("version %d = %d, want %d (newest first)", i, vers[i].Version, want)
+			}
+		}
+		if !vers[0].DeleteMarker {
+			t.Fatal("newest version is not the delete marker")
+		}
+		old, err := idx.GetObjectVersion(ctx, "archive", "v.txt", 2)
+		if err != nil || old.ETag != "2" {
+			t.Fatalf("get version 2 = %+v, %v", old, err)
+		}
+	})
+	t.Run("multipart", func(t *testing.T) {
+		idx := newIndex("uploads")
+		u := client.Upload{Bucket: "uploads", Key: "big", UploadID: "up1", Initiated: time.Now().UTC()}
+		if err := idx.CreateUpload(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.CreateUpload(ctx, u); !errors.Is(err, client.ErrConflict) {
+			t.Fatalf("duplicate upload id: %v", err)
+		}
+		for n := 3; n >= 1; n-- {
+			if err := idx.PutPart(ctx, "uploads", client.Part{UploadID: "up1", Number: n, Size: 5 << 20, ETag: fmt.Sprint(n), Version: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		parts, err := idx.ListParts(ctx, "uploads", "up1")
+		if err != nil || len(parts) != 3 || parts[0].Number != 1 || parts[2].Number != 3 {
+			t.Fatalf("parts = %+v, %v", parts, err)
+		}
+		if err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 2, Size: 15 << 20, ETag: "x-3"}, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idx.Upload(ctx, "uploads", "big", "up1"); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("upload after complete: %v", err)
+		}
+		if parts, _ := idx.ListParts(ctx, "uploads", "up1"); len(parts) != 0 {
+			t.Fatalf("parts after complete: %v", parts)
+		}
+		if e, err := idx.GetObject(ctx, "uploads", "big"); err != nil || e.ETag != "x-3" {
+			t.Fatalf("completed object = %+v, %v", e, err)
+		}
+	})
+}
