@@ -103,13 +103,15 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	fmt.Fprintf(conn, "PUT /v1/object/d1/4/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n%s: %s\r\n%s: 1000\r\n%s: %s\r\n\r\n",
 		client.EncodeName("stalled"), client.HeaderTimestamp, ts(1), client.HeaderLength, client.HeaderChecksum, sum)
 	conn.Write(make([]byte, 400))
-	// Do not close: the sender is alive but silent. The node must answer (or hang up) on its own.
+	// Do not close: the sender is alive but silent. The node must answer on its own, long
+	// before the connection's own deadline.
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err == nil {
-		resp.Body.Close()
-		if resp.StatusCode < 400 {
-			t.Fatalf("stalled body answered %d", resp.StatusCode)
-		}
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(client.HeaderError) != "length" {
+		t.Fatalf("stalled body answered %d %q, want 400 length", resp.StatusCode, resp.Header.Get(client.HeaderError))
 	}
 	assertNothingVisible(t, n, tg, "stalled")
 }

@@ -156,11 +156,11 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		return client.ParseChecksum(v)
 	}
 	err = s.store.write(dev, part, client.Record{Kind: client.KindData, Info: info}, s.bodyReader(w, r), want)
-	clearReadDeadline(w)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	clearReadDeadline(w)
 	w.WriteHeader(http.StatusCreated)
 }
 
@@ -340,7 +340,9 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Stored++
 	}
-	clearReadDeadline(w)
+	if res.Err == "" {
+		clearReadDeadline(w)
+	}
 	writeJSON(w, res)
 }
 
@@ -361,8 +363,9 @@ func (ir *idleReader) Read(p []byte) (int, error) {
 	return ir.r.Read(p)
 }
 
-// clearReadDeadline removes the body's idle deadline once the handler is done reading, so it
-// cannot fire while the response is written.
+// clearReadDeadline removes the body's idle deadline once the body has been read to its end,
+// so it cannot fire while the response is written. After a failure the deadline stays: the
+// server then gives up on the rest of a stalled body instead of waiting to drain it.
 func clearReadDeadline(w http.ResponseWriter) {
 	http.NewResponseController(w).SetReadDeadline(time.Time{})
 }
