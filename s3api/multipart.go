@@ -1,0 +1,368 @@
+package s3api
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"stratus/internal/hlc"
+	meta "stratus/meta/client"
+	"stratus/proxy"
+)
+
+// Multipart limits, as in S3.
+const (
+	maxParts        = 10000
+	minPartBytes    = 5 << 20
+	maxPartBytes    = 5 << 30
+	maxCompleteBody = 2 << 20 // the CompleteMultipartUpload XML of 10,000 parts fits
+)
+
+// A completed multipart object is stored as a manifest: a small JSON object at the
+// object's own name listing its parts, which stay where UploadPart put them. Its index
+// entry is told apart by its ETag, which for multipart objects (and only them) ends in
+// "-<parts>", as S3 defines it.
+type manifest struct {
+	Parts []manifestPart `json:"parts"`
+}
+
+type manifestPart struct {
+	Name    string `json:"name"`
+	Version uint64 `json:"version"`
+	Size    int64  `json:"size"`
+}
+
+func isMultipartETag(etag string) bool { return strings.Contains(etag, "-") }
+
+// partName is where part number n of an upload lives in the ring. Bucket names never
+// start with ".", so it cannot collide with an object's own name.
+func partName(bucket, uploadID string, n int) string {
+	return ".mpu/" + bucket + "/" + uploadID + "/" + strconv.Itoa(n)
+}
+
+type xmlInitiate struct {
+	XMLName  xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ InitiateMultipartUploadResult"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	UploadID string   `xml:"UploadId"`
+}
+
+type xmlComplete struct {
+	XMLName xml.Name `xml:"CompleteMultipartUpload"`
+	Parts   []struct {
+		PartNumber int    `xml:"PartNumber"`
+		ETag       string `xml:"ETag"`
+	} `xml:"Part"`
+}
+
+type xmlCompleteResult struct {
+	XMLName  xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CompleteMultipartUploadResult"`
+	Location string   `xml:"Location"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	ETag     string   `xml:"ETag"`
+}
+
+type xmlListParts struct {
+	XMLName              xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListPartsResult"`
+	Bucket               string   `xml:"Bucket"`
+	Key                  string   `xml:"Key"`
+	UploadID             string   `xml:"UploadId"`
+	PartNumberMarker     int      `xml:"PartNumberMarker"`
+	NextPartNumberMarker int      `xml:"NextPartNumberMarker"`
+	MaxParts             int      `xml:"MaxParts"`
+	IsTruncated          bool     `xml:"IsTruncated"`
+	StorageClass         string   `xml:"StorageClass"`
+	Parts                []struct {
+		PartNumber   int    `xml:"PartNumber"`
+		LastModified string `xml:"LastModified"`
+		ETag         string `xml:"ETag"`
+		Size         int64  `xml:"Size"`
+	} `xml:"Part"`
+}
+
+// multipartOp serves the calls of an upload in progress; it reports false if q names none.
+func (s *Server) multipartOp(rq *request, q url.Values) (bool, error) {
+	switch {
+	case rq.r.Method == http.MethodPost && q.Has("uploads"):
+		return true, s.createUpload(rq)
+	case !q.Has("uploadId"):
+		return false, nil
+	case rq.r.Method == http.MethodPut && q.Has("partNumber"):
+		return true, s.uploadPart(rq, q)
+	case rq.r.Method == http.MethodPost:
+		return true, s.completeUpload(rq, q)
+	case rq.r.Method == http.MethodDelete:
+		return true, s.abortUpload(rq, q)
+	case rq.r.Method == http.MethodGet:
+		return true, s.listParts(rq, q)
+	}
+	return true, ErrMethodNotAllowed
+}
+
+func newUploadID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Server) createUpload(rq *request) error {
+	ctx := rq.r.Context()
+	if _, err := s.owned(ctx, rq); err != nil {
+		return err
+	}
+	um, err := userMeta(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	ctype := rq.r.Header.Get("Content-Type")
+	if ctype == "" {
+		ctype = "binary/octet-stream"
+	}
+	u := meta.Upload{Bucket: rq.bucket, Key: rq.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
+		ContentType: ctype, UserMeta: um}
+	if err := s.meta.Index(rq.bucket).CreateUpload(ctx, u); err != nil {
+		return dataError(err)
+	}
+	return writeXML(rq.w, http.StatusOK, xmlInitiate{Bucket: rq.bucket, Key: rq.key, UploadID: u.UploadID})
+}
+
+// upload loads the upload q names and checks it belongs to the request's key.
+func (s *Server) upload(ctx context.Context, rq *request, q url.Values) (meta.Upload, error) {
+	if _, err := s.owned(ctx, rq); err != nil {
+		return meta.Upload{}, err
+	}
+	u, err := s.meta.Index(rq.bucket).Upload(ctx, rq.bucket, rq.key, q.Get("uploadId"))
+	if errors.Is(err, meta.ErrNotFound) {
+		return u, ErrNoSuchUpload
+	}
+	return u, err
+}
+
+func (s *Server) uploadPart(rq *request, q url.Values) error {
+	ctx := rq.r.Context()
+	n, err := strconv.Atoi(q.Get("partNumber"))
+	if err != nil || n < 1 || n > maxParts {
+		return errorf(ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
+	}
+	u, err := s.upload(ctx, rq, q)
+	if err != nil {
+		return err
+	}
+	if rq.length < 0 {
+		return ErrMissingContentLength
+	}
+	if rq.length > maxPartBytes {
+		return ErrEntityTooLarge
+	}
+	body, err := withContentMD5(rq.r.Header, rq.body)
+	if err != nil {
+		return err
+	}
+	var etag string
+	_, err = s.data.Put(ctx, proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: rq.length}, body,
+		func(ctx context.Context, res proxy.PutResult) error {
+			if err := body.check(res.MD5[:]); err != nil {
+				return err
+			}
+			etag = hex.EncodeToString(res.MD5[:])
+			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
+				Size: rq.length, ETag: etag, Version: uint64(res.Timestamp)})
+		})
+	if err != nil {
+		return dataError(err)
+	}
+	rq.w.Header().Set("ETag", `"`+etag+`"`)
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) completeUpload(rq *request, q url.Values) error {
+	ctx := rq.r.Context()
+	u, err := s.upload(ctx, rq, q)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(rq.body, maxCompleteBody+1))
+	if err != nil {
+		return err
+	}
+	var req xmlComplete
+	if len(body) > maxCompleteBody || xml.Unmarshal(body, &req) != nil || len(req.Parts) == 0 {
+		return errorf(ErrMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
+	}
+	stored, err := s.meta.Index(rq.bucket).ListParts(ctx, rq.bucket, u.UploadID)
+	if err != nil {
+		return err
+	}
+	byNumber := make(map[int]meta.Part, len(stored))
+	for _, p := range stored {
+		byNumber[p.Number] = p
+	}
+	var m manifest
+	sums := md5.New()
+	var size int64
+	for i, want := range req.Parts {
+		if i > 0 && want.PartNumber <= req.Parts[i-1].PartNumber {
+			return ErrInvalidPartOrder
+		}
+		p, ok := byNumber[want.PartNumber]
+		if !ok || strings.Trim(want.ETag, `"`) != p.ETag {
+			return errorf(ErrInvalidPart, fmt.Sprintf("Part %d was not uploaded, or its ETag does not match.", want.PartNumber))
+		}
+		if i < len(req.Parts)-1 && p.Size < minPartBytes {
+			return errorf(ErrEntityTooSmall, fmt.Sprintf("Part %d is smaller than the 5 MiB minimum.", want.PartNumber))
+		}
+		raw, _ := hex.DecodeString(p.ETag)
+		sums.Write(raw)
+		size += p.Size
+		m.Parts = append(m.Parts, manifestPart{Name: partName(rq.bucket, u.UploadID, p.Number), Version: p.Version, Size: p.Size})
+	}
+	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
+	data, _ := json.Marshal(m)
+	replaced := s.partsOf(ctx, rq.bucket, rq.key)
+	_, err = s.data.Put(ctx, proxy.PutRequest{Name: objectName(rq.bucket, rq.key), Length: int64(len(data)),
+		ContentType: "application/x-stratus-manifest+json"}, bytes.NewReader(data),
+		func(ctx context.Context, res proxy.PutResult) error {
+			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, meta.ObjectEntry{Bucket: rq.bucket, Key: rq.key,
+				Version: uint64(res.Timestamp), Size: size, ETag: etag, ContentType: u.ContentType, UserMeta: u.UserMeta}, false)
+		})
+	if err != nil {
+		return dataError(err)
+	}
+	s.dropParts(ctx, replaced)
+	// Parts uploaded but left out of the object are garbage now.
+	used := map[int]bool{}
+	for _, p := range req.Parts {
+		used[p.PartNumber] = true
+	}
+	for _, p := range stored {
+		if !used[p.Number] {
+			s.dropData(ctx, partName(rq.bucket, u.UploadID, p.Number))
+		}
+	}
+	return writeXML(rq.w, http.StatusOK, xmlCompleteResult{Location: "/" + rq.bucket + "/" + rq.key,
+		Bucket: rq.bucket, Key: rq.key, ETag: `"` + etag + `"`})
+}
+
+func (s *Server) abortUpload(rq *request, q url.Values) error {
+	ctx := rq.r.Context()
+	u, err := s.upload(ctx, rq, q)
+	if err != nil {
+		return err
+	}
+	parts, err := s.meta.Index(rq.bucket).ListParts(ctx, rq.bucket, u.UploadID)
+	if err != nil {
+		return err
+	}
+	if err := s.meta.Index(rq.bucket).AbortUpload(ctx, u); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		s.dropData(ctx, partName(rq.bucket, u.UploadID, p.Number))
+	}
+	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listParts(rq *request, q url.Values) error {
+	ctx := rq.r.Context()
+	u, err := s.upload(ctx, rq, q)
+	if err != nil {
+		return err
+	}
+	max := 1000
+	if v := q.Get("max-parts"); v != "" {
+		if max, err = strconv.Atoi(v); err != nil || max < 0 {
+			return errorf(ErrInvalidArgument, "max-parts must be a non-negative integer.")
+		}
+		max = min(max, 1000)
+	}
+	marker, _ := strconv.Atoi(q.Get("part-number-marker"))
+	parts, err := s.meta.Index(rq.bucket).ListParts(ctx, rq.bucket, u.UploadID)
+	if err != nil {
+		return err
+	}
+	out := xmlListParts{Bucket: rq.bucket, Key: rq.key, UploadID: u.UploadID, PartNumberMarker: marker,
+		MaxParts: max, StorageClass: "STANDARD"}
+	for _, p := range parts {
+		if p.Number <= marker {
+			continue
+		}
+		if len(out.Parts) == max {
+			out.IsTruncated = true
+			break
+		}
+		out.Parts = append(out.Parts, struct {
+			PartNumber   int    `xml:"PartNumber"`
+			LastModified string `xml:"LastModified"`
+			ETag         string `xml:"ETag"`
+			Size         int64  `xml:"Size"`
+		}{p.Number, isoTime(lastModified(p.Version)), `"` + p.ETag + `"`, p.Size})
+		out.NextPartNumberMarker = p.Number
+	}
+	return writeXML(rq.w, http.StatusOK, out)
+}
+
+// dropData tombstones an object's bytes that nothing indexes any more. Failures only
+// leave garbage behind, so they are logged, not returned.
+func (s *Server) dropData(ctx context.Context, name string) {
+	if _, err := s.data.Delete(context.WithoutCancel(ctx), name, nil); err != nil {
+		s.log.Warn("drop unreferenced data", "key", name, "err", err)
+	}
+}
+
+// readManifest loads the parts list of a multipart object.
+func (s *Server) readManifest(ctx context.Context, e meta.ObjectEntry) (manifest, error) {
+	var m manifest
+	obj, err := s.data.Get(ctx, objectName(e.Bucket, e.Key), hlc.Timestamp(e.Version), nil)
+	if err != nil {
+		return m, err
+	}
+	defer obj.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(obj.Body, 8<<20))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("manifest of %s/%s: %w", e.Bucket, e.Key, err)
+	}
+	return m, nil
+}
+
+// copyParts writes length bytes of a multipart object from offset, part by part.
+func (s *Server) copyParts(ctx context.Context, w io.Writer, m manifest, offset, length int64) error {
+	for _, p := range m.Parts {
+		if length == 0 {
+			return nil
+		}
+		if offset >= p.Size {
+			offset -= p.Size
+			continue
+		}
+		n := min(p.Size-offset, length)
+		obj, err := s.data.Get(ctx, p.Name, hlc.Timestamp(p.Version), rangeOf(offset, n, p.Size))
+		if err != nil {
+			return err
+		}
+		_, err = io.CopyN(w, obj.Body, n)
+		obj.Body.Close()
+		if err != nil {
+			return err
+		}
+		offset, length = 0, length-n
+	}
+	return nil
+}
