@@ -299,3 +299,60 @@ func stripParam(raw, name string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// TestSDKStreaming sends aws-chunked bodies whose seed is the signature the SDK's signer
+// put in the Authorization header, framed by the test encoder.
+func TestSDKStreaming(t *testing.T) {
+	now := time.Now().UTC()
+	srv := echoServer(t, func() time.Time { return now })
+	data := randomBytes(200_000, 9)
+	for _, tc := range []struct {
+		name, payload string
+		signed        bool
+		trailers      []string
+		tamperCode    string
+	}{
+		{name: "signed", payload: PayloadStreaming, signed: true, tamperCode: "SignatureDoesNotMatch"},
+		{name: "signed trailer", payload: PayloadStreamingTrailer, signed: true, trailers: []string{"x-amz-checksum-crc32c"}, tamperCode: "SignatureDoesNotMatch"},
+		{name: "unsigned trailer", payload: PayloadStreamingUnsignedTrailer, trailers: []string{"x-amz-checksum-crc32"}, tamperCode: "BadDigest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := encOptions{
+				signed: tc.signed, chunkSize: 64 << 10, trailerMode: tc.payload != PayloadStreaming, trailers: tc.trailers,
+				key:     testSigningKey(sdkSecret, now.Format(scopeDateFormat), sdkRegion),
+				amzDate: now.Format(amzDateFormat), scope: now.Format(scopeDateFormat) + "/" + sdkRegion + "/s3/aws4_request",
+				seed: strings.Repeat("0", 64),
+			}
+			send := func(tamper bool) result {
+				r := newRequest(t, "PUT", objectURL(srv, "stream/obj", ""), nil)
+				r.ContentLength = int64(len(encodeChunked(data, o)))
+				r.Header.Set("Content-Encoding", "aws-chunked")
+				r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(data)))
+				if len(tc.trailers) > 0 {
+					r.Header.Set("X-Amz-Trailer", tc.trailers[0])
+				}
+				sdkSign(t, r, tc.payload, now, sdkCreds)
+				authz := r.Header.Get("Authorization")
+				o.seed = authz[strings.LastIndex(authz, "Signature=")+len("Signature="):]
+				body := encodeChunked(data, o)
+				if tamper {
+					body[len(body)/2] ^= 1
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				return do(t, r)
+			}
+			res := send(false)
+			if res.status != 200 || !bytes.Equal(res.body, data) {
+				t.Fatalf("streaming PUT: %d %s %s", res.status, res.code, res.message)
+			}
+			for _, n := range tc.trailers {
+				if res.header.Get("Echo-"+n) == "" {
+					t.Errorf("trailer %s not reported", n)
+				}
+			}
+			if res := send(true); res.code != tc.tamperCode {
+				t.Fatalf("tampered streaming PUT: %d %s %s, want %s", res.status, res.code, res.message, tc.tamperCode)
+			}
+		})
+	}
+}
