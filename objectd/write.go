@@ -68,6 +68,9 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 	if err != nil {
 		return err
 	}
+	if err := preallocate(tmp, int64(len(hdr))+rec.Info.Length); err != nil {
+		return fmt.Errorf("reserve %d bytes: %w", rec.Info.Length, noSpace(err))
+	}
 	if _, err := tmp.Write(hdr); err != nil {
 		return fmt.Errorf("write %s: %w", tmpName, noSpace(err))
 	}

@@ -1,6 +1,7 @@
 package objectd
 
 import (
+	"errors"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -23,4 +24,26 @@ func startWriteback(f any, off, n int64) {
 	rc.Control(func(fd uintptr) {
 		unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
 	})
+}
+
+// preallocate reserves size bytes for f, so a disk without room for the object fails at once
+// with ENOSPC instead of after streaming most of it, and the file gets contiguous extents.
+// File systems that cannot preallocate, and files without a descriptor, are left alone.
+func preallocate(f any, size int64) error {
+	sc, ok := f.(syscall.Conn)
+	if !ok || size <= 0 {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var ferr error
+	rc.Control(func(fd uintptr) {
+		ferr = unix.Fallocate(int(fd), unix.FALLOC_FL_KEEP_SIZE, 0, size)
+	})
+	if errors.Is(ferr, unix.ENOSPC) || errors.Is(ferr, unix.EDQUOT) {
+		return ferr
+	}
+	return nil
 }

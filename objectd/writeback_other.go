@@ -4,3 +4,6 @@ package objectd
 
 // startWriteback is a no-op where sync_file_range does not exist.
 func startWriteback(f any, off, n int64) {}
+
+// preallocate is a no-op where fallocate does not exist.
+func preallocate(f any, size int64) error { return nil }
