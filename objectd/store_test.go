@@ -287,3 +287,23 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+func TestDeviceChecks(t *testing.T) {
+	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.MountCheck = true })
+	// d1 has its marker but is a plain directory, not a mount point.
+	if err := put(t, n, n.target("d1", 0), "x", ts(1), []byte("x")); !errors.Is(err, client.ErrDeviceUnavailable) {
+		t.Fatalf("plain directory with mount check: %v, want ErrDeviceUnavailable", err)
+	}
+	m := startNode(t, nil, []string{"d1"}, nil)
+	if err := os.Mkdir(filepath.Join(m.dir, "unmounted"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []string{"unmounted", "missing", "..", "."} {
+		if err := put(t, m, m.target(dev, 0), "x", ts(1), []byte("x")); !errors.Is(err, client.ErrDeviceUnavailable) && !errors.Is(err, client.ErrInvalid) {
+			t.Errorf("device %q: %v, want ErrDeviceUnavailable", dev, err)
+		}
+	}
+	if fs := files(t, filepath.Join(m.dir, "unmounted")); len(fs) != 0 {
+		t.Fatalf("wrote into an unmarked directory: %v", fs)
+	}
+}

@@ -85,10 +85,14 @@ func (c *Client) do(op, host string, req *http.Request) (*http.Response, error) 
 	return nil, se
 }
 
-func (c *Client) newRequest(ctx context.Context, method, host, path string, body io.Reader) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+host+path, body)
+// newRequest builds a request to t. It refuses device names that would change the path.
+func (c *Client) newRequest(ctx context.Context, method string, t Target, path string, body io.Reader) (*http.Request, error) {
+	if err := CheckDevice(t.Device); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+t.Host+path, body)
 	if err != nil {
-		return nil, fmt.Errorf("objectd %s %s: %w", strings.ToLower(method), host, err)
+		return nil, fmt.Errorf("objectd %s %s: %w", strings.ToLower(method), t.Host, err)
 	}
 	return req, nil
 }
@@ -127,7 +131,7 @@ func (c *Client) Put(ctx context.Context, t Target, req PutRequest, body io.Read
 	} else {
 		info.Checksum = *req.Checksum
 	}
-	hr, err := c.newRequest(ctx, http.MethodPut, t.Host, objectPath(t, req.Name), io.NopCloser(body))
+	hr, err := c.newRequest(ctx, http.MethodPut, t, objectPath(t, req.Name), io.NopCloser(body))
 	if err != nil {
 		return err
 	}
@@ -177,7 +181,7 @@ type Object struct {
 // Get opens name on t; rng nil means the whole object. It returns ErrNotFound (with the
 // deletion timestamp, if deleted), ErrRange, or ErrCorrupt if the node found its copy bad.
 func (c *Client) Get(ctx context.Context, t Target, name string, rng *Range) (*Object, error) {
-	req, err := c.newRequest(ctx, http.MethodGet, t.Host, objectPath(t, name), nil)
+	req, err := c.newRequest(ctx, http.MethodGet, t, objectPath(t, name), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +241,7 @@ func (v *verifyingReader) Close() error { return v.rc.Close() }
 func (c *Client) Head(ctx context.Context, t Target, name string) (Info, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	req, err := c.newRequest(ctx, http.MethodHead, t.Host, objectPath(t, name), nil)
+	req, err := c.newRequest(ctx, http.MethodHead, t, objectPath(t, name), nil)
 	if err != nil {
 		return Info{}, err
 	}
@@ -259,7 +263,7 @@ func (c *Client) Delete(ctx context.Context, t Target, name string, ts hlc.Times
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	req, err := c.newRequest(ctx, http.MethodDelete, t.Host, objectPath(t, name), nil)
+	req, err := c.newRequest(ctx, http.MethodDelete, t, objectPath(t, name), nil)
 	if err != nil {
 		return err
 	}
@@ -283,7 +287,7 @@ func (c *Client) postJSON(ctx context.Context, op string, t Target, in, out any)
 		}
 		body, method = bytes.NewReader(b), http.MethodPost
 	}
-	req, err := c.newRequest(ctx, method, t.Host, partPath(op, t), body)
+	req, err := c.newRequest(ctx, method, t, partPath(op, t), body)
 	if err != nil {
 		return err
 	}

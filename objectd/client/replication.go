@@ -66,7 +66,7 @@ type PushResult struct {
 // order; the node stops at the first bad one.
 func (c *Client) Push(ctx context.Context, t Target, write func(w io.Writer) error) (PushResult, error) {
 	pr, pw := io.Pipe()
-	req, err := c.newRequest(ctx, http.MethodPost, t.Host, partPath("push", t), pr)
+	req, err := c.newRequest(ctx, http.MethodPost, t, partPath("push", t), pr)
 	if err != nil {
 		return PushResult{}, err
 	}
