@@ -102,7 +102,7 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 		}
 	case http.MethodPost:
 		if q.Has("delete") {
-			return errorf(ErrNotImplemented, "DeleteObjects is not implemented yet.")
+			return s.deleteObjects(rq)
 		}
 	}
 	return ErrMethodNotAllowed

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"stratus/internal/hlc"
 	meta "stratus/meta/client"
 	objclient "stratus/objectd/client"
 	"stratus/proxy"
@@ -29,7 +28,7 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	switch rq.r.Method {
 	case http.MethodPut:
 		if rq.r.Header.Get("X-Amz-Copy-Source") != "" {
-			return errorf(ErrNotImplemented, "CopyObject is not implemented yet.")
+			return s.copyObject(rq)
 		}
 		return s.putObject(rq)
 	case http.MethodGet, http.MethodHead:
@@ -174,28 +173,14 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	if rng != nil {
 		offset = rng.Offset
 	}
-	var copyBody func() error
-	switch {
-	case length == 0:
-		copyBody = func() error { return nil }
-	case isMultipartETag(e.ETag):
-		m, err := s.readManifest(ctx, e)
-		if err != nil {
-			h.Del("Content-Range")
-			return dataError(err)
-		}
-		copyBody = func() error { return s.copyParts(ctx, rq.w, m, offset, length) }
-	default:
-		obj, err := s.data.Get(ctx, objectName(rq.bucket, rq.key), hlc.Timestamp(e.Version), rng)
-		if err != nil {
-			h.Del("Content-Range")
-			return dataError(err)
-		}
-		defer obj.Body.Close()
-		copyBody = func() error { _, err := io.CopyN(rq.w, obj.Body, length); return err }
+	body, err := s.openRange(ctx, e, offset, length)
+	if err != nil {
+		h.Del("Content-Range")
+		return dataError(err)
 	}
+	defer body.Close()
 	rq.w.WriteHeader(status)
-	if err := copyBody(); err != nil {
+	if _, err := io.CopyN(rq.w, body, length); err != nil {
 		// The status is sent; all that is left is to cut the response short so the
 		// client sees a truncated body rather than a wrong one.
 		s.log.Warn("get aborted", "req_id", rq.id, "bucket", rq.bucket, "err", err)
@@ -299,18 +284,9 @@ func (s *Server) deleteObject(rq *request) error {
 	if _, err := s.owned(ctx, rq); err != nil {
 		return err
 	}
-	parts := s.partsOf(ctx, rq.bucket, rq.key)
-	_, err := s.data.Delete(ctx, objectName(rq.bucket, rq.key), func(ctx context.Context, ts hlc.Timestamp) error {
-		err := s.meta.Index(rq.bucket).DeleteObject(ctx, rq.bucket, rq.key, uint64(ts), false)
-		if errors.Is(err, meta.ErrNotFound) {
-			return nil // S3 answers 204 for a key that does not exist
-		}
+	if err := s.deleteKey(ctx, rq.bucket, rq.key); err != nil {
 		return err
-	})
-	if err != nil {
-		return dataError(err)
 	}
-	s.dropParts(ctx, parts)
 	rq.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

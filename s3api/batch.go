@@ -1,0 +1,116 @@
+package s3api
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+
+	"stratus/internal/hlc"
+	meta "stratus/meta/client"
+)
+
+// maxDeleteKeys is S3's limit on keys in one DeleteObjects request.
+const maxDeleteKeys = 1000
+
+type xmlDelete struct {
+	XMLName xml.Name `xml:"Delete"`
+	Quiet   bool     `xml:"Quiet"`
+	Objects []struct {
+		Key       string `xml:"Key"`
+		VersionID string `xml:"VersionId"`
+	} `xml:"Object"`
+}
+
+type xmlDeleteResult struct {
+	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ DeleteResult"`
+	Deleted []struct {
+		Key string `xml:"Key"`
+	} `xml:"Deleted"`
+	Errors []struct {
+		Key     string `xml:"Key"`
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	} `xml:"Error"`
+}
+
+// deleteObjects serves POST ?delete: up to 1,000 keys in one request, each deleted as
+// DeleteObject would, each reported on its own.
+func (s *Server) deleteObjects(rq *request) error {
+	ctx := rq.r.Context()
+	if _, err := s.owned(ctx, rq); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(rq.body, 2<<20+1))
+	if err != nil {
+		return err
+	}
+	if len(body) > 2<<20 {
+		return errorf(ErrMalformedXML, "The Delete request body is too large.")
+	}
+	// S3 requires an integrity header here; SDKs send Content-MD5 or an x-amz-checksum-*,
+	// which the verifier checked already.
+	if v := rq.r.Header.Get("Content-Md5"); v != "" {
+		sum := md5.Sum(body)
+		if v != base64.StdEncoding.EncodeToString(sum[:]) {
+			return ErrBadDigest
+		}
+	}
+	var req xmlDelete
+	if err := xml.Unmarshal(body, &req); err != nil || len(req.Objects) == 0 {
+		return errorf(ErrMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
+	}
+	if len(req.Objects) > maxDeleteKeys {
+		return errorf(ErrMalformedXML, "A Delete request names at most 1000 keys.")
+	}
+	var out xmlDeleteResult
+	for _, o := range req.Objects {
+		err := checkKey(o.Key)
+		if err == nil && o.VersionID != "" && o.VersionID != "null" {
+			err = errorf(ErrNotImplemented, "Object versions are not implemented yet.")
+		}
+		if err == nil {
+			err = s.deleteKey(ctx, rq.bucket, o.Key)
+		}
+		if err != nil {
+			api, mapped := Lookup(err)
+			if !mapped {
+				s.log.Error("delete in batch failed", "req_id", rq.id, "bucket", rq.bucket, "err", err)
+			}
+			out.Errors = append(out.Errors, struct {
+				Key     string `xml:"Key"`
+				Code    string `xml:"Code"`
+				Message string `xml:"Message"`
+			}{o.Key, api.Code, api.Message})
+			continue
+		}
+		if !req.Quiet {
+			out.Deleted = append(out.Deleted, struct {
+				Key string `xml:"Key"`
+			}{o.Key})
+		}
+	}
+	return writeXML(rq.w, http.StatusOK, out)
+}
+
+// deleteKey deletes bucket/key: the index entry first (what makes the delete visible and
+// durable), then the bytes, then the parts of a multipart object. A key that does not
+// exist is deleted already.
+func (s *Server) deleteKey(ctx context.Context, bucket, key string) error {
+	parts := s.partsOf(ctx, bucket, key)
+	_, err := s.data.Delete(ctx, objectName(bucket, key), func(ctx context.Context, ts hlc.Timestamp) error {
+		err := s.meta.Index(bucket).DeleteObject(ctx, bucket, key, uint64(ts), false)
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return dataError(err)
+	}
+	s.dropParts(ctx, parts)
+	return nil
+}

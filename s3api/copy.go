@@ -1,0 +1,164 @@
+package s3api
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"stratus/internal/hlc"
+	meta "stratus/meta/client"
+	"stratus/proxy"
+)
+
+type xmlCopyResult struct {
+	XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyObjectResult"`
+	LastModified string   `xml:"LastModified"`
+	ETag         string   `xml:"ETag"`
+}
+
+// copySource reads x-amz-copy-source: "[/]bucket/key", URL-encoded.
+func copySource(h http.Header) (bucket, key string, err error) {
+	v := h.Get("X-Amz-Copy-Source")
+	if i := strings.Index(v, "?versionId="); i >= 0 {
+		if vid := v[i+len("?versionId="):]; vid != "null" {
+			return "", "", errorf(ErrNotImplemented, "Copying a version is not implemented yet.")
+		}
+		v = v[:i]
+	}
+	v, err = url.PathUnescape(strings.TrimPrefix(v, "/"))
+	if err != nil {
+		return "", "", errorf(ErrInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	}
+	bucket, key, ok := strings.Cut(v, "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", errorf(ErrInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	}
+	return bucket, key, checkKey(key)
+}
+
+// copyConditions applies the x-amz-copy-source-if-* headers; any that fails is
+// PreconditionFailed, as S3 answers for copies.
+func copyConditions(h http.Header, e meta.ObjectEntry) error {
+	r := &http.Request{Header: http.Header{}}
+	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if v := h.Get("X-Amz-Copy-Source-" + name); v != "" {
+			r.Header.Set(name, v)
+		}
+	}
+	if err := checkConditions(r, `"`+e.ETag+`"`, lastModified(e.Version)); err != nil {
+		return ErrPreconditionFailed
+	}
+	return nil
+}
+
+// sourceEntry loads the object a copy reads, which the caller must own.
+func (s *Server) sourceEntry(ctx context.Context, rq *request) (meta.ObjectEntry, error) {
+	bucket, key, err := copySource(rq.r.Header)
+	if err != nil {
+		return meta.ObjectEntry{}, err
+	}
+	src := &request{r: rq.r, account: rq.account, bucket: bucket, key: key}
+	if _, err := s.owned(ctx, src); err != nil {
+		return meta.ObjectEntry{}, err
+	}
+	e, err := s.meta.Index(bucket).GetObject(ctx, bucket, key)
+	if errors.Is(err, meta.ErrNotFound) {
+		return e, ErrNoSuchKey
+	}
+	if err != nil {
+		return e, dataError(err)
+	}
+	return e, copyConditions(rq.r.Header, e)
+}
+
+// openRange opens length bytes from offset of an indexed object, whether stored whole or
+// as parts. The caller closes the reader.
+func (s *Server) openRange(ctx context.Context, e meta.ObjectEntry, offset, length int64) (io.ReadCloser, error) {
+	if length == 0 {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	if !isMultipartETag(e.ETag) {
+		obj, err := s.data.Get(ctx, objectName(e.Bucket, e.Key), hlc.Timestamp(e.Version), rangeOf(offset, length, e.Size))
+		if err != nil {
+			return nil, err
+		}
+		return obj.Body, nil
+	}
+	m, err := s.readManifest(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(s.copyParts(ctx, pw, m, offset, length))
+	}()
+	return &pipeBody{PipeReader: pr, done: done}, nil
+}
+
+// pipeBody is the read end of a pipe whose writer goroutine Close waits for.
+type pipeBody struct {
+	*io.PipeReader
+	done chan struct{}
+}
+
+func (p *pipeBody) Close() error {
+	p.PipeReader.CloseWithError(io.ErrClosedPipe)
+	<-p.done
+	return nil
+}
+
+func (s *Server) copyObject(rq *request) error {
+	ctx := rq.r.Context()
+	if _, err := s.owned(ctx, rq); err != nil {
+		return err
+	}
+	src, err := s.sourceEntry(ctx, rq)
+	if err != nil {
+		return err
+	}
+	if src.Size > s.cfg.MaxObjectBytes {
+		return errorf(ErrInvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120.")
+	}
+	ctype, um := src.ContentType, src.UserMeta
+	switch rq.r.Header.Get("X-Amz-Metadata-Directive") {
+	case "", "COPY":
+		if src.Bucket == rq.bucket && src.Key == rq.key {
+			return errorf(ErrInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+		}
+	case "REPLACE":
+		if um, err = userMeta(rq.r.Header); err != nil {
+			return err
+		}
+		if ctype = rq.r.Header.Get("Content-Type"); ctype == "" {
+			ctype = "binary/octet-stream"
+		}
+	default:
+		return errorf(ErrInvalidArgument, "Unknown metadata directive.")
+	}
+	body, err := s.openRange(ctx, src, 0, src.Size)
+	if err != nil {
+		return dataError(err)
+	}
+	defer body.Close()
+	replaced := s.partsOf(ctx, rq.bucket, rq.key)
+	var etag string
+	var version uint64
+	_, err = s.data.Put(ctx, proxy.PutRequest{Name: objectName(rq.bucket, rq.key), Length: src.Size, ContentType: ctype, Meta: um}, body,
+		func(ctx context.Context, res proxy.PutResult) error {
+			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
+			return s.meta.Index(rq.bucket).PutObject(ctx, meta.ObjectEntry{Bucket: rq.bucket, Key: rq.key, Version: version,
+				Size: src.Size, ETag: etag, ContentType: ctype, UserMeta: um}, false)
+		})
+	if err != nil {
+		return dataError(err)
+	}
+	s.dropParts(ctx, replaced)
+	return writeXML(rq.w, http.StatusOK, xmlCopyResult{LastModified: isoTime(lastModified(version)), ETag: `"` + etag + `"`})
+}
