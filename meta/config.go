@@ -51,8 +51,10 @@ type Config struct {
 	// to fill a batch, so they do not add latency when idle.
 	MaxBatchRequests int
 	MaxBatchBytes    int
-	// MaxInflightBatches is how many batches may be in Raft at once. While they are, new
-	// requests queue and form the next batch.
+	// MaxInflightBatches is how many batches may be in Raft at once; beyond it new requests
+	// queue and form the next batch. Raft itself writes all entries queued at the leader in one
+	// disk write, so a generous limit costs little and saves requests from waiting a whole
+	// round for a slot; a small one builds bigger entries.
 	MaxInflightBatches int
 	// ApplyTimeout bounds how long a write waits to be committed before failing with
 	// ErrUnavailable (a leader without quorum).
@@ -91,7 +93,7 @@ func DefaultConfig() Config {
 		RetainSnapshots:    2,
 		MaxBatchRequests:   512,
 		MaxBatchBytes:      4 << 20,
-		MaxInflightBatches: 4,
+		MaxInflightBatches: 16,
 		ApplyTimeout:       10 * time.Second,
 		DedupWindow:        10 * time.Minute,
 		WatchHistory:       65536,
