@@ -16,6 +16,7 @@ import (
 
 	"stratus/internal/testutil"
 	"stratus/objectd"
+	objclient "stratus/objectd/client"
 	"stratus/ring"
 )
 
@@ -181,4 +182,21 @@ func orDefault(v, def int) int {
 		return def
 	}
 	return v
+}
+
+// Holds reports whether node n holds the current version of name on a device the ring
+// makes a primary for it.
+func (s *Storage) Holds(ctx context.Context, n *Node, name string) bool {
+	p := s.Ring.Partition(name)
+	cl := objclient.New(objclient.Config{Timeout: 5 * time.Second})
+	defer cl.CloseIdleConnections()
+	for _, d := range s.Ring.Primaries(p, nil) {
+		if d.Host != n.Addr {
+			continue
+		}
+		if _, err := cl.Head(ctx, objclient.Target{Host: d.Host, Device: d.Name, Partition: uint32(p)}, name); err == nil {
+			return true
+		}
+	}
+	return false
 }
