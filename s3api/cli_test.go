@@ -96,7 +96,9 @@ func TestAWSCLI(t *testing.T) {
 	env := []string{"AWS_ACCESS_KEY_ID=" + c.AccessKey, "AWS_SECRET_ACCESS_KEY=" + c.SecretKey,
 		"AWS_DEFAULT_REGION=" + c.Region, "AWS_CONFIG_FILE=" + filepath.Join(dir, "none"),
 		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"), "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER="}
-	aw := func(args ...string) string { return run(t, env, aws, append([]string{"--endpoint-url", c.Endpoint}, args...)...) }
+	aw := func(args ...string) string {
+		return run(t, env, aws, append([]string{"--endpoint-url", c.Endpoint}, args...)...)
+	}
 
 	if out := aw("s3", "mb", "s3://cli-bucket"); !strings.Contains(out, "make_bucket: cli-bucket") {
 		t.Fatalf("mb: %q", out)

@@ -96,7 +96,7 @@ func runServer(ctx context.Context, f serverFlags, out interface{ Write([]byte) 
 	}
 	mcfg := meta.DefaultConfig()
 	mcfg.NodeID, mcfg.DataDir, mcfg.Bootstrap, mcfg.ClusterKey = "server", filepath.Join(f.dataDir, "meta"), true, key
-	mcfg.Logger = log.With("part", "meta")
+	mcfg.Logger = log
 	mln, err := net.Listen("tcp", f.metaListen)
 	if err != nil {
 		return err
@@ -137,7 +137,7 @@ func runServer(ctx context.Context, f serverFlags, out interface{ Write([]byte) 
 	ocfg := objectd.DefaultConfig()
 	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
 	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
-	osrv, err := objectd.New(ocfg, log.With("part", "objectd"), prometheus.NewRegistry())
+	osrv, err := objectd.New(ocfg, log, prometheus.NewRegistry())
 	if err != nil {
 		oln.Close()
 		return err
@@ -231,9 +231,13 @@ func serverRing(f serverFlags, devDir, host string) (*ring.Ring, error) {
 	return r, r.Save(ringPath)
 }
 
+// objectPolicy names the storage policy of the object ring in meta: the default one,
+// which buckets with no policy use.
+const objectPolicy = "default"
+
 // publishRing records the ring in meta, where other nodes of a larger cluster find it.
 func publishRing(ctx context.Context, mc *metaclient.Client, r *ring.Ring) error {
-	cur, _, err := mc.Ring(ctx, "")
+	cur, _, err := mc.Ring(ctx, objectPolicy)
 	if err == nil && cur.Version >= r.Version() {
 		return nil
 	}
@@ -241,7 +245,7 @@ func publishRing(ctx context.Context, mc *metaclient.Client, r *ring.Ring) error
 		return err
 	}
 	data, _ := r.MarshalBinary()
-	return mc.PublishRing(ctx, metaclient.RingVersion{Version: r.Version(), Data: data, PublishedAt: time.Now().UTC()})
+	return mc.PublishRing(ctx, metaclient.RingVersion{Policy: objectPolicy, Version: r.Version(), Data: data, PublishedAt: time.Now().UTC()})
 }
 
 // adminAccount returns the admin credentials, creating the account and a key on first

@@ -45,7 +45,7 @@ func StartS3(t testing.TB, opts S3Options) *S3 {
 	mcfg := meta.DefaultConfig()
 	mcfg.NodeID, mcfg.DataDir, mcfg.Bootstrap = "meta1", t.TempDir(), true
 	mcfg.ClusterKey = make([]byte, 32)
-	mcfg.Logger = testutil.Logger(t).With("part", "meta")
+	mcfg.Logger = testutil.Logger(t)
 	mln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
