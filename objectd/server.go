@@ -41,6 +41,7 @@ type Server struct {
 
 	ready     chan struct{} // closed once Run serves
 	readyOnce sync.Once
+	inflight  sync.WaitGroup // requests being handled
 }
 
 // Ready is closed once Run has prepared the devices and started serving, for callers that
@@ -179,7 +180,17 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		srv.Close()
 	}
 	wg.Wait()
-	s.store.saveHashes()
+	// Close does not wait for handlers; a write finishing after the hashes are saved would
+	// make them stale. Wait for them (closed connections make them fail fast), and if one
+	// is stuck (a hung disk), do not mark the hashes clean.
+	handlersDone := make(chan struct{})
+	go func() { s.inflight.Wait(); close(handlersDone) }()
+	select {
+	case <-handlersDone:
+		s.store.saveHashes()
+	case <-time.After(s.cfg.ShutdownTimeout):
+		s.log.Error("requests still running after shutdown; suffix hashes will be recomputed at next start")
+	}
 	s.peers.CloseIdleConnections()
 	s.log.Info("objectd stopped")
 	return err
