@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +41,8 @@ type serverFlags struct {
 	objListen  string
 	region     string
 	domain     string
+	tlsCert    string
+	tlsKey     string
 }
 
 func newServerCmd() *cobra.Command {
@@ -63,6 +66,8 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.StringVar(&f.metaListen, "meta-listen", "127.0.0.1:6300", "address of the meta catalog")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
 	fl.StringVar(&f.region, "region", "us-east-1", "S3 region")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve S3 over HTTPS")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.StringVar(&f.domain, "domain", "", "domain for virtual-hosted-style buckets (<bucket>.<domain>); empty: path style only")
 	return cmd
 }
@@ -165,6 +170,16 @@ func runServer(ctx context.Context, f serverFlags, out interface{ Write([]byte) 
 		return err
 	}
 	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	scheme := "http"
+	if f.tlsCert != "" || f.tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			sln.Close()
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		sln, scheme = tls.NewListener(sln, hs.TLSConfig), "https"
+	}
 	g.Go(func() error {
 		if err := hs.Serve(sln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -177,7 +192,7 @@ func runServer(ctx context.Context, f serverFlags, out interface{ Write([]byte) 
 		defer scancel()
 		return hs.Shutdown(sctx)
 	})
-	creds.Endpoint = "http://" + sln.Addr().String()
+	creds.Endpoint = scheme + "://" + sln.Addr().String()
 	creds.Region = f.region
 	if err := writeJSONFile(filepath.Join(f.dataDir, "credentials.json"), creds); err != nil {
 		return err

@@ -2,7 +2,14 @@ package testcluster
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net"
 	"net/http"
 	"testing"
@@ -20,6 +27,11 @@ import (
 // S3Options shapes an S3 test cluster.
 type S3Options struct {
 	Storage StorageOptions
+	// Domain enables virtual-hosted-style addressing under it.
+	Domain string
+	// TLS serves HTTPS with a fresh self-signed certificate for 127.0.0.1 and *.Domain;
+	// S3.CertPool trusts it.
+	TLS bool
 }
 
 // S3 is a whole cluster behind the S3 API: a single-voter meta, storage nodes, a proxy
@@ -32,6 +44,8 @@ type S3 struct {
 	Account   string
 	Storage   *Storage
 	Meta      *metaclient.Client
+	// CertPool trusts the server's certificate when TLS is on.
+	CertPool *x509.CertPool
 }
 
 // StartS3 starts the cluster; it stops when the test ends.
@@ -89,11 +103,19 @@ func StartS3(t testing.TB, opts S3Options) *S3 {
 	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: time.Second})
 	scfg := s3api.DefaultServerConfig()
 	scfg.Logger = testutil.Logger(t).With("part", "s3api")
+	scfg.Domain = opts.Domain
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http"
+	if opts.TLS {
+		cert, pool := selfSigned(t, opts.Domain)
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+		s.CertPool, scheme = pool, "https"
+	}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -107,6 +129,40 @@ func StartS3(t testing.TB, opts S3Options) *S3 {
 		hs.Shutdown(sctx)
 		<-served
 	})
-	s.Endpoint = "http://" + ln.Addr().String()
+	s.Endpoint = scheme + "://" + ln.Addr().String()
 	return s
+}
+
+// selfSigned makes a certificate for 127.0.0.1, localhost and *.domain.
+func selfSigned(t testing.TB, domain string) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "stratus test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"localhost"},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	if domain != "" {
+		tmpl.DNSNames = append(tmpl.DNSNames, domain, "*."+domain)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
 }
