@@ -2,8 +2,12 @@ package s3api
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"reflect"
+	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // TestChecksumCheckValues checks each algorithm against its catalogued check value (the
@@ -58,5 +62,68 @@ func TestParseTrailerNames(t *testing.T) {
 				t.Errorf("parseTrailerNames(%q) = %q, %v; want %q, %v", tc.values, got, err, tc.want, tc.err)
 			}
 		})
+	}
+}
+
+func TestCheckChecksums(t *testing.T) {
+	body := "hello, checksums"
+	crc := func(name string) string {
+		h := checksumAlgorithms[name]()
+		h.Write([]byte(body))
+		return checksumValue(h)
+	}
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		openErr error
+		readErr error
+	}{
+		{name: "none"},
+		{name: "ignored names", headers: map[string]string{"X-Amz-Checksum-Mode": "ENABLED", "X-Amz-Checksum-Algorithm": "CRC32"}},
+		{name: "crc32", headers: map[string]string{"X-Amz-Checksum-Crc32": crc("x-amz-checksum-crc32")}},
+		{name: "crc64nvme and sha256", headers: map[string]string{
+			"X-Amz-Checksum-Crc64nvme": crc("x-amz-checksum-crc64nvme"), "X-Amz-Checksum-Sha256": crc("x-amz-checksum-sha256")}},
+		{name: "mismatch", headers: map[string]string{"X-Amz-Checksum-Crc32c": crc("x-amz-checksum-crc32")}, readErr: ErrChecksumMismatch},
+		{name: "not base64", headers: map[string]string{"X-Amz-Checksum-Sha1": "!!"}, openErr: ErrInvalidChecksum},
+		{name: "wrong length", headers: map[string]string{"X-Amz-Checksum-Crc32": crc("x-amz-checksum-sha1")}, openErr: ErrInvalidChecksum},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tc.headers {
+				h.Set(k, v)
+			}
+			r, err := CheckChecksums(io.NopCloser(strings.NewReader(body)), h)
+			if !errors.Is(err, tc.openErr) || (tc.openErr == nil) != (err == nil) {
+				t.Fatalf("open: err = %v, want %v", err, tc.openErr)
+			}
+			if err != nil {
+				return
+			}
+			got, err := io.ReadAll(iotest.OneByteReader(r))
+			if !errors.Is(err, tc.readErr) || (tc.readErr == nil) != (err == nil) {
+				t.Fatalf("read: err = %v, want %v", err, tc.readErr)
+			}
+			if err == nil && string(got) != body {
+				t.Fatalf("read %q", got)
+			}
+		})
+	}
+}
+
+func TestStoredContentEncoding(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                  "",
+		"aws-chunked":       "",
+		"aws-chunked,gzip":  "gzip",
+		"gzip, AWS-CHUNKED": "gzip",
+		"br":                "br",
+	} {
+		h := http.Header{}
+		if in != "" {
+			h.Set("Content-Encoding", in)
+		}
+		if got := StoredContentEncoding(h); got != want {
+			t.Errorf("StoredContentEncoding(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

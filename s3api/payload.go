@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net/http"
+	"strings"
 )
 
 // hashReader passes a body through and, at its end, checks the SHA-256 the request was
@@ -81,3 +83,17 @@ func (r plainReader) Read(p []byte) (int, error) {
 
 // Close implements io.Closer.
 func (r plainReader) Close() error { return r.src.Close() }
+
+// StoredContentEncoding returns the Content-Encoding to keep with an object: the request's
+// codings without aws-chunked, which only describes the upload's framing.
+func StoredContentEncoding(h http.Header) string {
+	var keep []string
+	for _, v := range h.Values("Content-Encoding") {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "aws-chunked") {
+				keep = append(keep, c)
+			}
+		}
+	}
+	return strings.Join(keep, ",")
+}
