@@ -23,7 +23,7 @@ type cluster struct {
 	ringPath string
 }
 
-func newCluster(t *testing.T, nodes, devsPerNode int) *cluster {
+func newCluster(t *testing.T, nodes, devsPerNode int, edits ...func(*Config)) *cluster {
 	t.Helper()
 	b, err := ring.NewBuilder(ring.BuilderConfig{PartPower: 6, Replicas: 3})
 	if err != nil {
@@ -55,7 +55,12 @@ func newCluster(t *testing.T, nodes, devsPerNode int) *cluster {
 		t.Fatal(err)
 	}
 	for _, ln := range lns {
-		n := startNode(t, ln, devNames, func(cfg *Config) { cfg.RingPath = c.ringPath })
+		n := startNode(t, ln, devNames, func(cfg *Config) {
+			cfg.RingPath = c.ringPath
+			for _, e := range edits {
+				e(cfg)
+			}
+		})
 		n.srv.SetRing(c.ring)
 		c.nodes = append(c.nodes, n)
 		c.byHost[n.addr] = n
@@ -156,7 +161,12 @@ func TestClusterAuditorQuarantineThenReplicationRestores(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test")
 	}
-	c := newCluster(t, 3, 1)
+	// Paced pushes and audits: the throttles must not get in the way of healing.
+	c := newCluster(t, 3, 1, func(cfg *Config) {
+		cfg.ReplicationBytesPerSecond = 64 << 20
+		cfg.AuditBytesPerSecond = 64 << 20
+		cfg.ReplicationConcurrency = 1
+	})
 	name := "precious"
 	body := payload(3*bufSize+100, 9)
 	part, prims := c.place(name)
