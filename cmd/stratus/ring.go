@@ -49,7 +49,7 @@ A builder file (e.g. object.builder) holds devices, weights and the assignment h
 	cmd.PersistentFlags().BoolVar(&c.json, "json", false, "print results as JSON")
 	cmd.AddCommand(c.createCmd(), c.addCmd(), c.removeCmd(), c.setWeightCmd(), c.setOverloadCmd(),
 		c.setMinPartHoursCmd(), c.rebalanceCmd(), c.showCmd(), c.dispersionCmd(), c.validateCmd(),
-		c.writeRingCmd(), c.pretendCmd(), c.lookupCmd(), c.diffCmd())
+		c.writeRingCmd(), c.pretendCmd(), c.lookupCmd(), c.diffCmd(), c.publishCmd())
 	return cmd
 }
 
@@ -370,6 +370,35 @@ func (c *ringCLI) writeRingCmd() *cobra.Command {
 			})
 		},
 	}
+}
+
+func (c *ringCLI) publishCmd() *cobra.Command {
+	return withMeta(&cobra.Command{
+		Use:   "publish RING_FILE",
+		Short: "Publish a ring file through meta, where proxies (and later nodes) adopt it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := ring.Load(args[0])
+			if err != nil {
+				return err
+			}
+			mc, err := metaClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer mc.Close()
+			cur, _, err := mc.Ring(cmd.Context(), objectPolicy)
+			if err == nil && cur.Version >= r.Version() {
+				return fmt.Errorf("meta already has ring version %d; %s is version %d", cur.Version, args[0], r.Version())
+			}
+			if err := publishRing(cmd.Context(), mc, r); err != nil {
+				return err
+			}
+			return c.emit(map[string]any{"published": r.Version()}, func(w io.Writer) {
+				fmt.Fprintf(w, "published ring version %d\n", r.Version())
+			})
+		},
+	})
 }
 
 func (c *ringCLI) pretendCmd() *cobra.Command {

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,14 +16,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"stratus/internal/hlc"
 	"stratus/meta"
 	metaclient "stratus/meta/client"
 	"stratus/objectd"
-	objclient "stratus/objectd/client"
-	"stratus/proxy"
 	"stratus/ring"
-	"stratus/s3api"
 )
 
 func init() { register(newServerCmd) }
@@ -36,13 +30,9 @@ type serverFlags struct {
 	devices    int
 	replicas   int
 	partPower  int
-	s3Listen   string
 	metaListen string
 	objListen  string
-	region     string
-	domain     string
-	tlsCert    string
-	tlsKey     string
+	front      frontFlags
 }
 
 func newServerCmd() *cobra.Command {
@@ -62,13 +52,9 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.IntVar(&f.devices, "devices", 3, "storage devices (directories) to create on first start")
 	fl.IntVar(&f.replicas, "replicas", 3, "replicas of every object (at most --devices)")
 	fl.IntVar(&f.partPower, "part-power", 10, "log2 of the ring's partition count, fixed on first start")
-	fl.StringVar(&f.s3Listen, "listen", "127.0.0.1:9000", "address of the S3 API")
 	fl.StringVar(&f.metaListen, "meta-listen", "127.0.0.1:6300", "address of the meta catalog")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
-	fl.StringVar(&f.region, "region", "us-east-1", "S3 region")
-	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve S3 over HTTPS")
-	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	fl.StringVar(&f.domain, "domain", "", "domain for virtual-hosted-style buckets (<bucket>.<domain>); empty: path style only")
+	f.front.addFlags(cmd)
 	return cmd
 }
 
@@ -151,49 +137,17 @@ func runServer(ctx context.Context, f serverFlags, out interface{ Write([]byte) 
 	g.Go(func() error { return osrv.Run(gctx, oln) })
 
 	// Data path and S3.
-	nodes := objclient.New(objclient.DefaultConfig())
-	px, err := proxy.New(proxy.DefaultConfig(), nodes, &hlc.Clock{}, log.With("part", "proxy"))
-	if err != nil {
-		return err
-	}
-	px.SetRing(rg)
 	creds, err := adminAccount(gctx, mc, f)
 	if err != nil {
 		return err
 	}
-	// Any region is accepted in signatures: clients default to their own (often us-east-1).
-	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: 10 * time.Second})
-	scfg := s3api.DefaultServerConfig()
-	scfg.Region, scfg.Domain, scfg.Logger = f.region, f.domain, log.With("part", "s3api")
-	sln, err := net.Listen("tcp", f.s3Listen)
+	px, endpoint, err := startFrontEnd(gctx, g, f.front, mc)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	scheme := "http"
-	if f.tlsCert != "" || f.tlsKey != "" {
-		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
-			sln.Close()
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
-		}
-		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		sln, scheme = tls.NewListener(sln, hs.TLSConfig), "https"
-	}
-	g.Go(func() error {
-		if err := hs.Serve(sln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		return hs.Shutdown(sctx)
-	})
-	creds.Endpoint = scheme + "://" + sln.Addr().String()
-	creds.Region = f.region
+	px.SetRing(rg)
+	creds.Endpoint = endpoint
+	creds.Region = f.front.region
 	if err := writeJSONFile(filepath.Join(f.dataDir, "credentials.json"), creds); err != nil {
 		return err
 	}

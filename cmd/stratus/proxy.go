@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"stratus/internal/hlc"
+	metaclient "stratus/meta/client"
+	objclient "stratus/objectd/client"
+	"stratus/proxy"
+	"stratus/ring"
+	"stratus/s3api"
+)
+
+func init() { register(newProxyCmd) }
+
+// frontFlags configure the S3 front end: the proxy and the S3 API over it.
+type frontFlags struct {
+	listen  string
+	region  string
+	domain  string
+	tlsCert string
+	tlsKey  string
+}
+
+func (f *frontFlags) addFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:9000", "address of the S3 API")
+	fl.StringVar(&f.region, "region", "us-east-1", "S3 region")
+	fl.StringVar(&f.domain, "domain", "", "domain for virtual-hosted-style buckets (<bucket>.<domain>); empty: path style only")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve S3 over HTTPS")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+}
+
+// startFrontEnd starts the S3 API over a new proxy in g and returns the proxy (which has
+// no ring yet) and the endpoint's URL.
+func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client) (*proxy.Proxy, string, error) {
+	log := slog.Default()
+	px, err := proxy.New(proxy.DefaultConfig(), objclient.New(objclient.DefaultConfig()), &hlc.Clock{}, log.With("part", "proxy"))
+	if err != nil {
+		return nil, "", err
+	}
+	// Any region is accepted in signatures: clients default to their own (often us-east-1).
+	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: 10 * time.Second})
+	scfg := s3api.DefaultServerConfig()
+	scfg.Region, scfg.Domain, scfg.Logger = f.region, f.domain, log.With("part", "s3api")
+	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	scheme := "http"
+	if f.tlsCert != "" || f.tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return nil, "", fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return nil, "", err
+	}
+	if hs.TLSConfig != nil {
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
+	g.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	return px, scheme + "://" + ln.Addr().String(), nil
+}
+
+func newProxyCmd() *cobra.Command {
+	var f frontFlags
+	cmd := withMeta(&cobra.Command{
+		Use:   "proxy",
+		Short: "Serve the S3 API: route object reads and writes to storage nodes by the ring in meta",
+		Long: `Serve the S3 API on --listen. Buckets, the object index and credentials come from the meta
+catalog (--meta); the ring comes from meta too (published with 'stratus ring publish'), and
+a newer ring is adopted as soon as it is published. Run as many proxies as you like.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mc, err := metaClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer mc.Close()
+			g, ctx := errgroup.WithContext(cmd.Context())
+			px, endpoint, err := startFrontEnd(ctx, g, f, mc)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return followRing(ctx, mc, px) })
+			slog.Info("proxy serving S3", "endpoint", endpoint)
+			return g.Wait()
+		},
+	})
+	f.addFlags(cmd)
+	return cmd
+}
+
+// followRing keeps px on the newest ring published in meta until ctx ends.
+func followRing(ctx context.Context, mc *metaclient.Client, px *proxy.Proxy) error {
+	var seen uint64
+	for ctx.Err() == nil {
+		rv, idx, err := mc.WaitRing(ctx, objectPolicy, seen, time.Minute)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, metaclient.ErrNotFound) {
+				slog.Warn("wait for ring", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+			continue
+		}
+		seen = idx
+		r, err := ring.Decode(rv.Data)
+		if err != nil {
+			slog.Error("published ring unreadable", "version", rv.Version, "err", err)
+			continue
+		}
+		px.SetRing(r)
+	}
+	return nil
+}
