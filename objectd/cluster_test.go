@@ -143,6 +143,28 @@ func TestClusterConvergesFromTwoOfThree(t *testing.T) {
 		t.Fatal("delete failed")
 	}
 	want["doomed"] = nil
+	// One replica holds an older version than the other two; another name has its newest
+	// version on one replica only. The newest wins everywhere.
+	part, prims = c.place("stale")
+	for r, d := range prims {
+		n, tg := c.target(d, part)
+		v := ts(2)
+		if r == 1 {
+			v = ts(1)
+		}
+		mustPut(t, n, tg, "stale", v, []byte(v.String()))
+	}
+	want["stale"] = []byte(ts(2).String())
+	part, prims = c.place("fresh")
+	for r, d := range prims {
+		n, tg := c.target(d, part)
+		v := ts(1)
+		if r == 2 {
+			v = ts(3)
+		}
+		mustPut(t, n, tg, "fresh", v, []byte(v.String()))
+	}
+	want["fresh"] = []byte(ts(3).String())
 
 	rep := c.replicate(t)
 	if rep.Objects < objects+2 || rep.Errors != 0 {
