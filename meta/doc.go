@@ -15,9 +15,10 @@
 // once. The ops of one request are applied atomically; conditions (absent, mod index,
 // last-writer-wins by version) are checked by the state machine, so they are exact.
 //
-// Reads are linearizable by default: the leader notes its last log index, confirms its
-// leadership with a quorum (raft VerifyLeader) and waits until that index is applied (the
-// read-index method). A stale read is served by whichever node receives it.
+// Reads are linearizable by default (the read-index method): once per term the leader waits
+// for a Raft barrier, so every earlier leader's acknowledged writes are applied, and each read
+// confirms leadership with a quorum (raft VerifyLeader) in that term. A stale read is served by
+// whichever node receives it.
 //
 // Snapshots stream a bbolt read transaction (Tx.WriteTo), so they copy millions of keys
 // without stopping writes. The state machine's file is rebuilt at each start from the latest
@@ -30,6 +31,5 @@
 // before they enter the log, and are never logged.
 //
 // Caveats: one Raft group holds everything; the object index is reached through an interface
-// keyed by bucket (client.Client.Index) so it can later be split over several groups. Reads
-// that wait for in-flight writes (read index) cost about one commit round trip under load.
+// keyed by bucket (client.Client.Index) so it can later be split over several groups.
 package meta

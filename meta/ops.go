@@ -134,12 +134,36 @@ func (s *Server) applyBatch(ctx context.Context, b client.ApplyBatchRequest) (cl
 	return out, nil
 }
 
-// linearize makes a following read linearizable: it waits for a Raft barrier that was
-// proposed after the read arrived. The barrier commits only with a quorum in this leader's term,
-// and raft answers it only after the state machine has applied every entry before it, so the
-// read sees every write acknowledged before it started. Concurrent reads share barriers.
+// linearize makes a following read linearizable, by the read-index method:
+//
+//  1. Once per term, before serving its first read, the leader waits for a Raft barrier. It
+//     commits only after every entry of earlier terms (all that earlier leaders may have
+//     acknowledged), and raft answers it only once the state machine has applied them.
+//  2. Each read then confirms with a quorum that this node still leads (VerifyLeader, a
+//     heartbeat round without disk writes), started after the read arrived.
+//
+// Writes this leader acknowledged are applied before their acknowledgment, and writes of
+// earlier leaders are covered by step 1, so the read sees every write acknowledged before it
+// began. A deposed leader fails step 2. Concurrent reads share each round.
 func (s *Server) linearize(ctx context.Context) error {
-	return s.barrier.wait(ctx, s.stop)
+	for {
+		term := s.raft.CurrentTerm()
+		if s.barrierTerm.Load() != term {
+			if err := s.barrier.wait(ctx, s.stop); err != nil {
+				return err
+			}
+			// Recording an older term than the barrier's only costs one more barrier.
+			s.barrierTerm.Store(term)
+		}
+		if err := s.verify.wait(ctx, s.stop); err != nil {
+			return err
+		}
+		// Terms only grow: an unchanged term means the check confirmed the leadership whose
+		// barrier is done, not a later one that has not had its barrier yet.
+		if s.raft.CurrentTerm() == term {
+			return nil
+		}
+	}
 }
 
 // openItem decrypts the value of a sealed table.

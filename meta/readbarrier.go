@@ -4,18 +4,16 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/raft"
 )
 
-// readBarrier coalesces the Raft barriers of linearizable reads. A read must wait for a barrier
-// proposed after it arrived, so a read that finds one in flight waits for the next; all reads
-// that arrive during one barrier share the next. The in-flight barrier's goroutine is owned by
-// the first reader that needs it and the group's result is shared.
-type readBarrier struct {
-	raft    *raft.Raft
-	timeout time.Duration
+// coalescer shares one Raft round (a barrier or a leadership check) among concurrent reads. A
+// read must wait for a round started after it arrived, so a read that finds one in flight waits
+// for the next; all reads that arrive during one round share the next. The round runs on the
+// goroutine of the first reader that needs it, and its result is shared.
+type coalescer struct {
+	round func() raft.Future
 
 	mu      sync.Mutex
 	running bool
@@ -27,7 +25,7 @@ type barrierRound struct {
 	err  error
 }
 
-func (b *readBarrier) wait(ctx context.Context, stop <-chan struct{}) error {
+func (b *coalescer) wait(ctx context.Context, stop <-chan struct{}) error {
 	b.mu.Lock()
 	if b.next == nil {
 		b.next = &barrierRound{done: make(chan struct{})}
@@ -46,18 +44,18 @@ func (b *readBarrier) wait(ctx context.Context, stop <-chan struct{}) error {
 	case <-round.done:
 		return round.err
 	case <-ctx.Done():
-		return fmt.Errorf("read barrier: %w: %v", ErrUnavailable, ctx.Err())
+		return fmt.Errorf("confirm leadership for read: %w: %v", ErrUnavailable, ctx.Err())
 	case <-stop:
 		return ErrClosed
 	}
 }
 
 // drive runs rounds on the caller's goroutine until no reader is waiting. The caller is the
-// reader that started the first round; it waits for the rounds it runs, which is bounded by
-// the barrier timeout.
-func (b *readBarrier) drive(round *barrierRound) {
+// reader that started the first round; it waits for the rounds it runs, each bounded by raft
+// (a barrier's timeout, or a leadership check's lease).
+func (b *coalescer) drive(round *barrierRound) {
 	for round != nil {
-		err := b.raft.Barrier(b.timeout).Error()
+		err := b.round().Error()
 		if err != nil {
 			err = raftError(err)
 		}

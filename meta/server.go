@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -34,10 +35,13 @@ type Server struct {
 	raft    *raft.Raft
 	fsm     *fsm
 	batcher *batcher
-	barrier *readBarrier
-	snaps   raft.SnapshotStore
-	fwd     *http.Client
-	stop    chan struct{} // closed when Run begins shutting down
+	barrier *coalescer // Raft barriers, once per term before the first read
+	verify  *coalescer // leadership checks, once per read
+	// barrierTerm is the term in which a barrier last completed.
+	barrierTerm atomic.Uint64
+	snaps       raft.SnapshotStore
+	fwd         *http.Client
+	stop        chan struct{} // closed when Run begins shutting down
 }
 
 // New returns a node that will serve on ln once Run is called. It opens nothing yet.
@@ -134,7 +138,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.raft, s.fsm, s.snaps = r, f, snaps
 	s.batcher = newBatcher(r, s.cfg, s.m)
-	s.barrier = &readBarrier{raft: r, timeout: s.cfg.ApplyTimeout}
+	s.barrier = &coalescer{round: func() raft.Future { return r.Barrier(s.cfg.ApplyTimeout) }}
+	s.verify = &coalescer{round: r.VerifyLeader}
 	s.fwd = &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 			d := 5 * time.Second
