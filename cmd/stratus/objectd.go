@@ -56,7 +56,7 @@ STRATUS_OBJECTD_DEVICES), then a JSON --config file, then defaults.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "JSON file of settings, keyed by flag name (unknown keys are errors)")
+	f.StringVar(&configFile, "config", "", "JSON file of settings, keyed by flag name or its snake_case form (unknown keys are errors)")
 	f.StringVar(&listen, "listen", "127.0.0.1:6200", "address to serve the node's HTTP API on")
 	f.StringVar(&cfg.DevicesDir, "devices", "/srv/node", "directory holding one directory per device")
 	f.BoolVar(&cfg.MountCheck, "mount-check", cfg.MountCheck, "require each device directory to be a mount point")
@@ -100,13 +100,18 @@ func applyConfigSources(fs *pflag.FlagSet, envPrefix, file string) error {
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
-		if err := json.Unmarshal(data, &fromFile); err != nil {
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(data, &raw); err != nil {
 			return fmt.Errorf("config %s: %w", file, err)
 		}
-		for k := range fromFile {
-			if fs.Lookup(k) == nil || k == "config" {
+		// Keys are flag names; the snake_case names of the Config struct's JSON form work too.
+		fromFile = map[string]json.RawMessage{}
+		for k, v := range raw {
+			name := strings.ReplaceAll(k, "_", "-")
+			if fs.Lookup(name) == nil || name == "config" {
 				return fmt.Errorf("config %s: unknown key %q", file, k)
 			}
+			fromFile[name] = v
 		}
 	}
 	var errs []error
