@@ -26,12 +26,14 @@ func newObjectdCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "objectd",
 		Short: "Run a storage node: serve its devices, replicate and audit them",
-		Long: `Run a storage node. It serves the devices under --devices (one directory per disk,
+		Long: `Run a storage node. It serves the devices under --devices-dir (one directory per disk,
 named as in the ring, each prepared once with 'stratus objectd init-device'), replicates
 their partitions to the other replicas named by the ring file, and audits what it stores.
 
 Settings come from flags, then STRATUS_OBJECTD_<FLAG> environment variables (e.g.
-STRATUS_OBJECTD_DEVICES), then a JSON --config file, then defaults.`,
+STRATUS_OBJECTD_DEVICES_DIR), then a JSON --config file, then defaults. The config file's
+keys are the flag names or their snake_case forms, which are also the JSON names of
+objectd.Config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyConfigSources(cmd.Flags(), "STRATUS_OBJECTD_", configFile); err != nil {
@@ -58,10 +60,10 @@ STRATUS_OBJECTD_DEVICES), then a JSON --config file, then defaults.`,
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "JSON file of settings, keyed by flag name or its snake_case form (unknown keys are errors)")
 	f.StringVar(&listen, "listen", "127.0.0.1:6200", "address to serve the node's HTTP API on")
-	f.StringVar(&cfg.DevicesDir, "devices", "/srv/node", "directory holding one directory per device")
+	f.StringVar(&cfg.DevicesDir, "devices-dir", "/srv/node", "directory holding one directory per device")
 	f.BoolVar(&cfg.MountCheck, "mount-check", cfg.MountCheck, "require each device directory to be a mount point")
-	f.StringVar(&cfg.AdvertiseAddr, "advertise", "", "this node's ip:port in the ring (default: the listen address)")
-	f.StringVar(&cfg.RingPath, "ring", "", "ring file to load and watch for newer versions")
+	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "this node's ip:port in the ring (default: the listen address)")
+	f.StringVar(&cfg.RingPath, "ring-path", "", "ring file to load and watch for newer versions")
 	f.DurationVar(&cfg.RingCheckInterval, "ring-check-interval", cfg.RingCheckInterval, "how often to look for a newer ring file")
 	f.DurationVar(&cfg.ReclaimAge, "reclaim-age", cfg.ReclaimAge, "how long tombstones are kept; longer than any replica can be away")
 	f.DurationVar(&cfg.ReplicationInterval, "replication-interval", cfg.ReplicationInterval, "pause between replication passes (0: off)")
