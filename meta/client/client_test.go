@@ -148,3 +148,18 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("empty config accepted")
 	}
 }
+
+func TestLargeRing(t *testing.T) {
+	cl, ctx := setup(t)
+	data := make([]byte, 4<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := cl.PublishRing(ctx, client.RingVersion{Policy: "gold", Version: 1, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := cl.Ring(ctx, "gold")
+	if err != nil || len(r.Data) != len(data) || r.Data[12345] != data[12345] {
+		t.Fatalf("ring of %d bytes read back as %d bytes: %v", len(data), len(r.Data), err)
+	}
+}

@@ -32,8 +32,9 @@ const HeaderForwarded = "Stratus-Meta-Forwarded"
 // suffix.
 const MaxKeyBytes = 2048
 
-// MaxBodyBytes bounds a request body; it must exceed the largest table's MaxValueBytes.
-const MaxBodyBytes = 40 << 20
+// MaxBodyBytes bounds a request body. It must hold the largest table's MaxValueBytes after
+// JSON's base64 (and a typed record's own base64 inside the value): 32 MiB × 4/3 × 4/3.
+const MaxBodyBytes = 64 << 20
 
 // OpKind says what an Op does. Used in the Raft log; never renumber.
 type OpKind uint8
