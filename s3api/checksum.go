@@ -64,18 +64,21 @@ func checksumValue(h hash.Hash) string {
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
-// CheckChecksums wraps body so that, when it reaches EOF, every x-amz-checksum-* header of
-// h (crc32, crc32c, crc64nvme, sha1, sha256) is compared with the bytes read: a mismatch
-// fails the final Read with ErrChecksumMismatch. A value that is not base64 of the
+// CheckChecksums wraps body so that, when it ends (at EOF, or once size bytes have been read
+// when size is not -1), every x-amz-checksum-* header of h (crc32, crc32c, crc64nvme, sha1,
+// sha256) is compared with the bytes read: a mismatch fails that final Read with
+// ErrChecksumMismatch instead of returning the last bytes. A value that is not base64 of the
 // algorithm's digest length fails at once with ErrInvalidChecksum. Headers of other names
 // (x-amz-checksum-mode, -type, -algorithm) are ignored. With no checksum header, body is
 // returned as it is.
 //
-// PutObject and UploadPart use it on Auth.Body. Operations whose checksum headers describe
-// something other than the request body (CompleteMultipartUpload) must not.
-func CheckChecksums(body io.ReadCloser, h http.Header) (io.ReadCloser, error) {
+// PutObject and UploadPart use it on Auth.Body with Auth.ContentLength. Operations whose
+// checksum headers describe something other than the request body (CompleteMultipartUpload)
+// must not.
+func CheckChecksums(body io.ReadCloser, h http.Header, size int64) (io.ReadCloser, error) {
 	var sums []namedHash
 	var want []string
+	var writers []io.Writer
 	for name := range h {
 		n := strings.ToLower(name)
 		newHash, ok := checksumAlgorithms[n]
@@ -90,43 +93,17 @@ func CheckChecksums(body io.ReadCloser, h http.Header) (io.ReadCloser, error) {
 		}
 		sums = append(sums, namedHash{n, sum})
 		want = append(want, v)
+		writers = append(writers, sum)
 	}
 	if len(sums) == 0 {
 		return body, nil
 	}
-	return &checksumReader{src: body, sums: sums, want: want}, nil
-}
-
-// checksumReader hashes a body and compares the digests at EOF.
-type checksumReader struct {
-	src  io.ReadCloser
-	sums []namedHash
-	want []string
-	err  error // sticky
-}
-
-// Read implements io.Reader.
-func (r *checksumReader) Read(p []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
-	}
-	n, err := r.src.Read(p)
-	for _, s := range r.sums {
-		s.h.Write(p[:n])
-	}
-	if err == io.EOF {
-		for i, s := range r.sums {
-			if checksumValue(s.h) != r.want[i] {
-				err = errorf(ErrChecksumMismatch, "The "+strings.TrimPrefix(s.name, "x-amz-checksum-")+" checksum you specified did not match the calculated checksum.")
-				break
+	return &endCheckReader{src: body, size: size, sum: io.MultiWriter(writers...), check: func() error {
+		for i, s := range sums {
+			if checksumValue(s.h) != want[i] {
+				return errorf(ErrChecksumMismatch, "The "+strings.TrimPrefix(s.name, "x-amz-checksum-")+" checksum you specified did not match the calculated checksum.")
 			}
 		}
-	}
-	if err != nil {
-		r.err = err
-	}
-	return n, err
+		return nil
+	}}, nil
 }
-
-// Close implements io.Closer.
-func (r *checksumReader) Close() error { return r.src.Close() }

@@ -92,7 +92,7 @@ func TestCheckChecksums(t *testing.T) {
 			for k, v := range tc.headers {
 				h.Set(k, v)
 			}
-			r, err := CheckChecksums(io.NopCloser(strings.NewReader(body)), h)
+			r, err := CheckChecksums(io.NopCloser(strings.NewReader(body)), h, -1)
 			if !errors.Is(err, tc.openErr) || (tc.openErr == nil) != (err == nil) {
 				t.Fatalf("open: err = %v, want %v", err, tc.openErr)
 			}

@@ -75,7 +75,9 @@ type chunkedConfig struct {
 
 // chunkedReader decodes and verifies an aws-chunked body as it streams: memory is its read
 // buffer and a few hash states, whatever the body size. Bytes of a chunk are returned before
-// the chunk's signature (which follows them) is checked, so only io.EOF vouches for them.
+// the chunk's signature (which follows them) is checked, so only io.EOF vouches for them;
+// the payload's last bytes come only together with io.EOF, once the final chunk, the
+// trailers and the length have been verified (a failure is returned instead of them).
 type chunkedReader struct {
 	src  io.ReadCloser
 	br   *bufio.Reader
@@ -142,6 +144,19 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 	if err != nil {
 		c.err = bodyError(err)
 		return n, c.err
+	}
+	if c.remaining == 0 && c.total == c.cfg.DecodedLength {
+		// The payload is complete: check everything after it before handing over its last
+		// bytes, so a caller that stops at the declared length still gets the verdict.
+		if err := c.next(); err != io.EOF {
+			if err == nil { // next started another chunk; it cannot, as the length is reached
+				err = errorf(ErrIncompleteBody, "The aws-chunked body carries more than x-amz-decoded-content-length bytes.")
+			}
+			c.err = err
+			return 0, err
+		}
+		c.err = io.EOF
+		return n, io.EOF
 	}
 	return n, nil
 }

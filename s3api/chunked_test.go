@@ -273,3 +273,54 @@ func dropSecondChunk(b []byte) []byte {
 	c := splitChunks(b)
 	return bytes.Join(append([][]byte{c[0]}, c[2:]...), nil)
 }
+
+// TestVerdictAtDeclaredLength: a caller that reads exactly the declared length (io.ReadFull)
+// and never asks for io.EOF still gets every check: the last bytes come only with the
+// verdict.
+func TestVerdictAtDeclaredLength(t *testing.T) {
+	data := randomBytes(20000, 5)
+	readFull := func(r io.Reader) error {
+		buf := make([]byte, len(data))
+		_, err := io.ReadFull(r, buf)
+		if err == nil && !bytes.Equal(buf, data) {
+			return fmt.Errorf("read other bytes")
+		}
+		return err
+	}
+	signed, trailer, unsignedTrailer := modes[0], modes[1], modes[3]
+	lastSigBroken := func() []byte {
+		b := encodeChunked(data, signed.enc(8192))
+		i := bytes.LastIndex(b, []byte("0;chunk-signature=")) + len("0;chunk-signature=")
+		return replaceAt(b, i, flipDigit(b[i]))
+	}()
+	badChecksum := func(m mode) []byte {
+		o := m.enc(8192)
+		o.corruptTrailerValue = true
+		return encodeChunked(data, o)
+	}
+	for _, tc := range []struct {
+		name string
+		r    io.Reader
+		want error
+	}{
+		{"chunked, valid", newChunkedReader(io.NopCloser(bytes.NewReader(encodeChunked(data, trailer.enc(8192)))), trailer.dec(20000)), nil},
+		{"chunked, final chunk signature", newChunkedReader(io.NopCloser(bytes.NewReader(lastSigBroken)), signed.dec(20000)), ErrSignatureDoesNotMatch},
+		{"chunked, signed trailer checksum", newChunkedReader(io.NopCloser(bytes.NewReader(badChecksum(trailer))), trailer.dec(20000)), ErrChecksumMismatch},
+		{"chunked, unsigned trailer checksum", newChunkedReader(io.NopCloser(bytes.NewReader(badChecksum(unsignedTrailer))), unsignedTrailer.dec(20000)), ErrChecksumMismatch},
+		{"hashed, valid", newHashReader(io.NopCloser(bytes.NewReader(data)), 20000, hexSHA256(data)), nil},
+		{"hashed, mismatch", newHashReader(io.NopCloser(bytes.NewReader(data)), 20000, EmptySHA256), ErrContentSHA256Mismatch},
+		{"checksum header, mismatch", func() io.Reader {
+			r, err := CheckChecksums(io.NopCloser(bytes.NewReader(data)), http.Header{"X-Amz-Checksum-Crc32": {"AAAAAA=="}}, 20000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}(), ErrChecksumMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := readFull(tc.r); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

@@ -11,7 +11,9 @@
 //
 // Invariants:
 //   - A payload is authentic only once Auth.Body has returned io.EOF. Any other error means
-//     the bytes read so far must be discarded: nothing may be committed from them.
+//     the bytes read so far must be discarded: nothing may be committed from them. When the
+//     length is known, the last bytes are withheld until every check has passed, so reading
+//     exactly the declared length cannot skip a check.
 //   - Memory per request is bounded (a 32 KiB read buffer and a few hash states); no body is
 //     ever held whole, and chunk header lines are bounded.
 //   - Signatures are compared in constant time. Secrets and signatures are never logged and

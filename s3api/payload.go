@@ -5,41 +5,50 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"strings"
 )
 
-// hashReader passes a body through and, at its end, checks the SHA-256 the request was
-// signed with. Memory is one hash state whatever the body size.
-type hashReader struct {
-	src  io.ReadCloser
-	h    hash.Hash
-	want string // lower-case hex
-	err  error  // sticky: io.EOF once verified, or the failure
+// endCheckReader passes a body through, feeding every byte to sum, and runs check once the
+// body has ended: at EOF, or as soon as size bytes have been read when size is known, so a
+// caller that stops reading at the declared length still gets the verdict. The last bytes
+// are returned only together with io.EOF after check passed; if it failed, Read returns the
+// error instead of them. Memory is the hash states, whatever the body size.
+type endCheckReader struct {
+	src   io.ReadCloser
+	size  int64 // -1 when unknown
+	read  int64
+	sum   io.Writer
+	check func() error
+	err   error // sticky: io.EOF once verified, or the failure
 }
 
-func newHashReader(src io.ReadCloser, wantHex string) *hashReader {
-	return &hashReader{src: src, h: sha256.New(), want: lowerHex(wantHex)}
-}
-
-// Read implements io.Reader. It returns io.EOF only if the body's hash matched, and
-// ErrContentSHA256Mismatch (with the last bytes read) if it did not.
-func (r *hashReader) Read(p []byte) (int, error) {
+// Read implements io.Reader.
+func (r *endCheckReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
+	if r.size >= 0 && int64(len(p)) > r.size-r.read {
+		p = p[:r.size-r.read]
+	}
 	n, err := r.src.Read(p)
-	r.h.Write(p[:n])
+	r.sum.Write(p[:n])
+	r.read += int64(n)
+	if err == nil && r.size >= 0 && r.read == r.size {
+		err = io.EOF
+	}
 	switch {
 	case err == io.EOF:
-		if hex.EncodeToString(r.h.Sum(nil)) != r.want {
-			r.err = ErrContentSHA256Mismatch
-		} else {
-			r.err = io.EOF
+		if r.size >= 0 && r.read < r.size {
+			r.err = bodyError(io.ErrUnexpectedEOF)
+			return n, r.err
 		}
-		return n, r.err
+		if r.err = r.check(); r.err != nil {
+			return 0, r.err
+		}
+		r.err = io.EOF
+		return n, io.EOF
 	case err != nil:
 		r.err = bodyError(err)
 		return n, r.err
@@ -48,7 +57,19 @@ func (r *hashReader) Read(p []byte) (int, error) {
 }
 
 // Close implements io.Closer.
-func (r *hashReader) Close() error { return r.src.Close() }
+func (r *endCheckReader) Close() error { return r.src.Close() }
+
+// newHashReader checks the body against the hex SHA-256 the request was signed with.
+func newHashReader(src io.ReadCloser, size int64, wantHex string) *endCheckReader {
+	h := sha256.New()
+	want := lowerHex(wantHex)
+	return &endCheckReader{src: src, size: size, sum: h, check: func() error {
+		if hex.EncodeToString(h.Sum(nil)) != want {
+			return ErrContentSHA256Mismatch
+		}
+		return nil
+	}}
+}
 
 // bodyError maps a read error of the request body: a body that ended early is the
 // client's IncompleteBody; anything else (a timeout, a reset) keeps its identity.

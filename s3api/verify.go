@@ -63,7 +63,10 @@ type Auth struct {
 	// Body is the payload to read instead of the request's body: decoded from aws-chunked
 	// framing and checked as the payload mode asks. Bytes it returns are not known to be
 	// authentic until it returns io.EOF; on any other error the caller must discard what it
-	// read and answer with that error (see WriteError). Closing it closes the request body.
+	// read and answer with that error (see WriteError). When ContentLength is known, the
+	// last bytes come only together with io.EOF after every check passed (a failure is
+	// returned instead of them), so a caller that reads exactly ContentLength bytes, as
+	// io.ReadFull does, gets the verdict too. Closing it closes the request body.
 	Body io.ReadCloser
 	// ContentLength is the number of bytes Body yields: x-amz-decoded-content-length for
 	// aws-chunked payloads, the request's ContentLength otherwise (-1 when unknown).
@@ -243,7 +246,7 @@ func (a *Auth) wrapBody(r *http.Request, signer chunkSigner) error {
 		return nil
 	case PayloadStreaming, PayloadStreamingTrailer, PayloadStreamingUnsignedTrailer:
 	default:
-		a.Body = newHashReader(body, a.ContentSHA256)
+		a.Body = newHashReader(body, a.ContentLength, a.ContentSHA256)
 		return nil
 	}
 	if a.Presigned {
