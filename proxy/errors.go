@@ -13,7 +13,8 @@ var (
 	// ErrUnavailable is returned when too few replicas could be reached to answer.
 	ErrUnavailable = errors.New("proxy: not enough replicas available")
 	// ErrIncompleteBody is returned by Put when the body ends before its declared length,
-	// or goes past it; nothing is stored.
+	// or goes past it; nothing is stored. A body that fails to read makes Put return the
+	// reader's own error, wrapped, and nothing is stored either.
 	ErrIncompleteBody = errors.New("proxy: body does not have the declared length")
 	// ErrNoRing is returned when no ring has been loaded.
 	ErrNoRing = errors.New("proxy: no ring loaded")

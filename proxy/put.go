@@ -86,7 +86,7 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 			break
 		}
 		if rerr != nil {
-			return PutResult{}, w.fail(fmt.Errorf("%w: reading the body: %v", ErrIncompleteBody, rerr))
+			return PutResult{}, w.fail(fmt.Errorf("proxy: reading the body: %w", rerr))
 		}
 	}
 	if sent != req.Length {
