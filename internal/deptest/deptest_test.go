@@ -30,9 +30,17 @@ func TestRingIsPure(t *testing.T) {
 	}
 }
 
-// TestDaemonsUseClients: a daemon reaches another daemon only through its client package.
+// libraryEdges are the direct imports docs/architecture.md allows between parts: the S3
+// layer and the volume daemon run the data path in-process.
+var libraryEdges = map[string][]string{
+	"s3api":   {"proxy"},
+	"volumed": {"proxy"},
+}
+
+// TestDaemonsUseClients: a part reaches another part only through its client package,
+// except along the library edges above.
 func TestDaemonsUseClients(t *testing.T) {
-	daemons := []string{"objectd", "meta", "proxy", "s3api", "volumed", "computed", "ec2api"}
+	parts := []string{"objectd", "meta", "proxy", "s3api", "volumed", "computed", "ec2api", "bench"}
 	out, err := exec.Command("go", "list", "stratus/...").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -43,12 +51,29 @@ func TestDaemonsUseClients(t *testing.T) {
 		}
 		own := strings.Split(strings.TrimPrefix(pkg, "stratus/"), "/")[0]
 		for _, d := range deps(t, pkg) {
-			parts := strings.Split(strings.TrimPrefix(d, "stratus/"), "/")
-			if !strings.HasPrefix(d, "stratus/") || parts[0] == own || !slices.Contains(daemons, parts[0]) {
+			segs := strings.Split(strings.TrimPrefix(d, "stratus/"), "/")
+			if !strings.HasPrefix(d, "stratus/") || segs[0] == own || !slices.Contains(parts, segs[0]) {
 				continue
 			}
-			if len(parts) < 2 || parts[1] != "client" {
-				t.Errorf("%s imports %s: use %s/client", pkg, d, parts[0])
+			if len(segs) >= 2 && segs[1] == "client" || slices.Contains(libraryEdges[own], segs[0]) && len(segs) == 1 {
+				continue
+			}
+			t.Errorf("%s imports %s: use %s/client", pkg, d, segs[0])
+		}
+	}
+}
+
+// TestInternalIsNotProduct: only commands and tests start whole daemons; a product
+// package never imports the test harness.
+func TestInternalIsNotProduct(t *testing.T) {
+	out, err := exec.Command("go", "list", "stratus/...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, d := range deps(t, pkg) {
+			if d == "stratus/internal/testcluster" && pkg != d {
+				t.Errorf("%s imports the test cluster harness", pkg)
 			}
 		}
 	}
