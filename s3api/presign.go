@@ -102,7 +102,7 @@ func (v *Verifier) verifyPresigned(ctx context.Context, r *http.Request, q url.V
 	if strings.HasPrefix(payload, "STREAMING-") {
 		return nil, errorf(ErrInvalidRequest, "Streaming payloads cannot be presigned.")
 	}
-	if err := checkSignedHeaders(r, p.SignedHeaders); err != nil {
+	if err := checkSignedHeaders(r, p.SignedHeaders, ErrAuthorizationQueryMalformed); err != nil {
 		return nil, err
 	}
 	secret, owner, err := v.lookup(ctx, p.Credential.AccessKey)

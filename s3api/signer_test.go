@@ -238,8 +238,12 @@ func TestSDKPresigned(t *testing.T) {
 		for k, v := range hdr {
 			r.Header[k] = v
 		}
+		payloadHash := PayloadUnsigned
+		if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
+			payloadHash = h
+		}
 		signed, _, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
-			PresignHTTP(context.Background(), sdkCreds, r, PayloadUnsigned, "s3", sdkRegion, when)
+			PresignHTTP(context.Background(), sdkCreds, r, payloadHash, "s3", sdkRegion, when)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,6 +268,27 @@ func TestSDKPresigned(t *testing.T) {
 		r.Header.Set("Content-Type", "text/html")
 		if res := do(t, r); res.code != "SignatureDoesNotMatch" {
 			t.Fatalf("presigned PUT with another content type: %d %s", res.status, res.code)
+		}
+	})
+	t.Run("unsigned x-amz header added", func(t *testing.T) {
+		r := newRequest(t, "GET", get, nil)
+		r.Header.Set("X-Amz-Copy-Source", "/other/secret")
+		if res := do(t, r); res.code != "AccessDenied" {
+			t.Fatalf("got %d %s", res.status, res.code)
+		}
+	})
+	t.Run("PUT with a signed payload hash", func(t *testing.T) {
+		body := []byte("hashed presigned body")
+		put := presign(t, "PUT", objectURL(srv, key, ""), time.Hour, now, http.Header{"X-Amz-Content-Sha256": {hexSHA256(body)}})
+		r := newRequest(t, "PUT", put, body)
+		r.Header.Set("X-Amz-Content-Sha256", hexSHA256(body))
+		if res := do(t, r); res.status != 200 {
+			t.Fatalf("presigned hashed PUT: %d %s %s", res.status, res.code, res.message)
+		}
+		r = newRequest(t, "PUT", put, []byte("hashed presigned bodY"))
+		r.Header.Set("X-Amz-Content-Sha256", hexSHA256(body))
+		if res := do(t, r); res.code != "XAmzContentSHA256Mismatch" {
+			t.Fatalf("presigned hashed PUT, other body: %d %s", res.status, res.code)
 		}
 	})
 	for _, tc := range []struct {

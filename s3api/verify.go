@@ -125,7 +125,7 @@ func (v *Verifier) verifyHeader(ctx context.Context, r *http.Request, authz stri
 	if !validPayloadHash(payload) {
 		return nil, ErrInvalidContentSHA256
 	}
-	if err := checkSignedHeaders(r, h.SignedHeaders); err != nil {
+	if err := checkSignedHeaders(r, h.SignedHeaders, ErrAuthorizationHeaderMalformed); err != nil {
 		return nil, err
 	}
 	secret, owner, err := v.lookup(ctx, h.Credential.AccessKey)
@@ -198,13 +198,14 @@ func (v *Verifier) checkScope(c credential, date time.Time, sentinel error, pref
 
 // checkSignedHeaders requires host and every x-amz-* header of r to be signed: an unsigned
 // x-amz-copy-source, say, would turn a signed PUT into a copy of anything the key can read.
-func checkSignedHeaders(r *http.Request, signed []string) error {
+// malformed is the sentinel for a missing host (header or query form).
+func checkSignedHeaders(r *http.Request, signed []string, malformed error) error {
 	set := make(map[string]bool, len(signed))
 	for _, s := range signed {
 		set[s] = true
 	}
 	if !set["host"] {
-		return errorf(ErrAuthorizationHeaderMalformed, "The host header must be signed.")
+		return errorf(malformed, "The host header must be signed.")
 	}
 	for name := range r.Header {
 		l := strings.ToLower(name)
