@@ -10,6 +10,7 @@ import (
 	"go/token"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -170,5 +171,20 @@ func TestWriteError(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestErrorsDocumented keeps docs/s3.md's error table in step with errorTable: every code
+// has a row there, with the table's HTTP status.
+func TestErrorsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/s3.md")
+	if err != nil {
+		t.Skipf("docs not found: %v", err)
+	}
+	for _, row := range errorTable {
+		want := fmt.Sprintf("| `%s` | %d |", row.api.Code, row.api.HTTPStatus)
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("docs/s3.md has no row %q", want)
+		}
 	}
 }
