@@ -77,6 +77,9 @@ func (b *batcher) submit(ctx context.Context, stop <-chan struct{}, reqs []clien
 		case out[i] = <-ps[k].done:
 		case <-ctx.Done():
 			out[i].err = fmt.Errorf("wait for commit: %w: %v", ErrUnavailable, ctx.Err())
+		case <-stop:
+			// The outcome is unknown; a retry with the same ID is safe.
+			out[i].err = ErrClosed
 		}
 		k++
 	}

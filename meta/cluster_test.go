@@ -138,6 +138,8 @@ func TestLeaderFailoverDuringWrites(t *testing.T) {
 
 	old := c.Leader(5 * time.Second)
 	killed := time.Now()
+	// Cut the leader off first, so it says nothing more to its peers, as in a crash.
+	c.Net.Isolate(c.Nodes[old].Addr)
 	c.Stop(old)
 	before := w.count.Load()
 	newLeader := c.Leader(5*time.Second, old)
