@@ -52,7 +52,7 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.IntVar(&f.devices, "devices", 3, "storage devices (directories) to create on first start")
 	fl.IntVar(&f.replicas, "replicas", 3, "replicas of every object (at most --devices)")
 	fl.IntVar(&f.partPower, "part-power", 10, "log2 of the ring's partition count, fixed on first start")
-	fl.StringVar(&f.metaListen, "meta-listen", "127.0.0.1:6300", "address of the meta catalog")
+	fl.StringVar(&f.metaListen, "meta-listen", "127.0.0.1:7400", "address of the meta catalog")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
 	f.front.addFlags(cmd)
 	return cmd

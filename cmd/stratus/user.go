@@ -20,7 +20,7 @@ func init() {
 
 // withMeta adds --meta, defaulting to the all-in-one server's catalog.
 func withMeta(cmd *cobra.Command) *cobra.Command {
-	cmd.PersistentFlags().StringSlice("meta", []string{"127.0.0.1:6300"}, "addresses of meta members (or $STRATUS_META_ADDR)")
+	cmd.PersistentFlags().StringSlice("meta", []string{"127.0.0.1:7400"}, "addresses of meta members (or $STRATUS_META_ADDR)")
 	return cmd
 }
 
