@@ -93,7 +93,9 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 				return err
 			}
 			return writeXML(rq.w, http.StatusOK, xmlVersioning{Status: versioningStatus(b.Versioning)})
-		case q.Has("uploads"), q.Has("versions"), q.Has("acl"), q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
+		case q.Has("uploads"):
+			return s.listUploads(rq, q)
+		case q.Has("versions"), q.Has("acl"), q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
 			return errorf(ErrNotImplemented, "This bucket operation is not implemented yet.")
 		case q.Get("list-type") == "2":
 			return s.listObjectsV2(rq, q)

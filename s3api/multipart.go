@@ -161,6 +161,9 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
+	if rq.r.Header.Get("X-Amz-Copy-Source") != "" {
+		return s.uploadPartCopy(rq, q, n, u)
+	}
 	if rq.length < 0 {
 		return ErrMissingContentLength
 	}
@@ -365,4 +368,123 @@ func (s *Server) copyParts(ctx context.Context, w io.Writer, m manifest, offset,
 		offset, length = 0, length-n
 	}
 	return nil
+}
+
+type xmlListUploads struct {
+	XMLName            xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListMultipartUploadsResult"`
+	Bucket             string   `xml:"Bucket"`
+	KeyMarker          string   `xml:"KeyMarker"`
+	UploadIDMarker     string   `xml:"UploadIdMarker"`
+	NextKeyMarker      string   `xml:"NextKeyMarker,omitempty"`
+	NextUploadIDMarker string   `xml:"NextUploadIdMarker,omitempty"`
+	Prefix             string   `xml:"Prefix"`
+	MaxUploads         int      `xml:"MaxUploads"`
+	IsTruncated        bool     `xml:"IsTruncated"`
+	Uploads            []struct {
+		Key          string   `xml:"Key"`
+		UploadID     string   `xml:"UploadId"`
+		Initiator    xmlOwner `xml:"Initiator"`
+		Owner        xmlOwner `xml:"Owner"`
+		StorageClass string   `xml:"StorageClass"`
+		Initiated    string   `xml:"Initiated"`
+	} `xml:"Upload"`
+}
+
+// listUploads serves GET ?uploads: the uploads in progress, by key then upload ID.
+func (s *Server) listUploads(rq *request, q url.Values) error {
+	ctx := rq.r.Context()
+	if _, err := s.owned(ctx, rq); err != nil {
+		return err
+	}
+	max := 1000
+	if v := q.Get("max-uploads"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errorf(ErrInvalidArgument, "max-uploads must be a non-negative integer.")
+		}
+		max = min(n, 1000)
+	}
+	prefix, keyMarker, idMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("upload-id-marker")
+	out := xmlListUploads{Bucket: rq.bucket, KeyMarker: keyMarker, UploadIDMarker: idMarker, Prefix: prefix, MaxUploads: max}
+	// Upload records are keyed "bucket/key\x00uploadID" in meta, so they list in S3's order.
+	after := ""
+	if keyMarker != "" {
+		after = rq.bucket + "/" + keyMarker + "\x00" + idMarker
+		if idMarker == "" {
+			after = rq.bucket + "/" + keyMarker + "\x00\U0010FFFF"
+		}
+	}
+	for {
+		items, more, err := s.meta.List(ctx, meta.TableUploads, rq.bucket+"/"+prefix, after, max+1)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			var u meta.Upload
+			if err := json.Unmarshal(it.Value, &u); err != nil {
+				return fmt.Errorf("upload record %q: %w", it.Key, err)
+			}
+			if len(out.Uploads) == max {
+				out.IsTruncated = true
+				return writeXML(rq.w, http.StatusOK, out)
+			}
+			owner := xmlOwner{ID: rq.account, DisplayName: rq.account}
+			out.Uploads = append(out.Uploads, struct {
+				Key          string   `xml:"Key"`
+				UploadID     string   `xml:"UploadId"`
+				Initiator    xmlOwner `xml:"Initiator"`
+				Owner        xmlOwner `xml:"Owner"`
+				StorageClass string   `xml:"StorageClass"`
+				Initiated    string   `xml:"Initiated"`
+			}{u.Key, u.UploadID, owner, owner, "STANDARD", isoTime(u.Initiated)})
+			out.NextKeyMarker, out.NextUploadIDMarker = u.Key, u.UploadID
+			after = it.Key
+		}
+		if !more || len(items) == 0 {
+			out.NextKeyMarker, out.NextUploadIDMarker = "", ""
+			return writeXML(rq.w, http.StatusOK, out)
+		}
+	}
+}
+
+// uploadPartCopy serves UploadPart with x-amz-copy-source: a part copied from (a range
+// of) an existing object.
+func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload) error {
+	ctx := rq.r.Context()
+	src, err := s.sourceEntry(ctx, rq)
+	if err != nil {
+		return err
+	}
+	offset, length := int64(0), src.Size
+	if spec := rq.r.Header.Get("X-Amz-Copy-Source-Range"); spec != "" {
+		r, err := parseRange(spec, src.Size)
+		if err != nil || r == nil {
+			return errorf(ErrInvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+		}
+		offset, length = r.Offset, r.Length
+	}
+	if length > maxPartBytes {
+		return ErrEntityTooLarge
+	}
+	body, err := s.openRange(ctx, src, offset, length)
+	if err != nil {
+		return dataError(err)
+	}
+	defer body.Close()
+	var etag string
+	var version uint64
+	_, err = s.data.Put(ctx, proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length}, body,
+		func(ctx context.Context, res proxy.PutResult) error {
+			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
+			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
+				Size: length, ETag: etag, Version: version})
+		})
+	if err != nil {
+		return dataError(err)
+	}
+	return writeXML(rq.w, http.StatusOK, struct {
+		XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyPartResult"`
+		LastModified string   `xml:"LastModified"`
+		ETag         string   `xml:"ETag"`
+	}{LastModified: isoTime(lastModified(version)), ETag: `"` + etag + `"`})
 }

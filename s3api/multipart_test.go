@@ -45,6 +45,10 @@ func TestSDKMultipart(t *testing.T) {
 		sums.Write(sum[:])
 		done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
 	}
+	lu, err := cl.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: b})
+	if err != nil || len(lu.Uploads) != 1 || *lu.Uploads[0].UploadId != *up.UploadId || *lu.Uploads[0].Key != *key {
+		t.Fatalf("list uploads: %+v %v", lu, err)
+	}
 	lp, err := cl.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: key, UploadId: up.UploadId})
 	if err != nil || len(lp.Parts) != 3 || *lp.Parts[2].Size != int64(sizes[2]) {
 		t.Fatalf("list parts: %+v %v", lp, err)
@@ -114,5 +118,45 @@ func TestSDKMultipart(t *testing.T) {
 	}
 	if _, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: key}); code(err) != "NoSuchKey" {
 		t.Fatalf("after delete: %v", err)
+	}
+}
+
+func TestSDKUploadPartCopy(t *testing.T) {
+	c := testcluster.StartS3(t, testcluster.S3Options{})
+	cl := sdkClient(c, c.SecretKey)
+	ctx := ctxT(t)
+	b := aws.String("partcopy")
+	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	src := payload(6<<20+123, 77)
+	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("src"), Body: bytes.NewReader(src)}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("joined")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []types.CompletedPart
+	for i, rng := range []string{fmt.Sprintf("bytes=0-%d", 5<<20-1), fmt.Sprintf("bytes=%d-%d", 5<<20, len(src)-1)} {
+		out, err := cl.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: b, Key: aws.String("joined"), UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), CopySource: aws.String("partcopy/src"), CopySourceRange: aws.String(rng)})
+		if err != nil {
+			t.Fatalf("part copy %d: %v", i+1, err)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.CopyPartResult.ETag})
+	}
+	if _, err := cl.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("joined"),
+		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("joined")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(data, src) {
+		t.Fatalf("joined object: %d bytes, want %d", len(data), len(src))
 	}
 }
