@@ -44,7 +44,11 @@ func (s *Server) deleteObjects(rq *request) error {
 	if _, err := s.owned(ctx, rq); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(rq.body, 2<<20+1))
+	checked, err := CheckChecksums(rq.body, rq.r.Header, rq.length)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(checked, 2<<20+1))
 	if err != nil {
 		return err
 	}

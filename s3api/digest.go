@@ -8,15 +8,21 @@ import (
 	"net/http"
 )
 
-// md5Body is a PUT body whose Content-MD5, if the client sent one, is checked once the
-// data path has hashed the content.
+// md5Body is a PUT body whose x-amz-checksum-* headers are checked as it is read, and
+// whose Content-MD5, if the client sent one, is checked once the data path has hashed the
+// content.
 type md5Body struct {
 	io.Reader
 	want []byte
 }
 
-func withContentMD5(h http.Header, body io.Reader) (*md5Body, error) {
-	b := &md5Body{Reader: body}
+// checkedBody wraps the size-byte body of a PutObject or UploadPart.
+func checkedBody(h http.Header, body io.ReadCloser, size int64) (*md5Body, error) {
+	checked, err := CheckChecksums(body, h, size)
+	if err != nil {
+		return nil, err
+	}
+	b := &md5Body{Reader: checked}
 	if v := h.Get("Content-Md5"); v != "" {
 		sum, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(sum) != md5.Size {

@@ -170,7 +170,7 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 	if rq.length > maxPartBytes {
 		return ErrEntityTooLarge
 	}
-	body, err := withContentMD5(rq.r.Header, rq.body)
+	body, err := checkedBody(rq.r.Header, rq.body, rq.length)
 	if err != nil {
 		return err
 	}

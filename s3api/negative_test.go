@@ -80,6 +80,21 @@ func TestRefusedRequestsStoreNothing(t *testing.T) {
 	}
 	missing("tampered")
 
+	// A checksum header that does not match the body.
+	_, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("guarded"), Key: aws.String("badsum"),
+		Body: strings.NewReader("checked content"), ChecksumCRC32: aws.String("AAAAAA==")})
+	if code(err) != "BadDigest" {
+		t.Fatalf("wrong x-amz-checksum-crc32: %v", err)
+	}
+	missing("badsum")
+	// A wrong Content-MD5.
+	_, err = cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("guarded"), Key: aws.String("badmd5"),
+		Body: strings.NewReader("checked content"), ContentMD5: aws.String("1B2M2Y8AsgTpgAmY7PhCfg==")})
+	if code(err) != "BadDigest" {
+		t.Fatalf("wrong Content-MD5: %v", err)
+	}
+	missing("badmd5")
+
 	// Another account's bucket.
 	if err := c.Meta.CreateAccount(ctx, meta.Account{ID: "mallory"}); err != nil {
 		t.Fatal(err)

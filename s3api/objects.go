@@ -77,7 +77,7 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	body, err := withContentMD5(rq.r.Header, rq.body)
+	body, err := checkedBody(rq.r.Header, rq.body, rq.length)
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ type request struct {
 	account string
 	// body is the payload, checked against its signature or hash as it is read; length
 	// is how many bytes it yields (-1 if unknown).
-	body   io.Reader
+	body   io.ReadCloser
 	length int64
 	bucket string
 	key    string
