@@ -19,7 +19,8 @@ import (
 // Benchmarks write where STRATUS_BENCH_DIR points (default: the system temp dir), so the
 // disk under test can be chosen. Every PUT benchmark reports the disk's own fsync'd
 // sequential write speed for files of the same size, measured in the same run just before,
-// and the PUT's share of it:
+// and the PUT's share of it (of-disk); and its share of the same write made durable as a
+// new file must be, renamed into place with its directory fsynced (of-durable-disk):
 //
 //	go test -run '^$' -bench . -benchtime 20x ./objectd/
 //
@@ -43,8 +44,9 @@ func benchDir(b *testing.B) string {
 
 // diskCeiling measures the disk doing a PUT's work without objectd: create a file, write
 // size bytes in bufSize writes, fsync, close; repeated over at least 256 MiB (or 100 files),
-// best of three rounds.
-func diskCeiling(b *testing.B, size int) float64 {
+// best of three rounds. With durable set, each file is also renamed into place and its
+// directory fsynced, as any store must do before it may acknowledge a new file.
+func diskCeiling(b *testing.B, size int, durable bool) float64 {
 	dir := benchDir(b)
 	buf := payload(bufSize, 1)
 	files := max(1, min(100, (256<<20)/size))
@@ -65,6 +67,18 @@ func diskCeiling(b *testing.B, size int) float64 {
 				b.Fatal(err)
 			}
 			f.Close()
+			if durable {
+				name := filepath.Join(dir, fmt.Sprintf("seq-%d-%d", round, i))
+				if err := os.Rename(name, name+".final"); err != nil {
+					b.Fatal(err)
+				}
+				if err := syncDir(dir); err != nil {
+					b.Fatal(err)
+				}
+				if err := os.Rename(name+".final", name); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
 		best = max(best, float64(files*size)/time.Since(start).Seconds()/1e6)
 		for i := range files {
@@ -87,7 +101,8 @@ func benchNode(b *testing.B) *testNode {
 func BenchmarkPut(b *testing.B) {
 	for _, sz := range sizes {
 		b.Run(sz.name, func(b *testing.B) {
-			disk := diskCeiling(b, sz.n)
+			disk := diskCeiling(b, sz.n, false)
+			durable := diskCeiling(b, sz.n, true)
 			n := benchNode(b)
 			body := payload(sz.n, 7)
 			sum := client.ChecksumOf(body)
@@ -110,6 +125,7 @@ func BenchmarkPut(b *testing.B) {
 			mbps := float64(sz.n) * float64(b.N) / b.Elapsed().Seconds() / 1e6
 			b.ReportMetric(disk, "disk-MB/s")
 			b.ReportMetric(mbps/disk, "of-disk")
+			b.ReportMetric(mbps/durable, "of-durable-disk")
 		})
 	}
 }
