@@ -3,7 +3,9 @@ package meta_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 func BenchmarkIndexCommit(b *testing.B) { benchIndexCommit(b, 64, nil, nil) }
 
 func benchIndexCommit(b *testing.B, writers int, configure func(*meta.Config), configureClient func(*client.Config)) {
+	gcPercent(b)
 	c := metatest.New(b, metatest.Options{Quiet: true, Configure: configure})
 	ccfg := client.DefaultConfig(c.Nodes[0].Addr, c.Nodes[1].Addr, c.Nodes[2].Addr)
 	if configureClient != nil {
@@ -81,6 +84,7 @@ func benchIndexCommit(b *testing.B, writers int, configure func(*meta.Config), c
 // BenchmarkIndexGet measures linearizable object-index reads per second through meta/client
 // against three voters with 64 concurrent readers, and the p99 read latency.
 func BenchmarkIndexGet(b *testing.B) {
+	gcPercent(b)
 	c := metatest.New(b, metatest.Options{Quiet: true})
 	cl := c.Client()
 	idx := cl.Index("bench")
@@ -118,4 +122,13 @@ func BenchmarkIndexGet(b *testing.B) {
 		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds())/1000, "p99-ms")
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "reads/s")
+}
+
+// gcPercent runs the benchmark with the GOGC the stratus meta daemon uses (400) unless GOGC
+// is set, so results match a deployed node; GOGC=100 go test -bench … shows the default.
+func gcPercent(b *testing.B) {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		old := debug.SetGCPercent(400)
+		b.Cleanup(func() { debug.SetGCPercent(old) })
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -115,7 +116,17 @@ func loadClusterKey(path string, create bool) ([]byte, error) {
 	return key, nil
 }
 
+// metaGCPercent is the GOGC a meta daemon runs with unless GOGC is set. Its live Go heap is
+// small (the catalog lives in bbolt's memory map, outside the heap) while every request
+// leaves short-lived garbage, so the default 100 collects tens of times a second under load.
+// In BenchmarkIndexCommit 400 gained about 10% throughput on an idle 2-core machine and more
+// when the CPU was contended.
+const metaGCPercent = 400
+
 func runMeta(ctx context.Context, f metaFlags) error {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(metaGCPercent)
+	}
 	if f.id == "" {
 		h, err := os.Hostname()
 		if err != nil {
