@@ -1,0 +1,126 @@
+package bench_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"stratus/bench"
+	"stratus/internal/testcluster"
+)
+
+// TestSmoke runs every operation for a moment against a real cluster and checks that the
+// reports are well formed and that the work was done without errors.
+func TestSmoke(t *testing.T) {
+	c := testcluster.StartS3(t, testcluster.S3Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, op := range bench.Ops {
+		t.Run(op, func(t *testing.T) {
+			cfg := bench.S3Config{Endpoint: c.Endpoint, AccessKey: c.AccessKey, SecretKey: c.SecretKey,
+				Op: op, SizeBytes: 64 << 10, Concurrency: 4, Count: 40, Objects: 20, Cleanup: true}
+			if op == "multipart" {
+				cfg.SizeBytes, cfg.Count = 11<<20, 2
+			}
+			if op == "delete" {
+				cfg.Count = 0
+				cfg.Duration = 30 * time.Second // ends when the pool is gone
+			}
+			rep, err := bench.RunS3(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := json.Marshal(rep)
+			if err != nil || strings.Contains(string(data), c.SecretKey) {
+				t.Fatalf("report: %v (a report must never hold the secret)", err)
+			}
+			var back bench.Report
+			if err := json.Unmarshal(data, &back); err != nil {
+				t.Fatal(err)
+			}
+			total := 0
+			for _, s := range back.Ops {
+				if s.Errors != 0 {
+					t.Fatalf("%s: %d errors: %v", s.Op, s.Errors, s.ErrorsByCode)
+				}
+				if s.Count > 0 && (s.Latency.P50 <= 0 || s.Latency.P50 > s.Latency.P99 || s.Latency.P99 > s.Latency.Max) {
+					t.Fatalf("%s: latency percentiles out of order: %+v", s.Op, s.Latency)
+				}
+				if s.Op == "get" && (s.TTFB == nil || s.MiBPerSec <= 0) {
+					t.Fatalf("get: no time to first byte or throughput: %+v", s)
+				}
+				total += s.Count
+			}
+			want := cfg.Count
+			if op == "delete" {
+				want = cfg.Objects
+			}
+			if total != want {
+				t.Fatalf("%d operations recorded, want %d", total, want)
+			}
+		})
+	}
+}
+
+// ceilingEndpoint is an S3 endpoint that does no work: it accepts any request, drains
+// PUT bodies and answers GETs from memory. It bounds what the tool itself can drive.
+func ceilingEndpoint(size int) *httptest.Server {
+	body := make([]byte, size)
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodGet {
+			w.Write(body)
+		}
+	}))
+}
+
+// BenchmarkCeiling reports what the tool drives against an endpoint that does nothing:
+//
+//	go test -run '^$' -bench Ceiling ./bench/
+func BenchmarkCeiling(b *testing.B) {
+	for _, tc := range []struct {
+		op   string
+		size int64
+	}{{"put", 4 << 10}, {"get", 4 << 10}, {"put", 1 << 20}, {"get", 1 << 20}} {
+		b.Run(tc.op+"-"+sizeName(tc.size), func(b *testing.B) {
+			srv := ceilingEndpoint(int(tc.size))
+			defer srv.Close()
+			var rep *bench.Report
+			for b.Loop() {
+				var err error
+				rep, err = bench.RunS3(context.Background(), bench.S3Config{Endpoint: srv.URL, AccessKey: "k", SecretKey: "s",
+					Bucket: "ceiling", Op: tc.op, SizeBytes: tc.size, Concurrency: 8, Duration: 2 * time.Second, Objects: 8})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, s := range rep.Ops {
+				b.ReportMetric(s.OpsPerSec, "ops/s")
+				b.ReportMetric(s.MiBPerSec, "MiB/s")
+				b.ReportMetric(s.Latency.P99, "p99-ms")
+			}
+		})
+	}
+}
+
+func sizeName(n int64) string {
+	if n >= 1<<20 {
+		return "1MiB"
+	}
+	return "4KiB"
+}
+
+func TestRing(t *testing.T) {
+	rep, err := bench.RunRing(bench.RingConfig{PartPower: 12, Replicas: 3, Regions: 1, Zones: 3, Hosts: 4, Devices: 2, Lookups: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RebalanceSeconds <= 0 || rep.LookupNs <= 0 || rep.Balance > 1 || rep.MovedVsIdeal < 0.9 || rep.MovedVsIdeal > 1.1 {
+		t.Fatalf("ring report: %+v", rep)
+	}
+}

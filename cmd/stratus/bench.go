@@ -1,0 +1,210 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"stratus/bench"
+)
+
+func init() { register(newBenchCmd) }
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "bench", Short: "Measure S3 endpoints (Stratus or any other) and the ring"}
+	cmd.AddCommand(newBenchS3Cmd(), newBenchRingCmd())
+	return cmd
+}
+
+func newBenchS3Cmd() *cobra.Command {
+	var cfg bench.S3Config
+	var size, credsFile string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "s3 put|get|mixed|list|delete|multipart",
+		Short: "Drive one S3 operation against an endpoint and report throughput and latency",
+		Long: `Drive one S3 operation against any S3 endpoint and report operations/s, MiB/s, latency
+percentiles (p50, p90, p99, p99.9, max), time to first byte for reads, and errors by S3 code.
+Credentials come from --access-key/--secret-key, $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY,
+or --credentials (the data/credentials.json 'stratus server' writes).`,
+		Example: `  stratus bench s3 put --size 1MiB --concurrency 8 --duration 30s --credentials data/credentials.json
+  stratus bench s3 get --endpoint http://127.0.0.1:9000 --size 4KiB --objects 1000 --json`,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: bench.Ops,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.Op = args[0]
+			n, err := parseSize(size)
+			if err != nil {
+				return err
+			}
+			cfg.SizeBytes = n
+			if err := benchCredentials(&cfg, credsFile); err != nil {
+				return err
+			}
+			prog := newProgress(cmd.ErrOrStderr())
+			prog.start = prog.start.Add(-time.Second) // a benchmark shows progress from the start
+			cfg.Progress = func(done int, elapsed time.Duration) {
+				if prog.tty {
+					prog.shown = true
+					fmt.Fprintf(prog.w, "\r%s: %d ops in %v (%.0f ops/s) ", cfg.Op, done, elapsed.Round(time.Second), float64(done)/elapsed.Seconds())
+				}
+			}
+			rep, err := bench.RunS3(cmd.Context(), cfg)
+			prog.done()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			printS3Report(cmd.OutOrStdout(), rep)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:9000", "S3 endpoint URL")
+	f.StringVar(&cfg.Region, "region", "us-east-1", "region to sign for")
+	f.StringVar(&cfg.AccessKey, "access-key", "", "access key (default $AWS_ACCESS_KEY_ID)")
+	f.StringVar(&cfg.SecretKey, "secret-key", "", "secret key (default $AWS_SECRET_ACCESS_KEY)")
+	f.StringVar(&credsFile, "credentials", "", "JSON file with access_key and secret_key (as stratus server writes)")
+	f.StringVar(&cfg.Bucket, "bucket", "", "bucket to use (default: a new one per run)")
+	f.StringVar(&size, "size", "1MiB", "object size: bytes, or with KiB, MiB, GiB")
+	f.IntVar(&cfg.Concurrency, "concurrency", 8, "requests in flight")
+	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to measure")
+	f.IntVar(&cfg.Count, "count", 0, "stop after this many operations instead of --duration")
+	f.IntVar(&cfg.Objects, "objects", 100, "objects that get, mixed, list and delete work on (written first)")
+	f.IntVar(&cfg.GetPercent, "get-percent", 80, "share of reads in a mixed run")
+	f.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured run before measuring")
+	f.BoolVar(&cfg.Cleanup, "cleanup", true, "delete what the run wrote")
+	f.DurationVar(&cfg.Timeout, "timeout", time.Minute, "deadline of each request")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+// benchCredentials fills the keys from flags, the environment, or a credentials file.
+func benchCredentials(cfg *bench.S3Config, file string) error {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		var c adminCredentials
+		if err := json.Unmarshal(data, &c); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		cfg.AccessKey, cfg.SecretKey = c.AccessKey, c.SecretKey
+		if c.Endpoint != "" {
+			cfg.Endpoint = c.Endpoint
+		}
+	}
+	if cfg.AccessKey == "" {
+		cfg.AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")
+	}
+	if cfg.SecretKey == "" {
+		cfg.SecretKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	if cfg.AccessKey == "" || cfg.SecretKey == "" {
+		return fmt.Errorf("no credentials: give --access-key and --secret-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --credentials")
+	}
+	return nil
+}
+
+func printS3Report(w io.Writer, rep *bench.Report) {
+	c := rep.Config
+	fmt.Fprintf(w, "%s %s: %s objects, concurrency %d, %v against %s\n", rep.Tool, c.Op, formatSize(c.SizeBytes),
+		c.Concurrency, rep.Elapsed.Round(time.Millisecond), c.Endpoint)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "op\tops\terrors\tops/s\tMiB/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\tttfb p50\tttfb p99\t")
+	for _, s := range rep.Ops {
+		ttfb50, ttfb99 := "-", "-"
+		if s.TTFB != nil {
+			ttfb50, ttfb99 = fmt.Sprintf("%.2f", s.TTFB.P50), fmt.Sprintf("%.2f", s.TTFB.P99)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n", s.Op, s.Count, s.Errors,
+			s.OpsPerSec, s.MiBPerSec, s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.P999, s.Latency.Max, ttfb50, ttfb99)
+	}
+	tw.Flush()
+	for _, s := range rep.Ops {
+		for code, n := range s.ErrorsByCode {
+			fmt.Fprintf(w, "  %s errors %s: %d\n", s.Op, code, n)
+		}
+	}
+}
+
+func newBenchRingCmd() *cobra.Command {
+	var cfg bench.RingConfig
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ring",
+		Short: "Time a rebalance from scratch, adding a host, and lookups, for a ring of a given size",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := bench.RunRing(cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(rep)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ring of 2^%d partitions, %d replicas, %d devices\n", cfg.PartPower, cfg.Replicas,
+				cfg.Regions*cfg.Zones*cfg.Hosts*cfg.Devices)
+			fmt.Fprintf(cmd.OutOrStdout(), "rebalance from scratch  %.3f s (balance %.2f%%, dispersion %.2f%%)\n", rep.RebalanceSeconds, rep.Balance, rep.Dispersion)
+			fmt.Fprintf(cmd.OutOrStdout(), "add one host            %.3f s, moved %.3f× the ideal\n", rep.AddHostSeconds, rep.MovedVsIdeal)
+			fmt.Fprintf(cmd.OutOrStdout(), "lookup                  %.0f ns\n", rep.LookupNs)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.PartPower, "part-power", 18, "log2 of the partition count")
+	f.IntVar(&cfg.Replicas, "replicas", 3, "replicas")
+	f.IntVar(&cfg.Regions, "regions", 2, "regions")
+	f.IntVar(&cfg.Zones, "zones", 4, "zones per region")
+	f.IntVar(&cfg.Hosts, "hosts", 16, "hosts per zone")
+	f.IntVar(&cfg.Devices, "devices", 8, "devices per host")
+	f.IntVar(&cfg.Lookups, "lookups", 1_000_000, "lookups to time")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+// parseSize reads "4096", "4KiB", "1MiB", "2GiB" (also KB/MB/GB as powers of 1,000).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, err := strconv.ParseFloat(num, 64)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB)", s)
+			}
+			return int64(n * float64(u.mult)), nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB)", s)
+	}
+	return n, nil
+}
+
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
