@@ -37,8 +37,11 @@ unit:
 
 test: deps vet unit
 
+# bench runs the Go benchmarks of the parts: the ring, the storage node against the disk's
+# own speed, the catalog's commit rate, and the load tool's ceiling. Against a running
+# server, use stratus bench s3 (see docs) instead.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./ring/
+	$(GO) test -run '^$$' -bench . -benchmem ./ring/ ./objectd/ ./meta/ ./bench/
 
 clean:
 	rm -rf bin
