@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -116,14 +115,8 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-func payload(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+// payload is testutil.Payload, short for the many tests that use it.
+func payload(n int, seed uint64) []byte { return testutil.Payload(n, seed) }
 
 var tsBase = hlc.FromTime(time.Now())
 

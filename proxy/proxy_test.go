@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -40,14 +39,8 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func payload(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+// payload is testutil.Payload, short for the many tests that use it.
+func payload(n int, seed uint64) []byte { return testutil.Payload(n, seed) }
 
 func put(t *testing.T, p *proxy.Proxy, name string, body []byte) (proxy.PutResult, error) {
 	t.Helper()

@@ -139,21 +139,50 @@ func encodingFn(q url.Values) (func(string) string, string, error) {
 	return nil, "", errorf(ErrInvalidArgument, "Invalid Encoding Method specified in Request.")
 }
 
-func (s *Server) listObjectsV2(rq *request, q url.Values) error {
+// listRequest is what both listing versions read from the query.
+type listRequest struct {
+	prefix, delimiter string
+	max               int
+	enc               func(string) string
+	encName           string
+}
+
+// parseList checks the caller owns the bucket and reads the common listing parameters.
+func (s *Server) parseList(rq *request, q url.Values) (listRequest, error) {
+	lr := listRequest{prefix: q.Get("prefix"), delimiter: q.Get("delimiter")}
 	if _, err := s.owned(rq.r.Context(), rq); err != nil {
-		return err
+		return lr, err
 	}
-	max, err := maxKeys(q)
+	var err error
+	if lr.max, err = maxKeys(q); err != nil {
+		return lr, err
+	}
+	lr.enc, lr.encName, err = encodingFn(q)
+	return lr, err
+}
+
+// page renders a listing's keys and common prefixes; owner, if set, is shown per key.
+func (lr listRequest) page(l listing, owner *xmlOwner) ([]xmlContents, []xmlPrefix) {
+	var cs []xmlContents
+	for _, e := range l.entries {
+		c := contents(e, lr.enc)
+		c.Owner = owner
+		cs = append(cs, c)
+	}
+	var ps []xmlPrefix
+	for _, p := range l.prefixes {
+		ps = append(ps, xmlPrefix{lr.enc(p)})
+	}
+	return cs, ps
+}
+
+func (s *Server) listObjectsV2(rq *request, q url.Values) error {
+	lr, err := s.parseList(rq, q)
 	if err != nil {
 		return err
 	}
-	enc, encName, err := encodingFn(q)
-	if err != nil {
-		return err
-	}
-	prefix, delimiter, startAfter := q.Get("prefix"), q.Get("delimiter"), q.Get("start-after")
+	startAfter, token := q.Get("start-after"), q.Get("continuation-token")
 	after := startAfter
-	token := q.Get("continuation-token")
 	if q.Has("continuation-token") {
 		raw, err := base64.RawURLEncoding.DecodeString(token)
 		if err != nil || token == "" {
@@ -161,60 +190,42 @@ func (s *Server) listObjectsV2(rq *request, q url.Values) error {
 		}
 		after = string(raw)
 	}
-	l, err := s.list(rq, prefix, delimiter, after, max)
+	l, err := s.list(rq, lr.prefix, lr.delimiter, after, lr.max)
 	if err != nil {
 		return err
 	}
-	out := xmlListV2{Name: rq.bucket, Prefix: enc(prefix), Delimiter: enc(delimiter), MaxKeys: max,
-		EncodingType: encName, KeyCount: len(l.entries) + len(l.prefixes), IsTruncated: l.truncated,
+	enc := lr.enc
+	out := xmlListV2{Name: rq.bucket, Prefix: enc(lr.prefix), Delimiter: enc(lr.delimiter), MaxKeys: lr.max,
+		EncodingType: lr.encName, KeyCount: len(l.entries) + len(l.prefixes), IsTruncated: l.truncated,
 		ContinuationToken: token, StartAfter: enc(startAfter)}
 	if l.truncated {
 		out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(l.last))
 	}
-	fetchOwner := q.Get("fetch-owner") == "true"
-	for _, e := range l.entries {
-		c := contents(e, enc)
-		if fetchOwner {
-			c.Owner = &xmlOwner{ID: rq.account, DisplayName: rq.account}
-		}
-		out.Contents = append(out.Contents, c)
+	var owner *xmlOwner
+	if q.Get("fetch-owner") == "true" {
+		owner = &xmlOwner{ID: rq.account, DisplayName: rq.account}
 	}
-	for _, p := range l.prefixes {
-		out.CommonPrefixes = append(out.CommonPrefixes, xmlPrefix{enc(p)})
-	}
+	out.Contents, out.CommonPrefixes = lr.page(l, owner)
 	return writeXML(rq.w, http.StatusOK, out)
 }
 
 func (s *Server) listObjectsV1(rq *request, q url.Values) error {
-	if _, err := s.owned(rq.r.Context(), rq); err != nil {
-		return err
-	}
-	max, err := maxKeys(q)
+	lr, err := s.parseList(rq, q)
 	if err != nil {
 		return err
 	}
-	enc, encName, err := encodingFn(q)
+	marker := q.Get("marker")
+	l, err := s.list(rq, lr.prefix, lr.delimiter, marker, lr.max)
 	if err != nil {
 		return err
 	}
-	prefix, delimiter, marker := q.Get("prefix"), q.Get("delimiter"), q.Get("marker")
-	l, err := s.list(rq, prefix, delimiter, marker, max)
-	if err != nil {
-		return err
-	}
-	out := xmlListV1{Name: rq.bucket, Prefix: enc(prefix), Marker: enc(marker), Delimiter: enc(delimiter),
-		MaxKeys: max, EncodingType: encName, IsTruncated: l.truncated}
-	if l.truncated && delimiter != "" {
+	enc := lr.enc
+	out := xmlListV1{Name: rq.bucket, Prefix: enc(lr.prefix), Marker: enc(marker), Delimiter: enc(lr.delimiter),
+		MaxKeys: lr.max, EncodingType: lr.encName, IsTruncated: l.truncated}
+	if l.truncated && lr.delimiter != "" {
 		out.NextMarker = enc(l.last)
 	}
-	for _, e := range l.entries {
-		c := contents(e, enc)
-		c.Owner = &xmlOwner{ID: rq.account, DisplayName: rq.account}
-		out.Contents = append(out.Contents, c)
-	}
-	for _, p := range l.prefixes {
-		out.CommonPrefixes = append(out.CommonPrefixes, xmlPrefix{enc(p)})
-	}
+	out.Contents, out.CommonPrefixes = lr.page(l, &xmlOwner{ID: rq.account, DisplayName: rq.account})
 	return writeXML(rq.w, http.StatusOK, out)
 }
 

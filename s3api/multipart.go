@@ -174,22 +174,32 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	var etag string
-	_, err = s.data.Put(ctx, proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: rq.length}, body,
-		func(ctx context.Context, res proxy.PutResult) error {
-			if err := body.check(res.MD5[:]); err != nil {
-				return err
-			}
-			etag = hex.EncodeToString(res.MD5[:])
-			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
-				Size: rq.length, ETag: etag, Version: uint64(res.Timestamp)})
-		})
+	etag, _, err := s.putPart(rq, u, n, body, rq.length, body.check)
 	if err != nil {
-		return dataError(err)
+		return err
 	}
 	rq.w.Header().Set("ETag", `"`+etag+`"`)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// putPart stores part n of upload u and records it in the index; check, if set, vets the
+// content's MD5 before anything is recorded. It returns the part's ETag and version.
+func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, length int64, check func(md5 []byte) error) (string, uint64, error) {
+	var etag string
+	var version uint64
+	_, err := s.data.Put(rq.r.Context(), proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length}, body,
+		func(ctx context.Context, res proxy.PutResult) error {
+			if check != nil {
+				if err := check(res.MD5[:]); err != nil {
+					return err
+				}
+			}
+			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
+			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
+				Size: length, ETag: etag, Version: version})
+		})
+	return etag, version, dataError(err)
 }
 
 func (s *Server) completeUpload(rq *request, q url.Values) error {
@@ -471,16 +481,9 @@ func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload)
 		return dataError(err)
 	}
 	defer body.Close()
-	var etag string
-	var version uint64
-	_, err = s.data.Put(ctx, proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length}, body,
-		func(ctx context.Context, res proxy.PutResult) error {
-			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
-			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
-				Size: length, ETag: etag, Version: version})
-		})
+	etag, version, err := s.putPart(rq, u, n, body, length, nil)
 	if err != nil {
-		return dataError(err)
+		return err
 	}
 	return writeXML(rq.w, http.StatusOK, struct {
 		XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyPartResult"`

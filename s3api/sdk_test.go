@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"stratus/internal/testcluster"
+	"stratus/internal/testutil"
 )
 
 // sdkClient returns an aws-sdk-go-v2 S3 client for the cluster, path style, with the SDK's
@@ -40,14 +40,8 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func payload(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+// payload is testutil.Payload, short for the many tests that use it.
+func payload(n int, seed uint64) []byte { return testutil.Payload(n, seed) }
 
 // code returns the S3 error code of err, or "".
 func code(err error) string {

@@ -30,14 +30,9 @@ func newUserCmd() *cobra.Command {
 		Use:   "create NAME",
 		Short: "Create an account and its first access key",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			mc, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer mc.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
 			ctx := cmd.Context()
-			err = mc.CreateAccount(ctx, client.Account{ID: args[0], Name: args[0], CreatedAt: time.Now().UTC()})
+			err := mc.CreateAccount(ctx, client.Account{ID: args[0], Name: args[0], CreatedAt: time.Now().UTC()})
 			if errors.Is(err, client.ErrConflict) {
 				return fmt.Errorf("account %q exists", args[0])
 			}
@@ -45,17 +40,12 @@ func newUserCmd() *cobra.Command {
 				return err
 			}
 			return createKey(cmd, mc, args[0])
-		},
+		}),
 	}, &cobra.Command{
 		Use:   "list",
 		Short: "List accounts",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			mc, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer mc.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
 			items, err := listAll(cmd, mc, client.TableAccounts)
 			if err != nil {
 				return err
@@ -69,17 +59,12 @@ func newUserCmd() *cobra.Command {
 				}
 			}
 			return tw.Flush()
-		},
+		}),
 	}, &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete an account with no buckets, and its access keys",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			mc, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer mc.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
 			ctx := cmd.Context()
 			if _, err := mc.Account(ctx, args[0]); errors.Is(err, client.ErrNotFound) {
 				return fmt.Errorf("no account %q", args[0])
@@ -109,7 +94,7 @@ func newUserCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted account %s and %d access keys\n", args[0], len(keys))
 			return nil
-		},
+		}),
 	})
 	return cmd
 }
@@ -120,29 +105,19 @@ func newKeyCmd() *cobra.Command {
 		Use:   "create ACCOUNT",
 		Short: "Create an access key for an account and print its secret (shown only once)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			mc, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer mc.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
 			if _, err := mc.Account(cmd.Context(), args[0]); errors.Is(err, client.ErrNotFound) {
 				return fmt.Errorf("no account %q", args[0])
 			} else if err != nil {
 				return err
 			}
 			return createKey(cmd, mc, args[0])
-		},
+		}),
 	}, &cobra.Command{
 		Use:   "list [ACCOUNT]",
 		Short: "List access keys (never their secrets)",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			mc, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer mc.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
 			account := ""
 			if len(args) == 1 {
 				account = args[0]
@@ -157,17 +132,12 @@ func newKeyCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.Account, k.CreatedAt.Format(time.RFC3339))
 			}
 			return tw.Flush()
-		},
+		}),
 	}, &cobra.Command{
 		Use:   "revoke ACCESS_KEY",
 		Short: "Revoke an access key; servers stop accepting it within their cache time (10 s)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			mc, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer mc.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
 			if _, err := mc.AccessKey(cmd.Context(), args[0]); errors.Is(err, client.ErrNotFound) {
 				return fmt.Errorf("no access key %q", args[0])
 			} else if err != nil {
@@ -178,9 +148,22 @@ func newKeyCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
 			return nil
-		},
+		}),
 	})
 	return cmd
+}
+
+// withMetaClient adapts fn to cobra, giving it a meta client built from --meta that is
+// closed when fn returns.
+func withMetaClient(fn func(cmd *cobra.Command, mc *client.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		mc, err := metaClient(cmd)
+		if err != nil {
+			return err
+		}
+		defer mc.Close()
+		return fn(cmd, mc, args)
+	}
 }
 
 // createKey makes a key for account and prints it.

@@ -4,6 +4,7 @@ package testutil
 
 import (
 	"log/slog"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -40,4 +41,15 @@ func Eventually(t testing.TB, timeout time.Duration, check func() error) {
 			wait *= 2
 		}
 	}
+}
+
+// Payload returns n deterministic pseudo-random bytes: the same n and seed give the same
+// bytes, so a test can regenerate what it wrote instead of keeping it.
+func Payload(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }
