@@ -12,8 +12,9 @@ import (
 // Get opens version of name (zero: whatever version the first replica holds) for reading,
 // rng nil meaning the whole object. It asks the primaries, then the handoffs, and returns
 // the first replica that holds exactly that version; ErrNotFound if every replica asked
-// said it has no such version, ErrUnavailable if too few answered. The caller closes the
-// returned Body.
+// said it has no such version, ErrUnavailable if too few answered. A replica that sends
+// nothing for NodeTimeout — no answer, or no body bytes — is given up on. The caller closes
+// the returned Body.
 func (p *Proxy) Get(ctx context.Context, name string, version hlc.Timestamp, rng *client.Range) (*client.Object, error) {
 	pl, err := p.place(name)
 	if err != nil {
@@ -30,13 +31,20 @@ func (p *Proxy) Get(ctx context.Context, name string, version hlc.Timestamp, rng
 			break
 		}
 		attempts--
-		obj, err := p.nodes.Get(ctx, t, name, rng)
+		wctx, wd := newWatchdog(ctx, p.cfg.NodeTimeout)
+		obj, err := p.nodes.Get(wctx, t, name, rng)
+		if err != nil || (version != 0 && obj.Timestamp != version) {
+			if err == nil {
+				obj.Body.Close()
+			}
+			wd.stop()
+		}
 		switch {
 		case err == nil && (version == 0 || obj.Timestamp == version):
 			p.lim.ok(t.Host)
+			obj.Body = &watchedBody{ReadCloser: obj.Body, w: wd}
 			return obj, nil
 		case err == nil:
-			obj.Body.Close()
 			answered++
 			errs = append(errs, fmt.Errorf("%s: holds version %v, want %v", t, obj.Timestamp, version))
 			continue

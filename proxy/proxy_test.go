@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -243,4 +244,85 @@ func TestReadNamesVersion(t *testing.T) {
 	if _, err := read(t, p, name, v1.Timestamp); !errors.Is(err, proxy.ErrNotFound) {
 		t.Fatalf("read of a superseded version: %v", err)
 	}
+}
+
+// silence stops node n and takes its address with a listener that accepts connections and
+// never answers: a node that hangs rather than dies.
+func silence(t *testing.T, n *testcluster.Node) {
+	t.Helper()
+	n.Stop()
+	ln, err := net.Listen("tcp", n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+}
+
+// TestHungNode: a replica that accepts connections but never answers costs a write one
+// ConnectTimeout (a handoff takes its place) and a read one NodeTimeout (the next replica
+// serves it); nothing waits forever.
+func TestHungNode(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{Nodes: 4})
+	nodes := client.New(client.Config{Timeout: 10 * time.Second})
+	t.Cleanup(nodes.CloseIdleConnections)
+	cfg := proxy.DefaultConfig()
+	cfg.ConnectTimeout, cfg.NodeTimeout, cfg.ChunkBytes = 300*time.Millisecond, 300*time.Millisecond, 64<<10
+	p, err := proxy.New(cfg, nodes, &hlc.Clock{}, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetRing(st.Ring)
+	name := "bucket/hung"
+	res, err := put(t, p, name, payload(100<<10, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hung := st.Ring.Primaries(st.Ring.Partition(name), nil)[0].Host
+	for _, n := range st.Nodes {
+		if n.Addr == hung {
+			silence(t, n)
+		}
+	}
+	start := time.Now()
+	got, err := read(t, p, name, res.Timestamp)
+	if err != nil || !bytes.Equal(got, payload(100<<10, 9)) {
+		t.Fatalf("read with a hung primary: %v", err)
+	}
+	// A second name that the hung node is also a primary of.
+	name2 := ""
+	for i := 0; name2 == ""; i++ {
+		cand := fmt.Sprintf("bucket/hung-%d", i)
+		for _, d := range st.Ring.Primaries(st.Ring.Partition(cand), nil) {
+			if d.Host == hung {
+				name2 = cand
+			}
+		}
+	}
+	start2 := time.Now()
+	res2, err := put(t, p, name2, payload(100<<10, 10))
+	if err != nil || res2.Replicas < 2 {
+		t.Fatalf("write with a hung node: %+v %v", res2, err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("a hung node held requests for %v", d)
+	}
+	t.Logf("read took %v, write %v", start2.Sub(start), time.Since(start2))
 }

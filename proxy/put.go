@@ -271,7 +271,13 @@ func (w *fanout) finish() []client.Target {
 		}
 		s.closed = true
 		s.pw.Close()
-		s.result = <-s.done
+		// The node has every byte; it owes an answer within NodeTimeout (its fsyncs).
+		select {
+		case s.result = <-s.done:
+		case <-time.After(w.p.cfg.NodeTimeout):
+			s.cancel()
+			s.result = <-s.done
+		}
 		s.cancel()
 		var se *client.StatusError
 		switch {
