@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -24,6 +25,13 @@ type Index interface {
 	DeleteObject(ctx context.Context, bucket, key string, version uint64, versioned bool) error
 	// ListObjects lists current objects whose keys start with prefix and sort after after.
 	ListObjects(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
+	// PutVersion adds e to the version history only, leaving the current version alone:
+	// how a version written before versioning was enabled joins the history.
+	PutVersion(ctx context.Context, e ObjectEntry) error
+	// DeleteVersion removes one version from the history for good and returns it. If it
+	// was the current version, the newest remaining one becomes current (or the key goes).
+	// ErrNotFound if there is no such version.
+	DeleteVersion(ctx context.Context, bucket, key string, version uint64) (ObjectEntry, error)
 	// ListObjectVersions lists the version history, newest version of each key first.
 	// after is a key; the listing restarts at the key after it.
 	ListObjectVersions(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
@@ -138,23 +146,92 @@ func (g groupIndex) list(ctx context.Context, table, bucket, prefix, after strin
 			from += "\x00\xff" // past every version of after
 		}
 	}
-	items, more, err := g.c.List(ctx, table, objectKey(bucket, prefix), from, limit, opts...)
-	if err != nil {
-		return nil, false, err
-	}
-	out := make([]ObjectEntry, 0, len(items))
-	for _, it := range items {
-		var e ObjectEntry
-		if err := decodeJSON(it, &e); err != nil {
+	for {
+		items, more, err := g.c.List(ctx, table, objectKey(bucket, prefix), from, limit, opts...)
+		if err != nil {
 			return nil, false, err
 		}
-		if current && e.DeleteMarker {
+		out := make([]ObjectEntry, 0, len(items))
+		for _, it := range items {
+			var e ObjectEntry
+			if err := decodeJSON(it, &e); err != nil {
+				return nil, false, err
+			}
+			if current && e.DeleteMarker {
+				continue
+			}
+			e.ModIndex = it.ModIndex
+			out = append(out, e)
+		}
+		// A page of nothing but delete markers would leave the caller no key to go on
+		// from; read on past it instead.
+		if len(out) > 0 || !more || len(items) == 0 {
+			return out, more, nil
+		}
+		from = items[len(items)-1].Key
+	}
+}
+
+func (g groupIndex) PutVersion(ctx context.Context, e ObjectEntry) error {
+	if err := checkObject(e.Bucket, e.Key); err != nil {
+		return err
+	}
+	_, err := g.c.Apply(ctx, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(e.Bucket, e.Key, e.Version), Value: encodeJSON(e), Version: e.Version})
+	return err
+}
+
+func (g groupIndex) DeleteVersion(ctx context.Context, bucket, key string, version uint64) (ObjectEntry, error) {
+	if err := checkObject(bucket, key); err != nil {
+		return ObjectEntry{}, err
+	}
+	// Read, decide, and write under the current entry's mod index, so a concurrent write
+	// makes this try again instead of clobbering it.
+	for attempt := 0; ; attempt++ {
+		var gone ObjectEntry
+		it, err := g.c.Get(ctx, TableObjectVersions, versionKey(bucket, key, version))
+		if err != nil {
+			return gone, err
+		}
+		if err := decodeJSON(it, &gone); err != nil {
+			return gone, err
+		}
+		var cur ObjectEntry
+		curIdx := uint64(0)
+		if ci, err := g.c.Get(ctx, TableObjects, objectKey(bucket, key)); err == nil {
+			if err := decodeJSON(ci, &cur); err != nil {
+				return gone, err
+			}
+			curIdx = ci.ModIndex
+		} else if !errors.Is(err, ErrNotFound) {
+			return gone, err
+		}
+		ops := []Op{{Kind: OpDelete, Table: TableObjectVersions, Key: versionKey(bucket, key, version)}}
+		if curIdx != 0 && cur.Version == version {
+			// The newest other version takes its place; versions list newest first.
+			items, _, err := g.c.List(ctx, TableObjectVersions, objectKey(bucket, key)+"\x00", "", 2)
+			if err != nil {
+				return gone, err
+			}
+			var next *Item
+			for i := range items {
+				if items[i].Key != versionKey(bucket, key, version) {
+					next = &items[i]
+					break
+				}
+			}
+			if next != nil {
+				ops = append(ops, Op{Kind: OpPut, Table: TableObjects, Key: objectKey(bucket, key), Value: next.Value,
+					Version: next.Version, Cond: CondModIndex, ModIndex: curIdx})
+			} else {
+				ops = append(ops, Op{Kind: OpDelete, Table: TableObjects, Key: objectKey(bucket, key), Cond: CondModIndex, ModIndex: curIdx})
+			}
+		}
+		_, err = g.c.Apply(ctx, ops...)
+		if errors.Is(err, ErrConflict) && attempt < 5 {
 			continue
 		}
-		e.ModIndex = it.ModIndex
-		out = append(out, e)
+		return gone, err
 	}
-	return out, more, nil
 }
 
 func (g groupIndex) ListObjects(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) ([]ObjectEntry, bool, error) {

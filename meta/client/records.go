@@ -109,6 +109,9 @@ type ObjectEntry struct {
 	ContentType  string            `json:"content_type,omitempty"`
 	UserMeta     map[string]string `json:"user_meta,omitempty"`
 	DeleteMarker bool              `json:"delete_marker,omitempty"`
+	// Data names where the version's bytes live in the ring when that is not the object's
+	// own name: versions of a versioned bucket each have their own. Opaque to meta.
+	Data string `json:"data,omitempty"`
 	// ModIndex is the Raft index of the entry's last write; filled in on reads, not stored.
 	ModIndex uint64 `json:"-"`
 }

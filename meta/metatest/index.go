@@ -122,4 +122,51 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 			t.Fatalf("completed object = %+v, %v", e, err)
 		}
 	})
+	t.Run("version history", func(t *testing.T) {
+		idx := newIndex("hist")
+		e := func(v uint64, marker bool) client.ObjectEntry {
+			return client.ObjectEntry{Bucket: "hist", Key: "k", Version: v, ETag: fmt.Sprint(v), DeleteMarker: marker}
+		}
+		// A version from before versioning joins the history without becoming current.
+		if err := idx.PutObject(ctx, e(1, false), false); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.PutVersion(ctx, e(1, false)); err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range []client.ObjectEntry{e(2, false), e(3, true)} {
+			if err := idx.PutObject(ctx, x, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Pages of nothing but delete markers do not stop a listing.
+		if list, _, err := idx.ListObjects(ctx, "hist", "", "", 1); err != nil || len(list) != 0 {
+			t.Fatalf("current listing with only a marker = %+v %v", list, err)
+		}
+		// Deleting the current marker brings version 2 back.
+		gone, err := idx.DeleteVersion(ctx, "hist", "k", 3)
+		if err != nil || !gone.DeleteMarker {
+			t.Fatalf("delete marker version = %+v %v", gone, err)
+		}
+		if cur, err := idx.GetObject(ctx, "hist", "k"); err != nil || cur.Version != 2 {
+			t.Fatalf("current after removing the marker = %+v %v", cur, err)
+		}
+		// Deleting an older version leaves the current alone.
+		if _, err := idx.DeleteVersion(ctx, "hist", "k", 1); err != nil {
+			t.Fatal(err)
+		}
+		if cur, err := idx.GetObject(ctx, "hist", "k"); err != nil || cur.Version != 2 {
+			t.Fatalf("current after removing an old version = %+v %v", cur, err)
+		}
+		// Deleting the last version removes the key.
+		if _, err := idx.DeleteVersion(ctx, "hist", "k", 2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idx.GetObject(ctx, "hist", "k"); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("key after its last version went = %v", err)
+		}
+		if _, err := idx.DeleteVersion(ctx, "hist", "k", 2); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("deleting a missing version = %v", err)
+		}
+	})
 }
