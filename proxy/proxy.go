@@ -51,6 +51,10 @@ func (p *Proxy) SetRing(r *ring.Ring) bool {
 // Ring returns the ring in use, or nil.
 func (p *Proxy) Ring() *ring.Ring { return p.ring.Load() }
 
+// Stamp returns a new write timestamp, for a caller that must name a version before
+// writing it (PutRequest.Timestamp).
+func (p *Proxy) Stamp() hlc.Timestamp { return p.clock.Next() }
+
 // Quorum is the number of replicas a write must reach: a majority.
 func Quorum(replicas int) int { return replicas/2 + 1 }
 

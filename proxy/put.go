@@ -17,7 +17,9 @@ import (
 
 // PutRequest describes an object write.
 type PutRequest struct {
-	Name        string
+	Name string
+	// Timestamp, if set, is the write's version (from Stamp); zero stamps it now.
+	Timestamp   hlc.Timestamp
 	Length      int64
 	ContentType string
 	Meta        map[string]string // keys lower-case
@@ -43,7 +45,11 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 	}
 	replicas := pl.ring.Replicas()
 	quorum := Quorum(replicas)
-	creq := client.PutRequest{Name: req.Name, Timestamp: p.clock.Next(), Length: req.Length,
+	ts := req.Timestamp
+	if ts == 0 {
+		ts = p.clock.Next()
+	}
+	creq := client.PutRequest{Name: req.Name, Timestamp: ts, Length: req.Length,
 		ContentType: req.ContentType, Meta: req.Meta}
 	next, stop := iter.Pull(p.candidates(pl))
 	defer stop()

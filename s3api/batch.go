@@ -41,7 +41,8 @@ type xmlDeleteResult struct {
 // DeleteObject would, each reported on its own.
 func (s *Server) deleteObjects(rq *request) error {
 	ctx := rq.r.Context()
-	if _, err := s.owned(ctx, rq); err != nil {
+	b, err := s.owned(ctx, rq)
+	if err != nil {
 		return err
 	}
 	checked, err := CheckChecksums(rq.body, rq.r.Header, rq.length)
@@ -73,11 +74,12 @@ func (s *Server) deleteObjects(rq *request) error {
 	var out xmlDeleteResult
 	for _, o := range req.Objects {
 		err := checkKey(o.Key)
-		if err == nil && o.VersionID != "" && o.VersionID != "null" {
-			err = errorf(ErrNotImplemented, "Object versions are not implemented yet.")
-		}
 		if err == nil {
-			err = s.deleteKey(ctx, rq.bucket, o.Key)
+			if b.Versioning == meta.VersioningOff && o.VersionID == "" {
+				err = s.deleteKey(ctx, rq.bucket, o.Key)
+			} else {
+				err = s.deleteVersioned(ctx, nil, rq.bucket, o.Key, o.VersionID)
+			}
 		}
 		if err != nil {
 			api, mapped := Lookup(err)

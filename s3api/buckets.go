@@ -95,7 +95,9 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 			return writeXML(rq.w, http.StatusOK, xmlVersioning{Status: versioningStatus(b.Versioning)})
 		case q.Has("uploads"):
 			return s.listUploads(rq, q)
-		case q.Has("versions"), q.Has("acl"), q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
+		case q.Has("versions"):
+			return s.listVersions(rq, q)
+		case q.Has("acl"), q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
 			return errorf(ErrNotImplemented, "This bucket operation is not implemented yet.")
 		case q.Get("list-type") == "2":
 			return s.listObjectsV2(rq, q)
@@ -165,12 +167,43 @@ func (s *Server) deleteBucket(rq *request) error {
 }
 
 func (s *Server) putVersioning(rq *request) error {
-	if _, err := s.owned(rq.r.Context(), rq); err != nil {
+	ctx := rq.r.Context()
+	b, err := s.owned(ctx, rq)
+	if err != nil {
 		return err
 	}
-	// Versions need one stored copy per version; until objects are stored that way,
-	// refusing is better than keeping only the newest bytes of a "versioned" bucket.
-	return errorf(ErrNotImplemented, "Bucket versioning is not implemented yet.")
+	body, err := io.ReadAll(io.LimitReader(rq.body, 64<<10))
+	if err != nil {
+		return err
+	}
+	var v xmlVersioning
+	if err := xml.Unmarshal(body, &v); err != nil {
+		return ErrMalformedXML
+	}
+	was := b.Versioning
+	switch v.Status {
+	case "Enabled":
+		b.Versioning = meta.VersioningEnabled
+	case "Suspended":
+		b.Versioning = meta.VersioningSuspended
+	default:
+		return ErrMalformedXML
+	}
+	if was == meta.VersioningOff {
+		// The objects already there become their null versions in the history.
+		if err := s.historize(ctx, rq.bucket); err != nil {
+			return err
+		}
+	}
+	_, mod, err := s.meta.Bucket(ctx, rq.bucket)
+	if err != nil {
+		return err
+	}
+	if err := s.meta.UpdateBucket(ctx, b, mod); err != nil {
+		return err
+	}
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 func versioningStatus(v meta.Versioning) string {

@@ -2,9 +2,7 @@ package s3api
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/xml"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,7 +10,6 @@ import (
 
 	"stratus/internal/hlc"
 	meta "stratus/meta/client"
-	"stratus/proxy"
 )
 
 type xmlCopyResult struct {
@@ -21,24 +18,21 @@ type xmlCopyResult struct {
 	ETag         string   `xml:"ETag"`
 }
 
-// copySource reads x-amz-copy-source: "[/]bucket/key", URL-encoded.
-func copySource(h http.Header) (bucket, key string, err error) {
+// copySource reads x-amz-copy-source: "[/]bucket/key[?versionId=id]", URL-encoded.
+func copySource(h http.Header) (bucket, key, versionID string, err error) {
 	v := h.Get("X-Amz-Copy-Source")
 	if i := strings.Index(v, "?versionId="); i >= 0 {
-		if vid := v[i+len("?versionId="):]; vid != "null" {
-			return "", "", errorf(ErrNotImplemented, "Copying a version is not implemented yet.")
-		}
-		v = v[:i]
+		versionID, v = v[i+len("?versionId="):], v[:i]
 	}
 	v, err = url.PathUnescape(strings.TrimPrefix(v, "/"))
 	if err != nil {
-		return "", "", errorf(ErrInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+		return "", "", "", errorf(ErrInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
 	bucket, key, ok := strings.Cut(v, "/")
 	if !ok || bucket == "" || key == "" {
-		return "", "", errorf(ErrInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+		return "", "", "", errorf(ErrInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
-	return bucket, key, checkKey(key)
+	return bucket, key, versionID, checkKey(key)
 }
 
 // copyConditions applies the x-amz-copy-source-if-* headers; any that fails is
@@ -58,7 +52,7 @@ func copyConditions(h http.Header, e meta.ObjectEntry) error {
 
 // sourceEntry loads the object a copy reads, which the caller must own.
 func (s *Server) sourceEntry(ctx context.Context, rq *request) (meta.ObjectEntry, error) {
-	bucket, key, err := copySource(rq.r.Header)
+	bucket, key, vid, err := copySource(rq.r.Header)
 	if err != nil {
 		return meta.ObjectEntry{}, err
 	}
@@ -66,12 +60,13 @@ func (s *Server) sourceEntry(ctx context.Context, rq *request) (meta.ObjectEntry
 	if _, err := s.owned(ctx, src); err != nil {
 		return meta.ObjectEntry{}, err
 	}
-	e, err := s.meta.Index(bucket).GetObject(ctx, bucket, key)
-	if errors.Is(err, meta.ErrNotFound) {
-		return e, ErrNoSuchKey
+	q := url.Values{}
+	if vid != "" {
+		q.Set("versionId", vid)
 	}
+	e, err := s.resolve(ctx, nil, bucket, key, q)
 	if err != nil {
-		return e, dataError(err)
+		return e, err
 	}
 	return e, copyConditions(rq.r.Header, e)
 }
@@ -83,7 +78,7 @@ func (s *Server) openRange(ctx context.Context, e meta.ObjectEntry, offset, leng
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	if !isMultipartETag(e.ETag) {
-		obj, err := s.data.Get(ctx, objectName(e.Bucket, e.Key), hlc.Timestamp(e.Version), rangeOf(offset, length, e.Size))
+		obj, err := s.data.Get(ctx, dataName(e), hlc.Timestamp(e.Version), rangeOf(offset, length, e.Size))
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +111,8 @@ func (p *pipeBody) Close() error {
 
 func (s *Server) copyObject(rq *request) error {
 	ctx := rq.r.Context()
-	if _, err := s.owned(ctx, rq); err != nil {
+	b, err := s.owned(ctx, rq)
+	if err != nil {
 		return err
 	}
 	src, err := s.sourceEntry(ctx, rq)
@@ -129,7 +125,7 @@ func (s *Server) copyObject(rq *request) error {
 	ctype, um := src.ContentType, src.UserMeta
 	switch rq.r.Header.Get("X-Amz-Metadata-Directive") {
 	case "", "COPY":
-		if src.Bucket == rq.bucket && src.Key == rq.key {
+		if src.Bucket == rq.bucket && src.Key == rq.key && b.Versioning == meta.VersioningOff {
 			return errorf(ErrInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 		}
 	case "REPLACE":
@@ -147,18 +143,14 @@ func (s *Server) copyObject(rq *request) error {
 		return dataError(err)
 	}
 	defer body.Close()
-	replaced := s.partsOf(ctx, rq.bucket, rq.key)
-	var etag string
-	var version uint64
-	_, err = s.data.Put(ctx, proxy.PutRequest{Name: objectName(rq.bucket, rq.key), Length: src.Size, ContentType: ctype, Meta: um}, body,
-		func(ctx context.Context, res proxy.PutResult) error {
-			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
-			return s.meta.Index(rq.bucket).PutObject(ctx, meta.ObjectEntry{Bucket: rq.bucket, Key: rq.key, Version: version,
-				Size: src.Size, ETag: etag, ContentType: ctype, UserMeta: um}, false)
-		})
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um},
+		src.Size, body, nil, nil)
 	if err != nil {
-		return dataError(err)
+		return err
 	}
-	s.dropParts(ctx, replaced)
-	return writeXML(rq.w, http.StatusOK, xmlCopyResult{LastModified: isoTime(lastModified(version)), ETag: `"` + etag + `"`})
+	setVersionHeader(rq.w, b, e)
+	if src.Data != "" {
+		rq.w.Header().Set("X-Amz-Copy-Source-Version-Id", versionID(src))
+	}
+	return writeXML(rq.w, http.StatusOK, xmlCopyResult{LastModified: isoTime(lastModified(e.Version)), ETag: `"` + e.ETag + `"`})
 }

@@ -139,16 +139,18 @@ func (s *Server) createUpload(rq *request) error {
 	return writeXML(rq.w, http.StatusOK, xmlInitiate{Bucket: rq.bucket, Key: rq.key, UploadID: u.UploadID})
 }
 
-// upload loads the upload q names and checks it belongs to the request's key.
-func (s *Server) upload(ctx context.Context, rq *request, q url.Values) (meta.Upload, error) {
-	if _, err := s.owned(ctx, rq); err != nil {
-		return meta.Upload{}, err
+// upload loads the bucket, which the caller must own, and the upload q names, which must
+// belong to the request's key.
+func (s *Server) upload(ctx context.Context, rq *request, q url.Values) (meta.Bucket, meta.Upload, error) {
+	b, err := s.owned(ctx, rq)
+	if err != nil {
+		return b, meta.Upload{}, err
 	}
 	u, err := s.meta.Index(rq.bucket).Upload(ctx, rq.bucket, rq.key, q.Get("uploadId"))
 	if errors.Is(err, meta.ErrNotFound) {
-		return u, ErrNoSuchUpload
+		return b, u, ErrNoSuchUpload
 	}
-	return u, err
+	return b, u, err
 }
 
 func (s *Server) uploadPart(rq *request, q url.Values) error {
@@ -157,7 +159,7 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 	if err != nil || n < 1 || n > maxParts {
 		return errorf(ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
 	}
-	u, err := s.upload(ctx, rq, q)
+	_, u, err := s.upload(ctx, rq, q)
 	if err != nil {
 		return err
 	}
@@ -204,7 +206,7 @@ func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, leng
 
 func (s *Server) completeUpload(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	u, err := s.upload(ctx, rq, q)
+	b, u, err := s.upload(ctx, rq, q)
 	if err != nil {
 		return err
 	}
@@ -245,17 +247,15 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 	}
 	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
 	data, _ := json.Marshal(m)
-	replaced := s.partsOf(ctx, rq.bucket, rq.key)
-	_, err = s.data.Put(ctx, proxy.PutRequest{Name: objectName(rq.bucket, rq.key), Length: int64(len(data)),
-		ContentType: "application/x-stratus-manifest+json"}, bytes.NewReader(data),
-		func(ctx context.Context, res proxy.PutResult) error {
-			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, meta.ObjectEntry{Bucket: rq.bucket, Key: rq.key,
-				Version: uint64(res.Timestamp), Size: size, ETag: etag, ContentType: u.ContentType, UserMeta: u.UserMeta}, false)
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
+		UserMeta: u.UserMeta}, int64(len(data)), bytes.NewReader(data), nil,
+		func(ctx context.Context, e meta.ObjectEntry, versioned bool) error {
+			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
 		})
 	if err != nil {
-		return dataError(err)
+		return err
 	}
-	s.dropParts(ctx, replaced)
+	setVersionHeader(rq.w, b, e)
 	// Parts uploaded but left out of the object are garbage now.
 	used := map[int]bool{}
 	for _, p := range req.Parts {
@@ -272,7 +272,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 
 func (s *Server) abortUpload(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	u, err := s.upload(ctx, rq, q)
+	_, u, err := s.upload(ctx, rq, q)
 	if err != nil {
 		return err
 	}
@@ -292,7 +292,7 @@ func (s *Server) abortUpload(rq *request, q url.Values) error {
 
 func (s *Server) listParts(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	u, err := s.upload(ctx, rq, q)
+	_, u, err := s.upload(ctx, rq, q)
 	if err != nil {
 		return err
 	}
@@ -340,7 +340,7 @@ func (s *Server) dropData(ctx context.Context, name string) {
 // readManifest loads the parts list of a multipart object.
 func (s *Server) readManifest(ctx context.Context, e meta.ObjectEntry) (manifest, error) {
 	var m manifest
-	obj, err := s.data.Get(ctx, objectName(e.Bucket, e.Key), hlc.Timestamp(e.Version), nil)
+	obj, err := s.data.Get(ctx, dataName(e), hlc.Timestamp(e.Version), nil)
 	if err != nil {
 		return m, err
 	}

@@ -2,7 +2,6 @@ package s3api
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +21,7 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	if handled, err := s.multipartOp(rq, q); handled {
 		return err
 	}
-	if q.Has("tagging") || q.Has("acl") || q.Has("versionId") || q.Has("retention") || q.Has("legal-hold") {
+	if q.Has("tagging") || q.Has("acl") || q.Has("retention") || q.Has("legal-hold") {
 		return errorf(ErrNotImplemented, "This object operation is not implemented yet.")
 	}
 	switch rq.r.Method {
@@ -34,7 +33,7 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	case http.MethodGet, http.MethodHead:
 		return s.getObject(rq, q)
 	case http.MethodDelete:
-		return s.deleteObject(rq)
+		return s.deleteObject(rq, q)
 	}
 	return ErrMethodNotAllowed
 }
@@ -63,7 +62,8 @@ func userMeta(h http.Header) (map[string]string, error) {
 
 func (s *Server) putObject(rq *request) error {
 	ctx := rq.r.Context()
-	if _, err := s.owned(ctx, rq); err != nil {
+	b, err := s.owned(ctx, rq)
+	if err != nil {
 		return err
 	}
 	length := rq.length
@@ -85,23 +85,13 @@ func (s *Server) putObject(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	replaced := s.partsOf(ctx, rq.bucket, rq.key)
-	req := proxy.PutRequest{Name: objectName(rq.bucket, rq.key), Length: length, ContentType: ctype, Meta: um}
-	var etag string
-	_, err = s.data.Put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
-		if err := body.check(res.MD5[:]); err != nil {
-			return err
-		}
-		etag = hex.EncodeToString(res.MD5[:])
-		return s.meta.Index(rq.bucket).PutObject(ctx, meta.ObjectEntry{
-			Bucket: rq.bucket, Key: rq.key, Version: uint64(res.Timestamp), Size: length,
-			ETag: etag, ContentType: ctype, UserMeta: um}, false)
-	})
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um},
+		length, body, body.check, nil)
 	if err != nil {
-		return dataError(err)
+		return err
 	}
-	s.dropParts(ctx, replaced)
-	rq.w.Header().Set("ETag", `"`+etag+`"`)
+	setVersionHeader(rq.w, b, e)
+	rq.w.Header().Set("ETag", `"`+e.ETag+`"`)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -119,17 +109,16 @@ func dataError(err error) error {
 
 func (s *Server) getObject(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	if _, err := s.owned(ctx, rq); err != nil {
+	b, err := s.owned(ctx, rq)
+	if err != nil {
 		return err
 	}
-	e, err := s.meta.Index(rq.bucket).GetObject(ctx, rq.bucket, rq.key)
-	if errors.Is(err, meta.ErrNotFound) {
-		return ErrNoSuchKey
-	}
+	e, err := s.resolve(ctx, rq.w, rq.bucket, rq.key, q)
 	if err != nil {
-		return dataError(err)
+		return err
 	}
 	h := rq.w.Header()
+	setVersionHeader(rq.w, b, e)
 	etag := `"` + e.ETag + `"`
 	modified := lastModified(e.Version)
 	if err := checkConditions(rq.r, etag, modified); err != nil {
@@ -279,12 +268,18 @@ func parseRange(spec string, size int64) (*objclient.Range, error) {
 	return &objclient.Range{Offset: a, Length: b - a + 1}, nil
 }
 
-func (s *Server) deleteObject(rq *request) error {
+func (s *Server) deleteObject(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	if _, err := s.owned(ctx, rq); err != nil {
+	b, err := s.owned(ctx, rq)
+	if err != nil {
 		return err
 	}
-	if err := s.deleteKey(ctx, rq.bucket, rq.key); err != nil {
+	if b.Versioning == meta.VersioningOff && !q.Has("versionId") {
+		err = s.deleteKey(ctx, rq.bucket, rq.key)
+	} else {
+		err = s.deleteVersioned(ctx, rq.w, rq.bucket, rq.key, q.Get("versionId"))
+	}
+	if err != nil {
 		return err
 	}
 	rq.w.WriteHeader(http.StatusNoContent)

@@ -1,0 +1,387 @@
+package s3api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+
+	"stratus/internal/hlc"
+	meta "stratus/meta/client"
+	objclient "stratus/objectd/client"
+	"stratus/proxy"
+)
+
+// Versions. In a bucket whose versioning is enabled every write keeps its bytes under a
+// name of its own (versionName) and its index entry in the version history, so older
+// versions stay readable by ID. Objects written while versioning was off, or suspended,
+// are the "null" version and keep their bytes at the object's own name (objectName),
+// which the next null write replaces. Version IDs are the writes' timestamps in hex.
+
+// nullVersion is the ID of the version that lives at the object's own name.
+const nullVersion = "null"
+
+// versionName is where a version of a versioned bucket keeps its bytes: ".v/bucket/<id>/key",
+// or with the key's SHA-256 when that passes the storage name limit. Bucket names never
+// start with ".", so these never collide with objectName.
+func versionName(bucket, key string, v hlc.Timestamp) string {
+	name := ".v/" + bucket + "/" + v.String() + "/" + key
+	if len(name) <= objclient.MaxNameBytes {
+		return name
+	}
+	sum := sha256.Sum256([]byte(key))
+	return ".v/" + bucket + "/" + v.String() + "/#" + hex.EncodeToString(sum[:])
+}
+
+// dataName is where an index entry's bytes live.
+func dataName(e meta.ObjectEntry) string {
+	if e.Data != "" {
+		return e.Data
+	}
+	return objectName(e.Bucket, e.Key)
+}
+
+// versionID is the ID clients see for an entry.
+func versionID(e meta.ObjectEntry) string {
+	if e.Data == "" && !e.DeleteMarker {
+		return nullVersion
+	}
+	return hlc.Timestamp(e.Version).String()
+}
+
+// writeTarget is where a new version goes and how it is indexed.
+type writeTarget struct {
+	name      string
+	ts        hlc.Timestamp // zero: the proxy stamps the write
+	versioned bool          // recorded in the version history
+	own       bool          // the version has bytes of its own (Data in the entry)
+}
+
+// target decides where a write to key in bucket b goes.
+func (s *Server) target(b meta.Bucket, key string) writeTarget {
+	switch b.Versioning {
+	case meta.VersioningEnabled:
+		ts := s.data.Stamp()
+		return writeTarget{name: versionName(b.Name, key, ts), ts: ts, versioned: true, own: true}
+	case meta.VersioningSuspended:
+		return writeTarget{name: objectName(b.Name, key), versioned: true}
+	}
+	return writeTarget{name: objectName(b.Name, key)}
+}
+
+// storeVersion writes length bytes of body as a new version of e.Key in bucket b and
+// indexes it with e's metadata. check, if set, vets the content's MD5 before anything is
+// indexed; index, if set, replaces PutObject (completing a multipart upload indexes
+// differently). e.ETag, if empty, becomes the content's MD5. It returns the indexed entry.
+func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectEntry, length int64, body io.Reader,
+	check func(md5 []byte) error, index func(context.Context, meta.ObjectEntry, bool) error) (meta.ObjectEntry, error) {
+	t := s.target(b, e.Key)
+	replaced := s.replacedParts(ctx, b, e.Key)
+	if index == nil {
+		index = s.meta.Index(b.Name).PutObject
+	}
+	e.Bucket, e.Data = b.Name, t.entryData()
+	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta}
+	_, err := s.data.Put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
+		if check != nil {
+			if err := check(res.MD5[:]); err != nil {
+				return err
+			}
+		}
+		if e.ETag == "" {
+			e.ETag = hex.EncodeToString(res.MD5[:])
+		}
+		e.Version = uint64(res.Timestamp)
+		return index(ctx, e, t.versioned)
+	})
+	if err != nil {
+		return e, dataError(err)
+	}
+	s.afterWrite(ctx, b, e.Key, t, e.Version, replaced)
+	return e, nil
+}
+
+// entryData is the Data field of an entry written to t.
+func (t writeTarget) entryData() string {
+	if t.own {
+		return t.name
+	}
+	return ""
+}
+
+// afterWrite tidies up once a write to t is indexed: with versioning off, the parts of the
+// multipart object it replaced are garbage; with versioning suspended, the null version it
+// replaced leaves the history.
+func (s *Server) afterWrite(ctx context.Context, b meta.Bucket, key string, t writeTarget, v uint64, replaced []manifestPart) {
+	switch b.Versioning {
+	case meta.VersioningOff:
+		s.dropParts(ctx, replaced)
+	case meta.VersioningSuspended:
+		for _, old := range s.versionsOf(ctx, b.Name, key) {
+			if old.Data == "" && !old.DeleteMarker && old.Version != v {
+				if _, err := s.meta.Index(b.Name).DeleteVersion(ctx, b.Name, key, old.Version); err != nil {
+					s.log.Warn("drop replaced null version", "bucket", b.Name, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// replacedParts returns the parts a write to key will make garbage: only with versioning
+// off, since otherwise the replaced version stays.
+func (s *Server) replacedParts(ctx context.Context, b meta.Bucket, key string) []manifestPart {
+	if b.Versioning != meta.VersioningOff {
+		return nil
+	}
+	return s.partsOf(ctx, b.Name, key)
+}
+
+// versionsOf lists every version of one key, newest first.
+func (s *Server) versionsOf(ctx context.Context, bucket, key string) []meta.ObjectEntry {
+	var out []meta.ObjectEntry
+	after := ""
+	for {
+		entries, more, err := s.meta.Index(bucket).ListObjectVersions(ctx, bucket, key, after, 1000)
+		if err != nil {
+			s.log.Warn("list versions", "bucket", bucket, "err", err)
+			return out
+		}
+		for _, e := range entries {
+			if e.Key == key {
+				out = append(out, e)
+			}
+		}
+		// Versions of longer keys with this prefix follow; once past key, stop.
+		if !more || len(entries) == 0 || entries[len(entries)-1].Key != key {
+			return out
+		}
+		after = key
+	}
+}
+
+// resolve finds the entry a request names: the current version, or ?versionId's. It
+// returns ErrNoSuchKey or ErrNoSuchVersion, and for a delete marker sets the headers S3
+// sets.
+func (s *Server) resolve(ctx context.Context, w http.ResponseWriter, bucket, key string, q url.Values) (meta.ObjectEntry, error) {
+	idx := s.meta.Index(bucket)
+	if !q.Has("versionId") {
+		e, err := idx.GetObject(ctx, bucket, key)
+		if errors.Is(err, meta.ErrNotFound) {
+			if e.DeleteMarker && w != nil {
+				w.Header().Set("X-Amz-Delete-Marker", "true")
+				w.Header().Set("X-Amz-Version-Id", versionID(e))
+			}
+			return e, ErrNoSuchKey
+		}
+		return e, dataError(err)
+	}
+	vid := q.Get("versionId")
+	if vid == nullVersion {
+		if cur, err := idx.GetObject(ctx, bucket, key); err == nil && cur.Data == "" {
+			return cur, nil
+		}
+		for _, e := range s.versionsOf(ctx, bucket, key) {
+			if e.Data == "" && !e.DeleteMarker {
+				return e, nil
+			}
+		}
+		return meta.ObjectEntry{}, ErrNoSuchVersion
+	}
+	v, err := hlc.Parse(vid)
+	if err != nil {
+		return meta.ObjectEntry{}, errorf(ErrInvalidArgument, "Invalid version id specified")
+	}
+	e, err := idx.GetObjectVersion(ctx, bucket, key, uint64(v))
+	if errors.Is(err, meta.ErrNotFound) {
+		return e, ErrNoSuchVersion
+	}
+	if err != nil {
+		return e, dataError(err)
+	}
+	if e.DeleteMarker {
+		if w != nil {
+			w.Header().Set("X-Amz-Delete-Marker", "true")
+			w.Header().Set("X-Amz-Version-Id", vid)
+		}
+		return e, ErrMethodNotAllowed
+	}
+	return e, nil
+}
+
+// deleteVersioned serves DELETE in a bucket with versioning on: without a version ID it
+// adds a delete marker; with one it removes that version for good, bytes and all.
+func (s *Server) deleteVersioned(ctx context.Context, w http.ResponseWriter, bucket, key, vid string) error {
+	idx := s.meta.Index(bucket)
+	if vid == "" {
+		ts := s.data.Stamp()
+		if err := idx.DeleteObject(ctx, bucket, key, uint64(ts), true); err != nil {
+			return dataError(err)
+		}
+		if w != nil {
+			w.Header().Set("X-Amz-Delete-Marker", "true")
+			w.Header().Set("X-Amz-Version-Id", ts.String())
+		}
+		return nil
+	}
+	e, err := s.resolve(ctx, nil, bucket, key, url.Values{"versionId": {vid}})
+	if errors.Is(err, ErrNoSuchVersion) || errors.Is(err, ErrNoSuchKey) {
+		return nil // S3 answers 204 for a version that is not there
+	}
+	if err != nil && !errors.Is(err, ErrMethodNotAllowed) { // a marker can be deleted
+		return err
+	}
+	var parts []manifestPart
+	if !e.DeleteMarker && isMultipartETag(e.ETag) {
+		if m, err := s.readManifest(ctx, e); err == nil {
+			parts = m.Parts
+		}
+	}
+	gone, err := idx.DeleteVersion(ctx, bucket, key, e.Version)
+	if errors.Is(err, meta.ErrNotFound) && e.Data == "" {
+		// A null version that never entered the history: it is the current entry.
+		err = idx.DeleteObject(ctx, bucket, key, uint64(s.data.Stamp()), false)
+		gone = e
+	}
+	if err != nil {
+		return dataError(err)
+	}
+	if !gone.DeleteMarker {
+		s.dropData(ctx, dataName(gone))
+		s.dropParts(ctx, parts)
+	}
+	if w != nil {
+		w.Header().Set("X-Amz-Version-Id", vid)
+		if gone.DeleteMarker {
+			w.Header().Set("X-Amz-Delete-Marker", "true")
+		}
+	}
+	return nil
+}
+
+// historize puts every current object of a bucket into its version history: when
+// versioning is first turned on, the objects already there become their null versions.
+func (s *Server) historize(ctx context.Context, bucket string) error {
+	idx := s.meta.Index(bucket)
+	after := ""
+	for {
+		entries, more, err := idx.ListObjects(ctx, bucket, "", after, 1000)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := idx.PutVersion(ctx, e); err != nil {
+				return err
+			}
+			after = e.Key
+		}
+		if !more || len(entries) == 0 {
+			return nil
+		}
+	}
+}
+
+type xmlVersionEntry struct {
+	Key          string    `xml:"Key"`
+	VersionID    string    `xml:"VersionId"`
+	IsLatest     bool      `xml:"IsLatest"`
+	LastModified string    `xml:"LastModified"`
+	ETag         string    `xml:"ETag,omitempty"`
+	Size         *int64    `xml:"Size,omitempty"`
+	StorageClass string    `xml:"StorageClass,omitempty"`
+	Owner        *xmlOwner `xml:"Owner,omitempty"`
+}
+
+type xmlVersions struct {
+	XMLName             xml.Name          `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListVersionsResult"`
+	Name                string            `xml:"Name"`
+	Prefix              string            `xml:"Prefix"`
+	KeyMarker           string            `xml:"KeyMarker"`
+	VersionIDMarker     string            `xml:"VersionIdMarker"`
+	NextKeyMarker       string            `xml:"NextKeyMarker,omitempty"`
+	NextVersionIDMarker string            `xml:"NextVersionIdMarker,omitempty"`
+	MaxKeys             int               `xml:"MaxKeys"`
+	IsTruncated         bool              `xml:"IsTruncated"`
+	Versions            []xmlVersionEntry `xml:"Version"`
+	DeleteMarkers       []xmlVersionEntry `xml:"DeleteMarker"`
+}
+
+// listVersions serves GET ?versions. A page ends at a key boundary: every version of a
+// key is on one page (a key with more versions than max-keys makes its page longer), so
+// NextKeyMarker alone says where the next page starts.
+func (s *Server) listVersions(rq *request, q url.Values) error {
+	ctx := rq.r.Context()
+	b, err := s.owned(ctx, rq)
+	if err != nil {
+		return err
+	}
+	max, err := maxKeys(q)
+	if err != nil {
+		return err
+	}
+	prefix, keyMarker := q.Get("prefix"), q.Get("key-marker")
+	out := xmlVersions{Name: rq.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIDMarker: q.Get("version-id-marker"), MaxKeys: max}
+	owner := &xmlOwner{ID: rq.account, DisplayName: rq.account}
+	idx := s.meta.Index(rq.bucket)
+	list := idx.ListObjectVersions
+	if b.Versioning == meta.VersioningOff {
+		list = idx.ListObjects // no history: the current objects are the null versions
+	}
+	entries, more, err := list(ctx, rq.bucket, prefix, keyMarker, max+1)
+	if err != nil {
+		return err
+	}
+	var page []meta.ObjectEntry
+	for i := 0; i < len(entries); {
+		j := i
+		for j < len(entries) && entries[j].Key == entries[i].Key {
+			j++
+		}
+		group := entries[i:j]
+		if j == len(entries) && more {
+			// This key's versions may go on past the batch: end the page before it, or,
+			// if it is the page's only key, take all of its versions.
+			if len(page) == 0 {
+				if b.Versioning != meta.VersioningOff {
+					group = s.versionsOf(ctx, rq.bucket, entries[i].Key)
+				}
+				page = append(page, group...)
+			}
+			out.IsTruncated = true
+			break
+		}
+		if len(page) > 0 && len(page)+len(group) > max {
+			out.IsTruncated = true
+			break
+		}
+		page = append(page, group...)
+		i = j
+	}
+	if out.IsTruncated && len(page) > 0 {
+		out.NextKeyMarker = page[len(page)-1].Key
+	}
+	for i, e := range page {
+		latest := i == 0 || page[i-1].Key != e.Key
+		v := xmlVersionEntry{Key: e.Key, VersionID: versionID(e), IsLatest: latest,
+			LastModified: isoTime(lastModified(e.Version)), Owner: owner}
+		if e.DeleteMarker {
+			out.DeleteMarkers = append(out.DeleteMarkers, v)
+			continue
+		}
+		size := e.Size
+		v.ETag, v.Size, v.StorageClass = `"`+e.ETag+`"`, &size, "STANDARD"
+		out.Versions = append(out.Versions, v)
+	}
+	return writeXML(rq.w, http.StatusOK, out)
+}
+
+// setVersionHeader tells the client which version a response is about, in buckets that
+// have ever had versioning.
+func setVersionHeader(w http.ResponseWriter, b meta.Bucket, e meta.ObjectEntry) {
+	if b.Versioning != meta.VersioningOff {
+		w.Header().Set("X-Amz-Version-Id", versionID(e))
+	}
+}
