@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -325,4 +326,73 @@ func TestHungNode(t *testing.T) {
 		t.Fatalf("a hung node held requests for %v", d)
 	}
 	t.Logf("read took %v, write %v", start2.Sub(start), time.Since(start2))
+}
+
+// block is what pattern repeats: a prime length, so the repeats do not line up with
+// any buffer size.
+var block = payload(1<<20+7, 77)
+
+// pattern is an io.Reader of n bytes, block repeated, that holds none of them itself.
+type pattern struct{ off, n int64 }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	i := int(p.off % int64(len(block)))
+	m := copy(b[:min(int64(len(b)), p.n-p.off)], block[i:])
+	p.off += int64(m)
+	return m, nil
+}
+
+// TestMemoryIsConstant streams 256 MiB through a write and a read: the heap must not
+// grow with the object (it holds one chunk buffer, not the object).
+func TestMemoryIsConstant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 768 MiB to disk")
+	}
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, _ := newProxy(t, st)
+	const size = 256 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	peak := uint64(0)
+	done, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapAlloc)
+			}
+		}
+	}()
+	want := md5.New()
+	io.Copy(want, &pattern{n: size})
+	res, err := p.Put(ctxT(t), proxy.PutRequest{Name: "bucket/huge", Length: size}, &pattern{n: size}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := p.Get(ctxT(t), "bucket/huge", res.Timestamp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := md5.New()
+	n, err := io.Copy(got, obj.Body)
+	obj.Body.Close()
+	close(done)
+	<-sampled
+	if err != nil || n != size || !bytes.Equal(got.Sum(nil), want.Sum(nil)) || !bytes.Equal(res.MD5[:], want.Sum(nil)) {
+		t.Fatalf("read back %d bytes, %v; digests differ or match", n, err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := int64(peak) - int64(before.HeapAlloc); grew > 48<<20 {
+		t.Fatalf("heap grew by %d MiB moving a 256 MiB object", grew>>20)
+	}
+	t.Logf("heap before %d MiB, peak %d MiB", before.HeapAlloc>>20, peak>>20)
 }
