@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"stratus/internal/testcluster"
 )
@@ -54,7 +55,24 @@ func TestSDKOverHTTPSAndVirtualHosts(t *testing.T) {
 	if !bytes.Equal(data, body) {
 		t.Fatalf("read back %d of %d bytes", len(data), len(body))
 	}
-	list, err := virtual.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("secure")})
+	// A body the SDK cannot rewind, with a checksum asked for, goes out aws-chunked with its CRC32 in a trailer
+	// (STREAMING-UNSIGNED-PAYLOAD-TRAILER), which the server checks at the end.
+	streamed := payload(1<<20+3, 6)
+	if _, err := pathStyle.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("secure"), Key: aws.String("streamed"),
+		Body: struct{ io.Reader }{bytes.NewReader(streamed)}, ContentLength: aws.Int64(int64(len(streamed))),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32}); err != nil {
+		t.Fatalf("unseekable put over https: %v", err)
+	}
+	got, err = pathStyle.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("secure"), Key: aws.String("streamed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ = io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(data, streamed) {
+		t.Fatal("streamed object differs")
+	}
+	list, err := virtual.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("secure"), Prefix: aws.String("v/")})
 	if err != nil || len(list.Contents) != 1 || *list.Contents[0].Key != "v/obj" {
 		t.Fatalf("virtual-hosted list: %+v %v", list, err)
 	}
