@@ -1,0 +1,48 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"stratus/meta/metatest"
+)
+
+// TestUserAndKeyCommands runs the account commands against a real single-node catalog.
+func TestUserAndKeyCommands(t *testing.T) {
+	c := metatest.New(t, metatest.Options{Nodes: 1, Quiet: true})
+	c.Leader(10 * time.Second)
+	m := "--meta=" + c.Nodes[0].Addr
+	out := mustStratus(t, "user", "create", "alice", m)
+	if !strings.Contains(out, "account:     alice") || !strings.Contains(out, "secret key:") {
+		t.Fatalf("user create:\n%s", out)
+	}
+	if _, err := stratus(t, "user", "create", "alice", m); err == nil {
+		t.Fatal("creating an existing account succeeded")
+	}
+	if out := mustStratus(t, "user", "list", m); !strings.Contains(out, "alice") {
+		t.Fatalf("user list:\n%s", out)
+	}
+	second := mustStratus(t, "key", "create", "alice", m)
+	id := ""
+	for _, line := range strings.Split(second, "\n") {
+		if v, ok := strings.CutPrefix(line, "access key:  "); ok {
+			id = v
+		}
+	}
+	keys := mustStratus(t, "key", "list", "alice", m)
+	if id == "" || strings.Count(keys, "alice") != 2 || !strings.Contains(keys, id) || strings.Contains(keys, "secret") {
+		t.Fatalf("key list (must never show secrets):\n%s", keys)
+	}
+	mustStratus(t, "key", "revoke", id, m)
+	if keys := mustStratus(t, "key", "list", "alice", m); strings.Contains(keys, id) {
+		t.Fatalf("revoked key still listed:\n%s", keys)
+	}
+	if _, err := stratus(t, "key", "create", "bob", m); err == nil {
+		t.Fatal("a key for a missing account was created")
+	}
+	mustStratus(t, "user", "delete", "alice", m)
+	if out := mustStratus(t, "user", "list", m); strings.Contains(out, "alice") {
+		t.Fatalf("deleted account still listed:\n%s", out)
+	}
+}
