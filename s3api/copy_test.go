@@ -11,18 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"stratus/internal/testcluster"
 )
 
 func TestSDKCopyBatchDeletePresign(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
+	c, cl, ctx := withBucket(t, "copies")
 	b := aws.String("copies")
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
-		t.Fatal(err)
-	}
 	body := payload(70<<10, 7)
 	put, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("src key+ü"), Body: bytes.NewReader(body),
 		ContentType: aws.String("text/x-src"), Metadata: map[string]string{"origin": "a"}})

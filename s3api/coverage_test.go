@@ -10,21 +10,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"stratus/internal/testcluster"
 )
 
 // TestSDKListingAndHeaders covers the rest of the surface through the SDK: ListObjects v1
 // with markers, start-after, encoding-type=url, GetBucketLocation, response-* overrides and
 // the date conditionals.
 func TestSDKListingAndHeaders(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
+	_, cl, ctx := withBucket(t, "surface")
 	b := aws.String("surface")
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
-		t.Fatal(err)
-	}
 	loc, err := cl.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: b})
 	if err != nil || loc.LocationConstraint != "" {
 		t.Fatalf("location: %+v %v", loc, err)

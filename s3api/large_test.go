@@ -13,8 +13,6 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"stratus/internal/testcluster"
 )
 
 // TestSDK100MiBMultipart uploads 100 MiB with the SDK's upload manager (parts in
@@ -23,13 +21,8 @@ func TestSDK100MiBMultipart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100 MiB transfer")
 	}
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
+	_, cl, ctx := withBucket(t, "large-objects")
 	b := aws.String("large-objects")
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
-		t.Fatal(err)
-	}
 	body := payload(100<<20, 100)
 	up := manager.NewUploader(cl, func(u *manager.Uploader) { u.PartSize = 8 << 20; u.Concurrency = 4 })
 	if _, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("100MiB"), Body: bytes.NewReader(body)}); err != nil {
@@ -52,12 +45,7 @@ func TestSDK100MiBMultipart(t *testing.T) {
 
 // TestExpiredPresignedURL: a presigned URL signed an hour ago for 15 minutes is refused.
 func TestExpiredPresignedURL(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("expiring")}); err != nil {
-		t.Fatal(err)
-	}
+	c, cl, ctx := withBucket(t, "expiring")
 	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("expiring"), Key: aws.String("k"), Body: bytes.NewReader([]byte("v"))}); err != nil {
 		t.Fatal(err)
 	}

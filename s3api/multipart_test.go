@@ -12,18 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"stratus/internal/testcluster"
 )
 
 func TestSDKMultipart(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
+	_, cl, ctx := withBucket(t, "multipart")
 	b := aws.String("multipart")
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
-		t.Fatal(err)
-	}
 	key := aws.String("big/object.bin")
 	up, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: key, ContentType: aws.String("application/x-test")})
 	if err != nil {
@@ -122,13 +115,8 @@ func TestSDKMultipart(t *testing.T) {
 }
 
 func TestSDKUploadPartCopy(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
+	_, cl, ctx := withBucket(t, "partcopy")
 	b := aws.String("partcopy")
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
-		t.Fatal(err)
-	}
 	src := payload(6<<20+123, 77)
 	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("src"), Body: bytes.NewReader(src)}); err != nil {
 		t.Fatal(err)

@@ -52,12 +52,7 @@ func status(t *testing.T, req *http.Request) (int, string) {
 }
 
 func TestRefusedRequestsStoreNothing(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("guarded")}); err != nil {
-		t.Fatal(err)
-	}
+	c, cl, ctx := withBucket(t, "guarded")
 	missing := func(key string) {
 		t.Helper()
 		if _, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("guarded"), Key: aws.String(key)}); err == nil {

@@ -10,20 +10,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"stratus/internal/testcluster"
 	"stratus/internal/testutil"
 )
 
 // TestNodeDown: with one of three storage nodes stopped, PUT, GET and LIST keep working;
 // once it is back, replication gives it every object it missed.
 func TestNodeDown(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
+	c, cl, ctx := withBucket(t, "resilient")
 	b := aws.String("resilient")
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
-		t.Fatal(err)
-	}
 	down := c.Storage.Nodes[1]
 	down.Stop()
 	want := map[string][]byte{}

@@ -34,6 +34,19 @@ func sdkClient(c *testcluster.S3, secret string) *s3.Client {
 	})
 }
 
+// withBucket starts a cluster and returns it with an SDK client that has created bucket
+// there, and a context for the test.
+func withBucket(t *testing.T, bucket string) (*testcluster.S3, *s3.Client, context.Context) {
+	t.Helper()
+	c := testcluster.StartS3(t, testcluster.S3Options{})
+	cl := sdkClient(c, c.SecretKey)
+	ctx := ctxT(t)
+	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return c, cl, ctx
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -181,12 +194,7 @@ func TestSDKObjectLifecycle(t *testing.T) {
 }
 
 func TestSDKRefusals(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	ctx := ctxT(t)
-	cl := sdkClient(c, c.SecretKey)
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("vault")}); err != nil {
-		t.Fatal(err)
-	}
+	c, cl, ctx := withBucket(t, "vault")
 	bad := sdkClient(c, "wrong-secret-wrong-secret-wrong-secret00")
 	_, err := bad.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("vault"), Key: aws.String("k"), Body: strings.NewReader("data")})
 	if code(err) != "SignatureDoesNotMatch" {

@@ -13,8 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
-
-	"stratus/internal/testcluster"
 )
 
 // flipper relays TCP connections to target and flips one byte of each request body, at
@@ -89,12 +87,7 @@ func flipper(t *testing.T, target string, offset int) string {
 // TestTamperedChunkSignature: a streaming-signed upload (minio-go over HTTP) whose body is
 // changed in flight is refused by its chunk signature, and nothing is stored.
 func TestTamperedChunkSignature(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("wire")}); err != nil {
-		t.Fatal(err)
-	}
+	c, cl, ctx := withBucket(t, "wire")
 	u, _ := url.Parse(c.Endpoint)
 	relay := flipper(t, u.Host, 300) // inside the first chunk's data
 	mc, err := minio.New(relay, &minio.Options{Creds: miniocreds.NewStaticV4(c.AccessKey, c.SecretKey, ""), Region: c.Region})

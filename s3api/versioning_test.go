@@ -8,18 +8,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"stratus/internal/testcluster"
 )
 
 func TestSDKVersioning(t *testing.T) {
-	c := testcluster.StartS3(t, testcluster.S3Options{})
-	cl := sdkClient(c, c.SecretKey)
-	ctx := ctxT(t)
+	_, cl, ctx := withBucket(t, "versioned")
 	b := aws.String("versioned")
-	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
-		t.Fatal(err)
-	}
 	put := func(key, body string) *s3.PutObjectOutput {
 		t.Helper()
 		out, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(key), Body: strings.NewReader(body)})
