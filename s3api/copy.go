@@ -125,7 +125,7 @@ func (s *Server) copyObject(rq *request) error {
 	ctype, um := src.ContentType, src.UserMeta
 	switch rq.r.Header.Get("X-Amz-Metadata-Directive") {
 	case "", "COPY":
-		if src.Bucket == rq.bucket && src.Key == rq.key && b.Versioning == meta.VersioningOff {
+		if src.Bucket == rq.bucket && src.Key == rq.key && !strings.Contains(rq.r.Header.Get("X-Amz-Copy-Source"), "?versionId=") {
 			return errorf(ErrInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 		}
 	case "REPLACE":
