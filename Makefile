@@ -6,7 +6,7 @@ DATA      ?= ./data
 # Debian packages the tests drive as real peers. Installed only when missing.
 APT_PACKAGES ?= awscli s3cmd rclone
 
-.PHONY: all build run test deps vet unit bench clean
+.PHONY: all build run test deps vet unit bench bench-go clean
 
 all: build
 
@@ -37,10 +37,13 @@ unit:
 
 test: deps vet unit
 
-# bench runs the Go benchmarks of the parts: the ring, the storage node against the disk's
-# own speed, the catalog's commit rate, and the load tool's ceiling. Against a running
-# server, use stratus bench s3 (see docs) instead.
-bench:
+# bench runs the standard set against a fresh stratus server (a few minutes) and saves
+# bench/results/<date>.json and .md; bench-go runs the Go benchmarks of the parts (ring,
+# storage node against the disk, catalog commit rate, the load tool's own ceiling).
+bench: build
+	$(BIN) --log-level warn bench suite --out bench/results
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./ring/ ./objectd/ ./meta/ ./bench/
 
 clean:

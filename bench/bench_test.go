@@ -124,3 +124,30 @@ func TestRing(t *testing.T) {
 		t.Fatalf("ring report: %+v", rep)
 	}
 }
+
+func TestSuiteMarkdown(t *testing.T) {
+	res := &bench.SuiteResult{Machine: bench.Machine{CPUs: 2, Go: "go", OS: "linux/amd64"},
+		Ceilings: bench.Ceilings{DiskSeqWriteMBps: 1000, DSync4KWritesPerSec: 5000, LoopbackTCPMBps: 4000},
+		Runs: []*bench.Report{{Config: bench.S3Config{Op: "put", SizeBytes: 1 << 20, Concurrency: 8},
+			Ops: []bench.OpStats{{Op: "put", Count: 10, OpsPerSec: 120.5, MiBPerSec: 120.5, Latency: bench.Latency{P50: 60, P99: 90, P999: 95}}}}}}
+	var sb strings.Builder
+	res.Markdown(&sb)
+	for _, want := range []string{"fsync'd sequential write 1000 MB/s", "| put | 1MiB | 8 | 120.5 | 120.5 | 60.00 | 90.00 | 95.00 | 0 |"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Fatalf("markdown lacks %q:\n%s", want, sb.String())
+		}
+	}
+}
+
+func TestCeilings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 256 MiB and sends 1 GiB over loopback")
+	}
+	c, err := bench.MeasureCeilings(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DiskSeqWriteMBps <= 0 || c.DSync4KWritesPerSec <= 0 || c.LoopbackTCPMBps <= 0 {
+		t.Fatalf("ceilings: %+v", c)
+	}
+}

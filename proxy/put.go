@@ -231,6 +231,9 @@ func (w *fanout) drop(s *sink) {
 		err = s.err
 	}
 	w.failed = append(w.failed, fmt.Errorf("%s: %w", s.target, err))
+	if w.ctx.Err() != nil {
+		return // the caller gave up; the replica did nothing wrong
+	}
 	w.p.lim.failed(s.target.Host)
 	w.p.log.Warn("replica dropped from write", "key", w.req.Name, "node", s.target.Host, "device", s.target.Device, "err", err)
 }

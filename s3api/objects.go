@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	meta "stratus/meta/client"
@@ -172,7 +173,9 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	if _, err := io.CopyN(rq.w, body, length); err != nil {
 		// The status is sent; all that is left is to cut the response short so the
 		// client sees a truncated body rather than a wrong one.
-		s.log.Warn("get aborted", "req_id", rq.id, "bucket", rq.bucket, "err", err)
+		if ctx.Err() == nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			s.log.Warn("get aborted", "req_id", rq.id, "bucket", rq.bucket, "err", err)
+		}
 		panic(http.ErrAbortHandler)
 	}
 	return nil

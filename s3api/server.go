@@ -76,6 +76,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(HeaderRequestID, rq.id)
 	w.Header().Set("Server", "Stratus")
 	if err := s.serve(rq); err != nil {
+		if r.Context().Err() != nil {
+			// The client went away; nobody is left to answer.
+			s.log.Debug("request abandoned by the client", "req_id", rq.id, "method", r.Method, "bucket", rq.bucket, "err", err)
+			return
+		}
 		if _, mapped := WriteError(w, r, rq.id, err); !mapped {
 			s.log.Error("request failed", "req_id", rq.id, "method", r.Method, "bucket", rq.bucket, "err", err)
 		} else {

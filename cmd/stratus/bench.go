@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,7 +21,7 @@ func init() { register(newBenchCmd) }
 
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure S3 endpoints (Stratus or any other) and the ring"}
-	cmd.AddCommand(newBenchS3Cmd(), newBenchRingCmd())
+	cmd.AddCommand(newBenchS3Cmd(), newBenchRingCmd(), newBenchSuiteCmd())
 	return cmd
 }
 
@@ -207,4 +209,93 @@ func formatSize(n int64) string {
 		return fmt.Sprintf("%dKiB", n>>10)
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+func newBenchSuiteCmd() *cobra.Command {
+	var cfg bench.SuiteConfig
+	var credsFile, out string
+	var replicas int
+	cmd := &cobra.Command{
+		Use:   "suite",
+		Short: "Run the standard set against a fresh stratus server (or --endpoint) and save the results",
+		Long: `Measure the machine's ceilings (fsync'd sequential write, 4 KiB O_DSYNC writes, loopback TCP),
+then 1 MiB and 4 KiB PUT and GET at each --concurrency, then a full listing of a
+--list-objects bucket. Without --endpoint it starts a stratus server of its own in a
+temporary directory. Results go to <out>/<date>.json and <out>/<date>.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			tmp, err := os.MkdirTemp("", "stratus-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			cfg.Dir, cfg.Log = tmp, cmd.ErrOrStderr()
+			if cfg.Endpoint == "" {
+				creds, stop, err := startBenchServer(ctx, tmp, replicas)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				cfg.Endpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region = creds.Endpoint, creds.AccessKey, creds.SecretKey, creds.Region
+			} else {
+				s3 := bench.S3Config{Endpoint: cfg.Endpoint, AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey}
+				if err := benchCredentials(&s3, credsFile); err != nil {
+					return err
+				}
+				cfg.Endpoint, cfg.AccessKey, cfg.SecretKey = s3.Endpoint, s3.AccessKey, s3.SecretKey
+			}
+			res, err := bench.RunSuite(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			stem := filepath.Join(out, res.Date.Format("2006-01-02T150405Z"))
+			data, _ := json.MarshalIndent(res, "", "  ")
+			if err := os.WriteFile(stem+".json", append(data, '\n'), 0o644); err != nil {
+				return err
+			}
+			var md strings.Builder
+			res.Markdown(&md)
+			if err := os.WriteFile(stem+".md", []byte(md.String()), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), md.String())
+			fmt.Fprintf(cmd.OutOrStdout(), "\nsaved %s.json and %s.md\n", stem, stem)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Endpoint, "endpoint", "", "S3 endpoint to measure (default: start a stratus server)")
+	f.StringVar(&cfg.Region, "region", "us-east-1", "region to sign for")
+	f.StringVar(&cfg.AccessKey, "access-key", "", "access key (default $AWS_ACCESS_KEY_ID)")
+	f.StringVar(&cfg.SecretKey, "secret-key", "", "secret key (default $AWS_SECRET_ACCESS_KEY)")
+	f.StringVar(&credsFile, "credentials", "", "JSON file with access_key and secret_key")
+	f.IntVar(&replicas, "replicas", 3, "replicas of the server the suite starts")
+	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each measured run")
+	f.IntSliceVar(&cfg.Concurrencies, "concurrency", []int{8, 32}, "concurrencies to run each case at")
+	f.IntVar(&cfg.ListObjects, "list-objects", 10000, "objects in the listed bucket (0: skip the listing)")
+	f.StringVar(&out, "out", "bench/results", "directory for the results")
+	return cmd
+}
+
+// startBenchServer runs a stratus server under dir on free loopback ports until stop.
+func startBenchServer(ctx context.Context, dir string, replicas int) (adminCredentials, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: replicas, partPower: 10,
+		metaListen: "127.0.0.1:0", objListen: "127.0.0.1:0", front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1"}}
+	ready := make(chan adminCredentials, 1)
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, f, func(c adminCredentials) { ready <- c }) }()
+	stop := func() { cancel(); <-done }
+	select {
+	case c := <-ready:
+		return c, stop, nil
+	case err := <-done:
+		cancel()
+		return adminCredentials{}, func() {}, fmt.Errorf("start server: %w", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -45,7 +46,9 @@ meta catalog, a storage node with --devices devices (directories under data/devi
 a ring placing --replicas replicas over them, the proxy, and the S3 API. On first start it
 creates an admin account and prints its credentials (also saved in data/credentials.json).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runServer(cmd.Context(), f, cmd.OutOrStdout()) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServer(cmd.Context(), f, func(c adminCredentials) { printWelcome(cmd.OutOrStdout(), f.dataDir, c) })
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.dataDir, "data", "./data", "directory for all state")
@@ -66,7 +69,8 @@ type adminCredentials struct {
 	SecretKey string `json:"secret_key"`
 }
 
-func runServer(ctx context.Context, f serverFlags, out interface{ Write([]byte) (int, error) }) error {
+// runServer runs every role until ctx ends; ready is called once they all serve.
+func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials)) error {
 	if f.replicas < 1 || f.replicas > f.devices {
 		return fmt.Errorf("replicas (%d) must be between 1 and devices (%d)", f.replicas, f.devices)
 	}
@@ -151,7 +155,15 @@ func runServer(ctx context.Context, f serverFlags, out interface{ Write([]byte) 
 	if err := writeJSONFile(filepath.Join(f.dataDir, "credentials.json"), creds); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, `Stratus is running (data in %s).
+	ready(creds)
+	log.Info("stratus server ready", "s3", creds.Endpoint, "meta", msrv.Addr(), "objectd", oln.Addr().String())
+	<-gctx.Done()
+	return g.Wait()
+}
+
+// printWelcome tells the person who ran the server how to reach it.
+func printWelcome(w io.Writer, dataDir string, c adminCredentials) {
+	fmt.Fprintf(w, `Stratus is running (data in %s).
 
   S3 endpoint:  %s
   region:       %s
@@ -160,10 +172,7 @@ func runServer(ctx context.Context, f serverFlags, out interface{ Write([]byte) 
 
   aws --endpoint-url %s s3 ls
   (credentials also in %s)
-`, f.dataDir, creds.Endpoint, creds.Region, creds.AccessKey, creds.SecretKey, creds.Endpoint, filepath.Join(f.dataDir, "credentials.json"))
-	log.Info("stratus server ready", "s3", creds.Endpoint, "meta", msrv.Addr(), "objectd", oln.Addr().String())
-	<-gctx.Done()
-	return g.Wait()
+`, dataDir, c.Endpoint, c.Region, c.AccessKey, c.SecretKey, c.Endpoint, filepath.Join(dataDir, "credentials.json"))
 }
 
 // serverRing loads the server's ring, or on first start makes its devices and builds one.

@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+)
+
+// SuiteConfig describes the standard set of runs.
+type SuiteConfig struct {
+	Endpoint, Region, AccessKey, SecretKey string
+	// Duration of each measured run.
+	Duration time.Duration
+	// Concurrencies to run each case at.
+	Concurrencies []int
+	// ListObjects is the size of the bucket the listing case pages through.
+	ListObjects int
+	// Dir is where the disk ceilings write: the disk the server stores on.
+	Dir string
+	// Log, if set, receives a line as each run starts.
+	Log io.Writer
+}
+
+// SuiteResult is one standard run, ready to be saved and compared.
+type SuiteResult struct {
+	Date     time.Time `json:"date"`
+	Machine  Machine   `json:"machine"`
+	Ceilings Ceilings  `json:"ceilings"`
+	Runs     []*Report `json:"runs"`
+}
+
+// Machine identifies where a result was measured.
+type Machine struct {
+	CPUs int    `json:"cpus"`
+	Go   string `json:"go"`
+	OS   string `json:"os"`
+}
+
+// RunSuite measures the ceilings, then 1 MiB and 4 KiB PUT and GET at each concurrency,
+// then a full listing of a ListObjects-object bucket, 1,000 keys a page.
+func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
+	res := &SuiteResult{Date: time.Now().UTC(), Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}}
+	logf := func(format string, args ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, format+"\n", args...)
+		}
+	}
+	logf("measuring the machine's ceilings")
+	var err error
+	if res.Ceilings, err = MeasureCeilings(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("ceilings: %w", err)
+	}
+	base := S3Config{Endpoint: cfg.Endpoint, Region: cfg.Region, AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey,
+		Duration: cfg.Duration, Warmup: 2 * time.Second, Objects: 200, Cleanup: true}
+	for _, size := range []int64{1 << 20, 4 << 10} {
+		for _, conc := range cfg.Concurrencies {
+			for _, op := range []string{"put", "get"} {
+				run := base
+				run.Op, run.SizeBytes, run.Concurrency = op, size, conc
+				logf("%s %s at concurrency %d", op, sizeLabel(size), conc)
+				rep, err := RunS3(ctx, run)
+				if err != nil {
+					return nil, fmt.Errorf("%s %s c=%d: %w", op, sizeLabel(size), conc, err)
+				}
+				res.Runs = append(res.Runs, rep)
+			}
+		}
+	}
+	if cfg.ListObjects > 0 {
+		run := base
+		run.Op, run.SizeBytes, run.Concurrency, run.Objects, run.Warmup = "list", 0, 1, cfg.ListObjects, 0
+		run.Duration = max(cfg.Duration, 5*time.Second)
+		logf("writing %d objects, then listing them", cfg.ListObjects)
+		rep, err := RunS3(ctx, run)
+		if err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+		res.Runs = append(res.Runs, rep)
+	}
+	return res, nil
+}
+
+func sizeLabel(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%dMiB", n>>20)
+	}
+	return fmt.Sprintf("%dKiB", n>>10)
+}
+
+// Markdown renders a result as the table BENCHMARKS.md shows.
+func (r *SuiteResult) Markdown(w io.Writer) {
+	c := r.Ceilings
+	fmt.Fprintf(w, "Measured %s on %d CPUs (%s, %s).\n\n", r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.CPUs, r.Machine.OS, r.Machine.Go)
+	fmt.Fprintf(w, "Ceilings in the same run: fsync'd sequential write %.0f MB/s; 4 KiB O_DSYNC writes (8 writers) %.0f/s; loopback TCP %.0f MB/s.\n\n",
+		c.DiskSeqWriteMBps, c.DSync4KWritesPerSec, c.LoopbackTCPMBps)
+	fmt.Fprintln(w, "| op | size | concurrency | ops/s | MiB/s | p50 ms | p99 ms | p99.9 ms | errors |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, rep := range r.Runs {
+		for _, s := range rep.Ops {
+			size := sizeLabel(rep.Config.SizeBytes)
+			if s.Op == "list" {
+				size = fmt.Sprintf("%d objects", rep.Config.Objects)
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %d |\n", s.Op, size, rep.Config.Concurrency,
+				s.OpsPerSec, s.MiBPerSec, s.Latency.P50, s.Latency.P99, s.Latency.P999, s.Errors)
+		}
+	}
+}
