@@ -231,18 +231,13 @@ func newMetaJoinCmd() *cobra.Command {
 		Use:   "join",
 		Short: "Add a voter to the meta cluster",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, cl *client.Client, args []string) error {
 			if err := cl.Join(cmd.Context(), id, addr); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added voter %s at %s\n", id, addr)
 			return nil
-		},
+		}),
 	}
 	addMetaFlag(cmd)
 	cmd.Flags().StringVar(&id, "id", "", "ID of the node to add")
@@ -258,18 +253,13 @@ func newMetaRemoveCmd() *cobra.Command {
 		Use:   "remove",
 		Short: "Remove a server from the meta cluster",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, cl *client.Client, args []string) error {
 			if err := cl.Remove(cmd.Context(), id); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", id)
 			return nil
-		},
+		}),
 	}
 	addMetaFlag(cmd)
 	cmd.Flags().StringVar(&id, "id", "", "ID of the server to remove")
@@ -283,12 +273,7 @@ func newMetaStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show a meta node's view of the cluster: leader, members, indexes",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, cl *client.Client, args []string) error {
 			st, err := cl.Status(cmd.Context())
 			if err != nil {
 				return err
@@ -307,7 +292,7 @@ func newMetaStatusCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", m.ID, m.Addr, m.Suffrage, m.Leader)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	addMetaFlag(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
@@ -320,12 +305,7 @@ func newMetaBackupCmd() *cobra.Command {
 		Use:   "backup",
 		Short: "Write a consistent snapshot of the catalog to a file",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := metaClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: withMetaClient(func(cmd *cobra.Command, cl *client.Client, args []string) error {
 			tmp := out + ".partial"
 			fh, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 			if err != nil {
@@ -347,7 +327,7 @@ func newMetaBackupCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d bytes to %s\n", n, out)
 			return nil
-		},
+		}),
 	}
 	addMetaFlag(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "meta.backup", "file to write")
