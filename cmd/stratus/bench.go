@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"stratus/bench"
 )
@@ -27,7 +28,8 @@ func newBenchCmd() *cobra.Command {
 
 func newBenchS3Cmd() *cobra.Command {
 	var cfg bench.S3Config
-	var size, credsFile string
+	var ep endpointFlags
+	var size string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "s3 put|get|mixed|list|delete|multipart",
@@ -47,7 +49,7 @@ or --credentials (the data/credentials.json 'stratus server' writes).`,
 				return err
 			}
 			cfg.SizeBytes = n
-			if err := benchCredentials(&cfg, credsFile); err != nil {
+			if cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey, err = ep.resolve(); err != nil {
 				return err
 			}
 			prog := newProgress(cmd.ErrOrStderr())
@@ -73,11 +75,7 @@ or --credentials (the data/credentials.json 'stratus server' writes).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:9000", "S3 endpoint URL")
-	f.StringVar(&cfg.Region, "region", "us-east-1", "region to sign for")
-	f.StringVar(&cfg.AccessKey, "access-key", "", "access key (default $AWS_ACCESS_KEY_ID)")
-	f.StringVar(&cfg.SecretKey, "secret-key", "", "secret key (default $AWS_SECRET_ACCESS_KEY)")
-	f.StringVar(&credsFile, "credentials", "", "JSON file with access_key and secret_key (as stratus server writes)")
+	ep.addFlags(f, "http://127.0.0.1:9000", "S3 endpoint URL")
 	f.StringVar(&cfg.Bucket, "bucket", "", "bucket to use (default: a new one per run)")
 	f.StringVar(&size, "size", "1MiB", "object size: bytes, or with KiB, MiB, GiB")
 	f.IntVar(&cfg.Concurrency, "concurrency", 8, "requests in flight")
@@ -92,32 +90,47 @@ or --credentials (the data/credentials.json 'stratus server' writes).`,
 	return cmd
 }
 
-// benchCredentials fills the keys from flags, the environment, or a credentials file.
-func benchCredentials(cfg *bench.S3Config, file string) error {
-	if file != "" {
-		data, err := os.ReadFile(file)
+// endpointFlags say which S3 endpoint to drive and with which keys.
+type endpointFlags struct {
+	endpoint, region, accessKey, secretKey, credsFile string
+}
+
+func (e *endpointFlags) addFlags(f *pflag.FlagSet, defaultEndpoint, usage string) {
+	f.StringVar(&e.endpoint, "endpoint", defaultEndpoint, usage)
+	f.StringVar(&e.region, "region", "us-east-1", "region to sign for")
+	f.StringVar(&e.accessKey, "access-key", "", "access key (default $AWS_ACCESS_KEY_ID)")
+	f.StringVar(&e.secretKey, "secret-key", "", "secret key (default $AWS_SECRET_ACCESS_KEY)")
+	f.StringVar(&e.credsFile, "credentials", "", "JSON file with access_key and secret_key (as stratus server writes)")
+}
+
+// resolve fills the keys from flags, the environment, or a credentials file (whose
+// endpoint, if any, wins over the default).
+func (e *endpointFlags) resolve() (endpoint, region, accessKey, secretKey string, err error) {
+	endpoint, region, accessKey, secretKey = e.endpoint, e.region, e.accessKey, e.secretKey
+	if e.credsFile != "" {
+		data, err := os.ReadFile(e.credsFile)
 		if err != nil {
-			return err
+			return "", "", "", "", err
 		}
 		var c adminCredentials
 		if err := json.Unmarshal(data, &c); err != nil {
-			return fmt.Errorf("%s: %w", file, err)
+			return "", "", "", "", fmt.Errorf("%s: %w", e.credsFile, err)
 		}
-		cfg.AccessKey, cfg.SecretKey = c.AccessKey, c.SecretKey
+		accessKey, secretKey = c.AccessKey, c.SecretKey
 		if c.Endpoint != "" {
-			cfg.Endpoint = c.Endpoint
+			endpoint = c.Endpoint
 		}
 	}
-	if cfg.AccessKey == "" {
-		cfg.AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")
+	if accessKey == "" {
+		accessKey = os.Getenv("AWS_ACCESS_KEY_ID")
 	}
-	if cfg.SecretKey == "" {
-		cfg.SecretKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if secretKey == "" {
+		secretKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
 	}
-	if cfg.AccessKey == "" || cfg.SecretKey == "" {
-		return fmt.Errorf("no credentials: give --access-key and --secret-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --credentials")
+	if accessKey == "" || secretKey == "" {
+		return "", "", "", "", fmt.Errorf("no credentials: give --access-key and --secret-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --credentials")
 	}
-	return nil
+	return endpoint, region, accessKey, secretKey, nil
 }
 
 func printS3Report(w io.Writer, rep *bench.Report) {
@@ -213,7 +226,8 @@ func formatSize(n int64) string {
 
 func newBenchSuiteCmd() *cobra.Command {
 	var cfg bench.SuiteConfig
-	var credsFile, out string
+	var ep endpointFlags
+	var out string
 	var replicas int
 	cmd := &cobra.Command{
 		Use:   "suite",
@@ -232,19 +246,15 @@ temporary directory. Results go to <out>/<date>.json and <out>/<date>.md.`,
 			}
 			defer os.RemoveAll(tmp)
 			cfg.Dir, cfg.Log = tmp, cmd.ErrOrStderr()
-			if cfg.Endpoint == "" {
+			if ep.endpoint == "" {
 				creds, stop, err := startBenchServer(ctx, tmp, replicas)
 				if err != nil {
 					return err
 				}
 				defer stop()
 				cfg.Endpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region = creds.Endpoint, creds.AccessKey, creds.SecretKey, creds.Region
-			} else {
-				s3 := bench.S3Config{Endpoint: cfg.Endpoint, AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey}
-				if err := benchCredentials(&s3, credsFile); err != nil {
-					return err
-				}
-				cfg.Endpoint, cfg.AccessKey, cfg.SecretKey = s3.Endpoint, s3.AccessKey, s3.SecretKey
+			} else if cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey, err = ep.resolve(); err != nil {
+				return err
 			}
 			res, err := bench.RunSuite(ctx, cfg)
 			if err != nil {
@@ -269,11 +279,7 @@ temporary directory. Results go to <out>/<date>.json and <out>/<date>.md.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Endpoint, "endpoint", "", "S3 endpoint to measure (default: start a stratus server)")
-	f.StringVar(&cfg.Region, "region", "us-east-1", "region to sign for")
-	f.StringVar(&cfg.AccessKey, "access-key", "", "access key (default $AWS_ACCESS_KEY_ID)")
-	f.StringVar(&cfg.SecretKey, "secret-key", "", "secret key (default $AWS_SECRET_ACCESS_KEY)")
-	f.StringVar(&credsFile, "credentials", "", "JSON file with access_key and secret_key")
+	ep.addFlags(f, "", "S3 endpoint to measure (default: start a stratus server)")
 	f.IntVar(&replicas, "replicas", 3, "replicas of the server the suite starts")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each measured run")
 	f.IntSliceVar(&cfg.Concurrencies, "concurrency", []int{8, 32}, "concurrencies to run each case at")
