@@ -179,6 +179,12 @@ func printWelcome(w io.Writer, dataDir string, c adminCredentials) {
 func serverRing(f serverFlags, devDir, host string) (*ring.Ring, error) {
 	ringPath := filepath.Join(f.dataDir, "object.ring")
 	if r, err := ring.Load(ringPath); err == nil {
+		// The ring names this node by the address of its first start.
+		for _, d := range r.Devices() {
+			if d.Host != host {
+				return nil, fmt.Errorf("the ring in %s places data on %s, but the storage node now listens on %s: start with --objectd-listen %s", f.dataDir, d.Host, host, d.Host)
+			}
+		}
 		return r, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"stratus/bench"
+)
+
+// TestServerRestart: the all-in-one server starts on an empty directory, serves S3 with the
+// credentials it printed, and after a restart on the same directory keeps its data,
+// account and ring.
+func TestServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	// The ring names the storage node's address, so both starts use one port.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objAddr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := func(op string, count int) *bench.Report {
+		t.Helper()
+		creds, stop, err := startBenchServer(ctx, dir, 3, objAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		rep, err := bench.RunS3(ctx, bench.S3Config{Endpoint: creds.Endpoint, AccessKey: creds.AccessKey, SecretKey: creds.SecretKey,
+			Bucket: "kept", Op: op, SizeBytes: 1000, Concurrency: 2, Count: count, Objects: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range rep.Ops {
+			if s.Errors != 0 || s.Count != count {
+				t.Fatalf("%s: %+v", op, s)
+			}
+		}
+		return rep
+	}
+	run("put", 10)
+	first, err := os.ReadFile(filepath.Join(dir, "data", "credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ringBefore, err := os.ReadFile(filepath.Join(dir, "data", "object.ring"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second start reads the pool the first one wrote ("get" writes it first, under the
+	// same names, and then reads it back).
+	run("get", 20)
+	second, _ := os.ReadFile(filepath.Join(dir, "data", "credentials.json"))
+	ringAfter, _ := os.ReadFile(filepath.Join(dir, "data", "object.ring"))
+	var a, b adminCredentials
+	mustJSON(t, first, &a)
+	mustJSON(t, second, &b)
+	if a.AccessKey != b.AccessKey || a.SecretKey != b.SecretKey || string(ringBefore) != string(ringAfter) {
+		t.Fatal("a restart changed the admin key or the ring")
+	}
+}
+
+func mustJSON(t *testing.T, data []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServerRefusesMovedStorage: a restart whose storage node listens elsewhere than the
+// ring says fails with advice instead of answering every request with 503.
+func TestServerRefusesMovedStorage(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, stop, err := startBenchServer(ctx, dir, 3, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if _, stop, err := startBenchServer(ctx, dir, 3, "127.0.0.1:0"); err == nil {
+		stop()
+		t.Fatal("restart on another storage address succeeded")
+	} else if !strings.Contains(err.Error(), "--objectd-listen") {
+		t.Fatalf("error gives no advice: %v", err)
+	}
+}
