@@ -18,7 +18,8 @@ func register(newCmd func() *cobra.Command) { subcommands = append(subcommands, 
 var version = "dev"
 
 func newRootCmd() *cobra.Command {
-	var logLevel string
+	var logLevel, cpuProfile, blockProfile string
+	var stopProfiles func()
 	root := &cobra.Command{
 		Use:           "stratus",
 		Short:         "Stratus: a replicated object store with S3, block volumes and EC2 on top",
@@ -31,9 +32,18 @@ func newRootCmd() *cobra.Command {
 				return err
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
-			return nil
+			var err error
+			stopProfiles, err = startProfiles(cpuProfile, blockProfile)
+			return err
+		},
+		PersistentPostRun: func(cmd *cobra.Command, args []string) {
+			if stopProfiles != nil {
+				stopProfiles()
+			}
 		},
 	}
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (for go tool pprof)")
+	root.PersistentFlags().StringVar(&blockProfile, "blockprofile", "", "write a profile of where goroutines wait on locks and channels to this file")
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	for _, newCmd := range subcommands {
 		root.AddCommand(newCmd())
