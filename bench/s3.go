@@ -283,8 +283,10 @@ func (r *run) remember(key string, err error) {
 // cleanup deletes the pool and what the run wrote, and the bucket if the run made it.
 func (r *run) cleanup(ctx context.Context, bucket bool) {
 	keys := r.written
-	for i := range r.cfg.Objects {
-		keys = append(keys, r.poolKey(i))
+	if r.cfg.Op != "put" && r.cfg.Op != "multipart" { // only these runs wrote a pool
+		for i := range r.cfg.Objects {
+			keys = append(keys, r.poolKey(i))
+		}
 	}
 	var wg sync.WaitGroup
 	ch := make(chan string)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"stratus/internal/hlc"
 	meta "stratus/meta/client"
 	objclient "stratus/objectd/client"
@@ -29,6 +31,8 @@ type ServerConfig struct {
 	MaxObjectBytes int64
 	// Logger receives one line per failed request and lifecycle events.
 	Logger *slog.Logger
+	// Registerer receives the front end's metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // DefaultServerConfig returns S3's usual limits.
@@ -46,6 +50,7 @@ type Server struct {
 	log   *slog.Logger
 	reqID atomic.Uint64
 	start int64
+	m     *metrics
 }
 
 // NewServer returns the S3 handler.
@@ -53,7 +58,8 @@ func NewServer(cfg ServerConfig, data *proxy.Proxy, catalog *meta.Client, auth *
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, data: data, meta: catalog, auth: auth, log: cfg.Logger, start: time.Now().UnixNano()}
+	return &Server{cfg: cfg, data: data, meta: catalog, auth: auth, log: cfg.Logger, start: time.Now().UnixNano(),
+		m: newMetrics(cfg.Registerer)}
 }
 
 // request is one S3 call being served.
@@ -72,7 +78,11 @@ type request struct {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	w = sw
 	rq := &request{w: w, r: r, id: s.newRequestID()}
+	defer func() { s.m.observe(opName(r.Method, rq.bucket, rq.key), sw.status, start) }()
 	w.Header().Set(HeaderRequestID, rq.id)
 	w.Header().Set("Server", "Stratus")
 	if err := s.serve(rq); err != nil {
@@ -88,6 +98,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) newRequestID() string {
 	var b [16]byte

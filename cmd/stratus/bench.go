@@ -247,7 +247,7 @@ temporary directory. Results go to <out>/<date>.json and <out>/<date>.md.`,
 			defer os.RemoveAll(tmp)
 			cfg.Dir, cfg.Log = tmp, cmd.ErrOrStderr()
 			if ep.endpoint == "" {
-				creds, stop, err := startBenchServer(ctx, tmp, replicas, "127.0.0.1:0")
+				creds, stop, err := startBenchServer(ctx, tmp, replicas, "127.0.0.1:0", "")
 				if err != nil {
 					return err
 				}
@@ -289,11 +289,12 @@ temporary directory. Results go to <out>/<date>.json and <out>/<date>.md.`,
 }
 
 // startBenchServer runs a stratus server under dir until stop, its storage node on
-// objListen and everything else on free loopback ports.
-func startBenchServer(ctx context.Context, dir string, replicas int, objListen string) (adminCredentials, func(), error) {
+// objListen, its metrics on metrics ("" for none) and everything else on free loopback
+// ports.
+func startBenchServer(ctx context.Context, dir string, replicas int, objListen, metrics string) (adminCredentials, func(), error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: replicas, partPower: 10,
-		metaListen: "127.0.0.1:0", objListen: objListen, front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1"}}
+		metaListen: "127.0.0.1:0", objListen: objListen, front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: metrics}}
 	ready := make(chan adminCredentials, 1)
 	done := make(chan error, 1)
 	go func() { done <- runServer(ctx, f, func(c adminCredentials) { ready <- c }) }()

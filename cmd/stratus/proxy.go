@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -25,7 +28,9 @@ func init() { register(newProxyCmd) }
 
 // frontFlags configure the S3 front end: the proxy and the S3 API over it.
 type frontFlags struct {
-	listen  string
+	listen string
+	// metrics is where /metrics and /healthz are served; empty serves none.
+	metrics string
 	region  string
 	domain  string
 	tlsCert string
@@ -35,15 +40,16 @@ type frontFlags struct {
 func (f *frontFlags) addFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:9000", "address of the S3 API")
+	fl.StringVar(&f.metrics, "metrics-listen", "127.0.0.1:9100", "address of /metrics (Prometheus) and /healthz; empty: none")
 	fl.StringVar(&f.region, "region", "us-east-1", "S3 region")
 	fl.StringVar(&f.domain, "domain", "", "domain for virtual-hosted-style buckets (<bucket>.<domain>); empty: path style only")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve S3 over HTTPS")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 }
 
-// startFrontEnd starts the S3 API over a new proxy in g and returns the proxy (which has
-// no ring yet) and the endpoint's URL.
-func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client) (*proxy.Proxy, string, error) {
+// startFrontEnd starts the S3 API over a new proxy in g, with its metrics on reg, and
+// returns the proxy (which has no ring yet) and the endpoint's URL.
+func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client, reg prometheus.Registerer) (*proxy.Proxy, string, error) {
 	log := slog.Default()
 	px, err := proxy.New(proxy.DefaultConfig(), objclient.New(objclient.DefaultConfig()), &hlc.Clock{}, log.With("part", "proxy"))
 	if err != nil {
@@ -52,7 +58,7 @@ func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *met
 	// Any region is accepted in signatures: clients default to their own (often us-east-1).
 	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: 10 * time.Second})
 	scfg := s3api.DefaultServerConfig()
-	scfg.Region, scfg.Domain, scfg.Logger = f.region, f.domain, log.With("part", "s3api")
+	scfg.Region, scfg.Domain, scfg.Logger, scfg.Registerer = f.region, f.domain, log.With("part", "s3api"), reg
 	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	scheme := "http"
 	if f.tlsCert != "" || f.tlsKey != "" {
@@ -101,8 +107,12 @@ a newer ring is adopted as soon as it is published. Run as many proxies as you l
 			}
 			defer mc.Close()
 			g, ctx := errgroup.WithContext(cmd.Context())
-			px, endpoint, err := startFrontEnd(ctx, g, f, mc)
+			reg := newRegistry()
+			px, endpoint, err := startFrontEnd(ctx, g, f, mc, reg)
 			if err != nil {
+				return err
+			}
+			if err := serveMetrics(ctx, g, f.metrics, reg); err != nil {
 				return err
 			}
 			g.Go(func() error { return followRing(ctx, mc, px) })
@@ -112,6 +122,42 @@ a newer ring is adopted as soon as it is published. Run as many proxies as you l
 	})
 	f.addFlags(cmd)
 	return cmd
+}
+
+// newRegistry returns a metrics registry with the Go runtime's and the process's own.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveMetrics serves reg at /metrics and a liveness answer at /healthz on addr, in g,
+// until ctx ends. An empty addr serves nothing.
+func serveMetrics(ctx context.Context, g *errgroup.Group, addr string, reg *prometheus.Registry) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	return nil
 }
 
 // followRing keeps px on the newest ring published in meta until ctx ends.

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -90,7 +89,9 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	mcfg := meta.DefaultConfig()
+	reg := newRegistry()
 	mcfg.NodeID, mcfg.DataDir, mcfg.Bootstrap, mcfg.ClusterKey = "server", filepath.Join(f.dataDir, "meta"), true, key
+	mcfg.Registerer = reg
 	mcfg.Logger = log
 	mln, err := net.Listen("tcp", f.metaListen)
 	if err != nil {
@@ -132,7 +133,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	ocfg := objectd.DefaultConfig()
 	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
 	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
-	osrv, err := objectd.New(ocfg, log, prometheus.NewRegistry())
+	osrv, err := objectd.New(ocfg, log, reg)
 	if err != nil {
 		oln.Close()
 		return err
@@ -145,8 +146,11 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err != nil {
 		return err
 	}
-	px, endpoint, err := startFrontEnd(gctx, g, f.front, mc)
+	px, endpoint, err := startFrontEnd(gctx, g, f.front, mc, reg)
 	if err != nil {
+		return err
+	}
+	if err := serveMetrics(gctx, g, f.front.metrics, reg); err != nil {
 		return err
 	}
 	px.SetRing(rg)

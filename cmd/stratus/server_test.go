@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,11 +27,17 @@ func TestServerRestart(t *testing.T) {
 	}
 	objAddr := ln.Addr().String()
 	ln.Close()
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run := func(op string, count int) *bench.Report {
 		t.Helper()
-		creds, stop, err := startBenchServer(ctx, dir, 3, objAddr)
+		creds, stop, err := startBenchServer(ctx, dir, 3, objAddr, metricsAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,6 +50,18 @@ func TestServerRestart(t *testing.T) {
 		for _, s := range rep.Ops {
 			if s.Errors != 0 || s.Count != count {
 				t.Fatalf("%s: %+v", op, s)
+			}
+		}
+		// Metrics and health are served beside S3.
+		for path, want := range map[string]string{"/healthz": "ok", "/metrics": `stratus_s3api_requests_total{code="200",op="PUT_object"}`} {
+			resp, err := http.Get("http://" + metricsAddr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), want) {
+				t.Fatalf("%s lacks %q", path, want)
 			}
 		}
 		return rep
@@ -81,12 +101,12 @@ func TestServerRefusesMovedStorage(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, stop, err := startBenchServer(ctx, dir, 3, "127.0.0.1:0")
+	_, stop, err := startBenchServer(ctx, dir, 3, "127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop()
-	if _, stop, err := startBenchServer(ctx, dir, 3, "127.0.0.1:0"); err == nil {
+	if _, stop, err := startBenchServer(ctx, dir, 3, "127.0.0.1:0", ""); err == nil {
 		stop()
 		t.Fatal("restart on another storage address succeeded")
 	} else if !strings.Contains(err.Error(), "--objectd-listen") {
