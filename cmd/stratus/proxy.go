@@ -76,18 +76,7 @@ func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *met
 	if hs.TLSConfig != nil {
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
-	g.Go(func() error {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	})
+	serveHTTP(ctx, g, hs, ln)
 	return px, scheme + "://" + ln.Addr().String(), nil
 }
 
@@ -145,6 +134,13 @@ func serveMetrics(ctx context.Context, g *errgroup.Group, addr string, reg *prom
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveHTTP(ctx, g, hs, ln)
+	return nil
+}
+
+// serveHTTP serves hs on ln in g until ctx ends, then shuts it down, giving requests in
+// flight 10 seconds to finish.
+func serveHTTP(ctx context.Context, g *errgroup.Group, hs *http.Server, ln net.Listener) {
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -153,11 +149,10 @@ func serveMetrics(ctx context.Context, g *errgroup.Group, addr string, reg *prom
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return hs.Shutdown(sctx)
 	})
-	return nil
 }
 
 // followRing keeps px on the newest ring published in meta until ctx ends.
