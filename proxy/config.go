@@ -14,8 +14,17 @@ type Config struct {
 	// before replacing it with a handoff. Lower fails over faster but gives up on a node
 	// that is merely slow.
 	ConnectTimeout time.Duration
-	// NodeTimeout bounds calls that move no object content (delete, head), per node.
+	// NodeTimeout bounds calls that move no object content (delete, head), per node, and
+	// how long a stream may make no progress.
 	NodeTimeout time.Duration
+	// PostQuorumTimeout is how long a write or delete that a quorum has stored waits for
+	// the remaining replicas. One slow or unreachable node must not hold up every write;
+	// replication brings it what it missed.
+	PostQuorumTimeout time.Duration
+	// SlowReadTimeout is how long a read waits for a replica's first answer before it also
+	// asks the next one (and takes whichever answers first). Lower cuts tail latency when a
+	// node hangs, at the price of duplicate reads when nodes are merely busy.
+	SlowReadTimeout time.Duration
 	// ReadAttempts is how many devices a read asks, primaries first then handoffs,
 	// before giving up. Zero means twice the replica count.
 	ReadAttempts int
@@ -28,11 +37,13 @@ type Config struct {
 // DefaultConfig returns the configuration for a typical cluster.
 func DefaultConfig() Config {
 	return Config{
-		ChunkBytes:       1 << 20,
-		ConnectTimeout:   5 * time.Second,
-		NodeTimeout:      10 * time.Second,
-		ErrorLimit:       10,
-		ErrorSuppression: 60 * time.Second,
+		ChunkBytes:        1 << 20,
+		ConnectTimeout:    5 * time.Second,
+		NodeTimeout:       10 * time.Second,
+		PostQuorumTimeout: 500 * time.Millisecond,
+		SlowReadTimeout:   time.Second,
+		ErrorLimit:        10,
+		ErrorSuppression:  60 * time.Second,
 	}
 }
 
@@ -41,8 +52,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.ChunkBytes < 4<<10 || c.ChunkBytes > 64<<20:
 		return fmt.Errorf("proxy: chunk_bytes (%d) must be between 4 KiB and 64 MiB", c.ChunkBytes)
-	case c.ConnectTimeout <= 0 || c.NodeTimeout <= 0:
-		return fmt.Errorf("proxy: connect_timeout and node_timeout must be positive")
+	case c.ConnectTimeout <= 0 || c.NodeTimeout <= 0 || c.PostQuorumTimeout <= 0 || c.SlowReadTimeout <= 0:
+		return fmt.Errorf("proxy: connect_timeout, node_timeout, post_quorum_timeout and slow_read_timeout must be positive")
 	case c.ReadAttempts < 0 || c.ErrorLimit < 1 || c.ErrorSuppression < 0:
 		return fmt.Errorf("proxy: read_attempts ≥ 0, error_limit ≥ 1 and error_suppression ≥ 0 required")
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"time"
 
 	"stratus/internal/hlc"
 	"stratus/objectd/client"
@@ -31,26 +33,64 @@ func (p *Proxy) Delete(ctx context.Context, name string, commit func(context.Con
 	return ts, nil
 }
 
-// tombstones writes a deletion of name at ts to its replicas.
+// tombstones writes a deletion of name at ts to its replicas, all at once, replacing
+// those that fail with handoffs. Once a quorum holds it, the rest get PostQuorumTimeout.
 func (p *Proxy) tombstones(ctx context.Context, pl placement, name string, ts hlc.Timestamp) error {
 	replicas := pl.ring.Replicas()
-	var errs []error
-	done := 0
-	for t := range p.candidates(pl) {
-		if done == replicas || len(errs) >= replicas {
+	next, stop := iter.Pull(p.candidates(pl))
+	defer stop()
+	callCtx, giveUp := context.WithCancel(ctx)
+	defer giveUp()
+	type answer struct {
+		t   client.Target
+		err error
+	}
+	answers := make(chan answer)
+	inflight := 0
+	send := func() bool {
+		t, ok := next()
+		if !ok {
+			return false
+		}
+		inflight++
+		go func() {
+			dctx, cancel := context.WithTimeout(callCtx, p.cfg.NodeTimeout)
+			defer cancel()
+			answers <- answer{t, p.nodes.Delete(dctx, t, name, ts)}
+		}()
+		return true
+	}
+	for range replicas {
+		if !send() {
 			break
 		}
-		dctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
-		err := p.nodes.Delete(dctx, t, name, ts)
-		cancel()
-		if err == nil || errors.Is(err, client.ErrConflict) {
-			// A newer version there already supersedes this delete.
-			done++
-			p.lim.ok(t.Host)
-			continue
+	}
+	var errs []error
+	var postQuorum <-chan time.Time
+	done := 0
+	for inflight > 0 {
+		select {
+		case a := <-answers:
+			inflight--
+			if a.err == nil || errors.Is(a.err, client.ErrConflict) {
+				// A newer version there already supersedes this delete.
+				done++
+				p.lim.ok(a.t.Host)
+				if done == Quorum(replicas) {
+					postQuorum = time.After(p.cfg.PostQuorumTimeout)
+				}
+				continue
+			}
+			if callCtx.Err() == nil {
+				p.lim.failed(a.t.Host)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", a.t, a.err))
+			if callCtx.Err() == nil && len(errs) < replicas && done+inflight < replicas {
+				send()
+			}
+		case <-postQuorum:
+			giveUp()
 		}
-		p.lim.failed(t.Host)
-		errs = append(errs, fmt.Errorf("%s: %w", t, err))
 	}
 	if done < Quorum(replicas) {
 		return &QuorumError{Op: "delete", Want: Quorum(replicas), Got: done, Errs: errs}

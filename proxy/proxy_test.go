@@ -396,3 +396,58 @@ func TestMemoryIsConstant(t *testing.T) {
 	}
 	t.Logf("heap before %d MiB, peak %d MiB", before.HeapAlloc>>20, peak>>20)
 }
+
+// TestHungNodeAfterQuorum: a replica that takes a whole (small) write into its socket and
+// never answers, or never answers a read or a delete, costs each request about
+// PostQuorumTimeout or SlowReadTimeout, not NodeTimeout.
+func TestHungNodeAfterQuorum(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{Nodes: 4})
+	nodes := client.New(client.Config{Timeout: time.Minute})
+	t.Cleanup(nodes.CloseIdleConnections)
+	cfg := proxy.DefaultConfig()
+	cfg.NodeTimeout, cfg.PostQuorumTimeout, cfg.SlowReadTimeout = 30*time.Second, 100*time.Millisecond, 100*time.Millisecond
+	p, err := proxy.New(cfg, nodes, &hlc.Clock{}, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetRing(st.Ring)
+	names := []string{}
+	for i := range 3 {
+		name := fmt.Sprintf("bucket/slow-%d", i)
+		if _, err := put(t, p, name, payload(4<<10, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	// Hang the first primary of the first name; every name it is a primary of now has one
+	// silent replica.
+	hung := st.Ring.Primaries(st.Ring.Partition(names[0]), nil)[0].Host
+	for _, n := range st.Nodes {
+		if n.Addr == hung {
+			silence(t, n)
+		}
+	}
+	limit := cfg.NodeTimeout / 3
+	start := time.Now()
+	if got, err := read(t, p, names[0], 0); err != nil || !bytes.Equal(got, payload(4<<10, 0)) {
+		t.Fatalf("read with a hung first primary: %v", err)
+	}
+	if d := time.Since(start); d > limit {
+		t.Errorf("read waited %v for a hung primary", d)
+	}
+	start = time.Now()
+	res, err := put(t, p, names[0], payload(4<<10, 99))
+	if err != nil || res.Replicas < 2 {
+		t.Fatalf("write with a hung replica: %+v %v", res, err)
+	}
+	if d := time.Since(start); d > limit {
+		t.Errorf("write waited %v for a hung replica after its quorum", d)
+	}
+	start = time.Now()
+	if _, err := p.Delete(ctxT(t), names[0], nil); err != nil {
+		t.Fatalf("delete with a hung replica: %v", err)
+	}
+	if d := time.Since(start); d > limit {
+		t.Errorf("delete waited %v for a hung replica after its quorum", d)
+	}
+}

@@ -98,7 +98,7 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 	if sent != req.Length {
 		return PutResult{}, w.fail(fmt.Errorf("%w: %d of %d bytes", ErrIncompleteBody, sent, req.Length))
 	}
-	acked := w.finish()
+	acked := w.finish(quorum)
 	res := PutResult{Timestamp: creq.Timestamp, Replicas: len(acked)}
 	sum.Sum(res.MD5[:0])
 	if len(acked) < quorum {
@@ -271,21 +271,44 @@ func (w *fanout) live() int {
 func (w *fanout) errs() []error { return w.failed }
 
 // finish closes the live streams and returns the targets that stored the write. A
-// replica that already held this very version (a retried request) counts as stored.
-func (w *fanout) finish() []client.Target {
-	var acked []client.Target
+// replica that already held this very version (a retried request) counts as stored. The
+// nodes have every byte and owe an answer within NodeTimeout (their fsyncs); once a quorum
+// has answered, the others get PostQuorumTimeout more and are then given up on.
+func (w *fanout) finish(quorum int) []client.Target {
+	var open []*sink
 	for _, s := range w.sinks {
-		if s.closed {
-			continue
+		if !s.closed {
+			s.closed = true
+			s.pw.Close()
+			open = append(open, s)
 		}
-		s.closed = true
-		s.pw.Close()
-		// The node has every byte; it owes an answer within NodeTimeout (its fsyncs).
-		select {
-		case s.result = <-s.done:
-		case <-time.After(w.p.cfg.NodeTimeout):
-			s.cancel()
+	}
+	answered := make(chan *sink, len(open))
+	for _, s := range open {
+		go func() {
 			s.result = <-s.done
+			answered <- s
+		}()
+	}
+	giveUp := func() {
+		for _, s := range open {
+			s.cancel()
+		}
+	}
+	deadline := time.NewTimer(w.p.cfg.NodeTimeout)
+	defer deadline.Stop()
+	var postQuorum <-chan time.Time
+	var acked []client.Target
+	for range open {
+		var s *sink
+		select {
+		case s = <-answered:
+		case <-deadline.C:
+			giveUp()
+			s = <-answered
+		case <-postQuorum:
+			giveUp()
+			s = <-answered
 		}
 		s.cancel()
 		var se *client.StatusError
@@ -297,9 +320,12 @@ func (w *fanout) finish() []client.Target {
 			acked = append(acked, s.target)
 		default:
 			w.failed = append(w.failed, fmt.Errorf("%s: %w", s.target, s.result))
-			if !errors.Is(s.result, client.ErrConflict) {
+			if !errors.Is(s.result, client.ErrConflict) && w.ctx.Err() == nil {
 				w.p.lim.failed(s.target.Host)
 			}
+		}
+		if len(acked) == quorum && postQuorum == nil {
+			postQuorum = time.After(w.p.cfg.PostQuorumTimeout)
 		}
 	}
 	return acked
