@@ -1,0 +1,10 @@
+// Package chaos is the fault-tolerance suite. Its tests start a real multi-process Stratus
+// cluster on 127.0.0.x addresses (three meta voters, storage nodes with two devices each
+// across three zones, two S3 proxies, a ring built with `stratus ring`), drive S3 load
+// through both proxies while they kill, pause, wipe, corrupt, fill and cut off parts of
+// it, and then check that every acknowledged write reads back and every acknowledged
+// delete stays deleted.
+//
+// `go test ./internal/chaos` runs the short form of every scenario; `make chaos` runs the
+// long forms (see the -chaos.* flags).
+package chaos
