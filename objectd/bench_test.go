@@ -124,6 +124,7 @@ func BenchmarkPut(b *testing.B) {
 			}
 			mbps := float64(sz.n) * float64(b.N) / b.Elapsed().Seconds() / 1e6
 			b.ReportMetric(disk, "disk-MB/s")
+			b.ReportMetric(durable, "durable-disk-MB/s")
 			b.ReportMetric(mbps/disk, "of-disk")
 			b.ReportMetric(mbps/durable, "of-durable-disk")
 		})

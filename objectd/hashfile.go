@@ -29,7 +29,8 @@ type hashesOnDisk struct {
 const hashesFileVersion = 1
 
 // openHashes decides, per device, whether the saved hashes can be trusted, and makes sure
-// they will not be trusted after a crash from now on. Call before serving.
+// they will not be trusted after a crash from now on. It also makes everything already on
+// each device durable. Call before serving.
 func (s *store) openHashes() {
 	devs, err := s.devices()
 	if err != nil {
@@ -42,6 +43,11 @@ func (s *store) openHashes() {
 	s.hashes.mu.Unlock()
 	for _, dev := range devs {
 		dir := filepath.Join(s.root, dev)
+		// What an earlier run left may not be durable yet (a process killed before its
+		// fsyncs); writes count existing directories as durable (durable.go).
+		if err := s.syncDevice(dir); err != nil {
+			s.log.Warn("sync device", "device", dev, "err", err)
+		}
 		marker := filepath.Join(dir, cleanMarker)
 		clean := false
 		if _, err := s.fs.Stat(marker); err == nil {

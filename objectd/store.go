@@ -30,6 +30,10 @@ type store struct {
 	m          *metrics
 	hashes     hashCache
 	locks      [256]sync.Mutex
+	dirs       dirTracker // directories whose entry may not be durable yet (durable.go)
+
+	commitMu sync.Mutex
+	commit   map[string]*groupCommit // device directory → its group commit
 }
 
 func (s *store) lock(hash string) func() {
@@ -59,16 +63,17 @@ func (s *store) versions(hdir string) ([]version, error) {
 	return vs, nil
 }
 
-// checkNewer returns a *VersionError unless ts is newer than every version in hdir.
-func (s *store) checkNewer(hdir string, ts hlc.Timestamp) error {
+// checkNewer returns a *VersionError unless ts is newer than every version in hdir, and
+// otherwise those versions, newest first.
+func (s *store) checkNewer(hdir string, ts hlc.Timestamp) ([]version, error) {
 	vs, err := s.versions(hdir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(vs) > 0 && vs[0].ts >= ts {
-		return &VersionError{Timestamp: vs[0].ts, Err: client.ErrConflict}
+		return nil, &VersionError{Timestamp: vs[0].ts, Err: client.ErrConflict}
 	}
-	return nil
+	return vs, nil
 }
 
 // mkdirs creates dir and its missing parents below devDir, fsyncing each parent that gained

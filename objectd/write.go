@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"stratus/internal/faultfs"
@@ -16,9 +17,10 @@ import (
 
 // write stores one version. For a data record, body must yield exactly rec.Info.Length
 // bytes and want, called once the body is consumed, returns the checksum the content must
-// have. The version is visible only once complete, verified and durable: content and header
-// go to a temp file that is fsynced, renamed into the hash directory, and the directory is
-// fsynced. Older versions of the name are then removed.
+// have. The version is visible only once complete and verified, and acknowledged only once
+// durable: content and header go to a temp file that is fsynced, renamed into the hash
+// directory, and the new directory entries are made durable (see durable.go). Older
+// versions of the name are then removed.
 func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader, want func() (client.Checksum, error)) error {
 	devDir, err := s.devicePath(dev)
 	if err != nil {
@@ -36,18 +38,21 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 	hash := nameHash(rec.Info.Name)
 	hdir := hashDir(devDir, part, hash)
 	ts := rec.Info.Timestamp
-	if err := s.checkNewer(hdir, ts); err != nil {
+	if _, err := s.checkNewer(hdir, ts); err != nil {
 		return err
 	}
+	hdr, err := rec.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	small := rec.Info.Length <= groupCommitBytes
 
 	tmp, err := s.createTemp(devDir, hash)
 	if err != nil {
 		return noSpace(err)
 	}
 	tmpName, open := tmp.Name(), true
-	// Create the hash directory (fsyncing each parent that gains an entry) while the content
-	// streams, so those fsyncs are not added to the PUT's latency. If the write fails, an
-	// empty directory is removed again.
+	var plan dirPlan
 	var prep sync.WaitGroup
 	var prepErr error
 	defer func() {
@@ -58,45 +63,31 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 			s.fs.Remove(tmpName)
 			prep.Wait()
 			unlock := s.lock(hash)
-			s.fs.Remove(hdir) // only if empty
+			if slices.Contains(plan.created, hdir) && s.fs.Remove(hdir) == nil { // only if empty
+				s.dirs.done(hdir)
+			}
 			unlock()
 		}
 	}()
-	prep.Go(func() { prepErr = s.mkdirs(devDir, hdir) })
-	defer prep.Wait()
-	hdr, err := rec.MarshalBinary()
-	if err != nil {
+	if !small {
+		// Create the hash directory (and make new entries durable) while the content
+		// streams, so those fsyncs are not added to the PUT's latency. If the write fails,
+		// an empty directory is removed again.
+		prep.Go(func() {
+			if prepErr = s.makeDirs(devDir, hdir, &plan); prepErr == nil {
+				if prepErr = s.syncDirs(plan.sync); prepErr == nil {
+					plan.sync = nil
+					s.settle(&plan)
+				}
+			}
+		})
+		defer prep.Wait()
+		if err := preallocate(tmp, int64(len(hdr))+rec.Info.Length); err != nil {
+			return fmt.Errorf("reserve %d bytes: %w", rec.Info.Length, noSpace(err))
+		}
+	}
+	if err := s.writeRecord(tmp, rec, hdr, body, want); err != nil {
 		return err
-	}
-	if err := preallocate(tmp, int64(len(hdr))+rec.Info.Length); err != nil {
-		return fmt.Errorf("reserve %d bytes: %w", rec.Info.Length, noSpace(err))
-	}
-	if _, err := tmp.Write(hdr); err != nil {
-		return fmt.Errorf("write %s: %w", tmpName, noSpace(err))
-	}
-	if rec.Kind == client.KindData {
-		sum, err := copyContent(tmp, int64(len(hdr)), body, rec.Info.Length)
-		if err != nil {
-			return err
-		}
-		expect, err := want()
-		if err != nil {
-			return err
-		}
-		if sum != expect {
-			return fmt.Errorf("%w: content %v, sender said %v", client.ErrChecksum, sum, expect)
-		}
-		rec.Info.Checksum = sum
-		final, err := rec.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		if len(final) != len(hdr) {
-			return fmt.Errorf("%w: header length changed", client.ErrInternal)
-		}
-		if _, err := tmp.WriteAt(final, 0); err != nil {
-			return fmt.Errorf("write %s: %w", tmpName, noSpace(err))
-		}
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("fsync %s: %w", tmpName, noSpace(err))
@@ -106,40 +97,143 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 		return fmt.Errorf("close %s: %w", tmpName, noSpace(err))
 	}
 
+	if small {
+		prepErr = s.makeDirs(devDir, hdir, &plan)
+	}
 	prep.Wait()
 	if prepErr != nil {
 		return noSpace(prepErr)
 	}
 	unlock := s.lock(hash)
-	defer unlock()
-	if err := s.checkNewer(hdir, ts); err != nil {
+	older, err := s.checkNewer(hdir, ts)
+	if err != nil {
+		unlock()
 		return err
 	}
 	final := filepath.Join(hdir, fileName(rec.Kind, ts))
 	for attempt := 0; ; attempt++ {
-		if err := s.mkdirs(devDir, hdir); err != nil {
-			return noSpace(err)
-		}
 		err := s.fs.Rename(tmpName, final)
 		if err == nil {
 			break
 		}
 		// A handoff cleanup may remove an empty suffix or partition directory between
-		// mkdirs and rename; try again.
+		// makeDirs and rename; create them again.
 		if !errors.Is(err, fs.ErrNotExist) || attempt == 2 {
+			unlock()
 			return fmt.Errorf("publish %s: %w", final, noSpace(err))
+		}
+		if err := s.makeDirs(devDir, hdir, &plan); err != nil {
+			unlock()
+			return noSpace(err)
 		}
 	}
 	tmpName = ""
-	if err := s.syncDir(hdir); err != nil {
-		// The version is in place but may not survive a crash; say so rather than ack.
-		return fmt.Errorf("fsync %s: %w", hdir, noSpace(err))
+	unlock()
+	// The version is in place but may not survive a crash until its entry (and any new
+	// directory's) is durable; an error here means it must not be acknowledged.
+	plan.addSync(hdir)
+	if small {
+		err = s.commits(devDir).sync(plan.sync, func(dirs []string) error { return s.barrier(devDir, dirs) })
+	} else {
+		err = s.syncDirs(plan.sync)
 	}
-	s.removeOlder(hdir, ts)
+	if err != nil {
+		return noSpace(err)
+	}
+	s.settle(&plan)
+	// Only now may older versions go: had they gone first, a crash could leave neither.
+	for _, v := range older {
+		if err := s.fs.Remove(filepath.Join(hdir, v.file())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("remove old version", "path", filepath.Join(hdir, v.file()), "err", err)
+		}
+	}
 	s.hashes.invalidate(dev, part, suffixOf(hash))
 	if rec.Kind == client.KindData {
 		s.m.writeBytes.WithLabelValues(dev).Add(float64(rec.Info.Length))
 	}
+	return nil
+}
+
+// writeRecord writes a record to f, which is empty: the header, then for data the content
+// from body, checked against want. A small record is gathered in one buffer and written
+// with its final header in one call; a large one streams behind a placeholder header that
+// is rewritten once the checksum is known.
+func (s *store) writeRecord(f faultfs.File, rec client.Record, hdr []byte, body io.Reader, want func() (client.Checksum, error)) error {
+	if rec.Kind != client.KindData {
+		if _, err := f.Write(hdr); err != nil {
+			return fmt.Errorf("write %s: %w", f.Name(), noSpace(err))
+		}
+		return nil
+	}
+	n := rec.Info.Length
+	if int64(len(hdr))+n <= bufSize {
+		bp := getBuf()
+		defer putBuf(bp)
+		buf := (*bp)[:int64(len(hdr))+n]
+		content := buf[len(hdr):]
+		if k, err := io.ReadFull(body, content); err != nil {
+			return fmt.Errorf("%w: body ended after %d of %d bytes: %v", client.ErrLength, k, n, err)
+		}
+		var extra [1]byte
+		if k, _ := io.ReadFull(body, extra[:]); k > 0 {
+			return fmt.Errorf("%w: body longer than %d bytes", client.ErrLength, n)
+		}
+		sum, err := checkSum(client.ChecksumOf(content), want)
+		if err != nil {
+			return err
+		}
+		rec.Info.Checksum = sum
+		if err := finalHeader(rec, buf[:len(hdr)]); err != nil {
+			return err
+		}
+		if _, err := f.Write(buf); err != nil {
+			return fmt.Errorf("write %s: %w", f.Name(), noSpace(err))
+		}
+		return nil
+	}
+	if _, err := f.Write(hdr); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), noSpace(err))
+	}
+	got, err := copyContent(f, int64(len(hdr)), body, n)
+	if err != nil {
+		return err
+	}
+	sum, err := checkSum(got, want)
+	if err != nil {
+		return err
+	}
+	rec.Info.Checksum = sum
+	if err := finalHeader(rec, hdr); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(hdr, 0); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), noSpace(err))
+	}
+	return nil
+}
+
+// checkSum compares the content's checksum with the sender's.
+func checkSum(sum client.Checksum, want func() (client.Checksum, error)) (client.Checksum, error) {
+	expect, err := want()
+	if err != nil {
+		return 0, err
+	}
+	if sum != expect {
+		return 0, fmt.Errorf("%w: content %v, sender said %v", client.ErrChecksum, sum, expect)
+	}
+	return sum, nil
+}
+
+// finalHeader overwrites hdr, the placeholder header, with rec's, which must be as long.
+func finalHeader(rec client.Record, hdr []byte) error {
+	final, err := rec.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if len(final) != len(hdr) {
+		return fmt.Errorf("%w: header length changed", client.ErrInternal)
+	}
+	copy(hdr, final)
 	return nil
 }
 

@@ -2,6 +2,8 @@ package objectd
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -44,6 +46,31 @@ func preallocate(f any, size int64) error {
 	})
 	if errors.Is(ferr, unix.ENOSPC) || errors.Is(ferr, unix.EDQUOT) {
 		return ferr
+	}
+	return nil
+}
+
+// haveSyncFS reports whether syncFS exists here.
+const haveSyncFS = true
+
+// syncFS makes everything written to the file system holding dir durable: syncfs(2), which
+// since Linux 5.8 also reports writeback errors seen on the file system since the last call.
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Syncfs(int(fd)) }); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("syncfs %s: %w", dir, serr)
 	}
 	return nil
 }
