@@ -299,7 +299,8 @@ func (s *Server) handleMissing(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, client.MissingResponse{Want: want})
+	want, pending := s.promises.claim(dev, part, req.Offers, want)
+	writeJSON(w, client.MissingResponse{Want: want, Pending: pending})
 }
 
 // handlePush applies a stream of records in order, each exactly as a PUT or DELETE would be,
@@ -340,6 +341,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 			s.log.Warn("push stopped", "device", dev, "partition", part, "err", err)
 			break
 		}
+		s.promises.kept(dev, part, nameHash(rec.Info.Name), rec.Info.Timestamp)
 		res.Stored++
 	}
 	if res.Err == "" {

@@ -188,9 +188,15 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 				byHash[e.hash] = e
 			}
 		}
-		if err := s.syncPeer(ctx, j, t, offers, byHash, c); err != nil {
+		pending, err := s.syncPeer(ctx, j, t, offers, byHash, c)
+		if err != nil {
 			log.Warn("sync with peer", "peer", t.String(), "err", err)
 			c.errors.Add(1)
+			allOK = false
+		}
+		if pending > 0 {
+			// Another pusher is delivering these; a handoff keeps its copy until a later
+			// pass finds them delivered.
 			allOK = false
 		}
 	}
@@ -223,28 +229,25 @@ func countEntries(m map[string][]entry) int {
 const missingBatch = 4096
 
 // syncPeer offers versions to a peer and pushes the ones it wants, in one streamed request
-// per batch.
-func (s *Server) syncPeer(ctx context.Context, j replJob, t client.Target, offers []client.Offer, byHash map[string]entry, c *passCounters) error {
+// per batch. It returns how many it lacks but expects from another pusher.
+func (s *Server) syncPeer(ctx context.Context, j replJob, t client.Target, offers []client.Offer, byHash map[string]entry, c *passCounters) (pending int, err error) {
 	for len(offers) > 0 {
 		batch := offers[:min(len(offers), missingBatch)]
 		offers = offers[len(batch):]
 		pctx, cancel := s.peerCtx(ctx)
-		want, err := s.peers.Missing(pctx, t, batch)
+		resp, err := s.peers.Missing(pctx, t, batch)
 		cancel()
 		if err != nil {
-			return err
+			return pending, err
 		}
-		if len(want) == 0 {
-			continue
-		}
-		for len(want) > 0 {
-			var err error
+		pending += len(resp.Pending)
+		for want := resp.Want; len(want) > 0; {
 			if want, err = s.pushSome(ctx, j, t, want, byHash, c); err != nil {
-				return err
+				return pending, err
 			}
 		}
 	}
-	return nil
+	return pending, nil
 }
 
 // pushStreamBytes bounds one push request, so that each fits in the replication timeout even

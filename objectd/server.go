@@ -28,6 +28,8 @@ type Server struct {
 	store   *store
 	handler http.Handler
 	peers   *client.Client
+	// promises are the versions this node asked one pusher for (see promises.go).
+	promises *promises
 
 	ring      atomic.Pointer[ring.Ring]
 	advertise atomic.Pointer[string]
@@ -80,6 +82,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		store: &store{root: cfg.DevicesDir, fs: fsys, mountCheck: cfg.MountCheck, reclaimAge: cfg.ReclaimAge,
 			now: now, log: logger, m: m},
 		peers:         client.New(client.Config{Timeout: cfg.ReplicationTimeout}),
+		promises:      newPromises(now),
 		replThrottle:  newThrottle(cfg.ReplicationBytesPerSecond),
 		auditThrottle: newThrottle(cfg.AuditBytesPerSecond),
 		ready:         make(chan struct{}),

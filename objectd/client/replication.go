@@ -40,15 +40,17 @@ type MissingRequest struct {
 // only an older version of.
 type MissingResponse struct {
 	Want []string `json:"want"`
+	// Pending lists versions the node lacks but has asked another pusher for, moments ago:
+	// not to be sent now, and not yet held.
+	Pending []string `json:"pending,omitempty"`
 }
 
-// Missing asks t which of the offered versions it wants.
-func (c *Client) Missing(ctx context.Context, t Target, offers []Offer) ([]string, error) {
+// Missing asks t which of the offered versions it wants (to be pushed now) and which it
+// lacks but expects from another pusher.
+func (c *Client) Missing(ctx context.Context, t Target, offers []Offer) (MissingResponse, error) {
 	var out MissingResponse
-	if err := c.postJSON(ctx, "missing", t, MissingRequest{Offers: offers}, &out); err != nil {
-		return nil, err
-	}
-	return out.Want, nil
+	err := c.postJSON(ctx, "missing", t, MissingRequest{Offers: offers}, &out)
+	return out, err
 }
 
 // PushResult reports what a node did with a pushed stream.
