@@ -6,7 +6,7 @@ DATA      ?= ./data
 # Debian packages the tests drive as real peers. Installed only when missing.
 APT_PACKAGES ?= awscli s3cmd rclone
 
-.PHONY: all build run test deps vet unit bench bench-go clean
+.PHONY: all build run test deps vet unit bench bench-go chaos clean
 
 all: build
 
@@ -45,6 +45,15 @@ bench: build
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./ring/ ./objectd/ ./meta/ ./bench/
+
+# chaos runs the long form of every fault-tolerance scenario against a real multi-process
+# cluster (about 20 minutes) and appends each scenario's figures to
+# bench/results/chaos-<date>.txt. Tune it with CHAOS_FLAGS, e.g.
+# CHAOS_FLAGS='-chaos.load=120s -chaos.outage=60s -chaos.keys=400'.
+CHAOS_FLAGS ?=
+chaos:
+	$(GO) test -count=1 -timeout 3h -v -run . ./internal/chaos/ -args -chaos.long \
+		-chaos.results $(CURDIR)/bench/results/chaos-$$(date -u +%Y-%m-%d).txt $(CHAOS_FLAGS)
 
 clean:
 	rm -rf bin

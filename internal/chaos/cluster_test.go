@@ -122,6 +122,14 @@ func startCluster(t *testing.T, opts clusterOptions) *cluster {
 		opts.auditBytesPerSecond = 10 << 20
 	}
 	c := &cluster{t: t, dir: t.TempDir(), objc: objclient.New(objclient.Config{Timeout: 5 * time.Second})}
+	if *keepFlag {
+		dir, err := os.MkdirTemp("", "stratus-chaos-"+t.Name()+"-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.dir = dir
+		t.Logf("cluster data and logs in %s (kept)", dir)
+	}
 	t.Cleanup(c.shutdown)
 	c.builder = filepath.Join(c.dir, "object.builder")
 	c.ringFile = filepath.Join(c.dir, "object.ring")
