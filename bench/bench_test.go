@@ -20,10 +20,14 @@ func TestSmoke(t *testing.T) {
 	c := testcluster.StartS3(t, testcluster.S3Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, op := range bench.Ops {
-		t.Run(op, func(t *testing.T) {
+	for _, name := range append(bench.Ops, "list-prefixes") {
+		op := strings.TrimSuffix(name, "-prefixes")
+		t.Run(name, func(t *testing.T) {
 			cfg := bench.S3Config{Endpoint: c.Endpoint, AccessKey: c.AccessKey, SecretKey: c.SecretKey,
 				Op: op, SizeBytes: 64 << 10, Concurrency: 4, Count: 40, Objects: 20, Cleanup: true}
+			if name == "list-prefixes" {
+				cfg.Prefixes = 7
+			}
 			if op == "multipart" {
 				cfg.SizeBytes, cfg.Count = 11<<20, 2
 			}

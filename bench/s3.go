@@ -40,6 +40,9 @@ type S3Config struct {
 	// Objects is how many objects get, mixed, list and delete work on; they are written
 	// before the measured phase.
 	Objects int `json:"objects"`
+	// Prefixes, if set, spreads the objects over that many prefixes ("pool/p<n>/"), and a
+	// list is then a delimiter listing of those prefixes (one op: all pages of it).
+	Prefixes int `json:"prefixes,omitempty"`
 	// GetPercent is the share of reads in a mixed run.
 	GetPercent int `json:"get_percent,omitempty"`
 	// Warmup runs the operation unmeasured first.
@@ -102,7 +105,7 @@ func RunS3(ctx context.Context, cfg S3Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cl, err := newClient(cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey, cfg.Concurrency, cfg.Timeout)
+	cl, err := newClient(cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey, max(cfg.Concurrency, prepareWorkers), cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +152,12 @@ type run struct {
 	next atomic.Int64
 }
 
-func (r *run) poolKey(i int) string { return "pool/" + strconv.Itoa(i) }
+func (r *run) poolKey(i int) string {
+	if r.cfg.Prefixes > 0 {
+		return "pool/p" + strconv.Itoa(i%r.cfg.Prefixes) + "/" + strconv.Itoa(i)
+	}
+	return "pool/" + strconv.Itoa(i)
+}
 
 // reader yields SizeBytes bytes of r.body without copying them.
 func (r *run) reader() io.Reader {
@@ -164,12 +172,17 @@ func (r *run) reader() io.Reader {
 	return io.MultiReader(rs...)
 }
 
+// prepareWorkers is the least concurrency the pool is written with, so that a listing
+// measured at concurrency 1 does not spend minutes writing its bucket.
+const prepareWorkers = 8
+
 // prepare writes the object pool.
 func (r *run) prepare(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var next atomic.Int64
-	errs := make(chan error, r.cfg.Concurrency)
-	for range r.cfg.Concurrency {
+	workers := max(r.cfg.Concurrency, prepareWorkers)
+	errs := make(chan error, workers)
+	for range workers {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < r.cfg.Objects; i = int(next.Add(1) - 1) {
 				if err := r.cl.put(ctx, r.cfg.Bucket, r.poolKey(i), r.reader(), r.cfg.SizeBytes); err != nil {
@@ -247,7 +260,11 @@ func (r *run) one(ctx context.Context, rng *mrand.Rand, rec *recorder) bool {
 	case "get":
 		n, ttfb, err = r.cl.get(ctx, r.cfg.Bucket, r.poolKey(rng.IntN(r.cfg.Objects)))
 	case "list":
-		err = r.cl.list(ctx, r.cfg.Bucket, "pool/")
+		delimiter := ""
+		if r.cfg.Prefixes > 0 {
+			delimiter = "/"
+		}
+		err = r.cl.list(ctx, r.cfg.Bucket, "pool/", delimiter)
 	case "delete":
 		i := int(r.next.Add(1) - 1)
 		if i >= r.cfg.Objects {
@@ -357,11 +374,15 @@ func (c *client) del(ctx context.Context, bucket, key string) error {
 	return resp.Body.Close()
 }
 
-// list pages through every key under prefix, 1,000 at a time.
-func (c *client) list(ctx context.Context, bucket, prefix string) error {
+// list pages through every key (or, with a delimiter, common prefix) under prefix, 1,000
+// at a time.
+func (c *client) list(ctx context.Context, bucket, prefix, delimiter string) error {
 	token := ""
 	for {
 		q := url.Values{"list-type": {"2"}, "prefix": {prefix}, "max-keys": {"1000"}}
+		if delimiter != "" {
+			q.Set("delimiter", delimiter)
+		}
 		if token != "" {
 			q.Set("continuation-token", token)
 		}

@@ -39,7 +39,8 @@ type Machine struct {
 }
 
 // RunSuite measures the ceilings, then 1 MiB and 4 KiB PUT and GET at each concurrency,
-// then a full listing of a ListObjects-object bucket, 1,000 keys a page.
+// then a full listing of a ListObjects-object bucket, 1,000 keys a page, and a delimiter
+// listing of as many common prefixes.
 func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 	res := &SuiteResult{Date: time.Now().UTC(), Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}}
 	logf := func(format string, args ...any) {
@@ -78,6 +79,14 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 			return nil, fmt.Errorf("list: %w", err)
 		}
 		res.Runs = append(res.Runs, rep)
+		// The same number of objects, each under a prefix of its own, listed with a
+		// delimiter: one op pages through ListObjects common prefixes.
+		run.Prefixes = cfg.ListObjects
+		logf("writing %d objects under as many prefixes, then listing the prefixes", cfg.ListObjects)
+		if rep, err = RunS3(ctx, run); err != nil {
+			return nil, fmt.Errorf("list with delimiter: %w", err)
+		}
+		res.Runs = append(res.Runs, rep)
 	}
 	return res, nil
 }
@@ -102,6 +111,9 @@ func (r *SuiteResult) Markdown(w io.Writer) {
 			size := sizeLabel(rep.Config.SizeBytes)
 			if s.Op == "list" {
 				size = fmt.Sprintf("%d objects", rep.Config.Objects)
+				if rep.Config.Prefixes > 0 {
+					size = fmt.Sprintf("%d prefixes, delimiter", rep.Config.Prefixes)
+				}
 			}
 			fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %d |\n", s.Op, size, rep.Config.Concurrency,
 				s.OpsPerSec, s.MiBPerSec, s.Latency.P50, s.Latency.P99, s.Latency.P999, s.Errors)

@@ -82,6 +82,7 @@ or --credentials (the data/credentials.json 'stratus server' writes).`,
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to measure")
 	f.IntVar(&cfg.Count, "count", 0, "stop after this many operations instead of --duration")
 	f.IntVar(&cfg.Objects, "objects", 100, "objects that get, mixed, list and delete work on (written first)")
+	f.IntVar(&cfg.Prefixes, "prefixes", 0, "spread the objects over this many prefixes; list then lists the prefixes with delimiter '/'")
 	f.IntVar(&cfg.GetPercent, "get-percent", 80, "share of reads in a mixed run")
 	f.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured run before measuring")
 	f.BoolVar(&cfg.Cleanup, "cleanup", true, "delete what the run wrote")
