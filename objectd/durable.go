@@ -35,6 +35,10 @@ import (
 // after a barrier that began after its rename has succeeded. syncfs also writes back every
 // other dirty file on the device, so large writes do not use it: they fsync their own
 // directories and would otherwise make small writes wait for their data.
+//
+// A refusal that names the sender's own timestamp (a retry of a write that landed) is
+// answered only after a barrier, because the version it found may belong to a write still
+// in flight between its rename and its barrier (write.go, conflict).
 
 // groupCommitBytes is the largest object whose directory entries are made durable by a
 // shared barrier; larger ones fsync their own directories.

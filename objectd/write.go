@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"stratus/internal/faultfs"
+	"stratus/internal/hlc"
 	"stratus/objectd/client"
 )
 
@@ -39,7 +40,7 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 	hdir := hashDir(devDir, part, hash)
 	ts := rec.Info.Timestamp
 	if _, err := s.checkNewer(hdir, ts); err != nil {
-		return err
+		return s.conflict(devDir, hdir, ts, err)
 	}
 	hdr, err := rec.MarshalBinary()
 	if err != nil {
@@ -108,7 +109,7 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 	older, err := s.checkNewer(hdir, ts)
 	if err != nil {
 		unlock()
-		return err
+		return s.conflict(devDir, hdir, ts, err)
 	}
 	final := filepath.Join(hdir, fileName(rec.Kind, ts))
 	for attempt := 0; ; attempt++ {
@@ -152,6 +153,25 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 		s.m.writeBytes.WithLabelValues(dev).Add(float64(rec.Info.Length))
 	}
 	return nil
+}
+
+// conflict returns err, a refusal from checkNewer. A refusal that names ts itself tells a
+// retrying sender that its write is already here, which it takes as success; the version
+// found may be one a write still in flight has renamed but not yet made durable, so it is
+// made durable first.
+func (s *store) conflict(devDir, hdir string, ts hlc.Timestamp, err error) error {
+	var ve *VersionError
+	if !errors.As(err, &ve) || ve.Timestamp != ts {
+		return err
+	}
+	var p dirPlan
+	for d := hdir; len(d) > len(devDir); d = filepath.Dir(d) {
+		p.addSync(d)
+	}
+	if serr := s.commits(devDir).sync(p.sync, func(dirs []string) error { return s.barrier(devDir, dirs) }); serr != nil {
+		return noSpace(serr)
+	}
+	return err
 }
 
 // writeRecord writes a record to f, which is empty: the header, then for data the content
