@@ -64,7 +64,7 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 			s.fs.Remove(tmpName)
 			prep.Wait()
 			unlock := s.lock(hash)
-			if slices.Contains(plan.created, hdir) && s.fs.Remove(hdir) == nil { // only if empty
+			if s.fs.Remove(hdir) == nil && slices.Contains(plan.created, hdir) { // only if empty
 				s.dirs.done(hdir)
 			}
 			unlock()
@@ -258,7 +258,9 @@ func finalHeader(rec client.Record, hdr []byte) error {
 }
 
 // writebackBytes is how much content is written before asking the kernel to start writing
-// it back (see startWriteback).
+// it back (see startWriteback). At 4 MiB with one stream, starting writeback only at the
+// end (4 MiB) reached 0.55 of the durable ceiling, 1 MiB about 0.75; 256 and 512 KiB were
+// not reliably better on the development VM.
 const writebackBytes = 1 << 20
 
 // pipelineDepth is how many buffers a PUT has in flight between the goroutine reading the
