@@ -239,7 +239,9 @@ func (s *store) commits(devDir string) *groupCommit {
 }
 
 // syncDevice makes everything already on a device durable, so that directories left by an
-// earlier run count as durable. Called before the node serves.
+// earlier run count as durable. Called before the node serves. Without syncfs it fsyncs
+// only the device and objects directories: a directory left by a run killed between its
+// mkdir and the parent's fsync is then trusted as it is.
 func (s *store) syncDevice(devDir string) error {
 	dirs := []string{devDir}
 	if _, err := s.fs.Stat(filepath.Join(devDir, objectsDir)); err == nil {
