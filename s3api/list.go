@@ -77,6 +77,11 @@ func (s *Server) list(rq *request, prefix, delimiter, after string, max int) (li
 	ctx := rq.r.Context()
 	idx := s.meta.Index(rq.bucket)
 	inPrefix := "" // the common prefix last returned
+	if delimiter != "" && after != "" && commonPrefix(after, prefix, delimiter) == after {
+		// The page before ended with this common prefix (a continuation token or marker
+		// names it): its keys were all returned in it.
+		inPrefix, after = after, after+maxKeyRune
+	}
 	for {
 		batch := min(max-len(out.entries)-len(out.prefixes)+1, 1000)
 		entries, more, err := idx.ListObjects(ctx, rq.bucket, prefix, after, batch)
@@ -89,12 +94,7 @@ func (s *Server) list(rq *request, prefix, delimiter, after string, max int) (li
 			if inPrefix != "" && strings.HasPrefix(key, inPrefix) {
 				continue
 			}
-			cp := ""
-			if delimiter != "" {
-				if i := strings.Index(key[len(prefix):], delimiter); i >= 0 {
-					cp = key[:len(prefix)+i+len(delimiter)]
-				}
-			}
+			cp := commonPrefix(key, prefix, delimiter)
 			if len(out.entries)+len(out.prefixes) == max {
 				out.truncated = true
 				return out, nil
@@ -114,6 +114,18 @@ func (s *Server) list(rq *request, prefix, delimiter, after string, max int) (li
 			after = inPrefix + maxKeyRune // skip the rest of the prefix in one step
 		}
 	}
+}
+
+// commonPrefix is the common prefix key rolls up into: prefix and what follows it up to
+// and including the first delimiter; empty if there is no delimiter there.
+func commonPrefix(key, prefix, delimiter string) string {
+	if delimiter == "" || !strings.HasPrefix(key, prefix) {
+		return ""
+	}
+	if i := strings.Index(key[len(prefix):], delimiter); i >= 0 {
+		return key[:len(prefix)+i+len(delimiter)]
+	}
+	return ""
 }
 
 // maxKeys reads max-keys: default and ceiling 1000.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,41 @@ func TestSDKObjectLifecycle(t *testing.T) {
 	d, err := cl.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("photos"), Prefix: aws.String("list/"), Delimiter: aws.String("/")})
 	if err != nil || len(d.CommonPrefixes) != 3 || len(d.Contents) != 0 || *d.CommonPrefixes[1].Prefix != "list/b/" {
 		t.Fatalf("delimiter listing: %+v %v", d, err)
+	}
+	// Paged delimiter listings: a page that ends on a common prefix must not return it
+	// again on the next page.
+	var prefixes []string
+	dp := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: aws.String("photos"), Prefix: aws.String("list/"),
+		Delimiter: aws.String("/"), MaxKeys: aws.Int32(1)})
+	for dp.HasMorePages() {
+		page, err := dp.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			prefixes = append(prefixes, *cp.Prefix)
+		}
+	}
+	if want := []string{"list/a/", "list/b/", "list/c/"}; !slices.Equal(prefixes, want) {
+		t.Fatalf("paged delimiter listing (v2): %v, want %v", prefixes, want)
+	}
+	prefixes = nil
+	for marker := ""; ; {
+		page, err := cl.ListObjects(ctx, &s3.ListObjectsInput{Bucket: aws.String("photos"), Prefix: aws.String("list/"),
+			Delimiter: aws.String("/"), MaxKeys: aws.Int32(1), Marker: aws.String(marker)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			prefixes = append(prefixes, *cp.Prefix)
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			break
+		}
+		marker = aws.ToString(page.NextMarker)
+	}
+	if want := []string{"list/a/", "list/b/", "list/c/"}; !slices.Equal(prefixes, want) {
+		t.Fatalf("paged delimiter listing (v1): %v, want %v", prefixes, want)
 	}
 
 	// Delete: the key goes, the bucket empties, then goes.
