@@ -18,8 +18,9 @@ type Config struct {
 	// how long a stream may make no progress.
 	NodeTimeout time.Duration
 	// PostQuorumTimeout is how long a write or delete that a quorum has stored waits for
-	// the remaining replicas. One slow or unreachable node must not hold up every write;
-	// replication brings it what it missed.
+	// the remaining replicas (or twice what the quorum took, if that is longer). One slow
+	// or unreachable node must not hold up every write; replication brings it what it
+	// missed.
 	PostQuorumTimeout time.Duration
 	// SlowReadTimeout is how long a read waits for a replica's first answer before it also
 	// asks the next one (and takes whichever answers first). Lower cuts tail latency when a

@@ -34,7 +34,8 @@ func (p *Proxy) Delete(ctx context.Context, name string, commit func(context.Con
 }
 
 // tombstones writes a deletion of name at ts to its replicas, all at once, replacing
-// those that fail with handoffs. Once a quorum holds it, the rest get PostQuorumTimeout.
+// those that fail with handoffs. Once a quorum holds it, the rest get a grace period
+// (postQuorumGrace).
 func (p *Proxy) tombstones(ctx context.Context, pl placement, name string, ts hlc.Timestamp) error {
 	replicas := pl.ring.Replicas()
 	next, stop := iter.Pull(p.candidates(pl))
@@ -68,6 +69,7 @@ func (p *Proxy) tombstones(ctx context.Context, pl placement, name string, ts hl
 	var errs []error
 	var postQuorum <-chan time.Time
 	done := 0
+	start := time.Now()
 	for inflight > 0 {
 		select {
 		case a := <-answers:
@@ -77,7 +79,7 @@ func (p *Proxy) tombstones(ctx context.Context, pl placement, name string, ts hl
 				done++
 				p.lim.ok(a.t.Host)
 				if done == Quorum(replicas) {
-					postQuorum = time.After(p.cfg.PostQuorumTimeout)
+					postQuorum = time.After(p.postQuorumGrace(time.Since(start)))
 				}
 				continue
 			}

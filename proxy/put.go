@@ -273,7 +273,7 @@ func (w *fanout) errs() []error { return w.failed }
 // finish closes the live streams and returns the targets that stored the write. A
 // replica that already held this very version (a retried request) counts as stored. The
 // nodes have every byte and owe an answer within NodeTimeout (their fsyncs); once a quorum
-// has answered, the others get PostQuorumTimeout more and are then given up on.
+// has answered, the others get a grace period (postQuorumGrace) and are then given up on.
 func (w *fanout) finish(quorum int) []client.Target {
 	var open []*sink
 	for _, s := range w.sinks {
@@ -295,6 +295,7 @@ func (w *fanout) finish(quorum int) []client.Target {
 			s.cancel()
 		}
 	}
+	start := time.Now()
 	deadline := time.NewTimer(w.p.cfg.NodeTimeout)
 	defer deadline.Stop()
 	var postQuorum <-chan time.Time
@@ -325,7 +326,7 @@ func (w *fanout) finish(quorum int) []client.Target {
 			}
 		}
 		if len(acked) == quorum && postQuorum == nil {
-			postQuorum = time.After(w.p.cfg.PostQuorumTimeout)
+			postQuorum = time.After(w.p.postQuorumGrace(time.Since(start)))
 		}
 	}
 	return acked
