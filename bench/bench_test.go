@@ -3,10 +3,12 @@ package bench_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,5 +155,34 @@ func TestCeilings(t *testing.T) {
 	}
 	if c.DiskSeqWriteMBps <= 0 || c.DSync4KWritesPerSec <= 0 || c.LoopbackTCPMBps <= 0 {
 		t.Fatalf("ceilings: %+v", c)
+	}
+}
+
+// TestServerCost: with ServerMetrics, a report carries the server's CPU time and
+// allocations over the measured phase, per operation.
+func TestServerCost(t *testing.T) {
+	var scrapes atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			// Each scrape the process has spent 1.5 s more CPU and 3 MB more allocations.
+			n := float64(scrapes.Add(1))
+			fmt.Fprintf(w, "# HELP x\ngo_memstats_alloc_bytes_total %g\nprocess_cpu_seconds_total %g\nprocess_cpu_seconds_totally 9\n", 3e6*n, 1.5*n)
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	rep, err := bench.RunS3(context.Background(), bench.S3Config{Endpoint: srv.URL, AccessKey: "k", SecretKey: "s",
+		Bucket: "cost", Op: "put", SizeBytes: 1024, Concurrency: 2, Count: 30, ServerMetrics: srv.URL + "/metrics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rep.Server
+	if c == nil || c.CPUSeconds != 1.5 || c.AllocBytes != 3e6 || c.CPUMsPerOp != 50 || c.AllocBytesPerOp != 1e5 {
+		t.Fatalf("server cost %+v, want 1.5 s and 3 MB over 30 ops", c)
+	}
+	if _, err := bench.RunS3(context.Background(), bench.S3Config{Endpoint: srv.URL, AccessKey: "k", SecretKey: "s",
+		Bucket: "cost", Op: "put", SizeBytes: 1024, Count: 1, ServerMetrics: srv.URL + "/nothing"}); err == nil {
+		t.Fatal("a metrics URL without the counters was accepted")
 	}
 }

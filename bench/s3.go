@@ -51,6 +51,9 @@ type S3Config struct {
 	Cleanup bool `json:"cleanup"`
 	// Timeout bounds each request.
 	Timeout time.Duration `json:"timeout_ns"`
+	// ServerMetrics, if set, is the server's Prometheus endpoint; the report then carries
+	// the server's CPU time and allocations per operation (ServerCost).
+	ServerMetrics string `json:"server_metrics,omitempty"`
 	// Progress, if set, is called about once a second with operations done so far.
 	Progress func(done int, elapsed time.Duration) `json:"-"`
 }
@@ -63,6 +66,8 @@ type Report struct {
 	Elapsed  time.Duration `json:"elapsed_ns"`
 	Ops      []OpStats     `json:"ops"`
 	Prepared int           `json:"prepared_objects,omitempty"`
+	// Server is what the server spent in the measured phase, if ServerMetrics was given.
+	Server *ServerCost `json:"server,omitempty"`
 }
 
 func (c *S3Config) validate() error {
@@ -130,9 +135,22 @@ func RunS3(ctx context.Context, cfg S3Config) (*Report, error) {
 	if cfg.Warmup > 0 && cfg.Op != "delete" {
 		r.phase(ctx, cfg.Warmup, 0, newRecorder(), nil)
 	}
+	var before processCounters
+	if cfg.ServerMetrics != "" {
+		if before, err = scrapeProcess(ctx, cfg.ServerMetrics); err != nil {
+			return nil, err
+		}
+	}
 	rec := newRecorder()
 	rep.Elapsed = r.phase(ctx, cfg.Duration, cfg.Count, rec, cfg.Progress)
 	rep.Ops = rec.stats(rep.Elapsed)
+	if cfg.ServerMetrics != "" {
+		after, err := scrapeProcess(ctx, cfg.ServerMetrics)
+		if err != nil {
+			return nil, err
+		}
+		rep.Server = cost(before, after, rec.count())
+	}
 	if cfg.Cleanup {
 		r.cleanup(context.WithoutCancel(ctx), madeBucket)
 	}

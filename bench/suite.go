@@ -17,6 +17,9 @@ type SuiteConfig struct {
 	Concurrencies []int
 	// ListObjects is the size of the bucket the listing case pages through.
 	ListObjects int
+	// ServerMetrics, if set, is the server's Prometheus endpoint, for its CPU and
+	// allocations per operation.
+	ServerMetrics string
 	// Dir is where the disk ceilings write: the disk the server stores on.
 	Dir string
 	// Log, if set, receives a line as each run starts.
@@ -54,7 +57,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 		return nil, fmt.Errorf("ceilings: %w", err)
 	}
 	base := S3Config{Endpoint: cfg.Endpoint, Region: cfg.Region, AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey,
-		Duration: cfg.Duration, Warmup: 2 * time.Second, Objects: 200, Cleanup: true}
+		Duration: cfg.Duration, Warmup: 2 * time.Second, Objects: 200, Cleanup: true, ServerMetrics: cfg.ServerMetrics}
 	for _, size := range []int64{1 << 20, 4 << 10} {
 		for _, conc := range cfg.Concurrencies {
 			for _, op := range []string{"put", "get"} {
@@ -104,8 +107,8 @@ func (r *SuiteResult) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "Measured %s on %d CPUs (%s, %s).\n\n", r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.CPUs, r.Machine.OS, r.Machine.Go)
 	fmt.Fprintf(w, "Ceilings in the same run: fsync'd sequential write %.0f MB/s; 4 KiB O_DSYNC writes (8 writers) %.0f/s; loopback TCP %.0f MB/s.\n\n",
 		c.DiskSeqWriteMBps, c.DSync4KWritesPerSec, c.LoopbackTCPMBps)
-	fmt.Fprintln(w, "| op | size | concurrency | ops/s | MiB/s | p50 ms | p99 ms | p99.9 ms | errors |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| op | size | concurrency | ops/s | MiB/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU ms/op | server alloc KiB/op |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, rep := range r.Runs {
 		for _, s := range rep.Ops {
 			size := sizeLabel(rep.Config.SizeBytes)
@@ -115,8 +118,12 @@ func (r *SuiteResult) Markdown(w io.Writer) {
 					size = fmt.Sprintf("%d prefixes, delimiter", rep.Config.Prefixes)
 				}
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %d |\n", s.Op, size, rep.Config.Concurrency,
-				s.OpsPerSec, s.MiBPerSec, s.Latency.P50, s.Latency.P99, s.Latency.P999, s.Errors)
+			cpu, alloc := "-", "-"
+			if c := rep.Server; c != nil {
+				cpu, alloc = fmt.Sprintf("%.2f", c.CPUMsPerOp), fmt.Sprintf("%.1f", c.AllocBytesPerOp/1024)
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %d | %s | %s |\n", s.Op, size, rep.Config.Concurrency,
+				s.OpsPerSec, s.MiBPerSec, s.Latency.P50, s.Latency.P99, s.Latency.P999, s.Errors, cpu, alloc)
 		}
 	}
 }

@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -85,6 +89,7 @@ or --credentials (the data/credentials.json 'stratus server' writes).`,
 	f.IntVar(&cfg.Prefixes, "prefixes", 0, "spread the objects over this many prefixes; list then lists the prefixes with delimiter '/'")
 	f.IntVar(&cfg.GetPercent, "get-percent", 80, "share of reads in a mixed run")
 	f.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured run before measuring")
+	f.StringVar(&cfg.ServerMetrics, "server-metrics", "", "the server's Prometheus /metrics URL: report its CPU time and allocations per operation")
 	f.BoolVar(&cfg.Cleanup, "cleanup", true, "delete what the run wrote")
 	f.DurationVar(&cfg.Timeout, "timeout", time.Minute, "deadline of each request")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -235,8 +240,10 @@ func newBenchSuiteCmd() *cobra.Command {
 		Short: "Run the standard set against a fresh stratus server (or --endpoint) and save the results",
 		Long: `Measure the machine's ceilings (fsync'd sequential write, 4 KiB O_DSYNC writes, loopback TCP),
 then 1 MiB and 4 KiB PUT and GET at each --concurrency, then a full listing of a
---list-objects bucket. Without --endpoint it starts a stratus server of its own in a
-temporary directory. Results go to <out>/<date>.json and <out>/<date>.md.`,
+--list-objects bucket and a delimiter listing of as many prefixes. Without --endpoint it
+starts a stratus server of its own, as a separate process in a temporary directory, and
+reports that process's CPU time and allocations per operation. Results go to
+<out>/<date>.json and <out>/<date>.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithCancel(cmd.Context())
@@ -248,12 +255,14 @@ temporary directory. Results go to <out>/<date>.json and <out>/<date>.md.`,
 			defer os.RemoveAll(tmp)
 			cfg.Dir, cfg.Log = tmp, cmd.ErrOrStderr()
 			if ep.endpoint == "" {
-				creds, stop, err := startBenchServer(ctx, tmp, replicas, "127.0.0.1:0", "")
+				srv, err := spawnBenchServer(ctx, tmp, replicas)
 				if err != nil {
 					return err
 				}
-				defer stop()
-				cfg.Endpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region = creds.Endpoint, creds.AccessKey, creds.SecretKey, creds.Region
+				defer srv.stop()
+				c := srv.creds
+				cfg.Endpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region = c.Endpoint, c.AccessKey, c.SecretKey, c.Region
+				cfg.ServerMetrics = srv.metrics
 			} else if cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey, err = ep.resolve(); err != nil {
 				return err
 			}
@@ -286,25 +295,77 @@ temporary directory. Results go to <out>/<date>.json and <out>/<date>.md.`,
 	f.IntSliceVar(&cfg.Concurrencies, "concurrency", []int{8, 32}, "concurrencies to run each case at")
 	f.IntVar(&cfg.ListObjects, "list-objects", 10000, "objects in the listed bucket (0: skip the listing)")
 	f.StringVar(&out, "out", "bench/results", "directory for the results")
+	f.StringVar(&cfg.ServerMetrics, "server-metrics", "", "with --endpoint: the server's Prometheus /metrics URL, for its CPU and allocations per operation")
 	return cmd
 }
 
-// startBenchServer runs a stratus server under dir until stop, its storage node on
-// objListen, its metrics on metrics ("" for none) and everything else on free loopback
-// ports.
-func startBenchServer(ctx context.Context, dir string, replicas int, objListen, metrics string) (adminCredentials, func(), error) {
-	ctx, cancel := context.WithCancel(ctx)
-	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: replicas, partPower: 10,
-		metaListen: "127.0.0.1:0", objListen: objListen, front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: metrics}}
-	ready := make(chan adminCredentials, 1)
-	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, f, func(c adminCredentials) { ready <- c }) }()
-	stop := func() { cancel(); <-done }
-	select {
-	case c := <-ready:
-		return c, stop, nil
-	case err := <-done:
-		cancel()
-		return adminCredentials{}, func() {}, fmt.Errorf("start server: %w", err)
+// benchServer is a stratus server process started for a suite.
+type benchServer struct {
+	creds   adminCredentials
+	metrics string // its /metrics URL
+	stop    func()
+}
+
+// spawnBenchServer starts `stratus server` as a child process under dir, on free loopback
+// ports, and waits until it serves. A process of its own keeps the load tool's CPU and
+// allocations out of the server's.
+func spawnBenchServer(ctx context.Context, dir string, replicas int) (*benchServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
+	var addrs [4]string
+	for i := range addrs {
+		if addrs[i], err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	cmd := exec.Command(exe, "--log-level", "warn", "server", "--data", data, "--replicas", strconv.Itoa(replicas),
+		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3])
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		raw, err := os.ReadFile(filepath.Join(data, "credentials.json"))
+		var c adminCredentials
+		if err == nil && json.Unmarshal(raw, &c) == nil && c.AccessKey != "" {
+			return &benchServer{creds: c, metrics: "http://" + addrs[3] + "/metrics", stop: stop}, nil
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("stratus server exited before serving: %v", err)
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, errors.New("stratus server did not start within a minute")
+		}
+	}
+}
+
+// freeLoopbackAddr returns a 127.0.0.1 address whose port was free a moment ago.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }

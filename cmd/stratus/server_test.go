@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -111,5 +112,25 @@ func TestServerRefusesMovedStorage(t *testing.T) {
 		t.Fatal("restart on another storage address succeeded")
 	} else if !strings.Contains(err.Error(), "--objectd-listen") {
 		t.Fatalf("error gives no advice: %v", err)
+	}
+}
+
+// startBenchServer runs a stratus server under dir until stop, its storage node on
+// objListen, its metrics on metrics ("" for none) and everything else on free loopback
+// ports.
+func startBenchServer(ctx context.Context, dir string, replicas int, objListen, metrics string) (adminCredentials, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: replicas, partPower: 10,
+		metaListen: "127.0.0.1:0", objListen: objListen, front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: metrics}}
+	ready := make(chan adminCredentials, 1)
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, f, func(c adminCredentials) { ready <- c }) }()
+	stop := func() { cancel(); <-done }
+	select {
+	case c := <-ready:
+		return c, stop, nil
+	case err := <-done:
+		cancel()
+		return adminCredentials{}, func() {}, fmt.Errorf("start server: %w", err)
 	}
 }
