@@ -159,6 +159,10 @@ func printS3Report(w io.Writer, rep *bench.Report) {
 			fmt.Fprintf(w, "  %s errors %s: %d\n", s.Op, code, n)
 		}
 	}
+	if sc := rep.Server; sc != nil {
+		fmt.Fprintf(w, "  server: %.3f ms CPU and %.1f KiB allocated per operation (%.1f s CPU in all)\n",
+			sc.CPUMsPerOp, sc.AllocBytesPerOp/1024, sc.CPUSeconds)
+	}
 }
 
 func newBenchRingCmd() *cobra.Command {
