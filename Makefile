@@ -47,7 +47,7 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./ring/ ./objectd/ ./meta/ ./bench/
 
 # chaos runs the long form of every fault-tolerance scenario against a real multi-process
-# cluster (about 20 minutes) and appends each scenario's figures to
+# cluster (about 10 minutes) and appends each scenario's figures to
 # bench/results/chaos-<date>.txt. Tune it with CHAOS_FLAGS, e.g.
 # CHAOS_FLAGS='-chaos.load=120s -chaos.outage=60s -chaos.keys=400'.
 CHAOS_FLAGS ?=
