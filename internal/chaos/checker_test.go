@@ -49,14 +49,12 @@ func (r *keyRecord) tried(s state) {
 
 // loadOptions shapes the checker's load.
 type loadOptions struct {
-	workers int           // per proxy; default 3
-	keys    int           // per worker; default 40
-	sizes   []int         // object sizes drawn uniformly; default 1 KiB to 256 KiB
-	putPct  int           // share of PUTs; default 50
-	delPct  int           // share of DELETEs; default 10 (the rest are GETs)
-	ops     int           // stop each worker after this many operations (0: until stopped)
-	sweep   bool          // instead: PUT each key once, in order, then stop
-	pace    time.Duration // pause between a worker's operations
+	workers int   // per proxy; default 3
+	keys    int   // per worker; default 40
+	sizes   []int // object sizes drawn uniformly; default 1 KiB to 256 KiB
+	putPct  int   // share of PUTs; default 50
+	delPct  int   // share of DELETEs; default 10 (the rest are GETs)
+	sweep   bool  // instead: PUT each key once, in order, then stop
 }
 
 // checker drives S3 load through every proxy, records each acknowledged operation, checks
@@ -112,7 +110,7 @@ func newChecker(c *cluster, opts loadOptions) *checker {
 	return ck
 }
 
-// start runs the workers until stop (or until each has done opts.ops operations).
+// start runs the workers until stop (or, sweeping, until each has written its keys).
 func (ck *checker) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	ck.cancel = cancel
@@ -133,14 +131,14 @@ func (ck *checker) stop() {
 	ck.wg.Wait()
 }
 
-// wait blocks until every worker has finished its operation count.
+// wait blocks until every worker has finished its sweep.
 func (ck *checker) wait() { ck.wg.Wait() }
 
 const opTimeout = 10 * time.Second
 
 func (ck *checker) work(ctx context.Context, cl *s3.Client, keys []string, rng *mrand.Rand) {
 	buf := make([]byte, slices.Max(ck.opts.sizes))
-	for i := 0; ck.opts.ops == 0 || i < ck.opts.ops; i++ {
+	for i := 0; ; i++ {
 		if ctx.Err() != nil {
 			return
 		}
@@ -180,9 +178,6 @@ func (ck *checker) work(ctx context.Context, cl *s3.Client, keys []string, rng *
 			}
 		}
 		cancel()
-		if ck.opts.pace > 0 {
-			time.Sleep(ck.opts.pace)
-		}
 	}
 }
 

@@ -48,25 +48,19 @@ func recordResult(line string) {
 	f.Close()
 }
 
-func loadTime() time.Duration {
+// duration is set if given, else the long or the short form's default.
+func duration(set, long_, short time.Duration) time.Duration {
 	switch {
-	case *loadFlag > 0:
-		return *loadFlag
+	case set > 0:
+		return set
 	case *long:
-		return 60 * time.Second
+		return long_
 	}
-	return 12 * time.Second
+	return short
 }
 
-func outageTime() time.Duration {
-	switch {
-	case *outageFlag > 0:
-		return *outageFlag
-	case *long:
-		return 30 * time.Second
-	}
-	return 8 * time.Second
-}
+func loadTime() time.Duration   { return duration(*loadFlag, 60*time.Second, 12*time.Second) }
+func outageTime() time.Duration { return duration(*outageFlag, 30*time.Second, 8*time.Second) }
 
 func baseLoad() loadOptions {
 	o := loadOptions{keys: *keysFlag}
