@@ -42,6 +42,10 @@ type Server struct {
 	snaps       raft.SnapshotStore
 	fwd         *http.Client
 	stop        chan struct{} // closed when Run begins shutting down
+	// api is the HTTP API behind the gate that Run closes (and waits on) before shutting
+	// Raft down; served on the listener and, for callers in this process, by Handler.
+	api  http.Handler
+	gate requestGate
 }
 
 // New returns a node that will serve on ln once Run is called. It opens nothing yet.
@@ -88,6 +92,51 @@ func (s *Server) ID() string { return s.cfg.NodeID }
 
 // Ready returns a channel closed once the node has joined a cluster that has a leader.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Handler returns the node's HTTP API, for callers in the same process (see
+// internal/inproc). Before Run serves and once it has begun to stop, it answers 503.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.gate.enter() {
+			s.reply(w, "api", nil, ErrClosed)
+			return
+		}
+		defer s.gate.leave()
+		s.api.ServeHTTP(w, r)
+	})
+}
+
+// requestGate counts requests in flight until it is closed; then it admits no more.
+type requestGate struct {
+	mu       sync.Mutex
+	open     bool
+	inFlight sync.WaitGroup
+}
+
+func (g *requestGate) openGate() {
+	g.mu.Lock()
+	g.open = true
+	g.mu.Unlock()
+}
+
+func (g *requestGate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open {
+		g.inFlight.Add(1)
+	}
+	return g.open
+}
+
+func (g *requestGate) leave() { g.inFlight.Done() }
+
+// close admits no more requests and waits for those in flight.
+func (g *requestGate) close() {
+	g.mu.Lock()
+	g.open = false
+	g.mu.Unlock()
+	g.inFlight.Wait()
+}
 
 // Run serves until ctx ends, then shuts down: it stops the API, waits for in-flight writes,
 // shuts Raft down and closes the listener and every file. The listener is closed on return
@@ -159,16 +208,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 
-	// handlers counts requests in flight: Run returns only after the last one, even those
-	// cut off when shutdown gives up waiting.
-	var handlers sync.WaitGroup
-	api := s.handler()
+	s.api = s.handler()
+	s.gate.openGate()
 	hs := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			handlers.Add(1)
-			defer handlers.Done()
-			api.ServeHTTP(w, r)
-		}),
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -194,7 +237,7 @@ func (s *Server) Run(ctx context.Context) error {
 		hs.Close() // cancels the remaining requests' contexts
 	}
 	cancel()
-	handlers.Wait()
+	s.gate.close() // Run returns only after the last request, even those cut off above
 	stopBatcher()
 	bwg.Wait()
 	if err := r.Shutdown().Error(); err != nil {

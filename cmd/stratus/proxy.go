@@ -48,10 +48,13 @@ func (f *frontFlags) addFlags(cmd *cobra.Command) {
 }
 
 // startFrontEnd starts the S3 API over a new proxy in g, with its metrics on reg, and
-// returns the proxy (which has no ring yet) and the endpoint's URL.
-func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client, reg prometheus.Registerer) (*proxy.Proxy, string, error) {
+// returns the proxy (which has no ring yet) and the endpoint's URL. The proxy reaches
+// storage nodes with objHTTP (nil: over the network).
+func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client, objHTTP *http.Client, reg prometheus.Registerer) (*proxy.Proxy, string, error) {
 	log := slog.Default()
-	px, err := proxy.New(proxy.DefaultConfig(), objclient.New(objclient.DefaultConfig()), &hlc.Clock{}, log.With("part", "proxy"))
+	ocfg := objclient.DefaultConfig()
+	ocfg.HTTPClient = objHTTP
+	px, err := proxy.New(proxy.DefaultConfig(), objclient.New(ocfg), &hlc.Clock{}, log.With("part", "proxy"))
 	if err != nil {
 		return nil, "", err
 	}
@@ -97,7 +100,7 @@ a newer ring is adopted as soon as it is published. Run as many proxies as you l
 			defer mc.Close()
 			g, ctx := errgroup.WithContext(cmd.Context())
 			reg := newRegistry()
-			px, endpoint, err := startFrontEnd(ctx, g, f, mc, reg)
+			px, endpoint, err := startFrontEnd(ctx, g, f, mc, nil, reg)
 			if err != nil {
 				return err
 			}

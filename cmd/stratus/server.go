@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,9 +17,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"stratus/internal/inproc"
 	"stratus/meta"
 	metaclient "stratus/meta/client"
 	"stratus/objectd"
+	objclient "stratus/objectd/client"
 	"stratus/ring"
 )
 
@@ -108,11 +111,6 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	case <-gctx.Done():
 		return g.Wait()
 	}
-	mc, err := metaclient.New(metaclient.DefaultConfig(msrv.Addr()))
-	if err != nil {
-		return err
-	}
-	defer mc.Close()
 
 	// Storage: devices and the ring over them.
 	devDir := filepath.Join(f.dataDir, "devices")
@@ -121,20 +119,33 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err != nil {
 		return err
 	}
+	ocfg := objectd.DefaultConfig()
+	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
+	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
+	osrv, err := objectd.New(ocfg, log, reg)
+	if err != nil {
+		oln.Close()
+		return err
+	}
+
+	// The front end reaches the catalog and the storage node in this process directly; both
+	// still listen for other nodes and tools.
+	local := map[string]http.Handler{msrv.Addr(): msrv.Handler(), ocfg.AdvertiseAddr: osrv.Handler()}
+	clientCfg := metaclient.DefaultConfig(msrv.Addr())
+	clientCfg.HTTPClient = &http.Client{Transport: inproc.NewTransport(local, metaclient.NewTransport(clientCfg), log)}
+	mc, err := metaclient.New(clientCfg)
+	if err != nil {
+		oln.Close()
+		return err
+	}
+	defer mc.Close()
+	objHTTP := &http.Client{Transport: inproc.NewTransport(local, objclient.NewTransport(), log)}
 	rg, err := serverRing(f, devDir, oln.Addr().String())
 	if err != nil {
 		oln.Close()
 		return err
 	}
 	if err := publishRing(gctx, mc, rg); err != nil {
-		oln.Close()
-		return err
-	}
-	ocfg := objectd.DefaultConfig()
-	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
-	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
-	osrv, err := objectd.New(ocfg, log, reg)
-	if err != nil {
 		oln.Close()
 		return err
 	}
@@ -146,7 +157,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err != nil {
 		return err
 	}
-	px, endpoint, err := startFrontEnd(gctx, g, f.front, mc, reg)
+	px, endpoint, err := startFrontEnd(gctx, g, f.front, mc, objHTTP, reg)
 	if err != nil {
 		return err
 	}

@@ -72,17 +72,24 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: cfg.CallTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-		}}
+		hc = &http.Client{Transport: NewTransport(cfg)}
 	}
 	maxb := cfg.MaxConcurrentBatches
 	if maxb <= 0 {
 		maxb = 2
 	}
 	return &Client{cfg: cfg, http: hc, preferred: cfg.Endpoints[0], comb: combiner{max: maxb, wake: make(chan struct{})}}, nil
+}
+
+// NewTransport returns the transport a Client with config cfg uses when cfg names no HTTP
+// client: connections dialed within the call timeout and kept alive for many concurrent
+// callers.
+func NewTransport(cfg Config) *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: cfg.CallTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}
 }
 
 // Close releases idle connections.

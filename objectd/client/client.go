@@ -41,17 +41,23 @@ func New(cfg Config) *Client {
 		c.timeout = DefaultConfig().Timeout
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   5 * time.Second,
-			ResponseHeaderTimeout: 30 * time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   32,
-			WriteBufferSize:       256 << 10,
-			ReadBufferSize:        256 << 10,
-		}}
+		c.hc = &http.Client{Transport: NewTransport()}
 	}
 	return c
+}
+
+// NewTransport returns the transport a Client uses when its config names none: dial,
+// TLS-handshake and response-header timeouts, and buffers sized for object content.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   32,
+		WriteBufferSize:       256 << 10,
+		ReadBufferSize:        256 << 10,
+	}
 }
 
 // CloseIdleConnections closes idle connections of the underlying transport.
