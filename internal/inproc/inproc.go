@@ -181,7 +181,7 @@ type responseWriter struct {
 	out    chan result // receives the response or an error, once
 
 	status int
-	final  http.Header // the header as it was at WriteHeader
+	final  http.Header    // the header as it was at WriteHeader
 	sent   *http.Response // once handed over
 	buf    []byte         // written, not yet handed over
 	pw     *io.PipeWriter // once streaming
