@@ -291,8 +291,19 @@ func TestHandoffKeptWhileAPrimaryIsDown(t *testing.T) {
 	if err := InitDevice(filepath.Join(down.dir, prims[0].Name)); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := hn.srv.ReplicateOnce(ctxT(t)); err != nil || rep.HandoffsRemoved != 1 {
-		t.Fatalf("pass after recovery: %+v, %v", rep, err)
+	// When another device of the handoff's node is a primary of the partition, its job in
+	// the same pass may deliver the version first; the recovered primary then reports it
+	// pending to the handoff, which keeps its copy until the next pass.
+	removed := 0
+	for pass := 0; pass < 3 && removed == 0; pass++ {
+		rep, err := hn.srv.ReplicateOnce(ctxT(t))
+		if err != nil || rep.Errors != 0 {
+			t.Fatalf("pass %d after recovery: %+v, %v", pass, rep, err)
+		}
+		removed = rep.HandoffsRemoved
+	}
+	if removed != 1 {
+		t.Fatalf("handoff partition still kept three passes after the primary recovered")
 	}
 	c.checkReplicas(t, name, []byte("v"))
 }

@@ -3,6 +3,7 @@ package objectd
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 
@@ -55,6 +56,15 @@ const haveSyncFS = true
 
 // syncFS makes everything written to the file system holding dir durable: syncfs(2), which
 // since Linux 5.8 also reports writeback errors seen on the file system since the last call.
+// fileSystemID returns the ID of the file system holding the file fi describes.
+func fileSystemID(fi fs.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Dev, true
+}
+
 func syncFS(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
