@@ -191,7 +191,17 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	o, err := s.store.open(dev, part, name)
+	var o *object
+	if v := r.Header.Get(client.HeaderTimestamp); v != "" {
+		ts, perr := hlc.Parse(v)
+		if perr != nil {
+			s.writeError(w, r, fmt.Errorf("%w: %s: %v", client.ErrInvalid, client.HeaderTimestamp, perr))
+			return
+		}
+		o, err = s.store.openVersion(dev, part, name, ts)
+	} else {
+		o, err = s.store.open(dev, part, name)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"stratus/internal/faultfs"
+	"stratus/internal/hlc"
 	"stratus/objectd/client"
 )
 
@@ -53,6 +54,28 @@ func (s *store) open(dev string, part uint32, name string) (*object, error) {
 			return nil, err
 		}
 		break
+	}
+	if o.rec.Info.Name != name {
+		o.f.Close()
+		return nil, fmt.Errorf("%w: %q (hash directory holds %q)", client.ErrNotFound, name, o.rec.Info.Name)
+	}
+	return o, nil
+}
+
+// openVersion opens version ts of name without listing its hash directory, the common case
+// of a reader that knows which version it wants; if that file is not there it answers as
+// open does (the newest version, or why there is none).
+func (s *store) openVersion(dev string, part uint32, name string, ts hlc.Timestamp) (*object, error) {
+	devDir, err := s.devicePath(dev)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.openFile(dev, devDir, part, nameHash(name), version{ts: ts, kind: client.KindData})
+	if errors.Is(err, client.ErrNotFound) {
+		return s.open(dev, part, name)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if o.rec.Info.Name != name {
 		o.f.Close()

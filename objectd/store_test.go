@@ -307,3 +307,43 @@ func TestDeviceChecks(t *testing.T) {
 		t.Fatalf("wrote into an unmarked directory: %v", fs)
 	}
 }
+
+func TestGetVersion(t *testing.T) {
+	n := startNode(t, nil, []string{"d1"}, nil)
+	tg := n.target("d1", 3)
+	read := func(v hlc.Timestamp) (hlc.Timestamp, string, error) {
+		o, err := n.cl.GetVersion(ctxT(t), tg, "k", v, nil)
+		if err != nil {
+			return 0, "", err
+		}
+		defer o.Body.Close()
+		b, err := io.ReadAll(o.Body)
+		return o.Timestamp, string(b), err
+	}
+	mustPut(t, n, tg, "k", ts(5), []byte("five"))
+	for _, want := range []hlc.Timestamp{ts(5), ts(4), 0} { // held, not held (older), any
+		if got, body, err := read(want); err != nil || got != ts(5) || body != "five" {
+			t.Fatalf("GetVersion(%v) = %v %q %v, want the version held", want, got, body, err)
+		}
+	}
+	mustPut(t, n, tg, "k", ts(7), []byte("seven"))
+	if got, body, err := read(ts(5)); err != nil || got != ts(7) || body != "seven" {
+		t.Fatalf("GetVersion of a replaced version = %v %q %v, want the newest", got, body, err)
+	}
+	if err := n.cl.Delete(ctxT(t), tg, "k", ts(9)); err != nil {
+		t.Fatal(err)
+	}
+	var se *client.StatusError
+	if _, _, err := read(ts(7)); !errors.Is(err, client.ErrNotFound) || !errors.As(err, &se) || se.Timestamp != ts(9) {
+		t.Fatalf("GetVersion after delete = %v, want not found at %v", err, ts(9))
+	}
+	// A version file whose header is damaged is quarantined, not served.
+	mustPut(t, n, tg, "k", ts(11), []byte("eleven"))
+	f := filepath.Join(hashDir(filepath.Join(n.dir, "d1"), 3, nameHash("k")), ts(11).String()+".data")
+	if err := os.WriteFile(f, []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := read(ts(11)); !errors.Is(err, client.ErrCorrupt) {
+		t.Fatalf("GetVersion of a damaged file = %v, want ErrCorrupt", err)
+	}
+}

@@ -51,7 +51,7 @@ func (p *Proxy) Get(ctx context.Context, name string, version hlc.Timestamp, rng
 		wctx, wd := newWatchdog(ctx, p.cfg.NodeTimeout)
 		pending = append(pending, wd)
 		go func() {
-			obj, err := p.nodes.Get(wctx, t, name, rng)
+			obj, err := p.nodes.GetVersion(wctx, t, name, version, rng)
 			answers <- answer{t, obj, wd, err}
 		}()
 		return true

@@ -187,9 +187,18 @@ type Object struct {
 // Get opens name on t; rng nil means the whole object. It returns ErrNotFound (with the
 // deletion timestamp, if deleted), ErrRange, or ErrCorrupt if the node found its copy bad.
 func (c *Client) Get(ctx context.Context, t Target, name string, rng *Range) (*Object, error) {
+	return c.GetVersion(ctx, t, name, 0, rng)
+}
+
+// GetVersion is Get for a caller that wants version v (zero: any): a node holding it opens
+// it directly; one that does not answers as for Get, so check the Object's Timestamp.
+func (c *Client) GetVersion(ctx context.Context, t Target, name string, v hlc.Timestamp, rng *Range) (*Object, error) {
 	req, err := c.newRequest(ctx, http.MethodGet, t, objectPath(t, name), nil)
 	if err != nil {
 		return nil, err
+	}
+	if v != 0 {
+		req.Header.Set(HeaderTimestamp, v.String())
 	}
 	if rng != nil {
 		req.Header.Set("Range", rng.header())

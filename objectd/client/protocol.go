@@ -32,7 +32,9 @@ const (
 // Header names. Part of the protocol; never rename them.
 const (
 	// HeaderTimestamp carries the version's timestamp (16 hex digits) on writes and reads,
-	// and the held version's timestamp on ErrConflict and on ErrNotFound after a delete.
+	// and the held version's timestamp on ErrConflict and on ErrNotFound after a delete. On
+	// a GET or HEAD request it names the version wanted: the node opens that version
+	// directly if it holds it, and otherwise answers with its newest, as without it.
 	HeaderTimestamp = "X-Stratus-Timestamp"
 	// HeaderLength is the object's full length in bytes. A PUT must send it; the body is
 	// refused unless it has exactly this many bytes.
