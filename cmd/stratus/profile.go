@@ -11,7 +11,8 @@ import (
 // developer can see where a daemon or a benchmark spends its time:
 //
 //	stratus --cpuprofile cpu.out server   # then: go tool pprof bin/stratus cpu.out
-func startProfiles(cpuPath, blockPath string) (func(), error) {
+//	stratus --memprofile mem.out server   # go tool pprof -sample_index=alloc_space ...
+func startProfiles(cpuPath, blockPath, memPath string) (func(), error) {
 	var stops []func()
 	if cpuPath != "" {
 		f, err := os.Create(cpuPath)
@@ -29,6 +30,14 @@ func startProfiles(cpuPath, blockPath string) (func(), error) {
 		stops = append(stops, func() {
 			if f, err := os.Create(blockPath); err == nil {
 				pprof.Lookup("block").WriteTo(f, 0)
+				f.Close()
+			}
+		})
+	}
+	if memPath != "" {
+		stops = append(stops, func() {
+			if f, err := os.Create(memPath); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
 				f.Close()
 			}
 		})

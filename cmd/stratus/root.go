@@ -18,7 +18,7 @@ func register(newCmd func() *cobra.Command) { subcommands = append(subcommands, 
 var version = "dev"
 
 func newRootCmd() *cobra.Command {
-	var logLevel, cpuProfile, blockProfile string
+	var logLevel, cpuProfile, blockProfile, memProfile string
 	var stopProfiles func()
 	root := &cobra.Command{
 		Use:           "stratus",
@@ -33,7 +33,7 @@ func newRootCmd() *cobra.Command {
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
 			var err error
-			stopProfiles, err = startProfiles(cpuProfile, blockProfile)
+			stopProfiles, err = startProfiles(cpuProfile, blockProfile, memProfile)
 			return err
 		},
 		PersistentPostRun: func(cmd *cobra.Command, args []string) {
@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (for go tool pprof)")
 	root.PersistentFlags().StringVar(&blockProfile, "blockprofile", "", "write a profile of where goroutines wait on locks and channels to this file")
+	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write a profile of where the command allocated memory to this file, when it ends")
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	for _, newCmd := range subcommands {
 		root.AddCommand(newCmd())
