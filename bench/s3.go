@@ -190,8 +190,8 @@ func (r *run) reader() io.Reader {
 	return io.MultiReader(rs...)
 }
 
-// prepareWorkers is the least concurrency the pool is written with, so that a listing
-// measured at concurrency 1 does not spend minutes writing its bucket.
+// prepareWorkers is the least concurrency the pool is written and deleted with, so that a
+// listing measured at concurrency 1 does not spend minutes writing or emptying its bucket.
 const prepareWorkers = 8
 
 // prepare writes the object pool.
@@ -325,7 +325,7 @@ func (r *run) cleanup(ctx context.Context, bucket bool) {
 	}
 	var wg sync.WaitGroup
 	ch := make(chan string)
-	for range r.cfg.Concurrency {
+	for range max(r.cfg.Concurrency, prepareWorkers) { // as many as wrote the pool
 		wg.Go(func() {
 			for k := range ch {
 				r.cl.del(ctx, r.cfg.Bucket, k)
