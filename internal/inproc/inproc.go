@@ -106,7 +106,9 @@ func serverRequest(req *http.Request) *http.Request {
 	switch {
 	case body == nil || body == http.NoBody:
 		body, length = http.NoBody, 0
-	case length >= 0:
+	case length == 0:
+		length = -1 // a client request's 0 with a body means unknown
+	case length > 0:
 		body = &exactBody{r: body, left: length}
 	}
 	return &http.Request{

@@ -137,6 +137,27 @@ func TestBodyMustMatchContentLength(t *testing.T) {
 	}
 }
 
+func TestUnknownLength(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil || r.ContentLength != -1 {
+			t.Errorf("read %q, %v; ContentLength %d, want -1", b, err, r.ContentLength)
+		}
+		w.Write(b)
+	})
+	req, _ := http.NewRequest(http.MethodPut, "http://"+host+"/x", io.NopCloser(strings.NewReader("streamed")))
+	req.ContentLength = 0 // with a body: unknown, as for net/http's client
+	resp, err := client(t, h).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != "streamed" {
+		t.Fatalf("echoed %q, want streamed", got)
+	}
+}
+
 func TestCallerClosingBodyStopsHandler(t *testing.T) {
 	stopped := make(chan error, 1)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
