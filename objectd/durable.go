@@ -31,8 +31,8 @@ import (
 // renames it, then joins the next batch, and one barrier for the batch makes every entry
 // renamed or created before it started durable. On Linux with the real file system the
 // barrier is one syncfs(2), shared by every device on that file system; since 5.8 it reports
-// writeback errors of the file system. Elsewhere it fsyncs each directory the batch named. A write is acknowledged only
-// after a barrier that began after its rename has succeeded. syncfs also writes back every
+// writeback errors of the file system. Elsewhere it fsyncs each directory the batch named. A
+// write is acknowledged only after a barrier that began after its rename has succeeded. syncfs also writes back every
 // other dirty file on the device, so large writes do not use it: they fsync their own
 // directories and would otherwise make small writes wait for their data.
 //
@@ -223,21 +223,27 @@ func (g *groupCommit) sync(dirs []string, run func(dirs []string) error) error {
 	return b.err
 }
 
+// commitKey names a group commit: a file system, or where its ID is unknown a device.
+type commitKey struct {
+	fs  uint64
+	dir string
+}
+
 // commits returns the group commit of the file system holding devDir. Devices that share a
 // file system (directories on one disk, as in the all-in-one server) share its batches,
 // since one syncfs covers them all; the file system is looked up on every call, so a device
 // remounted elsewhere joins the right batches at once.
 func (s *store) commits(devDir string) *groupCommit {
-	key := devDir
+	key := commitKey{dir: devDir}
 	if fi, err := s.fs.Stat(devDir); err == nil {
 		if id, ok := fileSystemID(fi); ok {
-			key = fmt.Sprintf("fs:%d", id)
+			key = commitKey{fs: id}
 		}
 	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	if s.commit == nil {
-		s.commit = map[string]*groupCommit{}
+		s.commit = map[commitKey]*groupCommit{}
 	}
 	g := s.commit[key]
 	if g == nil {

@@ -55,11 +55,7 @@ func (s *store) open(dev string, part uint32, name string) (*object, error) {
 		}
 		break
 	}
-	if o.rec.Info.Name != name {
-		o.f.Close()
-		return nil, fmt.Errorf("%w: %q (hash directory holds %q)", client.ErrNotFound, name, o.rec.Info.Name)
-	}
-	return o, nil
+	return o.holds(name)
 }
 
 // openVersion opens version ts of name without listing its hash directory, the common case
@@ -77,6 +73,12 @@ func (s *store) openVersion(dev string, part uint32, name string, ts hlc.Timesta
 	if err != nil {
 		return nil, err
 	}
+	return o.holds(name)
+}
+
+// holds returns o if it is a version of name, and closes it otherwise: two names can share a
+// hash directory only by an MD5 collision, and the header, not the path, says whose it is.
+func (o *object) holds(name string) (*object, error) {
 	if o.rec.Info.Name != name {
 		o.f.Close()
 		return nil, fmt.Errorf("%w: %q (hash directory holds %q)", client.ErrNotFound, name, o.rec.Info.Name)

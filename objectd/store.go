@@ -33,7 +33,7 @@ type store struct {
 	dirs       dirTracker // directories whose entry may not be durable yet (durable.go)
 
 	commitMu sync.Mutex
-	commit   map[string]*groupCommit // file system (or device directory) → its group commit
+	commit   map[commitKey]*groupCommit
 }
 
 func (s *store) lock(hash string) func() {
