@@ -11,6 +11,7 @@ package inproc
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -28,10 +29,13 @@ import (
 type Transport struct {
 	handlers map[string]http.Handler
 	next     http.RoundTripper
+	// peer, if set, gives the TLS state each request carries, as if its caller had completed a
+	// handshake: the handlers check the caller's certificate as they would a remote one's.
+	peer func() *tls.ConnectionState
 	log      *slog.Logger
 }
 
-// NewTransport returns a transport that serves http:// requests to each host ("host:port",
+// NewTransport returns a transport that serves http:// and https:// requests to each host ("host:port",
 // as in the URL) with its handler and sends the rest through next. A handler that panics
 // (other than with http.ErrAbortHandler) is logged to log, as net/http would.
 func NewTransport(handlers map[string]http.Handler, next http.RoundTripper, log *slog.Logger) *Transport {
@@ -41,6 +45,11 @@ func NewTransport(handlers map[string]http.Handler, next http.RoundTripper, log 
 	}
 	return &Transport{handlers: hs, next: next, log: log}
 }
+
+// PresentAs makes every request served in this process carry the TLS state peer returns
+// (a client certificate chain), so handlers that check their caller's certificate see the
+// identity this process holds. Call it before the first request.
+func (t *Transport) PresentAs(peer func() *tls.ConnectionState) { t.peer = peer }
 
 // Local reports whether requests to host are served in this process.
 func (t *Transport) Local(host string) bool {
@@ -58,11 +67,14 @@ func (t *Transport) CloseIdleConnections() {
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	h, ok := t.handlers[req.URL.Host]
-	if !ok || req.URL.Scheme != "http" {
+	if !ok || (req.URL.Scheme != "http" && req.URL.Scheme != "https") {
 		return t.next.RoundTrip(req)
 	}
 	ctx, cancel := context.WithCancel(req.Context())
 	sr := serverRequest(req).WithContext(ctx)
+	if t.peer != nil {
+		sr.TLS = t.peer()
+	}
 	w := &responseWriter{req: req, header: http.Header{}, cancel: cancel, out: make(chan result, 1)}
 	go t.serve(h, w, sr)
 	select {
