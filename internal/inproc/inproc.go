@@ -32,7 +32,7 @@ type Transport struct {
 	// peer, if set, gives the TLS state each request carries, as if its caller had completed a
 	// handshake: the handlers check the caller's certificate as they would a remote one's.
 	peer func() *tls.ConnectionState
-	log      *slog.Logger
+	log  *slog.Logger
 }
 
 // NewTransport returns a transport that serves http:// and https:// requests to each host ("host:port",
