@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -133,10 +134,19 @@ func (c *Client) CreateAccessKey(ctx context.Context, k AccessKey) error {
 	return err
 }
 
-// AccessKey returns an access key with its secret.
+// AccessKey returns an access key without its secret (Secret is empty).
 func (c *Client) AccessKey(ctx context.Context, id string, opts ...ReadOption) (AccessKey, error) {
 	var k AccessKey
 	_, err := c.getJSON(ctx, TableAccessKeys, id, &k, opts)
+	return k, err
+}
+
+// AccessKeySecret returns an access key with its secret, for verifying a request signed with
+// it. Only proxies may call it; the catalog logs every call and limits their rate.
+// ErrNotFound if there is no such key.
+func (c *Client) AccessKeySecret(ctx context.Context, id string) (AccessKey, error) {
+	var k AccessKey
+	err := c.call(ctx, http.MethodPost, PathSecret, SecretRequest{AccessKey: id}, &k, 0)
 	return k, err
 }
 

@@ -21,6 +21,10 @@ const (
 	// with such a snapshot: disaster recovery.
 	PathSnapshot = "/v1/snapshot"
 	PathRestore  = "/v1/restore"
+	// PathSecret returns one access key with its secret, to a proxy verifying a signature.
+	// It is the only way a secret leaves the catalog: Get, List and Watch of the access-key
+	// table return records without their secrets. Each call is logged and rate-limited.
+	PathSecret = "/v1/secret"
 )
 
 // HeaderForwarded marks a request a follower forwarded to the leader, so the leader never
@@ -181,6 +185,11 @@ type WatchResponse struct {
 	Index  uint64  `json:"index"` // watch again with After = Index
 	Events []Event `json:"events"`
 	Resync bool    `json:"resync"`
+}
+
+// SecretRequest is the body of PathSecret.
+type SecretRequest struct {
+	AccessKey string `json:"access_key"`
 }
 
 // JoinRequest is the body of PathJoin: add a voter.
