@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"stratus/internal/pki"
 )
 
 // Config configures a meta node.
@@ -27,6 +29,19 @@ type Config struct {
 	// ClusterKey (32 bytes) seals secret values (access keys) before they enter the log.
 	// Every node of a cluster needs the same key; losing it loses the secrets.
 	ClusterKey []byte
+	// OldClusterKeys still open values sealed before the key was rotated; new seals always
+	// use ClusterKey. Rotating: give every node the new key with the old one here, restart
+	// them one at a time; values are resealed with the new key as they are rewritten.
+	OldClusterKeys [][]byte
+	// Identity is the node's certificate and the cluster CA: the node serves its API and Raft
+	// over mutual TLS, checks every caller's role, and presents it to other members. Nil
+	// serves plain TCP and trusts every caller, which only tests and benchmarks do.
+	Identity *pki.Identity
+	// SecretReadsPerSecond and SecretReadBurst limit how fast one caller may read secrets
+	// (the proxy's signature checks); a caller far above what caching proxies need is
+	// enumerating keys.
+	SecretReadsPerSecond float64
+	SecretReadBurst      int
 
 	// HeartbeatTimeout and ElectionTimeout bound how long a follower waits before starting an
 	// election: lower values fail over faster but risk needless elections on a busy host.
@@ -98,6 +113,9 @@ func DefaultConfig() Config {
 		DedupWindow:        10 * time.Minute,
 		WatchHistory:       65536,
 		FSMMmapBytes:       1 << 30,
+
+		SecretReadsPerSecond: 100,
+		SecretReadBurst:      1000,
 	}
 }
 
@@ -112,6 +130,14 @@ func (c Config) Validate() error {
 	}
 	if len(c.ClusterKey) != 32 {
 		errs = append(errs, fmt.Errorf("cluster_key is %d bytes, want 32", len(c.ClusterKey)))
+	}
+	for i, k := range c.OldClusterKeys {
+		if len(k) != 32 {
+			errs = append(errs, fmt.Errorf("old_cluster_keys[%d] is %d bytes, want 32", i, len(k)))
+		}
+	}
+	if c.SecretReadsPerSecond <= 0 || c.SecretReadBurst < 1 {
+		errs = append(errs, fmt.Errorf("secret_reads_per_second (%g) must be positive and secret_read_burst (%d) at least 1", c.SecretReadsPerSecond, c.SecretReadBurst))
 	}
 	if c.HeartbeatTimeout < 5*time.Millisecond || c.ElectionTimeout < 5*time.Millisecond {
 		errs = append(errs, fmt.Errorf("heartbeat_timeout (%v) and election_timeout (%v) must be at least 5ms", c.HeartbeatTimeout, c.ElectionTimeout))

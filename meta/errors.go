@@ -31,6 +31,8 @@ var (
 	ErrNotMember = client.ErrNotMember
 	// ErrUnavailable is returned when an operation could not finish in time (no quorum).
 	ErrUnavailable = client.ErrUnavailable
+	// ErrTooManyRequests is returned when a caller exceeds the secret call's rate.
+	ErrTooManyRequests = client.ErrTooManyRequests
 
 	// ErrClosed is returned by operations on a node that is shutting down.
 	ErrClosed = fmt.Errorf("meta: node is shutting down: %w", client.ErrUnavailable)

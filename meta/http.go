@@ -8,69 +8,110 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"stratus/internal/pki"
 	"stratus/meta/client"
 )
 
 // handler returns the node's HTTP API: the meta protocol, /healthz and optionally /metrics.
+// Every route but /healthz checks its caller (see access.go) before it acts.
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+client.PathApply, s.leaderOnly("apply", func(ctx context.Context, body []byte) (any, error) {
+	mux.HandleFunc("POST "+client.PathApply, s.leaderOnly("apply", func(p pki.Peer, body []byte) (serveFunc, error) {
 		var req client.ApplyRequest
 		if err := decode(body, &req); err != nil {
 			return nil, err
 		}
-		return s.apply(ctx, req)
+		if err := mayWrite(p, req.Ops); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) (any, error) { return s.apply(ctx, req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathApplyBatch, s.leaderOnly("apply_batch", func(ctx context.Context, body []byte) (any, error) {
+	mux.HandleFunc("POST "+client.PathApplyBatch, s.leaderOnly("apply_batch", func(p pki.Peer, body []byte) (serveFunc, error) {
 		var req client.ApplyBatchRequest
 		if err := decode(body, &req); err != nil {
 			return nil, err
 		}
-		return s.applyBatch(ctx, req)
+		for _, r := range req.Requests {
+			if err := mayWrite(p, r.Ops); err != nil {
+				return nil, err
+			}
+		}
+		return func(ctx context.Context) (any, error) { return s.applyBatch(ctx, req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathJoin, s.leaderOnly("join", func(ctx context.Context, body []byte) (any, error) {
+	mux.HandleFunc("POST "+client.PathJoin, s.leaderOnly("join", func(p pki.Peer, body []byte) (serveFunc, error) {
 		var req client.JoinRequest
 		if err := decode(body, &req); err != nil {
 			return nil, err
 		}
-		return struct{}{}, s.join(req)
+		// Operators may change membership too: a dead voter cannot remove itself.
+		if err := permit(p, "change the meta membership", pki.RoleAdmin); err != nil {
+			return nil, err
+		}
+		return func(context.Context) (any, error) { return struct{}{}, s.join(req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathRemove, s.leaderOnly("remove", func(ctx context.Context, body []byte) (any, error) {
+	mux.HandleFunc("POST "+client.PathRemove, s.leaderOnly("remove", func(p pki.Peer, body []byte) (serveFunc, error) {
 		var req client.RemoveRequest
 		if err := decode(body, &req); err != nil {
 			return nil, err
 		}
-		return struct{}{}, s.remove(req)
+		if err := permit(p, "change the meta membership", pki.RoleAdmin); err != nil {
+			return nil, err
+		}
+		return func(context.Context) (any, error) { return struct{}{}, s.remove(req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathGet, s.read("get", func(ctx context.Context, body []byte) (bool, func() (any, error), error) {
+	mux.HandleFunc("POST "+client.PathGet, s.read("get", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
 		var req client.GetRequest
 		if err := decode(body, &req); err != nil {
 			return false, nil, err
 		}
+		if err := mayRead(p, req.Table); err != nil {
+			return false, nil, err
+		}
 		return req.Stale, func() (any, error) { return s.get(req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathList, s.read("list", func(ctx context.Context, body []byte) (bool, func() (any, error), error) {
+	mux.HandleFunc("POST "+client.PathList, s.read("list", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
 		var req client.ListRequest
 		if err := decode(body, &req); err != nil {
 			return false, nil, err
 		}
+		if err := mayRead(p, req.Table); err != nil {
+			return false, nil, err
+		}
 		return req.Stale, func() (any, error) { return s.list(req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathWatch, s.read("watch", func(ctx context.Context, body []byte) (bool, func() (any, error), error) {
+	mux.HandleFunc("POST "+client.PathWatch, s.read("watch", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
 		var req client.WatchRequest
 		if err := decode(body, &req); err != nil {
 			return false, nil, err
 		}
+		if err := mayRead(p, req.Table); err != nil {
+			return false, nil, err
+		}
 		return true, func() (any, error) { return s.watch(ctx, req) }, nil
 	}))
-	mux.HandleFunc("GET "+client.PathSnapshot, s.handleSnapshot)
-	mux.HandleFunc("POST "+client.PathRestore, s.handleRestore)
-	mux.HandleFunc("GET "+client.PathStatus, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+client.PathSecret, s.read("secret", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
+		var req client.SecretRequest
+		if err := decode(body, &req); err != nil {
+			return false, nil, err
+		}
+		if err := permit(p, "read secrets", pki.RoleProxy); err != nil {
+			return false, nil, err
+		}
+		if p.Role != pki.RoleMeta && !s.secrets.allow(p.Name, time.Now()) {
+			s.m.secretReads.WithLabelValues(string(p.Role), "rate_limited").Inc()
+			return false, nil, fmt.Errorf("%w: %s asks for secrets faster than %g a second", ErrTooManyRequests, p, s.secrets.rate)
+		}
+		return false, func() (any, error) { return s.secret(p, req) }, nil
+	}))
+	mux.HandleFunc("GET "+client.PathSnapshot, s.only("snapshot", "export the catalog", s.handleSnapshot, pki.RoleAdmin))
+	mux.HandleFunc("POST "+client.PathRestore, s.only("restore", "replace the catalog", s.handleRestore, pki.RoleAdmin))
+	mux.HandleFunc("GET "+client.PathStatus, s.only("status", "read the status", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, "status", s.status(), nil)
-	})
+	}, pki.Roles...))
 	mux.HandleFunc("GET "+client.PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.leaderAddr(); err != nil {
 			s.reply(w, "health", nil, err)
@@ -79,9 +120,27 @@ func (s *Server) handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	if s.cfg.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", s.only("metrics", "read metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP, pki.Roles...))
 	}
 	return mux
+}
+
+// serveFunc serves a parsed, permitted request.
+type serveFunc func(ctx context.Context) (any, error)
+
+// only serves h to callers of the given roles (and meta).
+func (s *Server) only(op, what string, h http.HandlerFunc, roles ...pki.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.peer(r)
+		if err == nil {
+			err = permit(p, what, roles...)
+		}
+		if err != nil {
+			s.reply(w, op, nil, err)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func decode(body []byte, v any) error {
@@ -102,10 +161,21 @@ func readBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// leaderOnly serves a request on the leader and forwards it there from a follower.
-func (s *Server) leaderOnly(op string, serve func(ctx context.Context, body []byte) (any, error)) http.HandlerFunc {
+// leaderOnly checks a request's caller, parses and permits it, then serves it on the leader
+// or forwards it there from a follower.
+func (s *Server) leaderOnly(op string, parse func(p pki.Peer, body []byte) (serveFunc, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.peer(r)
+		if err != nil {
+			s.reply(w, op, nil, err)
+			return
+		}
 		body, err := readBody(r)
+		if err != nil {
+			s.reply(w, op, nil, err)
+			return
+		}
+		serve, err := parse(p, body)
 		if err != nil {
 			s.reply(w, op, nil, err)
 			return
@@ -114,21 +184,26 @@ func (s *Server) leaderOnly(op string, serve func(ctx context.Context, body []by
 			s.forward(w, r, op, body)
 			return
 		}
-		resp, err := serve(r.Context(), body)
+		resp, err := serve(r.Context())
 		s.reply(w, op, resp, err)
 	}
 }
 
 // read serves a read locally if it is stale or this node leads (after linearizing), and
 // forwards it to the leader otherwise.
-func (s *Server) read(op string, parse func(ctx context.Context, body []byte) (stale bool, serve func() (any, error), err error)) http.HandlerFunc {
+func (s *Server) read(op string, parse func(ctx context.Context, p pki.Peer, body []byte) (stale bool, serve func() (any, error), err error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.peer(r)
+		if err != nil {
+			s.reply(w, op, nil, err)
+			return
+		}
 		body, err := readBody(r)
 		if err != nil {
 			s.reply(w, op, nil, err)
 			return
 		}
-		stale, serve, err := parse(r.Context(), body)
+		stale, serve, err := parse(r.Context(), p, body)
 		if err != nil {
 			s.reply(w, op, nil, err)
 			return
@@ -168,7 +243,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, op string, body
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+leader+r.URL.Path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, r.Method, s.scheme()+leader+r.URL.Path, bytes.NewReader(body))
 	if err != nil {
 		s.reply(w, op, nil, err)
 		return

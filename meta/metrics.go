@@ -18,6 +18,7 @@ type metrics struct {
 	snapshotSeconds prometheus.Histogram
 	snapshotBytes   prometheus.Gauge
 	restores        prometheus.Counter
+	secretReads     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -52,12 +53,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		restores: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "stratus_meta_snapshot_restores_total", Help: "Snapshots installed into the state machine (at start, or sent by the leader to a lagging node).",
 		}),
+		secretReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stratus_meta_secret_reads_total", Help: "Secrets asked for through the secret call, by the caller's role and the outcome (ok, not_found, rate_limited).",
+		}, []string{"role", "result"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.applied, m.leader, m.duplicates, m.applySeconds, m.batchRequests, m.requests, m.snapshotSeconds, m.snapshotBytes, m.restores} {
+	for _, c := range []prometheus.Collector{m.applied, m.leader, m.duplicates, m.applySeconds, m.batchRequests, m.requests, m.snapshotSeconds, m.snapshotBytes, m.restores, m.secretReads} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

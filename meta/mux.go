@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,12 +11,19 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"stratus/internal/pki"
 )
 
-// A meta node serves Raft and its HTTP API on one listener, so a node has one address. Raft
-// connections announce themselves with raftMagic as their first byte (no HTTP request starts
-// with it); every other connection is HTTP. Part of the wire protocol; never change it.
-const raftMagic byte = 0xfe
+// A meta node serves Raft and its HTTP API on one listener, so a node has one address. Over
+// TLS, Raft connections ask for the application protocol raftProto and every other
+// connection is HTTP. Without TLS (tests), Raft connections announce themselves with
+// raftMagic as their first byte (no HTTP request starts with it). Part of the wire protocol;
+// never change either.
+const (
+	raftMagic byte = 0xfe
+	raftProto      = "stratus-raft/1"
+)
 
 // sniffTimeout bounds how long an accepted connection may take to send its first byte.
 const sniffTimeout = 10 * time.Second
@@ -23,6 +32,8 @@ const sniffTimeout = 10 * time.Second
 type mux struct {
 	ln   net.Listener
 	log  *slog.Logger
+	id   *pki.Identity // nil: plain TCP
+	tls  *tls.Config
 	raft *chanListener
 	http *chanListener
 	wg   sync.WaitGroup // sniffing goroutines
@@ -31,14 +42,21 @@ type mux struct {
 	conns map[*trackedConn]struct{} // inbound Raft connections, closed at shutdown
 }
 
-func newMux(ln net.Listener, advertise net.Addr, log *slog.Logger) *mux {
+func newMux(ln net.Listener, advertise net.Addr, id *pki.Identity, log *slog.Logger) *mux {
 	done := make(chan struct{})
 	var once sync.Once
 	closeAll := func() { once.Do(func() { close(done) }) }
+	var tc *tls.Config
+	if id != nil {
+		tc = id.ServerTLS()
+		tc.NextProtos = []string{"http/1.1", raftProto}
+	}
 	return &mux{
 		conns: map[*trackedConn]struct{}{},
 		ln:    ln,
 		log:   log,
+		id:    id,
+		tls:   tc,
 		raft:  &chanListener{ch: make(chan net.Conn), done: done, close: closeAll, addr: advertise},
 		http:  &chanListener{ch: make(chan net.Conn), done: done, close: closeAll, addr: advertise},
 	}
@@ -70,6 +88,10 @@ func (m *mux) serve() error {
 }
 
 func (m *mux) route(conn net.Conn) {
+	if m.tls != nil {
+		m.routeTLS(conn)
+		return
+	}
 	var b [1]byte
 	_ = conn.SetReadDeadline(time.Now().Add(sniffTimeout))
 	if _, err := conn.Read(b[:]); err != nil {
@@ -87,6 +109,45 @@ func (m *mux) route(conn net.Conn) {
 		conn = tc
 	} else {
 		conn = &peekedConn{Conn: conn, first: b[0], has: true}
+	}
+	select {
+	case target.ch <- conn:
+	case <-target.done:
+		conn.Close()
+	}
+}
+
+// routeTLS completes the handshake and routes by the protocol the client asked for. A Raft
+// connection must come from a member (role meta); HTTP callers are checked per request.
+func (m *mux) routeTLS(conn net.Conn) {
+	tc := tls.Server(conn, m.tls)
+	ctx, cancel := context.WithTimeout(context.Background(), sniffTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		m.log.Debug("tls handshake", "remote", conn.RemoteAddr().String(), "err", err)
+		conn.Close()
+		return
+	}
+	target := m.http
+	if cs := tc.ConnectionState(); cs.NegotiatedProtocol == raftProto {
+		p, err := m.id.Verify(cs.PeerCertificates)
+		if err == nil {
+			err = pki.Permit(p, "replicate the catalog", pki.RoleMeta)
+		}
+		if err != nil {
+			m.log.Warn("raft connection refused", "remote", conn.RemoteAddr().String(), "err", err)
+			tc.Close()
+			return
+		}
+		target = m.raft
+		t := &trackedConn{Conn: tc, m: m}
+		m.mu.Lock()
+		m.conns[t] = struct{}{}
+		m.mu.Unlock()
+		conn = t
+	} else {
+		conn = tc // as a *tls.Conn, so the HTTP server fills in each request's TLS state
 	}
 	select {
 	case target.ch <- conn:
@@ -165,10 +226,11 @@ func (c *peekedConn) Read(p []byte) (int, error) {
 }
 
 // streamLayer is the raft.StreamLayer of a node: inbound Raft connections come from the mux,
-// outbound ones are dialled and marked with raftMagic.
+// outbound ones are dialled and marked with raftMagic, or over TLS asked for raftProto.
 type streamLayer struct {
 	*chanListener
 	dial func(network, addr string, timeout time.Duration) (net.Conn, error)
+	tls  *tls.Config // nil: plain TCP
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -178,6 +240,21 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	conn, err := s.dial("tcp", string(addr), timeout)
 	if err != nil {
 		return nil, err
+	}
+	if s.tls != nil {
+		cfg := s.tls.Clone()
+		cfg.NextProtos = []string{raftProto}
+		if host, _, err := net.SplitHostPort(string(addr)); err == nil {
+			cfg.ServerName = host
+		}
+		tc := tls.Client(conn, cfg)
+		_ = tc.SetDeadline(time.Now().Add(timeout))
+		if err := tc.Handshake(); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("raft handshake with %s: %w", addr, err)
+		}
+		_ = tc.SetDeadline(time.Time{})
+		return tc, nil
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := conn.Write([]byte{raftMagic}); err != nil {

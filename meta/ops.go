@@ -2,12 +2,15 @@ package meta
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/raft"
 
+	"stratus/internal/pki"
 	"stratus/meta/client"
 )
 
@@ -191,7 +194,37 @@ func (s *Server) get(req client.GetRequest) (client.GetResponse, error) {
 	if err := s.openItem(&it); err != nil {
 		return client.GetResponse{}, err
 	}
+	if err := redact(&it); err != nil {
+		return client.GetResponse{}, err
+	}
 	return client.GetResponse{Item: it, Index: applied}, nil
+}
+
+// secret returns one access key with its secret, to a proxy verifying a signature; the
+// caller has linearized. Every call is logged: secrets leave the catalog only here.
+func (s *Server) secret(p pki.Peer, req client.SecretRequest) (client.AccessKey, error) {
+	var k client.AccessKey
+	if _, err := checkTableKey(client.TableAccessKeys, req.AccessKey); err != nil {
+		return k, err
+	}
+	it, _, err := s.fsm.get(client.TableAccessKeys, req.AccessKey)
+	if err == nil {
+		err = s.openItem(&it)
+	}
+	if err == nil {
+		err = json.Unmarshal(it.Value, &k)
+	}
+	result := "ok"
+	if errors.Is(err, ErrNotFound) {
+		result = "not_found"
+	} else if err != nil {
+		result = "error"
+	}
+	if p.Role != pki.RoleMeta { // a forwarded call was logged where it arrived
+		s.m.secretReads.WithLabelValues(string(p.Role), result).Inc()
+		s.log.Info("secret read", "caller", p.String(), "access_key", req.AccessKey, "result", result)
+	}
+	return k, err
 }
 
 // list reads a key range; the caller has linearized if needed.
@@ -211,6 +244,9 @@ func (s *Server) list(req client.ListRequest) (client.ListResponse, error) {
 	}
 	for i := range items {
 		if err := s.openItem(&items[i]); err != nil {
+			return client.ListResponse{}, err
+		}
+		if err := redact(&items[i]); err != nil {
 			return client.ListResponse{}, err
 		}
 	}

@@ -9,23 +9,32 @@ import (
 
 // sealer encrypts values of sealed tables with the cluster key (AES-256-GCM). The table and
 // key are the additional data, so a sealed value copied to another key does not open.
+// Values sealed with an older cluster key still open while that key is configured, so the
+// key can be rotated one node at a time.
 //
 // Sealed value format (stored in the log and the state machine; never change it without a new
 // version byte): byte version (1) ‖ 12-byte nonce ‖ ciphertext and tag.
-type sealer struct{ aead cipher.AEAD }
+type sealer struct {
+	aead cipher.AEAD   // seals, and opens first
+	old  []cipher.AEAD // open what aead cannot
+}
 
 const sealVersion = 1
 
-func newSealer(key []byte) (*sealer, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("cluster key: %w", err)
+func newSealer(key []byte, old ...[]byte) (*sealer, error) {
+	aeads := make([]cipher.AEAD, 0, 1+len(old))
+	for _, k := range append([][]byte{key}, old...) {
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, fmt.Errorf("cluster key: %w", err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("cluster key: %w", err)
+		}
+		aeads = append(aeads, aead)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("cluster key: %w", err)
-	}
-	return &sealer{aead: aead}, nil
+	return &sealer{aead: aeads[0], old: aeads[1:]}, nil
 }
 
 func sealAD(table, key string) []byte { return []byte(table + "\x00" + key) }
@@ -42,9 +51,10 @@ func (s *sealer) open(table, key string, sealed []byte) ([]byte, error) {
 	if len(sealed) < 1+ns || sealed[0] != sealVersion {
 		return nil, fmt.Errorf("%s/%s: %w", table, key, ErrSealed)
 	}
-	plain, err := s.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], sealAD(table, key))
-	if err != nil {
-		return nil, fmt.Errorf("%s/%s: %w", table, key, ErrSealed)
+	for _, aead := range append([]cipher.AEAD{s.aead}, s.old...) {
+		if plain, err := aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], sealAD(table, key)); err == nil {
+			return plain, nil
+		}
 	}
-	return plain, nil
+	return nil, fmt.Errorf("%s/%s: %w", table, key, ErrSealed)
 }

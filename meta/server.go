@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
+
+	"stratus/internal/pki"
 )
 
 // Server is one meta node: a Raft voter (or would-be voter) with its state machine, serving
@@ -46,6 +49,9 @@ type Server struct {
 	// Raft down; served on the listener and, for callers in this process, by Handler.
 	api  http.Handler
 	gate requestGate
+
+	secrets  *secretLimiter
+	refusals refusalLog
 }
 
 // New returns a node that will serve on ln once Run is called. It opens nothing yet.
@@ -53,7 +59,7 @@ func New(cfg Config, ln net.Listener) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("meta config: %w", err)
 	}
-	sl, err := newSealer(cfg.ClusterKey)
+	sl, err := newSealer(cfg.ClusterKey, cfg.OldClusterKeys...)
 	if err != nil {
 		return nil, err
 	}
@@ -73,15 +79,24 @@ func New(cfg Config, ln net.Listener) (*Server, error) {
 		cfg.Dial = net.DialTimeout
 	}
 	return &Server{
-		cfg:    cfg,
-		ln:     ln,
-		addr:   a,
-		log:    log.With("part", "meta", "node", cfg.NodeID),
-		m:      m,
-		sealer: sl,
-		ready:  make(chan struct{}),
-		stop:   make(chan struct{}),
+		cfg:     cfg,
+		ln:      ln,
+		addr:    a,
+		log:     log.With("part", "meta", "node", cfg.NodeID),
+		m:       m,
+		sealer:  sl,
+		ready:   make(chan struct{}),
+		stop:    make(chan struct{}),
+		secrets: &secretLimiter{rate: cfg.SecretReadsPerSecond, burst: float64(cfg.SecretReadBurst)},
 	}, nil
+}
+
+// scheme is how this node's API is reached: https when it has an identity.
+func (s *Server) scheme() string {
+	if s.cfg.Identity != nil {
+		return "https://"
+	}
+	return "http://"
 }
 
 // Addr returns the address other nodes and clients use for this node.
@@ -171,9 +186,13 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("open snapshots: %w", err)
 	}
 
-	mx := newMux(s.ln, addr(s.addr), s.log)
+	mx := newMux(s.ln, addr(s.addr), s.cfg.Identity, s.log)
+	var clientTLS *tls.Config
+	if s.cfg.Identity != nil {
+		clientTLS = s.cfg.Identity.ClientTLS(pki.RoleMeta)
+	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{chanListener: mx.raft, dial: s.cfg.Dial},
+		Stream:  &streamLayer{chanListener: mx.raft, dial: s.cfg.Dial, tls: clientTLS},
 		MaxPool: 4,
 		Timeout: 10 * time.Second,
 		Logger:  hlog,
@@ -197,6 +216,8 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			return s.cfg.Dial(network, a, d)
 		},
+		TLSClientConfig:     clientTLS,
+		TLSHandshakeTimeout: 5 * time.Second,
 		MaxIdleConnsPerHost: 64,
 	}}
 

@@ -35,13 +35,13 @@ func errorFrom(resp *http.Response) error {
 func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	ctx, cancel := streamCtx(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.endpoint()+PathSnapshot, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(c.endpoint(), PathSnapshot), nil)
 	if err != nil {
 		return 0, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w: %v", ErrUnavailable, err)
+		return 0, fmt.Errorf("backup: %w", transportError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -67,14 +67,14 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, size int64) error {
 	if st.LeaderAddr == "" {
 		return fmt.Errorf("restore: %w", ErrNoLeader)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+st.LeaderAddr+PathRestore, r)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(st.LeaderAddr, PathRestore), r)
 	if err != nil {
 		return err
 	}
 	req.ContentLength = size
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("restore: %w: %v", ErrUnavailable, err)
+		return fmt.Errorf("restore: %w", transportError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"stratus/internal/pki"
 )
 
 // Config configures a Client.
@@ -27,8 +30,11 @@ type Config struct {
 	// must cover a leader election (a few seconds).
 	RetryTimeout time.Duration
 	// HTTPClient sends the requests; nil uses a client with keep-alives tuned for many
-	// concurrent calls.
+	// concurrent calls (NewTransport).
 	HTTPClient *http.Client
+	// TLS, if set, makes every call HTTPS with this configuration: the cluster's mutual TLS
+	// (pki.Identity.ClientTLS). Nil speaks plain HTTP, which only test nodes accept.
+	TLS *tls.Config
 	// MaxConcurrentBatches is how many combined write calls may be in flight at once; writes
 	// issued meanwhile wait and share the next call. Zero means 2.
 	MaxConcurrentBatches int
@@ -82,14 +88,36 @@ func New(cfg Config) (*Client, error) {
 }
 
 // NewTransport returns the transport a Client with config cfg uses when cfg names no HTTP
-// client: connections dialed within the call timeout and kept alive for many concurrent
-// callers.
+// client: connections dialed and handshaken within the call timeout and kept alive for many
+// concurrent callers.
 func NewTransport(cfg Config) *http.Transport {
 	return &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: cfg.CallTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     cfg.TLS,
+		TLSHandshakeTimeout: cfg.CallTimeout,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 	}
+}
+
+// url returns the URL of path on the node at addr.
+func (c *Client) url(addr, path string) string {
+	if c.cfg.TLS != nil {
+		return "https://" + addr + path
+	}
+	return "http://" + addr + path
+}
+
+// transportError classifies a failed round trip: a certificate that failed either side's
+// checks will fail again, so it is ErrUnauthenticated, not retried; anything else is
+// ErrUnavailable.
+func transportError(err error) error {
+	var cv *tls.CertificateVerificationError
+	var alert tls.AlertError
+	if errors.As(err, &cv) || errors.As(err, &alert) || errors.Is(err, pki.ErrUnauthenticated) || errors.Is(err, pki.ErrForbidden) {
+		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
 // Close releases idle connections.
@@ -147,9 +175,9 @@ func (c *Client) call(ctx context.Context, method, path string, req, resp any, e
 		leader := ""
 		if errors.As(err, &se) {
 			leader = se.Leader
-			if !retriable(err) {
-				return err
-			}
+		}
+		if !retriable(err) && (se != nil || errors.Is(err, ErrUnauthenticated)) {
+			return err
 		}
 		lastErr = err
 		c.failed(addr, leader)
@@ -173,14 +201,14 @@ func (c *Client) attempt(ctx context.Context, addr, method, path string, body []
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	hreq, err := http.NewRequestWithContext(ctx, method, c.url(addr, path), rd)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w: %v", addr, path, ErrUnavailable, err)
+		return fmt.Errorf("%s %s: %w", addr, path, transportError(err))
 	}
 	defer hresp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(hresp.Body, MaxBodyBytes+1))

@@ -42,8 +42,12 @@ func TestCatalogRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := cl.AccessKey(ctx, "AKID1")
+	if err != nil || got.Secret != "" || got.Account != key.Account {
+		t.Fatalf("access key = %v, %v (want it without its secret)", got, err)
+	}
+	got, err = cl.AccessKeySecret(ctx, "AKID1")
 	if err != nil || got.Secret != key.Secret {
-		t.Fatalf("access key = %v, %v", got, err)
+		t.Fatalf("access key secret = %v, %v", got, err)
 	}
 	if s := fmt.Sprint(got); strings.Contains(s, key.Secret) {
 		t.Fatalf("AccessKey prints its secret: %s", s)

@@ -30,22 +30,34 @@ var (
 	// ErrUnavailable is returned when a call could not complete in time: no quorum, a
 	// shutting-down node, or every endpoint unreachable.
 	ErrUnavailable = errors.New("meta: unavailable")
+	// ErrUnauthenticated is returned when the caller presented no valid certificate of the
+	// cluster (none, another CA's, expired or revoked), or when the node's own certificate
+	// failed the caller's checks. Not retried.
+	ErrUnauthenticated = errors.New("meta: unauthenticated")
+	// ErrForbidden is returned when the caller's role may not make the call. Not retried.
+	ErrForbidden = errors.New("meta: forbidden")
+	// ErrTooManyRequests is returned when a caller exceeds a rate limit (the secret call's).
+	// Not retried: slow down.
+	ErrTooManyRequests = errors.New("meta: too many requests")
 )
 
 // Error codes on the wire; used in ErrorResponse.Code. Never renumber or rename: they are part
 // of the protocol.
 const (
-	CodeNotFound      = "not_found"
-	CodeConflict      = "conflict"
-	CodeUnknownTable  = "unknown_table"
-	CodeValueTooLarge = "value_too_large"
-	CodeKeyTooLarge   = "key_too_large"
-	CodeBadRequest    = "bad_request"
-	CodeNotLeader     = "not_leader"
-	CodeNoLeader      = "no_leader"
-	CodeNotMember     = "not_member"
-	CodeUnavailable   = "unavailable"
-	CodeInternal      = "internal"
+	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
+	CodeUnknownTable    = "unknown_table"
+	CodeValueTooLarge   = "value_too_large"
+	CodeKeyTooLarge     = "key_too_large"
+	CodeBadRequest      = "bad_request"
+	CodeNotLeader       = "not_leader"
+	CodeNoLeader        = "no_leader"
+	CodeNotMember       = "not_member"
+	CodeUnavailable     = "unavailable"
+	CodeUnauthenticated = "unauthenticated"
+	CodeForbidden       = "forbidden"
+	CodeTooManyRequests = "too_many_requests"
+	CodeInternal        = "internal"
 )
 
 // codes is the one table between sentinels, wire codes and HTTP statuses.
@@ -64,6 +76,9 @@ var codes = []struct {
 	{ErrNoLeader, CodeNoLeader, 503},
 	{ErrNotMember, CodeNotMember, 503},
 	{ErrUnavailable, CodeUnavailable, 503},
+	{ErrUnauthenticated, CodeUnauthenticated, 401},
+	{ErrForbidden, CodeForbidden, 403},
+	{ErrTooManyRequests, CodeTooManyRequests, 429},
 }
 
 // ErrorToWire maps an error to its wire code and HTTP status. Unmapped errors are internal.

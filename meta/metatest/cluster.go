@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"stratus/internal/pki"
 	"stratus/internal/testutil"
 	"stratus/meta"
 	"stratus/meta/client"
@@ -39,6 +41,9 @@ type Options struct {
 	Configure func(*meta.Config)
 	// Quiet drops the nodes' logs instead of sending them to t.Log.
 	Quiet bool
+	// TLS runs the cluster with mutual TLS from a cluster CA made for it: nodes hold role meta
+	// certificates, and Client and NodeClient present an admin certificate (ClientAs another).
+	TLS bool
 }
 
 // Cluster is a running in-process meta cluster. Stop and Restart are not safe for concurrent
@@ -48,6 +53,11 @@ type Cluster struct {
 	opts  Options
 	Net   *FaultNet
 	Nodes []*Node
+	// PKI is the directory of the cluster CA and certificates when Options.TLS is set.
+	PKI string
+
+	idMu sync.Mutex
+	ids  map[string]*pki.Identity
 }
 
 // Node is one member of a Cluster.
@@ -72,6 +82,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		opts.Nodes = 3
 	}
 	c := &Cluster{t: t, opts: opts, Net: NewFaultNet()}
+	if opts.TLS {
+		c.PKI = t.TempDir()
+	}
 	dirs := make([]string, opts.Nodes)
 	for i := range dirs {
 		dirs[i] = t.TempDir()
@@ -128,6 +141,9 @@ func (c *Cluster) start(n *Node, ln net.Listener, bootstrap bool) {
 	}
 	n.Registry = prometheus.NewRegistry()
 	cfg.Registerer = n.Registry
+	if c.PKI != "" {
+		cfg.Identity = c.Identity(pki.IssueRequest{Role: pki.RoleMeta, Name: n.ID, Hosts: []string{"127.0.0.1"}})
+	}
 	if c.opts.Configure != nil {
 		c.opts.Configure(&cfg)
 	}
@@ -190,23 +206,53 @@ func (c *Cluster) Close() {
 	}
 }
 
+// Identity issues (or reuses) a certificate of the cluster CA; Options.TLS must be set.
+func (c *Cluster) Identity(req pki.IssueRequest) *pki.Identity {
+	c.t.Helper()
+	c.idMu.Lock()
+	defer c.idMu.Unlock()
+	if id := c.ids[req.Name]; id != nil {
+		return id
+	}
+	ids, err := pki.Ensure(c.PKI, "metatest", req)
+	if err != nil {
+		c.t.Fatalf("identity %s: %v", req.Name, err)
+	}
+	if c.ids == nil {
+		c.ids = map[string]*pki.Identity{}
+	}
+	c.ids[req.Name] = ids[0]
+	return ids[0]
+}
+
 // Client returns a client of every node; t.Cleanup closes it.
 func (c *Cluster) Client() *client.Client {
+	c.t.Helper()
+	return c.ClientAs(pki.RoleAdmin)
+}
+
+// ClientAs returns a client of every node that presents a certificate of role (with TLS;
+// without, the role is ignored).
+func (c *Cluster) ClientAs(role pki.Role) *client.Client {
 	c.t.Helper()
 	var eps []string
 	for _, n := range c.Nodes {
 		eps = append(eps, n.Addr)
 	}
-	return c.newClient(client.DefaultConfig(eps...))
+	return c.newClient(client.DefaultConfig(eps...), role)
 }
 
-// NodeClient returns a client of node i only.
+// NodeClient returns an admin's client of node i only.
 func (c *Cluster) NodeClient(i int) *client.Client {
 	c.t.Helper()
-	return c.newClient(client.DefaultConfig(c.Nodes[i].Addr))
+	return c.newClient(client.DefaultConfig(c.Nodes[i].Addr), pki.RoleAdmin)
 }
 
-func (c *Cluster) newClient(cfg client.Config) *client.Client {
+func (c *Cluster) newClient(cfg client.Config, role pki.Role) *client.Client {
+	c.t.Helper()
+	if c.PKI != "" {
+		cfg.TLS = c.Identity(pki.IssueRequest{Role: role, Name: "test-" + string(role)}).ClientTLS(pki.RoleMeta)
+	}
 	cl, err := client.New(cfg)
 	if err != nil {
 		c.t.Fatalf("meta client: %v", err)
@@ -219,6 +265,9 @@ func (c *Cluster) newClient(cfg client.Config) *client.Client {
 func (c *Cluster) Status(n *Node) (client.Status, error) {
 	cfg := client.DefaultConfig(n.Addr)
 	cfg.CallTimeout, cfg.RetryTimeout = time.Second, time.Second
+	if c.PKI != "" {
+		cfg.TLS = c.Identity(pki.IssueRequest{Role: pki.RoleAdmin, Name: "test-admin"}).ClientTLS(pki.RoleMeta)
+	}
 	cl, err := client.New(cfg)
 	if err != nil {
 		return client.Status{}, err
