@@ -3,17 +3,26 @@ package s3api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	meta "stratus/meta/client"
 )
 
+// SecretSource is what MetaCredentials needs of the meta catalog; *meta.Client implements
+// it. Tests pass a fake.
+type SecretSource interface {
+	// AccessKeySecret returns an access key with its secret, or an error matching
+	// meta.ErrNotFound when there is no such key.
+	AccessKeySecret(ctx context.Context, id string) (meta.AccessKey, error)
+}
+
 // MetaCredentials finds access keys in the meta catalog. Keys are cached for TTL, so a
 // revoked key stops working within TTL and a busy server does not ask meta on every
 // request.
 type MetaCredentials struct {
-	Meta *meta.Client
+	Meta SecretSource
 	TTL  time.Duration
 
 	mu    sync.Mutex
@@ -31,11 +40,15 @@ func (c *MetaCredentials) Lookup(ctx context.Context, accessKey string) (secret,
 	hit, ok := c.cache[accessKey]
 	c.mu.Unlock()
 	if !ok || time.Since(hit.fetched) > c.TTL {
-		k, err := c.Meta.AccessKey(ctx, accessKey)
-		if errors.Is(err, meta.ErrNotFound) {
+		// Generic reads of the access-key table come without secrets; this is the one call
+		// that returns them.
+		k, err := c.Meta.AccessKeySecret(ctx, accessKey)
+		switch {
+		case errors.Is(err, meta.ErrNotFound):
 			return "", "", ErrInvalidAccessKeyID
-		}
-		if err != nil {
+		case errors.Is(err, meta.ErrTooManyRequests):
+			return "", "", fmt.Errorf("%w: %w", ErrSlowDown, err)
+		case err != nil:
 			return "", "", err
 		}
 		hit = cachedKey{key: k, fetched: time.Now()}
