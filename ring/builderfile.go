@@ -51,7 +51,8 @@ func (b *Builder) MarshalBinary() ([]byte, error) {
 	return frame(builderMagic, builderFormat, e.b), nil
 }
 
-// Save writes the builder to path atomically.
+// Save writes the builder to path atomically, readable by its owner only (mode 0600):
+// it holds the hash key. The directory must exist.
 func (b *Builder) Save(path string) error {
 	data, _ := b.MarshalBinary()
 	if err := writeFileAtomic(path, data); err != nil {

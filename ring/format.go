@@ -83,8 +83,15 @@ func kindOf(magic [8]byte) string {
 	return "ring"
 }
 
+// fileMode is the mode of every ring and builder file: both hold the placement hash key,
+// a cluster secret, so only the owner may read them.
+const fileMode os.FileMode = 0o600
+
 // writeFileAtomic replaces path with data so that a crash leaves the old file or the new
 // one, never a mix: write a temporary file beside it, fsync, rename, fsync the directory.
+// The file gets fileMode whatever the mode of the one it replaces, and is never readable
+// by others, even as a temporary. It creates no directories: the caller chooses where
+// secrets live.
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -93,6 +100,12 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // no-op after the rename
+	// CreateTemp already uses 0600; set it explicitly so the guarantee does not rest on
+	// that, and before any byte of the key is written.
+	if err := f.Chmod(fileMode); err != nil {
+		f.Close()
+		return err
+	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
@@ -102,9 +115,6 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -28,7 +28,8 @@ func (r *Ring) MarshalBinary() ([]byte, error) {
 	return frame(ringMagic, ringFormat, e.b), nil
 }
 
-// Save writes the ring to path atomically.
+// Save writes the ring to path atomically, readable by its owner only (mode 0600):
+// it holds the hash key. The directory must exist.
 func (r *Ring) Save(path string) error {
 	data, _ := r.MarshalBinary()
 	if err := writeFileAtomic(path, data); err != nil {

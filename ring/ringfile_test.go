@@ -3,8 +3,10 @@ package ring
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -142,4 +144,55 @@ func FuzzDecode(f *testing.F) {
 			b.Stats()
 		}
 	})
+}
+
+// TestSaveIsPrivate: ring and builder files hold the hash key, so both are written 0600,
+// also when they replace a file of a wider mode, and Save creates no directories.
+func TestSaveIsPrivate(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits")
+	}
+	b, r := smallRing(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		save func(string) error
+	}{
+		{"object.ring", r.Save},
+		{"object.builder", b.Save},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name)
+			if err := tc.save(path); err != nil {
+				t.Fatal(err)
+			}
+			checkMode(t, path, 0o600)
+			// A file an older build wrote world-readable is replaced by a private one.
+			if err := os.Chmod(path, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.save(path); err != nil {
+				t.Fatal(err)
+			}
+			checkMode(t, path, 0o600)
+		})
+	}
+	missing := filepath.Join(dir, "missing")
+	if err := r.Save(filepath.Join(missing, "object.ring")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("save into a missing directory: err = %v, want not-exist", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("save created a directory: %v", err)
+	}
+}
+
+func checkMode(t *testing.T, path string, want fs.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Fatalf("%s: mode %#o, want %#o", filepath.Base(path), got, want)
+	}
 }
