@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"stratus/internal/faultfs"
+	"stratus/internal/pki"
 )
 
 // Config configures a storage node. The zero value of a field is not its default: start from
@@ -62,6 +63,12 @@ type Config struct {
 
 	// ShutdownTimeout bounds how long Run waits for in-flight requests after ctx ends.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
+
+	// Identity is the node's certificate and the cluster CA it trusts. When set, the node
+	// serves only mutual TLS and checks every caller's certificate and role (see auth.go),
+	// and calls its peers over TLS as a storage node. Nil serves plain HTTP with no caller
+	// checks: only for tests and benchmarks; every stratus command sets it.
+	Identity *pki.Identity `json:"-"`
 
 	// FS is the file system used for object files; nil means the real one. Tests inject
 	// faults (a full disk, a failing fsync) through it.

@@ -14,24 +14,36 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"stratus/internal/hlc"
+	"stratus/internal/pki"
 	"stratus/objectd/client"
 )
 
-// routes builds the HTTP API. Paths, headers and codes come from package client.
+// routes builds the HTTP API. Paths, headers and codes come from package client. Every
+// route but the health check is guarded (auth.go): the caller is checked before the handler
+// reads anything.
 func (s *Server) routes(g prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("PUT "+client.PatternObject, s.instrument("put", s.handlePut))
-	mux.HandleFunc("GET "+client.PatternObject, s.instrument("get", s.handleGet)) // and HEAD
-	mux.HandleFunc("DELETE "+client.PatternObject, s.instrument("delete", s.handleDelete))
-	mux.HandleFunc("GET "+client.PatternHashes, s.instrument("hashes", s.handleHashes))
-	mux.HandleFunc("POST "+client.PatternMissing, s.instrument("missing", s.handleMissing))
-	mux.HandleFunc("POST "+client.PatternPush, s.instrument("push", s.handlePush))
+	route := func(pattern, op, what string, roles []pki.Role, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, s.instrument(op, s.guard(what, roles, h)))
+	}
+	route("PUT "+client.PatternObject, "put", "write objects", objectRoles, s.handlePut)
+	route("GET "+client.PatternObject, "get", "read objects", objectRoles, s.handleGet) // and HEAD
+	route("DELETE "+client.PatternObject, "delete", "delete objects", objectRoles, s.handleDelete)
+	route("GET "+client.PatternHashes, "hashes", "read partition hashes", replicationRoles, s.handleHashes)
+	route("POST "+client.PatternMissing, "missing", "offer versions for replication", replicationRoles, s.handleMissing)
+	route("POST "+client.PatternPush, "push", "push replicated versions", replicationRoles, s.handlePush)
+	// The health check says only "ok": load balancers and probes need no certificate.
 	mux.HandleFunc("GET "+client.PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
 	if g != nil {
-		mux.Handle("GET "+client.PathMetrics, promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+		// Any cluster certificate may read metrics (the admin's tools, a scraper's).
+		mux.HandleFunc("GET "+client.PathMetrics, s.guard("read metrics", nil, promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP))
 	}
+	// Anything else (an unknown path, or a known one with another method) is a 404, and only
+	// to a caller with a certificate: the node tells strangers nothing, not even which paths
+	// exist.
+	mux.HandleFunc("/", s.guard("call this node", nil, http.NotFound))
 	return mux
 }
 

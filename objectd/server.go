@@ -2,6 +2,7 @@ package objectd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ type Server struct {
 	peers   *client.Client
 	// promises are the versions this node asked one pusher for (see promises.go).
 	promises *promises
+	refusals *refusalLog // callers refused, for rate-limited logging
 
 	ring      atomic.Pointer[ring.Ring]
 	advertise atomic.Pointer[string]
@@ -83,6 +85,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 			now: now, log: logger, m: m},
 		peers:         client.New(client.Config{Timeout: cfg.ReplicationTimeout}),
 		promises:      newPromises(now),
+		refusals:      newRefusalLog(time.Minute),
 		replThrottle:  newThrottle(cfg.ReplicationBytesPerSecond),
 		auditThrottle: newThrottle(cfg.AuditBytesPerSecond),
 		ready:         make(chan struct{}),
@@ -119,8 +122,11 @@ func (s *Server) SetRing(r *ring.Ring) bool {
 
 // Run serves on ln and runs the background loops until ctx ends, then shuts down: it stops
 // accepting, waits up to ShutdownTimeout for requests in flight, and waits for every
-// goroutine it started. It closes ln.
+// goroutine it started. It closes ln. With an Identity, ln carries mutual TLS.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if id := s.cfg.Identity; id != nil {
+		ln = tls.NewListener(ln, id.ServerTLS())
+	}
 	if s.advertise.Load() == nil {
 		addr := ln.Addr().String()
 		s.advertise.Store(&addr)
@@ -131,7 +137,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.loadRing()
 	}
 	s.log.Info("objectd starting", "addr", ln.Addr().String(), "advertise", *s.advertise.Load(),
-		"devices_dir", s.cfg.DevicesDir, "mount_check", s.cfg.MountCheck, "ring", s.cfg.RingPath)
+		"devices_dir", s.cfg.DevicesDir, "mount_check", s.cfg.MountCheck, "ring", s.cfg.RingPath,
+		"tls", s.cfg.Identity != nil)
 
 	srv := &http.Server{
 		Handler:           s.handler,

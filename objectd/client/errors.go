@@ -35,6 +35,14 @@ var (
 	ErrRange = errors.New("objectd: range not satisfiable")
 	// ErrInternal: anything else that went wrong on the node.
 	ErrInternal = errors.New("objectd: internal error")
+	// ErrUnauthenticated: the caller presented no certificate the node accepts (none, not
+	// from the cluster CA, expired, revoked), or this client refused the node's certificate;
+	// the message says which. Nothing was read or stored.
+	ErrUnauthenticated = errors.New("objectd: unauthenticated")
+	// ErrForbidden: the caller's certificate is valid but its role may not make this call
+	// (or, from this client, the node's role is not a storage node's). Nothing was read or
+	// stored.
+	ErrForbidden = errors.New("objectd: forbidden")
 )
 
 // wireErrors is the one table between errors and the wire: the code sent in HeaderError and
@@ -54,6 +62,8 @@ var wireErrors = []struct {
 	{"invalid", http.StatusBadRequest, ErrInvalid},
 	{"range", http.StatusRequestedRangeNotSatisfiable, ErrRange},
 	{"internal", http.StatusInternalServerError, ErrInternal},
+	{"unauthenticated", http.StatusUnauthorized, ErrUnauthenticated},
+	{"forbidden", http.StatusForbidden, ErrForbidden},
 }
 
 // ErrorCode returns the wire code and HTTP status for err, matched with errors.Is; errors not

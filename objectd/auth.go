@@ -1,0 +1,112 @@
+package objectd
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"stratus/internal/pki"
+	"stratus/objectd/client"
+)
+
+// Who may call what, when the node has an Identity. Proxies read and write objects (and so
+// does a peer, which may serve a read or a handoff for them); only storage nodes replicate,
+// since a push writes any version of any name and the hashes list what a partition holds.
+var (
+	objectRoles      = []pki.Role{pki.RoleProxy, pki.RoleObjectd}
+	replicationRoles = []pki.Role{pki.RoleObjectd}
+)
+
+// guard returns h preceded by the caller check: a valid certificate from the cluster CA and,
+// if roles are given, one of them. A refused request is answered before anything of it is
+// read. Without an Identity there is nothing to check against and h runs as is.
+func (s *Server) guard(what string, roles []pki.Role, h http.HandlerFunc) http.HandlerFunc {
+	id := s.cfg.Identity
+	if id == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		if len(roles) > 0 {
+			_, err = id.Authorize(r, what, roles...)
+		} else {
+			_, err = id.PeerOf(r)
+		}
+		if err != nil {
+			s.refuse(w, r, err)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// refuse answers a request whose caller failed the check, with the wire code for 401 or 403
+// and pki's reason (expired, wrong CA, wrong role…) as the body, so the operator on the
+// other side sees why.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	sentinel := client.ErrUnauthenticated
+	if pki.Status(err) == http.StatusForbidden {
+		sentinel = client.ErrForbidden
+	}
+	code, status := client.ErrorCode(sentinel)
+	if n, ok := s.refusals.allow(remoteHost(r)); ok {
+		s.log.Warn("caller refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
+			"refused_since_last_line", n, "err", err)
+	}
+	w.Header().Set(client.HeaderError, code)
+	http.Error(w, err.Error(), status)
+}
+
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// refusalLog limits refusal log lines to one per caller address per interval: a
+// misconfigured peer retrying in a loop, or a scanner, must not flood the log.
+type refusalLog struct {
+	interval time.Duration
+	now      func() time.Time
+
+	mu   sync.Mutex
+	seen map[string]*refusals
+}
+
+type refusals struct {
+	logged     time.Time // when the last line for this caller was written
+	suppressed int       // refusals since then that were not logged
+}
+
+// maxRefusalCallers bounds the callers remembered; past it the memory starts over, which
+// at worst logs a line per caller again.
+const maxRefusalCallers = 4096
+
+func newRefusalLog(interval time.Duration) *refusalLog {
+	return &refusalLog{interval: interval, now: time.Now, seen: map[string]*refusals{}}
+}
+
+// allow reports whether to log a refusal of a call from host, and how many refusals of it
+// went unlogged since its last line.
+func (l *refusalLog) allow(host string) (suppressed int, ok bool) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.seen[host]
+	if e == nil {
+		if len(l.seen) >= maxRefusalCallers {
+			clear(l.seen)
+		}
+		l.seen[host] = &refusals{logged: now}
+		return 0, true
+	}
+	if now.Sub(e.logged) < l.interval {
+		e.suppressed++
+		return 0, false
+	}
+	n := e.suppressed
+	*e = refusals{logged: now}
+	return n, true
+}

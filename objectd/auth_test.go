@@ -1,0 +1,297 @@
+package objectd
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"stratus/internal/pki"
+	"stratus/objectd/client"
+)
+
+// trust is a cluster CA with an identity of every kind the tests need, plus certificates
+// the node must refuse.
+type trust struct {
+	dir            string
+	node1, node2   *pki.Identity // storage nodes, certificates for 127.0.0.1
+	proxy, admin   *pki.Identity
+	otherCA        tls.Certificate // a storage node's, from an unrelated CA
+	expired        tls.Certificate // a storage node's from this CA, expired yesterday
+	proxyC, adminC tls.Certificate // the proxy's and admin's, as a TLS client presents them
+	node1C, node2C tls.Certificate
+}
+
+func newTrust(t *testing.T) *trust {
+	t.Helper()
+	tr := &trust{dir: t.TempDir()}
+	ids, err := pki.Ensure(tr.dir, "test",
+		pki.IssueRequest{Role: pki.RoleObjectd, Name: "n1", Hosts: []string{"127.0.0.1"}},
+		pki.IssueRequest{Role: pki.RoleObjectd, Name: "n2", Hosts: []string{"127.0.0.1"}},
+		pki.IssueRequest{Role: pki.RoleProxy, Name: "p1"},
+		pki.IssueRequest{Role: pki.RoleAdmin, Name: "a1"},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.node1, tr.node2, tr.proxy, tr.admin = ids[0], ids[1], ids[2], ids[3]
+	otherDir := t.TempDir()
+	if _, err := pki.Ensure(otherDir, "other", pki.IssueRequest{Role: pki.RoleObjectd, Name: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.LoadCA(tr.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ca.IssueTo(tr.dir, "old", pki.IssueRequest{Role: pki.RoleObjectd, Name: "old",
+		NotBefore: time.Now().Add(-48 * time.Hour), Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pki.Load refuses an expired identity of its own, so the expired client's pair is
+	// loaded as is.
+	tr.otherCA = keyPair(t, otherDir, "n1")
+	tr.expired = keyPair(t, tr.dir, "old")
+	tr.proxyC, tr.adminC = keyPair(t, tr.dir, "p1"), keyPair(t, tr.dir, "a1")
+	tr.node1C, tr.node2C = keyPair(t, tr.dir, "n1"), keyPair(t, tr.dir, "n2")
+	return tr
+}
+
+func keyPair(t *testing.T, dir, name string) tls.Certificate {
+	t.Helper()
+	f := pki.InDir(dir, name)
+	c, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// presenting returns a client configuration that checks the server is a storage node of
+// this cluster and presents cert (nil: no certificate at all).
+func (tr *trust) presenting(cert *tls.Certificate) *tls.Config {
+	c := tr.proxy.ClientTLS(pki.RoleObjectd)
+	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if cert == nil {
+			return &tls.Certificate{}, nil
+		}
+		return cert, nil
+	}
+	return c
+}
+
+// call sends one raw request and returns the response with its body read.
+func call(t *testing.T, hc *http.Client, method, url string, header http.Header, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctxT(t), method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// tlsClient returns an HTTP client presenting cert (nil: none); its connections are closed
+// when the test ends.
+func (tr *trust) tlsClient(t *testing.T, cert *tls.Certificate) *http.Client {
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tr.presenting(cert)}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return hc
+}
+
+// endpoint is one route of the node's API, with a request that would change the store or
+// reveal what it holds if it were allowed.
+type endpoint struct {
+	name   string
+	method string
+	path   string
+	header http.Header
+	body   func() []byte
+	// allowed are the certificates the route accepts.
+	allowed []string
+}
+
+func endpoints(t *testing.T) []endpoint {
+	tg := client.Target{Device: "d1", Partition: 3}
+	obj := "/v1/object/d1/3/" + client.EncodeName("k")
+	newObj := "/v1/object/d1/3/" + client.EncodeName("new")
+	content := []byte("intruder")
+	putHdr := http.Header{}
+	client.SetInfoHeaders(putHdr, &client.Info{Timestamp: ts(50), Length: int64(len(content)), Checksum: client.ChecksumOf(content)})
+	rec := client.Record{Kind: client.KindData, Info: client.Info{Name: "pushed", Timestamp: ts(50),
+		Length: int64(len(content)), Checksum: client.ChecksumOf(content)}}
+	hdr, err := rec.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, _ := json.Marshal(client.MissingRequest{Offers: []client.Offer{{Hash: nameHash("pushed"), Timestamp: ts(50)}}})
+	objectRoles := []string{"proxy", "node"}
+	return []endpoint{
+		{name: "put", method: "PUT", path: newObj, header: putHdr, body: func() []byte { return content }, allowed: objectRoles},
+		{name: "put over", method: "PUT", path: obj, header: putHdr, body: func() []byte { return content }, allowed: objectRoles},
+		{name: "get", method: "GET", path: obj, allowed: objectRoles},
+		{name: "head", method: "HEAD", path: obj, allowed: objectRoles},
+		{name: "delete", method: "DELETE", path: obj, header: http.Header{client.HeaderTimestamp: {ts(50).String()}}, allowed: objectRoles},
+		{name: "hashes", method: "GET", path: "/v1/hashes/" + tg.Device + "/3", allowed: []string{"node"}},
+		{name: "missing", method: "POST", path: "/v1/missing/d1/3", body: func() []byte { return missing }, allowed: []string{"node"}},
+		{name: "push", method: "POST", path: "/v1/push/d1/3", body: func() []byte { return append(bytes.Clone(hdr), content...) }, allowed: []string{"node"}},
+		{name: "metrics", method: "GET", path: "/metrics", allowed: []string{"proxy", "node", "admin"}},
+		{name: "unknown path", method: "GET", path: "/v1/nothing", allowed: []string{"proxy", "node", "admin"}},
+	}
+}
+
+// TestCallerChecks calls every route with every kind of bad certificate and checks that
+// each is refused with the right status, code and reason, and that the store is exactly
+// as it was.
+func TestCallerChecks(t *testing.T) {
+	tr := newTrust(t)
+	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.Identity = tr.node1 })
+	good := tr.tlsClient(t, &tr.node2C)
+	objURL := "https://" + n.addr + "/v1/object/d1/3/" + client.EncodeName("k")
+	hdr := http.Header{}
+	client.SetInfoHeaders(hdr, &client.Info{Timestamp: ts(1), Length: 2, Checksum: client.ChecksumOf([]byte("v1"))})
+	if resp, msg := call(t, good, "PUT", objURL, hdr, []byte("v1")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("put with a good certificate: %d %s", resp.StatusCode, msg)
+	}
+	before := files(t, n.dir)
+
+	callers := []struct {
+		name   string
+		cert   *tls.Certificate
+		status int    // for a route that does not allow the caller
+		reason string // in the refusal's body
+	}{
+		{"no certificate", nil, http.StatusUnauthorized, "no client certificate"},
+		{"other CA", &tr.otherCA, http.StatusUnauthorized, "not issued by this cluster's CA"},
+		{"expired", &tr.expired, http.StatusUnauthorized, "expired"},
+		{"admin", &tr.adminC, http.StatusForbidden, "may not"},
+		{"proxy", &tr.proxyC, http.StatusForbidden, "may not"},
+	}
+	for _, c := range callers {
+		hc := tr.tlsClient(t, c.cert)
+		for _, ep := range endpoints(t) {
+			if slices.Contains(ep.allowed, c.name) {
+				continue
+			}
+			t.Run(c.name+"/"+ep.name, func(t *testing.T) {
+				var body []byte
+				if ep.body != nil {
+					body = ep.body()
+				}
+				resp, msg := call(t, hc, ep.method, "https://"+n.addr+ep.path, ep.header, body)
+				wantCode, _ := client.ErrorCode(client.ErrUnauthenticated)
+				if c.status == http.StatusForbidden {
+					wantCode, _ = client.ErrorCode(client.ErrForbidden)
+				}
+				if resp.StatusCode != c.status || resp.Header.Get(client.HeaderError) != wantCode {
+					t.Fatalf("%d %s, want %d %s: %s", resp.StatusCode, resp.Header.Get(client.HeaderError), c.status, wantCode, msg)
+				}
+				if ep.method != "HEAD" && !strings.Contains(string(msg), c.reason) {
+					t.Fatalf("reason %q does not say %q", msg, c.reason)
+				}
+			})
+		}
+	}
+
+	// Nothing changed: the same files, and the object as written.
+	if after := files(t, n.dir); !slices.Equal(after, before) {
+		t.Fatalf("files changed by refused calls:\nbefore %v\nafter  %v", before, after)
+	}
+	if resp, b := call(t, good, "GET", objURL, nil, nil); resp.StatusCode != 200 || string(b) != "v1" ||
+		resp.Header.Get(client.HeaderTimestamp) != ts(1).String() {
+		t.Fatalf("k after refusals: %d %q", resp.StatusCode, b)
+	}
+
+	// The health check needs no certificate; any cluster certificate reads the metrics,
+	// which count the refusals.
+	if resp, _ := call(t, tr.tlsClient(t, nil), "GET", "https://"+n.addr+client.PathHealth, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("healthz without a certificate: %d", resp.StatusCode)
+	}
+	resp, metrics := call(t, tr.tlsClient(t, &tr.adminC), "GET", "https://"+n.addr+client.PathMetrics, nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(metrics), `stratus_objectd_requests_total{code="403",op="push"} 2`) {
+		t.Fatalf("metrics for admin: %d, refusals not counted", resp.StatusCode)
+	}
+
+	// Plain HTTP to a TLS port gets nowhere.
+	if resp, err := http.Get("http://" + n.addr + client.PathHealth); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP served on a TLS port")
+		}
+	}
+}
+
+// TestInProcessCallerChecks calls Handler directly, as the all-in-one server does through
+// internal/inproc: the caller's chain in r.TLS is checked as a handshake's would be.
+func TestInProcessCallerChecks(t *testing.T) {
+	tr := newTrust(t)
+	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.Identity = tr.node1 })
+	path := "/v1/object/d1/3/" + client.EncodeName("k")
+	cases := []struct {
+		name string
+		tls  *tls.ConnectionState
+		want int
+	}{
+		{"no TLS state", nil, http.StatusUnauthorized},
+		{"admin", tr.admin.ConnectionState(), http.StatusForbidden},
+		{"proxy", tr.proxy.ConnectionState(), http.StatusNotFound}, // allowed; nothing stored
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", path, nil)
+			r.TLS = tc.tls
+			w := httptest.NewRecorder()
+			n.srv.Handler().ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", w.Code, tc.want, w.Body)
+			}
+		})
+	}
+}
+
+// TestRefusalLogIsRateLimited checks one line per caller per interval, with the count of
+// refusals it did not log.
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	l := newRefusalLog(time.Minute)
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now }
+	if _, ok := l.allow("10.0.0.1"); !ok {
+		t.Fatal("first refusal not logged")
+	}
+	for i := range 5 {
+		if _, ok := l.allow("10.0.0.1"); ok {
+			t.Fatalf("refusal %d within the minute logged", i)
+		}
+	}
+	if _, ok := l.allow("10.0.0.2"); !ok {
+		t.Fatal("another caller's first refusal not logged")
+	}
+	now = now.Add(time.Minute)
+	if n, ok := l.allow("10.0.0.1"); !ok || n != 5 {
+		t.Fatalf("after a minute: logged %v, suppressed %d, want true 5", ok, n)
+	}
+	if _, ok := l.allow("10.0.0.1"); ok {
+		t.Fatal("logged twice in the new minute")
+	}
+}
