@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,7 +35,7 @@ func newTrust(t *testing.T) *trust {
 	ids, err := pki.Ensure(tr.dir, "test",
 		pki.IssueRequest{Role: pki.RoleObjectd, Name: "n1", Hosts: []string{"127.0.0.1"}},
 		pki.IssueRequest{Role: pki.RoleObjectd, Name: "n2", Hosts: []string{"127.0.0.1"}},
-		pki.IssueRequest{Role: pki.RoleProxy, Name: "p1"},
+		pki.IssueRequest{Role: pki.RoleProxy, Name: "p1", Hosts: []string{"127.0.0.1"}}, // the impostor server uses it
 		pki.IssueRequest{Role: pki.RoleAdmin, Name: "a1"},
 	)
 	if err != nil {
@@ -294,4 +295,78 @@ func TestRefusalLogIsRateLimited(t *testing.T) {
 	if _, ok := l.allow("10.0.0.1"); ok {
 		t.Fatal("logged twice in the new minute")
 	}
+}
+
+// TestTLSClient runs a proxy's calls over mutual TLS, and checks that the client reports
+// refusals, on either side, as ErrUnauthenticated or ErrForbidden.
+func TestTLSClient(t *testing.T) {
+	tr := newTrust(t)
+	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.Identity = tr.node1 })
+	tg := n.target("d1", 3)
+	proxy := client.New(client.Config{TLS: tr.proxy.ClientTLS(pki.RoleObjectd)})
+	defer proxy.CloseIdleConnections()
+
+	body := payload(100<<10, 1)
+	if err := proxy.Put(ctxT(t), tg, client.PutRequest{Name: "k", Timestamp: ts(1), Length: int64(len(body))}, bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	o, err := proxy.Get(ctxT(t), tg, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(o.Body)
+	o.Body.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("get: %d bytes, %v", len(got), err)
+	}
+	if info, err := proxy.Head(ctxT(t), tg, "k"); err != nil || info.Timestamp != ts(1) {
+		t.Fatalf("head: %+v %v", info, err)
+	}
+	if err := proxy.Delete(ctxT(t), tg, "k", ts(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := proxy.Head(ctxT(t), tg, "k"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("head after delete: %v", err)
+	}
+	if _, err := proxy.SuffixHashes(ctxT(t), tg); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("proxy reading hashes: %v, want ErrForbidden", err)
+	}
+	admin := client.New(client.Config{TLS: tr.admin.ClientTLS(pki.RoleObjectd)})
+	defer admin.CloseIdleConnections()
+	var se *client.StatusError
+	if err := admin.Delete(ctxT(t), tg, "k", ts(3)); !errors.Is(err, client.ErrForbidden) || !errors.As(err, &se) || se.Status != http.StatusForbidden {
+		t.Fatalf("admin delete: %v, want 403 ErrForbidden", err)
+	}
+	anon := client.New(client.Config{TLS: tr.presenting(nil)})
+	defer anon.CloseIdleConnections()
+	if _, err := anon.Head(ctxT(t), tg, "k"); !errors.Is(err, client.ErrUnauthenticated) {
+		t.Fatalf("no certificate: %v, want ErrUnauthenticated", err)
+	}
+
+	// The client refuses a server that is not a storage node of this cluster: here, one
+	// holding a proxy's certificate.
+	impostor := startNode(t, nil, []string{"d1"}, func(c *Config) { c.Identity = tr.proxy })
+	if _, err := proxy.Head(ctxT(t), impostor.target("d1", 3), "k"); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("server with a proxy certificate: %v, want ErrForbidden", err)
+	}
+	if err := n.cl.Delete(ctxT(t), tg, "k", ts(3)); err != nil {
+		t.Fatalf("the node's own certificate: %v", err)
+	}
+}
+
+// TestTLSReplication replicates between nodes that hold certificates of the same cluster.
+func TestTLSReplication(t *testing.T) {
+	tr := newTrust(t)
+	ids := []*pki.Identity{tr.node1, tr.node2}
+	i := 0
+	c := newCluster(t, 3, 1, func(cfg *Config) { cfg.Identity = ids[i%2]; i++ })
+	name := "replicated"
+	part, prims := c.place(name)
+	body := payload(10<<10, 2)
+	n, tg := c.target(prims[0], part)
+	mustPut(t, n, tg, name, ts(1), body)
+	if rep := c.replicate(t); rep.Objects != 2 || rep.Errors != 0 {
+		t.Fatalf("replication: %+v, want 2 objects pushed and no errors", rep)
+	}
+	c.checkReplicas(t, name, body)
 }

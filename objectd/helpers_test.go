@@ -16,6 +16,7 @@ import (
 
 	"stratus/internal/faultfs"
 	"stratus/internal/hlc"
+	"stratus/internal/pki"
 	"stratus/internal/testutil"
 	"stratus/objectd/client"
 )
@@ -81,7 +82,11 @@ func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Confi
 		t.Fatal(err)
 	}
 	n.srv = srv
-	n.cl = client.New(client.Config{Timeout: 30 * time.Second})
+	ccfg := client.Config{Timeout: 30 * time.Second}
+	if cfg.Identity != nil {
+		ccfg.TLS = cfg.Identity.ClientTLS(pki.RoleObjectd) // the node's own certificate may call anything
+	}
+	n.cl = client.New(ccfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, ln) }()

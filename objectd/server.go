@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"stratus/internal/faultfs"
+	"stratus/internal/pki"
 	"stratus/objectd/client"
 	"stratus/ring"
 )
@@ -77,13 +78,18 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	if now == nil {
 		now = time.Now
 	}
+	peerCfg := client.Config{Timeout: cfg.ReplicationTimeout}
+	if cfg.Identity != nil {
+		// Replication talks only to storage nodes, and proves to them that it is one.
+		peerCfg.TLS = cfg.Identity.ClientTLS(pki.RoleObjectd)
+	}
 	s := &Server{
 		cfg: cfg,
 		log: logger,
 		m:   m,
 		store: &store{root: cfg.DevicesDir, fs: fsys, mountCheck: cfg.MountCheck, reclaimAge: cfg.ReclaimAge,
 			now: now, log: logger, m: m},
-		peers:         client.New(client.Config{Timeout: cfg.ReplicationTimeout}),
+		peers:         client.New(peerCfg),
 		promises:      newPromises(now),
 		refusals:      newRefusalLog(time.Minute),
 		replThrottle:  newThrottle(cfg.ReplicationBytesPerSecond),

@@ -3,7 +3,9 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,13 +14,20 @@ import (
 	"time"
 
 	"stratus/internal/hlc"
+	"stratus/internal/pki"
 )
 
 // Config configures a Client.
 type Config struct {
 	// HTTPClient carries the requests. Nil means a client with dial, TLS-handshake and
-	// response-header timeouts but no overall timeout, since bodies may be gigabytes.
+	// response-header timeouts but no overall timeout, since bodies may be gigabytes
+	// (NewTransport).
 	HTTPClient *http.Client
+	// TLS, if set, makes every call HTTPS with this configuration: the cluster's mutual TLS
+	// (pki.Identity.ClientTLS(pki.RoleObjectd)). A caller that passes its own HTTPClient
+	// must give its transport the same configuration (NewTransport(WithTLS(…))). Nil
+	// speaks plain HTTP, which only test nodes accept.
+	TLS *tls.Config
 	// Timeout is the deadline given to calls that move no object content (HEAD, DELETE,
 	// hashes, missing checks) when ctx has none. Streaming calls (PUT, GET, push) get their
 	// deadline from ctx only: pass one sized for the object.
@@ -32,24 +41,36 @@ func DefaultConfig() Config { return Config{Timeout: 10 * time.Second} }
 type Client struct {
 	hc      *http.Client
 	timeout time.Duration
+	scheme  string // "http://" or "https://"
 }
 
 // New returns a client.
 func New(cfg Config) *Client {
-	c := &Client{hc: cfg.HTTPClient, timeout: cfg.Timeout}
+	c := &Client{hc: cfg.HTTPClient, timeout: cfg.Timeout, scheme: "http://"}
 	if c.timeout <= 0 {
 		c.timeout = DefaultConfig().Timeout
 	}
+	if cfg.TLS != nil {
+		c.scheme = "https://"
+	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: NewTransport()}
+		c.hc = &http.Client{Transport: NewTransport(WithTLS(cfg.TLS))}
 	}
 	return c
 }
 
+// TransportOption adjusts the transport NewTransport returns.
+type TransportOption func(*http.Transport)
+
+// WithTLS makes the transport's HTTPS connections use cfg (nil leaves Go's defaults).
+func WithTLS(cfg *tls.Config) TransportOption {
+	return func(t *http.Transport) { t.TLSClientConfig = cfg }
+}
+
 // NewTransport returns the transport a Client uses when its config names none: dial,
 // TLS-handshake and response-header timeouts, and buffers sized for object content.
-func NewTransport() *http.Transport {
-	return &http.Transport{
+func NewTransport(opts ...TransportOption) *http.Transport {
+	t := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
@@ -58,6 +79,10 @@ func NewTransport() *http.Transport {
 		WriteBufferSize:       256 << 10,
 		ReadBufferSize:        256 << 10,
 	}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
 }
 
 // CloseIdleConnections closes idle connections of the underlying transport.
@@ -75,7 +100,7 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 func (c *Client) do(op, host string, req *http.Request) (*http.Response, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("objectd %s %s: %w", op, host, err)
+		return nil, fmt.Errorf("objectd %s %s: %w", op, host, transportError(err))
 	}
 	if resp.StatusCode < 300 {
 		return resp, nil
@@ -91,12 +116,26 @@ func (c *Client) do(op, host string, req *http.Request) (*http.Response, error) 
 	return nil, se
 }
 
+// transportError marks a round trip that failed on the node's certificate (not from the
+// cluster CA, expired, not a storage node's), so that callers can tell a node they must not
+// talk to from one that is down. Either way they treat the node as unavailable.
+func transportError(err error) error {
+	var cv *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, pki.ErrForbidden):
+		return fmt.Errorf("%w: %w", ErrForbidden, err)
+	case errors.Is(err, pki.ErrUnauthenticated) || errors.As(err, &cv):
+		return fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	return err
+}
+
 // newRequest builds a request to t. It refuses device names that would change the path.
 func (c *Client) newRequest(ctx context.Context, method string, t Target, path string, body io.Reader) (*http.Request, error) {
 	if err := CheckDevice(t.Device); err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+t.Host+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.scheme+t.Host+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("objectd %s %s: %w", strings.ToLower(method), t.Host, err)
 	}
