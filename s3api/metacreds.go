@@ -2,12 +2,22 @@ package s3api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	meta "stratus/meta/client"
+)
+
+// Defaults of MetaCredentials.
+const (
+	// DefaultNegativeTTL is how long an unknown access key is remembered as unknown.
+	DefaultNegativeTTL = 10 * time.Second
+	// DefaultMaxNegative bounds the unknown access keys remembered.
+	DefaultMaxNegative = 10000
 )
 
 // SecretSource is what MetaCredentials needs of the meta catalog; *meta.Client implements
@@ -18,15 +28,34 @@ type SecretSource interface {
 	AccessKeySecret(ctx context.Context, id string) (meta.AccessKey, error)
 }
 
-// MetaCredentials finds access keys in the meta catalog. Keys are cached for TTL, so a
-// revoked key stops working within TTL and a busy server does not ask meta on every
-// request.
+// MetaCredentials finds access keys in the meta catalog, through the one call that returns
+// secrets. It remembers what it learns, both ways: a found key (with its secret) for TTL,
+// an unknown key for NegativeTTL, so neither a busy client nor a flood of bogus keys asks
+// meta on every request. Concurrent lookups of a key that is not cached share one call to
+// meta. Safe for concurrent use; set the fields before the first Lookup.
 type MetaCredentials struct {
+	// Meta is the catalog.
 	Meta SecretSource
-	TTL  time.Duration
+	// TTL is how long a found key is used without asking meta again: a revoked or rotated
+	// key keeps working on this server for up to TTL. Zero asks meta on every request that
+	// is not already waiting for the same key.
+	TTL time.Duration
+	// NegativeTTL is how long an unknown key is refused without asking meta again: a key
+	// created meanwhile is refused here for up to NegativeTTL, and each distinct bogus key
+	// reaches meta at most once per NegativeTTL. Zero means DefaultNegativeTTL; a negative
+	// value remembers nothing.
+	NegativeTTL time.Duration
+	// MaxNegative bounds how many unknown keys are remembered, so a flood of distinct
+	// random keys cannot grow memory without limit: when the set is full, expired entries
+	// are dropped and, if that is not enough, arbitrary ones. Zero means DefaultMaxNegative.
+	MaxNegative int
+	// Now returns the current time; nil means time.Now. Tests pass a fake clock.
+	Now func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]cachedKey
+	mu       sync.Mutex
+	cache    map[string]cachedKey  // found keys, by cacheID
+	negative map[string]time.Time  // unknown keys, by cacheID: when they were found missing
+	flights  map[string]*keyFlight // calls to meta in progress, by cacheID
 }
 
 type cachedKey struct {
@@ -34,33 +63,162 @@ type cachedKey struct {
 	fetched time.Time
 }
 
+// keyFlight is one call to meta that every concurrent Lookup of the key waits for.
+type keyFlight struct {
+	done    chan struct{} // closed once key and err are set
+	key     meta.AccessKey
+	err     error
+	waiters int // lookups that joined the call after it started; tests read it
+}
+
+// errAbandoned is a flight's answer when the caller that made the call gave up (its ctx
+// ended) before meta answered: the others waiting for it ask again with their own ctx.
+var errAbandoned = errors.New("s3api: secret lookup abandoned by its caller")
+
+// maxCacheIDBytes is the longest access key kept as is in a cache; longer ones (meta
+// allows 2 KiB, a presigned URL's query far more) are kept by their SHA-256, so an entry's
+// size is bounded whatever a client sends.
+const maxCacheIDBytes = 128
+
+// cacheID is how accessKey is named in bounded tables: itself, or a digest if it is long.
+func cacheID(accessKey string) string {
+	if len(accessKey) <= maxCacheIDBytes {
+		return accessKey
+	}
+	sum := sha256.Sum256([]byte(accessKey))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // Lookup implements Credentials.
 func (c *MetaCredentials) Lookup(ctx context.Context, accessKey string) (secret, owner string, err error) {
-	c.mu.Lock()
-	hit, ok := c.cache[accessKey]
-	c.mu.Unlock()
-	if !ok || time.Since(hit.fetched) > c.TTL {
-		// Generic reads of the access-key table come without secrets; this is the one call
-		// that returns them.
-		k, err := c.Meta.AccessKeySecret(ctx, accessKey)
-		switch {
-		case errors.Is(err, meta.ErrNotFound):
-			return "", "", ErrInvalidAccessKeyID
-		case errors.Is(err, meta.ErrTooManyRequests):
-			return "", "", fmt.Errorf("%w: %w", ErrSlowDown, err)
-		case err != nil:
-			return "", "", err
-		}
-		hit = cachedKey{key: k, fetched: time.Now()}
+	k, err := c.key(ctx, accessKey)
+	if err != nil {
+		return "", "", err
+	}
+	if k.Disabled {
+		return "", "", ErrInvalidAccessKeyID
+	}
+	return k.Secret, k.Account, nil
+}
+
+// key returns the access key from the caches or, by one call shared with concurrent
+// lookups, from meta.
+func (c *MetaCredentials) key(ctx context.Context, accessKey string) (meta.AccessKey, error) {
+	id := cacheID(accessKey)
+	for {
+		now := c.now()
 		c.mu.Lock()
+		if hit, ok := c.cache[id]; ok && now.Sub(hit.fetched) <= c.TTL {
+			c.mu.Unlock()
+			return hit.key, nil
+		}
+		if at, ok := c.negative[id]; ok {
+			if now.Sub(at) <= c.negativeTTL() {
+				c.mu.Unlock()
+				return meta.AccessKey{}, ErrInvalidAccessKeyID
+			}
+			delete(c.negative, id)
+		}
+		if f, ok := c.flights[id]; ok {
+			f.waiters++
+			c.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return meta.AccessKey{}, ctx.Err()
+			}
+			if errors.Is(f.err, errAbandoned) {
+				continue
+			}
+			return f.key, f.err
+		}
+		f := &keyFlight{done: make(chan struct{})}
+		if c.flights == nil {
+			c.flights = map[string]*keyFlight{}
+		}
+		c.flights[id] = f
+		c.mu.Unlock()
+		c.fetch(ctx, id, accessKey, f)
+		if errors.Is(f.err, errAbandoned) {
+			return meta.AccessKey{}, fmt.Errorf("%w: %w", ctx.Err(), f.err)
+		}
+		return f.key, f.err
+	}
+}
+
+// fetch makes f's call to meta, records the answer in the caches, and releases f's waiters.
+func (c *MetaCredentials) fetch(ctx context.Context, id, accessKey string, f *keyFlight) {
+	k, err := c.Meta.AccessKeySecret(ctx, accessKey)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		// Meta did not answer this caller, which tells nothing about the key.
+		err = errAbandoned
+	case errors.Is(err, meta.ErrNotFound):
+		err = ErrInvalidAccessKeyID
+	case errors.Is(err, meta.ErrTooManyRequests):
+		err = fmt.Errorf("%w: %w", ErrSlowDown, err)
+	}
+	now := c.now()
+	c.mu.Lock()
+	switch {
+	case err == nil:
 		if c.cache == nil {
 			c.cache = map[string]cachedKey{}
 		}
-		c.cache[accessKey] = hit
-		c.mu.Unlock()
+		c.cache[id] = cachedKey{key: k, fetched: now}
+	case errors.Is(err, ErrInvalidAccessKeyID):
+		delete(c.cache, id)
+		c.rememberMissing(id, now)
 	}
-	if hit.key.Disabled {
-		return "", "", ErrInvalidAccessKeyID
+	delete(c.flights, id)
+	f.key, f.err = k, err
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// rememberMissing adds id to the negative cache, making room first if it is full. The
+// caller holds c.mu.
+func (c *MetaCredentials) rememberMissing(id string, now time.Time) {
+	ttl := c.negativeTTL()
+	if ttl < 0 {
+		return
 	}
-	return hit.key.Secret, hit.key.Account, nil
+	limit := c.MaxNegative
+	if limit <= 0 {
+		limit = DefaultMaxNegative
+	}
+	if c.negative == nil {
+		c.negative = map[string]time.Time{}
+	}
+	if len(c.negative) >= limit {
+		// Sweep down to 7/8 of the limit, so the O(n) sweep runs at most once per
+		// limit/8 insertions. Expired entries go first; then any (map order is random).
+		for k, at := range c.negative {
+			if now.Sub(at) > ttl {
+				delete(c.negative, k)
+			}
+		}
+		for k := range c.negative {
+			if len(c.negative) < limit-limit/8 {
+				break
+			}
+			delete(c.negative, k)
+		}
+	}
+	c.negative[id] = now
+}
+
+func (c *MetaCredentials) negativeTTL() time.Duration {
+	if c.NegativeTTL == 0 {
+		return DefaultNegativeTTL
+	}
+	return c.NegativeTTL
+}
+
+func (c *MetaCredentials) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"stratus/internal/testutil"
 	meta "stratus/meta/client"
 )
 
@@ -82,5 +84,222 @@ func TestMetaCredentialsErrors(t *testing.T) {
 				t.Errorf("Lookup = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestMetaCredentialsNegativeCache(t *testing.T) {
+	clock := newFakeClock()
+	src := &fakeSecrets{keys: map[string]meta.AccessKey{}}
+	c := &MetaCredentials{Meta: src, TTL: time.Minute, NegativeTTL: 10 * time.Second, Now: clock.Now}
+	ctx := context.Background()
+	lookup := func() error {
+		t.Helper()
+		_, _, err := c.Lookup(ctx, "LATE")
+		return err
+	}
+	for range 100 {
+		if err := lookup(); !errors.Is(err, ErrInvalidAccessKeyID) {
+			t.Fatalf("unknown key: %v", err)
+		}
+	}
+	if n := src.count("LATE"); n != 1 {
+		t.Fatalf("an unknown key reached meta %d times within NegativeTTL, want 1", n)
+	}
+
+	// The key is created: it stays refused until NegativeTTL passes, then works.
+	src.mu.Lock()
+	src.keys["LATE"] = meta.AccessKey{ID: "LATE", Account: "acct", Secret: "s"}
+	src.mu.Unlock()
+	clock.Advance(10 * time.Second)
+	if err := lookup(); !errors.Is(err, ErrInvalidAccessKeyID) {
+		t.Fatalf("at NegativeTTL: %v, want still refused", err)
+	}
+	clock.Advance(time.Millisecond)
+	if err := lookup(); err != nil {
+		t.Fatalf("after NegativeTTL: %v", err)
+	}
+	if n := src.count("LATE"); n != 2 {
+		t.Errorf("meta asked %d times, want 2", n)
+	}
+
+	// A negative NegativeTTL remembers nothing.
+	off := &fakeSecrets{}
+	c = &MetaCredentials{Meta: off, NegativeTTL: -1, Now: clock.Now}
+	for range 3 {
+		c.Lookup(ctx, "NOPE")
+	}
+	if n := off.count("NOPE"); n != 3 {
+		t.Errorf("with the negative cache off, meta asked %d times, want 3", n)
+	}
+}
+
+// TestMetaCredentialsNegativeCacheBounded floods the cache with distinct random keys: it
+// must never hold more than MaxNegative, and recent entries must still work.
+func TestMetaCredentialsNegativeCacheBounded(t *testing.T) {
+	clock := newFakeClock()
+	src := &fakeSecrets{}
+	const limit = 100
+	c := &MetaCredentials{Meta: src, TTL: time.Minute, MaxNegative: limit, Now: clock.Now}
+	ctx := context.Background()
+	long := strings.Repeat("x", 4096)
+	for i := range 10 * limit {
+		key := fmt.Sprintf("BOGUS%06d", i)
+		if i%2 == 1 {
+			key += long // long keys are kept by digest, not whole
+		}
+		if _, _, err := c.Lookup(ctx, key); !errors.Is(err, ErrInvalidAccessKeyID) {
+			t.Fatalf("%d: %v", i, err)
+		}
+		c.mu.Lock()
+		n := len(c.negative)
+		for id := range c.negative {
+			if len(id) > maxCacheIDBytes {
+				t.Fatalf("an entry of %d bytes is kept", len(id))
+			}
+		}
+		c.mu.Unlock()
+		if n > limit {
+			t.Fatalf("after %d keys the negative cache holds %d, limit %d", i+1, n, limit)
+		}
+		clock.Advance(time.Millisecond)
+	}
+	// The last key is remembered.
+	last := fmt.Sprintf("BOGUS%06d", 10*limit-1) + long
+	before := src.count(last)
+	c.Lookup(ctx, last)
+	if src.count(last) != before {
+		t.Errorf("the latest unknown key was forgotten")
+	}
+}
+
+// blockingSecrets answers only when release is closed, and counts the calls it got.
+type blockingSecrets struct {
+	fakeSecrets
+	release chan struct{}
+}
+
+func (b *blockingSecrets) AccessKeySecret(ctx context.Context, id string) (meta.AccessKey, error) {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		b.fakeSecrets.AccessKeySecret(ctx, id) // counted all the same
+		return meta.AccessKey{}, fmt.Errorf("secret: %w", meta.ErrUnavailable)
+	}
+	return b.fakeSecrets.AccessKeySecret(ctx, id)
+}
+
+func waiters(c *MetaCredentials, key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.flights[cacheID(key)]; f != nil {
+		return f.waiters
+	}
+	return -1
+}
+
+// TestMetaCredentialsCoalesce checks that concurrent lookups of one key, found or not,
+// make one call to meta.
+func TestMetaCredentialsCoalesce(t *testing.T) {
+	for _, tc := range []struct {
+		name, key string
+		want      error
+	}{
+		{"found", "AK", nil},
+		{"missing", "NOPE", ErrInvalidAccessKeyID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &blockingSecrets{release: make(chan struct{}),
+				fakeSecrets: fakeSecrets{keys: map[string]meta.AccessKey{"AK": {ID: "AK", Account: "a", Secret: "s"}}}}
+			c := &MetaCredentials{Meta: src, TTL: time.Minute}
+			const n = 16
+			errs := make(chan error, n)
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() {
+					_, _, err := c.Lookup(context.Background(), tc.key)
+					errs <- err
+				})
+			}
+			testutil.Eventually(t, 10*time.Second, func() error {
+				if w := waiters(c, tc.key); w != n-1 {
+					return fmt.Errorf("%d lookups wait for the call in flight, want %d", w, n-1)
+				}
+				return nil
+			})
+			close(src.release)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+					t.Errorf("Lookup = %v, want %v", err, tc.want)
+				}
+			}
+			if got := src.count(tc.key); got != 1 {
+				t.Errorf("meta asked %d times, want 1", got)
+			}
+		})
+	}
+}
+
+// TestMetaCredentialsAbandonedCall checks that when the lookup that called meta gives up,
+// the lookups waiting for the same key ask again instead of failing with its error.
+func TestMetaCredentialsAbandonedCall(t *testing.T) {
+	src := &blockingSecrets{release: make(chan struct{}),
+		fakeSecrets: fakeSecrets{keys: map[string]meta.AccessKey{"AK": {ID: "AK", Account: "a", Secret: "s"}}}}
+	c := &MetaCredentials{Meta: src, TTL: time.Minute}
+	leaderCtx, cancel := context.WithCancel(context.Background())
+	leaderErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.Lookup(leaderCtx, "AK")
+		leaderErr <- err
+	}()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if waiters(c, "AK") < 0 {
+			return errors.New("no call in flight yet")
+		}
+		return nil
+	})
+	waiterErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.Lookup(context.Background(), "AK")
+		waiterErr <- err
+	}()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if w := waiters(c, "AK"); w != 1 {
+			return fmt.Errorf("waiters = %d, want 1", w)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-leaderErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("the abandoning lookup: %v, want context.Canceled", err)
+	}
+	// The waiter has made its own call, which blocks until released.
+	close(src.release)
+	if err := <-waiterErr; err != nil {
+		t.Errorf("the waiting lookup: %v", err)
+	}
+	if got := src.count("AK"); got != 2 {
+		t.Errorf("meta asked %d times, want 2", got)
 	}
 }
