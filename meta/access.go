@@ -55,7 +55,7 @@ func (s *Server) peer(r *http.Request) (pki.Peer, error) {
 	p, err := s.cfg.Identity.PeerOf(r)
 	if err != nil {
 		s.refusals.note(r.RemoteAddr, err, s.log)
-		return p, fmt.Errorf("%w: %w", client.ErrUnauthenticated, err)
+		return p, refusal{client.ErrUnauthenticated, err}
 	}
 	return p, nil
 }
@@ -63,10 +63,16 @@ func (s *Server) peer(r *http.Request) (pki.Peer, error) {
 // permit returns nil if p's role is one of roles (meta always is).
 func permit(p pki.Peer, what string, roles ...pki.Role) error {
 	if err := pki.Permit(p, what, append(roles, pki.RoleMeta)...); err != nil {
-		return fmt.Errorf("%w: %w", client.ErrForbidden, err)
+		return refusal{client.ErrForbidden, err}
 	}
 	return nil
 }
+
+// refusal is a pki refusal under the protocol's sentinel (for its wire code), printed once.
+type refusal struct{ kind, err error }
+
+func (r refusal) Error() string   { return r.err.Error() }
+func (r refusal) Unwrap() []error { return []error{r.kind, r.err} }
 
 // mayWrite checks that p may write every table ops touch.
 func mayWrite(p pki.Peer, ops []client.Op) error {

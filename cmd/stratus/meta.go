@@ -20,9 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
+	"stratus/internal/pki"
 	"stratus/meta"
 	"stratus/meta/client"
 )
@@ -38,6 +38,8 @@ type metaFlags struct {
 	bootstrap      bool
 	join           []string
 	clusterKeyFile string
+	oldKeyFiles    []string
+	identity       identityFlags
 }
 
 func newMetaCmd() *cobra.Command {
@@ -48,19 +50,20 @@ func newMetaCmd() *cobra.Command {
 		Long: `Without a subcommand, run a meta node: the Raft catalog that holds the cluster's truth
 (rings, nodes, accounts, buckets, the object index). One port carries both Raft and the API.
 
-Start a new cluster with one node, then add voters:
+The port speaks mutual TLS only: the node presents a meta certificate (by default
+/etc/stratus/pki/meta.crt and meta.key, with ca.crt; see 'stratus ca') and checks every
+caller's. Start a new cluster with one node, then add voters:
 
   stratus meta --id m1 --listen 10.0.0.1:7400 --bootstrap
   stratus meta --id m2 --listen 10.0.0.2:7400 --join 10.0.0.1:7400 --cluster-key-file m1-cluster.key
   stratus meta status --meta 10.0.0.1:7400
 
-Every flag can also be set as STRATUS_META_<FLAG> (e.g. STRATUS_META_DATA_DIR); a flag wins.`,
+Settings come from flags, then STRATUS_META_<FLAG> (e.g. STRATUS_META_DATA_DIR), then the
+JSON --config file, then defaults.`,
 		Args: cobra.NoArgs,
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return envOverrides(cmd.Flags(), "STRATUS_META_")
-		},
 		RunE: func(cmd *cobra.Command, args []string) error { return runMeta(cmd.Context(), f) },
 	}
+	daemonSettings(cmd, "STRATUS_META_")
 	fl := cmd.Flags()
 	fl.StringVar(&f.id, "id", "", "node ID, unique and stable across restarts (default: hostname)")
 	fl.StringVar(&f.dataDir, "data-dir", "./data/meta", "directory for the Raft log, snapshots and state")
@@ -69,25 +72,12 @@ Every flag can also be set as STRATUS_META_<FLAG> (e.g. STRATUS_META_DATA_DIR); 
 	fl.BoolVar(&f.bootstrap, "bootstrap", false, "start a new single-node cluster if this node has no state (ignored once it has)")
 	fl.StringSliceVar(&f.join, "join", nil, "addresses of existing members to join through")
 	fl.StringVar(&f.clusterKeyFile, "cluster-key-file", "", "file with the 32-byte cluster key in hex; every member needs the same key (default: <data-dir>/cluster.key, created by --bootstrap)")
-	cmd.AddCommand(newMetaJoinCmd(), newMetaRemoveCmd(), newMetaStatusCmd(), newMetaBackupCmd(), newMetaRestoreCmd())
+	fl.StringSliceVar(&f.oldKeyFiles, "old-cluster-key-file", nil, "files with earlier cluster keys, which still open secrets sealed before a rotation")
+	f.identity.addFlags(fl, pki.RoleMeta, DaemonPKIDir)
+	for _, sub := range []*cobra.Command{newMetaJoinCmd(), newMetaRemoveCmd(), newMetaStatusCmd(), newMetaBackupCmd(), newMetaRestoreCmd()} {
+		cmd.AddCommand(withMeta(sub))
+	}
 	return cmd
-}
-
-// envOverrides sets every flag not given on the command line from prefix+FLAG_NAME.
-func envOverrides(fs *pflag.FlagSet, prefix string) error {
-	var errs []error
-	fs.VisitAll(func(fl *pflag.Flag) {
-		if fl.Changed {
-			return
-		}
-		name := prefix + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok {
-			if err := fs.Set(fl.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
 }
 
 // loadClusterKey reads the hex key file, creating it when bootstrapping a new cluster.
@@ -141,6 +131,18 @@ func runMeta(ctx context.Context, f metaFlags) error {
 	if err != nil {
 		return err
 	}
+	var oldKeys [][]byte
+	for _, path := range f.oldKeyFiles {
+		k, err := loadClusterKey(path, false)
+		if err != nil {
+			return err
+		}
+		oldKeys = append(oldKeys, k)
+	}
+	id, err := f.identity.load()
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg := meta.DefaultConfig()
@@ -149,6 +151,8 @@ func runMeta(ctx context.Context, f metaFlags) error {
 	cfg.AdvertiseAddr = f.advertise
 	cfg.Bootstrap = f.bootstrap
 	cfg.ClusterKey = key
+	cfg.OldClusterKeys = oldKeys
+	cfg.Identity = id
 	cfg.Logger = slog.Default()
 	cfg.Registerer = reg
 	cfg.Gatherer = reg
@@ -165,11 +169,11 @@ func runMeta(ctx context.Context, f metaFlags) error {
 		return err
 	}
 	slog.Info("meta config", "node", f.id, "data_dir", f.dataDir, "listen", f.listen, "advertise", srv.Addr(),
-		"bootstrap", f.bootstrap, "join", f.join, "cluster_key", "<redacted>")
+		"bootstrap", f.bootstrap, "join", f.join, "cluster_key", "<redacted>", "certificate", id.Name())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	if len(f.join) > 0 {
-		g.Go(func() error { return joinUntilDone(gctx, f.join, f.id, srv.Addr()) })
+		g.Go(func() error { return joinUntilDone(gctx, f.join, f.id, srv.Addr(), id) })
 	}
 	g.Go(func() error {
 		select {
@@ -184,8 +188,10 @@ func runMeta(ctx context.Context, f metaFlags) error {
 
 // joinUntilDone asks the members to add this node until one accepts or ctx ends. Joining a
 // cluster the node already belongs to changes nothing, so restarts may keep --join.
-func joinUntilDone(ctx context.Context, members []string, id, addr string) error {
-	cl, err := client.New(client.DefaultConfig(members...))
+func joinUntilDone(ctx context.Context, members []string, id, addr string, ident *pki.Identity) error {
+	cfg := client.DefaultConfig(members...)
+	cfg.TLS = ident.ClientTLS(pki.RoleMeta)
+	cl, err := client.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -195,6 +201,9 @@ func joinUntilDone(ctx context.Context, members []string, id, addr string) error
 		if err == nil {
 			slog.Info("joined meta cluster", "node", id, "via", members)
 			return nil
+		}
+		if errors.Is(err, client.ErrUnauthenticated) || errors.Is(err, client.ErrForbidden) {
+			return fmt.Errorf("join meta cluster: %w", err)
 		}
 		slog.Warn("join meta cluster", "node", id, "err", err)
 		t := time.NewTimer(2 * time.Second)
@@ -207,22 +216,30 @@ func joinUntilDone(ctx context.Context, members []string, id, addr string) error
 	}
 }
 
-// metaClient builds a client for the operator subcommands from --meta.
+// metaClient builds a client for the operator subcommands: members from --meta, else
+// $STRATUS_META_ADDR, else the all-in-one server's; the admin certificate from the identity
+// flags (see withMeta).
 func metaClient(cmd *cobra.Command) (*client.Client, error) {
 	addrs, _ := cmd.Flags().GetStringSlice("meta")
-	if len(addrs) == 0 {
-		if v := os.Getenv("STRATUS_META_ADDR"); v != "" {
-			addrs = strings.Split(v, ",")
-		}
+	id, err := operatorIdentity(cmd).load()
+	if err != nil {
+		return nil, err
 	}
-	if len(addrs) == 0 {
-		return nil, errors.New("--meta: give the address of at least one member (or STRATUS_META_ADDR)")
-	}
-	return client.New(client.DefaultConfig(addrs...))
+	cfg := client.DefaultConfig(metaAddrs(addrs)...)
+	cfg.TLS = id.ClientTLS(pki.RoleMeta)
+	return client.New(cfg)
 }
 
-func addMetaFlag(cmd *cobra.Command) {
-	cmd.Flags().StringSlice("meta", nil, "addresses of meta members (default $STRATUS_META_ADDR)")
+// metaAddrs returns the meta members to call: those given, else $STRATUS_META_ADDR
+// (comma-separated), else the all-in-one server's.
+func metaAddrs(given []string) []string {
+	if len(given) > 0 {
+		return given
+	}
+	if v := os.Getenv("STRATUS_META_ADDR"); v != "" {
+		return strings.Split(v, ",")
+	}
+	return []string{"127.0.0.1:7400"}
 }
 
 func newMetaJoinCmd() *cobra.Command {
@@ -239,7 +256,6 @@ func newMetaJoinCmd() *cobra.Command {
 			return nil
 		}),
 	}
-	addMetaFlag(cmd)
 	cmd.Flags().StringVar(&id, "id", "", "ID of the node to add")
 	cmd.Flags().StringVar(&addr, "addr", "", "address of the node to add")
 	cmd.MarkFlagRequired("id")
@@ -261,7 +277,6 @@ func newMetaRemoveCmd() *cobra.Command {
 			return nil
 		}),
 	}
-	addMetaFlag(cmd)
 	cmd.Flags().StringVar(&id, "id", "", "ID of the server to remove")
 	cmd.MarkFlagRequired("id")
 	return cmd
@@ -294,7 +309,6 @@ func newMetaStatusCmd() *cobra.Command {
 			return tw.Flush()
 		}),
 	}
-	addMetaFlag(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	return cmd
 }
@@ -329,7 +343,6 @@ func newMetaBackupCmd() *cobra.Command {
 			return nil
 		}),
 	}
-	addMetaFlag(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "meta.backup", "file to write")
 	return cmd
 }
@@ -366,7 +379,6 @@ func newMetaRestoreCmd() *cobra.Command {
 			return nil
 		},
 	}
-	addMetaFlag(cmd)
 	cmd.Flags().StringVarP(&in, "input", "i", "meta.backup", "backup file to restore")
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm that the catalog will be replaced")
 	return cmd

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
+	"stratus/internal/pki"
 	"stratus/objectd"
 )
 
@@ -22,7 +17,8 @@ func init() { register(newObjectdCmd) }
 
 func newObjectdCmd() *cobra.Command {
 	cfg := objectd.DefaultConfig()
-	var listen, configFile string
+	var listen string
+	var ident identityFlags
 	cmd := &cobra.Command{
 		Use:   "objectd",
 		Short: "Run a storage node: serve its devices, replicate and audit them",
@@ -30,15 +26,21 @@ func newObjectdCmd() *cobra.Command {
 named as in the ring, each prepared once with 'stratus objectd init-device'), replicates
 their partitions to the other replicas named by the ring file, and audits what it stores.
 
+The node serves mutual TLS only, with an objectd certificate (by default
+/etc/stratus/pki/objectd.crt and objectd.key, with ca.crt; see 'stratus ca'): proxies and
+other storage nodes must present theirs.
+
 Settings come from flags, then STRATUS_OBJECTD_<FLAG> environment variables (e.g.
 STRATUS_OBJECTD_DEVICES_DIR), then a JSON --config file, then defaults. The config file's
 keys are the flag names or their snake_case forms, which are also the JSON names of
 objectd.Config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyConfigSources(cmd.Flags(), "STRATUS_OBJECTD_", configFile); err != nil {
+			id, err := ident.load()
+			if err != nil {
 				return err
 			}
+			cfg.Identity = id
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -57,8 +59,9 @@ objectd.Config.`,
 			return srv.Run(cmd.Context(), ln)
 		},
 	}
+	daemonSettings(cmd, "STRATUS_OBJECTD_")
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "JSON file of settings, keyed by flag name or its snake_case form (unknown keys are errors)")
+	ident.addFlags(f, pki.RoleObjectd, DaemonPKIDir)
 	f.StringVar(&listen, "listen", "127.0.0.1:6200", "address to serve the node's HTTP API on")
 	f.StringVar(&cfg.DevicesDir, "devices-dir", "/srv/node", "directory holding one directory per device")
 	f.BoolVar(&cfg.MountCheck, "mount-check", cfg.MountCheck, "require each device directory to be a mount point")
@@ -90,56 +93,4 @@ objectd.Config.`,
 		},
 	})
 	return cmd
-}
-
-// applyConfigSources fills every flag not given on the command line from the environment
-// (prefix + flag name in upper case, dashes as underscores), then from the JSON file, so the
-// precedence is flag > environment > file > default.
-func applyConfigSources(fs *pflag.FlagSet, envPrefix, file string) error {
-	var fromFile map[string]json.RawMessage
-	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
-		var raw map[string]json.RawMessage
-		if err := json.Unmarshal(data, &raw); err != nil {
-			return fmt.Errorf("config %s: %w", file, err)
-		}
-		// Keys are flag names; the snake_case names of the Config struct's JSON form work too.
-		fromFile = map[string]json.RawMessage{}
-		for k, v := range raw {
-			name := strings.ReplaceAll(k, "_", "-")
-			if fs.Lookup(name) == nil || name == "config" {
-				return fmt.Errorf("config %s: unknown key %q", file, k)
-			}
-			fromFile[name] = v
-		}
-	}
-	var errs []error
-	fs.VisitAll(func(fl *pflag.Flag) {
-		if fl.Changed || fl.Name == "config" {
-			return
-		}
-		env := envPrefix + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if err := fl.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", env, err))
-			}
-			return
-		}
-		if raw, ok := fromFile[fl.Name]; ok {
-			var v any
-			dec := json.NewDecoder(bytes.NewReader(raw))
-			dec.UseNumber() // keep 10485760 from becoming 1.048576e+07
-			if err := dec.Decode(&v); err != nil {
-				errs = append(errs, fmt.Errorf("config %s: %w", fl.Name, err))
-				return
-			}
-			if err := fl.Value.Set(fmt.Sprint(v)); err != nil {
-				errs = append(errs, fmt.Errorf("config %s: %w", fl.Name, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"stratus/internal/hlc"
+	"stratus/internal/pki"
 	metaclient "stratus/meta/client"
 	objclient "stratus/objectd/client"
 	"stratus/proxy"
@@ -49,11 +50,12 @@ func (f *frontFlags) addFlags(cmd *cobra.Command) {
 
 // startFrontEnd starts the S3 API over a new proxy in g, with its metrics on reg, and
 // returns the proxy (which has no ring yet) and the endpoint's URL. The proxy reaches
-// storage nodes with objHTTP (nil: over the network).
-func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client, objHTTP *http.Client, reg prometheus.Registerer) (*proxy.Proxy, string, error) {
+// storage nodes with objHTTP (nil: over the network), as id.
+func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client, objHTTP *http.Client, id *pki.Identity, reg prometheus.Registerer) (*proxy.Proxy, string, error) {
 	log := slog.Default()
 	ocfg := objclient.DefaultConfig()
 	ocfg.HTTPClient = objHTTP
+	ocfg.TLS = id.ClientTLS(pki.RoleObjectd)
 	px, err := proxy.New(proxy.DefaultConfig(), objclient.New(ocfg), &hlc.Clock{}, log.With("part", "proxy"))
 	if err != nil {
 		return nil, "", err
@@ -85,22 +87,34 @@ func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *met
 
 func newProxyCmd() *cobra.Command {
 	var f frontFlags
-	cmd := withMeta(&cobra.Command{
+	var members []string
+	var ident identityFlags
+	cmd := &cobra.Command{
 		Use:   "proxy",
 		Short: "Serve the S3 API: route object reads and writes to storage nodes by the ring in meta",
 		Long: `Serve the S3 API on --listen. Buckets, the object index and credentials come from the meta
 catalog (--meta); the ring comes from meta too (published with 'stratus ring publish'), and
-a newer ring is adopted as soon as it is published. Run as many proxies as you like.`,
+a newer ring is adopted as soon as it is published. Run as many proxies as you like.
+
+The proxy reaches meta and storage nodes over mutual TLS with a proxy certificate (by default
+/etc/stratus/pki/proxy.crt and proxy.key, with ca.crt; see 'stratus ca'). Settings come
+from flags, then STRATUS_PROXY_<FLAG>, then the JSON --config file, then defaults.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mc, err := metaClient(cmd)
+			id, err := ident.load()
+			if err != nil {
+				return err
+			}
+			mcfg := metaclient.DefaultConfig(metaAddrs(members)...)
+			mcfg.TLS = id.ClientTLS(pki.RoleMeta)
+			mc, err := metaclient.New(mcfg)
 			if err != nil {
 				return err
 			}
 			defer mc.Close()
 			g, ctx := errgroup.WithContext(cmd.Context())
 			reg := newRegistry()
-			px, endpoint, err := startFrontEnd(ctx, g, f, mc, nil, reg)
+			px, endpoint, err := startFrontEnd(ctx, g, f, mc, nil, id, reg)
 			if err != nil {
 				return err
 			}
@@ -108,11 +122,16 @@ a newer ring is adopted as soon as it is published. Run as many proxies as you l
 				return err
 			}
 			g.Go(func() error { return followRing(ctx, mc, px) })
-			slog.Info("proxy serving S3", "endpoint", endpoint)
-			return g.Wait()
+			slog.Info("proxy serving S3", "endpoint", endpoint, "certificate", id.Name())
+			err = g.Wait()
+			slog.Info("proxy stopped", "err", err)
+			return err
 		},
-	})
+	}
+	daemonSettings(cmd, "STRATUS_PROXY_")
 	f.addFlags(cmd)
+	cmd.Flags().StringSliceVar(&members, "meta", nil, "addresses of meta members (default $STRATUS_META_ADDR, else 127.0.0.1:7400)")
+	ident.addFlags(cmd.Flags(), pki.RoleProxy, DaemonPKIDir)
 	return cmd
 }
 

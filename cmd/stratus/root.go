@@ -32,6 +32,9 @@ func newRootCmd() *cobra.Command {
 				return err
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+			if err := loadSettings(cmd); err != nil {
+				return err
+			}
 			var err error
 			stopProfiles, err = startProfiles(cpuProfile, blockProfile, memProfile)
 			return err

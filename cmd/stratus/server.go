@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"stratus/internal/inproc"
+	"stratus/internal/pki"
 	"stratus/meta"
 	metaclient "stratus/meta/client"
 	"stratus/objectd"
@@ -49,7 +51,7 @@ a ring placing --replicas replicas over them, the proxy, and the S3 API. On firs
 creates an admin account and prints its credentials (also saved in data/credentials.json).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runServer(cmd.Context(), f, func(c adminCredentials) { printWelcome(cmd.OutOrStdout(), f.dataDir, c) })
+			return runServer(cmd.Context(), f, func(c adminCredentials) { printWelcome(cmd.OutOrStdout(), f.dataDir, f.metaListen, c) })
 		},
 	}
 	fl := cmd.Flags()
@@ -86,6 +88,14 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	// Whatever happens, stop every role before returning.
 	defer func() { cancel(); _ = g.Wait() }()
 
+	// Its own CA and a certificate per role: the ports it opens require them like a
+	// multi-host cluster's, and the roles in this process present them to each other.
+	ids, err := serverIdentities(f)
+	if err != nil {
+		return err
+	}
+	metaID, objID, proxyID, adminID := ids[0], ids[1], ids[2], ids[3]
+
 	// Meta first: everything else keeps its truth there.
 	key, err := loadClusterKey(filepath.Join(f.dataDir, "cluster.key"), true)
 	if err != nil {
@@ -94,6 +104,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	mcfg := meta.DefaultConfig()
 	reg := newRegistry()
 	mcfg.NodeID, mcfg.DataDir, mcfg.Bootstrap, mcfg.ClusterKey = "server", filepath.Join(f.dataDir, "meta"), true, key
+	mcfg.Identity = metaID
 	mcfg.Registerer = reg
 	mcfg.Logger = log
 	mln, err := net.Listen("tcp", f.metaListen)
@@ -122,30 +133,46 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	ocfg := objectd.DefaultConfig()
 	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
 	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
+	ocfg.Identity = objID
 	osrv, err := objectd.New(ocfg, log, reg)
 	if err != nil {
 		oln.Close()
 		return err
 	}
 
-	// The front end reaches the catalog and the storage node in this process directly; both
-	// still listen for other nodes and tools.
+	// The front end reaches the catalog and the storage node in this process directly, with
+	// the proxy's certificate (and the set-up below with the admin's); both still listen for
+	// other nodes and tools.
 	local := map[string]http.Handler{msrv.Addr(): msrv.Handler(), ocfg.AdvertiseAddr: osrv.Handler()}
-	clientCfg := metaclient.DefaultConfig(msrv.Addr())
-	clientCfg.HTTPClient = &http.Client{Transport: inproc.NewTransport(local, metaclient.NewTransport(clientCfg), log)}
-	mc, err := metaclient.New(clientCfg)
+	localMeta := func(id *pki.Identity) (*metaclient.Client, error) {
+		cfg := metaclient.DefaultConfig(msrv.Addr())
+		cfg.TLS = id.ClientTLS(pki.RoleMeta)
+		t := inproc.NewTransport(local, metaclient.NewTransport(cfg), log)
+		t.PresentAs(id.ConnectionState)
+		cfg.HTTPClient = &http.Client{Transport: t}
+		return metaclient.New(cfg)
+	}
+	mc, err := localMeta(proxyID)
 	if err != nil {
 		oln.Close()
 		return err
 	}
 	defer mc.Close()
-	objHTTP := &http.Client{Transport: inproc.NewTransport(local, objclient.NewTransport(), log)}
+	admin, err := localMeta(adminID)
+	if err != nil {
+		oln.Close()
+		return err
+	}
+	defer admin.Close()
+	objTransport := inproc.NewTransport(local, objclient.NewTransport(objclient.WithTLS(proxyID.ClientTLS(pki.RoleObjectd))), log)
+	objTransport.PresentAs(proxyID.ConnectionState)
+	objHTTP := &http.Client{Transport: objTransport}
 	rg, err := serverRing(f, devDir, oln.Addr().String())
 	if err != nil {
 		oln.Close()
 		return err
 	}
-	if err := publishRing(gctx, mc, rg); err != nil {
+	if err := publishRing(gctx, admin, rg); err != nil {
 		oln.Close()
 		return err
 	}
@@ -153,11 +180,11 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	g.Go(func() error { return osrv.Run(gctx, oln) })
 
 	// Data path and S3.
-	creds, err := adminAccount(gctx, mc, f)
+	creds, err := adminAccount(gctx, admin, f)
 	if err != nil {
 		return err
 	}
-	px, endpoint, err := startFrontEnd(gctx, g, f.front, mc, objHTTP, reg)
+	px, endpoint, err := startFrontEnd(gctx, g, f.front, mc, objHTTP, proxyID, reg)
 	if err != nil {
 		return err
 	}
@@ -176,8 +203,31 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	return g.Wait()
 }
 
+// serverIdentities makes (on first start) or loads the server's CA and its meta, objectd,
+// proxy and admin certificates under data/pki, as meta.crt, objectd.crt, proxy.crt and
+// admin.crt: the admin certificate is the operator's, for the CLI.
+func serverIdentities(f serverFlags) ([]*pki.Identity, error) {
+	hosts := []string{"127.0.0.1", "localhost"}
+	for _, l := range []string{f.metaListen, f.objListen} {
+		if h, _, err := net.SplitHostPort(l); err == nil && h != "" && !slices.Contains(hosts, h) {
+			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	return pki.Ensure(filepath.Join(f.dataDir, "pki"), "stratus server",
+		pki.IssueRequest{Role: pki.RoleMeta, Name: string(pki.RoleMeta), Hosts: hosts},
+		pki.IssueRequest{Role: pki.RoleObjectd, Name: string(pki.RoleObjectd), Hosts: hosts},
+		pki.IssueRequest{Role: pki.RoleProxy, Name: string(pki.RoleProxy), Hosts: hosts},
+		pki.IssueRequest{Role: pki.RoleAdmin, Name: string(pki.RoleAdmin)},
+	)
+}
+
 // printWelcome tells the person who ran the server how to reach it.
-func printWelcome(w io.Writer, dataDir string, c adminCredentials) {
+func printWelcome(w io.Writer, dataDir, metaAddr string, c adminCredentials) {
 	fmt.Fprintf(w, `Stratus is running (data in %s).
 
   S3 endpoint:  %s
@@ -187,7 +237,11 @@ func printWelcome(w io.Writer, dataDir string, c adminCredentials) {
 
   aws --endpoint-url %s s3 ls
   (credentials also in %s)
-`, dataDir, c.Endpoint, c.Region, c.AccessKey, c.SecretKey, c.Endpoint, filepath.Join(dataDir, "credentials.json"))
+
+  Operator commands (stratus user, key, ring publish, meta …) use the admin certificate:
+  export STRATUS_META_ADDR=%s STRATUS_PKI_DIR=%s
+`, dataDir, c.Endpoint, c.Region, c.AccessKey, c.SecretKey, c.Endpoint, filepath.Join(dataDir, "credentials.json"),
+		metaAddr, absPath(filepath.Join(dataDir, "pki")))
 }
 
 // serverRing loads the server's ring, or on first start makes its devices and builds one.
@@ -279,6 +333,13 @@ func newAccessKey() (id, secret string) {
 		return string(b)
 	}
 	return "SK" + pick(upper, 18), pick(mixed, 40)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 func writeJSONFile(path string, v any) error {
