@@ -56,6 +56,13 @@ type Config struct {
 	// with client reads for the disk. Zero means no cap.
 	AuditBytesPerSecond int64 `json:"audit_bytes_per_second"`
 
+	// MaxClockSkew is how far ahead of this node's clock a version's timestamp may be. A
+	// write (PUT, DELETE, or pushed by a peer) dated later is refused, and the replicator
+	// does not spread one it holds: under last-writer-wins a version from the far future
+	// would beat every write until then. Too small refuses writers whose clocks run a little
+	// fast; the proxies' clocks must stay within it of the nodes'.
+	MaxClockSkew time.Duration `json:"max_clock_skew"`
+
 	// BodyIdleTimeout is how long a PUT or push body may go without delivering a byte before
 	// the node gives up on it. It frees the request of a sender that died without closing
 	// its connection; too short fails uploads from slow senders.
@@ -73,7 +80,8 @@ type Config struct {
 	// FS is the file system used for object files; nil means the real one. Tests inject
 	// faults (a full disk, a failing fsync) through it.
 	FS faultfs.FS `json:"-"`
-	// Now is the clock for tombstone reclaim; nil means time.Now. Tests move it forward.
+	// Now is the clock for tombstone reclaim and MaxClockSkew; nil means time.Now. Tests
+	// move it.
 	Now func() time.Time `json:"-"`
 }
 
@@ -89,6 +97,7 @@ func DefaultConfig() Config {
 		ReplicationTimeout:        5 * time.Minute,
 		AuditInterval:             time.Hour,
 		AuditBytesPerSecond:       10 << 20,
+		MaxClockSkew:              10 * time.Minute,
 		BodyIdleTimeout:           time.Minute,
 		ShutdownTimeout:           10 * time.Second,
 	}
@@ -115,6 +124,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("audit_interval (%v) must not be negative", c.AuditInterval)
 	case c.AuditBytesPerSecond < 0:
 		return fmt.Errorf("audit_bytes_per_second (%d) must not be negative", c.AuditBytesPerSecond)
+	case c.MaxClockSkew <= 0:
+		return fmt.Errorf("max_clock_skew (%v) must be positive", c.MaxClockSkew)
 	case c.BodyIdleTimeout <= 0:
 		return fmt.Errorf("body_idle_timeout (%v) must be positive", c.BodyIdleTimeout)
 	case c.ShutdownTimeout <= 0:

@@ -325,8 +325,9 @@ func (s *Server) handleMissing(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, client.MissingResponse{Want: want, Pending: pending})
 }
 
-// handlePush applies a stream of records in order, each exactly as a PUT or DELETE would be,
-// and stops at the first record it cannot apply (a corrupt or truncated one).
+// handlePush applies a stream of records in order, each exactly as a PUT or DELETE would be.
+// It skips records not newer than what it holds or dated too far ahead, and stops at the
+// first record it cannot apply (a corrupt or truncated one).
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	dev, part, err := partParams(r)
 	if err != nil {
@@ -339,6 +340,8 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	}
 	br := bufio.NewReaderSize(s.bodyReader(w, r), 64<<10)
 	var res client.PushResult
+	var refused error // the last future-dated record's
+records:
 	for {
 		rec, err := client.ReadRecord(br)
 		if err == io.EOF {
@@ -350,21 +353,32 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		}
 		content := io.LimitReader(br, rec.Info.Length)
 		err = s.store.write(dev, part, rec, content, func() (client.Checksum, error) { return rec.Info.Checksum, nil })
-		if errors.Is(err, client.ErrConflict) {
-			res.Skipped++
-			if _, err := io.Copy(io.Discard, content); err != nil {
-				res.Err = err.Error()
-				break
-			}
+		switch {
+		case err == nil:
+			s.promises.kept(dev, part, nameHash(rec.Info.Name), rec.Info.Timestamp)
+			res.Stored++
 			continue
-		}
-		if err != nil {
+		case errors.Is(err, client.ErrConflict):
+			res.Skipped++
+		case errors.Is(err, client.ErrFutureTimestamp):
+			// The pusher's clock, or its data, is ahead of ours. Skip the record rather
+			// than stop, so the versions after it still arrive; the pusher keeps it.
+			res.Refused++
+			refused = err
+			s.promises.broken(dev, part, nameHash(rec.Info.Name), rec.Info.Timestamp)
+		default:
 			res.Err = err.Error()
 			s.log.Warn("push stopped", "device", dev, "partition", part, "err", err)
+			break records
+		}
+		if _, err := io.Copy(io.Discard, content); err != nil {
+			res.Err = err.Error()
 			break
 		}
-		s.promises.kept(dev, part, nameHash(rec.Info.Name), rec.Info.Timestamp)
-		res.Stored++
+	}
+	if res.Refused > 0 {
+		s.log.Warn("pushed versions refused", "device", dev, "partition", part, "remote", r.RemoteAddr,
+			"refused", res.Refused, "err", refused)
 	}
 	if res.Err == "" {
 		clearReadDeadline(w)

@@ -80,6 +80,17 @@ func (p *promises) kept(dev string, part uint32, hash string, ts hlc.Timestamp) 
 	}
 }
 
+// broken drops the promise of a version that was pushed but refused (dated too far ahead),
+// so that other pushers' older versions are not held back for it.
+func (p *promises) broken(dev string, part uint32, hash string, ts hlc.Timestamp) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := promiseKey{dev, part, hash}
+	if pr, ok := p.m[k]; ok && pr.ts == ts {
+		delete(p.m, k)
+	}
+}
+
 // sweep forgets lapsed promises, at most once per TTL so that claims stay cheap.
 func (p *promises) sweep(now time.Time) {
 	if now.Sub(p.lastSweep) < promiseTTL {

@@ -42,6 +42,15 @@ func TestPromises(t *testing.T) {
 	if mine, _ := p.claim("d0", 1, offers, []string{"b"}); !slices.Equal(mine, []string{"b"}) {
 		t.Fatalf("after the promise lapsed: mine %v", mine)
 	}
+	// A version refused when pushed (dated too far ahead) frees its promise at once.
+	p.broken("d0", 1, "b", 9) // not the version promised
+	if _, pending := p.claim("d0", 1, offers, []string{"b"}); !slices.Equal(pending, []string{"b"}) {
+		t.Fatalf("after another version was refused: pending %v", pending)
+	}
+	p.broken("d0", 1, "b", 10)
+	if mine, _ := p.claim("d0", 1, []client.Offer{{Hash: "b", Timestamp: 5}}, []string{"b"}); !slices.Equal(mine, []string{"b"}) {
+		t.Fatalf("after the promised version was refused: mine %v", mine)
+	}
 	if n := len(p.m); n > 3 {
 		t.Fatalf("%d promises kept; lapsed ones should be swept", n)
 	}

@@ -147,14 +147,31 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 	// must be exactly what every primary confirmed, so no suffix is skipped on the strength
 	// of a hash that may have changed since.
 	entries := map[string][]entry{}
+	// future holds versions dated too far ahead of this node's clock (data from before the
+	// bound was enforced, or a clock that was wrong): never offered, so never spread, and
+	// a handoff holding one is not removed.
+	var future []entry
 	list := func(sfx string) ([]entry, error) {
 		if es, ok := entries[sfx]; ok {
 			return es, nil
 		}
 		es, err := s.store.suffixEntries(j.devDir, j.part, sfx)
+		es = slices.DeleteFunc(es, func(e entry) bool {
+			if s.store.checkSkew(e.v.ts) != nil {
+				future = append(future, e)
+				return true
+			}
+			return false
+		})
 		entries[sfx] = es
 		return es, err
 	}
+	defer func() {
+		if len(future) > 0 {
+			log.Warn("versions dated in the future not replicated", "versions", len(future),
+				"example_hash", future[0].hash, "err", s.store.checkSkew(future[0].v.ts))
+		}
+	}()
 	allOK := true
 	for _, peer := range r.Primaries(ring.Partition(j.part), nil) {
 		if peer.ID == j.dev.ID {
@@ -195,12 +212,12 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 			allOK = false
 		}
 		if pending > 0 {
-			// Another pusher is delivering these; a handoff keeps its copy until a later
-			// pass finds them delivered.
+			// Another pusher is delivering these, or the peer refused them; a handoff keeps
+			// its copy until a later pass finds them delivered.
 			allOK = false
 		}
 	}
-	if primary || !allOK || ctx.Err() != nil {
+	if primary || !allOK || len(future) > 0 || ctx.Err() != nil {
 		return
 	}
 	for _, es := range entries {
@@ -229,7 +246,8 @@ func countEntries(m map[string][]entry) int {
 const missingBatch = 4096
 
 // syncPeer offers versions to a peer and pushes the ones it wants, in one streamed request
-// per batch. It returns how many it lacks but expects from another pusher.
+// per batch. It returns how many the peer still lacks: expected from another pusher, or
+// refused as dated too far ahead of its clock.
 func (s *Server) syncPeer(ctx context.Context, j replJob, t client.Target, offers []client.Offer, byHash map[string]entry, c *passCounters) (pending int, err error) {
 	for len(offers) > 0 {
 		batch := offers[:min(len(offers), missingBatch)]
@@ -242,7 +260,14 @@ func (s *Server) syncPeer(ctx context.Context, j replJob, t client.Target, offer
 		}
 		pending += len(resp.Pending)
 		for want := resp.Want; len(want) > 0; {
-			if want, err = s.pushSome(ctx, j, t, want, byHash, c); err != nil {
+			var refused int
+			want, refused, err = s.pushSome(ctx, j, t, want, byHash, c)
+			if refused > 0 {
+				s.log.Warn("peer refused versions as dated in its future; is its clock behind?",
+					"device", j.dev.Name, "partition", j.part, "peer", t.String(), "refused", refused)
+				pending += refused
+			}
+			if err != nil {
 				return pending, err
 			}
 		}
@@ -255,8 +280,8 @@ func (s *Server) syncPeer(ctx context.Context, j replJob, t client.Target, offer
 const pushStreamBytes = 256 << 20
 
 // pushSome pushes wanted versions in one request until about pushStreamBytes have gone, and
-// returns the ones left.
-func (s *Server) pushSome(ctx context.Context, j replJob, t client.Target, want []string, byHash map[string]entry, c *passCounters) ([]string, error) {
+// returns the ones left and how many the peer refused.
+func (s *Server) pushSome(ctx context.Context, j replJob, t client.Target, want []string, byHash map[string]entry, c *passCounters) (left []string, refused int, err error) {
 	var sent int64
 	done := 0
 	pctx, cancel := s.peerCtx(ctx)
@@ -284,12 +309,12 @@ func (s *Server) pushSome(ctx context.Context, j replJob, t client.Target, want 
 	s.m.replObjects.Add(float64(res.Stored))
 	s.m.replBytes.Add(float64(sent))
 	if err != nil {
-		return nil, err
+		return nil, res.Refused, err
 	}
 	if res.Err != "" {
-		return nil, fmt.Errorf("peer stopped the push after %d records: %s", res.Stored+res.Skipped, res.Err)
+		return nil, res.Refused, fmt.Errorf("peer stopped the push after %d records: %s", res.Stored+res.Skipped+res.Refused, res.Err)
 	}
-	return want[done:], nil
+	return want[done:], res.Refused, nil
 }
 
 // pushFile writes one version file to w, paced by the replication throttle. The content is

@@ -88,7 +88,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		log: logger,
 		m:   m,
 		store: &store{root: cfg.DevicesDir, fs: fsys, mountCheck: cfg.MountCheck, reclaimAge: cfg.ReclaimAge,
-			now: now, log: logger, m: m},
+			maxSkew: cfg.MaxClockSkew, now: now, log: logger, m: m},
 		peers:         client.New(peerCfg),
 		promises:      newPromises(now),
 		refusals:      newRefusalLog(time.Minute),

@@ -25,6 +25,7 @@ type store struct {
 	fs         faultfs.FS
 	mountCheck bool
 	reclaimAge time.Duration
+	maxSkew    time.Duration // how far ahead of now a version may be dated
 	now        func() time.Time
 	log        *slog.Logger
 	m          *metrics
@@ -34,6 +35,17 @@ type store struct {
 
 	commitMu sync.Mutex
 	commit   map[commitKey]*groupCommit
+}
+
+// checkSkew refuses a timestamp more than maxSkew ahead of the node's clock. Such a version
+// would win over every write until its time comes (a forged ffffffffffffffff tombstone,
+// forever), and replication would carry it everywhere.
+func (s *store) checkSkew(ts hlc.Timestamp) error {
+	if limit := s.now().Add(s.maxSkew); ts.Time().After(limit) {
+		return fmt.Errorf("%w: %v (%s) is more than %v ahead of this node's clock", client.ErrFutureTimestamp,
+			ts, ts.Time().UTC().Format(time.RFC3339), s.maxSkew)
+	}
+	return nil
 }
 
 func (s *store) lock(hash string) func() {

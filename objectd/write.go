@@ -21,10 +21,14 @@ import (
 // have. The version is visible only once complete and verified, and acknowledged only once
 // durable: content and header go to a temp file that is fsynced, renamed into the hash
 // directory, and the new directory entries are made durable (see durable.go). Older
-// versions of the name are then removed.
+// versions of the name are then removed. A version dated too far ahead (checkSkew) is
+// refused before anything is read or written.
 func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader, want func() (client.Checksum, error)) error {
 	devDir, err := s.devicePath(dev)
 	if err != nil {
+		return err
+	}
+	if err := s.checkSkew(rec.Info.Timestamp); err != nil {
 		return err
 	}
 	if err := client.CheckName(rec.Info.Name); err != nil {

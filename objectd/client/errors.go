@@ -35,6 +35,10 @@ var (
 	ErrRange = errors.New("objectd: range not satisfiable")
 	// ErrInternal: anything else that went wrong on the node.
 	ErrInternal = errors.New("objectd: internal error")
+	// ErrFutureTimestamp: the version's timestamp is further ahead of the node's clock than
+	// it allows (objectd max_clock_skew); nothing was stored. The writer's clock is wrong, or
+	// the timestamp was forged: such a version would win over every write until then.
+	ErrFutureTimestamp = errors.New("objectd: timestamp too far in the future")
 	// ErrUnauthenticated: the caller presented no certificate the node accepts (none, not
 	// from the cluster CA, expired, revoked), or this client refused the node's certificate;
 	// the message says which. Nothing was read or stored.
@@ -62,6 +66,7 @@ var wireErrors = []struct {
 	{"invalid", http.StatusBadRequest, ErrInvalid},
 	{"range", http.StatusRequestedRangeNotSatisfiable, ErrRange},
 	{"internal", http.StatusInternalServerError, ErrInternal},
+	{"future_timestamp", http.StatusBadRequest, ErrFutureTimestamp},
 	{"unauthenticated", http.StatusUnauthorized, ErrUnauthenticated},
 	{"forbidden", http.StatusForbidden, ErrForbidden},
 }

@@ -57,6 +57,9 @@ func (c *Client) Missing(ctx context.Context, t Target, offers []Offer) (Missing
 type PushResult struct {
 	Stored  int `json:"stored"`  // records stored
 	Skipped int `json:"skipped"` // records not newer than what the node held
+	// Refused counts records not stored because their timestamp is too far ahead of the
+	// node's clock (ErrFutureTimestamp); the stream went on past them.
+	Refused int `json:"refused,omitempty"`
 	// Err, if set, is why the node stopped reading the stream; records after the Stored and
 	// Skipped ones were not applied.
 	Err string `json:"err,omitempty"`
