@@ -48,6 +48,13 @@ func (f *identityFlags) addFlags(fs *pflag.FlagSet, role pki.Role, dir string) {
 	fs.StringVar(&f.crl, "crl", "", "the CA's revocation list, PEM; reread when it changes (default <pki-dir>/crl.pem, if present)")
 }
 
+// identityFromFlags reads identity flags that addFlags added to fs (or to a parent's
+// persistent flags, which a parsed command's Flags include).
+func identityFromFlags(fs *pflag.FlagSet, role pki.Role) *identityFlags {
+	get := func(name string) string { v, _ := fs.GetString(name); return v }
+	return &identityFlags{role: role, dir: get("pki-dir"), name: get("cert-name"), cert: get("cert"), key: get("key"), ca: get("ca"), crl: get("crl")}
+}
+
 // load reads the identity and checks that it holds the command's role.
 func (f *identityFlags) load() (*pki.Identity, error) {
 	files := pki.InDir(f.dir, f.name)

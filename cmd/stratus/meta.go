@@ -221,7 +221,7 @@ func joinUntilDone(ctx context.Context, members []string, id, addr string, ident
 // flags (see withMeta).
 func metaClient(cmd *cobra.Command) (*client.Client, error) {
 	addrs, _ := cmd.Flags().GetStringSlice("meta")
-	id, err := operatorIdentity(cmd).load()
+	id, err := identityFromFlags(cmd.Flags(), pki.RoleAdmin).load()
 	if err != nil {
 		return nil, err
 	}

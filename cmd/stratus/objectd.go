@@ -68,6 +68,7 @@ objectd.Config.`,
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "this node's ip:port in the ring (default: the listen address)")
 	f.StringVar(&cfg.RingPath, "ring-path", "", "ring file to load and watch for newer versions")
 	f.DurationVar(&cfg.RingCheckInterval, "ring-check-interval", cfg.RingCheckInterval, "how often to look for a newer ring file")
+	f.DurationVar(&cfg.MaxClockSkew, "max-clock-skew", cfg.MaxClockSkew, "refuse versions and tombstones timestamped further than this ahead of this node's clock")
 	f.DurationVar(&cfg.ReclaimAge, "reclaim-age", cfg.ReclaimAge, "how long tombstones are kept; longer than any replica can be away")
 	f.DurationVar(&cfg.ReplicationInterval, "replication-interval", cfg.ReplicationInterval, "pause between replication passes (0: off)")
 	f.IntVar(&cfg.ReplicationConcurrency, "replication-concurrency", cfg.ReplicationConcurrency, "partitions replicated at once")

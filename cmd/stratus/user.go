@@ -23,23 +23,8 @@ func init() {
 // certificate's (--pki-dir, default $STRATUS_PKI_DIR or ~/.config/stratus; --cert, --key, --ca).
 func withMeta(cmd *cobra.Command) *cobra.Command {
 	cmd.PersistentFlags().StringSlice("meta", nil, "addresses of meta members (default $STRATUS_META_ADDR, else 127.0.0.1:7400)")
-	f := &identityFlags{}
-	f.addFlags(cmd.PersistentFlags(), pki.RoleAdmin, operatorPKIDir())
-	operatorIdentities[cmd] = f
+	new(identityFlags).addFlags(cmd.PersistentFlags(), pki.RoleAdmin, operatorPKIDir())
 	return cmd
-}
-
-// operatorIdentities are the identity flags withMeta added, by the command that holds them.
-var operatorIdentities = map[*cobra.Command]*identityFlags{}
-
-// operatorIdentity returns the identity flags that apply to cmd (its own or a parent's).
-func operatorIdentity(cmd *cobra.Command) *identityFlags {
-	for c := cmd; c != nil; c = c.Parent() {
-		if f, ok := operatorIdentities[c]; ok {
-			return f
-		}
-	}
-	return &identityFlags{role: pki.RoleAdmin, dir: operatorPKIDir(), name: string(pki.RoleAdmin)}
 }
 
 func newUserCmd() *cobra.Command {

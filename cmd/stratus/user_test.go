@@ -5,14 +5,19 @@ import (
 	"testing"
 	"time"
 
+	"stratus/internal/pki"
 	"stratus/meta/metatest"
 )
 
 // TestUserAndKeyCommands runs the account commands against a real single-node catalog.
 func TestUserAndKeyCommands(t *testing.T) {
-	c := metatest.New(t, metatest.Options{Nodes: 1, Quiet: true})
+	c := metatest.New(t, metatest.Options{Nodes: 1, Quiet: true, TLS: true})
 	c.Leader(10 * time.Second)
-	m := "--meta=" + c.Nodes[0].Addr
+	c.Identity(pki.IssueRequest{Role: pki.RoleAdmin, Name: "ops"})
+	// The catalog and the certificate from the environment alone.
+	t.Setenv("STRATUS_META_ADDR", c.Nodes[0].Addr)
+	t.Setenv("STRATUS_PKI_DIR", c.PKI)
+	m := "--cert-name=ops"
 	out := mustStratus(t, "user", "create", "alice", m)
 	if !strings.Contains(out, "account:     alice") || !strings.Contains(out, "secret key:") {
 		t.Fatalf("user create:\n%s", out)
@@ -44,5 +49,14 @@ func TestUserAndKeyCommands(t *testing.T) {
 	mustStratus(t, "user", "delete", "alice", m)
 	if out := mustStratus(t, "user", "list", m); strings.Contains(out, "alice") {
 		t.Fatalf("deleted account still listed:\n%s", out)
+	}
+
+	// A proxy's certificate is not an operator's, and a missing one says how to get one.
+	c.Identity(pki.IssueRequest{Role: pki.RoleProxy, Name: "px"})
+	if _, err := stratus(t, "user", "list", "--cert-name=px"); err == nil || !strings.Contains(err.Error(), "needs role admin") {
+		t.Fatalf("user list with a proxy certificate: %v", err)
+	}
+	if _, err := stratus(t, "user", "list", "--pki-dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "stratus ca issue") {
+		t.Fatalf("user list without a certificate: %v", err)
 	}
 }
