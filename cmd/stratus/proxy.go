@@ -50,12 +50,12 @@ func (f *frontFlags) addFlags(cmd *cobra.Command) {
 
 // startFrontEnd starts the S3 API over a new proxy in g, with its metrics on reg, and
 // returns the proxy (which has no ring yet) and the endpoint's URL. The proxy reaches
-// storage nodes with objHTTP (nil: over the network), as id.
-func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client, objHTTP *http.Client, id *pki.Identity, reg prometheus.Registerer) (*proxy.Proxy, string, error) {
+// storage nodes with objHTTP (nil: over the network) and objTLS (nil: plain HTTP).
+func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client, objHTTP *http.Client, objTLS *tls.Config, reg prometheus.Registerer) (*proxy.Proxy, string, error) {
 	log := slog.Default()
 	ocfg := objclient.DefaultConfig()
 	ocfg.HTTPClient = objHTTP
-	ocfg.TLS = id.ClientTLS(pki.RoleObjectd)
+	ocfg.TLS = objTLS
 	px, err := proxy.New(proxy.DefaultConfig(), objclient.New(ocfg), &hlc.Clock{}, log.With("part", "proxy"))
 	if err != nil {
 		return nil, "", err
@@ -114,7 +114,7 @@ from flags, then STRATUS_PROXY_<FLAG>, then the JSON --config file, then default
 			defer mc.Close()
 			g, ctx := errgroup.WithContext(cmd.Context())
 			reg := newRegistry()
-			px, endpoint, err := startFrontEnd(ctx, g, f, mc, nil, id, reg)
+			px, endpoint, err := startFrontEnd(ctx, g, f, mc, nil, id.ClientTLS(pki.RoleObjectd), reg)
 			if err != nil {
 				return err
 			}

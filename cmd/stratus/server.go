@@ -37,6 +37,10 @@ type serverFlags struct {
 	partPower  int
 	metaListen string
 	objListen  string
+	// storageHop is how the front end reaches the storage node: "inproc" (a call in this
+	// process), "mtls" (loopback HTTPS, as in a cluster) or "plain" (loopback HTTP, the
+	// storage port unauthenticated). Only benchmarks of the hop's cost use the last two.
+	storageHop string
 	front      frontFlags
 }
 
@@ -60,6 +64,8 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.IntVar(&f.replicas, "replicas", 3, "replicas of every object (at most --devices)")
 	fl.IntVar(&f.partPower, "part-power", 10, "log2 of the ring's partition count, fixed on first start")
 	fl.StringVar(&f.metaListen, "meta-listen", "127.0.0.1:7400", "address of the meta catalog")
+	fl.StringVar(&f.storageHop, "storage-hop", "inproc", "how the proxy reaches the storage node: inproc, mtls or plain (benchmarks of the hop only)")
+	fl.MarkHidden("storage-hop")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
 	f.front.addFlags(cmd)
 	return cmd
@@ -134,6 +140,9 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
 	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
 	ocfg.Identity = objID
+	if f.storageHop == "plain" {
+		ocfg.Identity = nil
+	}
 	osrv, err := objectd.New(ocfg, log, reg)
 	if err != nil {
 		oln.Close()
@@ -164,9 +173,20 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	defer admin.Close()
-	objTransport := inproc.NewTransport(local, objclient.NewTransport(objclient.WithTLS(proxyID.ClientTLS(pki.RoleObjectd))), log)
+	objTLS := proxyID.ClientTLS(pki.RoleObjectd)
+	objTransport := inproc.NewTransport(local, objclient.NewTransport(objclient.WithTLS(objTLS)), log)
 	objTransport.PresentAs(proxyID.ConnectionState)
 	objHTTP := &http.Client{Transport: objTransport}
+	switch f.storageHop {
+	case "inproc":
+	case "mtls":
+		objHTTP = nil // the front end's own client, over the network
+	case "plain":
+		objHTTP, objTLS = &http.Client{Transport: objclient.NewTransport()}, nil
+	default:
+		oln.Close()
+		return fmt.Errorf("--storage-hop %q: want inproc, mtls or plain", f.storageHop)
+	}
 	rg, err := serverRing(f, devDir, oln.Addr().String())
 	if err != nil {
 		oln.Close()
@@ -184,7 +204,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err != nil {
 		return err
 	}
-	px, endpoint, err := startFrontEnd(gctx, g, f.front, mc, objHTTP, proxyID, reg)
+	px, endpoint, err := startFrontEnd(gctx, g, f.front, mc, objHTTP, objTLS, reg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# storage-hop.sh measures what mutual TLS between the proxy and the storage node costs: the
+# all-in-one server with its front end reaching the storage node over loopback HTTPS (mtls)
+# and over loopback HTTP (plain), alternating, fresh data each run, the same load each time.
+# Usage: bench/scripts/storage-hop.sh [rounds] [duration]   (prints one TSV line per run)
+set -euo pipefail
+rounds=${1:-3}
+dur=${2:-10s}
+bin=${STRATUS:-bin/stratus}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+printf 'round\thop\top\tsize\tops_per_second\tmib_per_second\tp50_ms\n'
+for r in $(seq 1 "$rounds"); do
+  for hop in mtls plain; do
+    data=$work/$hop-$r
+    "$bin" --log-level warn server --data "$data" --storage-hop "$hop" --listen 127.0.0.1:19400 \
+      --meta-listen 127.0.0.1:19401 --objectd-listen 127.0.0.1:19402 --metrics-listen 127.0.0.1:19403 >/dev/null &
+    pid=$!
+    for _ in $(seq 1 100); do [ -s "$data/credentials.json" ] && break; sleep 0.1; done
+    for size in 4KiB 1MiB; do
+      for op in put get; do
+        "$bin" --log-level warn bench s3 "$op" --endpoint http://127.0.0.1:19400 --credentials "$data/credentials.json" \
+          --size "$size" --concurrency 8 --duration "$dur" --warmup 2s --json |
+          python3 -c 'import json,sys; r=json.load(sys.stdin)["ops"][0]; print("\t".join(map(str,[sys.argv[1],sys.argv[2],sys.argv[3],sys.argv[4],round(r["ops_per_sec"],1),round(r["mib_per_sec"],1),r["latency"]["p50_ms"]])))' "$r" "$hop" "$op" "$size"
+      done
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+done
