@@ -8,9 +8,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"stratus/internal/pki"
+	metaclient "stratus/meta/client"
 	"stratus/objectd"
+	"stratus/ring"
 )
 
 func init() { register(newObjectdCmd) }
@@ -18,6 +21,7 @@ func init() { register(newObjectdCmd) }
 func newObjectdCmd() *cobra.Command {
 	cfg := objectd.DefaultConfig()
 	var listen string
+	var members []string
 	var ident identityFlags
 	cmd := &cobra.Command{
 		Use:   "objectd",
@@ -55,8 +59,35 @@ objectd.Config.`,
 			if err != nil {
 				return err
 			}
-			logger.Info("effective config", "config", fmt.Sprintf("%+v", cfg))
-			return srv.Run(cmd.Context(), ln)
+			logger.Info("effective config", "config", fmt.Sprintf("%+v", cfg), "meta", members, "certificate", id.Name())
+			if len(members) == 0 {
+				return srv.Run(cmd.Context(), ln)
+			}
+			mcfg := metaclient.DefaultConfig(members...)
+			mcfg.TLS = id.ClientTLS(pki.RoleMeta)
+			mc, err := metaclient.New(mcfg)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			defer mc.Close()
+			g, ctx := errgroup.WithContext(cmd.Context())
+			g.Go(func() error { return srv.Run(ctx, ln) })
+			g.Go(func() error {
+				return followRing(ctx, mc, logger, func(r *ring.Ring) bool {
+					if !srv.SetRing(r) {
+						return false
+					}
+					if cfg.RingPath != "" {
+						// The file is the fallback for a start while meta is unreachable.
+						if err := r.Save(cfg.RingPath); err != nil {
+							logger.Warn("save the adopted ring", "path", cfg.RingPath, "err", err)
+						}
+					}
+					return true
+				})
+			})
+			return g.Wait()
 		},
 	}
 	daemonSettings(cmd, "STRATUS_OBJECTD_")
@@ -66,7 +97,8 @@ objectd.Config.`,
 	f.StringVar(&cfg.DevicesDir, "devices-dir", "/srv/node", "directory holding one directory per device")
 	f.BoolVar(&cfg.MountCheck, "mount-check", cfg.MountCheck, "require each device directory to be a mount point")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "this node's ip:port in the ring (default: the listen address)")
-	f.StringVar(&cfg.RingPath, "ring-path", "", "ring file to load and watch for newer versions")
+	f.StringVar(&cfg.RingPath, "ring-path", "", "ring file to load and watch for newer versions; with --meta, also where the newest published ring is kept")
+	f.StringSliceVar(&members, "meta", nil, "meta members to follow the published ring from (a newer one is adopted at once; the ring file stays the fallback)")
 	f.DurationVar(&cfg.RingCheckInterval, "ring-check-interval", cfg.RingCheckInterval, "how often to look for a newer ring file")
 	f.DurationVar(&cfg.MaxClockSkew, "max-clock-skew", cfg.MaxClockSkew, "refuse versions and tombstones timestamped further than this ahead of this node's clock")
 	f.DurationVar(&cfg.ReclaimAge, "reclaim-age", cfg.ReclaimAge, "how long tombstones are kept; longer than any replica can be away")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,7 +31,8 @@ func init() { register(newProxyCmd) }
 // frontFlags configure the S3 front end: the proxy and the S3 API over it.
 type frontFlags struct {
 	listen string
-	// metrics is where /metrics and /healthz are served; empty serves none.
+	// metrics is where /metrics and /healthz are served: an address, "auto" (the S3
+	// listener's host, its port + 100) or "off".
 	metrics string
 	region  string
 	domain  string
@@ -41,11 +43,28 @@ type frontFlags struct {
 func (f *frontFlags) addFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:9000", "address of the S3 API")
-	fl.StringVar(&f.metrics, "metrics-listen", "127.0.0.1:9100", "address of /metrics (Prometheus) and /healthz; empty: none")
+	fl.StringVar(&f.metrics, "metrics-listen", "auto", "address of /metrics (Prometheus) and /healthz (plain HTTP); auto: the --listen host with its port + 100 (9000 → 9100); off: none")
 	fl.StringVar(&f.region, "region", "us-east-1", "S3 region")
 	fl.StringVar(&f.domain, "domain", "", "domain for virtual-hosted-style buckets (<bucket>.<domain>); empty: path style only")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve S3 over HTTPS")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+}
+
+// metricsAddr resolves --metrics-listen: "" for off, "auto" next to the S3 port, so
+// several proxies on one host each get their own.
+func (f frontFlags) metricsAddr() string {
+	switch f.metrics {
+	case "off", "":
+		return ""
+	case "auto":
+		host, port, err := net.SplitHostPort(f.listen)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || n == 0 || n+100 > 65535 {
+			return net.JoinHostPort(host, "0")
+		}
+		return net.JoinHostPort(host, strconv.Itoa(n+100))
+	}
+	return f.metrics
 }
 
 // startFrontEnd starts the S3 API over a new proxy in g, with its metrics on reg, and
@@ -118,10 +137,10 @@ from flags, then STRATUS_PROXY_<FLAG>, then the JSON --config file, then default
 			if err != nil {
 				return err
 			}
-			if err := serveMetrics(ctx, g, f.metrics, reg); err != nil {
+			if err := serveMetrics(ctx, g, f.metricsAddr(), reg); err != nil {
 				return err
 			}
-			g.Go(func() error { return followRing(ctx, mc, px) })
+			g.Go(func() error { return followRing(ctx, mc, slog.Default(), px.SetRing) })
 			slog.Info("proxy serving S3", "endpoint", endpoint, "certificate", id.Name())
 			err = g.Wait()
 			slog.Info("proxy stopped", "err", err)
@@ -177,14 +196,16 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, hs *http.Server, ln net.L
 	})
 }
 
-// followRing keeps px on the newest ring published in meta until ctx ends.
-func followRing(ctx context.Context, mc *metaclient.Client, px *proxy.Proxy) error {
+// followRing calls adopt with each ring published in meta, the current one first, until ctx
+// ends. The ring comes from meta over mutual TLS, and only operators may publish one; adopt
+// must refuse a version older than the one in use.
+func followRing(ctx context.Context, mc *metaclient.Client, log *slog.Logger, adopt func(*ring.Ring) bool) error {
 	var seen uint64
 	for ctx.Err() == nil {
 		rv, idx, err := mc.WaitRing(ctx, objectPolicy, seen, time.Minute)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, metaclient.ErrNotFound) {
-				slog.Warn("wait for ring", "err", err)
+				log.Warn("wait for ring", "err", err)
 			}
 			select {
 			case <-ctx.Done():
@@ -195,10 +216,10 @@ func followRing(ctx context.Context, mc *metaclient.Client, px *proxy.Proxy) err
 		seen = idx
 		r, err := ring.Decode(rv.Data)
 		if err != nil {
-			slog.Error("published ring unreadable", "version", rv.Version, "err", err)
+			log.Error("published ring unreadable", "version", rv.Version, "err", err)
 			continue
 		}
-		px.SetRing(r)
+		adopt(r)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func TestProxyFollowsPublishedRing(t *testing.T) {
 	}
 	followCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- followRing(followCtx, mc, px) }()
+	go func() { done <- followRing(followCtx, mc, testutil.Logger(t), px.SetRing) }()
 	defer func() { stop(); <-done }()
 	waitVersion := func(v uint64) {
 		t.Helper()

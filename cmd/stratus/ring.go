@@ -96,7 +96,15 @@ func (c *ringCLI) createCmd() *cobra.Command {
 			if err := b.Save(args[0]); err != nil {
 				return err
 			}
-			return c.emit(cfg, func(w io.Writer) {
+			out := struct {
+				File          string  `json:"file"`
+				PartPower     int     `json:"part_power"`
+				Partitions    int     `json:"partitions"`
+				Replicas      int     `json:"replicas"`
+				MinPartHours  int     `json:"min_part_hours"`
+				OverloadRatio float64 `json:"overload_ratio"`
+			}{args[0], cfg.PartPower, 1 << cfg.PartPower, cfg.Replicas, cfg.MinPartHours, cfg.Overload}
+			return c.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "created %s: %d partitions, %d replicas, min_part_hours %d, overload %s\n",
 					args[0], 1<<cfg.PartPower, cfg.Replicas, cfg.MinPartHours, pct(cfg.Overload))
 			})
@@ -151,7 +159,7 @@ func (c *ringCLI) addCmd() *cobra.Command {
 					dev.ID = id
 					added = append(added, dev)
 				}
-				return added, func(w io.Writer) {
+				return devicesJSON(added), func(w io.Writer) {
 					for _, dev := range added {
 						fmt.Fprintf(w, "added d%d %s weight %g\n", dev.ID, dev.String(), dev.Weight)
 					}
@@ -190,7 +198,7 @@ gradually instead, set its weight to 0.`,
 						return nil, nil, err
 					}
 				}
-				return devs, func(w io.Writer) {
+				return devicesJSON(devs), func(w io.Writer) {
 					for _, d := range devs {
 						fmt.Fprintf(w, "marked d%d %s for removal\n", d.ID, d.String())
 					}
@@ -224,7 +232,7 @@ func (c *ringCLI) setWeightCmd() *cobra.Command {
 					}
 					devs[i].Weight = weight
 				}
-				return devs, func(w io.Writer) {
+				return devicesJSON(devs), func(w io.Writer) {
 					for _, d := range devs {
 						fmt.Fprintf(w, "d%d %s weight %g\n", d.ID, d.String(), weight)
 					}
@@ -250,7 +258,10 @@ func (c *ringCLI) setOverloadCmd() *cobra.Command {
 				if err := b.SetOverload(f); err != nil {
 					return nil, nil, err
 				}
-				return map[string]float64{"overload": f}, func(w io.Writer) {
+				out := struct {
+					OverloadRatio float64 `json:"overload_ratio"`
+				}{f}
+				return out, func(w io.Writer) {
 					fmt.Fprintf(w, "overload %s; takes effect at the next rebalance\n", pct(f))
 				}, nil
 			})
@@ -272,7 +283,10 @@ func (c *ringCLI) setMinPartHoursCmd() *cobra.Command {
 				if err := b.SetMinPartHours(h); err != nil {
 					return nil, nil, err
 				}
-				return map[string]int{"min_part_hours": h}, func(w io.Writer) {
+				out := struct {
+					MinPartHours int `json:"min_part_hours"`
+				}{h}
+				return out, func(w io.Writer) {
 					fmt.Fprintf(w, "min_part_hours %d\n", h)
 				}, nil
 			})
@@ -297,11 +311,7 @@ func (c *ringCLI) rebalanceCmd() *cobra.Command {
 				if err != nil {
 					return nil, nil, err
 				}
-				out := struct {
-					Seed uint64 `json:"seed"`
-					*ring.Report
-				}{seed, rep}
-				return out, func(w io.Writer) {
+				return newRebalanceJSON(seed, rep), func(w io.Writer) {
 					total := rep.Partitions * rep.Replicas
 					fmt.Fprintf(w, "rebalanced to version %d in %v (seed %d)\n", rep.Version, rep.Duration.Round(time.Millisecond), seed)
 					fmt.Fprintf(w, "moved %d partition-replicas (%.2f%% of %d); placed %d new\n",
@@ -332,8 +342,15 @@ func (c *ringCLI) validateCmd() *cobra.Command {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			st := b.Stats()
-			return c.emit(map[string]any{"file": args[0], "kind": kind, "valid": true, "version": b.Version(),
-				"balance_pct": st.Balance, "dispersion_pct": st.Dispersion}, func(w io.Writer) {
+			out := struct {
+				File            string  `json:"file"`
+				Kind            string  `json:"kind"`
+				Valid           bool    `json:"valid"`
+				Version         uint64  `json:"version"`
+				BalanceRatio    float64 `json:"balance_ratio"`
+				DispersionRatio float64 `json:"dispersion_ratio"`
+			}{args[0], kind, true, b.Version(), st.Balance / 100, st.Dispersion / 100}
+			return c.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "%s: valid %s, version %d, balance %.2f%%, dispersion %.2f%%\n",
 					args[0], kind, b.Version(), st.Balance, st.Dispersion)
 			})
@@ -365,7 +382,11 @@ func (c *ringCLI) writeRingCmd() *cobra.Command {
 			if err := r.Save(out); err != nil {
 				return err
 			}
-			return c.emit(map[string]any{"ring": out, "version": r.Version()}, func(w io.Writer) {
+			res := struct {
+				File    string `json:"file"`
+				Version uint64 `json:"version"`
+			}{out, r.Version()}
+			return c.emit(res, func(w io.Writer) {
 				fmt.Fprintf(w, "wrote %s (version %d)\n", out, r.Version())
 			})
 		},
@@ -394,7 +415,10 @@ func (c *ringCLI) publishCmd() *cobra.Command {
 			if err := publishRing(cmd.Context(), mc, r); err != nil {
 				return err
 			}
-			return c.emit(map[string]any{"published": r.Version()}, func(w io.Writer) {
+			out := struct {
+				Version uint64 `json:"version"`
+			}{r.Version()}
+			return c.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "published ring version %d\n", r.Version())
 			})
 		},
@@ -409,7 +433,10 @@ func (c *ringCLI) pretendCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.edit(args[0], func(b *ring.Builder) (any, func(io.Writer), error) {
 				b.PretendMinPartHoursPassed()
-				return map[string]bool{"reset": true}, func(w io.Writer) {
+				out := struct {
+					Reset bool `json:"reset"`
+				}{true}
+				return out, func(w io.Writer) {
 					fmt.Fprintln(w, "every partition may move at the next rebalance")
 				}, nil
 			})

@@ -24,16 +24,7 @@ func (c *ringCLI) showCmd() *cobra.Command {
 			}
 			cfg, st := b.Config(), b.Stats()
 			movable := b.MovablePartitions(time.Now())
-			out := struct {
-				File           string  `json:"file"`
-				Kind           string  `json:"kind"`
-				Version        uint64  `json:"version"`
-				MinPartHours   int     `json:"min_part_hours"`
-				MovableParts   int     `json:"movable_partitions"`
-				Overload       float64 `json:"overload"`
-				NeedsRebalance bool    `json:"needs_rebalance"`
-				ring.Stats
-			}{args[0], kind, b.Version(), cfg.MinPartHours, movable, cfg.Overload, b.NeedsRebalance(), st}
+			out := showJSON{args[0], kind, b.Version(), cfg.MinPartHours, movable, cfg.Overload, b.NeedsRebalance(), newStatsJSON(st)}
 			return c.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "%s: %s version %d\n", args[0], kind, b.Version())
 				fmt.Fprintf(w, "%d partitions, %d replicas, %d regions, %d zones, %d hosts, %d devices\n",
@@ -84,10 +75,10 @@ func (c *ringCLI) dispersionCmd() *cobra.Command {
 			}
 			st := b.Stats()
 			out := struct {
-				Dispersion     float64           `json:"dispersion_pct"`
-				OverloadNeeded float64           `json:"overload_needed"`
-				Levels         []ring.LevelStats `json:"levels"`
-			}{st.Dispersion, st.OverloadNeeded, st.Levels[:]}
+				DispersionRatio     float64     `json:"dispersion_ratio"`
+				OverloadNeededRatio *float64    `json:"overload_needed_ratio"`
+				Levels              []levelJSON `json:"levels"`
+			}{st.Dispersion / 100, overloadNeeded(st), levelsJSON(st)}
 			return c.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "dispersion %.2f%%: partitions placed worse than the weights and overload allow\n", st.Dispersion)
 				if note := overloadNote(st); note != "" {
@@ -124,10 +115,11 @@ func (c *ringCLI) lookupCmd() *cobra.Command {
 			}
 			out := struct {
 				Name      string         `json:"name"`
+				Version   uint64         `json:"version"`
 				Partition ring.Partition `json:"partition"`
 				Primaries []devOut       `json:"primaries"`
 				Handoffs  []devOut       `json:"handoffs"`
-			}{Name: name, Partition: p}
+			}{Name: name, Version: r.Version(), Partition: p, Handoffs: []devOut{}}
 			for _, d := range r.Primaries(p, nil) {
 				out.Primaries = append(out.Primaries, devOut{d.ID, d.String()})
 			}
@@ -171,7 +163,7 @@ func (c *ringCLI) diffCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.emit(df, func(w io.Writer) {
+			return c.emit(newDiffJSON(df), func(w io.Writer) {
 				fmt.Fprintf(w, "version %d → %d: %d of %d partition-replicas move (%.3f%% of the data)\n",
 					df.OldVersion, df.NewVersion, df.Moved, df.Total, 100*df.Fraction)
 				fmt.Fprintf(w, "%d partitions change; at most %d replica(s) of one partition move at once\n",
@@ -205,4 +197,173 @@ func countChanged(df *ring.Diff) int {
 		}
 	}
 	return n
+}
+
+// The --json output of every ring command follows one convention (STYLE.md §7): snake_case
+// keys, each set by a tag below; ratios as fractions named _ratio and durations named
+// _seconds; and no value JSON cannot hold: a ratio that is undefined is null. The ring
+// package's types carry no JSON tags (its Stats are in percent, with +Inf for a drained
+// device that still holds data), so these types are the one place the schema is decided.
+// docs/ring.md documents it; keep the two in step.
+
+// deviceJSON is one device, as add, remove, set-weight and show print it.
+type deviceJSON struct {
+	ID     ring.DeviceID `json:"id"`
+	Region int           `json:"region"`
+	Zone   int           `json:"zone"`
+	Host   string        `json:"host"`
+	Name   string        `json:"name"`
+	Weight float64       `json:"weight"`
+	Meta   string        `json:"meta"`
+}
+
+func newDeviceJSON(d ring.Device) deviceJSON {
+	return deviceJSON{d.ID, d.Region, d.Zone, d.Host, d.Name, d.Weight, d.Meta}
+}
+
+func devicesJSON(devs []ring.Device) []deviceJSON {
+	out := make([]deviceJSON, len(devs))
+	for i, d := range devs {
+		out[i] = newDeviceJSON(d)
+	}
+	return out
+}
+
+// deviceStatsJSON is one device's line of statsJSON.
+type deviceStatsJSON struct {
+	deviceJSON
+	// Parts is the partition-replicas the device holds, PartsWanted what its weight
+	// asks for.
+	Parts       int     `json:"parts"`
+	PartsWanted float64 `json:"parts_wanted"`
+	// BalanceRatio is (parts - parts_wanted) / parts_wanted, or null when parts_wanted
+	// is 0 (weight 0): a device with no share cannot be off by a fraction of it, and its
+	// parts say how much it has left to drain.
+	BalanceRatio *float64 `json:"balance_ratio"`
+}
+
+// levelJSON is one failure-domain level: how many domains it has, and how many
+// partitions use fewer of them than min(replicas, domains).
+type levelJSON struct {
+	Name                  string `json:"name"`
+	Domains               int    `json:"domains"`
+	UnderspreadPartitions int    `json:"underspread_partitions"`
+}
+
+func levelsJSON(st ring.Stats) []levelJSON {
+	out := make([]levelJSON, len(st.Levels))
+	for i, l := range st.Levels {
+		out[i] = levelJSON{l.Name, l.Domains, l.Underspread}
+	}
+	return out
+}
+
+// statsJSON is ring.Stats in the JSON convention.
+type statsJSON struct {
+	Partitions int `json:"partitions"`
+	Replicas   int `json:"replicas"`
+	// BalanceRatio is the worst |balance_ratio| among devices of positive weight.
+	BalanceRatio float64 `json:"balance_ratio"`
+	// DispersionRatio is the share of partitions placed worse than the plan allows.
+	DispersionRatio float64 `json:"dispersion_ratio"`
+	// OverloadNeededRatio is the overload that would spread every partition over as
+	// many failure domains as exist, or null when no overload can (too few devices).
+	OverloadNeededRatio *float64          `json:"overload_needed_ratio"`
+	Levels              []levelJSON       `json:"levels"`
+	Devices             []deviceStatsJSON `json:"devices"`
+}
+
+func newStatsJSON(st ring.Stats) statsJSON {
+	out := statsJSON{
+		Partitions:          st.Partitions,
+		Replicas:            st.Replicas,
+		BalanceRatio:        st.Balance / 100,
+		DispersionRatio:     st.Dispersion / 100,
+		OverloadNeededRatio: overloadNeeded(st),
+		Levels:              levelsJSON(st),
+		Devices:             make([]deviceStatsJSON, len(st.Devices)),
+	}
+	for i, d := range st.Devices {
+		ds := deviceStatsJSON{deviceJSON: newDeviceJSON(d.Device), Parts: d.Parts, PartsWanted: d.Wanted}
+		if d.Wanted > 0 {
+			b := (float64(d.Parts) - d.Wanted) / d.Wanted
+			ds.BalanceRatio = &b
+		}
+		out.Devices[i] = ds
+	}
+	return out
+}
+
+// overloadNeeded turns Stats.OverloadNeeded's -1 ("no overload can") into null.
+func overloadNeeded(st ring.Stats) *float64 {
+	if st.OverloadNeeded < 0 {
+		return nil
+	}
+	v := st.OverloadNeeded
+	return &v
+}
+
+// showJSON is what `ring show --json` prints.
+type showJSON struct {
+	File              string  `json:"file"`
+	Kind              string  `json:"kind"`
+	Version           uint64  `json:"version"`
+	MinPartHours      int     `json:"min_part_hours"`
+	MovablePartitions int     `json:"movable_partitions"`
+	OverloadRatio     float64 `json:"overload_ratio"`
+	NeedsRebalance    bool    `json:"needs_rebalance"`
+	statsJSON
+}
+
+// rebalanceJSON is what `ring rebalance --json` prints.
+type rebalanceJSON struct {
+	Seed    uint64 `json:"seed"`
+	Version uint64 `json:"version"`
+	// Moved, Placed and Pinned count partition-replicas, as ring.Report does.
+	Moved           int      `json:"moved"`
+	Placed          int      `json:"placed"`
+	Pinned          int      `json:"pinned"`
+	DurationSeconds float64  `json:"duration_seconds"`
+	Warnings        []string `json:"warnings"`
+	statsJSON
+}
+
+func newRebalanceJSON(seed uint64, rep *ring.Report) rebalanceJSON {
+	return rebalanceJSON{
+		Seed: seed, Version: rep.Version, Moved: rep.Moved, Placed: rep.Placed, Pinned: rep.Pinned,
+		DurationSeconds: rep.Duration.Seconds(),
+		Warnings:        append([]string{}, rep.Warnings...), // [] rather than null
+		statsJSON:       newStatsJSON(rep.Stats),
+	}
+}
+
+// diffJSON is what `ring diff --json` prints.
+type diffJSON struct {
+	OldVersion uint64 `json:"old_version"`
+	NewVersion uint64 `json:"new_version"`
+	Moved      int    `json:"moved"`
+	Total      int    `json:"total"`
+	// MovedRatio is moved/total: the share of the data that will be copied.
+	MovedRatio          float64          `json:"moved_ratio"`
+	PartitionsChanged   int              `json:"partitions_changed"`
+	MaxMovedInPartition int              `json:"max_moved_in_partition"`
+	Devices             []deviceDiffJSON `json:"devices"`
+}
+
+type deviceDiffJSON struct {
+	Host     string `json:"host"`
+	Name     string `json:"name"`
+	OldParts int    `json:"old_parts"`
+	NewParts int    `json:"new_parts"`
+	Gained   int    `json:"gained"`
+	Lost     int    `json:"lost"`
+}
+
+func newDiffJSON(df *ring.Diff) diffJSON {
+	out := diffJSON{df.OldVersion, df.NewVersion, df.Moved, df.Total, df.Fraction,
+		df.PartitionsChanged, df.MaxMovedInPartition, make([]deviceDiffJSON, len(df.Devices))}
+	for i, d := range df.Devices {
+		out.Devices[i] = deviceDiffJSON{d.Host, d.Name, d.OldParts, d.NewParts, d.Gained, d.Lost}
+	}
+	return out
 }

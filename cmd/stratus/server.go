@@ -208,7 +208,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err != nil {
 		return err
 	}
-	if err := serveMetrics(gctx, g, f.front.metrics, reg); err != nil {
+	if err := serveMetrics(gctx, g, f.front.metricsAddr(), reg); err != nil {
 		return err
 	}
 	px.SetRing(rg)
