@@ -58,13 +58,15 @@ after the daemon's role (meta.crt, meta.key …) or pointed to with --cert/--key
 	var role string
 	var hosts []string
 	var days int
-	var out string
+	var out, file string
 	issueCmd := &cobra.Command{
 		Use:   "issue --role ROLE NAME",
 		Short: "Issue a certificate of a role: meta, objectd, proxy or admin",
 		Long: `Issue a certificate and key named NAME for a daemon or an operator, written as NAME.crt and
-NAME.key into --out (with a copy of ca.crt). Servers need --host for every address or name
-clients dial them by (their advertised address); a client checks it.`,
+NAME.key (or --file.crt and --file.key) into --out, with a copy of ca.crt. Servers need --host
+for every address or name clients dial them by (their advertised address); a client checks it.
+
+  stratus ca issue --role objectd --host 10.0.0.2 --file objectd node2 --out pki-node2/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ca, err := pki.LoadCA(dir)
@@ -79,7 +81,10 @@ clients dial them by (their advertised address); a client checks it.`,
 				out = dir
 			}
 			req := pki.IssueRequest{Role: r, Name: args[0], Hosts: hosts, Validity: time.Duration(days) * 24 * time.Hour}
-			if err := ca.IssueTo(out, args[0], req); err != nil {
+			if file == "" {
+				file = args[0]
+			}
+			if err := ca.IssueTo(out, file, req); err != nil {
 				return err
 			}
 			if out != dir {
@@ -96,7 +101,7 @@ clients dial them by (their advertised address); a client checks it.`,
 				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "issued %s certificate %q: %s, %s (with %s)\n", r, args[0],
-				filepath.Join(out, args[0]+".crt"), filepath.Join(out, args[0]+".key"), filepath.Join(out, pki.CACertFile))
+				filepath.Join(out, file+".crt"), filepath.Join(out, file+".key"), filepath.Join(out, pki.CACertFile))
 			return nil
 		},
 	}
@@ -105,6 +110,7 @@ clients dial them by (their advertised address); a client checks it.`,
 	fl.StringSliceVar(&hosts, "host", nil, "IP address or DNS name clients dial this server by (repeatable)")
 	fl.IntVar(&days, "days", 365, "days the certificate is valid")
 	fl.StringVar(&out, "out", "", "directory to write NAME.crt, NAME.key and ca.crt into (default --dir)")
+	fl.StringVar(&file, "file", "", "base name of the written files (default NAME); daemons look for <role>.crt and <role>.key")
 	issueCmd.MarkFlagRequired("role")
 
 	var serials []string
