@@ -8,30 +8,30 @@ import (
 
 // Diff is what changes between two rings: the partition-replicas that move and where.
 type Diff struct {
-	OldVersion uint64 `json:"old_version"`
-	NewVersion uint64 `json:"new_version"`
+	OldVersion uint64
+	NewVersion uint64
 	// Moved counts partition-replicas whose device is new in the partition's set.
-	Moved int `json:"moved"`
+	Moved int
 	// Total is partitions × replicas of the new ring.
-	Total int `json:"total"`
+	Total int
 	// Fraction is Moved/Total: the share of the data that will be copied.
-	Fraction float64 `json:"fraction"`
+	Fraction float64
 	// PartitionsChanged counts partitions with at least one replica moving, and
 	// MaxMovedInPartition the most replicas of one partition moving at once.
-	PartitionsChanged   int          `json:"partitions_changed"`
-	MaxMovedInPartition int          `json:"max_moved_in_partition"`
-	Devices             []DeviceDiff `json:"devices"`
+	PartitionsChanged   int
+	MaxMovedInPartition int
+	Devices             []DeviceDiff
 }
 
 // DeviceDiff is one device's line of a Diff. Devices are matched by host and name, since
 // IDs of removed devices can be reused.
 type DeviceDiff struct {
-	Host     string `json:"host"`
-	Name     string `json:"name"`
-	OldParts int    `json:"old_parts"`
-	NewParts int    `json:"new_parts"`
-	Gained   int    `json:"gained"`
-	Lost     int    `json:"lost"`
+	Host     string
+	Name     string
+	OldParts int
+	NewParts int
+	Gained   int
+	Lost     int
 }
 
 // Compare returns what moves from ring a to ring b. Both must have the same partition

@@ -27,4 +27,8 @@
 //
 // The package does no I/O beyond reading and writing its own files, imports nothing of
 // Stratus, and logs nothing: callers get reports and errors back.
+//
+// Its report types (Stats, Report, Diff) carry no JSON tags and are not a wire format:
+// they are in the units that suit the code (percentages, +Inf for a drained device that
+// still holds data). `stratus ring --json` defines the machine-readable schema.
 package ring

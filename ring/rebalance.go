@@ -21,18 +21,18 @@ type RebalanceOptions struct {
 
 // Report says what a rebalance did and how good the result is.
 type Report struct {
-	Version uint64 `json:"version"`
+	Version uint64
 	// Moved counts partition-replicas that changed device: the data that will move.
-	Moved int `json:"moved"`
+	Moved int
 	// Placed counts replica slots that had no device before (a new ring, more replicas).
-	Placed int `json:"placed"`
+	Placed int
 	// Stats describes the resulting assignment.
 	Stats
 	// Pinned counts partition-replicas that should have moved but were held by
 	// min_part_hours; a later rebalance will move them.
-	Pinned   int           `json:"pinned"`
-	Duration time.Duration `json:"duration_ns"`
-	Warnings []string      `json:"warnings,omitempty"`
+	Pinned   int
+	Duration time.Duration
+	Warnings []string
 }
 
 // Rebalance computes a new assignment for the builder's devices and weights: it places

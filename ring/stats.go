@@ -4,41 +4,41 @@ import "math"
 
 // Stats describes how well an assignment meets the weights and failure domains.
 type Stats struct {
-	Partitions int `json:"partitions"`
-	Replicas   int `json:"replicas"`
+	Partitions int
+	Replicas   int
 	// Balance is the worst device's deviation from its weight's share, in percent.
-	Balance float64 `json:"balance_pct"`
+	Balance float64
 	// Dispersion is the percentage of partitions that hold more replicas in some failure
 	// domain than the plan allows: zero unless placement had to break the plan.
-	Dispersion float64 `json:"dispersion_pct"`
+	Dispersion float64
 	// OverloadNeeded is the overload (a fraction) that would let every partition spread
 	// over as many failure domains as exist; -1 when no overload can, because the
 	// domains lack devices.
-	OverloadNeeded float64 `json:"overload_needed"`
+	OverloadNeeded float64
 	// Levels says, per failure-domain level (region, zone, host, device), how many
 	// partitions use fewer distinct domains than they could with the topology alone.
-	Levels  [levels]LevelStats `json:"levels"`
-	Devices []DeviceStats      `json:"devices"`
+	Levels  [levels]LevelStats
+	Devices []DeviceStats
 }
 
 // LevelStats is one failure-domain level of Stats.
 type LevelStats struct {
-	Name    string `json:"name"`
-	Domains int    `json:"domains"`
+	Name    string
+	Domains int
 	// Underspread counts partitions whose replicas sit in fewer than min(replicas,
 	// domains) distinct domains of this level.
-	Underspread int `json:"underspread"`
+	Underspread int
 }
 
 // DeviceStats is one device's line of Stats.
 type DeviceStats struct {
 	Device
-	Parts int `json:"parts"`
+	Parts int
 	// Wanted is the partition-replicas the weight alone asks for.
-	Wanted float64 `json:"wanted"`
+	Wanted float64
 	// Balance is (Parts-Wanted)/Wanted in percent; 0 for a device of zero weight and no
 	// parts, +Inf for one of zero weight that still holds some.
-	Balance float64 `json:"balance_pct"`
+	Balance float64
 }
 
 // Stats describes the builder's current assignment against its current devices.
