@@ -33,6 +33,11 @@ type Config struct {
 	// ErrorSuppression; a node that answers resets its count.
 	ErrorLimit       int
 	ErrorSuppression time.Duration
+	// MaxClockSkew bounds the timestamps the proxy's clock takes from storage nodes'
+	// answers: one further ahead of this proxy's wall clock is not followed. Set it to the
+	// nodes' max_clock_skew, which refuses writes dated further ahead of their clocks; a
+	// proxy whose clock is slower than the nodes' by more than this does not catch up.
+	MaxClockSkew time.Duration
 }
 
 // DefaultConfig returns the configuration for a typical cluster.
@@ -45,6 +50,7 @@ func DefaultConfig() Config {
 		SlowReadTimeout:   time.Second,
 		ErrorLimit:        10,
 		ErrorSuppression:  60 * time.Second,
+		MaxClockSkew:      10 * time.Minute,
 	}
 }
 
@@ -57,6 +63,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("proxy: connect_timeout, node_timeout, post_quorum_timeout and slow_read_timeout must be positive")
 	case c.ReadAttempts < 0 || c.ErrorLimit < 1 || c.ErrorSuppression < 0:
 		return fmt.Errorf("proxy: read_attempts ≥ 0, error_limit ≥ 1 and error_suppression ≥ 0 required")
+	case c.MaxClockSkew <= 0:
+		return fmt.Errorf("proxy: max_clock_skew (%v) must be positive", c.MaxClockSkew)
 	}
 	return nil
 }

@@ -57,7 +57,9 @@ func (p *Proxy) tombstones(ctx context.Context, pl placement, name string, ts hl
 		go func() {
 			dctx, cancel := context.WithTimeout(callCtx, p.cfg.NodeTimeout)
 			defer cancel()
-			answers <- answer{t, p.nodes.Delete(dctx, t, name, ts)}
+			err := p.nodes.Delete(dctx, t, name, ts)
+			p.observeErr(err)
+			answers <- answer{t, err}
 		}()
 		return true
 	}
@@ -83,10 +85,13 @@ func (p *Proxy) tombstones(ctx context.Context, pl placement, name string, ts hl
 				}
 				continue
 			}
+			errs = append(errs, fmt.Errorf("%s: %w", a.t, a.err))
+			if refused(a.err) {
+				continue // dated ahead of the node's clock: a handoff would refuse it too
+			}
 			if callCtx.Err() == nil {
 				p.lim.failed(a.t.Host)
 			}
-			errs = append(errs, fmt.Errorf("%s: %w", a.t, a.err))
 			if callCtx.Err() == nil && len(errs) < replicas && done+inflight < replicas {
 				send()
 			}

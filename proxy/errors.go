@@ -16,6 +16,11 @@ var (
 	// or goes past it; nothing is stored. A body that fails to read makes Put return the
 	// reader's own error, wrapped, and nothing is stored either.
 	ErrIncompleteBody = errors.New("proxy: body does not have the declared length")
+	// ErrClockSkew is returned by Put when storage nodes refuse the write's timestamp as
+	// too far ahead of their clocks (it also matches client.ErrFutureTimestamp): this
+	// proxy's clock runs fast. Nothing is stored, and retrying fails the same way until
+	// the clocks agree.
+	ErrClockSkew = errors.New("proxy: storage nodes refused the timestamp as ahead of their clocks")
 	// ErrNoRing is returned when no ring has been loaded.
 	ErrNoRing = errors.New("proxy: no ring loaded")
 )

@@ -85,6 +85,11 @@ func (p *Proxy) Get(ctx context.Context, name string, version hlc.Timestamp, rng
 		}
 		pending = slices.DeleteFunc(pending, func(wd *watchdog) bool { return wd == a.wd })
 		err := a.err
+		if err == nil {
+			p.observe(a.obj.Timestamp)
+		} else {
+			p.observeErr(err) // a deletion's time
+		}
 		if err == nil && (version == 0 || a.obj.Timestamp == version) {
 			p.lim.ok(a.t.Host)
 			abandon()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +85,7 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 				w.replaceFailed(buf[:n])
 			}
 			if live := w.live(); live < quorum {
-				return PutResult{}, w.fail(&QuorumError{Op: "put", Want: quorum, Got: live, Errs: w.errs()})
+				return PutResult{}, w.fail(w.shortError(quorum, live))
 			}
 			sent += int64(n)
 		}
@@ -103,7 +104,7 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 	sum.Sum(res.MD5[:0])
 	if len(acked) < quorum {
 		p.retract(ctx, req.Name, creq.Timestamp, acked)
-		return PutResult{}, &QuorumError{Op: "put", Want: quorum, Got: len(acked), Errs: w.errs()}
+		return PutResult{}, w.shortError(quorum, len(acked))
 	}
 	if len(acked) < replicas {
 		p.log.Warn("put below full redundancy", "key", req.Name, "replicas", len(acked), "want", replicas)
@@ -127,7 +128,9 @@ func (p *Proxy) retract(ctx context.Context, name string, ts hlc.Timestamp, targ
 		wg.Go(func() {
 			dctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
 			defer cancel()
-			if err := p.nodes.Delete(dctx, t, name, ts+1); err != nil && !errors.Is(err, client.ErrConflict) {
+			err := p.nodes.Delete(dctx, t, name, ts+1)
+			p.observeErr(err)
+			if err != nil && !errors.Is(err, client.ErrConflict) {
 				p.log.Warn("tombstone of an unindexed write failed", "key", name, "node", t.Host, "err", err)
 			}
 		})
@@ -231,8 +234,9 @@ func (w *fanout) drop(s *sink) {
 		err = s.err
 	}
 	w.failed = append(w.failed, fmt.Errorf("%s: %w", s.target, err))
-	if w.ctx.Err() != nil {
-		return // the caller gave up; the replica did nothing wrong
+	w.p.observeErr(err)
+	if w.ctx.Err() != nil || refused(err) {
+		return // the caller gave up, or the replica answered: it did nothing wrong
 	}
 	w.p.lim.failed(s.target.Host)
 	w.p.log.Warn("replica dropped from write", "key", w.req.Name, "node", s.target.Host, "device", s.target.Device, "err", err)
@@ -241,6 +245,9 @@ func (w *fanout) drop(s *sink) {
 // replaceFailed opens a handoff for every sink that failed, sending it chunk, until the
 // live sinks are as many as were opened or the candidates run out.
 func (w *fanout) replaceFailed(chunk []byte) {
+	if w.clockAhead() {
+		return // a handoff's clock is no further ahead
+	}
 	want := len(w.sinks)
 	for w.live() < want {
 		before := len(w.sinks)
@@ -269,6 +276,22 @@ func (w *fanout) live() int {
 }
 
 func (w *fanout) errs() []error { return w.failed }
+
+// clockAhead reports whether a replica refused the write's timestamp as too far ahead of
+// its clock.
+func (w *fanout) clockAhead() bool {
+	return slices.ContainsFunc(w.failed, func(err error) bool { return errors.Is(err, client.ErrFutureTimestamp) })
+}
+
+// shortError is the error of a write that reached got replicas, fewer than want: ErrClockSkew
+// if a replica refused its timestamp (retrying cannot help, so it must not look like a
+// transient ErrUnavailable), a QuorumError otherwise.
+func (w *fanout) shortError(want, got int) error {
+	if i := slices.IndexFunc(w.failed, func(err error) bool { return errors.Is(err, client.ErrFutureTimestamp) }); i >= 0 {
+		return fmt.Errorf("%w: %w", ErrClockSkew, w.failed[i])
+	}
+	return &QuorumError{Op: "put", Want: want, Got: got, Errs: w.errs()}
+}
 
 // finish closes the live streams and returns the targets that stored the write. A
 // replica that already held this very version (a retried request) counts as stored. The
@@ -312,6 +335,7 @@ func (w *fanout) finish(quorum int) []client.Target {
 			s = <-answered
 		}
 		s.cancel()
+		w.p.observeErr(s.result)
 		var se *client.StatusError
 		switch {
 		case s.result == nil:
@@ -321,7 +345,7 @@ func (w *fanout) finish(quorum int) []client.Target {
 			acked = append(acked, s.target)
 		default:
 			w.failed = append(w.failed, fmt.Errorf("%s: %w", s.target, s.result))
-			if !errors.Is(s.result, client.ErrConflict) && w.ctx.Err() == nil {
+			if !refused(s.result) && w.ctx.Err() == nil {
 				w.p.lim.failed(s.target.Host)
 			}
 		}
