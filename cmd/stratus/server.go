@@ -178,7 +178,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	objTransport.PresentAs(proxyID.ConnectionState)
 	objHTTP := &http.Client{Transport: objTransport}
 	switch f.storageHop {
-	case "inproc":
+	case "inproc", "":
 	case "mtls":
 		objHTTP = nil // the front end's own client, over the network
 	case "plain":
