@@ -17,7 +17,19 @@
 //
 // Last writer wins by timestamp: a write not newer than the held version is refused with
 // client.ErrConflict, and the newer version replaces the older files. Tombstones are kept
-// for Config.ReclaimAge and then removed.
+// for Config.ReclaimAge and then removed. A version dated more than Config.MaxClockSkew
+// ahead of the node's clock is refused (client.ErrFutureTimestamp), whether written or
+// pushed, and the replicator does not offer one it already holds: under last writer wins it
+// would beat every write until its time.
+//
+// # Callers
+//
+// With Config.Identity the node serves mutual TLS and checks the certificate of every
+// request (auth.go), including in-process ones that present theirs in r.TLS: objects are
+// for proxies and storage nodes, replication (hashes, missing, push) for storage nodes only,
+// metrics for any cluster certificate, and /healthz for anyone. A refused caller gets 401
+// (client.ErrUnauthenticated) or 403 (client.ErrForbidden) with pki's reason, and nothing of
+// its request is read.
 //
 // # Healing
 //

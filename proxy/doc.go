@@ -9,6 +9,10 @@
 // index entry in meta) runs after the quorum; if it fails, or the quorum is not reached,
 // the replicas that were written get a tombstone so no orphan is left to resurrect.
 //
+// The clock follows the timestamps nodes report (a conflict's newer version, versions read,
+// deletions), so a proxy whose clock is slow catches up after one lost write; nodes refuse
+// writes dated too far ahead of their clocks, which Put reports as ErrClockSkew.
+//
 // A read asks for the exact version the index names, from the first healthy replica,
 // falling back through the other primaries and then the handoffs. Nodes that keep failing
 // are skipped for a while (error limiting).

@@ -15,7 +15,15 @@
 // Every write carries a timestamp (package internal/hlc). A node keeps only the newest
 // version of a name and refuses a PUT or DELETE that is not newer than what it holds
 // (ErrConflict, with the newer timestamp in the error). That is last-writer-wins, and it makes
-// retries and replication idempotent.
+// retries and replication idempotent. A write dated further ahead of the node's clock than it
+// allows is refused (ErrFutureTimestamp), so no clock or forged timestamp can win for ever.
+//
+// # Callers
+//
+// Production nodes speak only mutual TLS: set Config.TLS to the caller's
+// pki.Identity.ClientTLS(pki.RoleObjectd). A node refuses a caller without a valid cluster
+// certificate (ErrUnauthenticated, 401) or whose role may not make the call (ErrForbidden,
+// 403); the client reports a node whose own certificate fails its checks the same way.
 //
 // # Integrity
 //
