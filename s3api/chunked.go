@@ -45,6 +45,18 @@ type chunkSigner struct {
 	amzDate string
 	scope   string
 	seed    string // the request signature
+	// failed, if set, is called once for each chunk or trailer signature that does not
+	// match, so the failure counts against the key and the client like a bad request
+	// signature.
+	failed func()
+}
+
+// mismatch reports a chunk or trailer signature that does not match, as the error to return.
+func (s chunkSigner) mismatch(message string) error {
+	if s.failed != nil {
+		s.failed()
+	}
+	return errorf(ErrSignatureDoesNotMatch, message)
 }
 
 // chunkSignature signs one chunk's data hash after prev.
@@ -228,7 +240,7 @@ func (c *chunkedReader) verifyChunk() error {
 	}
 	want := c.cfg.Signer.chunkSignature(c.prev, hex.EncodeToString(c.chunkHash.Sum(nil)))
 	if !signatureEqual(want, c.chunkSig) {
-		return errorf(ErrSignatureDoesNotMatch, "A chunk signature does not match.")
+		return c.cfg.Signer.mismatch("A chunk signature does not match.")
 	}
 	c.prev = c.chunkSig
 	c.chunkHash.Reset()
@@ -277,10 +289,10 @@ func (c *chunkedReader) finish() error {
 	}
 	if c.cfg.Signed && c.cfg.Trailer {
 		if signature == "" {
-			return errorf(ErrSignatureDoesNotMatch, "The trailer signature is missing.")
+			return c.cfg.Signer.mismatch("The trailer signature is missing.")
 		}
 		if !signatureEqual(c.cfg.Signer.trailerSignature(c.prev, rendered.String()), signature) {
-			return errorf(ErrSignatureDoesNotMatch, "The trailer signature does not match.")
+			return c.cfg.Signer.mismatch("The trailer signature does not match.")
 		}
 		c.prev = signature
 	}

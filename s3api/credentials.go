@@ -1,6 +1,10 @@
 package s3api
 
-import "context"
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+)
 
 // Credentials finds the secret behind an access key. The S3 server passes an adapter over
 // the catalog in meta; tests pass a map.
@@ -29,4 +33,18 @@ func (c StaticCredentials) Lookup(_ context.Context, accessKey string) (secret, 
 		return "", "", ErrInvalidAccessKeyID
 	}
 	return k.Secret, k.Owner, nil
+}
+
+// maxCacheIDBytes is the longest access key kept as is in a table (the negative cache, the
+// failure limit); longer ones (meta allows 2 KiB, a presigned URL's query far more) are
+// kept by their SHA-256, so an entry's size is bounded whatever a client sends.
+const maxCacheIDBytes = 128
+
+// cacheID is how accessKey is named in bounded tables: itself, or a digest if it is long.
+func cacheID(accessKey string) string {
+	if len(accessKey) <= maxCacheIDBytes {
+		return accessKey
+	}
+	sum := sha256.Sum256([]byte(accessKey))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -8,6 +8,9 @@
 // payload to store: passed through (UNSIGNED-PAYLOAD), hashed and compared at EOF (a hex
 // x-amz-content-sha256), or decoded from aws-chunked framing with every chunk signature,
 // the trailer signature and the trailer checksums verified (the STREAMING-* modes).
+// Failed authentications are counted per access key and per client address; past
+// [AuthConfig].FailureLimit their requests are refused with SlowDown before any secret is
+// looked up or signature computed.
 //
 // Invariants:
 //   - A payload is authentic only once Auth.Body has returned io.EOF. Any other error means

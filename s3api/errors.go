@@ -3,6 +3,8 @@ package s3api
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // APIError is what an S3 client sees of a failure: the error code, the HTTP status and the
@@ -218,6 +220,26 @@ func (e *Error) Error() string {
 
 // Unwrap returns the sentinel.
 func (e *Error) Unwrap() error { return e.Err }
+
+// SlowDownError is ErrSlowDown with the time after which the client may try again, which
+// WriteError sends as Retry-After. errors.Is(e, ErrSlowDown) holds.
+type SlowDownError struct {
+	RetryAfter time.Duration
+}
+
+// Error implements error. It names no key or address: it may be logged.
+func (e *SlowDownError) Error() string {
+	return ErrSlowDown.Error() + "; retry after " + e.RetryAfter.String()
+}
+
+// Unwrap returns ErrSlowDown.
+func (e *SlowDownError) Unwrap() error { return ErrSlowDown }
+
+// retryAfterSeconds renders d as Retry-After does: whole seconds, rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	secs := int64((d + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(secs, 1), 10)
+}
 
 // errorf wraps sentinel with a client-visible message.
 func errorf(sentinel error, message string) error {

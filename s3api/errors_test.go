@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestErrorTable walks the table: every row has a code, an error status and a message;
@@ -126,6 +127,7 @@ func TestLookup(t *testing.T) {
 		{"unknown", errors.New("disk on fire"), "InternalError", 500, apiInternal.Message, false},
 		{"context", context.DeadlineExceeded, "InternalError", 500, apiInternal.Message, false},
 		{"internal", fmt.Errorf("x: %w", ErrInternal), "InternalError", 500, apiInternal.Message, false},
+		{"slow down with a retry time", fmt.Errorf("verify: %w", &SlowDownError{RetryAfter: 3 * time.Second}), "SlowDown", 503, "Please reduce your request rate.", true},
 		{"joined: first row wins", errors.Join(ErrNoSuchKey, ErrNoSuchBucket), "NoSuchBucket", 404, "The specified bucket does not exist.", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,5 +188,26 @@ func TestErrorsDocumented(t *testing.T) {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("docs/s3.md has no row %q", want)
 		}
+	}
+}
+
+func TestWriteErrorRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"whole seconds", &SlowDownError{RetryAfter: 90 * time.Second}, "90"},
+		{"rounded up", fmt.Errorf("verify: %w", &SlowDownError{RetryAfter: 2001 * time.Millisecond}), "3"},
+		{"at least one", &SlowDownError{RetryAfter: time.Millisecond}, "1"},
+		{"none without a time", ErrSlowDown, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			WriteError(w, httptest.NewRequest("GET", "/b/k", nil), "req-1", tc.err)
+			if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != tc.want {
+				t.Errorf("got %d, Retry-After %q; want 503, %q", w.Code, w.Header().Get("Retry-After"), tc.want)
+			}
+		})
 	}
 }

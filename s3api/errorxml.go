@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"strconv"
 )
@@ -22,14 +23,18 @@ type ErrorResponse struct {
 const HeaderRequestID = "X-Amz-Request-Id"
 
 // WriteError writes err as S3 does: the status and code from the table (see [Lookup]), the
-// x-amz-request-id header, and an XML body naming the resource (the request path) and the
-// request ID. HEAD requests and 304 responses get no body, as HTTP requires. It returns what
-// it wrote; when ok is false the error was unmapped and the caller should log err with
-// requestID.
+// x-amz-request-id header (and Retry-After for a [SlowDownError]), and an XML body naming
+// the resource (the request path) and the request ID. HEAD requests and 304 responses get
+// no body, as HTTP requires. It returns what it wrote; when ok is false the error was
+// unmapped and the caller should log err with requestID.
 func WriteError(w http.ResponseWriter, r *http.Request, requestID string, err error) (api APIError, ok bool) {
 	api, ok = Lookup(err)
 	h := w.Header()
 	h.Set(HeaderRequestID, requestID)
+	var slow *SlowDownError
+	if errors.As(err, &slow) {
+		h.Set("Retry-After", retryAfterSeconds(slow.RetryAfter))
+	}
 	if api.HTTPStatus == http.StatusNotModified || r.Method == http.MethodHead {
 		w.WriteHeader(api.HTTPStatus)
 		return api, ok

@@ -2,8 +2,6 @@ package s3api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -74,20 +72,6 @@ type keyFlight struct {
 // errAbandoned is a flight's answer when the caller that made the call gave up (its ctx
 // ended) before meta answered: the others waiting for it ask again with their own ctx.
 var errAbandoned = errors.New("s3api: secret lookup abandoned by its caller")
-
-// maxCacheIDBytes is the longest access key kept as is in a cache; longer ones (meta
-// allows 2 KiB, a presigned URL's query far more) are kept by their SHA-256, so an entry's
-// size is bounded whatever a client sends.
-const maxCacheIDBytes = 128
-
-// cacheID is how accessKey is named in bounded tables: itself, or a digest if it is long.
-func cacheID(accessKey string) string {
-	if len(accessKey) <= maxCacheIDBytes {
-		return accessKey
-	}
-	sum := sha256.Sum256([]byte(accessKey))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
 
 // Lookup implements Credentials.
 func (c *MetaCredentials) Lookup(ctx context.Context, accessKey string) (secret, owner string, err error) {

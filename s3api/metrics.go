@@ -33,6 +33,41 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
+// authMetrics are the Verifier's: failed authentications by reason, and requests the
+// failure limit refused, by what refused them (the key's limit or the address's). Labels
+// never name the key or the address. NewServer registers them with its own.
+type authMetrics struct {
+	failures  *prometheus.CounterVec
+	throttled *prometheus.CounterVec
+}
+
+func newAuthMetrics() *authMetrics {
+	m := &authMetrics{
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stratus_s3api_auth_failures_total",
+			Help: "Failed S3 authentications by reason: signature, chunk_signature, unknown_key.",
+		}, []string{"reason"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stratus_s3api_auth_throttled_total",
+			Help: "S3 requests refused with SlowDown, unverified, after too many failed authentications, by scope: key or address.",
+		}, []string{"scope"}),
+	}
+	// Every series exists from the start, so a rate over it is defined before the first event.
+	for _, r := range []string{reasonSignature, reasonChunkSignature, reasonUnknownKey} {
+		m.failures.WithLabelValues(r)
+	}
+	for _, s := range []string{scopeKey, scopeAddress} {
+		m.throttled.WithLabelValues(s)
+	}
+	return m
+}
+
+func (m *authMetrics) register(reg prometheus.Registerer) {
+	if reg != nil {
+		reg.MustRegister(m.failures, m.throttled)
+	}
+}
+
 // observe records one request.
 func (m *metrics) observe(op string, status int, start time.Time) {
 	m.requests.WithLabelValues(op, strconv.Itoa(status)).Inc()

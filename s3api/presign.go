@@ -77,6 +77,10 @@ func (v *Verifier) verifyPresigned(ctx context.Context, r *http.Request, q url.V
 	if err != nil {
 		return nil, err
 	}
+	addr := clientAddr(r, v.cfg.TrustedProxies)
+	if err := v.admit(p.Credential.AccessKey, addr); err != nil {
+		return nil, err
+	}
 	if err := v.checkScope(p.Credential, p.Date, ErrAuthorizationQueryMalformed, "Error parsing the X-Amz-Credential parameter; "); err != nil {
 		return nil, err
 	}
@@ -105,14 +109,16 @@ func (v *Verifier) verifyPresigned(ctx context.Context, r *http.Request, q url.V
 	if err := checkSignedHeaders(r, p.SignedHeaders, ErrAuthorizationQueryMalformed); err != nil {
 		return nil, err
 	}
-	secret, owner, err := v.lookup(ctx, p.Credential.AccessKey)
+	secret, owner, err := v.lookup(ctx, p.Credential.AccessKey, addr)
 	if err != nil {
 		return nil, err
 	}
 	key := signingKey(secret, p.Credential)
 	if !matchSignature(r, key, p.AmzDate, p.Credential, canonicalQuery(r.URL.RawQuery, querySignature), p.SignedHeaders, payload, p.Signature) {
+		v.failed(reasonSignature, p.Credential.AccessKey, addr)
 		return nil, ErrSignatureDoesNotMatch
 	}
+	v.limiter.succeeded(p.Credential.AccessKey, addr, v.cfg.Now())
 	a := &Auth{
 		AccessKey:     p.Credential.AccessKey,
 		Owner:         owner,

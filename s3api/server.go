@@ -31,7 +31,8 @@ type ServerConfig struct {
 	MaxObjectBytes int64
 	// Logger receives one line per failed request and lifecycle events.
 	Logger *slog.Logger
-	// Registerer receives the front end's metrics; nil registers none.
+	// Registerer receives the front end's metrics, the Verifier's included; nil registers
+	// none.
 	Registerer prometheus.Registerer
 }
 
@@ -57,6 +58,9 @@ type Server struct {
 func NewServer(cfg ServerConfig, data *proxy.Proxy, catalog *meta.Client, auth *Verifier) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if auth != nil {
+		auth.m.register(cfg.Registerer)
 	}
 	return &Server{cfg: cfg, data: data, meta: catalog, auth: auth, log: cfg.Logger, start: time.Now().UnixNano(),
 		m: newMetrics(cfg.Registerer)}

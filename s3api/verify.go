@@ -2,9 +2,11 @@ package s3api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -25,12 +27,42 @@ type AuthConfig struct {
 	MaxClockSkew time.Duration
 	// Now returns the current time; nil means time.Now. Tests pass a fixed clock.
 	Now func() time.Time
+
+	// FailureLimit is how many failed authentications (a wrong signature of a request, a
+	// chunk or a trailer, or an unknown or disabled access key) an access key, and
+	// separately a client address, may have in quick succession. Past it, their requests
+	// are refused with SlowDown (503, with Retry-After) before any secret is looked up or
+	// signature computed, until they have earned an attempt back: one every
+	// FailureWindow/FailureLimit. Successes count for nothing, and an address that
+	// authenticated with a key in the last hour is not refused while it uses that key (so
+	// a stranger cannot lock a key's owner out), until it fails with it. Zero means
+	// DefaultFailureLimit (20); negative turns the limit off. Lower slows guessing and
+	// floods of bogus keys more, and locks out a misconfigured client sooner.
+	FailureLimit int
+	// FailureWindow is the time over which FailureLimit failures are allowed. Zero means
+	// DefaultFailureWindow (1 minute). Longer keeps a client that exhausted its attempts
+	// out for longer.
+	FailureWindow time.Duration
+	// MaxTracked bounds the access keys, the client addresses and the (key, address)
+	// pairs that authenticated, each, whose state the limit keeps (about 100 bytes an
+	// entry); a full table drops the entry that carries least. Zero means
+	// DefaultMaxTracked (10000).
+	MaxTracked int
+	// TrustedProxies are the addresses of reverse proxies in front of this server: a
+	// request from one of them is counted against the client its X-Forwarded-For names
+	// (the rightmost address that is not itself a trusted proxy). Empty, the default:
+	// X-Forwarded-For is ignored and a request counts against its connection's peer. Only
+	// list proxies that append to the header, or clients choose the address they are
+	// counted under. IPv6 clients are counted by /64.
+	TrustedProxies []netip.Prefix
 }
 
 // Verifier checks SigV4 signatures of S3 requests. It is safe for concurrent use.
 type Verifier struct {
-	cfg   AuthConfig
-	creds Credentials
+	cfg     AuthConfig
+	creds   Credentials
+	limiter *failureLimiter // nil when the failure limit is off
+	m       *authMetrics
 }
 
 // NewVerifier returns a Verifier that finds secrets through creds.
@@ -41,7 +73,20 @@ func NewVerifier(cfg AuthConfig, creds Credentials) *Verifier {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Verifier{cfg: cfg, creds: creds}
+	if cfg.FailureLimit == 0 {
+		cfg.FailureLimit = DefaultFailureLimit
+	}
+	if cfg.FailureWindow <= 0 {
+		cfg.FailureWindow = DefaultFailureWindow
+	}
+	if cfg.MaxTracked <= 0 {
+		cfg.MaxTracked = DefaultMaxTracked
+	}
+	v := &Verifier{cfg: cfg, creds: creds, m: newAuthMetrics()}
+	if cfg.FailureLimit > 0 {
+		v.limiter = newFailureLimiter(cfg.FailureLimit, cfg.FailureWindow, cfg.MaxTracked)
+	}
+	return v
 }
 
 // Auth is what Verify learned about an authenticated request.
@@ -81,8 +126,10 @@ type Auth struct {
 // who signed it and a Body that checks the payload. It does not read the body. Errors match
 // the sentinels of this package: ErrAnonymous when r carries no signature, ErrUnsupported-
 // Signature for non-SigV4 schemes, ErrInvalidAccessKeyID, ErrSignatureDoesNotMatch,
-// ErrRequestTimeTooSkewed, ErrRequestExpired and the malformed-header errors; an error from
-// Credentials other than ErrInvalidAccessKeyID is returned wrapped.
+// ErrRequestTimeTooSkewed, ErrRequestExpired and the malformed-header errors; a
+// *SlowDownError when the key or the client's address failed too often (see
+// AuthConfig.FailureLimit); an error from Credentials other than ErrInvalidAccessKeyID is
+// returned wrapped.
 func (v *Verifier) Verify(ctx context.Context, r *http.Request) (*Auth, error) {
 	authz := r.Header.Get(headerAuthorization)
 	q := r.URL.Query()
@@ -107,6 +154,10 @@ func (v *Verifier) verifyHeader(ctx context.Context, r *http.Request, authz stri
 	if err != nil {
 		return nil, err
 	}
+	addr := clientAddr(r, v.cfg.TrustedProxies)
+	if err := v.admit(h.Credential.AccessKey, addr); err != nil {
+		return nil, err
+	}
 	amzDate, date, err := requestDate(r)
 	if err != nil {
 		return nil, err
@@ -128,14 +179,16 @@ func (v *Verifier) verifyHeader(ctx context.Context, r *http.Request, authz stri
 	if err := checkSignedHeaders(r, h.SignedHeaders, ErrAuthorizationHeaderMalformed); err != nil {
 		return nil, err
 	}
-	secret, owner, err := v.lookup(ctx, h.Credential.AccessKey)
+	secret, owner, err := v.lookup(ctx, h.Credential.AccessKey, addr)
 	if err != nil {
 		return nil, err
 	}
 	key := signingKey(secret, h.Credential)
 	if !matchSignature(r, key, amzDate, h.Credential, canonicalQuery(r.URL.RawQuery, ""), h.SignedHeaders, payload, h.Signature) {
+		v.failed(reasonSignature, h.Credential.AccessKey, addr)
 		return nil, ErrSignatureDoesNotMatch
 	}
+	v.limiter.succeeded(h.Credential.AccessKey, addr, v.cfg.Now())
 	a := &Auth{
 		AccessKey:     h.Credential.AccessKey,
 		Owner:         owner,
@@ -144,7 +197,9 @@ func (v *Verifier) verifyHeader(ctx context.Context, r *http.Request, authz stri
 		ContentSHA256: payload,
 		ContentLength: r.ContentLength,
 	}
-	if err := a.wrapBody(r, chunkSigner{key: key, amzDate: amzDate, scope: h.Credential.scope(), seed: h.Signature}); err != nil {
+	signer := chunkSigner{key: key, amzDate: amzDate, scope: h.Credential.scope(), seed: h.Signature,
+		failed: func() { v.failed(reasonChunkSignature, h.Credential.AccessKey, addr) }}
+	if err := a.wrapBody(r, signer); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -217,12 +272,32 @@ func checkSignedHeaders(r *http.Request, signed []string, malformed error) error
 }
 
 // lookup asks Credentials for a secret; the key itself is public, the secret never leaves.
-func (v *Verifier) lookup(ctx context.Context, accessKey string) (secret, owner string, err error) {
+// An unknown key counts as a failure of the key and of addr.
+func (v *Verifier) lookup(ctx context.Context, accessKey string, addr netip.Addr) (secret, owner string, err error) {
 	secret, owner, err = v.creds.Lookup(ctx, accessKey)
 	if err != nil {
+		if errors.Is(err, ErrInvalidAccessKeyID) {
+			v.failed(reasonUnknownKey, accessKey, addr)
+		}
 		return "", "", fmt.Errorf("look up access key %s: %w", accessKey, err)
 	}
 	return secret, owner, nil
+}
+
+// admit refuses, with a *SlowDownError, a request whose key or address has no attempt left.
+func (v *Verifier) admit(accessKey string, addr netip.Addr) error {
+	refused, scope := v.limiter.admit(accessKey, addr, v.cfg.Now())
+	if refused == nil {
+		return nil
+	}
+	v.m.throttled.WithLabelValues(scope).Inc()
+	return refused
+}
+
+// failed counts a failed authentication of accessKey from addr.
+func (v *Verifier) failed(reason, accessKey string, addr netip.Addr) {
+	v.m.failures.WithLabelValues(reason).Inc()
+	v.limiter.failed(accessKey, addr, v.cfg.Now())
 }
 
 // validPayloadHash reports whether s is a value x-amz-content-sha256 may take.
