@@ -68,6 +68,7 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.MarkHidden("storage-hop")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
 	f.front.addFlags(cmd)
+	daemonSettings(cmd, "STRATUS_SERVER_")
 	return cmd
 }
 
