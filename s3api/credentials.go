@@ -26,6 +26,13 @@ type StaticKey struct {
 	Owner  string
 }
 
+// String renders k without its secret, so printing a StaticCredentials (with %v, or in a
+// log line) does not leak it.
+func (k StaticKey) String() string { return "{Secret:[redacted] Owner:" + k.Owner + "}" }
+
+// GoString is String, for %#v.
+func (k StaticKey) GoString() string { return k.String() }
+
 // Lookup implements Credentials.
 func (c StaticCredentials) Lookup(_ context.Context, accessKey string) (secret, owner string, err error) {
 	k, ok := c[accessKey]

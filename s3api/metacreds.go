@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -72,6 +73,18 @@ type keyFlight struct {
 // errAbandoned is a flight's answer when the caller that made the call gave up (its ctx
 // ended) before meta answered: the others waiting for it ask again with their own ctx.
 var errAbandoned = errors.New("s3api: secret lookup abandoned by its caller")
+
+// String describes c by its settings: printed whole (%v of the pointer), c would show the
+// cached secrets.
+func (c *MetaCredentials) String() string {
+	return fmt.Sprintf("MetaCredentials{TTL:%v NegativeTTL:%v MaxNegative:%d}", c.TTL, c.NegativeTTL, c.MaxNegative)
+}
+
+// GoString is String, for %#v.
+func (c *MetaCredentials) GoString() string { return c.String() }
+
+// LogValue implements slog.LogValuer, with String's reason.
+func (c *MetaCredentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // Lookup implements Credentials.
 func (c *MetaCredentials) Lookup(ctx context.Context, accessKey string) (secret, owner string, err error) {

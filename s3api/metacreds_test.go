@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -301,5 +302,29 @@ func TestMetaCredentialsAbandonedCall(t *testing.T) {
 	}
 	if got := src.count("AK"); got != 2 {
 		t.Errorf("meta asked %d times, want 2", got)
+	}
+}
+
+// TestCredentialsDoNotPrintSecrets formats credential stores every way a log line might.
+func TestCredentialsDoNotPrintSecrets(t *testing.T) {
+	const secret = "sekrit-do-not-print"
+	mc := &MetaCredentials{Meta: &fakeSecrets{keys: map[string]meta.AccessKey{"AK": {ID: "AK", Account: "a", Secret: secret}}}, TTL: time.Minute}
+	if _, _, err := mc.Lookup(context.Background(), "AK"); err != nil {
+		t.Fatal(err)
+	}
+	static := StaticCredentials{"AK": {Secret: secret, Owner: "a"}}
+	v := NewVerifier(AuthConfig{}, static)
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	for _, x := range []any{mc, static, static["AK"], v} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+			if s := fmt.Sprintf(verb, x); strings.Contains(s, secret) {
+				t.Errorf("%s of %T shows the secret: %s", verb, x, s)
+			}
+		}
+		log.Info("creds", "c", x)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("a log line shows the secret: %s", logs.String())
 	}
 }

@@ -89,6 +89,16 @@ func NewVerifier(cfg AuthConfig, creds Credentials) *Verifier {
 	return v
 }
 
+// String describes v by its settings. fmt would otherwise print v's unexported fields,
+// which hold Credentials (a StaticCredentials map, say) without calling their methods.
+func (v *Verifier) String() string {
+	return fmt.Sprintf("Verifier{Region:%q MaxClockSkew:%v FailureLimit:%d FailureWindow:%v MaxTracked:%d TrustedProxies:%v}",
+		v.cfg.Region, v.cfg.MaxClockSkew, v.cfg.FailureLimit, v.cfg.FailureWindow, v.cfg.MaxTracked, v.cfg.TrustedProxies)
+}
+
+// GoString is String, for %#v.
+func (v *Verifier) GoString() string { return v.String() }
+
 // Auth is what Verify learned about an authenticated request.
 type Auth struct {
 	// AccessKey is the key the request was signed with; Owner is its account.
