@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"stratus/internal/pki"
 	metaclient "stratus/meta/client"
 	"stratus/objectd"
 	objclient "stratus/objectd/client"
@@ -77,8 +78,15 @@ type cluster struct {
 	ringFile  string   // ring file every storage node watches
 	accessKey string
 	secretKey string
-	objc      *objclient.Client
 	mounts    []string
+
+	// pkiDir holds the cluster's CA, the admin certificate and one directory of
+	// certificates per process (see pki_test.go).
+	pkiDir    string
+	admin     *pki.Identity     // the operator's certificate, for meta
+	checkerID *pki.Identity     // the test's own proxy certificate, for storage nodes
+	objc      *objclient.Client // calls storage nodes as checkerID
+	hc        *http.Client      // HTTP(S) as checkerID: storage nodes' and proxies' endpoints
 }
 
 type metaNode struct {
@@ -121,7 +129,8 @@ func startCluster(t *testing.T, opts clusterOptions) *cluster {
 	if opts.auditBytesPerSecond == 0 {
 		opts.auditBytesPerSecond = 10 << 20
 	}
-	c := &cluster{t: t, dir: t.TempDir(), objc: objclient.New(objclient.Config{Timeout: 5 * time.Second})}
+	start := time.Now()
+	c := &cluster{t: t, dir: t.TempDir()}
 	if *keepFlag {
 		dir, err := os.MkdirTemp("", "stratus-chaos-"+t.Name()+"-")
 		if err != nil {
@@ -133,6 +142,7 @@ func startCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Cleanup(c.shutdown)
 	c.builder = filepath.Join(c.dir, "object.builder")
 	c.ringFile = filepath.Join(c.dir, "object.ring")
+	c.initPKI()
 
 	for i := range 3 {
 		c.startMeta(i)
@@ -160,7 +170,7 @@ func startCluster(t *testing.T, opts clusterOptions) *cluster {
 		}
 	}
 	for _, n := range c.nodes {
-		c.waitHTTP(n.p, "http://"+n.addr+objclient.PathMetrics)
+		c.waitHTTP(n.p, "https://"+n.addr+objclient.PathMetrics)
 	}
 	for i := range 2 {
 		c.startProxy(i)
@@ -177,13 +187,16 @@ func startCluster(t *testing.T, opts clusterOptions) *cluster {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("cluster started in %.1fs", time.Since(start).Seconds())
 	return c
 }
 
 func (c *cluster) startMeta(i int) {
 	id := fmt.Sprintf("m%d", i+1)
 	m := &metaNode{id: id, addr: freeAddr(c.t, fmt.Sprintf("127.0.0.%d", 11+i))}
+	pkiDir := c.issue(pki.RoleMeta, id, m.addr)
 	args := []string{"--log-level", "info", "meta", "--id", id, "--listen", m.addr, "--data-dir", filepath.Join(c.dir, id)}
+	args = append(args, pkiArgs(pkiDir, id)...)
 	if i == 0 {
 		args = append(args, "--bootstrap")
 	} else {
@@ -217,6 +230,9 @@ func (c *cluster) addStorageNode(i int, opts clusterOptions) *storageNode {
 		c.t.Fatal(err)
 	}
 	n.addr = n.link.addr()
+	// Callers dial the link (the ring's address); the node's own address is in the
+	// certificate too, for whoever reaches it directly.
+	pkiDir := c.issue(pki.RoleObjectd, n.name, n.addr, listen)
 	for _, d := range n.devices {
 		dir := filepath.Join(n.dir, d)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -231,7 +247,7 @@ func (c *cluster) addStorageNode(i int, opts clusterOptions) *storageNode {
 		c.stratus("objectd", "init-device", dir)
 	}
 	n.p = newProc("objectd "+n.name, stratusBin, filepath.Join(c.dir, n.name+".log"),
-		"--log-level", "info", "objectd",
+		"--log-level", "info", "objectd", "--pki-dir", pkiDir, "--cert-name", n.name,
 		"--listen", listen, "--advertise-addr", n.addr, "--devices-dir", n.dir, "--mount-check=false",
 		"--ring-path", c.ringFile, "--ring-check-interval", "500ms",
 		"--replication-interval", "1s", "--replication-timeout", "20s",
@@ -245,8 +261,11 @@ func (c *cluster) addStorageNode(i int, opts clusterOptions) *storageNode {
 func (c *cluster) startProxy(i int) {
 	ip := fmt.Sprintf("127.0.0.%d", 31+i)
 	listen, metrics := freeAddr(c.t, ip), freeAddr(c.t, ip)
-	p := newProc(fmt.Sprintf("proxy p%d", i), stratusBin, filepath.Join(c.dir, fmt.Sprintf("p%d.log", i)),
-		"--log-level", "info", "proxy", "--listen", listen, "--metrics-listen", metrics, "--meta", c.metaList())
+	name := fmt.Sprintf("p%d", i)
+	pkiDir := c.issue(pki.RoleProxy, name, ip)
+	p := newProc("proxy "+name, stratusBin, filepath.Join(c.dir, name+".log"),
+		"--log-level", "info", "proxy", "--pki-dir", pkiDir, "--cert-name", name,
+		"--listen", listen, "--metrics-listen", metrics, "--meta", c.metaList())
 	if err := p.start(); err != nil {
 		c.t.Fatal(err)
 	}
@@ -291,7 +310,7 @@ func (c *cluster) metaList() string {
 }
 
 func (c *cluster) metaStatus(addr string) (metaclient.Status, error) {
-	cfg := metaclient.DefaultConfig(addr)
+	cfg := c.metaConfig(addr)
 	cfg.CallTimeout, cfg.RetryTimeout = time.Second, time.Second
 	mc, err := metaclient.New(cfg)
 	if err != nil {
@@ -335,11 +354,14 @@ func (c *cluster) s3(i int) *s3.Client {
 }
 
 // stratus runs a stratus command and returns its output; a failure fails the test.
+// Operator commands present the cluster's admin certificate.
 func (c *cluster) stratus(args ...string) string {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, stratusBin, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, stratusBin, args...)
+	cmd.Env = append(os.Environ(), "STRATUS_PKI_DIR="+c.pkiDir)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("stratus %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -360,9 +382,8 @@ func field(out, label string) string {
 // waitHTTP waits until url answers 200, failing early if p exits.
 func (c *cluster) waitHTTP(p *proc, url string) {
 	c.t.Helper()
-	hc := &http.Client{Timeout: time.Second}
 	c.eventually(p, 30*time.Second, func() error {
-		resp, err := hc.Get(url)
+		resp, err := c.hc.Get(url)
 		if err != nil {
 			return err
 		}

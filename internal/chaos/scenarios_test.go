@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -162,7 +161,7 @@ func TestBitRot(t *testing.T) {
 	victim := c.nodes[3]
 	files, _ := victim.dataFiles("d0")
 	n := max(2, int(math.Ceil(float64(len(files))/100)))
-	q0 := victim.metric("stratus_objectd_quarantined_total")
+	q0 := c.metric(victim, "stratus_objectd_quarantined_total")
 	for _, path := range files[:n] {
 		must(t, flipByte(path))
 	}
@@ -170,7 +169,7 @@ func TestBitRot(t *testing.T) {
 	ck.start()
 	start := time.Now()
 	c.eventually(victim.p, 2*time.Minute, func() error {
-		if q := victim.metric("stratus_objectd_quarantined_total") - q0; q < float64(n) {
+		if q := c.metric(victim, "stratus_objectd_quarantined_total") - q0; q < float64(n) {
 			return fmt.Errorf("%v of %d corrupted files quarantined", q, n)
 		}
 		return nil
@@ -184,7 +183,7 @@ func TestBitRot(t *testing.T) {
 	f := ck.verify()
 	f.redundancySeconds = repaired.Seconds()
 	f.extra = fmt.Sprintf("files=%d corrupted=%d quarantined=%.0f found_s=%.1f bad_after_repair=%d",
-		len(files), n, victim.metric("stratus_objectd_quarantined_total")-q0, found.Seconds(), bad)
+		len(files), n, c.metric(victim, "stratus_objectd_quarantined_total")-q0, found.Seconds(), bad)
 	ck.report("bit-rot", f)
 	if f.badReads > 0 {
 		t.Errorf("%d reads returned wrong bytes", f.badReads)
@@ -509,9 +508,8 @@ func (n *storageNode) bytes() (int, int64) {
 }
 
 // metric reads a counter or gauge from n's /metrics, summed over its labels.
-func (n *storageNode) metric(name string) float64 {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	resp, err := hc.Get("http://" + n.addr + objclient.PathMetrics)
+func (c *cluster) metric(n *storageNode, name string) float64 {
+	resp, err := c.hc.Get("https://" + n.addr + objclient.PathMetrics)
 	if err != nil {
 		return 0
 	}
@@ -534,7 +532,7 @@ func (n *storageNode) metric(name string) float64 {
 func (c *cluster) metricSum(name string) float64 {
 	sum := 0.0
 	for _, n := range c.nodes {
-		sum += n.metric(name)
+		sum += c.metric(n, name)
 	}
 	return sum
 }
