@@ -3,8 +3,6 @@ package objectd
 import (
 	"net"
 	"net/http"
-	"sync"
-	"time"
 
 	"stratus/internal/pki"
 	"stratus/objectd/client"
@@ -50,7 +48,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		sentinel = client.ErrForbidden
 	}
 	code, status := client.ErrorCode(sentinel)
-	if n, ok := s.refusals.allow(remoteHost(r)); ok {
+	if n, ok := s.refusals.allow(remoteHost(r), 1); ok {
 		s.log.Warn("caller refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
 			"refused_since_last_line", n, "err", err)
 	}
@@ -63,50 +61,4 @@ func remoteHost(r *http.Request) string {
 		return h
 	}
 	return r.RemoteAddr
-}
-
-// refusalLog limits refusal log lines to one per caller address per interval: a
-// misconfigured peer retrying in a loop, or a scanner, must not flood the log.
-type refusalLog struct {
-	interval time.Duration
-	now      func() time.Time
-
-	mu   sync.Mutex
-	seen map[string]*refusals
-}
-
-type refusals struct {
-	logged     time.Time // when the last line for this caller was written
-	suppressed int       // refusals since then that were not logged
-}
-
-// maxRefusalCallers bounds the callers remembered; past it the memory starts over, which
-// at worst logs a line per caller again.
-const maxRefusalCallers = 4096
-
-func newRefusalLog(interval time.Duration) *refusalLog {
-	return &refusalLog{interval: interval, now: time.Now, seen: map[string]*refusals{}}
-}
-
-// allow reports whether to log a refusal of a call from host, and how many refusals of it
-// went unlogged since its last line.
-func (l *refusalLog) allow(host string) (suppressed int, ok bool) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.seen[host]
-	if e == nil {
-		if len(l.seen) >= maxRefusalCallers {
-			clear(l.seen)
-		}
-		l.seen[host] = &refusals{logged: now}
-		return 0, true
-	}
-	if now.Sub(e.logged) < l.interval {
-		e.suppressed++
-		return 0, false
-	}
-	n := e.suppressed
-	*e = refusals{logged: now}
-	return n, true
 }

@@ -271,29 +271,36 @@ func TestInProcessCallerChecks(t *testing.T) {
 	}
 }
 
-// TestRefusalLogIsRateLimited checks one line per caller per interval, with the count of
-// refusals it did not log.
-func TestRefusalLogIsRateLimited(t *testing.T) {
-	l := newRefusalLog(time.Minute)
+// TestLogLimiter checks one line per key per interval, with the count of events it did not
+// log.
+func TestLogLimiter(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l.now = func() time.Time { return now }
-	if _, ok := l.allow("10.0.0.1"); !ok {
+	l := newLogLimiter(time.Minute, func() time.Time { return now })
+	if _, ok := l.allow("10.0.0.1", 1); !ok {
 		t.Fatal("first refusal not logged")
 	}
 	for i := range 5 {
-		if _, ok := l.allow("10.0.0.1"); ok {
+		if _, ok := l.allow("10.0.0.1", 1); ok {
 			t.Fatalf("refusal %d within the minute logged", i)
 		}
 	}
-	if _, ok := l.allow("10.0.0.2"); !ok {
+	if _, ok := l.allow("10.0.0.2", 1); !ok {
 		t.Fatal("another caller's first refusal not logged")
 	}
 	now = now.Add(time.Minute)
-	if n, ok := l.allow("10.0.0.1"); !ok || n != 5 {
+	if n, ok := l.allow("10.0.0.1", 1); !ok || n != 5 {
 		t.Fatalf("after a minute: logged %v, suppressed %d, want true 5", ok, n)
 	}
-	if _, ok := l.allow("10.0.0.1"); ok {
+	if _, ok := l.allow("10.0.0.1", 1); ok {
 		t.Fatal("logged twice in the new minute")
+	}
+	// A line about several events counts them all when it is held back.
+	l.allow("peer", 40)
+	l.allow("peer", 40)
+	l.allow("peer", 2)
+	now = now.Add(time.Minute)
+	if n, ok := l.allow("peer", 40); !ok || n != 42 {
+		t.Fatalf("after a minute: logged %v, suppressed %d, want true 42", ok, n)
 	}
 }
 

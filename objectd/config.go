@@ -20,7 +20,9 @@ type Config struct {
 	DevicesDir string `json:"devices_dir"`
 	// MountCheck additionally requires each device directory to be a mount point. It is the
 	// production setting; turn it off for devices that are plain directories (tests, a
-	// single-machine `stratus server`).
+	// single-machine `stratus server`). With it on, Run refuses to start when no directory
+	// under DevicesDir is a mount point (ErrNoMountedDevice): the disks were not mounted,
+	// and every request would fail.
 	MountCheck bool `json:"mount_check"`
 	// AdvertiseAddr is this node's "ip:port" as written in the ring; ring devices with this
 	// Host are this node's. Empty means the listener's address.
@@ -80,9 +82,13 @@ type Config struct {
 	// FS is the file system used for object files; nil means the real one. Tests inject
 	// faults (a full disk, a failing fsync) through it.
 	FS faultfs.FS `json:"-"`
-	// Now is the clock for tombstone reclaim and MaxClockSkew; nil means time.Now. Tests
-	// move it.
+	// Now is the clock for tombstone reclaim, MaxClockSkew and the rate limits on repeated
+	// log lines; nil means time.Now. Tests move it.
 	Now func() time.Time `json:"-"`
+	// IsMountPoint reports whether a device directory is a mount point, for MountCheck; nil
+	// means the real check (the directory is on another file system than its parent).
+	// Tests pose plain directories as mounted disks with it.
+	IsMountPoint func(dir string) (bool, error) `json:"-"`
 }
 
 // DefaultConfig returns production defaults. DevicesDir must still be set.

@@ -49,12 +49,40 @@ func (s *store) devicePath(dev string) (string, error) {
 		return "", fmt.Errorf("%w: device %s: no marker file (not mounted or not initialised)", client.ErrDeviceUnavailable, dev)
 	}
 	if s.mountCheck {
-		ok, err := isMountPoint(dir)
+		ok, err := s.isMountPoint(dir)
 		if err != nil || !ok {
 			return "", fmt.Errorf("%w: device %s is not a mount point", client.ErrDeviceUnavailable, dev)
 		}
 	}
 	return dir, nil
+}
+
+// deviceCheck is one directory under the root as the start-up check sees it.
+type deviceCheck struct {
+	name    string
+	mounted bool  // it is a mount point; only looked at with mount checks on
+	err     error // why requests to it answer 507; nil if it is usable
+}
+
+// checkDevices examines every directory under the root.
+func (s *store) checkDevices() ([]deviceCheck, error) {
+	ents, err := s.fs.ReadDir(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("list devices in %s: %w", s.root, err)
+	}
+	var out []deviceCheck
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		c := deviceCheck{name: e.Name()}
+		if s.mountCheck {
+			c.mounted, _ = s.isMountPoint(filepath.Join(s.root, e.Name()))
+		}
+		_, c.err = s.devicePath(e.Name())
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // devices lists the usable devices under the root.

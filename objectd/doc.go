@@ -6,6 +6,8 @@
 //
 // Each device is a directory under Config.DevicesDir that holds the marker file written by
 // InitDevice (and, with Config.MountCheck, is a mount point); any other device answers 507.
+// With Config.MountCheck, Run refuses to start when no device directory is a mount point,
+// and /healthz answers 503 while no device is usable.
 // Objects live at <device>/objects/<partition>/<suffix>/<name-hash>/<timestamp>.data, deletions
 // as <timestamp>.ts tombstones (layout.go). Each file is one record of package client: a
 // header with name, length, checksums and metadata, then the content. A write goes to a temp

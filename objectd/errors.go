@@ -10,8 +10,14 @@ import (
 // client.ErrConflict, client.ErrDeviceUnavailable, …), wrapped with context; the handler maps
 // them to statuses with client.ErrorCode. The errors below are the node's own.
 
-// ErrNoRing is returned by ReplicateOnce before a ring has been loaded.
-var ErrNoRing = errors.New("objectd: no ring loaded")
+var (
+	// ErrNoRing is returned by ReplicateOnce before a ring has been loaded.
+	ErrNoRing = errors.New("objectd: no ring loaded")
+	// ErrNoMountedDevice is returned by Run when Config.MountCheck is on and no directory
+	// under Config.DevicesDir is a mount point: the disks are not mounted (every request
+	// would answer 507), or the devices are plain directories, which need MountCheck off.
+	ErrNoMountedDevice = errors.New("objectd: no device directory is a mount point")
+)
 
 // VersionError is returned when the held version decides the outcome: the write was not
 // newer (Unwrap gives client.ErrConflict) or the name is deleted (client.ErrNotFound).

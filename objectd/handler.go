@@ -32,10 +32,9 @@ func (s *Server) routes(g prometheus.Gatherer) http.Handler {
 	route("GET "+client.PatternHashes, "hashes", "read partition hashes", replicationRoles, s.handleHashes)
 	route("POST "+client.PatternMissing, "missing", "offer versions for replication", replicationRoles, s.handleMissing)
 	route("POST "+client.PatternPush, "push", "push replicated versions", replicationRoles, s.handlePush)
-	// The health check says only "ok": load balancers and probes need no certificate.
-	mux.HandleFunc("GET "+client.PathHealth, func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok\n")
-	})
+	// The health check needs no certificate, for load balancers and probes, so it says
+	// little: "ok", or why not.
+	mux.HandleFunc("GET "+client.PathHealth, s.handleHealth)
 	if g != nil {
 		// Any cluster certificate may read metrics (the admin's tools, a scraper's).
 		mux.HandleFunc("GET "+client.PathMetrics, s.guard("read metrics", nil, promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP))
@@ -110,13 +109,30 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set(client.HeaderError, code)
 	switch {
 	case status == http.StatusInsufficientStorage:
-		s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+		// A device that is not mounted or is full refuses every request to it, and proxies
+		// keep trying it (with handoffs as well): one line per device per minute.
+		if n, ok := s.unavailable.allow(r.PathValue("device"), 1); ok {
+			s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path,
+				"refused_since_last_line", n, "err", err)
+		}
 	case status >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	default:
 		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	http.Error(w, err.Error(), status)
+}
+
+// handleHealth answers 200 "ok" while at least one device is usable, and 503 otherwise: a
+// node whose disks are all unmounted, uninitialised or gone answers every request with 507,
+// and is not healthy. It names no device: the caller may be anyone.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	devs, err := s.store.devices()
+	if err != nil || len(devs) == 0 {
+		http.Error(w, "no usable device (none mounted and initialised); see the node's log", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ok\n")
 }
 
 // objectParams reads device, partition and name from the path. An unusable device is

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +58,12 @@ func listenOn(t testing.TB, addr string) net.Listener {
 // ends. edit adjusts the config.
 func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Config)) *testNode {
 	t.Helper()
+	return startNodeLog(t, ln, devices, testutil.Logger(t), edit)
+}
+
+// startNodeLog is startNode with the node logging to logger.
+func startNodeLog(t testing.TB, ln net.Listener, devices []string, logger *slog.Logger, edit func(*Config)) *testNode {
+	t.Helper()
 	if ln == nil {
 		ln = listen(t)
 	}
@@ -77,7 +86,7 @@ func startNode(t testing.TB, ln net.Listener, devices []string, edit func(*Confi
 		edit(&cfg)
 	}
 	n.dir = cfg.DevicesDir
-	srv, err := New(cfg, testutil.Logger(t).With("node", n.addr), prometheus.NewRegistry())
+	srv, err := New(cfg, logger.With("node", n.addr), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,3 +187,76 @@ func (n *testNode) objectFiles(t testing.TB, dev string, part uint32, name strin
 	}
 	return out
 }
+
+// logRecorder is a slog.Handler that keeps every record, with the attributes added by
+// Logger.With, and passes it on to the test's log.
+type logRecorder struct {
+	mu   *sync.Mutex
+	recs *[]logged
+	pre  []slog.Attr
+	next slog.Handler
+}
+
+// logged is one record a logRecorder kept.
+type logged struct {
+	level slog.Level
+	msg   string
+	attrs map[string]any
+}
+
+// newLogRecorder returns a logger that records what it logs, and the recorder.
+func newLogRecorder(t testing.TB) (*slog.Logger, *logRecorder) {
+	h := &logRecorder{mu: new(sync.Mutex), recs: new([]logged), next: testutil.Logger(t).Handler()}
+	return slog.New(h), h
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logRecorder) Handle(ctx context.Context, r slog.Record) error {
+	e := logged{level: r.Level, msg: r.Message, attrs: map[string]any{}}
+	for _, a := range h.pre {
+		e.attrs[a.Key] = a.Value.Resolve().Any()
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		e.attrs[a.Key] = a.Value.Resolve().Any()
+		return true
+	})
+	h.mu.Lock()
+	*h.recs = append(*h.recs, e)
+	h.mu.Unlock()
+	return h.next.Handle(ctx, r)
+}
+
+func (h *logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logRecorder{mu: h.mu, recs: h.recs, pre: append(slices.Clip(h.pre), as...), next: h.next.WithAttrs(as)}
+}
+
+func (h *logRecorder) WithGroup(name string) slog.Handler {
+	return &logRecorder{mu: h.mu, recs: h.recs, pre: h.pre, next: h.next.WithGroup(name)}
+}
+
+// take returns the records at level or above logged since the last take, and forgets them.
+func (h *logRecorder) take(level slog.Level) []logged {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []logged
+	for _, e := range *h.recs {
+		if e.level >= level {
+			out = append(out, e)
+		}
+	}
+	*h.recs = nil
+	return out
+}
+
+// fakeClock is a clock tests move by hand; it is safe for concurrent use.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock(t time.Time) *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }

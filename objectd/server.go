@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,9 @@ type Server struct {
 	peers   *client.Client
 	// promises are the versions this node asked one pusher for (see promises.go).
 	promises *promises
-	refusals *refusalLog // callers refused, for rate-limited logging
+	// Rate limits on repeated log lines: callers refused (by address), requests answered
+	// 507 (by device), and replication trouble (by peer or device).
+	refusals, unavailable, replWarnings *logLimiter
 
 	ring      atomic.Pointer[ring.Ring]
 	advertise atomic.Pointer[string]
@@ -78,6 +81,10 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	if now == nil {
 		now = time.Now
 	}
+	isMount := cfg.IsMountPoint
+	if isMount == nil {
+		isMount = isMountPoint
+	}
 	peerCfg := client.Config{Timeout: cfg.ReplicationTimeout}
 	if cfg.Identity != nil {
 		// Replication talks only to storage nodes, and proves to them that it is one.
@@ -87,11 +94,13 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		cfg: cfg,
 		log: logger,
 		m:   m,
-		store: &store{root: cfg.DevicesDir, fs: fsys, mountCheck: cfg.MountCheck, reclaimAge: cfg.ReclaimAge,
-			maxSkew: cfg.MaxClockSkew, now: now, log: logger, m: m},
+		store: &store{root: cfg.DevicesDir, fs: fsys, mountCheck: cfg.MountCheck, isMountPoint: isMount,
+			reclaimAge: cfg.ReclaimAge, maxSkew: cfg.MaxClockSkew, now: now, log: logger, m: m},
 		peers:         client.New(peerCfg),
 		promises:      newPromises(now),
-		refusals:      newRefusalLog(time.Minute),
+		refusals:      newLogLimiter(time.Minute, now),
+		unavailable:   newLogLimiter(time.Minute, now),
+		replWarnings:  newLogLimiter(time.Minute, now),
 		replThrottle:  newThrottle(cfg.ReplicationBytesPerSecond),
 		auditThrottle: newThrottle(cfg.AuditBytesPerSecond),
 		ready:         make(chan struct{}),
@@ -129,7 +138,16 @@ func (s *Server) SetRing(r *ring.Ring) bool {
 // Run serves on ln and runs the background loops until ctx ends, then shuts down: it stops
 // accepting, waits up to ShutdownTimeout for requests in flight, and waits for every
 // goroutine it started. It closes ln. With an Identity, ln carries mutual TLS.
+//
+// With MountCheck on, Run returns ErrNoMountedDevice at once if no directory under
+// DevicesDir is a mount point. Devices that are not usable (not mounted, not initialised)
+// while others are get one warning each; requests to them answer 507.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	usable, err := s.checkDevices()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	if id := s.cfg.Identity; id != nil {
 		ln = tls.NewListener(ln, id.ServerTLS())
 	}
@@ -143,8 +161,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.loadRing()
 	}
 	s.log.Info("objectd starting", "addr", ln.Addr().String(), "advertise", *s.advertise.Load(),
-		"devices_dir", s.cfg.DevicesDir, "mount_check", s.cfg.MountCheck, "ring", s.cfg.RingPath,
-		"tls", s.cfg.Identity != nil)
+		"devices_dir", s.cfg.DevicesDir, "mount_check", s.cfg.MountCheck, "devices", usable,
+		"ring", s.cfg.RingPath, "tls", s.cfg.Identity != nil)
 
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -184,7 +202,6 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		})
 	}
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
@@ -244,6 +261,58 @@ func (s *Server) loadRing() {
 		return
 	}
 	s.SetRing(r)
+}
+
+// checkDevices looks at the device directories before the node serves, and returns the
+// usable ones. With mount checks on, a node none of whose directories is a mount point
+// refuses to start: its disks are not mounted (or it runs on plain directories and should
+// not check), and it would answer every request with 507 while /healthz said ok.
+func (s *Server) checkDevices() ([]string, error) {
+	checks, err := s.store.checkDevices()
+	if err != nil {
+		if s.cfg.MountCheck {
+			return nil, fmt.Errorf("%w: %v; %s", ErrNoMountedDevice, err, s.mountAdvice())
+		}
+		s.log.Warn("no device usable: requests will answer 507", "err", err)
+		return nil, nil
+	}
+	var usable, names []string
+	mounted := 0
+	for _, c := range checks {
+		names = append(names, c.name)
+		if c.mounted {
+			mounted++
+		}
+		if c.err == nil {
+			usable = append(usable, c.name)
+		}
+	}
+	if s.cfg.MountCheck && mounted == 0 {
+		found := "holds none"
+		if len(names) > 0 {
+			if len(names) > 8 {
+				names = append(names[:8], "…")
+			}
+			found = fmt.Sprintf("holds %s, and none is mounted", strings.Join(names, ", "))
+		}
+		return nil, fmt.Errorf("%w: %s %s; %s", ErrNoMountedDevice, s.cfg.DevicesDir, found, s.mountAdvice())
+	}
+	for _, c := range checks {
+		if c.err != nil {
+			s.log.Warn("device not usable: requests to it answer 507", "device", c.name, "err", c.err)
+		}
+	}
+	if len(usable) == 0 {
+		s.log.Error("no device usable: requests will answer 507 and /healthz 503", "devices_dir", s.cfg.DevicesDir)
+	}
+	return usable, nil
+}
+
+// mountAdvice says what to do about a node with no mounted device.
+func (s *Server) mountAdvice() string {
+	return fmt.Sprintf("mount each disk at %s/<device> (then run 'stratus objectd init-device' on it), "+
+		"or pass --mount-check=false (mount_check: false) to serve plain directories (tests, single-disk hosts)",
+		filepath.Clean(s.cfg.DevicesDir))
 }
 
 // cleanTemp removes temp files left by writes interrupted by a crash.

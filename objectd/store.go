@@ -33,6 +33,9 @@ type store struct {
 	locks      [256]sync.Mutex
 	dirs       dirTracker // directories whose entry may not be durable yet (durable.go)
 
+	// isMountPoint reports whether a device directory is a mount point (Config.IsMountPoint).
+	isMountPoint func(dir string) (bool, error)
+
 	commitMu sync.Mutex
 	commit   map[commitKey]*groupCommit
 }

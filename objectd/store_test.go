@@ -289,11 +289,16 @@ func equalMaps(a, b map[string]string) bool {
 }
 
 func TestDeviceChecks(t *testing.T) {
-	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.MountCheck = true })
-	// d1 has its marker but is a plain directory, not a mount point.
+	// d1 has its marker but is a plain directory, not a mount point; d2 poses as a mounted
+	// disk, so the node starts.
+	n := startNode(t, nil, []string{"d1", "d2"}, func(c *Config) {
+		c.MountCheck = true
+		c.IsMountPoint = func(dir string) (bool, error) { return filepath.Base(dir) == "d2", nil }
+	})
 	if err := put(t, n, n.target("d1", 0), "x", ts(1), []byte("x")); !errors.Is(err, client.ErrDeviceUnavailable) {
 		t.Fatalf("plain directory with mount check: %v, want ErrDeviceUnavailable", err)
 	}
+	mustPut(t, n, n.target("d2", 0), "x", ts(1), []byte("x"))
 	m := startNode(t, nil, []string{"d1"}, nil)
 	if err := os.Mkdir(filepath.Join(m.dir, "unmounted"), 0o755); err != nil {
 		t.Fatal(err)

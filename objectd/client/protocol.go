@@ -23,7 +23,8 @@ const (
 	PatternMissing = "/v1/missing/{device}/{partition}"
 	// PatternPush serves POST of a stream of records; answers a PushResult.
 	PatternPush = "/v1/push/{device}/{partition}"
-	// PathHealth answers 200 while the node runs.
+	// PathHealth answers 200 while the node runs and has a usable device, 503 when it has
+	// none (every object request would answer 507).
 	PathHealth = "/healthz"
 	// PathMetrics serves Prometheus metrics.
 	PathMetrics = "/metrics"
