@@ -57,7 +57,7 @@ func TestSmoke(t *testing.T) {
 				if s.Count > 0 && (s.Latency.P50 <= 0 || s.Latency.P50 > s.Latency.P99 || s.Latency.P99 > s.Latency.Max) {
 					t.Fatalf("%s: latency percentiles out of order: %+v", s.Op, s.Latency)
 				}
-				if s.Op == "get" && (s.TTFB == nil || s.MiBPerSec <= 0) {
+				if s.Op == "get" && (s.TTFB == nil || s.BytesPerSecond <= 0) {
 					t.Fatalf("get: no time to first byte or throughput: %+v", s)
 				}
 				total += s.Count
@@ -106,9 +106,9 @@ func BenchmarkCeiling(b *testing.B) {
 				}
 			}
 			for _, s := range rep.Ops {
-				b.ReportMetric(s.OpsPerSec, "ops/s")
-				b.ReportMetric(s.MiBPerSec, "MiB/s")
-				b.ReportMetric(s.Latency.P99, "p99-ms")
+				b.ReportMetric(s.OpsPerSecond, "ops/s")
+				b.ReportMetric(s.BytesPerSecond/(1<<20), "MiB/s")
+				b.ReportMetric(s.Latency.P99*1e3, "p99-ms")
 			}
 		})
 	}
@@ -126,19 +126,20 @@ func TestRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.RebalanceSeconds <= 0 || rep.LookupNs <= 0 || rep.Balance > 1 || rep.MovedVsIdeal < 0.9 || rep.MovedVsIdeal > 1.1 {
+	if rep.RebalanceSeconds <= 0 || rep.LookupSeconds <= 0 || rep.BalanceRatio > 0.01 || rep.MovedToIdealRatio < 0.9 || rep.MovedToIdealRatio > 1.1 {
 		t.Fatalf("ring report: %+v", rep)
 	}
 }
 
 func TestSuiteMarkdown(t *testing.T) {
 	res := &bench.SuiteResult{Machine: bench.Machine{CPUs: 2, Go: "go", OS: "linux/amd64"},
-		Ceilings: bench.Ceilings{DiskSeqWriteMBps: 1000, DSync4KWritesPerSec: 5000, LoopbackTCPMBps: 4000},
+		Ceilings: bench.Ceilings{DiskSeqWriteBytesPerSecond: 1000e6, DSync4KWritesPerSecond: 5000, LoopbackTCPBytesPerSecond: 4000e6},
 		Runs: []*bench.Report{{Config: bench.S3Config{Op: "put", SizeBytes: 1 << 20, Concurrency: 8},
-			Ops: []bench.OpStats{{Op: "put", Count: 10, OpsPerSec: 120.5, MiBPerSec: 120.5, Latency: bench.Latency{P50: 60, P99: 90, P999: 95}}}}}}
+			Ops: []bench.OpStats{{Op: "put", Count: 10, OpsPerSecond: 120.5, BytesPerSecond: 120.5 * (1 << 20), Latency: bench.Latency{P50: 0.060, P99: 0.090, P999: 0.095}}},
+			Server: &bench.ServerCost{CPUSecondsPerOp: ptr(0.00125), AllocBytesPerOp: ptr(2048.0)}}}}
 	var sb strings.Builder
 	res.Markdown(&sb)
-	for _, want := range []string{"fsync'd sequential write 1000 MB/s", "| put | 1MiB | 8 | 120.5 | 120.5 | 60.00 | 90.00 | 95.00 | 0 |"} {
+	for _, want := range []string{"fsync'd sequential write 1000 MB/s", "loopback TCP 4000 MB/s", "| put | 1MiB | 8 | 120.5 | 120.5 | 60.00 | 90.00 | 95.00 | 0 | 1.25 | 2.0 |"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Fatalf("markdown lacks %q:\n%s", want, sb.String())
 		}
@@ -153,7 +154,7 @@ func TestCeilings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DiskSeqWriteMBps <= 0 || c.DSync4KWritesPerSec <= 0 || c.LoopbackTCPMBps <= 0 {
+	if c.DiskSeqWriteBytesPerSecond <= 0 || c.DSync4KWritesPerSecond <= 0 || c.LoopbackTCPBytesPerSecond <= 0 {
 		t.Fatalf("ceilings: %+v", c)
 	}
 }
@@ -178,7 +179,8 @@ func TestServerCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rep.Server
-	if c == nil || c.CPUSeconds != 1.5 || c.AllocBytes != 3e6 || c.CPUMsPerOp != 50 || c.AllocBytesPerOp != 1e5 {
+	if c == nil || c.CPUSeconds != 1.5 || c.AllocBytes != 3e6 || c.CPUSecondsPerOp == nil || *c.CPUSecondsPerOp != 0.05 ||
+		c.AllocBytesPerOp == nil || *c.AllocBytesPerOp != 1e5 {
 		t.Fatalf("server cost %+v, want 1.5 s and 3 MB over 30 ops", c)
 	}
 	if _, err := bench.RunS3(context.Background(), bench.S3Config{Endpoint: srv.URL, AccessKey: "k", SecretKey: "s",

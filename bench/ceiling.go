@@ -14,26 +14,26 @@ import (
 // Ceilings are what the machine itself can do, measured in the same run as a benchmark so
 // that the two can be compared on a shared, noisy machine.
 type Ceilings struct {
-	// DiskSeqWriteMBps is fsync'd sequential writing: 4 MiB files, each written and
-	// fsynced, 256 MiB in all.
-	DiskSeqWriteMBps float64 `json:"disk_seq_write_mb_per_sec"`
-	// DSync4KWritesPerSec is 4 KiB O_DSYNC writes per second from 8 writers at once.
-	DSync4KWritesPerSec float64 `json:"dsync_4k_writes_per_sec"`
-	// LoopbackTCPMBps is one TCP stream over 127.0.0.1.
-	LoopbackTCPMBps float64 `json:"loopback_tcp_mb_per_sec"`
+	// DiskSeqWriteBytesPerSecond is fsync'd sequential writing: 4 MiB files, each written
+	// and fsynced, 256 MiB in all.
+	DiskSeqWriteBytesPerSecond float64 `json:"disk_seq_write_bytes_per_second"`
+	// DSync4KWritesPerSecond is 4 KiB O_DSYNC writes per second from 8 writers at once.
+	DSync4KWritesPerSecond float64 `json:"dsync_4k_writes_per_second"`
+	// LoopbackTCPBytesPerSecond is one TCP stream over 127.0.0.1.
+	LoopbackTCPBytesPerSecond float64 `json:"loopback_tcp_bytes_per_second"`
 }
 
 // MeasureCeilings measures the disk under dir and the loopback network.
 func MeasureCeilings(dir string) (Ceilings, error) {
 	var c Ceilings
 	var err error
-	if c.DiskSeqWriteMBps, err = diskSeqWrite(dir); err != nil {
+	if c.DiskSeqWriteBytesPerSecond, err = diskSeqWrite(dir); err != nil {
 		return c, err
 	}
-	if c.DSync4KWritesPerSec, err = dsync4K(dir, 8, 2*time.Second); err != nil {
+	if c.DSync4KWritesPerSecond, err = dsync4K(dir, 8, 2*time.Second); err != nil {
 		return c, err
 	}
-	c.LoopbackTCPMBps, err = loopbackTCP(1 << 30)
+	c.LoopbackTCPBytesPerSecond, err = loopbackTCP(1 << 30)
 	return c, err
 }
 
@@ -57,7 +57,7 @@ func diskSeqWrite(dir string) (float64, error) {
 			return 0, err
 		}
 	}
-	return float64(files*len(buf)) / time.Since(start).Seconds() / 1e6, nil
+	return float64(files*len(buf)) / time.Since(start).Seconds(), nil
 }
 
 func dsync4K(dir string, writers int, d time.Duration) (float64, error) {
@@ -127,5 +127,5 @@ func loopbackTCP(n int64) (float64, error) {
 	if err := <-done; err != nil {
 		return 0, err
 	}
-	return float64(n) / time.Since(start).Seconds() / 1e6, nil
+	return float64(n) / time.Since(start).Seconds(), nil
 }

@@ -24,17 +24,26 @@ type RingReport struct {
 	Config RingConfig `json:"config"`
 	// RebalanceSeconds is the time of a rebalance from scratch.
 	RebalanceSeconds float64 `json:"rebalance_seconds"`
-	Balance          float64 `json:"balance_pct"`
-	Dispersion       float64 `json:"dispersion_pct"`
-	// AddHostSeconds and MovedVsIdeal describe adding one host to the balanced ring.
-	AddHostSeconds float64 `json:"add_host_seconds"`
-	MovedVsIdeal   float64 `json:"moved_vs_ideal"`
-	// LookupNs is the cost of hashing a name and listing its primaries.
-	LookupNs float64 `json:"lookup_ns"`
+	// BalanceRatio is the worst device's deviation from its weight's share after it, and
+	// DispersionRatio the share of partitions placed worse than the plan allows: fractions
+	// (0.01 is 1%).
+	BalanceRatio    float64 `json:"balance_ratio"`
+	DispersionRatio float64 `json:"dispersion_ratio"`
+	// AddHostSeconds and MovedToIdealRatio describe adding one host to the balanced ring:
+	// the time of the rebalance, and the partition-replicas it moved over the fewest that
+	// could give the new host its share.
+	AddHostSeconds    float64 `json:"add_host_seconds"`
+	MovedToIdealRatio float64 `json:"moved_to_ideal_ratio"`
+	// LookupSeconds is the cost of hashing a name and listing its primaries.
+	LookupSeconds float64 `json:"lookup_seconds"`
 }
 
 // RunRing builds, rebalances and queries a ring of the configured shape.
 func RunRing(cfg RingConfig) (*RingReport, error) {
+	if min(cfg.Regions, cfg.Zones, cfg.Hosts, cfg.Devices) < 1 {
+		return nil, fmt.Errorf("regions (%d), zones (%d), hosts (%d) and devices (%d) must each be at least 1",
+			cfg.Regions, cfg.Zones, cfg.Hosts, cfg.Devices)
+	}
 	b, err := ring.NewBuilder(ring.BuilderConfig{PartPower: cfg.PartPower, Replicas: cfg.Replicas, MinPartHours: 1})
 	if err != nil {
 		return nil, err
@@ -63,7 +72,8 @@ func RunRing(cfg RingConfig) (*RingReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &RingReport{Config: cfg, RebalanceSeconds: time.Since(start).Seconds(), Balance: rep.Balance, Dispersion: rep.Dispersion}
+	out := &RingReport{Config: cfg, RebalanceSeconds: time.Since(start).Seconds(),
+		BalanceRatio: rep.Balance / 100, DispersionRatio: rep.Dispersion / 100}
 	total := cfg.Regions * cfg.Zones * cfg.Hosts * cfg.Devices
 	if err := addHosts(cfg.Hosts, 1, 1, 1); err != nil {
 		return nil, err
@@ -75,7 +85,7 @@ func RunRing(cfg RingConfig) (*RingReport, error) {
 	}
 	out.AddHostSeconds = time.Since(start).Seconds()
 	ideal := float64(cfg.Devices) / float64(total+cfg.Devices) * float64(rep.Partitions*rep.Replicas)
-	out.MovedVsIdeal = float64(rep.Moved) / ideal
+	out.MovedToIdealRatio = float64(rep.Moved) / ideal
 	r, err := b.Ring()
 	if err != nil {
 		return nil, err
@@ -90,6 +100,6 @@ func RunRing(cfg RingConfig) (*RingReport, error) {
 	for i := range n {
 		dst = r.Primaries(r.Partition(names[i&4095]), dst[:0])
 	}
-	out.LookupNs = float64(time.Since(start).Nanoseconds()) / float64(n)
+	out.LookupSeconds = time.Since(start).Seconds() / float64(n)
 	return out, nil
 }

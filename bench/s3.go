@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
@@ -21,7 +23,8 @@ import (
 // Ops lists the S3 operations the tool can drive.
 var Ops = []string{"put", "get", "mixed", "list", "delete", "multipart"}
 
-// S3Config describes one S3 run.
+// S3Config describes one S3 run. Its JSON form (in a Report) gives durations as
+// _seconds and the share of reads as get_ratio; see MarshalJSON.
 type S3Config struct {
 	Endpoint  string `json:"endpoint"`
 	Region    string `json:"region"`
@@ -35,7 +38,7 @@ type S3Config struct {
 	Concurrency int   `json:"concurrency"`
 	// Duration bounds the measured phase; Count, if set, ends it after that many
 	// operations instead.
-	Duration time.Duration `json:"duration_ns"`
+	Duration time.Duration `json:"-"`
 	Count    int           `json:"count,omitempty"`
 	// Objects is how many objects get, mixed, list and delete work on; they are written
 	// before the measured phase.
@@ -43,14 +46,14 @@ type S3Config struct {
 	// Prefixes, if set, spreads the objects over that many prefixes ("pool/p<n>/"), and a
 	// list is then a delimiter listing of those prefixes (one op: all pages of it).
 	Prefixes int `json:"prefixes,omitempty"`
-	// GetPercent is the share of reads in a mixed run.
-	GetPercent int `json:"get_percent,omitempty"`
+	// GetPercent is the share of reads in a mixed run, in percent (as --get-percent).
+	GetPercent int `json:"-"`
 	// Warmup runs the operation unmeasured first.
-	Warmup time.Duration `json:"warmup_ns"`
+	Warmup time.Duration `json:"-"`
 	// Cleanup deletes what the run wrote (and the bucket, if the run made it).
 	Cleanup bool `json:"cleanup"`
 	// Timeout bounds each request.
-	Timeout time.Duration `json:"timeout_ns"`
+	Timeout time.Duration `json:"-"`
 	// ServerMetrics, if set, is the server's Prometheus endpoint; the report then carries
 	// the server's CPU time and allocations per operation (ServerCost).
 	ServerMetrics string `json:"server_metrics,omitempty"`
@@ -58,16 +61,78 @@ type S3Config struct {
 	Progress func(done int, elapsed time.Duration) `json:"-"`
 }
 
-// Report is the result of a run: comparable across runs and tools.
+// s3ConfigJSON is the JSON form of the S3Config fields that are kept in other units in Go.
+type s3ConfigJSON struct {
+	DurationSeconds float64 `json:"duration_seconds"`
+	GetRatio        float64 `json:"get_ratio,omitempty"`
+	WarmupSeconds   float64 `json:"warmup_seconds"`
+	TimeoutSeconds  float64 `json:"timeout_seconds"`
+}
+
+// MarshalJSON writes the tagged fields and duration_seconds, warmup_seconds,
+// timeout_seconds and get_ratio (GetPercent as a fraction, if set).
+func (c S3Config) MarshalJSON() ([]byte, error) {
+	type plain S3Config // the fields, without these methods
+	return json.Marshal(struct {
+		plain
+		s3ConfigJSON
+	}{plain(c), s3ConfigJSON{DurationSeconds: c.Duration.Seconds(), GetRatio: float64(c.GetPercent) / 100,
+		WarmupSeconds: c.Warmup.Seconds(), TimeoutSeconds: c.Timeout.Seconds()}})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (c *S3Config) UnmarshalJSON(data []byte) error {
+	type plain S3Config
+	var v struct {
+		*plain
+		s3ConfigJSON
+	}
+	v.plain = (*plain)(c)
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	c.Duration, c.Warmup, c.Timeout = seconds(v.DurationSeconds), seconds(v.WarmupSeconds), seconds(v.TimeoutSeconds)
+	c.GetPercent = int(math.Round(v.GetRatio * 100))
+	return nil
+}
+
+// seconds converts a JSON number of seconds to a Duration, rounding to the nanosecond.
+func seconds(s float64) time.Duration { return time.Duration(math.Round(s * float64(time.Second))) }
+
+// Report is the result of a run: comparable across runs and tools. Its JSON form gives
+// Elapsed as elapsed_seconds.
 type Report struct {
 	Tool     string        `json:"tool"`
 	Started  time.Time     `json:"started"`
 	Config   S3Config      `json:"config"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
+	Elapsed  time.Duration `json:"-"`
 	Ops      []OpStats     `json:"ops"`
 	Prepared int           `json:"prepared_objects,omitempty"`
 	// Server is what the server spent in the measured phase, if ServerMetrics was given.
 	Server *ServerCost `json:"server,omitempty"`
+}
+
+// MarshalJSON writes the tagged fields and elapsed_seconds.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	return json.Marshal(struct {
+		plain
+		ElapsedSeconds float64 `json:"elapsed_seconds"`
+	}{plain(r), r.Elapsed.Seconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Report) UnmarshalJSON(data []byte) error {
+	type plain Report
+	v := struct {
+		*plain
+		ElapsedSeconds float64 `json:"elapsed_seconds"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	r.Elapsed = seconds(v.ElapsedSeconds)
+	return nil
 }
 
 func (c *S3Config) validate() error {

@@ -15,10 +15,12 @@ import (
 // It makes a regression in efficiency visible even where throughput hides it (a faster
 // disk, an idler machine).
 type ServerCost struct {
-	CPUSeconds      float64 `json:"cpu_seconds"`
-	AllocBytes      float64 `json:"alloc_bytes"`
-	CPUMsPerOp      float64 `json:"cpu_ms_per_op"`
-	AllocBytesPerOp float64 `json:"alloc_bytes_per_op"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	AllocBytes float64 `json:"alloc_bytes"`
+	// CPUSecondsPerOp and AllocBytesPerOp are nil (null in JSON) when no operation
+	// completed: a cost per operation is then undefined.
+	CPUSecondsPerOp *float64 `json:"cpu_seconds_per_op"`
+	AllocBytesPerOp *float64 `json:"alloc_bytes_per_op"`
 }
 
 // processCounters are the two counters ServerCost is made of, at one moment.
@@ -76,8 +78,8 @@ func scrapeProcess(ctx context.Context, url string) (processCounters, error) {
 func cost(before, after processCounters, ops int) *ServerCost {
 	c := &ServerCost{CPUSeconds: after.cpuSeconds - before.cpuSeconds, AllocBytes: after.allocBytes - before.allocBytes}
 	if ops > 0 {
-		c.CPUMsPerOp = c.CPUSeconds * 1000 / float64(ops)
-		c.AllocBytesPerOp = c.AllocBytes / float64(ops)
+		cpu, alloc := c.CPUSeconds/float64(ops), c.AllocBytes/float64(ops)
+		c.CPUSecondsPerOp, c.AllocBytesPerOp = &cpu, &alloc
 	}
 	return c
 }

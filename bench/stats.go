@@ -7,26 +7,30 @@ import (
 	"time"
 )
 
-// Latency summarises a set of durations, in milliseconds.
+// Latency summarises a set of durations, in seconds.
 type Latency struct {
-	P50  float64 `json:"p50_ms"`
-	P90  float64 `json:"p90_ms"`
-	P99  float64 `json:"p99_ms"`
-	P999 float64 `json:"p99_9_ms"`
-	Max  float64 `json:"max_ms"`
-	Mean float64 `json:"mean_ms"`
+	P50  float64 `json:"p50_seconds"`
+	P90  float64 `json:"p90_seconds"`
+	P99  float64 `json:"p99_seconds"`
+	P999 float64 `json:"p99_9_seconds"`
+	Max  float64 `json:"max_seconds"`
+	Mean float64 `json:"mean_seconds"`
 }
 
 // OpStats is what one kind of operation did in a run.
 type OpStats struct {
-	Op           string         `json:"op"`
-	Count        int            `json:"count"`
-	Errors       int            `json:"errors"`
+	Op     string `json:"op"`
+	Count  int    `json:"count"`
+	Errors int    `json:"errors"`
+	// ErrorsByCode counts the failures by S3 error code ("SlowDown") or transport error
+	// kind ("Timeout"): its keys are codes, not names of the schema.
 	ErrorsByCode map[string]int `json:"errors_by_code,omitempty"`
 	Bytes        int64          `json:"bytes"`
-	OpsPerSec    float64        `json:"ops_per_sec"`
-	MiBPerSec    float64        `json:"mib_per_sec"`
-	Latency      Latency        `json:"latency"`
+	// OpsPerSecond counts successful operations, and BytesPerSecond their bodies, per
+	// second of the measured phase.
+	OpsPerSecond   float64 `json:"ops_per_second"`
+	BytesPerSecond float64 `json:"bytes_per_second"`
+	Latency        Latency `json:"latency"`
 	// TTFB is the time to the first byte of the response body, for reads.
 	TTFB *Latency `json:"ttfb,omitempty"`
 }
@@ -101,8 +105,8 @@ func (r *recorder) stats(elapsed time.Duration) []OpStats {
 			st.ErrorsByCode[code] = n
 		}
 		if secs := elapsed.Seconds(); secs > 0 {
-			st.OpsPerSec = float64(st.Count) / secs
-			st.MiBPerSec = float64(s.bytes) / secs / (1 << 20)
+			st.OpsPerSecond = float64(st.Count) / secs
+			st.BytesPerSecond = float64(s.bytes) / secs
 		}
 		if len(s.ttfb) > 0 {
 			t := summarize(s.ttfb)
@@ -130,15 +134,14 @@ func summarize(d []time.Duration) Latency {
 		return Latency{}
 	}
 	slices.Sort(d)
-	ms := func(x time.Duration) float64 { return float64(x) / float64(time.Millisecond) }
 	rank := func(p float64) float64 {
 		i := int(math.Ceil(p*float64(len(d)))) - 1
-		return ms(d[max(0, min(i, len(d)-1))])
+		return d[max(0, min(i, len(d)-1))].Seconds()
 	}
 	var sum time.Duration
 	for _, x := range d {
 		sum += x
 	}
 	return Latency{P50: rank(0.50), P90: rank(0.90), P99: rank(0.99), P999: rank(0.999),
-		Max: ms(d[len(d)-1]), Mean: ms(sum / time.Duration(len(d)))}
+		Max: d[len(d)-1].Seconds(), Mean: (sum / time.Duration(len(d))).Seconds()}
 }

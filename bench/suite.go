@@ -101,12 +101,13 @@ func sizeLabel(n int64) string {
 	return fmt.Sprintf("%dKiB", n>>10)
 }
 
-// Markdown renders a result as the table BENCHMARKS.md shows.
+// Markdown renders a result as the table BENCHMARKS.md shows, in units for people: MB/s
+// for the ceilings, MiB/s, milliseconds, and KiB allocated per operation.
 func (r *SuiteResult) Markdown(w io.Writer) {
 	c := r.Ceilings
 	fmt.Fprintf(w, "Measured %s on %d CPUs (%s, %s).\n\n", r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.CPUs, r.Machine.OS, r.Machine.Go)
 	fmt.Fprintf(w, "Ceilings in the same run: fsync'd sequential write %.0f MB/s; 4 KiB O_DSYNC writes (8 writers) %.0f/s; loopback TCP %.0f MB/s.\n\n",
-		c.DiskSeqWriteMBps, c.DSync4KWritesPerSec, c.LoopbackTCPMBps)
+		c.DiskSeqWriteBytesPerSecond/1e6, c.DSync4KWritesPerSecond, c.LoopbackTCPBytesPerSecond/1e6)
 	fmt.Fprintln(w, "| op | size | concurrency | ops/s | MiB/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU ms/op | server alloc KiB/op |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, rep := range r.Runs {
@@ -119,11 +120,11 @@ func (r *SuiteResult) Markdown(w io.Writer) {
 				}
 			}
 			cpu, alloc := "-", "-"
-			if c := rep.Server; c != nil {
-				cpu, alloc = fmt.Sprintf("%.2f", c.CPUMsPerOp), fmt.Sprintf("%.1f", c.AllocBytesPerOp/1024)
+			if c := rep.Server; c != nil && c.CPUSecondsPerOp != nil && c.AllocBytesPerOp != nil {
+				cpu, alloc = fmt.Sprintf("%.2f", *c.CPUSecondsPerOp*1e3), fmt.Sprintf("%.1f", *c.AllocBytesPerOp/1024)
 			}
 			fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %d | %s | %s |\n", s.Op, size, rep.Config.Concurrency,
-				s.OpsPerSec, s.MiBPerSec, s.Latency.P50, s.Latency.P99, s.Latency.P999, s.Errors, cpu, alloc)
+				s.OpsPerSecond, s.BytesPerSecond/(1<<20), s.Latency.P50*1e3, s.Latency.P99*1e3, s.Latency.P999*1e3, s.Errors, cpu, alloc)
 		}
 	}
 }

@@ -3,6 +3,8 @@
 # all-in-one server with its front end reaching the storage node over loopback HTTPS (mtls)
 # and over loopback HTTP (plain), alternating, fresh data each run, the same load each time.
 # Usage: bench/scripts/storage-hop.sh [rounds] [duration]   (prints one TSV line per run)
+# The columns are for people (MiB/s, milliseconds), computed from the base units of
+# `stratus bench s3 --json` (bytes_per_second, latency.p50_seconds).
 set -euo pipefail
 rounds=${1:-3}
 dur=${2:-10s}
@@ -21,7 +23,7 @@ for r in $(seq 1 "$rounds"); do
       for op in put get; do
         "$bin" --log-level warn bench s3 "$op" --endpoint http://127.0.0.1:19400 --credentials "$data/credentials.json" \
           --size "$size" --concurrency 8 --duration "$dur" --warmup 2s --json |
-          python3 -c 'import json,sys; r=json.load(sys.stdin)["ops"][0]; print("\t".join(map(str,[sys.argv[1],sys.argv[2],sys.argv[3],sys.argv[4],round(r["ops_per_sec"],1),round(r["mib_per_sec"],1),r["latency"]["p50_ms"]])))' "$r" "$hop" "$op" "$size"
+          python3 -c 'import json,sys; r=json.load(sys.stdin)["ops"][0]; print("\t".join(map(str,[sys.argv[1],sys.argv[2],sys.argv[3],sys.argv[4],round(r["ops_per_second"],1),round(r["bytes_per_second"]/2**20,1),round(r["latency"]["p50_seconds"]*1e3,3)])))' "$r" "$hop" "$op" "$size"
       done
     done
     kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -144,14 +144,15 @@ func printS3Report(w io.Writer, rep *bench.Report) {
 	fmt.Fprintf(w, "%s %s: %s objects, concurrency %d, %v against %s\n", rep.Tool, c.Op, formatSize(c.SizeBytes),
 		c.Concurrency, rep.Elapsed.Round(time.Millisecond), c.Endpoint)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "op\tops\terrors\tops/s\tMiB/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\tttfb p50\tttfb p99\t")
+	fmt.Fprintln(tw, "op\tops\terrors\tops/s\tMiB/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\tttfb p50 ms\tttfb p99 ms\t")
 	for _, s := range rep.Ops {
 		ttfb50, ttfb99 := "-", "-"
 		if s.TTFB != nil {
-			ttfb50, ttfb99 = fmt.Sprintf("%.2f", s.TTFB.P50), fmt.Sprintf("%.2f", s.TTFB.P99)
+			ttfb50, ttfb99 = fmt.Sprintf("%.2f", s.TTFB.P50*1e3), fmt.Sprintf("%.2f", s.TTFB.P99*1e3)
 		}
+		l := s.Latency
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n", s.Op, s.Count, s.Errors,
-			s.OpsPerSec, s.MiBPerSec, s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.P999, s.Latency.Max, ttfb50, ttfb99)
+			s.OpsPerSecond, s.BytesPerSecond/(1<<20), l.P50*1e3, l.P90*1e3, l.P99*1e3, l.P999*1e3, l.Max*1e3, ttfb50, ttfb99)
 	}
 	tw.Flush()
 	for _, s := range rep.Ops {
@@ -159,9 +160,9 @@ func printS3Report(w io.Writer, rep *bench.Report) {
 			fmt.Fprintf(w, "  %s errors %s: %d\n", s.Op, code, n)
 		}
 	}
-	if sc := rep.Server; sc != nil {
+	if sc := rep.Server; sc != nil && sc.CPUSecondsPerOp != nil && sc.AllocBytesPerOp != nil {
 		fmt.Fprintf(w, "  server: %.3f ms CPU and %.1f KiB allocated per operation (%.1f s CPU in all)\n",
-			sc.CPUMsPerOp, sc.AllocBytesPerOp/1024, sc.CPUSeconds)
+			*sc.CPUSecondsPerOp*1e3, *sc.AllocBytesPerOp/1024, sc.CPUSeconds)
 	}
 }
 
@@ -182,9 +183,10 @@ func newBenchRingCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ring of 2^%d partitions, %d replicas, %d devices\n", cfg.PartPower, cfg.Replicas,
 				cfg.Regions*cfg.Zones*cfg.Hosts*cfg.Devices)
-			fmt.Fprintf(cmd.OutOrStdout(), "rebalance from scratch  %.3f s (balance %.2f%%, dispersion %.2f%%)\n", rep.RebalanceSeconds, rep.Balance, rep.Dispersion)
-			fmt.Fprintf(cmd.OutOrStdout(), "add one host            %.3f s, moved %.3f× the ideal\n", rep.AddHostSeconds, rep.MovedVsIdeal)
-			fmt.Fprintf(cmd.OutOrStdout(), "lookup                  %.0f ns\n", rep.LookupNs)
+			fmt.Fprintf(cmd.OutOrStdout(), "rebalance from scratch  %.3f s (balance %.2f%%, dispersion %.2f%%)\n", rep.RebalanceSeconds,
+				rep.BalanceRatio*100, rep.DispersionRatio*100)
+			fmt.Fprintf(cmd.OutOrStdout(), "add one host            %.3f s, moved %.3f× the ideal\n", rep.AddHostSeconds, rep.MovedToIdealRatio)
+			fmt.Fprintf(cmd.OutOrStdout(), "lookup                  %.0f ns\n", rep.LookupSeconds*1e9)
 			return nil
 		},
 	}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// unitWords are words a machine-readable key must not contain: units other than the base
+// ones (seconds, bytes, ratios) and abbreviations of "second" (STYLE.md §7).
+var unitWords = map[string]bool{"ns": true, "us": true, "ms": true, "sec": true, "secs": true, "pct": true, "percent": true,
+	"kb": true, "kib": true, "mb": true, "mib": true, "gb": true, "gib": true, "mbps": true}
+
+// dataKeyed are the objects whose keys are data (error codes), not names of the schema.
+var dataKeyed = map[string]bool{"errors_by_code": true}
+
+// checkMachineJSON fails unless out is one JSON value whose every object key is snake_case
+// and holds no word of a unit other than a base one, anywhere in the key (cpu_ms_per_op
+// as well as p50_ms), and returns it decoded. Values JSON cannot hold (NaN, ±Inf) never
+// get this far: encoding/json refuses to write them, and the command fails.
+func checkMachineJSON(t *testing.T, out string) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(out))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if dec.More() {
+		t.Fatalf("output holds more than one JSON value:\n%s", out)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if !snakeCase.MatchString(k) {
+					t.Errorf("%s.%s: key is not snake_case", path, k)
+				}
+				for _, w := range strings.Split(k, "_") {
+					if unitWords[w] {
+						t.Errorf("%s.%s: %q is not a base unit", path, k, w)
+					}
+				}
+				if !dataKeyed[k] {
+					walk(path+"."+k, e)
+				}
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		}
+	}
+	walk("", v)
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("output is not a JSON object:\n%s", out)
+	}
+	return m
+}
+
+// TestBenchJSON: bench s3 --json and bench ring --json parse, follow the convention and
+// carry the names bench/scripts/storage-hop.sh reads.
+func TestBenchJSON(t *testing.T) {
+	var scrapes atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			n := float64(scrapes.Add(1))
+			fmt.Fprintf(w, "go_memstats_alloc_bytes_total %g\nprocess_cpu_seconds_total %g\n", 3e6*n, 1.5*n)
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodGet {
+			w.Write(make([]byte, 1024))
+		}
+	}))
+	defer srv.Close()
+	for _, op := range []string{"put", "get"} {
+		t.Run("s3 "+op, func(t *testing.T) {
+			out := mustStratus(t, "bench", "s3", op, "--json", "--endpoint", srv.URL, "--access-key", "k", "--secret-key", "s",
+				"--bucket", "b", "--size", "1KiB", "--concurrency", "2", "--count", "20", "--objects", "4", "--warmup", "0s",
+				"--server-metrics", srv.URL+"/metrics")
+			v := checkMachineJSON(t, out)
+			cfg, _ := v["config"].(map[string]any)
+			ops, _ := v["ops"].([]any)
+			if len(ops) != 1 || cfg["timeout_seconds"] != 60.0 || cfg["warmup_seconds"] != 0.0 || v["elapsed_seconds"] == nil {
+				t.Fatalf("report:\n%s", out)
+			}
+			first := ops[0].(map[string]any)
+			lat, _ := first["latency"].(map[string]any)
+			if first["ops_per_second"] == nil || first["bytes_per_second"] == nil || lat["p50_seconds"] == nil {
+				t.Fatalf("report lacks what storage-hop.sh reads:\n%s", out)
+			}
+			if op == "get" && first["ttfb"] == nil {
+				t.Fatalf("a get report without time to first byte:\n%s", out)
+			}
+			storageHopReads(t, out)
+		})
+	}
+	t.Run("ring", func(t *testing.T) {
+		out := mustStratus(t, "bench", "ring", "--json", "--part-power", "8", "--regions", "1", "--zones", "3", "--hosts", "2",
+			"--devices", "1", "--lookups", "100")
+		v := checkMachineJSON(t, out)
+		for _, k := range []string{"rebalance_seconds", "balance_ratio", "dispersion_ratio", "add_host_seconds", "moved_to_ideal_ratio", "lookup_seconds"} {
+			if _, ok := v[k].(float64); !ok {
+				t.Errorf("no %s:\n%s", k, out)
+			}
+		}
+	})
+}
+
+// storageHopReads runs the Python line of bench/scripts/storage-hop.sh on a report, so that
+// the script fails here, not after minutes of measuring, when a name it reads changes.
+func storageHopReads(t *testing.T, report string) {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Log("no python3: storage-hop.sh's reading of the report not checked")
+		return
+	}
+	script, err := os.ReadFile("../../bench/scripts/storage-hop.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`python3 -c '([^']+)'`).FindSubmatch(script)
+	if m == nil {
+		t.Fatal("storage-hop.sh: no python3 -c '…' line")
+	}
+	cmd := exec.Command(py, "-c", string(m[1]), "1", "mtls", "put", "1KiB")
+	cmd.Stdin = strings.NewReader(report)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("storage-hop.sh's python on the report: %v\n%s", err, out)
+	}
+	if n := len(strings.Split(strings.TrimSpace(string(out)), "\t")); n != 7 {
+		t.Fatalf("storage-hop.sh's python printed %d columns, want 7: %q", n, out)
+	}
+}
