@@ -102,7 +102,8 @@ func dataError(err error) error {
 	switch {
 	case errors.Is(err, proxy.ErrIncompleteBody):
 		return errorf(ErrIncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
-	case errors.Is(err, proxy.ErrUnavailable), errors.Is(err, proxy.ErrNoRing), errors.Is(err, meta.ErrUnavailable), errors.Is(err, meta.ErrNoLeader):
+	case errors.Is(err, proxy.ErrUnavailable), errors.Is(err, proxy.ErrNoRing), errors.Is(err, meta.ErrUnavailable), errors.Is(err, meta.ErrNoLeader),
+		errors.Is(err, proxy.ErrClockSkew): // this proxy's clock runs ahead of the storage nodes': another may serve
 		return fmt.Errorf("%w: %w", ErrServiceUnavailable, err)
 	}
 	return err

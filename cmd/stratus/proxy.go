@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -38,6 +39,10 @@ type frontFlags struct {
 	domain  string
 	tlsCert string
 	tlsKey  string
+	// auth tunes the S3 signature checks' limit on failed attempts.
+	authFailureLimit  int
+	authFailureWindow time.Duration
+	trustedProxies    []string
 }
 
 func (f *frontFlags) addFlags(cmd *cobra.Command) {
@@ -48,6 +53,9 @@ func (f *frontFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.domain, "domain", "", "domain for virtual-hosted-style buckets (<bucket>.<domain>); empty: path style only")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve S3 over HTTPS")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fl.IntVar(&f.authFailureLimit, "auth-failure-limit", s3api.DefaultFailureLimit, "failed S3 authentications allowed per access key and per client address in --auth-failure-window before SlowDown (negative: no limit)")
+	fl.DurationVar(&f.authFailureWindow, "auth-failure-window", s3api.DefaultFailureWindow, "the window of --auth-failure-limit")
+	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (default: none; the connection's peer is the client)")
 }
 
 // metricsAddr resolves --metrics-listen: "" for off, "auto" next to the S3 port, so
@@ -80,7 +88,19 @@ func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *met
 		return nil, "", err
 	}
 	// Any region is accepted in signatures: clients default to their own (often us-east-1).
-	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: 10 * time.Second})
+	auth := s3api.AuthConfig{FailureLimit: f.authFailureLimit, FailureWindow: f.authFailureWindow}
+	for _, p := range f.trustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return nil, "", fmt.Errorf("--trusted-proxies %q: want an address or a CIDR prefix", p)
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		auth.TrustedProxies = append(auth.TrustedProxies, pfx)
+	}
+	verifier := s3api.NewVerifier(auth, &s3api.MetaCredentials{Meta: mc, TTL: 10 * time.Second})
 	scfg := s3api.DefaultServerConfig()
 	scfg.Region, scfg.Domain, scfg.Logger, scfg.Registerer = f.region, f.domain, log.With("part", "s3api"), reg
 	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
