@@ -393,8 +393,12 @@ records:
 		}
 	}
 	if res.Refused > 0 {
-		s.log.Warn("pushed versions refused", "device", dev, "partition", part, "remote", r.RemoteAddr,
-			"refused", res.Refused, "err", refused)
+		// A pusher whose clock runs ahead pushes such versions in every partition, every
+		// pass: one line per pusher per minute.
+		if n, ok := s.replWarnings.allow("refused push\x00"+remoteHost(r), res.Refused); ok {
+			s.log.Warn("pushed versions refused", "device", dev, "partition", part, "remote", r.RemoteAddr,
+				"refused", res.Refused, "unlogged_since_last_line", n, "err", refused)
+		}
 	}
 	if res.Err == "" {
 		clearReadDeadline(w)

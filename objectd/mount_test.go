@@ -85,7 +85,9 @@ func TestSomeDevicesUnmounted(t *testing.T) {
 	logger, rec := newLogRecorder(t)
 	n := startNodeLog(t, nil, []string{"sdb", "sdc", "sdd"}, logger, func(c *Config) {
 		c.MountCheck = true
-		c.IsMountPoint = func(dir string) (bool, error) { return slices.Contains([]string{"sdc", "sde"}, filepath.Base(dir)), nil }
+		c.IsMountPoint = func(dir string) (bool, error) {
+			return slices.Contains([]string{"sdc", "sde"}, filepath.Base(dir)), nil
+		}
 		// A mounted disk that was never initialised is not usable either.
 		if err := os.Mkdir(filepath.Join(c.DevicesDir, "sde"), 0o755); err != nil {
 			t.Fatal(err)

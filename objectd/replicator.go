@@ -36,10 +36,11 @@ type replJob struct {
 	part   uint32
 }
 
-// passCounters accumulates a pass's report across workers.
+// passCounters accumulates a pass's report, and its warnings, across workers.
 type passCounters struct {
 	parts, objects, handoffs, errors atomic.Int64
 	bytes                            atomic.Int64
+	warn                             passWarnings
 }
 
 // ReplicateOnce runs one replication pass over every partition on this node's devices in the
@@ -59,6 +60,7 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 	start := time.Now()
 
 	self := s.self()
+	var c passCounters
 	var jobs []replJob
 	mine := 0
 	for _, d := range r.Devices() {
@@ -68,7 +70,9 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 		mine++
 		devDir, err := s.store.devicePath(d.Name)
 		if err != nil {
-			s.log.Warn("device skipped by replicator", "device", d.Name, "err", err)
+			if n, ok := s.replWarnings.allow("skipped\x00"+d.Name, 1); ok {
+				s.log.Warn("device skipped by replicator", "device", d.Name, "unlogged_since_last_line", n, "err", err)
+			}
 			continue
 		}
 		parts, err := s.store.partitions(devDir)
@@ -77,7 +81,8 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 		}
 		for _, p := range parts {
 			if int(p) >= r.PartitionCount() {
-				s.log.Warn("partition outside the ring", "device", d.Name, "partition", p)
+				c.warn.add(replWarning{msg: warnOutsideRing, attr: "device", subject: d.Name}, 0,
+					fmt.Sprintf("%s/%d", d.Name, p), nil)
 				continue
 			}
 			jobs = append(jobs, replJob{dev: d, devDir: devDir, part: p})
@@ -85,10 +90,11 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 	}
 
 	if mine == 0 {
-		s.log.Warn("no ring device is on this node: is advertise_addr the address the ring names?",
-			"advertise", self, "ring_version", r.Version())
+		if n, ok := s.replWarnings.allow("no device", 1); ok {
+			s.log.Warn("no ring device is on this node: is advertise_addr the address the ring names?",
+				"advertise", self, "ring_version", r.Version(), "unlogged_since_last_line", n)
+		}
 	}
-	var c passCounters
 	work := make(chan replJob)
 	var wg sync.WaitGroup
 	for range s.cfg.ReplicationConcurrency {
@@ -108,11 +114,13 @@ feed:
 	}
 	close(work)
 	wg.Wait()
+	c.warn.flush(s.log, s.replWarnings)
 
 	rep := ReplicationReport{Partitions: int(c.parts.Load()), Objects: int(c.objects.Load()),
 		Bytes: c.bytes.Load(), HandoffsRemoved: int(c.handoffs.Load()), Errors: int(c.errors.Load()),
 		Duration: time.Since(start)}
 	s.m.replPasses.Inc()
+	s.m.replErrors.Add(float64(rep.Errors))
 	s.m.replPassSeconds.Observe(rep.Duration.Seconds())
 	s.log.Info("replication pass", "ring_version", r.Version(), "partitions", rep.Partitions,
 		"objects_pushed", rep.Objects, "bytes_pushed", rep.Bytes, "handoffs_removed", rep.HandoffsRemoved,
@@ -120,9 +128,10 @@ feed:
 	return rep, ctx.Err()
 }
 
+func (j replJob) String() string { return fmt.Sprintf("%s/%d", j.dev.Name, j.part) }
+
 // replicatePartition syncs one local partition to the primaries.
 func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob, c *passCounters) {
-	log := s.log.With("device", j.dev.Name, "partition", j.part)
 	c.parts.Add(1)
 	s.m.replParts.Inc()
 	primary := r.IsPrimary(ring.Partition(j.part), j.dev.ID)
@@ -133,7 +142,7 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 	}
 	local, err := s.store.suffixHashes(j.dev.Name, j.part)
 	if err != nil {
-		log.Warn("hash partition", "err", err)
+		c.warn.localFailed(j.dev.Name, j.String(), fmt.Errorf("hash partition: %w", err))
 		c.errors.Add(1)
 		return
 	}
@@ -168,8 +177,8 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 	}
 	defer func() {
 		if len(future) > 0 {
-			log.Warn("versions dated in the future not replicated", "versions", len(future),
-				"example_hash", future[0].hash, "err", s.store.checkSkew(future[0].v.ts))
+			c.warn.add(replWarning{msg: warnFuture, attr: "device", subject: j.dev.Name, unit: warnUnitVersions},
+				len(future), j.String()+"/"+future[0].hash, s.store.checkSkew(future[0].v.ts))
 		}
 	}()
 	allOK := true
@@ -184,7 +193,7 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 			remote, err := s.peers.SuffixHashes(pctx, t)
 			cancel()
 			if err != nil {
-				log.Warn("peer suffix hashes", "peer", t.String(), "err", err)
+				c.warn.peerFailed(t.String(), t.Host, err)
 				c.errors.Add(1)
 				allOK = false
 				continue
@@ -196,7 +205,7 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 		for _, sfx := range suffixes {
 			es, err := list(sfx)
 			if err != nil {
-				log.Warn("list suffix", "suffix", sfx, "err", err)
+				c.warn.localFailed(j.dev.Name, j.String(), fmt.Errorf("list suffix %s: %w", sfx, err))
 				c.errors.Add(1)
 				return
 			}
@@ -207,7 +216,7 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 		}
 		pending, err := s.syncPeer(ctx, j, t, offers, byHash, c)
 		if err != nil {
-			log.Warn("sync with peer", "peer", t.String(), "err", err)
+			c.warn.peerFailed(t.String(), t.Host, err)
 			c.errors.Add(1)
 			allOK = false
 		}
@@ -223,7 +232,7 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 	for _, es := range entries {
 		for _, e := range es {
 			if err := s.store.removeSynced(j.dev.Name, j.devDir, j.part, e.hash, e.v.ts); err != nil {
-				log.Warn("remove handoff copy", "err", err)
+				c.warn.localFailed(j.dev.Name, j.String(), fmt.Errorf("remove handoff copy: %w", err))
 				return
 			}
 		}
@@ -231,7 +240,8 @@ func (s *Server) replicatePartition(ctx context.Context, r *ring.Ring, j replJob
 	s.store.removeEmptyPartition(j.dev.Name, j.devDir, j.part)
 	c.handoffs.Add(1)
 	s.m.replHandoffs.Inc()
-	log.Info("handoff partition delivered to primaries", "objects", countEntries(entries))
+	s.log.Info("handoff partition delivered to primaries", "device", j.dev.Name, "partition", j.part,
+		"objects", countEntries(entries))
 }
 
 func countEntries(m map[string][]entry) int {
@@ -263,8 +273,8 @@ func (s *Server) syncPeer(ctx context.Context, j replJob, t client.Target, offer
 			var refused int
 			want, refused, err = s.pushSome(ctx, j, t, want, byHash, c)
 			if refused > 0 {
-				s.log.Warn("peer refused versions as dated in its future; is its clock behind?",
-					"device", j.dev.Name, "partition", j.part, "peer", t.String(), "refused", refused)
+				c.warn.add(replWarning{msg: warnPeerRefused, attr: "peer", subject: t.Host, unit: warnUnitVersions},
+					refused, t.String(), nil)
 				pending += refused
 			}
 			if err != nil {
