@@ -262,8 +262,7 @@ func (s *Server) watch(ctx context.Context, req client.WatchRequest) (client.Wat
 	if _, ok := client.LookupTable(req.Table); !ok {
 		return client.WatchResponse{}, fmt.Errorf("%w %q", ErrUnknownTable, req.Table)
 	}
-	wait := min(max(req.Wait, 0), client.MaxWatchWait)
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(watchWait(req.WaitSeconds))
 	defer timer.Stop()
 	for {
 		events, applied, resync, wake := s.fsm.feed.since(req.Table, req.Prefix, req.After)
@@ -280,6 +279,18 @@ func (s *Server) watch(ctx context.Context, req client.WatchRequest) (client.Wat
 			return client.WatchResponse{}, ErrClosed
 		}
 	}
+}
+
+// watchWait is how long a watch asking for seconds waits: none for 0 or less, at most
+// MaxWatchWait.
+func watchWait(seconds float64) time.Duration {
+	switch {
+	case !(seconds > 0):
+		return 0
+	case seconds >= client.MaxWatchWait.Seconds():
+		return client.MaxWatchWait
+	}
+	return time.Duration(seconds * float64(time.Second))
 }
 
 // join adds a voter; the caller is the leader.

@@ -66,7 +66,7 @@ func (c *Client) List(ctx context.Context, table, prefix, after string, limit in
 // after. It returns an empty event list when wait passes without a change.
 func (c *Client) Watch(ctx context.Context, table, prefix string, after uint64, wait time.Duration) (WatchResponse, error) {
 	var resp WatchResponse
-	err := c.call(ctx, http.MethodPost, PathWatch, WatchRequest{Table: table, Prefix: prefix, After: after, Wait: wait}, &resp, wait)
+	err := c.call(ctx, http.MethodPost, PathWatch, WatchRequest{Table: table, Prefix: prefix, After: after, WaitSeconds: wait.Seconds()}, &resp, wait)
 	return resp, err
 }
 

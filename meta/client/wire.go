@@ -159,12 +159,14 @@ type ListResponse struct {
 }
 
 // WatchRequest is the body of PathWatch: wait until a key in Table with Prefix is modified at a
-// Raft index greater than After, or until Wait passes.
+// Raft index greater than After, or until WaitSeconds pass.
 type WatchRequest struct {
-	Table  string        `json:"table"`
-	Prefix string        `json:"prefix,omitempty"`
-	After  uint64        `json:"after"`
-	Wait   time.Duration `json:"wait"` // capped by the server at MaxWatchWait
+	Table  string `json:"table"`
+	Prefix string `json:"prefix,omitempty"`
+	After  uint64 `json:"after"`
+	// WaitSeconds is how long to wait for a change, in seconds; the server caps it at
+	// MaxWatchWait, and 0 or less answers at once.
+	WaitSeconds float64 `json:"wait_seconds"`
 }
 
 // MaxWatchWait caps a long poll.
