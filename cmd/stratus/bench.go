@@ -280,7 +280,10 @@ reports that process's CPU time and allocations per operation. Results go to
 				return err
 			}
 			stem := filepath.Join(out, res.Date.Format("2006-01-02T150405Z"))
-			data, _ := json.MarshalIndent(res, "", "  ")
+			data, err := json.MarshalIndent(res, "", "  ")
+			if err != nil {
+				return fmt.Errorf("results: %w", err)
+			}
 			if err := os.WriteFile(stem+".json", append(data, '\n'), 0o644); err != nil {
 				return err
 			}
