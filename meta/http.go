@@ -84,23 +84,14 @@ func (s *Server) handler() http.Handler {
 		return req.Stale, func() (any, error) { return s.list(req) }, nil
 	}))
 	mux.HandleFunc("POST "+client.PathWatch, s.read("watch", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
-		var req struct {
-			client.WatchRequest
-			// LegacyWait is the wait in nanoseconds, as clients sent it before wait_seconds.
-			// It is read so that such a client, during an upgrade, keeps long-polling
-			// rather than asking again at once.
-			LegacyWait *int64 `json:"wait"`
-		}
+		var req client.WatchRequest
 		if err := decode(body, &req); err != nil {
 			return false, nil, err
 		}
 		if err := mayRead(p, req.Table); err != nil {
 			return false, nil, err
 		}
-		if req.LegacyWait != nil && req.WaitSeconds == 0 {
-			req.WaitSeconds = time.Duration(*req.LegacyWait).Seconds()
-		}
-		return true, func() (any, error) { return s.watch(ctx, req.WatchRequest) }, nil
+		return true, func() (any, error) { return s.watch(ctx, req) }, nil
 	}))
 	mux.HandleFunc("POST "+client.PathSecret, s.read("secret", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
 		var req client.SecretRequest

@@ -13,8 +13,7 @@ import (
 )
 
 // TestWatchWaitOnTheWire: a watch body's wait_seconds is how long the node holds the
-// request; a body from a client older than wait_seconds, with the wait in nanoseconds under
-// "wait", is held as long, not answered at once.
+// request; without it the node answers at once.
 func TestWatchWaitOnTheWire(t *testing.T) {
 	c := metatest.New(t, metatest.Options{Nodes: 1, Quiet: true})
 	ctx := ctxT(t, 30*time.Second)
@@ -29,7 +28,6 @@ func TestWatchWaitOnTheWire(t *testing.T) {
 		held       bool
 	}{
 		{"wait_seconds", fmt.Sprintf(`{"table":"rings","after":%d,"wait_seconds":%g}`, w.Index, wait.Seconds()), true},
-		{"legacy wait", fmt.Sprintf(`{"table":"rings","after":%d,"wait":%d}`, w.Index, wait.Nanoseconds()), true},
 		{"no wait", fmt.Sprintf(`{"table":"rings","after":%d}`, w.Index), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
