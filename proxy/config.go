@@ -3,6 +3,8 @@ package proxy
 import (
 	"fmt"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config tunes the data path.
@@ -38,6 +40,9 @@ type Config struct {
 	// nodes' max_clock_skew, which refuses writes dated further ahead of their clocks; a
 	// proxy whose clock is slower than the nodes' by more than this does not catch up.
 	MaxClockSkew time.Duration
+	// Registerer receives the proxy's metrics (stratus_proxy_*, metrics.go); nil registers
+	// none. Proxies that share a Registerer collide: New fails for the second.
+	Registerer prometheus.Registerer `json:"-"`
 }
 
 // DefaultConfig returns the configuration for a typical cluster.

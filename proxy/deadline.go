@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,7 @@ type watchdog struct {
 	idle   time.Duration
 	mu     sync.Mutex
 	timer  *time.Timer
+	fired  atomic.Bool // the call was cancelled for making no progress
 }
 
 // newWatchdog derives a context from ctx that the watchdog cancels after idle without a
@@ -23,7 +25,10 @@ type watchdog struct {
 func newWatchdog(ctx context.Context, idle time.Duration) (context.Context, *watchdog) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &watchdog{cancel: cancel, idle: idle}
-	w.timer = time.AfterFunc(idle, cancel)
+	w.timer = time.AfterFunc(idle, func() {
+		w.fired.Store(true)
+		cancel()
+	})
 	return ctx, w
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"sync/atomic"
 	"time"
 
 	"stratus/internal/hlc"
@@ -38,10 +39,11 @@ func (p *Proxy) Delete(ctx context.Context, name string, commit func(context.Con
 // (postQuorumGrace).
 func (p *Proxy) tombstones(ctx context.Context, pl placement, name string, ts hlc.Timestamp) error {
 	replicas := pl.ring.Replicas()
-	next, stop := iter.Pull(p.candidates(pl))
+	pull, stop := iter.Pull(p.candidates(pl))
 	defer stop()
 	callCtx, giveUp := context.WithCancel(ctx)
 	defer giveUp()
+	var gaveUp atomic.Bool // the replicas still out were given up on after the quorum
 	type answer struct {
 		t   client.Target
 		err error
@@ -49,15 +51,17 @@ func (p *Proxy) tombstones(ctx context.Context, pl placement, name string, ts hl
 	answers := make(chan answer)
 	inflight := 0
 	send := func() bool {
-		t, ok := next()
+		t, ok := p.try(opDelete, pull)
 		if !ok {
 			return false
 		}
 		inflight++
 		go func() {
+			start := time.Now()
 			dctx, cancel := context.WithTimeout(callCtx, p.cfg.NodeTimeout)
 			defer cancel()
 			err := p.nodes.Delete(dctx, t, name, ts)
+			p.m.replica(opDelete, start, err, gaveUp.Load())
 			p.observeErr(err)
 			answers <- answer{t, err}
 		}()
@@ -96,10 +100,12 @@ func (p *Proxy) tombstones(ctx context.Context, pl placement, name string, ts hl
 				send()
 			}
 		case <-postQuorum:
+			gaveUp.Store(true)
 			giveUp()
 		}
 	}
 	if done < Quorum(replicas) {
+		p.m.quorumFailures.WithLabelValues(opDelete).Inc()
 		return &QuorumError{Op: "delete", Want: Quorum(replicas), Got: done, Errs: errs}
 	}
 	return nil

@@ -19,6 +19,11 @@
 //
 // Memory per request is constant: one chunk buffer, whatever the object size.
 //
+// Metrics (metrics.go, on Config.Registerer) count every request to a storage node by
+// operation and outcome (stratus_proxy_replica_requests_total{op,result}) with its
+// duration, handoffs used, operations short of their quorum, nodes skipped by error
+// limiting and writes refused for clock skew. Labels never name a node, bucket or key.
+//
 // The proxy imports the ring and the storage node's client only; the index it commits to
 // is reached through the caller's commit function.
 package proxy

@@ -29,7 +29,7 @@ func (p *Proxy) Get(ctx context.Context, name string, version hlc.Timestamp, rng
 	if attempts == 0 {
 		attempts = 2 * pl.ring.Replicas()
 	}
-	next, stop := iter.Pull(p.candidates(pl))
+	pull, stop := iter.Pull(p.candidates(pl))
 	defer stop()
 	type answer struct {
 		t   client.Target
@@ -43,7 +43,7 @@ func (p *Proxy) Get(ctx context.Context, name string, version hlc.Timestamp, rng
 		if attempts == 0 {
 			return false
 		}
-		t, ok := next()
+		t, ok := p.try(opGet, pull)
 		if !ok {
 			return false
 		}
@@ -51,7 +51,13 @@ func (p *Proxy) Get(ctx context.Context, name string, version hlc.Timestamp, rng
 		wctx, wd := newWatchdog(ctx, p.cfg.NodeTimeout)
 		pending = append(pending, wd)
 		go func() {
+			start := time.Now()
 			obj, err := p.nodes.GetVersion(wctx, t, name, version, rng)
+			if err == nil && version != 0 && obj.Timestamp != version {
+				p.m.record(opGet, start, resultStale)
+			} else {
+				p.m.replica(opGet, start, err, wd.fired.Load())
+			}
 			answers <- answer{t, obj, wd, err}
 		}()
 		return true
@@ -126,5 +132,6 @@ func (p *Proxy) Get(ctx context.Context, name string, version hlc.Timestamp, rng
 	if answered >= Quorum(pl.ring.Replicas()) {
 		return nil, fmt.Errorf("%w: %s version %v: %w", ErrNotFound, name, version, errors.Join(errs...))
 	}
+	p.m.quorumFailures.WithLabelValues(opGet).Inc()
 	return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, name, errors.Join(errs...))
 }

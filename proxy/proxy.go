@@ -19,17 +19,23 @@ type Proxy struct {
 	clock *hlc.Clock
 	log   *slog.Logger
 	lim   *limiter
+	m     *metrics
 	ring  atomic.Pointer[ring.Ring]
 	bufs  sync.Pool
 }
 
 // New returns a proxy that reaches storage nodes through nodes and stamps writes with
-// clock. It serves nothing until SetRing gives it a ring.
+// clock. It serves nothing until SetRing gives it a ring. Its metrics go to
+// cfg.Registerer.
 func New(cfg Config, nodes *client.Client, clock *hlc.Clock, logger *slog.Logger) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, nodes: nodes, clock: clock, log: logger,
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, nodes: nodes, clock: clock, log: logger, m: m,
 		lim: newLimiter(cfg.ErrorLimit, cfg.ErrorSuppression)}
 	p.bufs.New = func() any { b := make([]byte, cfg.ChunkBytes); return &b }
 	return p, nil
@@ -85,35 +91,52 @@ func (pl placement) target(d *ring.Device) client.Target {
 	return client.Target{Host: d.Host, Device: d.Name, Partition: uint32(pl.partition)}
 }
 
+// candidate is a device to try, and whether it is a handoff rather than a primary.
+type candidate struct {
+	client.Target
+	handoff bool
+}
+
 // candidates yields the devices to try for pl, in order: the primaries that are not
 // error-limited, then the handoffs that are not, then the limited primaries, so a node
 // that is only suspected still serves when nothing else can.
-func (p *Proxy) candidates(pl placement) iter.Seq[client.Target] {
-	return func(yield func(client.Target) bool) {
+func (p *Proxy) candidates(pl placement) iter.Seq[candidate] {
+	return func(yield func(candidate) bool) {
 		var limited []client.Target
 		for _, d := range pl.ring.Primaries(pl.partition, make([]*ring.Device, 0, pl.ring.Replicas())) {
 			t := pl.target(d)
 			if p.lim.limited(t.Host) {
+				p.m.nodesSkipped.Inc()
 				limited = append(limited, t)
 				continue
 			}
-			if !yield(t) {
+			if !yield(candidate{Target: t}) {
 				return
 			}
 		}
 		for d := range pl.ring.Handoffs(pl.partition) {
 			t := pl.target(d)
 			if p.lim.limited(t.Host) {
+				p.m.nodesSkipped.Inc()
 				continue
 			}
-			if !yield(t) {
+			if !yield(candidate{Target: t, handoff: true}) {
 				return
 			}
 		}
 		for _, t := range limited {
-			if !yield(t) {
+			if !yield(candidate{Target: t}) {
 				return
 			}
 		}
 	}
+}
+
+// try returns the next candidate from next, counting it if it is a handoff.
+func (p *Proxy) try(op string, next func() (candidate, bool)) (client.Target, bool) {
+	c, ok := next()
+	if ok && c.handoff {
+		p.m.handoffs.WithLabelValues(op).Inc()
+	}
+	return c.Target, ok
 }

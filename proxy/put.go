@@ -52,8 +52,9 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 	}
 	creq := client.PutRequest{Name: req.Name, Timestamp: ts, Length: req.Length,
 		ContentType: req.ContentType, Meta: req.Meta}
-	next, stop := iter.Pull(p.candidates(pl))
+	pull, stop := iter.Pull(p.candidates(pl))
 	defer stop()
+	next := func() (client.Target, bool) { return p.try(opPut, pull) }
 
 	w := &fanout{p: p, ctx: ctx, req: creq, next: next}
 	defer w.abort(errors.New("proxy: put abandoned")) // no-op after a clean finish
@@ -126,9 +127,11 @@ func (p *Proxy) retract(ctx context.Context, name string, ts hlc.Timestamp, targ
 	var wg sync.WaitGroup
 	for _, t := range targets {
 		wg.Go(func() {
+			start := time.Now()
 			dctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
 			defer cancel()
 			err := p.nodes.Delete(dctx, t, name, ts+1)
+			p.m.replica(opDelete, start, err, false)
 			p.observeErr(err)
 			if err != nil && !errors.Is(err, client.ErrConflict) {
 				p.log.Warn("tombstone of an unindexed write failed", "key", name, "node", t.Host, "err", err)
@@ -161,6 +164,8 @@ type sink struct {
 	// flight, so reads after write returns are safe.
 	err      error
 	finished atomic.Bool
+	// gaveUp is set before the proxy cancels the Put for taking too long, for the metrics.
+	gaveUp atomic.Bool
 }
 
 // open starts a stream to the next candidate; it reports false when none is left.
@@ -173,7 +178,9 @@ func (w *fanout) open() bool {
 	pr, pw := io.Pipe()
 	s := &sink{target: t, pw: pw, cancel: cancel, done: make(chan error, 1)}
 	go func() {
+		start := time.Now()
 		err := w.p.nodes.Put(ctx, t, w.req, pr)
+		w.p.m.replica(opPut, start, err, s.gaveUp.Load())
 		if err == nil {
 			err = io.ErrClosedPipe // the Put is over: no more bytes are wanted
 			s.done <- nil
@@ -211,6 +218,7 @@ func (w *fanout) write(chunk []byte, timeout time.Duration) {
 	case <-timer.C:
 		for _, s := range w.sinks {
 			if !s.finished.Load() {
+				s.gaveUp.Store(true)
 				s.cancel()
 			}
 		}
@@ -290,6 +298,7 @@ func (w *fanout) shortError(want, got int) error {
 	if i := slices.IndexFunc(w.failed, func(err error) bool { return errors.Is(err, client.ErrFutureTimestamp) }); i >= 0 {
 		return fmt.Errorf("%w: %w", ErrClockSkew, w.failed[i])
 	}
+	w.p.m.quorumFailures.WithLabelValues(opPut).Inc()
 	return &QuorumError{Op: "put", Want: want, Got: got, Errs: w.errs()}
 }
 
@@ -315,6 +324,7 @@ func (w *fanout) finish(quorum int) []client.Target {
 	}
 	giveUp := func() {
 		for _, s := range open {
+			s.gaveUp.Store(true)
 			s.cancel()
 		}
 	}

@@ -83,7 +83,9 @@ func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *met
 	ocfg := objclient.DefaultConfig()
 	ocfg.HTTPClient = objHTTP
 	ocfg.TLS = objTLS
-	px, err := proxy.New(proxy.DefaultConfig(), objclient.New(ocfg), &hlc.Clock{}, log.With("part", "proxy"))
+	pcfg := proxy.DefaultConfig()
+	pcfg.Registerer = reg
+	px, err := proxy.New(pcfg, objclient.New(ocfg), &hlc.Clock{}, log.With("part", "proxy"))
 	if err != nil {
 		return nil, "", err
 	}
