@@ -15,13 +15,18 @@ printf 'round\thop\top\tsize\tops_per_second\tmib_per_second\tp50_ms\n'
 for r in $(seq 1 "$rounds"); do
   for hop in mtls plain; do
     data=$work/$hop-$r
-    "$bin" --log-level warn server --data "$data" --storage-hop "$hop" --listen 127.0.0.1:19400 \
-      --meta-listen 127.0.0.1:19401 --objectd-listen 127.0.0.1:19402 --metrics-listen 127.0.0.1:19403 >/dev/null &
+    read -r s3 meta obj metrics < <(python3 -c 'import socket
+ss=[socket.socket() for _ in range(4)]
+[s.bind(("127.0.0.1",0)) for s in ss]
+print(" ".join("127.0.0.1:%d" % s.getsockname()[1] for s in ss))')
+    "$bin" --log-level warn server --data "$data" --storage-hop "$hop" --listen "$s3" \
+      --meta-listen "$meta" --objectd-listen "$obj" --metrics-listen "$metrics" >/dev/null &
     pid=$!
     for _ in $(seq 1 100); do [ -s "$data/credentials.json" ] && break; sleep 0.1; done
+    [ -s "$data/credentials.json" ] || { echo "server ($hop) did not start" >&2; exit 1; }
     for size in 4KiB 1MiB; do
       for op in put get; do
-        "$bin" --log-level warn bench s3 "$op" --endpoint http://127.0.0.1:19400 --credentials "$data/credentials.json" \
+        "$bin" --log-level warn bench s3 "$op" --endpoint "http://$s3" --credentials "$data/credentials.json" \
           --size "$size" --concurrency 8 --duration "$dur" --warmup 2s --json |
           python3 -c 'import json,sys; r=json.load(sys.stdin)["ops"][0]; print("\t".join(map(str,[sys.argv[1],sys.argv[2],sys.argv[3],sys.argv[4],round(r["ops_per_second"],1),round(r["bytes_per_second"]/2**20,1),round(r["latency"]["p50_seconds"]*1e3,3)])))' "$r" "$hop" "$op" "$size"
       done

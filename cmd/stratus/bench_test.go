@@ -130,7 +130,7 @@ func storageHopReads(t *testing.T, report string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`python3 -c '([^']+)'`).FindSubmatch(script)
+	m := regexp.MustCompile(`python3 -c '(import json[^']+)'`).FindSubmatch(script)
 	if m == nil {
 		t.Fatal("storage-hop.sh: no python3 -c '…' line")
 	}
