@@ -198,10 +198,13 @@ func (id *Identity) reload() error {
 // for a certificate but leaves checking it to Peer, so refusals can say why.
 func (id *Identity) ServerTLS() *tls.Config {
 	return &tls.Config{
-		MinVersion:     tls.VersionTLS13,
-		ClientAuth:     tls.RequestClientCert,
-		NextProtos:     []string{"http/1.1"},
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return id.current(), nil },
+		MinVersion: tls.VersionTLS13,
+		// Internal hops carry bulk object data: full-size records from the first byte cost
+		// less CPU per byte than growing them as a browser-facing server would.
+		DynamicRecordSizingDisabled: true,
+		ClientAuth:                  tls.RequestClientCert,
+		NextProtos:                  []string{"http/1.1"},
+		GetCertificate:              func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return id.current(), nil },
 	}
 }
 
@@ -210,11 +213,12 @@ func (id *Identity) ServerTLS() *tls.Config {
 // is one of roles.
 func (id *Identity) ClientTLS(roles ...Role) *tls.Config {
 	return &tls.Config{
-		MinVersion:           tls.VersionTLS13,
-		RootCAs:              id.roots,
-		NextProtos:           []string{"http/1.1"},
-		ClientSessionCache:   tls.NewLRUClientSessionCache(256),
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id.current(), nil },
+		MinVersion:                  tls.VersionTLS13,
+		DynamicRecordSizingDisabled: true,
+		RootCAs:                     id.roots,
+		NextProtos:                  []string{"http/1.1"},
+		ClientSessionCache:          tls.NewLRUClientSessionCache(256),
+		GetClientCertificate:        func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id.current(), nil },
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
 				return fmt.Errorf("server %s: %w", cs.ServerName, ErrNoCertificate)
