@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"crypto/tls"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -83,17 +82,5 @@ func (c *cluster) metaConfig(addrs ...string) metaclient.Config {
 	}
 	cfg := metaclient.DefaultConfig(addrs...)
 	cfg.TLS = c.admin.ClientTLS(pki.RoleMeta)
-	return cfg
-}
-
-// clientTLS is a configuration for calling servers of role with the certificate id, or
-// with none if id is nil.
-func clientTLS(roots *pki.Identity, id *tls.Certificate, role pki.Role) *tls.Config {
-	cfg := roots.ClientTLS(role)
-	if id == nil {
-		cfg.GetClientCertificate = nil
-		return cfg
-	}
-	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id, nil }
 	return cfg
 }
