@@ -12,8 +12,9 @@ import (
 const renewBefore = 30 * 24 * time.Hour
 
 // Ensure makes dir a self-contained trust directory, as the all-in-one server and tests use
-// one: a CA (created if missing) and, for each request, <Name>.crt and .key issued by it
-// (issued if missing, unreadable or within 30 days of expiry). It returns the identities.
+// one: a CA (created if missing) and, for each request, <Name>.crt and .key issued by it,
+// issued again when missing, unusable, lacking a requested host or within 30 days of expiry.
+// It returns the identities.
 func Ensure(dir, clusterName string, reqs ...IssueRequest) ([]*Identity, error) {
 	ca, err := LoadCA(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -25,13 +26,8 @@ func Ensure(dir, clusterName string, reqs ...IssueRequest) ([]*Identity, error) 
 	ids := make([]*Identity, 0, len(reqs))
 	for _, req := range reqs {
 		files := InDir(dir, req.Name)
-		if certs, err := readCerts(files.Cert); err != nil || time.Until(certs[0].NotAfter) < renewBefore {
-			if err := ca.IssueTo(dir, req.Name, req); err != nil {
-				return nil, err
-			}
-		}
 		id, err := Load(files)
-		if err != nil {
+		if err != nil || !current(id, req) {
 			if err := ca.IssueTo(dir, req.Name, req); err != nil {
 				return nil, err
 			}
@@ -42,6 +38,21 @@ func Ensure(dir, clusterName string, reqs ...IssueRequest) ([]*Identity, error) 
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// current reports whether id's certificate still serves req: its role, every requested host,
+// and more than renewBefore of validity left.
+func current(id *Identity, req IssueRequest) bool {
+	leaf := id.Chain()[0]
+	if id.Role() != req.Role || time.Until(leaf.NotAfter) < renewBefore {
+		return false
+	}
+	for _, h := range req.Hosts {
+		if leaf.VerifyHostname(h) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // IssueTo issues a certificate for req and writes it into dir as <file>.crt and <file>.key.

@@ -107,3 +107,21 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal("client accepted a server of the wrong role")
 	}
 }
+
+// TestEnsureReissues: a certificate that lacks a requested host is issued again; one that
+// serves is kept.
+func TestEnsureReissues(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Ensure(dir, "test", IssueRequest{Role: RoleMeta, Name: "m", Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := Ensure(dir, "test", IssueRequest{Role: RoleMeta, Name: "m", Hosts: []string{"127.0.0.1"}})
+	if err != nil || same[0].Chain()[0].SerialNumber.Cmp(first[0].Chain()[0].SerialNumber) != 0 {
+		t.Fatalf("a serving certificate was replaced: %v", err)
+	}
+	moved, err := Ensure(dir, "test", IssueRequest{Role: RoleMeta, Name: "m", Hosts: []string{"127.0.0.1", "127.0.0.9"}})
+	if err != nil || moved[0].Chain()[0].VerifyHostname("127.0.0.9") != nil {
+		t.Fatalf("certificate not reissued for a new host: %v", err)
+	}
+}
