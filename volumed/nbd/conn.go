@@ -22,6 +22,10 @@ const (
 	writeBufBytes = 256 << 10
 )
 
+// shutdownGrace is how long replies may take to send once a shutdown has cancelled the
+// requests still in flight.
+const shutdownGrace = time.Second
+
 var (
 	// errPayloadTooLarge ends a connection whose WRITE carries more than the server will
 	// read: its stream cannot be resynchronised without reading the payload.
@@ -139,8 +143,10 @@ func (c *conn) drain() {
 	c.nc.SetReadDeadline(time.Now())
 	c.forceTimer = time.AfterFunc(c.s.cfg.ShutdownTimeout, func() {
 		c.log.Warn("nbd shutdown: cancelling requests still in flight", "shutdown_timeout", c.s.cfg.ShutdownTimeout)
+		// Cancelled requests answer ESHUTDOWN; a client that does not read them within
+		// the grace period has its connection closed by the write deadline.
 		c.cancelReqs()
-		c.nc.Close()
+		c.nc.SetWriteDeadline(time.Now().Add(shutdownGrace))
 	})
 }
 

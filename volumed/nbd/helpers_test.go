@@ -115,6 +115,7 @@ type testClient struct {
 	size       uint64
 	flags      uint16
 	handle     uint64
+	reads      map[uint64]int // handle → length of each read in flight
 }
 
 // dial connects and reads the greeting.
@@ -271,6 +272,12 @@ func connect(t testing.TB, addr, name string, o connectOpts) *testClient {
 func (c *testClient) send(typ, flags uint16, off uint64, length uint32, payload []byte) uint64 {
 	c.t.Helper()
 	c.handle++
+	if typ == cmdRead {
+		if c.reads == nil {
+			c.reads = make(map[uint64]int)
+		}
+		c.reads[c.handle] = int(length)
+	}
 	r := request{flags: flags, typ: typ, handle: c.handle, offset: off, length: length}
 	c.write(appendRequest(nil, r), payload)
 	return c.handle
@@ -286,9 +293,9 @@ type chunk struct {
 
 const simpleType = 0xffff
 
-// next reads one reply message. dataLen is the payload following a successful simple
-// reply (the length of the read it answers; 0 for other commands).
-func (c *testClient) next(dataLen int) (chunk, []byte) {
+// next reads one reply message, with the data following a successful simple reply to a
+// read.
+func (c *testClient) next() (chunk, []byte) {
 	c.t.Helper()
 	var m [4]byte
 	c.readFull(m[:])
@@ -298,6 +305,8 @@ func (c *testClient) next(dataLen int) (chunk, []byte) {
 		c.readFull(h[:])
 		ch := chunk{typ: simpleType, errno: errno(binary.BigEndian.Uint32(h[:])), handle: binary.BigEndian.Uint64(h[4:])}
 		var data []byte
+		dataLen := c.reads[ch.handle]
+		delete(c.reads, ch.handle)
 		if ch.errno == errnoOK && dataLen > 0 {
 			data = make([]byte, dataLen)
 			c.readFull(data)
@@ -310,6 +319,9 @@ func (c *testClient) next(dataLen int) (chunk, []byte) {
 			handle: binary.BigEndian.Uint64(h[4:])}
 		ch.payload = make([]byte, binary.BigEndian.Uint32(h[12:]))
 		c.readFull(ch.payload)
+		if ch.flags&replyFlagDone != 0 {
+			delete(c.reads, ch.handle)
+		}
 		if ch.typ&(1<<15) != 0 {
 			ch.errno = errno(binary.BigEndian.Uint32(ch.payload))
 		}
@@ -325,7 +337,7 @@ func (c *testClient) next(dataLen int) (chunk, []byte) {
 // zeroes).
 func (c *testClient) reply(h uint64, off uint64, n int) (errno, []byte) {
 	c.t.Helper()
-	ch, data := c.next(n)
+	ch, data := c.next()
 	if ch.handle != h {
 		c.t.Fatalf("reply for handle %d, want %d", ch.handle, h)
 	}
@@ -347,7 +359,7 @@ func (c *testClient) reply(h uint64, off uint64, n int) (errno, []byte) {
 		if ch.flags&replyFlagDone != 0 {
 			return e, buf
 		}
-		ch, _ = c.next(0)
+		ch, _ = c.next()
 		if ch.handle != h {
 			c.t.Fatalf("chunk for handle %d, want %d", ch.handle, h)
 		}
@@ -370,3 +382,37 @@ func (c *testClient) expectClosed() {
 func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
 }
+
+// metricValue returns the value of the counter or gauge called name whose labels include
+// the given name/value pairs (summed over the series that match), or 0.
+func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue series
+				}
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+func bufioReader(nc net.Conn) *bufio.Reader { return bufio.NewReader(nc) }

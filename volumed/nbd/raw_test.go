@@ -200,7 +200,7 @@ func TestHandshakeOptions(t *testing.T) {
 	}
 	c.structured = true
 	h := c.send(cmdBlockStatus, 0, 0, 4096, nil)
-	ch, _ := c.next(0)
+	ch, _ := c.next()
 	if ch.handle != h || ch.typ != replyBlockStatus || ch.flags != replyFlagDone {
 		t.Fatalf("block status reply %+v", ch)
 	}
@@ -296,7 +296,7 @@ func TestRequestErrors(t *testing.T) {
 					payload = testutil.Payload(int(tc.r.length), 1)
 				}
 				h := c.send(tc.r.typ, tc.r.flags, tc.r.off, tc.r.length, payload)
-				ch, _ := c.next(0)
+				ch, _ := c.next()
 				if ch.handle != h || ch.errno != tc.want {
 					t.Fatalf("reply %+v, want errno %d", ch, tc.want)
 				}
@@ -384,7 +384,7 @@ func TestStructuredHoles(t *testing.T) {
 	var kinds []uint16
 	got := make([]byte, 3*memBlock)
 	for {
-		ch, _ := c.next(0)
+		ch, _ := c.next()
 		if ch.handle != h {
 			t.Fatalf("handle %d", ch.handle)
 		}
@@ -411,7 +411,7 @@ func TestStructuredHoles(t *testing.T) {
 	}
 
 	h = c.send(cmdRead, cmdFlagDF, 0, 3*memBlock, nil)
-	ch, _ := c.next(0)
+	ch, _ := c.next()
 	if ch.typ != replyOffsetData || ch.flags != replyFlagDone || len(ch.payload) != 8+3*memBlock {
 		t.Fatalf("DF read: %d-byte chunk type %d flags %d", len(ch.payload), ch.typ, ch.flags)
 	}
@@ -441,7 +441,7 @@ func TestBlockStatus(t *testing.T) {
 	descs := func(flags uint16, off uint64, length uint32) [][2]uint32 {
 		t.Helper()
 		h := c.send(cmdBlockStatus, flags, off, length, nil)
-		ch, _ := c.next(0)
+		ch, _ := c.next()
 		if ch.handle != h || ch.typ != replyBlockStatus || ch.flags != replyFlagDone {
 			t.Fatalf("reply %+v", ch)
 		}
