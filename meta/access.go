@@ -33,8 +33,8 @@ var tableWriters = map[string][]pki.Role{
 	client.TableObjectVersions: {pki.RoleAdmin, pki.RoleProxy},
 	client.TableUploads:        {pki.RoleAdmin, pki.RoleProxy},
 	client.TableUploadParts:    {pki.RoleAdmin, pki.RoleProxy},
-	client.TableVolumes:        {pki.RoleAdmin},
-	client.TableSnapshots:      {pki.RoleAdmin},
+	client.TableVolumes:        {pki.RoleAdmin, pki.RoleVolumed},
+	client.TableSnapshots:      {pki.RoleAdmin, pki.RoleVolumed},
 	client.TableImages:         {pki.RoleAdmin},
 	client.TableInstances:      {pki.RoleAdmin},
 	client.TableKeyPairs:       {pki.RoleAdmin},
@@ -42,6 +42,9 @@ var tableWriters = map[string][]pki.Role{
 
 // storageReads are the tables a storage node may read: where data goes, nothing about whose.
 var storageReads = []string{client.TableConfig, client.TableRings, client.TableNodes}
+
+// volumeReads are the tables a volume daemon may read: placement and its volumes.
+var volumeReads = []string{client.TableConfig, client.TableRings, client.TableNodes, client.TableVolumes, client.TableSnapshots}
 
 // trusted is the identity of callers when the node runs without TLS (tests only): anything
 // goes, as before there were certificates.
@@ -86,7 +89,8 @@ func mayWrite(p pki.Peer, ops []client.Op) error {
 
 // mayRead checks that p may read table.
 func mayRead(p pki.Peer, table string) error {
-	if p.Role == pki.RoleObjectd && slices.Contains(storageReads, table) {
+	if p.Role == pki.RoleObjectd && slices.Contains(storageReads, table) ||
+		p.Role == pki.RoleVolumed && slices.Contains(volumeReads, table) {
 		return nil
 	}
 	return permit(p, "read table "+table, pki.RoleAdmin, pki.RoleProxy)

@@ -26,11 +26,12 @@ const (
 	RoleMeta    Role = "meta"    // a catalog voter
 	RoleObjectd Role = "objectd" // a storage node
 	RoleProxy   Role = "proxy"   // an S3 front end
+	RoleVolumed Role = "volumed" // a host's block-volume daemon
 	RoleAdmin   Role = "admin"   // an operator's tools
 )
 
 // Roles lists every role, in the order the CLI shows them.
-var Roles = []Role{RoleMeta, RoleObjectd, RoleProxy, RoleAdmin}
+var Roles = []Role{RoleMeta, RoleObjectd, RoleProxy, RoleVolumed, RoleAdmin}
 
 // RoleOf returns the role a certificate carries.
 func RoleOf(c *x509.Certificate) (Role, bool) {
