@@ -224,10 +224,18 @@ func (c *cluster) addStorageNode(i int, opts clusterOptions) *storageNode {
 	ip := fmt.Sprintf("127.0.0.%d", 21+i)
 	n := &storageNode{name: fmt.Sprintf("n%d", i), zone: i%3 + 1, dir: filepath.Join(c.dir, fmt.Sprintf("n%d", i)),
 		devices: []string{"d0", "d1"}}
-	listen := freeAddr(c.t, ip)
-	var err error
-	if n.link, err = newLink(ip+":0", listen); err != nil {
-		c.t.Fatal(err)
+	// The link and the node share an IP address: the link's port, picked after the node's
+	// was released, may be that very port, which the node could then not bind.
+	var listen string
+	for n.link == nil || n.link.addr() == listen {
+		if n.link != nil {
+			n.link.close()
+		}
+		listen = freeAddr(c.t, ip)
+		var err error
+		if n.link, err = newLink(ip+":0", listen); err != nil {
+			c.t.Fatal(err)
+		}
 	}
 	n.addr = n.link.addr()
 	// Callers dial the link (the ring's address); the node's own address is in the
