@@ -62,7 +62,6 @@ func (p *Proxy) Ring() *ring.Ring { return p.ring.Load() }
 // writing it (PutRequest.Timestamp).
 func (p *Proxy) Stamp() hlc.Timestamp { return p.clock.Next() }
 
-// Quorum is the number of replicas a write must reach: a majority.
 // postQuorumGrace is how long the replicas that have not answered get once a quorum has,
 // after the quorum took toQuorum: PostQuorumTimeout, or twice what the quorum took when
 // every replica is slow (a busy disk), so that a loaded node is not cut off from writes it
@@ -71,6 +70,7 @@ func (p *Proxy) postQuorumGrace(toQuorum time.Duration) time.Duration {
 	return max(p.cfg.PostQuorumTimeout, 2*toQuorum)
 }
 
+// Quorum is the number of replicas a write must reach: a majority.
 func Quorum(replicas int) int { return replicas/2 + 1 }
 
 // placement is where one name lives in one ring.

@@ -451,3 +451,40 @@ func TestHungNodeAfterQuorum(t *testing.T) {
 		t.Errorf("delete waited %v for a hung replica after its quorum", d)
 	}
 }
+
+// TestSilentNodeAtFirstChunk: a primary that accepts the connection but never takes the
+// first chunk (as a cut-off node does in a TLS handshake, or here once its socket buffers are
+// full) costs the write the post-quorum grace, not ConnectTimeout: a handoff takes its place.
+func TestSilentNodeAtFirstChunk(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{Nodes: 4})
+	nodes := client.New(client.Config{Timeout: time.Minute})
+	t.Cleanup(nodes.CloseIdleConnections)
+	cfg := proxy.DefaultConfig()
+	// The first chunk is far larger than loopback socket buffers, so the silent node cannot
+	// swallow it; ConnectTimeout is what the write used to wait.
+	cfg.ChunkBytes, cfg.ConnectTimeout, cfg.PostQuorumTimeout = 32<<20, 30*time.Second, 100*time.Millisecond
+	p, err := proxy.New(cfg, nodes, &hlc.Clock{}, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetRing(st.Ring)
+	name := "bucket/big"
+	silent := st.Ring.Primaries(st.Ring.Partition(name), nil)[0].Host
+	for _, n := range st.Nodes {
+		if n.Addr == silent {
+			silence(t, n)
+		}
+	}
+	body := payload(32<<20, 7)
+	start := time.Now()
+	res, err := put(t, p, name, body)
+	if err != nil || res.Replicas < 2 {
+		t.Fatalf("write with a silent primary: %+v %v", res, err)
+	}
+	if d := time.Since(start); d > cfg.ConnectTimeout/3 {
+		t.Errorf("write waited %v for a silent primary", d)
+	}
+	if got, err := read(t, p, name, res.Timestamp); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read back: %v", err)
+	}
+}

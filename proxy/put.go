@@ -75,11 +75,13 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 				return PutResult{}, w.fail(fmt.Errorf("%w: more than %d bytes", ErrIncompleteBody, req.Length))
 			}
 			sum.Write(buf[:n])
-			timeout := p.cfg.NodeTimeout
+			timeout, wait := p.cfg.NodeTimeout, 0
 			if first {
-				timeout = p.cfg.ConnectTimeout
+				// A replica that has not taken the first chunk soon after a quorum did is
+				// replaced by a handoff below.
+				timeout, wait = p.cfg.ConnectTimeout, quorum
 			}
-			w.write(buf[:n], timeout)
+			w.write(buf[:n], timeout, wait)
 			if first {
 				// Nothing has been committed to a replica that failed on the first
 				// chunk: a handoff can take its place with this same chunk.
@@ -194,9 +196,14 @@ func (w *fanout) open() bool {
 }
 
 // write sends chunk to every live sink in parallel; a sink that does not take it within
-// timeout is cancelled and dropped.
-func (w *fanout) write(chunk []byte, timeout time.Duration) {
+// timeout is cancelled and dropped. With quorum > 0, once that many sinks have taken it the
+// others get only the post-quorum grace: a replica whose connection hangs (a TLS handshake
+// with a cut-off node never completes) must not hold the write for the whole timeout while a
+// handoff could take its place.
+func (w *fanout) write(chunk []byte, timeout time.Duration, quorum int) {
+	start := time.Now()
 	var wg sync.WaitGroup
+	took := make(chan struct{}, len(w.sinks))
 	for _, s := range w.sinks {
 		if s.err != nil {
 			continue
@@ -205,6 +212,8 @@ func (w *fanout) write(chunk []byte, timeout time.Duration) {
 		wg.Go(func() {
 			if _, err := s.pw.Write(chunk); err != nil {
 				s.err = err
+			} else {
+				took <- struct{}{}
 			}
 			s.finished.Store(true)
 		})
@@ -213,9 +222,8 @@ func (w *fanout) write(chunk []byte, timeout time.Duration) {
 	go func() { wg.Wait(); close(done) }()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
+	var grace <-chan time.Time
+	giveUp := func() {
 		for _, s := range w.sinks {
 			if !s.finished.Load() {
 				s.gaveUp.Store(true)
@@ -223,6 +231,24 @@ func (w *fanout) write(chunk []byte, timeout time.Duration) {
 			}
 		}
 		<-done
+	}
+	for n, waiting := 0, true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case <-took:
+			if n++; n == quorum {
+				g := time.NewTimer(w.p.postQuorumGrace(time.Since(start)))
+				defer g.Stop()
+				grace = g.C
+			}
+		case <-timer.C:
+			giveUp()
+			waiting = false
+		case <-grace:
+			giveUp()
+			waiting = false
+		}
 	}
 	for _, s := range w.sinks {
 		if s.err != nil && !s.closed {
@@ -265,7 +291,7 @@ func (w *fanout) replaceFailed(chunk []byte) {
 		s := w.sinks[before]
 		other := w.sinks[:before]
 		w.sinks = w.sinks[before:] // write to the newcomer alone
-		w.write(chunk, w.p.cfg.ConnectTimeout)
+		w.write(chunk, w.p.cfg.ConnectTimeout, 0)
 		w.sinks = append(other, s)
 		if s.err == nil {
 			w.p.log.Warn("handoff used", "key", w.req.Name, "node", s.target.Host, "device", s.target.Device)
