@@ -43,22 +43,22 @@ func (s *Server) handler() http.Handler {
 		return func(ctx context.Context) (any, error) { return s.applyBatch(ctx, req) }, nil
 	}))
 	mux.HandleFunc("POST "+client.PathJoin, s.leaderOnly("join", func(p pki.Peer, body []byte) (serveFunc, error) {
-		var req client.JoinRequest
-		if err := decode(body, &req); err != nil {
-			return nil, err
-		}
 		// Operators may change membership too: a dead voter cannot remove itself.
 		if err := permit(p, "change the meta membership", pki.RoleAdmin); err != nil {
+			return nil, err
+		}
+		var req client.JoinRequest
+		if err := decode(body, &req); err != nil {
 			return nil, err
 		}
 		return func(context.Context) (any, error) { return struct{}{}, s.join(req) }, nil
 	}))
 	mux.HandleFunc("POST "+client.PathRemove, s.leaderOnly("remove", func(p pki.Peer, body []byte) (serveFunc, error) {
-		var req client.RemoveRequest
-		if err := decode(body, &req); err != nil {
+		if err := permit(p, "change the meta membership", pki.RoleAdmin); err != nil {
 			return nil, err
 		}
-		if err := permit(p, "change the meta membership", pki.RoleAdmin); err != nil {
+		var req client.RemoveRequest
+		if err := decode(body, &req); err != nil {
 			return nil, err
 		}
 		return func(context.Context) (any, error) { return struct{}{}, s.remove(req) }, nil
@@ -94,11 +94,11 @@ func (s *Server) handler() http.Handler {
 		return true, func() (any, error) { return s.watch(ctx, req) }, nil
 	}))
 	mux.HandleFunc("POST "+client.PathSecret, s.read("secret", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
-		var req client.SecretRequest
-		if err := decode(body, &req); err != nil {
+		if err := permit(p, "read secrets", pki.RoleProxy); err != nil {
 			return false, nil, err
 		}
-		if err := permit(p, "read secrets", pki.RoleProxy); err != nil {
+		var req client.SecretRequest
+		if err := decode(body, &req); err != nil {
 			return false, nil, err
 		}
 		if p.Role != pki.RoleMeta && !s.secrets.allow(p.Name, time.Now()) {
@@ -122,7 +122,16 @@ func (s *Server) handler() http.Handler {
 	if s.cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", s.only("metrics", "read metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP, pki.Roles...))
 	}
-	return mux
+	// A caller without a valid certificate learns nothing, not even which routes exist.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != client.PathHealth {
+			if _, err := s.peer(r); err != nil {
+				s.reply(w, "api", nil, err)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // serveFunc serves a parsed, permitted request.
