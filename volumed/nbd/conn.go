@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -66,6 +67,7 @@ type conn struct {
 
 	reqCtx     context.Context // parent of every Export call
 	cancelReqs context.CancelFunc
+	deadline   atomic.Pointer[deadlineCtx] // see requestCtx
 	slots      chan struct{}       // one per request in flight
 	budget     *semaphore.Weighted // payload bytes in flight
 	replies    chan *job           // to the writer; never blocks (capacity MaxInFlight)
@@ -397,4 +399,31 @@ func (c *conn) noteIOError(j *job, err error) {
 		c.log.Warn("nbd request failed", "op", cmdName(j.typ), "offset", j.offset, "length", j.length,
 			"io_errors", n, "err", err)
 	}
+}
+
+// deadlineCtx is a context shared by the requests that start before renew.
+type deadlineCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc // not called: see requestCtx
+	renew  time.Time
+}
+
+// requestCtx returns the context for a request's Export calls: cancelled when the
+// connection's requests are, and past a deadline at least RequestTimeout away. Requests
+// starting within one tick (RequestTimeout/32, at most a second) share a context whose
+// deadline is RequestTimeout plus a tick after the first of them started, so a connection
+// creates a context and timer per tick instead of per request (the timer's allocations
+// were most of a small read's). The deadline thus has the resolution of a tick.
+func (c *conn) requestCtx() context.Context {
+	now := time.Now()
+	if d := c.deadline.Load(); d != nil && now.Before(d.renew) {
+		return d.ctx
+	}
+	tick := min(max(c.s.cfg.RequestTimeout/32, time.Millisecond), time.Second)
+	// The context is never cancelled early, since later requests share it: it ends at
+	// its deadline, or with reqCtx when the connection ends, and either releases its timer.
+	ctx, cancel := context.WithDeadline(c.reqCtx, now.Add(c.s.cfg.RequestTimeout+tick))
+	d := &deadlineCtx{ctx: ctx, cancel: cancel, renew: now.Add(tick)}
+	c.deadline.Store(d)
+	return ctx
 }

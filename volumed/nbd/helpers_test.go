@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -70,7 +71,11 @@ func startServer(t testing.TB, exports Exports, mod func(*Config)) *testServer {
 		mod(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := New(cfg, exports, testutil.Logger(t), reg)
+	var logger *slog.Logger // benchmarks: none, so the output stays readable
+	if _, bench := t.(*testing.B); !bench {
+		logger = testutil.Logger(t)
+	}
+	srv, err := New(cfg, exports, logger, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

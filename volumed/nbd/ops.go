@@ -106,7 +106,7 @@ func (c *conn) handle(j *job) {
 	defer c.handlers.Done()
 	m := c.s.m
 	m.inflight.Inc()
-	ctx, cancel := context.WithTimeout(c.reqCtx, c.s.cfg.RequestTimeout)
+	ctx := c.requestCtx()
 	k := &c.caps
 	fua := j.flags&cmdFlagFUA != 0
 	var err error
@@ -132,7 +132,6 @@ func (c *conn) handle(j *job) {
 	case cmdBlockStatus:
 		err = c.blockStatusOf(ctx, j)
 	}
-	cancel()
 	m.inflight.Dec()
 	if err != nil {
 		j.errno = errnoOf(err)

@@ -2,6 +2,7 @@ package nbd
 
 import (
 	"encoding/binary"
+	"runtime"
 )
 
 // baseAllocationID is the metadata context ID of base:allocation on every connection.
@@ -16,7 +17,12 @@ func (c *conn) writeLoop() {
 		if c.werr == nil {
 			c.werr = c.writeReply(j)
 			if c.werr == nil && len(c.replies) == 0 {
-				c.werr = c.bw.Flush()
+				// Let requests that are about to finish queue their replies first, so one
+				// system call sends them all.
+				runtime.Gosched()
+				if len(c.replies) == 0 {
+					c.werr = c.bw.Flush()
+				}
 			}
 			if c.werr != nil {
 				c.nc.Close()
