@@ -330,3 +330,23 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestTimeout: an Export call that outlives RequestTimeout has its ctx ended and
+// the client is told EIO; the connection goes on.
+func TestRequestTimeout(t *testing.T) {
+	g := newGatedExport(0)
+	ts := startServer(t, gatedExports(g), func(c *Config) { c.RequestTimeout = 50 * time.Millisecond })
+	c := connect(t, ts.tcp, "g", connectOpts{structured: true})
+	start := time.Now()
+	h := c.send(cmdRead, 0, 0, 4096, nil)
+	if e, _ := c.reply(h, 0, 4096); e != errnoIO {
+		t.Fatalf("read past its deadline: %v, want EIO", e)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("deadline after %v, want at least 50ms", d)
+	}
+	h = c.send(cmdRead, 0, 4096, 4096, nil)
+	if e, _ := c.reply(h, 4096, 4096); e != errnoOK {
+		t.Fatalf("next read: %v", e)
+	}
+}

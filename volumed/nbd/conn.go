@@ -144,6 +144,11 @@ func (c *conn) drain() {
 	}
 	c.nc.SetReadDeadline(time.Now())
 	c.forceTimer = time.AfterFunc(c.s.cfg.ShutdownTimeout, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.inTransmit {
+			return // finished meanwhile
+		}
 		c.log.Warn("nbd shutdown: cancelling requests still in flight", "shutdown_timeout", c.s.cfg.ShutdownTimeout)
 		// Cancelled requests answer ESHUTDOWN; a client that does not read them within
 		// the grace period has its connection closed by the write deadline.
@@ -195,6 +200,7 @@ func (c *conn) transmit() error {
 	<-wrote
 
 	c.mu.Lock()
+	c.inTransmit = false // a drain from now on just closes the connection
 	if c.forceTimer != nil {
 		c.forceTimer.Stop()
 	}

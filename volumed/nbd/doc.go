@@ -55,8 +55,11 @@
 // Config.MaxInFlight requests are in flight or their payloads (writes received, reads to
 // send) reach Config.MaxInFlightBytes, which bounds a connection's memory. Requests run
 // concurrently against the Export and finish in any order; the writer sends each reply as
-// it finishes (replies are out of order, matched by handle), batching the replies that are
-// ready into one system call, and writes read data straight from the request's buffer.
+// it finishes (replies are out of order, matched by handle), and writes read data straight
+// from the request's buffer. It flushes only when no other reply is queued, after yielding
+// once to requests about to finish, so replies finishing together share a system call
+// (this more than doubles small-read throughput at queue depth 32, and costs nothing
+// measurable at depth 1).
 // The server gives no ordering between overlapping requests in flight, as the protocol
 // allows: clients do not send them, and an Export that must order them does so itself.
 // A FLUSH is passed to the Export when it is read; the writes it must cover have already
@@ -68,7 +71,9 @@
 // connections in transmission stop reading requests, finish the requests in flight and
 // send their replies, then close. Requests still running after Config.ShutdownTimeout
 // have their contexts cancelled (the client gets ESHUTDOWN, or the connection closes under
-// them). Every Export call also has a deadline of Config.RequestTimeout.
+// them). Every Export call also has a deadline of Config.RequestTimeout (later by up to
+// RequestTimeout/32, at most a second: requests starting close together share one
+// deadline, which saves a timer per request).
 //
 // # Caveats
 //

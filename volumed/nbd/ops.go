@@ -114,7 +114,9 @@ func (c *conn) handle(j *job) {
 	case cmdRead:
 		err = c.read(ctx, j)
 	case cmdWrite:
-		err = k.writer.WriteAt(ctx, j.buf.b, j.offset, fua)
+		if j.length > 0 {
+			err = k.writer.WriteAt(ctx, j.buf.b, j.offset, fua)
+		}
 	case cmdFlush:
 		err = k.flusher.Flush(ctx)
 	case cmdTrim:
