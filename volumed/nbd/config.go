@@ -37,12 +37,12 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: 32 MiB requests, 64 in flight per connection within
-// 128 MiB, 30 s per backend call.
+// 64 MiB of payload, 30 s per backend call.
 func DefaultConfig() Config {
 	return Config{
 		MaxBlockBytes:    32 << 20,
 		MaxInFlight:      64,
-		MaxInFlightBytes: 128 << 20,
+		MaxInFlightBytes: 64 << 20,
 		MaxConnections:   1024,
 		RequestTimeout:   30 * time.Second,
 		HandshakeTimeout: 10 * time.Second,

@@ -68,9 +68,9 @@ type conn struct {
 	reqCtx     context.Context // parent of every Export call
 	cancelReqs context.CancelFunc
 	deadline   atomic.Pointer[deadlineCtx] // see requestCtx
-	slots      chan struct{}       // one per request in flight
-	budget     *semaphore.Weighted // payload bytes in flight
-	replies    chan *job           // to the writer; never blocks (capacity MaxInFlight)
+	slots      chan struct{}               // one per request in flight
+	budget     *semaphore.Weighted         // payload bytes in flight
+	replies    chan *job                   // to the writer; never blocks (capacity MaxInFlight)
 	handlers   sync.WaitGroup
 
 	ioErrors int // EIO replies, for rate-limiting their log lines; handlers only, under mu
@@ -250,6 +250,9 @@ func (c *conn) readLoop() error {
 		}
 		if req.typ == cmdRead && req.length > 0 {
 			j.cost = int64(req.length)
+			if j.streamed = c.streams(req); j.streamed {
+				j.cost = readPieces * readPieceBytes // what streamRead holds at once
+			}
 			c.budget.Acquire(context.Background(), j.cost) // cost <= MaxInFlightBytes: cannot fail
 		}
 		c.handlers.Add(1)
@@ -387,6 +390,12 @@ func (c *conn) queue(j *job) {
 func (c *conn) release(j *job) {
 	putBuffer(j.buf)
 	j.buf = nil
+	if j.piece != nil {
+		// A piece of a streamed read: its request holds the slot and the budget.
+		<-j.piece
+		putJob(j)
+		return
+	}
 	if j.cost > 0 {
 		c.budget.Release(j.cost)
 	}

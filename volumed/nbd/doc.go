@@ -27,12 +27,19 @@
 // Transmission: READ, WRITE, FLUSH, TRIM, WRITE_ZEROES, CACHE, BLOCK_STATUS and DISC, with
 // the flags FUA (on any command once advertised), NO_HOLE and FAST_ZERO (WRITE_ZEROES), DF
 // (READ) and REQ_ONE (BLOCK_STATUS). Replies are simple, or with NBD_OPT_STRUCTURED_REPLY
-// structured: a read is one OFFSET_DATA chunk, or OFFSET_DATA and OFFSET_HOLE chunks when
-// the export is a SparseReader and reports zero ranges; block status is one BLOCK_STATUS
-// chunk; errors are ERROR chunks with a message; other successes use the simple reply,
-// which the protocol allows. The transmission flags follow the export's abilities:
-// READ_ONLY (no Writer, or ExportInfo.ReadOnly), SEND_FLUSH (Flusher), SEND_FUA,
-// SEND_WRITE_ZEROES and SEND_FAST_ZERO (writable), SEND_TRIM (Trimmer), SEND_CACHE,
+// structured:
+//
+//   - a read is one OFFSET_DATA chunk, or OFFSET_DATA and OFFSET_HOLE chunks when the export
+//     is a SparseReader and reports zero ranges (with DF: one OFFSET_DATA chunk, zeroes
+//     filled in); a read longer than 8 MiB goes out in 4 MiB pieces as it is read, ended
+//     by a NONE chunk, or an ERROR chunk if a piece fails;
+//   - block status is one BLOCK_STATUS chunk (at most 4096 extents);
+//   - errors are ERROR chunks with a message;
+//   - other successes use the simple reply, which the protocol allows.
+//
+// The transmission flags follow the export's abilities: READ_ONLY (no Writer, or
+// ExportInfo.ReadOnly), SEND_FLUSH (Flusher), SEND_FUA, SEND_WRITE_ZEROES and
+// SEND_FAST_ZERO (writable), SEND_TRIM (Trimmer), SEND_CACHE,
 // SEND_DF (structured replies), CAN_MULTI_CONN (ExportInfo.MultiConn).
 //
 // Errors follow the protocol's advice: a READ or CACHE past the end, or a READ or WRITE
@@ -77,9 +84,10 @@
 //
 // # Caveats
 //
-//   - A read is served from one buffer of its full length: a 32 MiB read holds 32 MiB until
-//     its reply is sent (within MaxInFlightBytes). Reads are not split into smaller chunks
-//     streamed as the Export produces them.
+//   - A write is handed to the Export whole, so a 32 MiB write holds 32 MiB until it is
+//     done (within MaxInFlightBytes). Reads longer than 8 MiB with structured replies are
+//     streamed in 4 MiB pieces, two at a time; shorter reads, and reads with simple replies
+//     (which cannot report an error once data is sent), are served from one buffer.
 //   - A request whose payload was being read when the server drained is dropped with the
 //     connection; the client retries it elsewhere, as after any disconnect.
 //   - Each connection's Export calls run on their own goroutines; an Export that ignores

@@ -292,6 +292,8 @@ func TestQemuIO(t *testing.T) {
 				"readv -P 0xab 512k 4k 60k 64k", // vectored: one request
 				"writev -P 0x5a 8M 4k 4k",
 				"read -P 0x5a 8M 8k",
+				"write -P 0x77 10M 20M", // longer than two read pieces: streamed back
+				"read -P 0x77 10M 20M",
 			}
 			args := []string{"-f", "raw"}
 			for _, c := range cmds {

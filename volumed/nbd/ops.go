@@ -7,6 +7,15 @@ import (
 	"time"
 )
 
+// Reads longer than readPieces pieces are streamed (with structured replies): read from
+// the export and sent a piece at a time, with at most readPieces pieces held at once, so
+// a 32 MiB read holds 8 MiB and its first bytes leave before its last are read. The
+// piece is large enough that the export sees big reads (a volume's chunk is 4 MiB).
+const (
+	readPieceBytes = 4 << 20
+	readPieces     = 2
+)
+
 // maxDescriptors caps the extents in one block status reply; the protocol lets a server
 // describe less than was asked, and clients ask again from where the reply ended.
 const maxDescriptors = 4096
@@ -26,6 +35,9 @@ type job struct {
 
 	segs  []segment    // READ with structured replies: data and holes, if any hole
 	descs []descriptor // BLOCK_STATUS: the reply's extents
+
+	streamed bool          // READ sent as pieces (see streamRead); this job ends the reply
+	piece    chan struct{} // set on a piece of a streamed read: receive once it is sent
 }
 
 // segment is a run of a read reply: data from the buffer, or a hole.
@@ -112,7 +124,11 @@ func (c *conn) handle(j *job) {
 	var err error
 	switch j.typ {
 	case cmdRead:
-		err = c.read(ctx, j)
+		if j.streamed {
+			err = c.streamRead(ctx, j)
+		} else {
+			err = c.read(ctx, j)
+		}
 	case cmdWrite:
 		if j.length > 0 {
 			err = k.writer.WriteAt(ctx, j.buf.b, j.offset, fua)
@@ -193,6 +209,41 @@ func (c *conn) read(ctx context.Context, j *job) error {
 		segs = segs[:0] // all data: the plain reply
 	}
 	j.segs = segs
+	return nil
+}
+
+// streams reports whether a read is sent in pieces: only structured replies can send a
+// read in several chunks and still report an error after some were sent.
+func (c *conn) streams(r request) bool {
+	return c.structured && r.flags&cmdFlagDF == 0 && r.length > readPieces*readPieceBytes
+}
+
+// streamRead reads j's range a piece at a time and queues each piece to the writer as it
+// is read; j itself then ends the reply (with NBD_REPLY_TYPE_NONE, or an error chunk).
+// A piece waits for one of readPieces tokens, which the writer returns once the piece
+// before it is sent, so reading the next piece overlaps sending the last.
+func (c *conn) streamRead(ctx context.Context, j *job) error {
+	tokens := make(chan struct{}, readPieces)
+	for pos := uint32(0); pos < j.length; {
+		n := min(readPieceBytes, j.length-pos)
+		select {
+		case tokens <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		p := getJob()
+		p.request = j.request
+		p.offset, p.length = j.offset+uint64(pos), n
+		p.piece = tokens
+		if err := c.read(ctx, p); err != nil {
+			putBuffer(p.buf)
+			putJob(p)
+			<-tokens
+			return err
+		}
+		c.replies <- p
+		pos += n
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -519,5 +520,68 @@ func TestTrimZeroCache(t *testing.T) {
 	h = c.send(cmdRead, 0, 0, 8192, nil)
 	if _, got := c.reply(h, 0, 8192); !bytes.Equal(got, make([]byte, 8192)) {
 		t.Error("not zeroed")
+	}
+}
+
+// failingExport fails reads that reach failFrom, as a disk with a bad sector would.
+type failingExport struct {
+	m        *memExport
+	failFrom uint64
+}
+
+func (f failingExport) Size() uint64 { return f.m.Size() }
+func (f failingExport) ReadAt(ctx context.Context, p []byte, off uint64) error {
+	if off+uint64(len(p)) > f.failFrom {
+		return errors.New("injected read error")
+	}
+	return f.m.ReadAt(ctx, p, off)
+}
+
+// TestStreamedRead: a read longer than two pieces goes out as pieces, holes as holes,
+// then a final NONE chunk; an error after some pieces ends the reply with an error chunk.
+func TestStreamedRead(t *testing.T) {
+	mem := newMemExport(64 << 20)
+	data := testutil.Payload(20<<20, 11)
+	mem.WriteAt(context.Background(), data, 0, false)
+	mem.Trim(context.Background(), 8<<20, 4<<20, false) // a hole: pieces 3 and 4 of 5 differ
+	copy(data[8<<20:12<<20], make([]byte, 4<<20))
+	var ex staticExports
+	ex.add("mem", mem, ExportInfo{})
+	ex.add("failing", failingExport{m: mem, failFrom: 13 << 20}, ExportInfo{})
+	ts := startServer(t, &ex, nil)
+
+	c := connect(t, ts.tcp, "mem", connectOpts{structured: true})
+	h := c.send(cmdRead, 0, 0, 20<<20, nil)
+	got := make([]byte, 20<<20)
+	var kinds []uint16
+	for {
+		ch, _ := c.next()
+		if ch.handle != h {
+			t.Fatalf("handle %d", ch.handle)
+		}
+		kinds = append(kinds, ch.typ)
+		if ch.typ == replyOffsetData {
+			copy(got[binary.BigEndian.Uint64(ch.payload):], ch.payload[8:])
+		}
+		if ch.flags&replyFlagDone != 0 {
+			break
+		}
+	}
+	want := []uint16{replyOffsetData, replyOffsetData, replyOffsetHole, replyOffsetData, replyOffsetData, replyNone}
+	if !equalU16(kinds, want) {
+		t.Errorf("chunks %v, want %v", kinds, want)
+	}
+	if !bytes.Equal(got, data) {
+		t.Error("streamed data differs")
+	}
+
+	c = connect(t, ts.tcp, "failing", connectOpts{structured: true})
+	h = c.send(cmdRead, 0, 0, 20<<20, nil)
+	if e, _ := c.reply(h, 0, 20<<20); e != errnoIO {
+		t.Fatalf("failing streamed read: %v, want EIO", e)
+	}
+	h = c.send(cmdRead, 0, 0, 4096, nil)
+	if e, _ := c.reply(h, 0, 4096); e != errnoOK {
+		t.Fatalf("read after: %v", e)
 	}
 }

@@ -36,6 +36,9 @@ func (c *conn) writeLoop() {
 // negotiated, in which case reads and block status (which have payloads) and errors (which
 // carry a message) use structured chunks.
 func (c *conn) writeReply(j *job) error {
+	if j.piece != nil {
+		return c.readChunks(j)
+	}
 	if !c.structured {
 		c.simpleReply(j.handle, j.errno)
 		if j.typ == cmdRead && j.errno == errnoOK && j.length > 0 {
@@ -54,6 +57,11 @@ func (c *conn) writeReply(j *job) error {
 	}
 	switch j.typ {
 	case cmdRead:
+		if j.streamed {
+			// The pieces went before: this ends the reply.
+			_, err := c.bw.Write(c.chunkHeader(replyFlagDone, replyNone, j.handle, 0))
+			return err
+		}
 		return c.readChunks(j)
 	case cmdBlockStatus:
 		b := c.chunkHeader(replyFlagDone, replyBlockStatus, j.handle, uint32(4+8*len(j.descs)))
@@ -75,21 +83,25 @@ func (c *conn) writeReply(j *job) error {
 	return nil
 }
 
-// readChunks sends a successful read as content chunks: one data chunk, or data and
-// hole chunks in offset order. The last chunk carries the done flag; the data is all in
-// the buffer already, so no error can follow it.
+// readChunks sends a successful read (or a piece of a streamed one) as content chunks:
+// one data chunk, or data and hole chunks in offset order. The last chunk of a whole read
+// carries the done flag: the data is all in the buffer already, so no error can follow.
 func (c *conn) readChunks(j *job) error {
+	var done uint16
+	if j.piece == nil {
+		done = replyFlagDone
+	}
 	if j.length == 0 {
 		_, err := c.bw.Write(c.chunkHeader(replyFlagDone, replyNone, j.handle, 0))
 		return err
 	}
 	if len(j.segs) == 0 {
-		return c.dataChunk(replyFlagDone, j.handle, j.offset, j.buf.b)
+		return c.dataChunk(done, j.handle, j.offset, j.buf.b)
 	}
 	for i, s := range j.segs {
 		var flags uint16
 		if i == len(j.segs)-1 {
-			flags = replyFlagDone
+			flags = done
 		}
 		if s.hole {
 			b := c.chunkHeader(flags, replyOffsetHole, j.handle, 8+4)
