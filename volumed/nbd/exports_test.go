@@ -13,6 +13,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The test exports implement the optional interfaces they claim to.
+var (
+	_ Writer        = (*memExport)(nil)
+	_ Flusher       = (*memExport)(nil)
+	_ Trimmer       = (*memExport)(nil)
+	_ Zeroer        = (*memExport)(nil)
+	_ BlockStatuser = (*memExport)(nil)
+	_ SparseReader  = (*memExport)(nil)
+	_ Cacher        = (*memExport)(nil)
+	_ Writer        = (*fileExport)(nil)
+	_ Flusher       = (*fileExport)(nil)
+	_ Trimmer       = (*fileExport)(nil)
+	_ Zeroer        = (*fileExport)(nil)
+	_ BlockStatuser = (*fileExport)(nil)
+	_ Exports       = (*staticExports)(nil)
+)
+
 // memBlock is the allocation unit of memExport: ranges are holes or data in these steps.
 const memBlock = 64 << 10
 

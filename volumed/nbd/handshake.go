@@ -291,6 +291,7 @@ func (c *conn) use(name string, exp Export, info ExportInfo, size uint64) {
 	c.minBlock = uint64(minB)
 	c.blockStatus = c.structured && c.metaAlloc && c.metaExport == name
 	c.log = c.log.With("export", name)
+	c.optBuf = nil // negotiation is over
 }
 
 // blockSizes returns an export's minimum and preferred block sizes, defaulted, or an

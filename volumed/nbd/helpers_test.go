@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ type testServer struct {
 	reg  *prometheus.Registry
 	tcp  string // host:port
 	sock string // unix socket path
-	stop func() // cancels Serve and waits for it; idempotent
+	stop func() // cancels Serve and waits for it; idempotent, safe from any goroutine
 }
 
 func startServer(t testing.TB, exports Exports, mod func(*Config)) *testServer {
@@ -92,19 +93,17 @@ func startServer(t testing.TB, exports Exports, mod func(*Config)) *testServer {
 	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(ctx, ln) }()
 	go func() { errs <- srv.Serve(ctx, uln) }()
-	stopped := false
+	var once sync.Once
 	ts := &testServer{srv: srv, reg: reg, tcp: ln.Addr().String(), sock: sock}
 	ts.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		for range 2 {
-			if err := <-errs; err != nil {
-				t.Errorf("Serve: %v", err)
+		once.Do(func() {
+			cancel()
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Errorf("Serve: %v", err)
+				}
 			}
-		}
+		})
 	}
 	t.Cleanup(ts.stop)
 	return ts
