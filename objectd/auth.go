@@ -11,9 +11,12 @@ import (
 // Who may call what, when the node has an Identity. Proxies read and write objects (and so
 // does a peer, which may serve a read or a handoff for them); only storage nodes replicate,
 // since a push writes any version of any name and the hashes list what a partition holds.
+// Chunks (volume blocks) are for the volume daemons that write them and the storage nodes
+// that will heal them; a proxy never touches them, so no S3 caller can reach a volume.
 var (
 	objectRoles      = []pki.Role{pki.RoleProxy, pki.RoleObjectd}
 	replicationRoles = []pki.Role{pki.RoleObjectd}
+	chunkRoles       = []pki.Role{pki.RoleVolumed, pki.RoleObjectd}
 )
 
 // guard returns h preceded by the caller check: a valid certificate from the cluster CA and,

@@ -2,8 +2,10 @@ package objectd
 
 import (
 	"errors"
+	"fmt"
 
 	"stratus/internal/hlc"
+	"stratus/objectd/client"
 )
 
 // The node answers with the wire errors of package client (client.ErrNotFound,
@@ -33,3 +35,30 @@ func (e *VersionError) Error() string {
 
 // Unwrap returns the wire sentinel.
 func (e *VersionError) Unwrap() error { return e.Err }
+
+// FencedError is returned when a chunk change carries a generation older than the chunk's
+// fence. Unwrap gives client.ErrFenced; the handler sends Fence in
+// client.HeaderChunkGeneration.
+type FencedError struct {
+	Fence uint64
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("%v (fence generation %d)", client.ErrFenced, e.Fence)
+}
+
+// Unwrap returns the wire sentinel.
+func (e *FencedError) Unwrap() error { return client.ErrFenced }
+
+// TornError is returned when a block of a chunk read fails its checksum. Unwrap gives
+// client.ErrTorn; the handler sends Offset in client.HeaderChunkTornOffset.
+type TornError struct {
+	Offset int64 // of the first torn block, in the chunk
+}
+
+func (e *TornError) Error() string {
+	return fmt.Sprintf("%v: block at offset %d does not match its checksum", client.ErrTorn, e.Offset)
+}
+
+// Unwrap returns the wire sentinel.
+func (e *TornError) Unwrap() error { return client.ErrTorn }

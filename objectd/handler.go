@@ -32,6 +32,17 @@ func (s *Server) routes(g prometheus.Gatherer) http.Handler {
 	route("GET "+client.PatternHashes, "hashes", "read partition hashes", replicationRoles, s.handleHashes)
 	route("POST "+client.PatternMissing, "missing", "offer versions for replication", replicationRoles, s.handleMissing)
 	route("POST "+client.PatternPush, "push", "push replicated versions", replicationRoles, s.handlePush)
+	chunk := func(pattern, op, what string, h http.HandlerFunc) {
+		route(pattern, op, what, chunkRoles, s.withEpoch(h))
+	}
+	chunk("PUT "+client.PatternChunk, "chunk_write", "write chunks", s.handleChunkWrite)
+	chunk("GET "+client.PatternChunk, "chunk_read", "read chunks", s.handleChunkRead)
+	chunk("DELETE "+client.PatternChunk, "chunk_delete", "delete chunks", s.handleChunkDelete)
+	chunk("GET "+client.PatternChunkMeta, "chunk_meta", "read chunk block tables", s.handleChunkMeta)
+	chunk("GET "+client.PatternChunkBlocks, "chunk_blocks", "read chunk blocks", s.handleChunkBlocks)
+	chunk("POST "+client.PatternChunkZero, "chunk_zero", "zero chunk blocks", s.handleChunkZero)
+	chunk("POST "+client.PatternChunkRepair, "chunk_repair", "repair chunks", s.handleChunkRepair)
+	chunk("POST "+client.PatternChunkFlush, "chunk_flush", "flush chunks", s.handleChunkFlush)
 	// The health check needs no certificate, for load balancers and probes, so it says
 	// little: "ok", or why not.
 	mux.HandleFunc("GET "+client.PathHealth, s.handleHealth)
@@ -105,6 +116,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *VersionError
 	if errors.As(err, &ve) {
 		w.Header().Set(client.HeaderTimestamp, ve.Timestamp.String())
+	}
+	var fe *FencedError
+	if errors.As(err, &fe) {
+		w.Header().Set(client.HeaderChunkGeneration, strconv.FormatUint(fe.Fence, 10))
+	}
+	var te *TornError
+	if errors.As(err, &te) {
+		w.Header().Set(client.HeaderChunkTornOffset, strconv.FormatInt(te.Offset, 10))
 	}
 	w.Header().Set(client.HeaderError, code)
 	switch {

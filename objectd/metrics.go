@@ -22,6 +22,11 @@ type metrics struct {
 	auditObjects    prometheus.Counter
 	auditBytes      prometheus.Counter
 	auditPassSecs   prometheus.Histogram
+	chunkWriteBytes *prometheus.CounterVec // device
+	chunkReadBytes  *prometheus.CounterVec // device
+	chunkTorn       *prometheus.CounterVec // device
+	chunkSyncs      prometheus.Counter
+	chunksOpen      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -57,10 +62,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		auditPassSecs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "audit_pass_seconds", Help: "Duration of auditor passes.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 12)}),
+		chunkWriteBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "chunk_write_bytes_total", Help: "Chunk block bytes written (zeroed blocks not counted), by device."}, []string{"device"}),
+		chunkReadBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "chunk_read_bytes_total", Help: "Chunk bytes served, by device."}, []string{"device"}),
+		chunkTorn: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "chunk_torn_blocks_total", Help: "Chunk reads refused because a block failed its checksum, by device."}, []string{"device"}),
+		chunkSyncs: counter("chunk_syncs_total", "Chunk file fdatasyncs run (flushes and FUA writes share them)."),
+		chunksOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "chunk_files_open", Help: "Chunk files held open."}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.requestSeconds, m.writeBytes, m.readBytes,
 		m.quarantined, m.ringVersion, m.replPasses, m.replPassSeconds, m.replParts, m.replObjects,
-		m.replBytes, m.replErrors, m.replHandoffs, m.auditObjects, m.auditBytes, m.auditPassSecs} {
+		m.replBytes, m.replErrors, m.replHandoffs, m.auditObjects, m.auditBytes, m.auditPassSecs,
+		m.chunkWriteBytes, m.chunkReadBytes, m.chunkTorn, m.chunkSyncs, m.chunksOpen} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

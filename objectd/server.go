@@ -29,6 +29,7 @@ type Server struct {
 	log     *slog.Logger
 	m       *metrics
 	store   *store
+	chunks  *chunkStore
 	handler http.Handler
 	peers   *client.Client
 	// promises are the versions this node asked one pusher for (see promises.go).
@@ -105,6 +106,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		auditThrottle: newThrottle(cfg.AuditBytesPerSecond),
 		ready:         make(chan struct{}),
 	}
+	s.chunks = newChunkStore(s.store, logger, m, cfg.MaxOpenChunks, newLogLimiter(time.Minute, now))
 	if cfg.AdvertiseAddr != "" {
 		addr := cfg.AdvertiseAddr
 		s.advertise.Store(&addr)
@@ -221,6 +223,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	select {
 	case <-handlersDone:
 		s.store.saveHashes()
+		s.chunks.closeAll()
 	case <-time.After(s.cfg.ShutdownTimeout):
 		s.log.Error("requests still running after shutdown; suffix hashes will be recomputed at next start")
 	}

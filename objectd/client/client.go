@@ -113,6 +113,7 @@ func (c *Client) do(op, host string, req *http.Request) (*http.Response, error) 
 	if ts, err := hlc.Parse(resp.Header.Get(HeaderTimestamp)); err == nil {
 		se.Timestamp = ts
 	}
+	chunkErrorFields(se, resp.Header)
 	return nil, se
 }
 

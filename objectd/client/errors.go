@@ -47,6 +47,18 @@ var (
 	// (or, from this client, the node's role is not a storage node's). Nothing was read or
 	// stored.
 	ErrForbidden = errors.New("objectd: forbidden")
+
+	// ErrFenced: a chunk write, zero, repair or delete carried a generation older than the
+	// chunk's fence: a newer writer holds the volume. Nothing was changed; the fence is in
+	// StatusError.Generation.
+	ErrFenced = errors.New("objectd: chunk fenced by a newer generation")
+	// ErrTorn: a block in the range read failed its checksum (a write torn by a crash, or
+	// damage); nothing of the range was served. StatusError.TornOffset names the first such
+	// block. Read it from another replica and repair this one.
+	ErrTorn = errors.New("objectd: chunk block torn")
+	// ErrMisaligned: a chunk offset or length is not a multiple of ChunkBlockSize, or the
+	// chunk size is not one the node accepts. Nothing was changed.
+	ErrMisaligned = errors.New("objectd: chunk range not block-aligned")
 )
 
 // wireErrors is the one table between errors and the wire: the code sent in HeaderError and
@@ -69,6 +81,9 @@ var wireErrors = []struct {
 	{"future_timestamp", http.StatusBadRequest, ErrFutureTimestamp},
 	{"unauthenticated", http.StatusUnauthorized, ErrUnauthenticated},
 	{"forbidden", http.StatusForbidden, ErrForbidden},
+	{"fenced", http.StatusConflict, ErrFenced},
+	{"torn", http.StatusConflict, ErrTorn},
+	{"misaligned", http.StatusBadRequest, ErrMisaligned},
 }
 
 // ErrorCode returns the wire code and HTTP status for err, matched with errors.Is; errors not
@@ -107,8 +122,12 @@ type StatusError struct {
 	// Timestamp is the node's current version for ErrConflict, or the deletion time for
 	// ErrNotFound when the name was deleted; zero otherwise.
 	Timestamp hlc.Timestamp
-	Message   string
-	err       error
+	// Generation is the chunk's fence generation for ErrFenced; zero otherwise.
+	Generation uint64
+	// TornOffset is the chunk offset of the first torn block for ErrTorn; zero otherwise.
+	TornOffset int64
+	Message    string
+	err        error
 }
 
 func (e *StatusError) Error() string {
