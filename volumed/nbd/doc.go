@@ -39,8 +39,8 @@
 //
 // The transmission flags follow the export's abilities: READ_ONLY (no Writer, or
 // ExportInfo.ReadOnly), SEND_FLUSH (Flusher), SEND_FUA, SEND_WRITE_ZEROES and
-// SEND_FAST_ZERO (writable), SEND_TRIM (Trimmer), SEND_CACHE,
-// SEND_DF (structured replies), CAN_MULTI_CONN (ExportInfo.MultiConn).
+// SEND_FAST_ZERO (writable), SEND_TRIM (Trimmer), SEND_CACHE, SEND_DF (structured
+// replies), CAN_MULTI_CONN (ExportInfo.MultiConn).
 //
 // Errors follow the protocol's advice: a READ or CACHE past the end, or a READ or WRITE
 // longer than MaxBlockBytes, is EINVAL; a WRITE or WRITE_ZEROES past the end is ENOSPC; a
@@ -67,6 +67,7 @@
 // once to requests about to finish, so replies finishing together share a system call
 // (this more than doubles small-read throughput at queue depth 32, and costs nothing
 // measurable at depth 1).
+//
 // The server gives no ordering between overlapping requests in flight, as the protocol
 // allows: clients do not send them, and an Export that must order them does so itself.
 // A FLUSH is passed to the Export when it is read; the writes it must cover have already
