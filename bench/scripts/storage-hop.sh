@@ -11,7 +11,7 @@ dur=${2:-10s}
 bin=${STRATUS:-bin/stratus}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-printf 'round\thop\top\tsize\tops_per_second\tmib_per_second\tp50_ms\n'
+printf 'round\thop\top\tsize\tops_per_second\tmib_per_second\tp50_ms\tserver_cpu_ms_per_op\n'
 for r in $(seq 1 "$rounds"); do
   for hop in mtls plain; do
     data=$work/$hop-$r
@@ -27,8 +27,8 @@ print(" ".join("127.0.0.1:%d" % s.getsockname()[1] for s in ss))')
     for size in 4KiB 1MiB; do
       for op in put get; do
         "$bin" --log-level warn bench s3 "$op" --endpoint "http://$s3" --credentials "$data/credentials.json" \
-          --size "$size" --concurrency 8 --duration "$dur" --warmup 2s --json |
-          python3 -c 'import json,sys; r=json.load(sys.stdin)["ops"][0]; print("\t".join(map(str,[sys.argv[1],sys.argv[2],sys.argv[3],sys.argv[4],round(r["ops_per_second"],1),round(r["bytes_per_second"]/2**20,1),round(r["latency"]["p50_seconds"]*1e3,3)])))' "$r" "$hop" "$op" "$size"
+          --size "$size" --concurrency 8 --duration "$dur" --warmup 2s --server-metrics "http://$metrics/metrics" --json |
+          python3 -c 'import json,sys; d=json.load(sys.stdin); r=d["ops"][0]; print("\t".join(map(str,[sys.argv[1],sys.argv[2],sys.argv[3],sys.argv[4],round(r["ops_per_second"],1),round(r["bytes_per_second"]/2**20,1),round(r["latency"]["p50_seconds"]*1e3,3),round(((d.get("server") or {}).get("cpu_seconds_per_op") or 0)*1e3,3)])))' "$r" "$hop" "$op" "$size"
       done
     done
     kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -140,7 +140,7 @@ func storageHopReads(t *testing.T, report string) {
 	if err != nil {
 		t.Fatalf("storage-hop.sh's python on the report: %v\n%s", err, out)
 	}
-	if n := len(strings.Split(strings.TrimSpace(string(out)), "\t")); n != 7 {
-		t.Fatalf("storage-hop.sh's python printed %d columns, want 7: %q", n, out)
+	if n := len(strings.Split(strings.TrimSpace(string(out)), "\t")); n != 8 {
+		t.Fatalf("storage-hop.sh's python printed %d columns, want 8: %q", n, out)
 	}
 }
