@@ -23,9 +23,11 @@ type trust struct {
 	dir            string
 	node1, node2   *pki.Identity // storage nodes, certificates for 127.0.0.1
 	proxy, admin   *pki.Identity
+	volumed        *pki.Identity
 	otherCA        tls.Certificate // a storage node's, from an unrelated CA
 	expired        tls.Certificate // a storage node's from this CA, expired yesterday
 	proxyC, adminC tls.Certificate // the proxy's and admin's, as a TLS client presents them
+	volumedC       tls.Certificate
 	node1C, node2C tls.Certificate
 }
 
@@ -37,11 +39,12 @@ func newTrust(t *testing.T) *trust {
 		pki.IssueRequest{Role: pki.RoleObjectd, Name: "n2", Hosts: []string{"127.0.0.1"}},
 		pki.IssueRequest{Role: pki.RoleProxy, Name: "p1", Hosts: []string{"127.0.0.1"}}, // the impostor server uses it
 		pki.IssueRequest{Role: pki.RoleAdmin, Name: "a1"},
+		pki.IssueRequest{Role: pki.RoleVolumed, Name: "v1"},
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.node1, tr.node2, tr.proxy, tr.admin = ids[0], ids[1], ids[2], ids[3]
+	tr.node1, tr.node2, tr.proxy, tr.admin, tr.volumed = ids[0], ids[1], ids[2], ids[3], ids[4]
 	otherDir := t.TempDir()
 	if _, err := pki.Ensure(otherDir, "other", pki.IssueRequest{Role: pki.RoleObjectd, Name: "n1"}); err != nil {
 		t.Fatal(err)
@@ -60,6 +63,7 @@ func newTrust(t *testing.T) *trust {
 	tr.otherCA = keyPair(t, otherDir, "n1")
 	tr.expired = keyPair(t, tr.dir, "old")
 	tr.proxyC, tr.adminC = keyPair(t, tr.dir, "p1"), keyPair(t, tr.dir, "a1")
+	tr.volumedC = keyPair(t, tr.dir, "v1")
 	tr.node1C, tr.node2C = keyPair(t, tr.dir, "n1"), keyPair(t, tr.dir, "n2")
 	return tr
 }
@@ -134,6 +138,7 @@ type endpoint struct {
 }
 
 func endpoints(t *testing.T) []endpoint {
+	t.Helper()
 	tg := client.Target{Device: "d1", Partition: 3}
 	obj := "/v1/object/d1/3/" + client.EncodeName("k")
 	newObj := "/v1/object/d1/3/" + client.EncodeName("new")
@@ -148,7 +153,33 @@ func endpoints(t *testing.T) []endpoint {
 	}
 	missing, _ := json.Marshal(client.MissingRequest{Offers: []client.Offer{{Hash: nameHash("pushed"), Timestamp: ts(50)}}})
 	objectRoles := []string{"proxy", "node"}
+	// Chunk calls aim at chunk "c" (written before) and "new"; each would change or reveal
+	// it if allowed, with a generation high enough to pass the fence.
+	chunkRoles := []string{"volumed", "node"}
+	chunk := "/d1/3/" + client.EncodeName("c")
+	chunkHdr := func(kv ...string) http.Header {
+		h := http.Header{client.HeaderChunkGeneration: {"9"}, client.HeaderChunkSequence: {"99"}, client.HeaderChunkOffset: {"0"}}
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	block := bytes.Repeat([]byte("x"), client.ChunkBlockSize)
+	frame, err := client.AppendChunkBlock(nil, client.ChunkBlock{Offset: 0, Sequence: 99, Data: block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flush, _ := json.Marshal(client.ChunkFlushRequest{Chunks: []client.ChunkRef{{Partition: 3, Name: "c"}}})
 	return []endpoint{
+		{name: "chunk write", method: "PUT", path: "/v1/chunk" + chunk, header: chunkHdr(), body: func() []byte { return block }, allowed: chunkRoles},
+		{name: "chunk create", method: "PUT", path: "/v1/chunk/d1/3/" + client.EncodeName("new"), header: chunkHdr(), body: func() []byte { return block }, allowed: chunkRoles},
+		{name: "chunk read", method: "GET", path: "/v1/chunk" + chunk, header: chunkHdr(client.HeaderChunkLength, "4096"), allowed: chunkRoles},
+		{name: "chunk delete", method: "DELETE", path: "/v1/chunk" + chunk, header: chunkHdr(), allowed: chunkRoles},
+		{name: "chunk meta", method: "GET", path: "/v1/chunk-meta" + chunk, allowed: chunkRoles},
+		{name: "chunk blocks", method: "GET", path: "/v1/chunk-blocks" + chunk, allowed: chunkRoles},
+		{name: "chunk zero", method: "POST", path: "/v1/chunk-zero" + chunk, header: chunkHdr(client.HeaderChunkLength, "4096"), allowed: chunkRoles},
+		{name: "chunk repair", method: "POST", path: "/v1/chunk-repair" + chunk, header: chunkHdr(), body: func() []byte { return frame }, allowed: chunkRoles},
+		{name: "chunk flush", method: "POST", path: "/v1/chunk-flush/d1", body: func() []byte { return flush }, allowed: chunkRoles},
 		{name: "put", method: "PUT", path: newObj, header: putHdr, body: func() []byte { return content }, allowed: objectRoles},
 		{name: "put over", method: "PUT", path: obj, header: putHdr, body: func() []byte { return content }, allowed: objectRoles},
 		{name: "get", method: "GET", path: obj, allowed: objectRoles},
@@ -157,8 +188,8 @@ func endpoints(t *testing.T) []endpoint {
 		{name: "hashes", method: "GET", path: "/v1/hashes/" + tg.Device + "/3", allowed: []string{"node"}},
 		{name: "missing", method: "POST", path: "/v1/missing/d1/3", body: func() []byte { return missing }, allowed: []string{"node"}},
 		{name: "push", method: "POST", path: "/v1/push/d1/3", body: func() []byte { return append(bytes.Clone(hdr), content...) }, allowed: []string{"node"}},
-		{name: "metrics", method: "GET", path: "/metrics", allowed: []string{"proxy", "node", "admin"}},
-		{name: "unknown path", method: "GET", path: "/v1/nothing", allowed: []string{"proxy", "node", "admin"}},
+		{name: "metrics", method: "GET", path: "/metrics", allowed: []string{"proxy", "node", "admin", "volumed"}},
+		{name: "unknown path", method: "GET", path: "/v1/nothing", allowed: []string{"proxy", "node", "admin", "volumed"}},
 	}
 }
 
@@ -175,6 +206,12 @@ func TestCallerChecks(t *testing.T) {
 	if resp, msg := call(t, good, "PUT", objURL, hdr, []byte("v1")); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("put with a good certificate: %d %s", resp.StatusCode, msg)
 	}
+	chunkURL := "https://" + n.addr + "/v1/chunk/d1/3/" + client.EncodeName("c")
+	chunkData := bytes.Repeat([]byte("c"), client.ChunkBlockSize)
+	chunkHdr := http.Header{client.HeaderChunkGeneration: {"1"}, client.HeaderChunkSequence: {"1"}, client.HeaderChunkOffset: {"0"}}
+	if resp, msg := call(t, good, "PUT", chunkURL, chunkHdr, chunkData); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("chunk write with a good certificate: %d %s", resp.StatusCode, msg)
+	}
 	before := files(t, n.dir)
 
 	callers := []struct {
@@ -188,6 +225,7 @@ func TestCallerChecks(t *testing.T) {
 		{"expired", &tr.expired, http.StatusUnauthorized, "expired"},
 		{"admin", &tr.adminC, http.StatusForbidden, "may not"},
 		{"proxy", &tr.proxyC, http.StatusForbidden, "may not"},
+		{"volumed", &tr.volumedC, http.StatusForbidden, "may not"},
 	}
 	for _, c := range callers {
 		hc := tr.tlsClient(t, c.cert)
@@ -223,6 +261,11 @@ func TestCallerChecks(t *testing.T) {
 		resp.Header.Get(client.HeaderTimestamp) != ts(1).String() {
 		t.Fatalf("k after refusals: %d %q", resp.StatusCode, b)
 	}
+	readHdr := http.Header{client.HeaderChunkOffset: {"0"}, client.HeaderChunkLength: {"4096"}}
+	if resp, b := call(t, good, "GET", chunkURL, readHdr, nil); resp.StatusCode != 200 || !bytes.Equal(b, chunkData) ||
+		resp.Header.Get(client.HeaderChunkVersion) != "1" {
+		t.Fatalf("chunk c after refusals: %d, version %s", resp.StatusCode, resp.Header.Get(client.HeaderChunkVersion))
+	}
 
 	// The health check needs no certificate; any cluster certificate reads the metrics,
 	// which count the refusals.
@@ -230,7 +273,7 @@ func TestCallerChecks(t *testing.T) {
 		t.Fatalf("healthz without a certificate: %d", resp.StatusCode)
 	}
 	resp, metrics := call(t, tr.tlsClient(t, &tr.adminC), "GET", "https://"+n.addr+client.PathMetrics, nil, nil)
-	if resp.StatusCode != 200 || !strings.Contains(string(metrics), `stratus_objectd_requests_total{code="403",op="push"} 2`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(metrics), `stratus_objectd_requests_total{code="403",op="push"} 3`) {
 		t.Fatalf("metrics for admin: %d, refusals not counted", resp.StatusCode)
 	}
 

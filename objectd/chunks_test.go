@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"stratus/internal/faultfs"
+	"stratus/internal/pki"
 	"stratus/objectd/client"
 )
 
@@ -269,11 +270,13 @@ func TestChunkFencing(t *testing.T) {
 	}
 }
 
-// writeLog is a file system that records every WriteAt, to see what a write touches.
+// writeLog is a file system that records every WriteAt, to see what a write touches. If
+// onSync is set, every Sync calls it first.
 type writeLog struct {
 	faultfs.FS
 	mu     sync.Mutex
 	writes []fileWrite
+	onSync func()
 }
 
 type fileWrite struct {
@@ -299,6 +302,16 @@ func (w *writeLog) take() []fileWrite {
 type loggedFile struct {
 	faultfs.File
 	log *writeLog
+}
+
+func (f *loggedFile) Sync() error {
+	f.log.mu.Lock()
+	hook := f.log.onSync
+	f.log.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return f.File.Sync()
 }
 
 func (f *loggedFile) WriteAt(p []byte, off int64) (int, error) {
@@ -334,6 +347,40 @@ func TestChunkSubChunkWrite(t *testing.T) {
 	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Offset: 3 * bs, Generation: 1, Sequence: 3}, blockData(testChunk, 3, 3))
 	if got := wl.take(); len(got) != 3 || got[2] != (fileWrite{0, chunkSlotSize}) {
 		t.Fatalf("after a flush, writes %v; want the header in slot 0", got)
+	}
+
+	// A header written while an fsync runs may not be durable when it returns: the slot it
+	// went to is not yet the newest durable one, so the next header goes there again, not
+	// over the other slot.
+	entered, release := make(chan struct{}), make(chan struct{})
+	wl.mu.Lock()
+	wl.onSync = func() { entered <- struct{}{}; <-release }
+	wl.mu.Unlock()
+	flushed := make(chan error, 1)
+	go func() {
+		_, err := n.cl.FlushChunks(ctxT(t), tg, []client.ChunkRef{{Partition: 5, Name: testChunk}})
+		flushed <- err
+	}()
+	<-entered
+	wl.mu.Lock()
+	wl.onSync = nil
+	wl.mu.Unlock()
+	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Offset: 4 * bs, Generation: 1, Sequence: 4}, blockData(testChunk, 4, 4))
+	close(release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Offset: 5 * bs, Generation: 1, Sequence: 5}, blockData(testChunk, 5, 5))
+	if got := wl.take(); len(got) != 6 || got[2] != (fileWrite{0, chunkSlotSize}) || got[5] != (fileWrite{0, chunkSlotSize}) {
+		t.Fatalf("writes during and after a flush: %v; want both headers in slot 0", got)
+	}
+	// Once a flush covers the last header, slots switch.
+	if _, err := n.cl.FlushChunks(ctxT(t), tg, []client.ChunkRef{{Partition: 5, Name: testChunk}}); err != nil {
+		t.Fatal(err)
+	}
+	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Offset: 6 * bs, Generation: 1, Sequence: 6}, blockData(testChunk, 6, 6))
+	if got := wl.take(); len(got) != 3 || got[2] != (fileWrite{chunkSlotSize, chunkSlotSize}) {
+		t.Fatalf("after a quiet flush: %v; want the header in slot 1", got)
 	}
 }
 
@@ -466,8 +513,8 @@ func TestChunkTorn(t *testing.T) {
 	}
 
 	// A block table entry damaged on disk: seen when the file is next opened.
-	corruptAt(t, path, chunkHeaderSize+10*chunkEntrySize+2, 1)
 	a.stop()
+	corruptAt(t, path, chunkHeaderSize+10*chunkEntrySize+2, 1)
 	a2 := startNode(t, nil, nil, func(c *Config) { c.DevicesDir = a.dir })
 	ta2 := a2.target("d1", 5)
 	if _, _, err := readChunk(t, a2, ta2, testChunk, 10*bs, bs); !errors.As(err, &se) || !errors.Is(err, client.ErrTorn) || se.TornOffset != 10*bs {
@@ -718,4 +765,56 @@ func TestChunkFlushConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestChunkTLSClient runs every chunk call over mutual TLS as volumed does, and checks that
+// a proxy may not touch chunks, nor volumed objects.
+func TestChunkTLSClient(t *testing.T) {
+	tr := newTrust(t)
+	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.Identity = tr.node1 })
+	tg := n.target("d1", 5)
+	vc := client.New(client.Config{TLS: tr.volumed.ClientTLS(pki.RoleObjectd)})
+	defer vc.CloseIdleConnections()
+	ctx := ctxT(t)
+
+	data := blocksData(testChunk, 4, 4, 1)
+	if res, err := vc.WriteChunk(ctx, tg, client.ChunkWrite{Name: testChunk, Offset: 4 * bs, Generation: 1, Sequence: 1, FUA: true}, data); err != nil || res.Version != 1 {
+		t.Fatalf("write: %+v, %v", res, err)
+	}
+	buf := make([]byte, 4*bs)
+	if info, err := vc.ReadChunk(ctx, tg, testChunk, 4*bs, buf); err != nil || !bytes.Equal(buf, data) || info.Version != 1 {
+		t.Fatalf("read: %+v, %v", info, err)
+	}
+	if res, err := vc.ZeroChunk(ctx, tg, client.ChunkZero{Name: testChunk, Offset: 5 * bs, Length: bs, Generation: 1, Sequence: 2}); err != nil || res.Version != 2 {
+		t.Fatalf("zero: %+v, %v", res, err)
+	}
+	m, err := vc.ChunkMeta(ctx, tg, testChunk, 0)
+	if err != nil || len(m.Blocks) != 4 || !m.Blocks[1].Zero {
+		t.Fatalf("meta: %+v, %v", m, err)
+	}
+	blocks, _, err := vc.ReadChunkBlocks(ctx, tg, testChunk, 0, 0, 1)
+	if err != nil || len(blocks) != 1 || !blocks[0].Zero {
+		t.Fatalf("blocks: %+v, %v", blocks, err)
+	}
+	if _, err := vc.RepairChunk(ctx, n.target("d1", 6), client.ChunkRepair{Name: testChunk, Generation: 1}, blocks); err != nil {
+		t.Fatalf("repair: %v", err)
+	}
+	if res, err := vc.FlushChunks(ctx, tg, []client.ChunkRef{{Partition: 5, Name: testChunk}, {Partition: 6, Name: testChunk}}); err != nil || res.Synced != 2 || res.Epoch != m.Epoch {
+		t.Fatalf("flush: %+v, %v", res, err)
+	}
+	if err := vc.DeleteChunk(ctx, tg, testChunk, 1); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+
+	proxy := client.New(client.Config{TLS: tr.proxy.ClientTLS(pki.RoleObjectd)})
+	defer proxy.CloseIdleConnections()
+	if _, err := proxy.WriteChunk(ctx, tg, client.ChunkWrite{Name: testChunk, Generation: 1, Sequence: 3}, data[:bs]); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("proxy writing a chunk: %v, want ErrForbidden", err)
+	}
+	if _, err := proxy.ReadChunk(ctx, n.target("d1", 6), testChunk, 0, buf[:bs]); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("proxy reading a chunk: %v, want ErrForbidden", err)
+	}
+	if err := vc.Put(ctx, tg, client.PutRequest{Name: "k", Timestamp: ts(1), Length: 1}, bytes.NewReader([]byte("x"))); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("volumed writing an object: %v, want ErrForbidden", err)
+	}
 }

@@ -155,7 +155,13 @@ func (c *crashFS) SyncFS(dir string) error {
 }
 
 // image writes what would survive a power cut now into dst.
-func (c *crashFS) image(t testing.TB, dst string) {
+func (c *crashFS) image(t testing.TB, dst string) { c.imageWith(t, dst, nil) }
+
+// imageWith is image, with the content of each file that was synced at least once chosen by
+// mix from what its last fsync made durable and what it holds now (nil: the durable
+// content). A mix that takes some sectors from each models a disk that wrote back part of
+// the page cache before the power went.
+func (c *crashFS) imageWith(t testing.TB, dst string, mix func(durable, now []byte) []byte) {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -171,9 +177,14 @@ func (c *crashFS) image(t testing.TB, dst string) {
 				continue
 			}
 			data, ok := c.durData[j]
-			if !ok { // never synced: keep a torn prefix of what was written, if still readable
+			switch {
+			case !ok: // never synced: keep a torn prefix of what was written, if still readable
 				b, _ := os.ReadFile(c.path[j])
 				data = b[:len(b)/2]
+			case mix != nil:
+				if now, err := os.ReadFile(c.path[j]); err == nil {
+					data = mix(data, now)
+				}
 			}
 			if err := os.WriteFile(p, data, 0o644); err != nil {
 				t.Fatal(err)
