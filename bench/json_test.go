@@ -5,93 +5,34 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"stratus/bench"
+	"stratus/internal/testutil"
 )
 
 func ptr[T any](v T) *T { return &v }
 
-var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
-
-// unitWords are words a key must not contain: units other than the base ones (seconds,
-// bytes, ratios), and abbreviations of "second" (STYLE.md §7).
-var unitWords = map[string]bool{"ns": true, "us": true, "ms": true, "sec": true, "secs": true, "pct": true, "percent": true,
-	"kb": true, "kib": true, "mb": true, "mib": true, "gb": true, "gib": true, "mbps": true}
-
-// dataKeys are the objects whose keys are data, not names of the schema.
-var dataKeys = map[string]bool{"errors_by_code": true}
-
-// checkConvention fails unless data is one JSON value that follows the convention
-// (conventionProblems), and returns it decoded.
+// checkConvention fails unless data follows the machine-output convention, and returns it
+// decoded as an object.
 func checkConvention(t *testing.T, data []byte) map[string]any {
 	t.Helper()
-	v, problems := conventionProblems(data)
-	for _, p := range problems {
-		t.Error(p)
-	}
-	if t.Failed() {
-		t.Fatalf("in:\n%s", data)
-	}
-	m, _ := v.(map[string]any)
+	m, _ := testutil.MachineJSON(t, data).(map[string]any)
 	return m
-}
-
-// conventionProblems says why data is not one JSON value whose every object key is
-// snake_case and names no unit but a base one. Values JSON cannot hold (NaN, ±Inf) make
-// it unparsable.
-func conventionProblems(data []byte) (any, []string) {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, []string{fmt.Sprintf("not JSON: %v", err)}
-	}
-	if dec.More() {
-		return nil, []string{"more than one JSON value"}
-	}
-	var problems []string
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, e := range v {
-				if !snakeCase.MatchString(k) {
-					problems = append(problems, fmt.Sprintf("%s.%s: key is not snake_case", path, k))
-				}
-				for _, w := range strings.Split(k, "_") {
-					if unitWords[w] {
-						problems = append(problems, fmt.Sprintf("%s.%s: %q is not a base unit", path, k, w))
-					}
-				}
-				if !dataKeys[k] {
-					walk(path+"."+k, e)
-				}
-			}
-		case []any:
-			for i, e := range v {
-				walk(fmt.Sprintf("%s[%d]", path, i), e)
-			}
-		}
-	}
-	walk("", v)
-	slices.Sort(problems)
-	return v, problems
 }
 
 // TestConventionProblems: the checker catches the names the convention replaced.
 func TestConventionProblems(t *testing.T) {
 	for _, bad := range []string{`{"p50_ms": 1}`, `{"ops": [{"ops_per_sec": 1}]}`, `{"mib_per_second": 1}`, `{"cpu_ms_per_op": 1}`,
 		`{"duration_ns": 1}`, `{"balance_pct": 1}`, `{"Region": 1}`, `{"dispersionRatio": 1}`, `{"a": NaN}`, `{} {}`} {
-		if _, problems := conventionProblems([]byte(bad)); len(problems) == 0 {
+		if _, problems := testutil.JSONProblems([]byte(bad)); len(problems) == 0 {
 			t.Errorf("%s passed", bad)
 		}
 	}
 	good := `{"p99_9_seconds": 0.1, "bytes_per_second": 2, "errors_by_code": {"SlowDown": 1}, "x": null}`
-	if _, problems := conventionProblems([]byte(good)); len(problems) > 0 {
+	if _, problems := testutil.JSONProblems([]byte(good)); len(problems) > 0 {
 		t.Errorf("%s: %v", good, problems)
 	}
 }

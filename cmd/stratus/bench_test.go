@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,58 +8,17 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"stratus/internal/testutil"
 	"strings"
 	"sync/atomic"
 	"testing"
 )
 
-// unitWords are words a machine-readable key must not contain: units other than the base
-// ones (seconds, bytes, ratios) and abbreviations of "second" (STYLE.md §7).
-var unitWords = map[string]bool{"ns": true, "us": true, "ms": true, "sec": true, "secs": true, "pct": true, "percent": true,
-	"kb": true, "kib": true, "mb": true, "mib": true, "gb": true, "gib": true, "mbps": true}
-
-// dataKeyed are the objects whose keys are data (error codes), not names of the schema.
-var dataKeyed = map[string]bool{"errors_by_code": true}
-
-// checkMachineJSON fails unless out is one JSON value whose every object key is snake_case
-// and holds no word of a unit other than a base one, anywhere in the key (cpu_ms_per_op
-// as well as p50_ms), and returns it decoded. Values JSON cannot hold (NaN, ±Inf) never
-// get this far: encoding/json refuses to write them, and the command fails.
+// checkMachineJSON fails unless out follows the machine-output convention, and returns it
+// decoded as an object.
 func checkMachineJSON(t *testing.T, out string) map[string]any {
 	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(out))
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, out)
-	}
-	if dec.More() {
-		t.Fatalf("output holds more than one JSON value:\n%s", out)
-	}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, e := range v {
-				if !snakeCase.MatchString(k) {
-					t.Errorf("%s.%s: key is not snake_case", path, k)
-				}
-				for _, w := range strings.Split(k, "_") {
-					if unitWords[w] {
-						t.Errorf("%s.%s: %q is not a base unit", path, k, w)
-					}
-				}
-				if !dataKeyed[k] {
-					walk(path+"."+k, e)
-				}
-			}
-		case []any:
-			for i, e := range v {
-				walk(fmt.Sprintf("%s[%d]", path, i), e)
-			}
-		}
-	}
-	walk("", v)
-	m, ok := v.(map[string]any)
+	m, ok := testutil.MachineJSON(t, []byte(out)).(map[string]any)
 	if !ok {
 		t.Fatalf("output is not a JSON object:\n%s", out)
 	}

@@ -3,10 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
+	"stratus/internal/testutil"
 	"strings"
 	"testing"
 )
@@ -240,40 +239,8 @@ func TestRingJSONConvention(t *testing.T) {
 	}
 }
 
-var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
-
-// checkJSON fails unless out is one JSON value whose every object key is snake_case and
-// names no unit but a base one (STYLE.md §7).
+// checkJSON fails unless out follows the machine-output convention.
 func checkJSON(t *testing.T, out string) {
 	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(out))
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, out)
-	}
-	if dec.More() {
-		t.Fatalf("output holds more than one JSON value:\n%s", out)
-	}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, e := range v {
-				if !snakeCase.MatchString(k) {
-					t.Errorf("%s.%s: key is not snake_case", path, k)
-				}
-				for _, bad := range []string{"_pct", "_percent", "_ms", "_ns", "_us"} {
-					if strings.HasSuffix(k, bad) {
-						t.Errorf("%s.%s: not a base unit", path, k)
-					}
-				}
-				walk(path+"."+k, e)
-			}
-		case []any:
-			for i, e := range v {
-				walk(fmt.Sprintf("%s[%d]", path, i), e)
-			}
-		}
-	}
-	walk("", v)
+	testutil.MachineJSON(t, []byte(out))
 }
