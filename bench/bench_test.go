@@ -135,7 +135,7 @@ func TestSuiteMarkdown(t *testing.T) {
 	res := &bench.SuiteResult{Machine: bench.Machine{CPUs: 2, Go: "go", OS: "linux/amd64"},
 		Ceilings: bench.Ceilings{DiskSeqWriteBytesPerSecond: 1000e6, DSync4KWritesPerSecond: 5000, LoopbackTCPBytesPerSecond: 4000e6},
 		Runs: []*bench.Report{{Config: bench.S3Config{Op: "put", SizeBytes: 1 << 20, Concurrency: 8},
-			Ops: []bench.OpStats{{Op: "put", Count: 10, OpsPerSecond: 120.5, BytesPerSecond: 120.5 * (1 << 20), Latency: bench.Latency{P50: 0.060, P99: 0.090, P999: 0.095}}},
+			Ops:    []bench.OpStats{{Op: "put", Count: 10, OpsPerSecond: 120.5, BytesPerSecond: 120.5 * (1 << 20), Latency: bench.Latency{P50: 0.060, P99: 0.090, P999: 0.095}}},
 			Server: &bench.ServerCost{CPUSecondsPerOp: ptr(0.00125), AllocBytesPerOp: ptr(2048.0)}}}}
 	var sb strings.Builder
 	res.Markdown(&sb)
