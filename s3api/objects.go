@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -171,7 +170,7 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	}
 	defer body.Close()
 	rq.w.WriteHeader(status)
-	if _, err := io.CopyN(rq.w, body, length); err != nil {
+	if _, err := copyBody(rq.w, body, length); err != nil {
 		// The status is sent; all that is left is to cut the response short so the
 		// client sees a truncated body rather than a wrong one.
 		if ctx.Err() == nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
