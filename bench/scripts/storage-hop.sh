@@ -2,7 +2,8 @@
 # storage-hop.sh measures what mutual TLS between the proxy and the storage node costs: the
 # all-in-one server with its front end reaching the storage node over loopback HTTPS (mtls)
 # and over loopback HTTP (plain), alternating, fresh data each run, the same load each time.
-# Usage: bench/scripts/storage-hop.sh [rounds] [duration]   (prints one TSV line per run)
+# Usage: bench/scripts/storage-hop.sh [rounds] [duration]
+# Prints one TSV line per run, then the medians of each case and the mtls/plain ratios.
 # The columns are for people (MiB/s, milliseconds), computed from the base units of
 # `stratus bench s3 --json` (bytes_per_second, latency.p50_seconds).
 set -euo pipefail
@@ -11,6 +12,8 @@ dur=${2:-10s}
 bin=${STRATUS:-bin/stratus}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+exec 3>&1
+{
 printf 'round\thop\top\tsize\tops_per_second\tmib_per_second\tp50_ms\tserver_cpu_ms_per_op\n'
 for r in $(seq 1 "$rounds"); do
   for hop in mtls plain; do
@@ -34,3 +37,18 @@ print(" ".join("127.0.0.1:%d" % s.getsockname()[1] for s in ss))')
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done
 done
+} | tee "$work/runs.tsv" >&3
+python3 - "$work/runs.tsv" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+med = {}
+for case in sorted({(r["op"], r["size"]) for r in rows}):
+    for hop in ("mtls", "plain"):
+        sel = [r for r in rows if (r["op"], r["size"]) == case and r["hop"] == hop]
+        med[case + (hop,)] = [statistics.median(float(r[k]) for r in sel) for k in ("ops_per_second", "server_cpu_ms_per_op")]
+print("\nmedians\top\tsize\tmtls_ops_per_second\tplain_ops_per_second\tthroughput_ratio\tmtls_cpu_ms_per_op\tplain_cpu_ms_per_op")
+for (op, size, hop), (ops, cpu) in med.items():
+    if hop == "mtls":
+        p_ops, p_cpu = med[(op, size, "plain")]
+        print(f"\t{op}\t{size}\t{ops:.1f}\t{p_ops:.1f}\t{ops / p_ops:.2f}\t{cpu:.3f}\t{p_cpu:.3f}")
+PY
