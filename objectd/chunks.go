@@ -529,8 +529,12 @@ func (c *openChunk) apply(src []byte, ups []blockUpdate) (chunkResult, error) {
 		i = j
 	}
 	// Reserve the space first: a disk that fills up half-way through would leave blocks
-	// whose data no longer matches their table entry.
+	// whose data no longer matches their table entry. Blocks that hold data already have
+	// their space; a run of them needs no call.
 	for _, r := range runs {
+		if c.holdsData(r.first, r.n) {
+			continue
+		}
 		if err := allocate(c.f, dataOff+int64(r.first)*chunkBlockSize, int64(r.n)*chunkBlockSize); err != nil {
 			return res, fmt.Errorf("reserve %d blocks of %s: %w", r.n, c.path, noSpace(err))
 		}
@@ -563,6 +567,17 @@ func (c *openChunk) apply(src []byte, ups []blockUpdate) (chunkResult, error) {
 	c.applied.Add(1)
 	res.version = c.hdr.version
 	return res, nil
+}
+
+// holdsData reports whether blocks [first, first+n) all hold written data, and so have
+// their space allocated. Call with c.mu held.
+func (c *openChunk) holdsData(first, n int) bool {
+	for _, e := range c.table[first : first+n] {
+		if e.seq == 0 || e.flags != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // sync makes every change applied so far durable, sharing the fsync with concurrent

@@ -15,6 +15,13 @@
 // and the directory fsynced, all before the node answers: an acknowledged write is on disk
 // and a failed one leaves nothing visible.
 //
+// Volume chunks live beside objects at <device>/chunks/<partition>/<name-hash>.chunk
+// (chunkfile.go has the format, chunks.go the store): fixed-size files that volumed writes
+// in place, block by block. A change carries a generation, refused if older than the
+// chunk's fence, and a sequence per block, never lowered. It is acknowledged in the page
+// cache and made durable by a flush or FUA; a block whose checksum fails (a write torn by a
+// crash) is never served.
+//
 // # Ordering
 //
 // Last writer wins by timestamp: a write not newer than the held version is refused with
@@ -29,7 +36,8 @@
 // With Config.Identity the node serves mutual TLS and checks the certificate of every
 // request (auth.go), including in-process ones that present theirs in r.TLS: objects are
 // for proxies and storage nodes, replication (hashes, missing, push) for storage nodes only,
-// metrics for any cluster certificate, and /healthz for anyone. A refused caller gets 401
+// chunks for volume daemons and storage nodes (never proxies), metrics for any cluster
+// certificate, and /healthz for anyone. A refused caller gets 401
 // (client.ErrUnauthenticated) or 403 (client.ErrForbidden) with pki's reason, and nothing of
 // its request is read.
 //

@@ -18,6 +18,13 @@
 // retries and replication idempotent. A write dated further ahead of the node's clock than it
 // allows is refused (ErrFutureTimestamp), so no clock or forged timestamp can win for ever.
 //
+// # Chunks
+//
+// Volume chunks (chunks.go) are addressed like objects but written in place, in
+// ChunkBlockSize blocks, under a fence generation and per-block sequences; WriteChunk,
+// ReadChunk, ZeroChunk, ChunkMeta, ReadChunkBlocks, RepairChunk, DeleteChunk and
+// FlushChunks are their calls, ErrFenced, ErrTorn and ErrMisaligned their own errors.
+//
 // # Callers
 //
 // Production nodes speak only mutual TLS: set Config.TLS to the caller's
