@@ -80,9 +80,11 @@ type openChunk struct {
 	refs int           // guarded by chunkStore.mu
 	elem *list.Element // in chunkStore.idle while refs == 0; guarded by chunkStore.mu
 
-	mu      sync.RWMutex // guards what follows; held for reading while blocks are read
-	loaded  bool         // the file was looked for; exists says whether it was there
-	exists  bool
+	mu     sync.RWMutex // guards what follows; held for reading while blocks are read
+	loaded bool         // the file was looked for; exists says whether it was there
+	exists bool
+	// f is closed only by close, which runs once no reference is held; every fsync runs
+	// under a reference (flush, change with FUA), so none can find its file closed.
 	f       faultfs.File
 	retired []faultfs.File // files of deleted incarnations; closed with the handle
 	hdr     chunkHeader
@@ -214,8 +216,10 @@ func (cs *chunkStore) closeAll() {
 	}
 }
 
-// with runs f on the handle of chunk name, loaded, with its lock held for writing.
-func (cs *chunkStore) with(dev string, part uint32, name string, f func(c *openChunk) error) error {
+// change runs f on the handle of chunk name, loaded, with its lock held for writing. With
+// fua, it then syncs the chunk (if it exists), still holding the handle so that it cannot
+// be closed under the fsync.
+func (cs *chunkStore) change(dev string, part uint32, name string, fua bool, f func(c *openChunk) error) error {
 	devDir, err := cs.st.devicePath(dev)
 	if err != nil {
 		return err
@@ -223,11 +227,17 @@ func (cs *chunkStore) with(dev string, part uint32, name string, f func(c *openC
 	c := cs.acquire(dev, devDir, part, name, false)
 	defer cs.release(c)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.load(cs.st.fs); err != nil {
+	err = c.load(cs.st.fs)
+	if err == nil {
+		err = f(c)
+	}
+	exists := c.exists
+	c.mu.Unlock()
+	if err != nil || !fua || !exists {
 		return err
 	}
-	return f(c)
+	_, err = c.sync()
+	return err
 }
 
 // withRead runs f on the handle of chunk name, which must exist, with its lock held for
@@ -629,9 +639,7 @@ func (cs *chunkStore) write(dev string, part uint32, ch chunkChange, off int64, 
 		return chunkResult{}, fmt.Errorf("%w: sequence 0", client.ErrInvalid)
 	}
 	var res chunkResult
-	var c *openChunk
-	err := cs.with(dev, part, ch.name, func(h *openChunk) error {
-		c = h
+	err := cs.change(dev, part, ch.name, ch.fua, func(c *openChunk) error {
 		check := func(size int64) error { return client.CheckChunkRange(off, int64(len(data)), size) }
 		if _, err := cs.prepare(c, ch, true, check); err != nil {
 			return err
@@ -645,16 +653,10 @@ func (cs *chunkStore) write(dev string, part uint32, ch chunkChange, off int64, 
 		res, err = c.apply(data, ups)
 		return err
 	})
-	if err != nil {
-		return res, err
+	if err == nil {
+		cs.m.chunkWriteBytes.WithLabelValues(dev).Add(float64(len(data) - res.skipped*chunkBlockSize))
 	}
-	cs.m.chunkWriteBytes.WithLabelValues(dev).Add(float64(len(data) - res.skipped*chunkBlockSize))
-	if ch.fua {
-		if _, err := c.sync(); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	return res, err
 }
 
 // zero marks [off, off+length) zero at sequence seq. A missing chunk already reads as
@@ -664,14 +666,12 @@ func (cs *chunkStore) zero(dev string, part uint32, ch chunkChange, off, length 
 		return chunkResult{}, fmt.Errorf("%w: sequence 0", client.ErrInvalid)
 	}
 	var res chunkResult
-	var c *openChunk
-	err := cs.with(dev, part, ch.name, func(h *openChunk) error {
+	err := cs.change(dev, part, ch.name, ch.fua, func(c *openChunk) error {
 		check := func(size int64) error { return client.CheckChunkRange(off, length, size) }
-		exists, err := cs.prepare(h, ch, false, check)
+		exists, err := cs.prepare(c, ch, false, check)
 		if err != nil || !exists {
 			return err
 		}
-		c = h
 		first, n := int(off/chunkBlockSize), int(length/chunkBlockSize)
 		ups := make([]blockUpdate, 0, n)
 		for i := range n {
@@ -680,24 +680,14 @@ func (cs *chunkStore) zero(dev string, part uint32, ch chunkChange, off, length 
 		res, err = c.apply(nil, ups)
 		return err
 	})
-	if err != nil || c == nil {
-		return res, err
-	}
-	if ch.fua {
-		if _, err := c.sync(); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	return res, err
 }
 
 // repair applies blocks copied from another replica, each at its own sequence. Offsets
 // must increase.
 func (cs *chunkStore) repair(dev string, part uint32, ch chunkChange, blocks []client.ChunkBlock) (chunkResult, error) {
 	var res chunkResult
-	var c *openChunk
-	err := cs.with(dev, part, ch.name, func(h *openChunk) error {
-		c = h
+	err := cs.change(dev, part, ch.name, ch.fua, func(c *openChunk) error {
 		check := func(size int64) error {
 			for i, b := range blocks {
 				if err := client.CheckChunkRange(b.Offset, chunkBlockSize, size); err != nil {
@@ -732,15 +722,7 @@ func (cs *chunkStore) repair(dev string, part uint32, ch chunkChange, blocks []c
 		res, err = c.apply(src, ups)
 		return err
 	})
-	if err != nil {
-		return res, err
-	}
-	if ch.fua {
-		if _, err := c.sync(); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	return res, err
 }
 
 // read fills buf with [off, off+len(buf)) of the chunk and returns the chunk's version.

@@ -734,10 +734,19 @@ func TestChunkHandles(t *testing.T) {
 	}
 }
 
-// TestChunkFlushConcurrent runs writers and flushers on several chunks at once, for the
-// race detector and the group commit.
+// TestChunkFlushConcurrent runs writers, FUA writers, readers and flushers on several
+// chunks at once, for the race detector and the group commit; then again with one chunk
+// file open at a time, so files are closed to make room while others sync them.
 func TestChunkFlushConcurrent(t *testing.T) {
-	n := startNode(t, nil, []string{"d1", "d2"}, nil)
+	for _, open := range []int{1024, 1} {
+		t.Run(fmt.Sprintf("open=%d", open), func(t *testing.T) {
+			n := startNode(t, nil, []string{"d1", "d2"}, func(c *Config) { c.MaxOpenChunks = open })
+			chunkConcurrency(t, n)
+		})
+	}
+}
+
+func chunkConcurrency(t *testing.T, n *testNode) {
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
@@ -747,7 +756,7 @@ func TestChunkFlushConcurrent(t *testing.T) {
 			for i := range 20 {
 				seq := uint64(i + 1)
 				if _, err := n.cl.WriteChunk(ctxT(t), tg, client.ChunkWrite{Name: name, Offset: int64(w*20+i) * bs, Generation: 1, Sequence: seq,
-					FUA: i%7 == 0}, blockData(name, w*20+i, seq)); err != nil {
+					FUA: i%3 == 0}, blockData(name, w*20+i, seq)); err != nil {
 					t.Error(err)
 					return
 				}
