@@ -150,3 +150,40 @@ func decodeJSON(it Item, v any) error {
 	}
 	return nil
 }
+
+// VolumeState is where a Volume is in its life. Stored: never rename a value.
+type VolumeState string
+
+const (
+	VolumeCreating  VolumeState = "creating"  // being made (from a snapshot); not attachable yet
+	VolumeAvailable VolumeState = "available" // attachable
+	VolumeInUse     VolumeState = "in-use"    // a host holds, or held until its lease expired, the attachment lease
+	VolumeDeleting  VolumeState = "deleting"  // its chunks are being removed
+	VolumeError     VolumeState = "error"     // needs an operator
+)
+
+// Volume is a block volume (table volumes, key = ID, "vol-" and 16 hex digits). Its chunks
+// live on the ring under ".vol/<id>/<index>" (docs/volumes.md).
+type Volume struct {
+	ID             string      `json:"id"`
+	SizeBytes      int64       `json:"size_bytes"`
+	ChunkSizeBytes int64       `json:"chunk_size_bytes"`
+	Policy         string      `json:"policy,omitempty"` // storage policy name; "" is the default
+	State          VolumeState `json:"state"`
+	CreatedAt      time.Time   `json:"created_at"`
+	FromSnapshot   string      `json:"from_snapshot,omitempty"` // snapshot ID it was made from
+	// LastGeneration is the highest attachment generation ever issued for the volume. It stays
+	// after a detach, so a generation is never reused: chunk replicas fence writes by it.
+	LastGeneration uint64 `json:"last_generation"`
+	// Attachment is the current lease holder; nil when detached.
+	Attachment *VolumeAttachment `json:"attachment,omitempty"`
+}
+
+// VolumeAttachment is the attachment lease of a Volume: the one host that may write it.
+type VolumeAttachment struct {
+	Host       string `json:"host"`
+	Generation uint64 `json:"generation"` // equals the volume's LastGeneration while held
+	// LeaseExpiresAt is when the lease lapses unless renewed, by the holder's clock.
+	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+	AttachedAt     time.Time `json:"attached_at"`
+}
