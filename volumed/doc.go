@@ -1,0 +1,37 @@
+// Package volumed is the block-volume daemon's core: the attachment lease that makes one
+// host a volume's single writer, and the volume lifecycle operators drive (resize, delete).
+// The NBD server is volumed/nbd; the mapping of a volume onto chunks is not built yet.
+//
+// # The attachment lease
+//
+// A volume's record in meta (table volumes, client.Volume) holds its lease: the holder host,
+// the lease's generation and its expiry. Attach takes it with a conditional write
+// (CondModIndex on the record it read), so of concurrent attaches exactly one wins and the
+// others see its lease. Every attach issues a generation one higher than the volume's
+// LastGeneration and stores it there; LastGeneration survives a detach, so a generation is
+// never issued twice for a volume.
+//
+// Invariants:
+//   - A volume is in-use exactly when its record has an Attachment, available otherwise
+//     (other states are not attachable and hold no attachment).
+//   - Attachment.Generation == LastGeneration while attached.
+//   - The generation is the fence: every chunk write carries it, and a storage node refuses
+//     a generation older than the newest it has seen for the chunk. Whoever attaches with a
+//     new generation therefore fences the old holder at every replica it writes to, whether
+//     the old holder is dead, partitioned or still running.
+//
+// The expiry decides only who may attach without --force: a lease whose expiry has passed is
+// no lease, and any host may take the volume. The holder keeps its lease live by renewing it
+// every TTL/3 (Keep); a Renew that finds another generation reports the lease lost. Expiry is
+// compared with the local clock of whoever reads it, so hosts' clocks must agree to well
+// within the TTL; if they do not, a host may take over a lease its holder still counts as
+// live, which costs that holder its writes (it is fenced) but never mixes two writers' data.
+//
+// # Caveats
+//
+//   - Losing the lease (Keep returns an error) means the holder must stop writing: its
+//     writes will be refused wherever the new holder has written, and accepted, uselessly,
+//     where it has not.
+//   - Nothing here talks to storage nodes yet: the chunk data path will carry the generation
+//     (sequences as generation<<32 | n, docs/volumes.md).
+package volumed

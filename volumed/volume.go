@@ -1,0 +1,67 @@
+package volumed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"stratus/meta/client"
+)
+
+// Resize grows volumeID to sizeBytes and returns the volume as stored. A smaller size is
+// ErrShrink (shrinking would cut data a file system may use); the same size changes nothing.
+// An attached volume may grow, but its holder serves the size it attached with until it
+// attaches again: NBD fixes an export's size at the handshake.
+func Resize(ctx context.Context, mc *client.Client, volumeID string, sizeBytes int64) (client.Volume, error) {
+	for {
+		v, idx, err := mc.Volume(ctx, volumeID)
+		if err != nil {
+			return client.Volume{}, fmt.Errorf("resize volume %s: %w", volumeID, err)
+		}
+		if sizeBytes < v.SizeBytes {
+			return v, fmt.Errorf("resize volume %s to %d bytes: %w (it has %d)", volumeID, sizeBytes, ErrShrink, v.SizeBytes)
+		}
+		if sizeBytes == v.SizeBytes {
+			return v, nil
+		}
+		if v.State == client.VolumeDeleting || v.State == client.VolumeCreating {
+			return v, fmt.Errorf("resize volume %s: %w: it is %s", volumeID, ErrState, v.State)
+		}
+		v.SizeBytes = sizeBytes
+		err = mc.UpdateVolume(ctx, v, idx)
+		if errors.Is(err, client.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return v, fmt.Errorf("resize volume %s: %w", volumeID, err)
+		}
+		return v, nil
+	}
+}
+
+// Delete removes volumeID's record. It refuses (ErrState) while the volume is attached, even
+// if the lease expired: detach it first, which says whose lease goes. The record is deleted
+// on the version that was checked, so an attach racing the delete either wins (and the
+// delete is refused) or finds the volume gone.
+//
+// TODO: remove the volume's chunks from the storage nodes first (state deleting, then the
+// record); nothing writes chunks yet, since volumed's data path is not built.
+func Delete(ctx context.Context, mc *client.Client, volumeID string) error {
+	for {
+		v, idx, err := mc.Volume(ctx, volumeID)
+		if err != nil {
+			return fmt.Errorf("delete volume %s: %w", volumeID, err)
+		}
+		if a := v.Attachment; a != nil {
+			return fmt.Errorf("delete volume %s: %w: it is in use by host %s (generation %d); detach it first", volumeID, ErrState, a.Host, a.Generation)
+		}
+		err = mc.DeleteVolume(ctx, volumeID, idx)
+		if errors.Is(err, client.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("delete volume %s: %w", volumeID, err)
+		}
+		return nil
+	}
+}
