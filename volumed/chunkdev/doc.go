@@ -1,0 +1,48 @@
+// Package chunkdev is a block device over a volume's chunks on the ring (docs/volumes.md,
+// "Writing and reading"): it implements nbd.Export and its optional interfaces (Writer,
+// Flusher, Trimmer, Zeroer, BlockStatuser, SparseReader) so that volumed/nbd can serve a
+// volume to QEMU.
+//
+// Chunk i of volume v is the ring name ".vol/<v>/<i as 16 hex digits>"; its replicas are
+// the ring's primaries of that name's partition. The device is the volume's single writer
+// for one lease generation: every change carries that generation, and every sequence is
+// generation<<32 | n with n counting up per chunk, so a newer holder's writes beat an
+// older one's at every replica.
+//
+// # Invariants
+//
+//   - A write (or zero) goes to every replica of its chunk in parallel and is acknowledged
+//     at a write quorum (a majority). A replica that failed it, or had not answered within
+//     a short grace after the quorum, is marked behind for that chunk; only a repair makes
+//     it current again. Nothing a call started outlives the call.
+//   - A read goes only to a replica that is current for the chunk. The first access to a
+//     chunk reads the block tables of its replicas (ChunkMeta, a quorum of answers), takes
+//     the highest sequence of each block as the truth, and marks behind every replica that
+//     lacks a block of it, so a replica that reports a high version while missing an
+//     earlier unflushed write is never read.
+//   - A replica whose node epoch changed while it held acknowledged, unflushed writes of a
+//     chunk (it restarted) is behind for that chunk from the oldest such write.
+//   - Repair copies only the blocks a replica lacks: it compares the two tables above the
+//     sequence the replica is known to hold, reads those blocks from a current replica
+//     (ReadChunkBlocks) and applies them with their own sequences (RepairChunk, FUA). It
+//     runs in the background with bounded concurrency and retries with backoff.
+//   - Flush syncs every chunk written since the last flush on its current replicas and
+//     succeeds only when, for every chunk, a write quorum of replicas that hold every
+//     acknowledged write synced under the epoch that acknowledged them.
+//   - A refusal for fencing (another holder attached with a newer generation) fences the
+//     device: that call and every later call fail with ErrFenced.
+//
+// # Caveats
+//
+//   - The ring is fixed for the device's life: a ring change needs a new Device (a
+//     re-attach). Handoffs are not used; a write needs a quorum of primaries.
+//   - State is kept for every chunk touched (a few hundred bytes each) until the device is
+//     dropped.
+//   - The device does not implement io.Closer on purpose: the NBD server closes an export
+//     after each connection, and all connections of an attachment share one Device. Call
+//     Detach when the attachment ends.
+//   - Requests must be 4 KiB aligned (ExportInfo.MinBlockBytes); NoHole zeroing punches
+//     holes anyway, since the replicas allocate on write.
+//   - Metrics are registered on the Registerer given to New; give each device its own (or a
+//     wrapped one), since labels never carry volume IDs.
+package chunkdev
