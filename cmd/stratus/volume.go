@@ -1,0 +1,293 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"stratus/meta/client"
+	"stratus/volumed"
+)
+
+func init() { register(newVolumeCmd) }
+
+// nbdServed reports whether volumed serves attached volumes over NBD. It does not yet: attach
+// records the lease in meta and nothing more.
+const nbdServed = false
+
+// volumeAttachOutput is what volume attach prints with --json.
+type volumeAttachOutput struct {
+	VolumeID   string                   `json:"volume_id"`
+	Host       string                   `json:"host"`
+	Generation uint64                   `json:"generation"`
+	ExpiresAt  time.Time                `json:"expires_at"`
+	AttachedAt time.Time                `json:"attached_at"`
+	TTLSeconds float64                  `json:"ttl_seconds"`
+	Previous   *client.VolumeAttachment `json:"previous,omitempty"`
+	Served     bool                     `json:"served"`            // whether the volume is served over NBD
+	NBDURI     string                   `json:"nbd_uri,omitempty"` // where, once served
+	Note       string                   `json:"note,omitempty"`
+}
+
+// volumeListOutput is what volume list prints with --json.
+type volumeListOutput struct {
+	Volumes []client.Volume `json:"volumes"`
+}
+
+const notServedNote = "volumed is not built yet: nothing serves this volume over NBD and nothing renews the lease, which lapses at its expiry; the lease is recorded in meta only"
+
+func newVolumeCmd() *cobra.Command {
+	cmd := withMeta(&cobra.Command{
+		Use:   "volume",
+		Short: "Manage block volumes: create, attach to a host, grow, delete",
+		Long: `Manage block volumes. A volume is a record in meta; its data are chunks on the ring.
+Attaching a volume to a host gives that host the volume's lease, with a generation one
+higher than any before, which fences every earlier holder at the storage nodes.`,
+	})
+	cmd.AddCommand(newVolumeCreateCmd(), newVolumeListCmd(), newVolumeShowCmd(), newVolumeDeleteCmd(),
+		newVolumeAttachCmd(), newVolumeDetachCmd(), newVolumeResizeCmd())
+	return cmd
+}
+
+// printJSON writes v indented, as every --json output is.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// volumeErr turns the errors an operator can act on into sentences; others pass through.
+func volumeErr(id string, err error) error {
+	if errors.Is(err, client.ErrNotFound) {
+		return fmt.Errorf("no volume %q", id)
+	}
+	return err
+}
+
+func newVolumeCreateCmd() *cobra.Command {
+	var size, chunkSize, policy string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "create --size SIZE",
+		Short: "Create a volume (sparse: it takes no space until written)",
+		Args:  cobra.NoArgs,
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
+			sizeBytes, err := parseSize(size)
+			if err != nil {
+				return fmt.Errorf("--size: %w", err)
+			}
+			chunkBytes, err := parseSize(chunkSize)
+			if err != nil {
+				return fmt.Errorf("--chunk-size: %w", err)
+			}
+			v := client.Volume{ID: client.NewVolumeID(), SizeBytes: sizeBytes, ChunkSizeBytes: chunkBytes, Policy: policy,
+				State: client.VolumeAvailable, CreatedAt: time.Now().UTC()}
+			if err := mc.CreateVolume(cmd.Context(), v); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s: %s in chunks of %s\n", v.ID, formatSize(v.SizeBytes), formatSize(v.ChunkSizeBytes))
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&size, "size", "", "size of the volume, a multiple of 4KiB (e.g. 10GiB)")
+	cmd.Flags().StringVar(&chunkSize, "chunk-size", formatSize(client.DefaultVolumeChunkSizeBytes), "chunk size, a power of two from 64KiB to 64MiB: bigger chunks mean fewer ring names, smaller ones less to repair per chunk")
+	cmd.Flags().StringVar(&policy, "policy", "", "storage policy of the chunks (default: the cluster's default policy)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the volume as JSON")
+	cmd.MarkFlagRequired("size")
+	return cmd
+}
+
+func newVolumeListCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List volumes, their state and who holds them",
+		Args:  cobra.NoArgs,
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
+			vols, err := mc.Volumes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if vols == nil {
+					vols = []client.Volume{}
+				}
+				return printJSON(cmd.OutOrStdout(), volumeListOutput{Volumes: vols})
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "VOLUME\tSIZE\tCHUNK\tSTATE\tHOST\tGENERATION\tLEASE")
+			now := time.Now()
+			for _, v := range vols {
+				host, lease := "-", "-"
+				if a := v.Attachment; a != nil {
+					host, lease = a.Host, leaseLeft(a, now)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", v.ID, formatSize(v.SizeBytes), formatSize(v.ChunkSizeBytes), v.State, host, v.LastGeneration, lease)
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the volumes as JSON")
+	return cmd
+}
+
+// leaseLeft says how long a lease has left, or that it expired.
+func leaseLeft(a *client.VolumeAttachment, now time.Time) string {
+	if !now.Before(a.LeaseExpiresAt) {
+		return "expired"
+	}
+	return a.LeaseExpiresAt.Sub(now).Round(time.Second).String() + " left"
+}
+
+func newVolumeShowCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show VOLUME",
+		Short: "Show a volume",
+		Args:  cobra.ExactArgs(1),
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
+			v, _, err := mc.Volume(cmd.Context(), args[0])
+			if err != nil {
+				return volumeErr(args[0], err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, v)
+			}
+			policy := v.Policy
+			if policy == "" {
+				policy = "(default)"
+			}
+			fmt.Fprintf(out, "volume:      %s\nsize:        %s (%d bytes)\nchunk size:  %s\npolicy:      %s\nstate:       %s\ncreated:     %s\ngeneration:  %d\n",
+				v.ID, formatSize(v.SizeBytes), v.SizeBytes, formatSize(v.ChunkSizeBytes), policy, v.State, v.CreatedAt.Format(time.RFC3339), v.LastGeneration)
+			if v.FromSnapshot != "" {
+				fmt.Fprintf(out, "snapshot:    %s\n", v.FromSnapshot)
+			}
+			if a := v.Attachment; a != nil {
+				fmt.Fprintf(out, "attached to: %s since %s, generation %d, lease until %s (%s)\n",
+					a.Host, a.AttachedAt.Format(time.RFC3339), a.Generation, a.LeaseExpiresAt.Format(time.RFC3339), leaseLeft(a, time.Now()))
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the volume as JSON")
+	return cmd
+}
+
+func newVolumeDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete VOLUME",
+		Short: "Delete a volume that is not attached",
+		Args:  cobra.ExactArgs(1),
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
+			if err := volumed.Delete(cmd.Context(), mc, args[0]); err != nil {
+				return volumeErr(args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
+			return nil
+		}),
+	}
+}
+
+func newVolumeAttachCmd() *cobra.Command {
+	var host string
+	var force, asJSON bool
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "attach VOLUME --host HOST",
+		Short: "Give a host the volume's lease (refused while another host's lease is live, unless --force)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
+			l, err := volumed.Attach(cmd.Context(), mc, args[0], host, force, ttl)
+			if err != nil {
+				return volumeErr(args[0], err)
+			}
+			o := volumeAttachOutput{VolumeID: l.VolumeID, Host: l.Host, Generation: l.Generation, ExpiresAt: l.ExpiresAt,
+				AttachedAt: l.AttachedAt, TTLSeconds: l.TTL.Seconds(), Previous: l.Previous, Served: nbdServed}
+			if nbdServed {
+				o.NBDURI = "nbd://127.0.0.1:10809/" + l.VolumeID
+			} else {
+				o.Note = notServedNote
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, o)
+			}
+			fmt.Fprintf(out, "attached %s to host %s: generation %d, lease until %s\n", l.VolumeID, l.Host, l.Generation, l.ExpiresAt.Format(time.RFC3339))
+			if p := l.Previous; p != nil {
+				fmt.Fprintf(out, "took over from host %s (generation %d, lease until %s): its writes are fenced from now on\n",
+					p.Host, p.Generation, p.LeaseExpiresAt.Format(time.RFC3339))
+			}
+			if nbdServed {
+				fmt.Fprintf(out, "nbd: %s\n", o.NBDURI)
+			} else {
+				fmt.Fprintf(out, "note: %s\n", notServedNote)
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&host, "host", "", "host that gets the lease")
+	cmd.Flags().BoolVar(&force, "force", false, "take the lease over even if another host's is live; the new generation fences that host")
+	cmd.Flags().DurationVar(&ttl, "ttl", volumed.DefaultLeaseTTL, "lease time unless renewed")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the lease as JSON")
+	cmd.MarkFlagRequired("host")
+	return cmd
+}
+
+func newVolumeDetachCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "detach VOLUME",
+		Short: "Take the lease from whichever host holds it (a live one only with --force)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
+			a, err := volumed.Evict(cmd.Context(), mc, args[0], force)
+			if err != nil {
+				return volumeErr(args[0], err)
+			}
+			if a == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s was not attached\n", args[0])
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "detached %s from host %s (generation %d)\n", args[0], a.Host, a.Generation)
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "detach even if the holder's lease is live (the holder is fenced once the volume is attached again)")
+	return cmd
+}
+
+func newVolumeResizeCmd() *cobra.Command {
+	var size string
+	cmd := &cobra.Command{
+		Use:   "resize VOLUME --size SIZE",
+		Short: "Grow a volume (volumes never shrink)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
+			sizeBytes, err := parseSize(size)
+			if err != nil {
+				return fmt.Errorf("--size: %w", err)
+			}
+			v, err := volumed.Resize(cmd.Context(), mc, args[0], sizeBytes)
+			if err != nil {
+				return volumeErr(args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is %s\n", v.ID, formatSize(v.SizeBytes))
+			if a := v.Attachment; a != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "host %s sees the new size once it attaches again\n", a.Host)
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&size, "size", "", "new size, at least the current one (e.g. 20GiB)")
+	cmd.MarkFlagRequired("size")
+	return cmd
+}
