@@ -179,7 +179,8 @@ func TestLeaseExpiry(t *testing.T) {
 // TestKeep: Keep renews the lease until it is taken over, then reports the loss.
 func TestKeep(t *testing.T) {
 	_, mc, id, ctx := setup(t)
-	a, err := volumed.Attach(ctx, mc, id, "a", false, 300*time.Millisecond)
+	// The TTL leaves each renewal (every TTL/3) ample time under -race on a busy machine.
+	a, err := volumed.Attach(ctx, mc, id, "a", false, 900*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
