@@ -293,8 +293,10 @@ func (d *Device) load(ctx context.Context, c *chunk) error {
 	got := 0
 	truth := map[int64]uint64{}
 	var version uint64
-	for _, a := range answers {
+	for i, a := range answers {
 		switch {
+		case a.err == nil && a.meta.ChunkSizeBytes != d.cfg.ChunkSizeBytes:
+			return fmt.Errorf("chunk %s on %s has %d bytes, the volume's chunks %d", c.name, c.targets[i].Host, a.meta.ChunkSizeBytes, d.cfg.ChunkSizeBytes)
 		case a.err == nil:
 			got++
 			version = max(version, a.meta.Version)
@@ -349,7 +351,7 @@ func (d *Device) load(ctx context.Context, c *chunk) error {
 // change sends one change of c to every replica and waits for a quorum, then for the rest
 // up to the post-quorum grace; replicas that failed or are still out are cancelled and
 // marked behind. send gets the sequence the change carries.
-func (d *Device) change(ctx context.Context, c *chunk, durable bool, send func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error)) (objclient.ChunkResult, error) {
+func (d *Device) change(ctx context.Context, c *chunk, durable, creates bool, send func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error)) (objclient.ChunkResult, error) {
 	c.mu.Lock()
 	seq, err := d.nextSeq(c)
 	c.mu.Unlock()
@@ -413,6 +415,9 @@ func (d *Device) change(ctx context.Context, c *chunk, durable bool, send func(c
 			errs = append(errs, o.err)
 			d.markBehind(c, r, seq-1, "change failed", o.err)
 		}
+	}
+	if creates && ok > 0 {
+		c.exists = true
 	}
 	if fenced != nil {
 		return best, d.fence(fenced)

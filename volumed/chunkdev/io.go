@@ -80,13 +80,10 @@ func (d *Device) WriteAt(ctx context.Context, p []byte, off uint64, fua bool) (e
 			return err
 		}
 		data := p[s.pos : s.pos+s.n]
-		_, err := d.change(ctx, c, fua, func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error) {
+		_, err := d.change(ctx, c, fua, true, func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error) {
 			return d.cl.WriteChunk(ctx, t, objclient.ChunkWrite{Name: c.name, Offset: s.off, Generation: d.cfg.Generation,
 				Sequence: seq, ChunkSize: d.cfg.ChunkSizeBytes, FUA: fua}, data)
 		})
-		c.mu.Lock()
-		c.exists = true // even a failed write may have created it somewhere
-		c.mu.Unlock()
 		if !fua {
 			d.markDirty(s.idx)
 		}
@@ -114,7 +111,7 @@ func (d *Device) zero(ctx context.Context, op string, off, length uint64, fua bo
 		if !exists {
 			return nil // a chunk no replica holds reads as zeros already
 		}
-		_, err := d.change(ctx, c, fua, func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error) {
+		_, err := d.change(ctx, c, fua, false, func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error) {
 			return d.cl.ZeroChunk(ctx, t, objclient.ChunkZero{Name: c.name, Offset: s.off, Length: s.n,
 				Generation: d.cfg.Generation, Sequence: seq, ChunkSize: d.cfg.ChunkSizeBytes, FUA: fua})
 		})
