@@ -1,6 +1,8 @@
 // Package volumed is the block-volume daemon's core: the attachment lease that makes one
 // host a volume's single writer, and the volume lifecycle operators drive (resize, delete).
-// The NBD server is volumed/nbd; the mapping of a volume onto chunks is not built yet.
+// The NBD server is volumed/nbd and the block device over a volume's chunks
+// volumed/chunkdev; the daemon that joins them to the lease (attach, serve with the lease's
+// generation, Keep, stop on loss) is not built yet.
 //
 // # The attachment lease
 //
@@ -32,6 +34,7 @@
 //   - Losing the lease (Keep returns an error) means the holder must stop writing: its
 //     writes will be refused wherever the new holder has written, and accepted, uselessly,
 //     where it has not.
-//   - Nothing here talks to storage nodes yet: the chunk data path will carry the generation
-//     (sequences as generation<<32 | n, docs/volumes.md).
+//   - Nothing here talks to storage nodes: the chunk data path (volumed/chunkdev) carries
+//     the generation, in every change and in the high 32 bits of every sequence, which is
+//     why a generation stops at MaxGeneration.
 package volumed

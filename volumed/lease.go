@@ -13,6 +13,10 @@ import (
 // outages; shorter lets another host take a dead host's volumes sooner without --force.
 const DefaultLeaseTTL = 30 * time.Second
 
+// MaxGeneration is the highest generation a volume can be attached with: chunk write
+// sequences are generation<<32 | n, so a generation must fit in 32 bits.
+const MaxGeneration = 1<<32 - 1
+
 // Lease is a held attachment lease. It is a value: Renew returns the renewed one.
 type Lease struct {
 	VolumeID   string    `json:"volume_id"`
@@ -57,6 +61,9 @@ func Attach(ctx context.Context, mc *client.Client, volumeID, host string, force
 		now := time.Now()
 		if prev := v.Attachment; live(prev, now) && !force {
 			return Lease{}, &HeldError{VolumeID: volumeID, Host: prev.Host, Generation: prev.Generation, LeaseExpiresAt: prev.LeaseExpiresAt}
+		}
+		if v.LastGeneration >= MaxGeneration {
+			return Lease{}, fmt.Errorf("attach volume %s: %w: all %d generations were used", volumeID, ErrState, uint64(MaxGeneration))
 		}
 		l := Lease{VolumeID: volumeID, Host: host, Generation: v.LastGeneration + 1, ExpiresAt: now.Add(ttl).UTC(),
 			AttachedAt: now.UTC(), TTL: ttl, Previous: v.Attachment}
