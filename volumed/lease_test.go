@@ -236,7 +236,8 @@ func TestKeepExpires(t *testing.T) {
 	}
 }
 
-// TestAttachRefused: a missing volume, one in a state that cannot be attached, bad input.
+// TestAttachRefused: a missing volume, bad input, a volume out of generations, one in a
+// state that cannot be attached.
 func TestAttachRefused(t *testing.T) {
 	_, mc, id, ctx := setup(t)
 	if _, err := volumed.Attach(ctx, mc, client.NewVolumeID(), "a", false, time.Minute); !errors.Is(err, client.ErrNotFound) {
@@ -247,6 +248,16 @@ func TestAttachRefused(t *testing.T) {
 	}
 	v, idx, err := mc.Volume(ctx, id)
 	if err != nil {
+		t.Fatal(err)
+	}
+	v.LastGeneration = volumed.MaxGeneration
+	if err := mc.UpdateVolume(ctx, v, idx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := volumed.Attach(ctx, mc, id, "a", false, time.Minute); !errors.Is(err, volumed.ErrState) {
+		t.Fatalf("attach past the last generation: %v, want ErrState", err)
+	}
+	if v, idx, err = mc.Volume(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	v.State = client.VolumeDeleting
