@@ -13,25 +13,33 @@ import (
 // The chunk endpoints (client/chunks.go defines them). Every answer carries the node's
 // epoch, so volumed sees a restart in any reply.
 
-// chunkHeaderUint reads a decimal header; required says whether it must be present.
-func chunkHeaderUint(r *http.Request, name string, required bool) (uint64, error) {
-	v := r.Header.Get(name)
-	if v == "" && !required {
-		return 0, nil
+// chunkHeaders reads decimal headers of a chunk request, keeping the first error, so a
+// handler reads them all and checks once.
+type chunkHeaders struct {
+	h   http.Header
+	err error
+}
+
+// u64 reads a header; required says whether it must be present (absent reads as 0).
+func (c *chunkHeaders) u64(name string, required bool) uint64 {
+	v := c.h.Get(name)
+	if c.err != nil || v == "" && !required {
+		return 0
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s %q", client.ErrInvalid, name, v)
+		c.err = fmt.Errorf("%w: %s %q", client.ErrInvalid, name, v)
 	}
-	return n, nil
+	return n
 }
 
-func chunkHeaderInt(r *http.Request, name string, required bool) (int64, error) {
-	n, err := chunkHeaderUint(r, name, required)
-	if err == nil && n > 1<<62 {
-		err = fmt.Errorf("%w: %s %d", client.ErrInvalid, name, n)
+// i64 reads a header that must also fit an int64 offset or length.
+func (c *chunkHeaders) i64(name string, required bool) int64 {
+	n := c.u64(name, required)
+	if c.err == nil && n > 1<<62 {
+		c.err = fmt.Errorf("%w: %s %d", client.ErrInvalid, name, n)
 	}
-	return int64(n), err
+	return int64(n)
 }
 
 // chunkChangeParams reads what every change carries: the chunk, the writer's generation,
@@ -41,10 +49,10 @@ func (s *Server) chunkChangeParams(r *http.Request) (dev string, part uint32, ch
 	if err != nil {
 		return
 	}
-	if ch.generation, err = chunkHeaderUint(r, client.HeaderChunkGeneration, true); err != nil {
-		return
-	}
-	if ch.size, err = chunkHeaderInt(r, client.HeaderChunkSize, false); err != nil {
+	hd := chunkHeaders{h: r.Header}
+	ch.generation = hd.u64(client.HeaderChunkGeneration, true)
+	ch.size = hd.i64(client.HeaderChunkSize, false)
+	if err = hd.err; err != nil {
 		return
 	}
 	if ch.size != 0 {
@@ -76,14 +84,11 @@ func (s *Server) handleChunkWrite(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	off, err := chunkHeaderInt(r, client.HeaderChunkOffset, true)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	seq, err := chunkHeaderUint(r, client.HeaderChunkSequence, true)
-	if err != nil {
-		s.writeError(w, r, err)
+	hd := chunkHeaders{h: r.Header}
+	off := hd.i64(client.HeaderChunkOffset, true)
+	seq := hd.u64(client.HeaderChunkSequence, true)
+	if hd.err != nil {
+		s.writeError(w, r, hd.err)
 		return
 	}
 	if seq == 0 {
@@ -146,19 +151,12 @@ func (s *Server) handleChunkZero(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	off, err := chunkHeaderInt(r, client.HeaderChunkOffset, true)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	length, err := chunkHeaderInt(r, client.HeaderChunkLength, true)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	seq, err := chunkHeaderUint(r, client.HeaderChunkSequence, true)
-	if err != nil {
-		s.writeError(w, r, err)
+	hd := chunkHeaders{h: r.Header}
+	off := hd.i64(client.HeaderChunkOffset, true)
+	length := hd.i64(client.HeaderChunkLength, true)
+	seq := hd.u64(client.HeaderChunkSequence, true)
+	if hd.err != nil {
+		s.writeError(w, r, hd.err)
 		return
 	}
 	res, err := s.chunks.zero(dev, part, ch, off, length, seq)
@@ -211,9 +209,10 @@ func (s *Server) handleChunkDelete(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	gen, err := chunkHeaderUint(r, client.HeaderChunkGeneration, true)
-	if err != nil {
-		s.writeError(w, r, err)
+	hd := chunkHeaders{h: r.Header}
+	gen := hd.u64(client.HeaderChunkGeneration, true)
+	if hd.err != nil {
+		s.writeError(w, r, hd.err)
 		return
 	}
 	if err := s.chunks.remove(dev, part, name, gen); err != nil {
@@ -229,14 +228,11 @@ func (s *Server) handleChunkRead(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	off, err := chunkHeaderInt(r, client.HeaderChunkOffset, true)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	n, err := chunkHeaderInt(r, client.HeaderChunkLength, true)
-	if err != nil {
-		s.writeError(w, r, err)
+	hd := chunkHeaders{h: r.Header}
+	off := hd.i64(client.HeaderChunkOffset, true)
+	n := hd.i64(client.HeaderChunkLength, true)
+	if hd.err != nil {
+		s.writeError(w, r, hd.err)
 		return
 	}
 	if err := client.CheckChunkRange(off, n, client.MaxChunkSize); err != nil {
@@ -271,9 +267,10 @@ func (s *Server) handleChunkMeta(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	since, err := chunkHeaderUint(r, client.HeaderChunkSince, false)
-	if err != nil {
-		s.writeError(w, r, err)
+	hd := chunkHeaders{h: r.Header}
+	since := hd.u64(client.HeaderChunkSince, false)
+	if hd.err != nil {
+		s.writeError(w, r, hd.err)
 		return
 	}
 	m, err := s.chunks.meta(dev, part, name, since)
@@ -291,19 +288,12 @@ func (s *Server) handleChunkBlocks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	off, err := chunkHeaderInt(r, client.HeaderChunkOffset, false)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	n, err := chunkHeaderInt(r, client.HeaderChunkLength, false)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	since, err := chunkHeaderUint(r, client.HeaderChunkSince, false)
-	if err != nil {
-		s.writeError(w, r, err)
+	hd := chunkHeaders{h: r.Header}
+	off := hd.i64(client.HeaderChunkOffset, false)
+	n := hd.i64(client.HeaderChunkLength, false)
+	since := hd.u64(client.HeaderChunkSince, false)
+	if hd.err != nil {
+		s.writeError(w, r, hd.err)
 		return
 	}
 	out, err := s.chunks.blocks(dev, part, name, off, n, since)
