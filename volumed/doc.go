@@ -1,8 +1,8 @@
 // Package volumed is the block-volume daemon's core: the attachment lease that makes one
 // host a volume's single writer, and the volume lifecycle operators drive (resize, delete).
 // The NBD server is volumed/nbd and the block device over a volume's chunks
-// volumed/chunkdev; the daemon that joins them to the lease (attach, serve with the lease's
-// generation, Keep, stop on loss) is not built yet.
+// volumed/chunkdev; Server joins them to the lease: it serves each volume attached to its
+// host with the lease's generation, keeps the lease, and stops serving when it is lost.
 //
 // # The attachment lease
 //

@@ -45,7 +45,7 @@ func Resize(ctx context.Context, mc *client.Client, volumeID string, sizeBytes i
 // delete is refused) or finds the volume gone.
 //
 // TODO: remove the volume's chunks from the storage nodes first (state deleting, then the
-// record); nothing writes chunks yet, since volumed's data path is not built.
+// record); today their files stay on the storage nodes.
 func Delete(ctx context.Context, mc *client.Client, volumeID string) error {
 	for {
 		v, idx, err := mc.Volume(ctx, volumeID)

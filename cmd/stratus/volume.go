@@ -16,10 +16,6 @@ import (
 
 func init() { register(newVolumeCmd) }
 
-// nbdServed reports whether volumed serves attached volumes over NBD. It does not yet: attach
-// records the lease in meta and nothing more.
-const nbdServed = false
-
 // volumeAttachOutput is what volume attach prints with --json.
 type volumeAttachOutput struct {
 	VolumeID   string                   `json:"volume_id"`
@@ -29,17 +25,15 @@ type volumeAttachOutput struct {
 	AttachedAt time.Time                `json:"attached_at"`
 	TTLSeconds float64                  `json:"ttl_seconds"`
 	Previous   *client.VolumeAttachment `json:"previous,omitempty"`
-	Served     bool                     `json:"served"`            // whether the volume is served over NBD
-	NBDURI     string                   `json:"nbd_uri,omitempty"` // where, once served
-	Note       string                   `json:"note,omitempty"`
+	// NBDURI is where the host's volumed serves the volume when it listens on the default
+	// address; it serves it while it holds the lease, and renews the lease meanwhile.
+	NBDURI string `json:"nbd_uri"`
 }
 
 // volumeListOutput is what volume list prints with --json.
 type volumeListOutput struct {
 	Volumes []client.Volume `json:"volumes"`
 }
-
-const notServedNote = "volumed is not built yet: nothing serves this volume over NBD and nothing renews the lease, which lapses at its expiry; the lease is recorded in meta only"
 
 func newVolumeCmd() *cobra.Command {
 	cmd := withMeta(&cobra.Command{
@@ -211,12 +205,7 @@ func newVolumeAttachCmd() *cobra.Command {
 				return volumeErr(args[0], err)
 			}
 			o := volumeAttachOutput{VolumeID: l.VolumeID, Host: l.Host, Generation: l.Generation, ExpiresAt: l.ExpiresAt,
-				AttachedAt: l.AttachedAt, TTLSeconds: l.TTL.Seconds(), Previous: l.Previous, Served: nbdServed}
-			if nbdServed {
-				o.NBDURI = "nbd://127.0.0.1:10809/" + l.VolumeID
-			} else {
-				o.Note = notServedNote
-			}
+				AttachedAt: l.AttachedAt, TTLSeconds: l.TTL.Seconds(), Previous: l.Previous, NBDURI: "nbd://127.0.0.1:10809/" + l.VolumeID}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				return printJSON(out, o)
@@ -226,11 +215,7 @@ func newVolumeAttachCmd() *cobra.Command {
 				fmt.Fprintf(out, "took over from host %s (generation %d, lease until %s): its writes are fenced from now on\n",
 					p.Host, p.Generation, p.LeaseExpiresAt.Format(time.RFC3339))
 			}
-			if nbdServed {
-				fmt.Fprintf(out, "nbd: %s\n", o.NBDURI)
-			} else {
-				fmt.Fprintf(out, "note: %s\n", notServedNote)
-			}
+			fmt.Fprintf(out, "on %s, 'stratus volumed --host %s' serves it at %s and renews the lease; unless it does, the lease lapses at its expiry\n", l.Host, l.Host, o.NBDURI)
 			return nil
 		}),
 	}
