@@ -146,6 +146,7 @@ func (d *Device) chunk(i int64) *chunk {
 			c.targets = append(c.targets, objclient.Target{Host: dev.Host, Device: dev.Name, Partition: uint32(p)})
 		}
 		c.reps = make([]replica, len(c.targets))
+		c.repairMu = make([]sync.Mutex, len(c.targets))
 		d.chunks[i] = c
 	}
 	return c
@@ -178,11 +179,13 @@ type chunk struct {
 	targets []objclient.Target
 
 	loadMu sync.Mutex
-	mu     sync.Mutex
-	loaded bool
-	exists bool   // some replica holds the chunk
-	n      uint64 // low half of the last sequence given out
-	reps   []replica
+	// repairMu[r] is held while replica r is repaired, so two repairs of it never overlap.
+	repairMu []sync.Mutex
+	mu       sync.Mutex
+	loaded   bool
+	exists   bool   // some replica holds the chunk
+	n        uint64 // low half of the last sequence given out
+	reps     []replica
 }
 
 // replica is what the device knows of one replica of a chunk.
@@ -205,6 +208,8 @@ type replica struct {
 	unflushed uint64
 	acks      uint64
 	queued    bool // a repair is pending
+	// copied counts blocks repairs copied to it since it was last marked behind.
+	copied int
 }
 
 // seq returns the next sequence of c. c.mu must be held.
@@ -268,14 +273,27 @@ func (d *Device) load(ctx context.Context, c *chunk) error {
 	if loaded {
 		return nil
 	}
+	return d.compare(ctx, c, false)
+}
+
+// compare reads the block tables of c's replicas (a quorum must answer), takes the highest
+// sequence of each block as the truth, and marks behind every replica that lacks a block
+// of it. On first access (again false) it sets up c; again, when no replica is known
+// current any more (each missed some change), it also marks current the replicas that
+// hold the whole truth and missed nothing while their tables were read.
+func (d *Device) compare(ctx context.Context, c *chunk, again bool) error {
 	c.loadMu.Lock()
 	defer c.loadMu.Unlock()
 	c.mu.Lock()
-	loaded = c.loaded
-	c.mu.Unlock()
-	if loaded {
+	if c.loaded && !again {
+		c.mu.Unlock()
 		return nil
 	}
+	misses := make([]uint64, len(c.reps))
+	for r := range c.reps {
+		misses[r] = c.reps[r].misses
+	}
+	c.mu.Unlock()
 	type answer struct {
 		meta objclient.ChunkMeta
 		err  error
@@ -318,17 +336,18 @@ func (d *Device) load(ctx context.Context, c *chunk) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.loaded = true
-	c.exists = len(truth) > 0 || version > 0
-	if version>>32 == d.cfg.Generation {
-		c.n = version & (1<<32 - 1)
+	if !c.loaded {
+		c.loaded = true
+		c.exists = len(truth) > 0 || version > 0
+		if version>>32 == d.cfg.Generation {
+			c.n = version & (1<<32 - 1)
+		}
 	}
 	for r, a := range answers {
 		if a.err != nil && !errors.Is(a.err, objclient.ErrNotFound) {
 			d.markBehind(c, r, 0, "table unreadable", a.err)
 			continue
 		}
-		c.reps[r].epoch = a.meta.Epoch
 		held := map[int64]uint64{}
 		for _, b := range a.meta.Blocks {
 			if !b.Damaged {
@@ -341,11 +360,31 @@ func (d *Device) load(ctx context.Context, c *chunk) error {
 				lack = seq
 			}
 		}
-		if lack != 0 {
+		rp := &c.reps[r]
+		switch {
+		case lack != 0 && rp.behind && lack-1 >= rp.since:
+			// Already behind from no later than that: not a new miss.
+		case lack != 0:
 			d.markBehind(c, r, lack-1, "table lacks blocks", nil)
+		case !again:
+			rp.epoch = a.meta.Epoch
+		case rp.behind && rp.misses == misses[r] && len(rp.torn) == 0 && (a.meta.Epoch == rp.epoch || rp.unflushed == 0):
+			rp.behind, rp.since = false, 0
+			rp.epoch = a.meta.Epoch
+			d.updateDegraded()
 		}
 	}
 	return nil
+}
+
+// current reports whether some replica of c is known current. c.mu must be held.
+func (c *chunk) current() bool {
+	for _, rp := range c.reps {
+		if !rp.behind {
+			return true
+		}
+	}
+	return false
 }
 
 // change sends one change of c to every replica and waits for a quorum, then for the rest

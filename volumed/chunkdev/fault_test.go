@@ -178,3 +178,47 @@ func TestLoadComparesTables(t *testing.T) {
 	mustWrite(t, d, testutil.Payload(4*kib, 3), 0, false)
 	mustRead(t, d, testutil.Payload(4*kib, 3), 0)
 }
+
+// TestNoReplicaHoldsEverything gives each replica two of three writes (each write reached a
+// quorum): no replica is current, yet reads return every write, and each replica gets
+// the one block it lacks.
+func TestNoReplicaHoldsEverything(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	probe := e.device(4*mib, mib, 1)
+	c := probe.chunk(0)
+	const gen = 1
+	data := [][]byte{testutil.Payload(4*kib, 1), testutil.Payload(4*kib, 2), testutil.Payload(4*kib, 3)}
+	for w := range 3 {
+		for r, tg := range c.targets {
+			if r == w {
+				continue // write w skips replica w
+			}
+			if _, err := e.cl.WriteChunk(ctx, tg, objclient.ChunkWrite{Name: c.name, Offset: int64(w) * 4 * kib,
+				Generation: gen, Sequence: gen<<32 | uint64(w+1), ChunkSize: mib}, data[w]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	d := e.device(4*mib, mib, 2)
+	var want []byte
+	for _, p := range data {
+		want = append(want, p...)
+	}
+	mustRead(t, d, want, 0)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if d.Degraded() != 0 || d.Repaired() != 3 {
+			return fmt.Errorf("degraded %d, repaired %d", d.Degraded(), d.Repaired())
+		}
+		return nil
+	})
+	if d.RepairedBlocks() != 3 {
+		t.Fatalf("repaired %d blocks, want 3", d.RepairedBlocks())
+	}
+	for r := range 3 {
+		got, err := e.replicaData(d, 0, r, 0, 12*kib)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("replica %d: %v, or data differs", r, err)
+		}
+	}
+}

@@ -191,6 +191,7 @@ func (d *Device) readSpan(ctx context.Context, s span, buf []byte) (hole bool, e
 		return false, err
 	}
 	var errs []error
+	compared := false
 	for tried := map[int]bool{}; ; {
 		c.mu.Lock()
 		exists := c.exists
@@ -206,6 +207,27 @@ func (d *Device) readSpan(ctx context.Context, s span, buf []byte) (hole bool, e
 		if !exists {
 			clear(buf)
 			return true, nil
+		}
+		if r < 0 && !compared && exists {
+			// Every replica missed some change. The tables may show one holding it all;
+			// if not, repair one here rather than fail the read.
+			compared = true
+			if err := d.compare(ctx, c, true); err != nil {
+				return false, fmt.Errorf("read %s: %w", c.name, err)
+			}
+			for k := range c.targets {
+				c.mu.Lock()
+				ok := c.current()
+				c.mu.Unlock()
+				if ok {
+					break
+				}
+				if err := d.repair(ctx, c, k); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			clear(tried)
+			continue
 		}
 		if r < 0 {
 			return false, fmt.Errorf("read %s: %w: %w", c.name, ErrUnavailable, errors.Join(errs...))
@@ -225,7 +247,7 @@ func (d *Device) readSpan(ctx context.Context, s span, buf []byte) (hole bool, e
 		var se *objclient.StatusError
 		if errors.Is(err, objclient.ErrTorn) && errors.As(err, &se) {
 			c.reps[r].torn = append(c.reps[r].torn, se.TornOffset)
-			d.markBehind(c, r, c.reps[r].since, "torn block", err)
+			d.markBehind(c, r, 0, "torn block", err)
 		} else {
 			d.markBehind(c, r, 0, "read failed", err)
 		}

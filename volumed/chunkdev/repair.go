@@ -146,9 +146,15 @@ func (rp *repairer) run(j repairJob) {
 	rp.kick()
 }
 
-// repair copies to replica r of c the blocks it lacks, from a current replica, and marks
-// it current unless it missed another change meanwhile.
+// repair copies to replica r of c the blocks it lacks and marks it current, unless it
+// missed another change meanwhile. It reads the tables of every replica above the sequence
+// r is known to hold; the blocks of which some other replica holds a newer sequence (or
+// that r holds torn) are copied, each from a replica holding its newest sequence, known
+// current ones first. A quorum of tables, r's included, must answer: every acknowledged
+// change is then in one of them, so no current replica is needed as the source.
 func (d *Device) repair(ctx context.Context, c *chunk, r int) error {
+	c.repairMu[r].Lock()
+	defer c.repairMu[r].Unlock()
 	c.mu.Lock()
 	rp := &c.reps[r]
 	if !rp.behind {
@@ -158,81 +164,125 @@ func (d *Device) repair(ctx context.Context, c *chunk, r int) error {
 	}
 	misses, since, torn := rp.misses, rp.since, slices.Clone(rp.torn)
 	epoch0, unflushed := rp.epoch, rp.unflushed
-	src := -1
+	current := make([]bool, len(c.reps))
 	for i := range c.reps {
-		if i != r && !c.reps[i].behind {
-			src = i
-			break
-		}
+		current[i] = !c.reps[i].behind
 	}
 	c.mu.Unlock()
-	if src < 0 {
-		return fmt.Errorf("repair %s: no current replica to copy from", c.name)
-	}
-	srcT, dstT := c.targets[src], c.targets[r]
 	cctx, cancel := d.callCtx(ctx)
 	defer cancel()
-	ms, err := d.cl.ChunkMeta(cctx, srcT, c.name, since)
-	if err != nil && !errors.Is(err, objclient.ErrNotFound) {
-		return fmt.Errorf("repair %s: read source table: %w", c.name, err)
+	dstT := c.targets[r]
+
+	metas := make([]*objclient.ChunkMeta, len(c.targets)) // nil: no answer
+	dstMissing := false
+	read := func() (int, error) {
+		var wg sync.WaitGroup
+		errs := make([]error, len(c.targets))
+		for i, t := range c.targets {
+			wg.Go(func() {
+				m, err := d.cl.ChunkMeta(cctx, t, c.name, since)
+				switch {
+				case err == nil:
+					metas[i] = &m
+				case errors.Is(err, objclient.ErrNotFound):
+					metas[i] = &objclient.ChunkMeta{}
+					if i == r {
+						dstMissing = true
+					}
+				default:
+					metas[i], errs[i] = nil, err
+				}
+			})
+		}
+		wg.Wait()
+		n := 0
+		for _, m := range metas {
+			if m != nil {
+				n++
+			}
+		}
+		return n, errors.Join(errs...)
 	}
-	md, err := d.cl.ChunkMeta(cctx, dstT, c.name, since)
-	dstMissing := errors.Is(err, objclient.ErrNotFound)
-	if err != nil && !dstMissing {
-		return fmt.Errorf("repair %s: read table: %w", c.name, err)
+	n, err := read()
+	if metas[r] == nil || n < d.quorum {
+		return fmt.Errorf("repair %s: %w (%d of %d tables): %w", c.name, ErrQuorum, n, len(c.targets), err)
 	}
 	if dstMissing && since > 0 {
 		// Compare from the start: nothing below since can be assumed held.
 		since = 0
-		if ms, err = d.cl.ChunkMeta(cctx, srcT, c.name, 0); err != nil && !errors.Is(err, objclient.ErrNotFound) {
-			return fmt.Errorf("repair %s: read source table: %w", c.name, err)
+		if n, err = read(); metas[r] == nil || n < d.quorum {
+			return fmt.Errorf("repair %s: %w (%d of %d tables): %w", c.name, ErrQuorum, n, len(c.targets), err)
 		}
 	}
-	if !dstMissing && epoch0 != "" && md.Epoch != epoch0 && unflushed != 0 && unflushed-1 < since {
+	if !dstMissing && epoch0 != "" && metas[r].Epoch != epoch0 && unflushed != 0 && unflushed-1 < since {
 		// The node restarted and may have lost unflushed writes below since.
 		c.mu.Lock()
 		rp.since = min(rp.since, unflushed-1)
 		c.mu.Unlock()
 		return errRetry
 	}
-	held := make(map[int64]uint64, len(md.Blocks))
-	for _, b := range md.Blocks {
+	held := make(map[int64]uint64, len(metas[r].Blocks))
+	for _, b := range metas[r].Blocks {
 		if !b.Damaged {
 			held[b.OffsetBytes] = b.Sequence
 		}
 	}
-	need := map[int64]bool{}
-	for _, b := range ms.Blocks {
-		if b.Sequence > held[b.OffsetBytes] {
-			need[b.OffsetBytes] = true
-		}
-	}
+	isTorn := map[int64]bool{}
 	for _, off := range torn {
-		need[off] = true
+		isTorn[off] = true
 	}
-	offs := make([]int64, 0, len(need))
-	for off := range need {
-		offs = append(offs, off)
+	// For each block, the newest sequence another replica holds and who holds it.
+	type best struct {
+		seq uint64
+		src int
 	}
-	slices.Sort(offs)
-	var blocks []objclient.ChunkBlock
-	for i := 0; i < len(offs); {
-		j := i + 1
-		for j < len(offs) && offs[j] == offs[j-1]+objclient.ChunkBlockSize {
-			j++
+	bests := map[int64]best{}
+	for i, m := range metas {
+		if i == r || m == nil {
+			continue
 		}
-		run, _, err := d.cl.ReadChunkBlocks(cctx, srcT, c.name, offs[i], offs[j-1]+objclient.ChunkBlockSize-offs[i], 0)
-		if err != nil {
-			return fmt.Errorf("repair %s: read blocks: %w", c.name, err)
-		}
-		for _, b := range run {
-			if need[b.Offset] {
-				blocks = append(blocks, b)
+		for _, b := range m.Blocks {
+			if b.Damaged {
+				continue
+			}
+			cur, ok := bests[b.OffsetBytes]
+			if !ok || b.Sequence > cur.seq || (b.Sequence == cur.seq && current[i] && !current[cur.src]) {
+				bests[b.OffsetBytes] = best{b.Sequence, i}
 			}
 		}
-		i = j
 	}
-	epoch := md.Epoch
+	need := map[int][]int64{} // source → offsets
+	for off, b := range bests {
+		if b.seq > held[off] || (isTorn[off] && b.seq >= held[off]) {
+			need[b.src] = append(need[b.src], off)
+		}
+	}
+	var blocks []objclient.ChunkBlock
+	for src, offs := range need {
+		slices.Sort(offs)
+		want := map[int64]bool{}
+		for _, off := range offs {
+			want[off] = true
+		}
+		for i := 0; i < len(offs); {
+			j := i + 1
+			for j < len(offs) && offs[j] == offs[j-1]+objclient.ChunkBlockSize {
+				j++
+			}
+			run, _, err := d.cl.ReadChunkBlocks(cctx, c.targets[src], c.name, offs[i], offs[j-1]+objclient.ChunkBlockSize-offs[i], 0)
+			if err != nil {
+				return fmt.Errorf("repair %s: read blocks from %s: %w", c.name, c.targets[src].Host, err)
+			}
+			for _, b := range run {
+				if want[b.Offset] {
+					blocks = append(blocks, b)
+				}
+			}
+			i = j
+		}
+	}
+	slices.SortFunc(blocks, func(a, b objclient.ChunkBlock) int { return int((a.Offset - b.Offset) / objclient.ChunkBlockSize) })
+	epoch := metas[r].Epoch
 	const batch = 1024
 	for i := 0; i < len(blocks); i += batch {
 		res, err := d.cl.RepairChunk(cctx, dstT, objclient.ChunkRepair{Name: c.name, Generation: d.cfg.Generation,
@@ -244,6 +294,9 @@ func (d *Device) repair(ctx context.Context, c *chunk, r int) error {
 		if err != nil {
 			return fmt.Errorf("repair %s: apply blocks: %w", c.name, err)
 		}
+		c.mu.Lock()
+		rp.copied += min(batch, len(blocks)-i)
+		c.mu.Unlock()
 		if epoch != "" && res.Epoch != epoch {
 			return fmt.Errorf("repair %s: node %s restarted during the repair", c.name, dstT.Host)
 		}
@@ -259,12 +312,13 @@ func (d *Device) repair(ctx context.Context, c *chunk, r int) error {
 		// What it acknowledged under an older run was compared above.
 		rp.epoch, rp.unflushed = epoch, 0
 	}
-	if len(blocks) > 0 {
+	if rp.copied > 0 {
 		d.rep.repaired.Add(1)
-		d.rep.blocks.Add(int64(len(blocks)))
+		d.rep.blocks.Add(int64(rp.copied))
 		d.m.repairs.Inc()
-		d.m.repairBlks.Add(float64(len(blocks)))
+		d.m.repairBlks.Add(float64(rp.copied))
 	}
-	d.log.Info("chunk replica repaired", "chunk", c.name, "node", dstT.Host, "device", dstT.Device, "blocks", len(blocks))
+	d.log.Info("chunk replica repaired", "chunk", c.name, "node", dstT.Host, "device", dstT.Device, "blocks", rp.copied)
+	rp.copied = 0
 	return nil
 }
