@@ -23,7 +23,7 @@ ss=[socket.socket() for _ in range(4)]
 [s.bind(("127.0.0.1",0)) for s in ss]
 print(" ".join("127.0.0.1:%d" % s.getsockname()[1] for s in ss))')
     "$bin" --log-level warn server --data "$data" --storage-hop "$hop" --listen "$s3" \
-      --meta-listen "$meta" --objectd-listen "$obj" --metrics-listen "$metrics" >/dev/null &
+      --meta-listen "$meta" --objectd-listen "$obj" --metrics-listen "$metrics" --nbd-listen "" >/dev/null &
     pid=$!
     for _ in $(seq 1 100); do [ -s "$data/credentials.json" ] && break; sleep 0.1; done
     [ -s "$data/credentials.json" ] || { echo "server ($hop) did not start" >&2; exit 1; }

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -25,6 +26,7 @@ import (
 	"stratus/objectd"
 	objclient "stratus/objectd/client"
 	"stratus/ring"
+	"stratus/volumed"
 )
 
 func init() { register(newServerCmd) }
@@ -41,6 +43,10 @@ type serverFlags struct {
 	// process), "mtls" (loopback HTTPS, as in a cluster) or "plain" (loopback HTTP, the
 	// storage port unauthenticated). Only benchmarks of the hop's cost use the last two.
 	storageHop string
+	// nbdListen is where attached volumes are served over NBD (loopback); empty serves none.
+	nbdListen string
+	// volumeHost is this host's name in volume attachments.
+	volumeHost string
 	front      frontFlags
 }
 
@@ -64,6 +70,8 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.IntVar(&f.replicas, "replicas", 3, "replicas of every object (at most --devices)")
 	fl.IntVar(&f.partPower, "part-power", 10, "log2 of the ring's partition count, fixed on first start")
 	fl.StringVar(&f.metaListen, "meta-listen", "127.0.0.1:7400", "address of the meta catalog")
+	fl.StringVar(&f.nbdListen, "nbd-listen", "127.0.0.1:10809", "loopback address to serve attached volumes on over NBD; empty: none")
+	fl.StringVar(&f.volumeHost, "volume-host", defaultHost(), "this host's name in volume attachments (stratus volume attach ID --host)")
 	fl.StringVar(&f.storageHop, "storage-hop", "inproc", "how the proxy reaches the storage node: inproc, mtls or plain (benchmarks of the hop only)")
 	fl.MarkHidden("storage-hop")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
@@ -101,7 +109,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err != nil {
 		return err
 	}
-	metaID, objID, proxyID, adminID := ids[0], ids[1], ids[2], ids[3]
+	metaID, objID, proxyID, adminID, volumedID := ids[0], ids[1], ids[2], ids[3], ids[4]
 
 	// Meta first: everything else keeps its truth there.
 	key, err := loadClusterKey(filepath.Join(f.dataDir, "cluster.key"), true)
@@ -213,6 +221,9 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	px.SetRing(rg)
+	if err := startVolumes(gctx, g, f, local, volumedID, rg, reg); err != nil {
+		return err
+	}
 	creds.Endpoint = endpoint
 	creds.Region = f.front.region
 	if err := writeJSONFile(filepath.Join(f.dataDir, "credentials.json"), creds); err != nil {
@@ -222,6 +233,41 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	log.Info("stratus server ready", "s3", creds.Endpoint, "meta", msrv.Addr(), "objectd", oln.Addr().String())
 	<-gctx.Done()
 	return g.Wait()
+}
+
+// startVolumes serves, in g, the volumes attached to this host over NBD on --nbd-listen,
+// reaching the catalog and the storage node in-process as a volumed.
+func startVolumes(ctx context.Context, g *errgroup.Group, f serverFlags, local map[string]http.Handler, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
+	if f.nbdListen == "" {
+		return nil
+	}
+	log := slog.Default()
+	mcfg := metaclient.DefaultConfig(f.metaListen)
+	mcfg.TLS = id.ClientTLS(pki.RoleMeta)
+	mt := inproc.NewTransport(local, metaclient.NewTransport(mcfg), log)
+	mt.PresentAs(id.ConnectionState)
+	mcfg.HTTPClient = &http.Client{Transport: mt}
+	mc, err := metaclient.New(mcfg)
+	if err != nil {
+		return err
+	}
+	ocfg := objclient.DefaultConfig()
+	ocfg.TLS = id.ClientTLS(pki.RoleObjectd)
+	ot := inproc.NewTransport(local, objclient.NewTransport(objclient.WithTLS(ocfg.TLS)), log)
+	ot.PresentAs(id.ConnectionState)
+	ocfg.HTTPClient = &http.Client{Transport: ot}
+	cfg := volumed.DefaultConfig()
+	cfg.Host, cfg.Logger, cfg.Registerer = f.volumeHost, log, reg
+	srv, err := volumed.NewServer(cfg, mc, objclient.New(ocfg), func() *ring.Ring { return rg })
+	if err != nil {
+		return err
+	}
+	ln, err := listenLoopback(f.nbdListen)
+	if err != nil {
+		return fmt.Errorf("--nbd-listen: %w", err)
+	}
+	g.Go(func() error { defer mc.Close(); return srv.Run(ctx, ln) })
+	return nil
 }
 
 // serverIdentities makes (on first start) or loads the server's CA and its meta, objectd,
@@ -244,6 +290,7 @@ func serverIdentities(f serverFlags) ([]*pki.Identity, error) {
 		pki.IssueRequest{Role: pki.RoleObjectd, Name: string(pki.RoleObjectd), Hosts: hosts},
 		pki.IssueRequest{Role: pki.RoleProxy, Name: string(pki.RoleProxy), Hosts: hosts},
 		pki.IssueRequest{Role: pki.RoleAdmin, Name: string(pki.RoleAdmin)},
+		pki.IssueRequest{Role: pki.RoleVolumed, Name: string(pki.RoleVolumed), Hosts: hosts},
 	)
 }
 
@@ -259,8 +306,10 @@ func printWelcome(w io.Writer, dataDir, metaAddr string, c adminCredentials) {
   aws --endpoint-url %s s3 ls
   (credentials also in %s)
 
-  Operator commands (stratus user, key, ring publish, meta …) use the admin certificate:
+  Operator commands (stratus user, key, volume, ring publish, meta …) use the admin certificate:
   export STRATUS_META_ADDR=%s STRATUS_PKI_DIR=%s
+  Block volumes: stratus volume create --size 10GiB; stratus volume attach <id>
+  (served over NBD at nbd://127.0.0.1:10809/<id>)
 `, dataDir, c.Endpoint, c.Region, c.AccessKey, c.SecretKey, c.Endpoint, filepath.Join(dataDir, "credentials.json"),
 		metaAddr, absPath(filepath.Join(dataDir, "pki")))
 }
@@ -354,6 +403,14 @@ func newAccessKey() (id, secret string) {
 		return string(b)
 	}
 	return "SK" + pick(upper, 18), pick(mixed, 40)
+}
+
+// defaultHost is the host name volumes are attached to by default.
+func defaultHost() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
 }
 
 func absPath(p string) string {

@@ -196,7 +196,7 @@ func newVolumeAttachCmd() *cobra.Command {
 	var force, asJSON bool
 	var ttl time.Duration
 	cmd := &cobra.Command{
-		Use:   "attach VOLUME --host HOST",
+		Use:   "attach VOLUME [--host HOST]",
 		Short: "Give a host the volume's lease (refused while another host's lease is live, unless --force)",
 		Args:  cobra.ExactArgs(1),
 		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
@@ -215,15 +215,14 @@ func newVolumeAttachCmd() *cobra.Command {
 				fmt.Fprintf(out, "took over from host %s (generation %d, lease until %s): its writes are fenced from now on\n",
 					p.Host, p.Generation, p.LeaseExpiresAt.Format(time.RFC3339))
 			}
-			fmt.Fprintf(out, "on %s, 'stratus volumed --host %s' serves it at %s and renews the lease; unless it does, the lease lapses at its expiry\n", l.Host, l.Host, o.NBDURI)
+			fmt.Fprintf(out, "the volumed of host %s ('stratus volumed' or 'stratus server' there) serves it at %s and renews the lease; if none does, the lease lapses at its expiry\n", l.Host, o.NBDURI)
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&host, "host", "", "host that gets the lease")
+	cmd.Flags().StringVar(&host, "host", defaultHost(), "host that gets the lease (its volumed serves the volume)")
 	cmd.Flags().BoolVar(&force, "force", false, "take the lease over even if another host's is live; the new generation fences that host")
 	cmd.Flags().DurationVar(&ttl, "ttl", volumed.DefaultLeaseTTL, "lease time unless renewed")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the lease as JSON")
-	cmd.MarkFlagRequired("host")
 	return cmd
 }
 

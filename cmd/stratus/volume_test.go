@@ -54,7 +54,7 @@ func TestVolumeCommands(t *testing.T) {
 		t.Fatalf("delete while attached: %v", err)
 	}
 	out := mustStratus(t, "volume", "attach", id, "--host", "h2", "--force", m)
-	if !strings.Contains(out, "generation 2") || !strings.Contains(out, "took over from host h1") || !strings.Contains(out, "stratus volumed --host h2") {
+	if !strings.Contains(out, "generation 2") || !strings.Contains(out, "took over from host h1") || !strings.Contains(out, "volumed of host h2") {
 		t.Fatalf("forced attach:\n%s", out)
 	}
 

@@ -19,6 +19,20 @@ import (
 
 func init() { register(newVolumedCmd) }
 
+// listenLoopback listens on addr, which must be a loopback address: NBD carries no
+// authentication, so exports are for the local QEMU only.
+func listenLoopback(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("%s is not a loopback address: NBD carries no authentication, so it is served to this host only (or on a unix socket)", addr)
+	}
+	return ln, nil
+}
+
 func newVolumedCmd() *cobra.Command {
 	cfg := volumed.DefaultConfig()
 	var listen, socket, metricsListen string
@@ -43,11 +57,6 @@ JSON --config file, then defaults.`,
 			id, err := ident.load()
 			if err != nil {
 				return err
-			}
-			if cfg.Host == "" {
-				if cfg.Host, err = os.Hostname(); err != nil {
-					return fmt.Errorf("--host not set and no hostname: %w", err)
-				}
 			}
 			mcfg := metaclient.DefaultConfig(metaAddrs(members)...)
 			mcfg.TLS = id.ClientTLS(pki.RoleMeta)
@@ -76,13 +85,9 @@ JSON --config file, then defaults.`,
 				}
 			}()
 			if listen != "" {
-				ln, err := net.Listen("tcp", listen)
+				ln, err := listenLoopback(listen)
 				if err != nil {
 					return fmt.Errorf("--listen: %w", err)
-				}
-				if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
-					ln.Close()
-					return fmt.Errorf("--listen %s: NBD carries no authentication; serve it on loopback (or --socket) only", listen)
 				}
 				lns = append(lns, ln)
 			}
@@ -123,7 +128,7 @@ JSON --config file, then defaults.`,
 	}
 	daemonSettings(cmd, "STRATUS_VOLUMED_")
 	f := cmd.Flags()
-	f.StringVar(&cfg.Host, "host", "", "this host's name in attachments (default: the hostname)")
+	f.StringVar(&cfg.Host, "host", defaultHost(), "this host's name in attachments")
 	f.StringVar(&listen, "listen", "127.0.0.1:10809", "loopback address to serve NBD on (empty: none)")
 	f.StringVar(&socket, "socket", "", "unix socket to serve NBD on (empty: none)")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9109", "address of /metrics and /healthz (plain HTTP); empty: none")
