@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -24,37 +21,7 @@ import (
 
 // TestMain fails the package if goroutines of the server outlive the tests: Serve must
 // wait for everything it started.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := leaks(10 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func leaks(timeout time.Duration) string {
-	deadline := time.Now().Add(timeout)
-	for {
-		buf := make([]byte, 4<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var out []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "nbd.leaks") || strings.Contains(g, "nbd.TestMain") {
-				continue
-			}
-			if strings.Contains(g, "stratus/volumed/nbd.") {
-				out = append(out, g)
-			}
-		}
-		if len(out) == 0 || time.Now().After(deadline) {
-			return strings.Join(out, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond) // polling for exit; nothing to wait on
-	}
-}
+func TestMain(m *testing.M) { testutil.MainCheckingLeaks(m, "stratus/volumed/nbd.") }
 
 // testServer is a Server on a loopback TCP port and a unix socket, stopped at cleanup.
 type testServer struct {
