@@ -189,9 +189,7 @@ func runMeta(ctx context.Context, f metaFlags) error {
 // joinUntilDone asks the members to add this node until one accepts or ctx ends. Joining a
 // cluster the node already belongs to changes nothing, so restarts may keep --join.
 func joinUntilDone(ctx context.Context, members []string, id, addr string, ident *pki.Identity) error {
-	cfg := client.DefaultConfig(members...)
-	cfg.TLS = ident.ClientTLS(pki.RoleMeta)
-	cl, err := client.New(cfg)
+	cl, err := metaClientAs(ident, members)
 	if err != nil {
 		return err
 	}
@@ -225,7 +223,12 @@ func metaClient(cmd *cobra.Command) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := client.DefaultConfig(metaAddrs(addrs)...)
+	return metaClientAs(id, metaAddrs(addrs))
+}
+
+// metaClientAs returns a client of the meta members at addrs that presents id.
+func metaClientAs(id *pki.Identity, addrs []string) (*client.Client, error) {
+	cfg := client.DefaultConfig(addrs...)
 	cfg.TLS = id.ClientTLS(pki.RoleMeta)
 	return client.New(cfg)
 }

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"stratus/internal/pki"
-	metaclient "stratus/meta/client"
 	"stratus/objectd"
 	"stratus/ring"
 )
@@ -63,9 +62,7 @@ objectd.Config.`,
 			if len(members) == 0 {
 				return srv.Run(cmd.Context(), ln)
 			}
-			mcfg := metaclient.DefaultConfig(members...)
-			mcfg.TLS = id.ClientTLS(pki.RoleMeta)
-			mc, err := metaclient.New(mcfg)
+			mc, err := metaClientAs(id, members)
 			if err != nil {
 				ln.Close()
 				return err

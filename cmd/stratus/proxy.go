@@ -146,9 +146,7 @@ from flags, then STRATUS_PROXY_<FLAG>, then the JSON --config file, then default
 			if err != nil {
 				return err
 			}
-			mcfg := metaclient.DefaultConfig(metaAddrs(members)...)
-			mcfg.TLS = id.ClientTLS(pki.RoleMeta)
-			mc, err := metaclient.New(mcfg)
+			mc, err := metaClientAs(id, metaAddrs(members))
 			if err != nil {
 				return err
 			}

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"stratus/internal/pki"
-	metaclient "stratus/meta/client"
 	objclient "stratus/objectd/client"
 	"stratus/ring"
 	"stratus/volumed"
@@ -58,9 +57,7 @@ JSON --config file, then defaults.`,
 			if err != nil {
 				return err
 			}
-			mcfg := metaclient.DefaultConfig(metaAddrs(members)...)
-			mcfg.TLS = id.ClientTLS(pki.RoleMeta)
-			mc, err := metaclient.New(mcfg)
+			mc, err := metaClientAs(id, metaAddrs(members))
 			if err != nil {
 				return err
 			}
