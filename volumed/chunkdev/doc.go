@@ -43,6 +43,15 @@
 //     Detach when the attachment ends.
 //   - Requests must be 4 KiB aligned (ExportInfo.MinBlockBytes); NoHole zeroing punches
 //     holes anyway, since the replicas allocate on write.
+//   - A replica that hangs (rather than refusing connections) costs each change of a chunk
+//     it holds PostQuorumGrace, even once it is behind: the change is still sent to it so
+//     that it stays close, and no call leaves a request behind. A flush naming a chunk it
+//     was current for waits up to CallTimeout for it once. TODO: stop waiting on replicas
+//     already behind, with device-owned stragglers, once repair can tell an in-flight
+//     write from a missed one.
+//   - A read that finds no current replica (every one missed some change) compares the
+//     tables again and repairs a replica inline before answering; reads of that chunk
+//     wait for it.
 //   - Metrics are registered on the Registerer given to New; give each device its own (or a
 //     wrapped one), since labels never carry volume IDs.
 package chunkdev
