@@ -42,9 +42,6 @@ func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Register
 		return nil, err
 	}
 	cfg.fill()
-	if cfg.SizeBytes%cfg.ChunkSizeBytes != 0 && cfg.SizeBytes%objclient.ChunkBlockSize != 0 {
-		return nil, fmt.Errorf("size_bytes (%d) must be a multiple of %d", cfg.SizeBytes, objclient.ChunkBlockSize)
-	}
 	if r == nil || cl == nil {
 		return nil, errors.New("chunkdev: nil ring or client")
 	}

@@ -2,6 +2,8 @@ package chunkdev
 
 import (
 	"context"
+	"encoding/json"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -64,6 +66,54 @@ func TestQemuIO(t *testing.T) {
 	if d.Degraded() != 0 {
 		t.Fatalf("degraded: %d", d.Degraded())
 	}
+	// Block status: qemu-img map sees the written ranges as data and the rest as zeros.
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "qemu-img", "map", "--output=json", "--image-opts",
+		"driver=nbd,server.type=unix,server.path="+sockOf(uri)+",export="+testVolume).CombinedOutput()
+	if err != nil {
+		t.Fatalf("qemu-img map: %v\n%s", err, out)
+	}
+	var extents []struct {
+		Start  int64 `json:"start"`
+		Length int64 `json:"length"`
+		Data   bool  `json:"data"`
+		Zero   bool  `json:"zero"`
+	}
+	if err := json.Unmarshal(out, &extents); err != nil {
+		t.Fatalf("qemu-img map: %v\n%s", err, out)
+	}
+	dataAt := func(off int64) (bool, bool) {
+		for _, e := range extents {
+			if off >= e.Start && off < e.Start+e.Length {
+				return e.Data, e.Zero
+			}
+		}
+		t.Fatalf("qemu-img map does not cover %d:\n%s", off, out)
+		return false, false
+	}
+	for _, tc := range []struct {
+		off        int64
+		data, zero bool
+	}{
+		{0, true, false}, {64 * kib, false, true}, {3 * mib, false, true}, {4 * mib, true, false},
+		{8 * mib, true, false}, {32 * mib, false, true}, {60 * mib, false, true},
+	} {
+		if data, zero := dataAt(tc.off); data != tc.data || zero != tc.zero {
+			t.Errorf("map at %d: data %v zero %v, want %v %v\n%s", tc.off, data, zero, tc.data, tc.zero, out)
+		}
+	}
+}
+
+func sockOf(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("socket")
 }
 
 // TestMultiConnConcurrent has several qemu-io processes write disjoint stripes at once
