@@ -43,6 +43,8 @@ type volumeBenchFlags struct {
 	fill     bool
 	fio      string
 	tmpDir   string
+	// baselineCache is qemu-nbd's --cache for the baseline.
+	baselineCache string
 }
 
 func (v *volumeBenchFlags) addFlags(f *pflag.FlagSet) {
@@ -50,6 +52,7 @@ func (v *volumeBenchFlags) addFlags(f *pflag.FlagSet) {
 	f.DurationVar(&v.duration, "duration", 10*time.Second, "length of each measured job")
 	f.BoolVar(&v.fill, "fill", true, "write the whole range once before measuring, so reads find data rather than holes")
 	f.StringVar(&v.fio, "fio", "fio", "the fio binary")
+	f.StringVar(&v.baselineCache, "baseline-cache", "none", "qemu-nbd --cache of the baseline: none (O_DIRECT, native AIO; falls back to qemu-nbd's default where refused) or writeback (through the page cache, as stratus's storage reads are)")
 	f.StringVar(&v.tmpDir, "tmp-dir", "", "directory for the baseline's raw file and the suite's server (default $TMPDIR); put it on the disk under test")
 }
 
@@ -86,7 +89,7 @@ qemu-nbd (Debian: qemu-utils).`,
 			if err != nil {
 				return err
 			}
-			c, err := runVolumeComparison(cmd.Context(), cfg, baseline, vf.tmpDir)
+			c, err := runVolumeComparison(cmd.Context(), cfg, baseline, vf.tmpDir, vf.baselineCache)
 			if err != nil {
 				return err
 			}
@@ -139,7 +142,7 @@ Results go to <out>/volume-<date>.json and .md.`,
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "measuring %s\n", cfg.URI)
-			c, err := runVolumeComparison(ctx, cfg, true, tmp)
+			c, err := runVolumeComparison(ctx, cfg, true, tmp, vf.baselineCache)
 			if err != nil {
 				return err
 			}
@@ -172,8 +175,8 @@ Results go to <out>/volume-<date>.json and .md.`,
 }
 
 // runVolumeComparison measures cfg.URI and, with baseline, qemu-nbd serving a raw file of
-// the same size in dir.
-func runVolumeComparison(ctx context.Context, cfg bench.VolumeConfig, baseline bool, dir string) (*bench.VolumeComparison, error) {
+// the same size in dir with qemu-nbd's --cache=cache.
+func runVolumeComparison(ctx context.Context, cfg bench.VolumeConfig, baseline bool, dir, cache string) (*bench.VolumeComparison, error) {
 	c := &bench.VolumeComparison{Date: time.Now().UTC()}
 	rep, err := bench.RunVolume(ctx, cfg)
 	if err != nil {
@@ -183,7 +186,7 @@ func runVolumeComparison(ctx context.Context, cfg bench.VolumeConfig, baseline b
 	if !baseline {
 		return c, nil
 	}
-	q, err := startQemuNBD(ctx, dir, cfg.SizeBytes)
+	q, err := startQemuNBD(ctx, dir, cfg.SizeBytes, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +208,14 @@ type qemuNBD struct {
 }
 
 // startQemuNBD serves a new sparse raw file of size bytes in dir with qemu-nbd on a free
-// loopback port. It asks for O_DIRECT and native AIO first (what a VM host would use) and
-// falls back to qemu-nbd's defaults where the file system refuses them.
-func startQemuNBD(ctx context.Context, dir string, size int64) (*qemuNBD, error) {
+// loopback port. With cache "none" it asks for O_DIRECT and native AIO first (what a VM
+// host would use) and falls back to qemu-nbd's defaults where the file system refuses
+// them; any other cache is passed as qemu-nbd's --cache.
+func startQemuNBD(ctx context.Context, dir string, size int64, cache string) (*qemuNBD, error) {
+	tries := [][]string{{"--cache=none", "--aio=native"}, nil}
+	if cache != "none" {
+		tries = [][]string{{"--cache=" + cache}}
+	}
 	f, err := os.CreateTemp(dir, "qemu-nbd-*.raw")
 	if err != nil {
 		return nil, err
@@ -222,7 +230,7 @@ func startQemuNBD(ctx context.Context, dir string, size int64) (*qemuNBD, error)
 		return nil, err
 	}
 	var lastErr error
-	for _, extra := range [][]string{{"--cache=none", "--aio=native"}, nil} {
+	for _, extra := range tries {
 		addr, err := freeLoopbackAddr()
 		if err != nil {
 			os.Remove(path)

@@ -20,7 +20,7 @@ func TestBenchVolumeJSON(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	q, err := startQemuNBD(ctx, t.TempDir(), 16<<20)
+	q, err := startQemuNBD(ctx, t.TempDir(), 16<<20, "none")
 	if err != nil {
 		t.Fatal(err)
 	}
