@@ -26,7 +26,7 @@ func init() { register(newBenchCmd) }
 
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure S3 endpoints (Stratus or any other) and the ring"}
-	cmd.AddCommand(newBenchS3Cmd(), newBenchRingCmd(), newBenchSuiteCmd())
+	cmd.AddCommand(newBenchS3Cmd(), newBenchRingCmd(), newBenchSuiteCmd(), newBenchVolumeCmd())
 	return cmd
 }
 
@@ -261,7 +261,7 @@ reports that process's CPU time and allocations per operation. Results go to
 			defer os.RemoveAll(tmp)
 			cfg.Dir, cfg.Log = tmp, cmd.ErrOrStderr()
 			if ep.endpoint == "" {
-				srv, err := spawnBenchServer(ctx, tmp, replicas)
+				srv, err := spawnBenchServer(ctx, tmp, replicas, false)
 				if err != nil {
 					return err
 				}
@@ -310,28 +310,35 @@ reports that process's CPU time and allocations per operation. Results go to
 
 // benchServer is a stratus server process started for a suite.
 type benchServer struct {
-	creds   adminCredentials
-	metrics string // its /metrics URL
-	stop    func()
+	creds    adminCredentials
+	metrics  string // its /metrics URL
+	exe      string // the stratus binary
+	data     string // its data directory
+	metaAddr string
+	nbdAddr  string // where it serves volumes, if it does
+	stop     func()
 }
 
 // spawnBenchServer starts `stratus server` as a child process under dir, on free loopback
-// ports, and waits until it serves. A process of its own keeps the load tool's CPU and
-// allocations out of the server's.
-func spawnBenchServer(ctx context.Context, dir string, replicas int) (*benchServer, error) {
+// ports (serving volumes over NBD too if volumes), and waits until it serves. A process of
+// its own keeps the load tool's CPU and allocations out of the server's.
+func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes bool) (*benchServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	var addrs [4]string
+	var addrs [5]string
 	for i := range addrs {
 		if addrs[i], err = freeLoopbackAddr(); err != nil {
 			return nil, err
 		}
 	}
+	if !volumes {
+		addrs[4] = ""
+	}
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(exe, "--log-level", "warn", "server", "--data", data, "--replicas", strconv.Itoa(replicas),
-		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3], "--nbd-listen", "")
+		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3], "--nbd-listen", addrs[4])
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -352,7 +359,8 @@ func spawnBenchServer(ctx context.Context, dir string, replicas int) (*benchServ
 		raw, err := os.ReadFile(filepath.Join(data, "credentials.json"))
 		var c adminCredentials
 		if err == nil && json.Unmarshal(raw, &c) == nil && c.AccessKey != "" {
-			return &benchServer{creds: c, metrics: "http://" + addrs[3] + "/metrics", stop: stop}, nil
+			return &benchServer{creds: c, metrics: "http://" + addrs[3] + "/metrics", exe: exe, data: data,
+				metaAddr: addrs[1], nbdAddr: addrs[4], stop: stop}, nil
 		}
 		select {
 		case err := <-exited:

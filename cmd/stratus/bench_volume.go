@@ -22,20 +22,6 @@ import (
 	"stratus/bench"
 )
 
-// init adds "bench volume" to the bench command of bench.go. Go runs the init functions of
-// a package's files in file-name order, so bench.go has registered newBenchCmd by now.
-func init() {
-	for i, newCmd := range subcommands {
-		subcommands[i] = func() *cobra.Command {
-			c := newCmd()
-			if c.Name() == "bench" {
-				c.AddCommand(newBenchVolumeCmd())
-			}
-			return c
-		}
-	}
-}
-
 // volumeBenchFlags are the flags the export run and the suite share.
 type volumeBenchFlags struct {
 	size     string
@@ -133,7 +119,7 @@ Results go to <out>/volume-<date>.json and .md.`,
 			if err != nil {
 				return err
 			}
-			srv, err := spawnVolumeServer(ctx, tmp, replicas)
+			srv, err := spawnBenchServer(ctx, tmp, replicas, true)
 			if err != nil {
 				return err
 			}
@@ -293,69 +279,9 @@ func startChild(ctx context.Context, name string, args []string, addr string) (s
 	}
 }
 
-// volumeServer is a stratus server process started for the volume suite.
-type volumeServer struct {
-	exe, data, metaAddr, nbdAddr string
-	stop                         func()
-}
-
-// spawnVolumeServer starts `stratus server` as a child process under dir on free loopback
-// ports, NBD included, and waits until it serves. It is spawnBenchServer with NBD on.
-func spawnVolumeServer(ctx context.Context, dir string, replicas int) (*volumeServer, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	var addrs [5]string
-	for i := range addrs {
-		if addrs[i], err = freeLoopbackAddr(); err != nil {
-			return nil, err
-		}
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(exe, "--log-level", "warn", "server", "--data", data, "--replicas", strconv.Itoa(replicas),
-		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3],
-		"--nbd-listen", addrs[4])
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		raw, err := os.ReadFile(filepath.Join(data, "credentials.json"))
-		var c adminCredentials
-		if err == nil && json.Unmarshal(raw, &c) == nil && c.AccessKey != "" {
-			return &volumeServer{exe: exe, data: data, metaAddr: addrs[1], nbdAddr: addrs[4], stop: stop}, nil
-		}
-		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("stratus server exited before serving: %v", err)
-		case <-ctx.Done():
-			stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, errors.New("stratus server did not start within a minute")
-		}
-	}
-}
-
 // operator runs `stratus args…` as an operator of s (STRATUS_META_ADDR, STRATUS_PKI_DIR),
 // with a deadline, and returns its stdout.
-func (s *volumeServer) operator(ctx context.Context, args ...string) ([]byte, error) {
+func (s *benchServer) operator(ctx context.Context, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.exe, args...)
@@ -371,7 +297,7 @@ func (s *volumeServer) operator(ctx context.Context, args ...string) ([]byte, er
 
 // attachVolume creates a volume of size bytes, attaches it to this host, and waits until
 // the server's NBD export of it answers a read. It returns the export's URI.
-func (s *volumeServer) attachVolume(ctx context.Context, size int64, fio string) (string, error) {
+func (s *benchServer) attachVolume(ctx context.Context, size int64, fio string) (string, error) {
 	out, err := s.operator(ctx, "volume", "create", "--size", strconv.FormatInt(size, 10), "--json")
 	if err != nil {
 		return "", err
