@@ -147,6 +147,32 @@ func (cs *chunkStore) acquire(dev, devDir string, part uint32, name string, look
 	}
 }
 
+// acquireChecked is acquire for a request on device dev: a handle already open is taken
+// as it is, since its device was checked when it was opened and the request's handler
+// checked it again (devicePath stats the device's marker, a syscall per call); any other
+// handle is acquired only after devicePath finds the device usable.
+func (cs *chunkStore) acquireChecked(dev string, part uint32, name string) (*openChunk, error) {
+	if client.CheckDevice(dev) == nil {
+		key := chunkKey{devDir: filepath.Join(cs.st.root, dev), part: part, hash: nameHash(name)}
+		cs.mu.Lock()
+		if c := cs.open[key]; c != nil && c.dev == dev {
+			if c.elem != nil {
+				cs.idle.Remove(c.elem)
+				c.elem = nil
+			}
+			c.refs++
+			cs.mu.Unlock()
+			return c, nil
+		}
+		cs.mu.Unlock()
+	}
+	devDir, err := cs.st.devicePath(dev)
+	if err != nil {
+		return nil, err
+	}
+	return cs.acquire(dev, devDir, part, name, false), nil
+}
+
 // release gives back a reference. An idle handle joins the LRU, and handles beyond the
 // limit are synced and closed.
 func (cs *chunkStore) release(c *openChunk) {
@@ -220,11 +246,10 @@ func (cs *chunkStore) closeAll() {
 // fua, it then syncs the chunk (if it exists), still holding the handle so that it cannot
 // be closed under the fsync.
 func (cs *chunkStore) change(dev string, part uint32, name string, fua bool, f func(c *openChunk) error) error {
-	devDir, err := cs.st.devicePath(dev)
+	c, err := cs.acquireChecked(dev, part, name)
 	if err != nil {
 		return err
 	}
-	c := cs.acquire(dev, devDir, part, name, false)
 	defer cs.release(c)
 	c.mu.Lock()
 	err = c.load(cs.st.fs)
@@ -243,11 +268,10 @@ func (cs *chunkStore) change(dev string, part uint32, name string, fua bool, f f
 // withRead runs f on the handle of chunk name, which must exist, with its lock held for
 // reading.
 func (cs *chunkStore) withRead(dev string, part uint32, name string, f func(c *openChunk) error) error {
-	devDir, err := cs.st.devicePath(dev)
+	c, err := cs.acquireChecked(dev, part, name)
 	if err != nil {
 		return err
 	}
-	c := cs.acquire(dev, devDir, part, name, false)
 	defer cs.release(c)
 	c.mu.RLock()
 	if !c.loaded {
