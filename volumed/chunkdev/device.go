@@ -33,6 +33,12 @@ type Device struct {
 	chunks map[int64]*chunk
 	dirty  map[int64]struct{} // written since the last flush
 	rep    repairer
+
+	// Replica calls run on workers kept until Detach, so that each call does not start a
+	// goroutine whose small stack grows (and is copied) through the client's deep call
+	// path. work is unbuffered: a call goes to an idle worker, or to a new one.
+	work     chan func()
+	stopWork chan struct{}
 }
 
 // New returns a device for cfg over the chunks r places, reached with cl. It starts the
@@ -58,6 +64,9 @@ func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Register
 		quorum: r.Replicas()/2 + 1,
 		chunks: make(map[int64]*chunk),
 		dirty:  make(map[int64]struct{}),
+
+		work:     make(chan func()),
+		stopWork: make(chan struct{}),
 	}
 	d.rep.start(d)
 	return d, nil
@@ -111,8 +120,30 @@ func (d *Device) Degraded() int {
 // Detach stops the device: it waits for running repairs to finish and fails later calls
 // with ErrDetached. It does not flush; flush first to keep unflushed writes.
 func (d *Device) Detach() {
-	d.detached.Store(true)
+	if !d.detached.Swap(true) {
+		close(d.stopWork)
+	}
 	d.rep.stop()
+}
+
+// goWork runs f concurrently: on an idle worker, or on a new one that, once f returns,
+// waits for more work until Detach.
+func (d *Device) goWork(f func()) {
+	select {
+	case d.work <- f:
+		return
+	default:
+	}
+	go func() {
+		for {
+			f()
+			select {
+			case f = <-d.work:
+			case <-d.stopWork:
+				return
+			}
+		}
+	}()
 }
 
 // ChunkName returns the ring name of chunk i of volume.
@@ -404,10 +435,10 @@ func (d *Device) change(ctx context.Context, c *chunk, durable, creates bool, se
 	results := make(chan result, len(c.targets))
 	start := time.Now()
 	for r, t := range c.targets {
-		go func() {
+		d.goWork(func() {
 			res, err := send(cctx, t, seq)
 			results <- result{r, res, err}
-		}()
+		})
 	}
 	// Every goroutine sends exactly once to the buffered channel, and the loop below
 	// receives every send before returning, so none outlives the call.
