@@ -276,25 +276,7 @@ reports that process's CPU time and allocations per operation. Results go to
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
-			}
-			stem := filepath.Join(out, res.Date.Format("2006-01-02T150405Z"))
-			data, err := json.MarshalIndent(res, "", "  ")
-			if err != nil {
-				return fmt.Errorf("results: %w", err)
-			}
-			if err := os.WriteFile(stem+".json", append(data, '\n'), 0o644); err != nil {
-				return err
-			}
-			var md strings.Builder
-			res.Markdown(&md)
-			if err := os.WriteFile(stem+".md", []byte(md.String()), 0o644); err != nil {
-				return err
-			}
-			fmt.Fprint(cmd.OutOrStdout(), md.String())
-			fmt.Fprintf(cmd.OutOrStdout(), "\nsaved %s.json and %s.md\n", stem, stem)
-			return nil
+			return saveResults(cmd.OutOrStdout(), out, res.Date.Format("2006-01-02T150405Z"), res)
 		},
 	}
 	f := cmd.Flags()
@@ -385,4 +367,28 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// saveResults writes v as <stem>.json and its markdown as <stem>.md under out, prints the
+// markdown and where both went.
+func saveResults(w io.Writer, out, stem string, v interface{ Markdown(io.Writer) }) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	stem = filepath.Join(out, stem)
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	if err := os.WriteFile(stem+".json", append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	var md strings.Builder
+	v.Markdown(&md)
+	if err := os.WriteFile(stem+".md", []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprint(w, md.String())
+	fmt.Fprintf(w, "\nsaved %s.json and %s.md\n", stem, stem)
+	return nil
 }

@@ -132,25 +132,7 @@ Results go to <out>/volume-<date>.json and .md.`,
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
-			}
-			stem := filepath.Join(out, "volume-"+c.Date.Format("2006-01-02T150405Z"))
-			data, err := json.MarshalIndent(c, "", "  ")
-			if err != nil {
-				return fmt.Errorf("results: %w", err)
-			}
-			if err := os.WriteFile(stem+".json", append(data, '\n'), 0o644); err != nil {
-				return err
-			}
-			var md strings.Builder
-			c.Markdown(&md)
-			if err := os.WriteFile(stem+".md", []byte(md.String()), 0o644); err != nil {
-				return err
-			}
-			fmt.Fprint(cmd.OutOrStdout(), md.String())
-			fmt.Fprintf(cmd.OutOrStdout(), "\nsaved %s.json and %s.md\n", stem, stem)
-			return nil
+			return saveResults(cmd.OutOrStdout(), out, "volume-"+c.Date.Format("2006-01-02T150405Z"), c)
 		},
 	}
 	f := cmd.Flags()
