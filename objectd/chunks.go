@@ -92,11 +92,9 @@ type openChunk struct {
 	raw     []byte // the block table as on disk
 	slotBuf []byte // scratch for header writes
 	// slot is where header writes go: never the slot holding the newest durable header.
-	// It changes only after an fsync made the slot written durable with no header write
-	// since (switchedAt records the header write count then).
-	slot       int
-	hdrWrites  uint64
-	switchedAt uint64
+	// Headers are written only when the fence rises, each followed at once by an fsync
+	// under the lock, so the slot changes right after that fsync.
+	slot int
 	// broken is set when an fsync failed: the kernel may have dropped changes it had
 	// acknowledged, and no later flush may claim they are durable. Every call but delete
 	// fails until the node restarts.
@@ -348,7 +346,7 @@ func (c *openChunk) load(fsys faultfs.FS) error {
 	for _, e := range c.table {
 		c.hdr.version = max(c.hdr.version, e.seq)
 	}
-	c.slot, c.switchedAt = 1-cur, c.hdrWrites
+	c.slot = 1 - cur
 	c.slotBuf = make([]byte, chunkSlotSize)
 	c.loaded, c.exists = true, true
 	return nil
@@ -396,7 +394,7 @@ func (cs *chunkStore) create(c *openChunk, name string, size int64, fence uint64
 	c.f, c.hdr = tmp, hdr
 	c.raw = img[chunkHeaderSize : chunkHeaderSize+size/chunkBlockSize*chunkEntrySize]
 	c.table = make([]blockEntry, hdr.blocks())
-	c.slot, c.switchedAt = 1, c.hdrWrites
+	c.slot = 1
 	c.slotBuf = make([]byte, chunkSlotSize)
 	c.exists, c.broken = true, nil
 	return nil
@@ -510,7 +508,6 @@ func (c *openChunk) fence(gen uint64) error {
 		return fmt.Errorf("%w: %v", client.ErrInternal, c.broken)
 	}
 	c.slot ^= 1
-	c.switchedAt = c.hdrWrites
 	c.synced.Store(applied)
 	return nil
 }
@@ -524,11 +521,10 @@ func (c *openChunk) writeHeader() error {
 	if _, err := c.f.WriteAt(c.slotBuf, int64(c.slot)*chunkSlotSize); err != nil {
 		return fmt.Errorf("write %s header: %w", c.path, noSpace(err))
 	}
-	c.hdrWrites++
 	return nil
 }
 
-// apply sets blocks, in the order data, block table, header. ups are in block order, each
+// apply sets blocks, in the order data, block table. ups are in block order, each
 // block once. A block the chunk holds at a newer sequence is skipped. Call with c.mu held,
 // after prepare.
 func (c *openChunk) apply(src []byte, ups []blockUpdate) (chunkResult, error) {
@@ -588,12 +584,11 @@ func (c *openChunk) apply(src []byte, ups []blockUpdate) (chunkResult, error) {
 		encodeEntry(c.raw[u.block*chunkEntrySize:], e)
 		c.hdr.version = max(c.hdr.version, u.seq)
 	}
+	// The header is not rewritten: its version is a summary that load recomputes from the
+	// table, and its fence changes only in fence, so a change costs two writes, not three.
 	lo, hi := acc[0].block*chunkEntrySize, (acc[len(acc)-1].block+1)*chunkEntrySize
 	if _, err := c.f.WriteAt(c.raw[lo:hi], chunkHeaderSize+int64(lo)); err != nil {
 		return res, fmt.Errorf("write %s block table: %w", c.path, noSpace(err))
-	}
-	if err := c.writeHeader(); err != nil {
-		return res, err
 	}
 	for _, r := range holes {
 		punchHole(c.f, dataOff+int64(r.first)*chunkBlockSize, int64(r.n)*chunkBlockSize)
@@ -628,7 +623,7 @@ func (c *openChunk) sync() (bool, error) {
 	}
 	err := c.commit.sync(nil, func([]string) error {
 		c.mu.RLock()
-		f, applied, writes := c.f, c.applied.Load(), c.hdrWrites
+		f, applied := c.f, c.applied.Load()
 		c.mu.RUnlock()
 		if f == nil {
 			return nil
@@ -642,12 +637,6 @@ func (c *openChunk) sync() (bool, error) {
 				c.broken = fmt.Errorf("fsync %s: %w", c.path, err)
 			}
 			return fmt.Errorf("%w: %v", client.ErrInternal, c.broken)
-		}
-		if f == c.f && writes == c.hdrWrites && writes > c.switchedAt {
-			// The slot written last is durable and nothing was written over it since:
-			// it is now the newest durable header, and writes go to the other one.
-			c.slot ^= 1
-			c.switchedAt = writes
 		}
 		if applied > c.synced.Load() {
 			c.synced.Store(applied)

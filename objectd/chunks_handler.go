@@ -45,7 +45,7 @@ func (c *chunkHeaders) i64(name string, required bool) int64 {
 // chunkChangeParams reads what every change carries: the chunk, the writer's generation,
 // the chunk size and FUA.
 func (s *Server) chunkChangeParams(r *http.Request) (dev string, part uint32, ch chunkChange, err error) {
-	dev, part, ch.name, err = s.objectParams(r)
+	dev, part, ch.name, err = chunkParams(r)
 	if err != nil {
 		return
 	}
@@ -61,6 +61,23 @@ func (s *Server) chunkChangeParams(r *http.Request) (dev string, part uint32, ch
 		}
 	}
 	ch.fua = r.Header.Get(client.HeaderFUA) == "1"
+	return
+}
+
+// chunkParams parses a chunk request's device, partition and name. Unlike objectParams it
+// does not stat the device's marker: the chunk store checks the device whenever it opens a
+// chunk file (and for deletes and flushes), while a chunk already open was checked when it
+// was opened and its descriptor keeps writing to that device, so a stat per request (a
+// syscall on the hottest path of a block volume) would only repeat the check.
+func chunkParams(r *http.Request) (dev string, part uint32, name string, err error) {
+	dev = r.PathValue("device")
+	if err = client.CheckDevice(dev); err != nil {
+		return "", 0, "", fmt.Errorf("%w: %v", client.ErrDeviceUnavailable, err)
+	}
+	if part, err = client.ParsePartition(r.PathValue("partition")); err != nil {
+		return
+	}
+	name, err = client.DecodeName(r.PathValue("name"))
 	return
 }
 
@@ -204,7 +221,7 @@ func (s *Server) handleChunkRepair(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleChunkDelete(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := s.objectParams(r)
+	dev, part, name, err := chunkParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -223,7 +240,7 @@ func (s *Server) handleChunkDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleChunkRead(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := s.objectParams(r)
+	dev, part, name, err := chunkParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -262,7 +279,7 @@ func (s *Server) handleChunkRead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleChunkMeta(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := s.objectParams(r)
+	dev, part, name, err := chunkParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -283,7 +300,7 @@ func (s *Server) handleChunkMeta(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleChunkBlocks(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := s.objectParams(r)
+	dev, part, name, err := chunkParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -313,8 +330,8 @@ func (s *Server) handleChunkBlocks(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleChunkFlush(w http.ResponseWriter, r *http.Request) {
 	dev := r.PathValue("device")
-	if _, err := s.store.devicePath(dev); err != nil {
-		s.writeError(w, r, err)
+	if err := client.CheckDevice(dev); err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", client.ErrDeviceUnavailable, err))
 		return
 	}
 	var req client.ChunkFlushRequest

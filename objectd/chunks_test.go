@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -321,8 +322,9 @@ func (f *loggedFile) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
-// TestChunkSubChunkWrite checks that a write touches its own blocks, their table entries and
-// one header slot, nothing else, and that the file stays sparse.
+// TestChunkSubChunkWrite checks that a write touches its own blocks and their table entries,
+// nothing else, and that a fence raise writes the header to the slot that does not hold the
+// newest durable header, alternating, each fsynced before the change goes on.
 func TestChunkSubChunkWrite(t *testing.T) {
 	wl := &writeLog{FS: faultfs.OS}
 	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.FS = wl })
@@ -335,52 +337,29 @@ func TestChunkSubChunkWrite(t *testing.T) {
 	want := []fileWrite{
 		{dataOff + 700*bs, 2 * bs},                                 // the data
 		{chunkHeaderSize + 700*chunkEntrySize, 2 * chunkEntrySize}, // its table entries
-		{chunkSlotSize, chunkSlotSize},                             // one header slot
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("a two-block write wrote %v, want %v", got, want)
 	}
-	if _, err := n.cl.FlushChunks(ctxT(t), tg, []client.ChunkRef{{Partition: 5, Name: testChunk}}); err != nil {
-		t.Fatal(err)
-	}
-	// The next header write goes to the other slot: the one just made durable is kept.
-	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Offset: 3 * bs, Generation: 1, Sequence: 3}, blockData(testChunk, 3, 3))
-	if got := wl.take(); len(got) != 3 || got[2] != (fileWrite{0, chunkSlotSize}) {
-		t.Fatalf("after a flush, writes %v; want the header in slot 0", got)
-	}
 
-	// A header written while an fsync runs may not be durable when it returns: the slot it
-	// went to is not yet the newest durable one, so the next header goes there again, not
-	// over the other slot.
-	entered, release := make(chan struct{}), make(chan struct{})
+	// Creation wrote slot 0; each fence raise writes the other slot, then fsyncs, then the
+	// change. Syncs are counted to see the header's.
+	var syncs atomic.Int32
 	wl.mu.Lock()
-	wl.onSync = func() { entered <- struct{}{}; <-release }
+	wl.onSync = func() { syncs.Add(1) }
 	wl.mu.Unlock()
-	flushed := make(chan error, 1)
-	go func() {
-		_, err := n.cl.FlushChunks(ctxT(t), tg, []client.ChunkRef{{Partition: 5, Name: testChunk}})
-		flushed <- err
-	}()
-	<-entered
-	wl.mu.Lock()
-	wl.onSync = nil
-	wl.mu.Unlock()
-	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Offset: 4 * bs, Generation: 1, Sequence: 4}, blockData(testChunk, 4, 4))
-	close(release)
-	if err := <-flushed; err != nil {
-		t.Fatal(err)
-	}
-	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Offset: 5 * bs, Generation: 1, Sequence: 5}, blockData(testChunk, 5, 5))
-	if got := wl.take(); len(got) != 6 || got[2] != (fileWrite{0, chunkSlotSize}) || got[5] != (fileWrite{0, chunkSlotSize}) {
-		t.Fatalf("writes during and after a flush: %v; want both headers in slot 0", got)
-	}
-	// Once a flush covers the last header, slots switch.
-	if _, err := n.cl.FlushChunks(ctxT(t), tg, []client.ChunkRef{{Partition: 5, Name: testChunk}}); err != nil {
-		t.Fatal(err)
-	}
-	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Offset: 6 * bs, Generation: 1, Sequence: 6}, blockData(testChunk, 6, 6))
-	if got := wl.take(); len(got) != 3 || got[2] != (fileWrite{chunkSlotSize, chunkSlotSize}) {
-		t.Fatalf("after a quiet flush: %v; want the header in slot 1", got)
+	for i, wantSlot := range []int64{1, 0, 1} {
+		gen := uint64(2 + i)
+		before := syncs.Load()
+		mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Offset: 3 * bs, Generation: gen, Sequence: gen<<32 | 1}, blockData(testChunk, 3, gen<<32|1))
+		got := wl.take()
+		want := []fileWrite{{wantSlot * chunkSlotSize, chunkSlotSize}, {dataOff + 3*bs, bs}, {chunkHeaderSize + 3*chunkEntrySize, chunkEntrySize}}
+		if !slices.Equal(got, want) {
+			t.Fatalf("generation %d wrote %v, want %v (header in slot %d)", gen, got, want, wantSlot)
+		}
+		if syncs.Load() == before {
+			t.Fatalf("generation %d: the raised fence was not fsynced before the change", gen)
+		}
 	}
 }
 
