@@ -126,20 +126,24 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set(client.HeaderChunkTornOffset, strconv.FormatInt(te.Offset, 10))
 	}
 	w.Header().Set(client.HeaderError, code)
+	s.logRefusal(r.PathValue("device"), status, err, "method", r.Method, "path", r.URL.Path)
+	http.Error(w, err.Error(), status)
+}
+
+// logRefusal logs a request to device answered with status for err; what names the request.
+func (s *Server) logRefusal(device string, status int, err error, what ...any) {
 	switch {
 	case status == http.StatusInsufficientStorage:
 		// A device that is not mounted or is full refuses every request to it, and proxies
 		// keep trying it (with handoffs as well): one line per device per minute.
-		if n, ok := s.unavailable.allow(r.PathValue("device"), 1); ok {
-			s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path,
-				"refused_since_last_line", n, "err", err)
+		if n, ok := s.unavailable.allow(device, 1); ok {
+			s.log.Warn("request refused", append(what, "refused_since_last_line", n, "err", err)...)
 		}
 	case status >= 500:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", append(what, "err", err)...)
 	default:
-		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Debug("request refused", append(what, "err", err)...)
 	}
-	http.Error(w, err.Error(), status)
 }
 
 // handleHealth answers 200 "ok" while at least one device is usable, and 503 otherwise: a

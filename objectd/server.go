@@ -50,7 +50,12 @@ type Server struct {
 
 	ready     chan struct{} // closed once Run serves
 	readyOnce sync.Once
-	inflight  sync.WaitGroup // requests being handled
+	inflight  sync.WaitGroup // requests being handled, direct calls included
+	// local gates direct calls (LocalChunks): each joins inflight under the read lock,
+	// and localClosed, set under the write lock before shutdown waits for inflight,
+	// refuses the rest.
+	local       sync.RWMutex
+	localClosed bool
 }
 
 // Ready is closed once Run has prepared the devices and started serving, for callers that
@@ -218,6 +223,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	// Close does not wait for handlers; a write finishing after the hashes are saved would
 	// make them stale. Wait for them (closed connections make them fail fast), and if one
 	// is stuck (a hung disk), do not mark the hashes clean.
+	s.local.Lock()
+	s.localClosed = true
+	s.local.Unlock()
 	handlersDone := make(chan struct{})
 	go func() { s.inflight.Wait(); close(handlersDone) }()
 	select {

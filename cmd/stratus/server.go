@@ -221,7 +221,11 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	px.SetRing(rg)
-	if err := startVolumes(gctx, g, f, local, volumedID, rg, reg); err != nil {
+	var localChunks map[string]objclient.LocalChunks
+	if f.storageHop == "inproc" || f.storageHop == "" {
+		localChunks = map[string]objclient.LocalChunks{ocfg.AdvertiseAddr: osrv.LocalChunks()}
+	}
+	if err := startVolumes(gctx, g, f, local, localChunks, volumedID, rg, reg); err != nil {
 		return err
 	}
 	creds.Endpoint = endpoint
@@ -236,8 +240,9 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 }
 
 // startVolumes serves, in g, the volumes attached to this host over NBD on --nbd-listen,
-// reaching the catalog and the storage node in-process as a volumed.
-func startVolumes(ctx context.Context, g *errgroup.Group, f serverFlags, local map[string]http.Handler, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
+// reaching the catalog and the storage node in-process as a volumed, with the storage
+// node's hot chunk calls (localChunks) made directly.
+func startVolumes(ctx context.Context, g *errgroup.Group, f serverFlags, local map[string]http.Handler, localChunks map[string]objclient.LocalChunks, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
 	if f.nbdListen == "" {
 		return nil
 	}
@@ -256,6 +261,7 @@ func startVolumes(ctx context.Context, g *errgroup.Group, f serverFlags, local m
 	ot := inproc.NewTransport(local, objclient.NewTransport(objclient.WithTLS(ocfg.TLS)), log)
 	ot.PresentAs(id.ConnectionState)
 	ocfg.HTTPClient = &http.Client{Transport: ot}
+	ocfg.Local = localChunks
 	cfg := volumed.DefaultConfig()
 	cfg.Host, cfg.Logger, cfg.Registerer = f.volumeHost, log, reg
 	srv, err := volumed.NewServer(cfg, mc, objclient.New(ocfg), func() *ring.Ring { return rg })

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -180,6 +181,9 @@ func (c *Client) WriteChunk(ctx context.Context, t Target, w ChunkWrite, data []
 	if err := CheckChunkRange(w.Offset, int64(len(data)), w.size()); err != nil {
 		return ChunkResult{}, err
 	}
+	if l := c.local(t.Host); l != nil {
+		return c.writeLocal(ctx, l, t, w, data)
+	}
 	h := chunkChangeHeaders(w.Generation, w.size(), w.FUA)
 	h.Set(HeaderChunkOffset, strconv.FormatInt(w.Offset, 10))
 	h.Set(HeaderChunkSequence, strconv.FormatUint(w.Sequence, 10))
@@ -211,6 +215,9 @@ func (c *Client) ZeroChunk(ctx context.Context, t Target, z ChunkZero) (ChunkRes
 	}
 	if err := CheckChunkRange(z.Offset, z.Length, size); err != nil {
 		return ChunkResult{}, err
+	}
+	if l := c.local(t.Host); l != nil {
+		return callLocal(c, ctx, "chunk_zero", t, func() (ChunkResult, error) { return l.ZeroChunk(t, z) })
 	}
 	h := chunkChangeHeaders(z.Generation, size, z.FUA)
 	h.Set(HeaderChunkOffset, strconv.FormatInt(z.Offset, 10))
@@ -332,6 +339,9 @@ type ChunkRead struct {
 func (c *Client) ReadChunk(ctx context.Context, t Target, name string, off int64, buf []byte) (ChunkRead, error) {
 	if err := CheckChunkRange(off, int64(len(buf)), MaxChunkSize); err != nil {
 		return ChunkRead{}, err
+	}
+	if l := c.local(t.Host); l != nil {
+		return c.readLocal(ctx, l, t, name, off, buf)
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
@@ -487,6 +497,10 @@ func (c *Client) FlushChunks(ctx context.Context, t Target, chunks []ChunkRef) (
 		if err := CheckName(ch.Name); err != nil {
 			return out, err
 		}
+	}
+	if l := c.local(t.Host); l != nil {
+		refs := slices.Clone(chunks)
+		return callLocal(c, ctx, "chunk_flush", t, func() (ChunkFlushResult, error) { return l.FlushChunks(t, refs) })
 	}
 	b, err := json.Marshal(ChunkFlushRequest{Chunks: chunks})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -32,6 +33,9 @@ type Config struct {
 	// hashes, missing checks) when ctx has none. Streaming calls (PUT, GET, push) get their
 	// deadline from ctx only: pass one sized for the object.
 	Timeout time.Duration
+	// Local names storage nodes running in this process by host ("ip:port", as in
+	// Targets): chunk writes, zeroes, reads and flushes to them are calls, not requests.
+	Local map[string]LocalChunks
 }
 
 // DefaultConfig returns the configuration New uses for zero fields.
@@ -42,11 +46,12 @@ type Client struct {
 	hc      *http.Client
 	timeout time.Duration
 	scheme  string // "http://" or "https://"
+	locals  map[string]LocalChunks
 }
 
 // New returns a client.
 func New(cfg Config) *Client {
-	c := &Client{hc: cfg.HTTPClient, timeout: cfg.Timeout, scheme: "http://"}
+	c := &Client{hc: cfg.HTTPClient, timeout: cfg.Timeout, scheme: "http://", locals: maps.Clone(cfg.Local)}
 	if c.timeout <= 0 {
 		c.timeout = DefaultConfig().Timeout
 	}

@@ -20,7 +20,12 @@ func TestConcurrentWithNodeRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test")
 	}
-	e := newEnv(t)
+	concurrentWithNodeRestart(t, newEnv(t))
+}
+
+// concurrentWithNodeRestart writes, reads and flushes from many goroutines over three
+// rounds, with node 2 stopped during the second, and checks every replica at the end.
+func concurrentWithNodeRestart(t *testing.T, e *env) {
 	const chunk, chunks, writers = 128 * kib, 16, 8
 	const size = chunks * chunk
 	d := e.device(size, chunk, 1)
