@@ -74,3 +74,16 @@ func punchHole(f any, off, n int64) {
 		unix.Fallocate(int(fd), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
 	})
 }
+
+// accessRandomly tells the kernel that f is read at random: no readahead, so reads do not
+// fill the page cache with large folios that later small writes would have to dirty and
+// write back whole (see chunkWritePiece).
+func accessRandomly(f any) {
+	osf, ok := f.(*os.File)
+	if !ok {
+		return
+	}
+	if rc, err := osf.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.Fadvise(int(fd), 0, 0, unix.FADV_RANDOM) })
+	}
+}

@@ -10,3 +10,6 @@ func allocate(f any, off, n int64) error { return nil }
 
 // punchHole is a no-op where holes cannot be punched: the block table marks the blocks zero.
 func punchHole(f any, off, n int64) {}
+
+// accessRandomly is a no-op where posix_fadvise does not exist.
+func accessRandomly(f any) {}
