@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"time"
 
 	"stratus/objectd/client"
 )
@@ -61,7 +63,12 @@ func (s *Server) handleChunkMissing(w http.ResponseWriter, r *http.Request) {
 			}
 			st = chunkState{}
 		}
-		if held := st.offer(o.Hash); !sameChunkState(held, o) {
+		held := st.offer(o.Hash)
+		switch {
+		case sameChunkState(held, o):
+		case !s.chunkPromises.claim(dev, part, o):
+			out.Pending = append(out.Pending, o.Hash)
+		default:
 			out.Differ = append(out.Differ, held)
 		}
 	}
@@ -72,4 +79,52 @@ func (s *Server) handleChunkMissing(w http.ResponseWriter, r *http.Request) {
 // generation, or both holding the same block table under the same fence.
 func sameChunkState(a, b client.ChunkOffer) bool {
 	return a.Deleted == b.Deleted && a.Fence == b.Fence && a.Digest == b.Digest
+}
+
+// chunkPromises remembers, per chunk, the state this node last told a pusher it lacks: a
+// second pusher offering the very same state (the other primaries of a replica that was
+// down all find it behind in their next pass) is told the chunk is pending instead of
+// pushing the same blocks again. A promise lapses after promiseTTL, so a pusher that dies
+// only delays the chunk; a pusher with another state (a newer write) is never held back.
+// Tombstones are not promised: handing one on costs one small request.
+type chunkPromises struct {
+	now func() time.Time
+
+	mu        sync.Mutex
+	m         map[promiseKey]chunkPromise
+	lastSweep time.Time
+}
+
+type chunkPromise struct {
+	state client.ChunkOffer
+	due   time.Time
+}
+
+func newChunkPromises(now func() time.Time) *chunkPromises {
+	return &chunkPromises{now: now, m: map[promiseKey]chunkPromise{}}
+}
+
+// claim reports whether the caller offering o should push it: false if another caller
+// offered the same state moments ago.
+func (p *chunkPromises) claim(dev string, part uint32, o client.ChunkOffer) bool {
+	if o.Deleted {
+		return true
+	}
+	now := p.now()
+	k := promiseKey{dev, part, o.Hash}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.lastSweep) >= promiseTTL {
+		p.lastSweep = now
+		for k, pr := range p.m {
+			if !now.Before(pr.due) {
+				delete(p.m, k)
+			}
+		}
+	}
+	if pr, ok := p.m[k]; ok && now.Before(pr.due) && sameChunkState(pr.state, o) && pr.state.Version == o.Version {
+		return false
+	}
+	p.m[k] = chunkPromise{state: o, due: now.Add(promiseTTL)}
+	return true
 }

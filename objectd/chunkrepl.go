@@ -131,11 +131,20 @@ func (s *Server) replicateChunkPartition(ctx context.Context, r *ring.Ring, j re
 			for _, d := range resp.Differ {
 				differ[d.Hash] = d
 			}
+			// Pending chunks are being pushed by another primary with the same state: not
+			// pushed now, and not confirmed (a handoff keeps them for a later pass).
+			pending := make(map[string]bool, len(resp.Pending))
+			for _, h := range resp.Pending {
+				pending[h] = true
+			}
 			for _, l := range batch {
 				if ctx.Err() != nil {
 					break batches
 				}
 				if changed[l.hash] {
+					continue
+				}
+				if pending[l.hash] {
 					continue
 				}
 				held, ok := differ[l.hash]

@@ -146,6 +146,38 @@ func TestChunkReplicationCopiesMissedBlocks(t *testing.T) {
 	}
 }
 
+// TestChunkReplicationPushesOnce: both peers of a replica that missed writes find it behind
+// in passes that run at once; it asks only the first for the blocks, so each crosses once.
+func TestChunkReplicationPushesOnce(t *testing.T) {
+	c := newTLSCluster(t, 3, 1)
+	name := ".vol/vol-00000000000000b6/0000000000000000"
+	part, prims := c.place(name)
+	down := c.nodeIndex(prims[2])
+	c.stopNode(down)
+	for _, d := range prims[:2] {
+		n, tg := c.target(d, part)
+		mustWriteChunk(t, n, tg, client.ChunkWrite{Name: name, Generation: 1, Sequence: seqOf(1, 1)}, blocksData(name, 0, 64, seqOf(1, 1)))
+	}
+	c.startNodeAgain(t, down)
+	var wg sync.WaitGroup
+	var blocks atomic.Int64
+	for _, d := range prims[:2] {
+		n, _ := c.target(d, part)
+		wg.Go(func() {
+			rep, err := n.srv.ReplicateOnce(ctxT(t))
+			if err != nil || rep.Errors != 0 {
+				t.Errorf("pass: %+v, %v", rep, err)
+			}
+			blocks.Add(int64(rep.ChunkBlocks))
+		})
+	}
+	wg.Wait()
+	if blocks.Load() != 64 {
+		t.Fatalf("%d blocks pushed for 64 missed", blocks.Load())
+	}
+	c.checkChunkLevel(t, name)
+}
+
 // TestChunkHandoffMovesToPrimaries: a chunk written to a handoff device reaches every
 // primary, block for block, and leaves the handoff without a tombstone.
 func TestChunkHandoffMovesToPrimaries(t *testing.T) {

@@ -183,9 +183,9 @@ func TestVolumeNodeDownHealsByReplication(t *testing.T) {
 	}
 	healed := time.Since(start)
 	pushed := c.metricSum("stratus_objectd_replication_chunk_blocks_pushed_total") - pushed0
-	// Blocks, not chunks: the two peers may both push a block in passes that overlap, but
-	// never whole chunks.
-	if pushed < float64(len(missed)) || pushed > 2*float64(len(missed)) {
+	// Blocks, not chunks, and each once: the victim promises a chunk to the first of its
+	// peers that offers it (a promise that lapses would let a second push through).
+	if pushed < float64(len(missed)) || pushed > 1.1*float64(len(missed)) {
 		t.Errorf("%.0f blocks pushed for %d blocks missed", pushed, len(missed))
 	}
 

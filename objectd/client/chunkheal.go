@@ -49,6 +49,9 @@ type ChunkMissingRequest struct {
 // exactly as offered (same fence, digest and deletion); offers it holds alike are left out.
 type ChunkMissingResponse struct {
 	Differ []ChunkOffer `json:"differ"`
+	// Pending lists the hashes of offers the node holds differently but has just asked
+	// another pusher with the same state for: not to be pushed now, and not yet held.
+	Pending []string `json:"pending,omitempty"`
 }
 
 // ChunkMissing offers t the state of chunks of its partition and returns t's state of
