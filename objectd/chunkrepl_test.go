@@ -2,9 +2,13 @@ package objectd
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
+	"strings"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -366,4 +370,49 @@ func TestChunkReplicationDuringWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d replication passes ran during 300 writes", passes.Load())
+}
+
+// TestChunkMissingBadInput: malformed, oversized and overlong offer lists are refused with
+// a clear error, and the chunk offered stays as it was.
+func TestChunkMissingBadInput(t *testing.T) {
+	n := startNode(t, nil, []string{"d1"}, nil)
+	tg := n.target("d1", 3)
+	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Generation: 1, Sequence: 1}, blockData(testChunk, 0, 1))
+	before, err := os.ReadFile(chunkFile(n, "d1", 3, testChunk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := make([]client.ChunkOffer, client.MaxChunkOffers+1)
+	for i := range many {
+		many[i] = client.ChunkOffer{Hash: nameHash(testChunk), Fence: 1}
+	}
+	manyBody, _ := json.Marshal(client.ChunkMissingRequest{Chunks: many})
+	for name, body := range map[string]string{
+		"bad hash":    `{"chunks":[{"hash":"../../etc","fence":1}]}`,
+		"upper hash":  `{"chunks":[{"hash":"` + strings.ToUpper(nameHash(testChunk)) + `","fence":1}]}`,
+		"not json":    `{"chunks":[`,
+		"too many":    string(manyBody),
+		"oversized":   `{"chunks":[],"x":"` + strings.Repeat("a", maxChunkMissingBody) + `"}`,
+		"wrong types": `{"chunks":[{"hash":1}]}`,
+	} {
+		resp, err := http.Post("http://"+n.addr+"/v1/chunk-missing/d1/3", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(client.HeaderError) != "invalid" {
+			t.Fatalf("%s: %d %s %q, want 400 invalid", name, resp.StatusCode, resp.Header.Get(client.HeaderError), msg)
+		}
+	}
+	if _, err := n.cl.ChunkMissing(ctxT(t), tg, many); !errors.Is(err, client.ErrInvalid) {
+		t.Fatalf("client with too many offers: %v, want ErrInvalid", err)
+	}
+	resp, err := n.cl.ChunkMissing(ctxT(t), tg, []client.ChunkOffer{{Hash: nameHash(testChunk), Fence: 1, Digest: "x"}, {Hash: nameHash("absent"), Fence: 2, Digest: "y"}})
+	if err != nil || len(resp.Differ) != 2 || resp.Differ[0].Fence != 1 || resp.Differ[1].Fence != 0 {
+		t.Fatalf("good offers: %+v, %v", resp, err)
+	}
+	if after, _ := os.ReadFile(chunkFile(n, "d1", 3, testChunk)); !bytes.Equal(after, before) {
+		t.Fatal("a comparison changed the chunk file")
+	}
 }
