@@ -43,14 +43,17 @@ func (s *Server) auditChunks(ctx context.Context, dev, devDir string, rep *Audit
 			}
 			name, fence, suspects, n, err := s.chunks.scanChunk(devDir, part, h, limit)
 			if err != nil {
-				if errors.Is(err, client.ErrCorrupt) {
-					s.log.Warn("chunk header fails its check; the chunk answers 500 until deleted", "device", dev, "partition", part, "hash", h, "err", err)
-					continue
-				}
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				return err
+				// One unreadable chunk (a header that fails its check, a disk error) must
+				// not keep the others from being audited.
+				msg := "chunk unreadable by the auditor"
+				if errors.Is(err, client.ErrCorrupt) {
+					msg = "chunk header fails its check; the chunk answers 500 until deleted"
+				}
+				s.log.Warn(msg, "device", dev, "partition", part, "hash", h, "err", err)
+				continue
 			}
 			if name == "" {
 				continue // a tombstone, or removed since the listing
@@ -132,7 +135,13 @@ func (cs *chunkStore) scanChunk(devDir string, part uint32, hash string, limit f
 		}
 		k, err := f.ReadAt(p, dataOff+int64(i)*chunkBlockSize)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return "", 0, nil, 0, fmt.Errorf("read %s: %w", path, err)
+			// A disk error (a bad sector): every block of the run is suspect, and
+			// confirmTorn reads them one by one.
+			for b := i; b < j; b++ {
+				suspects = append(suspects, b)
+			}
+			i = j
+			continue
 		}
 		clear(p[k:])
 		read += int64(len(p))
@@ -164,13 +173,10 @@ func (cs *chunkStore) confirmTorn(dev string, part uint32, name string, suspects
 			case e.seq == 0 || e.zero():
 				continue
 			}
-			err := c.readBlocks(cs, i, buf)
-			var te *TornError
-			switch {
-			case errors.As(err, &te):
+			// Torn, or unreadable (a disk error): either way it cannot be served, and a
+			// repair rewrites it (a rewritten sector is usually remapped by the disk).
+			if err := c.readBlocks(cs, i, buf); err != nil {
 				out = append(out, tornBlock{block: i, seq: e.seq})
-			case err != nil:
-				return err
 			}
 		}
 		return nil
