@@ -32,6 +32,13 @@ import (
 
 var timeZero time.Time
 
+// localChunkError is a failure of this node's side of a chunk's comparison: the peer is
+// not to blame, and its other chunks go on.
+type localChunkError struct{ err error }
+
+func (e *localChunkError) Error() string { return "local chunk: " + e.err.Error() }
+func (e *localChunkError) Unwrap() error { return e.err }
+
 // errChangedHere says the local chunk changed under the comparison (deleted, here or by a
 // request): it is compared again next pass, not with the other peers now.
 var errChangedHere = errors.New("local chunk changed during the pass")
@@ -157,10 +164,22 @@ func (s *Server) replicateChunkPartition(ctx context.Context, r *ring.Ring, j re
 					changed[l.hash] = true
 					continue
 				}
-				if err != nil {
+				var local *localChunkError
+				var se *client.StatusError
+				switch {
+				case err == nil:
+				case errors.As(err, &local):
+					c.warn.localFailed(j.dev.Name, j.String()+"/"+l.hash, err)
+					c.errors.Add(1)
+					continue
+				case errors.As(err, &se):
 					c.warn.peerFailed(t.String(), t.Host, fmt.Errorf("chunk %s: %w", l.hash, err))
 					c.errors.Add(1)
 					continue
+				default:
+					c.warn.peerFailed(t.String(), t.Host, fmt.Errorf("chunk %s: %w", l.hash, err))
+					c.errors.Add(1)
+					break batches // the peer did not answer: spare it the other chunks
 				}
 				if done {
 					confirm(l.hash, token)
@@ -236,7 +255,7 @@ func (s *Server) syncChunk(ctx context.Context, j replJob, t client.Target, hash
 		// missed the delete, and must not come back.
 		err := s.chunks.remove(j.dev.Name, j.part, st.name, held.Fence, false)
 		if err != nil && !errors.Is(err, client.ErrFenced) {
-			return "", false, fmt.Errorf("apply a peer's delete: %w", err)
+			return "", false, &localChunkError{fmt.Errorf("apply a peer's delete: %w", err)}
 		}
 		if err == nil {
 			c.chunkDeleted.Add(1)
@@ -263,7 +282,7 @@ func (s *Server) syncChunk(ctx context.Context, j replJob, t client.Target, hash
 	}
 	idx, snap, err := s.chunks.newerBlocks(j.dev.Name, j.devDir, j.part, hash, peerSeq)
 	if err != nil {
-		return "", false, err
+		return "", false, &localChunkError{err}
 	}
 	if !snap.exists || snap.name != st.name {
 		return "", false, errChangedHere // deleted meanwhile; the next pass offers the tombstone
@@ -289,7 +308,7 @@ func (s *Server) syncChunk(ctx context.Context, j replJob, t client.Target, hash
 		blocks, torn, err := s.chunks.readBlocksAt(j.dev.Name, j.part, st.name, batch)
 		tornHere += torn
 		if err != nil {
-			return "", false, err
+			return "", false, &localChunkError{err}
 		}
 		if len(blocks) == 0 {
 			continue
