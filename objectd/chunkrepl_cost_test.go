@@ -63,6 +63,18 @@ func TestChunkReplicationCost(t *testing.T) {
 			rep.Duration.Round(time.Millisecond), float64(rep.Duration.Microseconds())/float64(rep.Chunks))
 	}
 
+	// Cold: every node restarted, so no chunk is open and each is read from its file.
+	for i := range c.nodes {
+		c.stopNode(i)
+		c.startNodeAgain(t, i)
+	}
+	rep, err := c.nodes[0].srv.ReplicateOnce(ctxT(t))
+	if err != nil || rep.ChunkBlocks != 0 || rep.Chunks != n {
+		t.Fatalf("cold idle pass: %+v, %v", rep, err)
+	}
+	t.Logf("idle pass after a restart (no chunk open) over %d chunks: %v, %.1f µs per chunk", rep.Chunks,
+		rep.Duration.Round(time.Millisecond), float64(rep.Duration.Microseconds())/float64(rep.Chunks))
+
 	c.stopNode(2)
 	k := n / 2
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -83,7 +95,7 @@ func TestChunkReplicationCost(t *testing.T) {
 	}
 	c.startNodeAgain(t, 2)
 	start = time.Now()
-	rep := c.replicate(t)
+	rep = c.replicate(t)
 	t.Logf("node missed %d writes (%d distinct blocks): one pass on every node pushed %d blocks (%d bytes) to %d chunks in %v, errors %d",
 		k, len(missed), rep.ChunkBlocks, rep.ChunkBytes, rep.ChunksRepaired, time.Since(start).Round(time.Millisecond), rep.Errors)
 	if rep.ChunkBlocks != len(missed) {

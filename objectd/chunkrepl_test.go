@@ -416,3 +416,44 @@ func TestChunkMissingBadInput(t *testing.T) {
 		t.Fatal("a comparison changed the chunk file")
 	}
 }
+
+// TestChunkHandoffTombstoneMoves: a delete that landed on a handoff reaches every primary
+// (one held the chunk, the others nothing), and the handoff's tombstone goes once they all
+// hold it.
+func TestChunkHandoffTombstoneMoves(t *testing.T) {
+	c := newTLSCluster(t, 4, 1)
+	name := ".vol/vol-00000000000000b7/0000000000000000"
+	part, prims := c.place(name)
+	var hand *ring.Device
+	for d := range c.ring.Handoffs(ring.Partition(part)) {
+		hand = d
+		break
+	}
+	hn, ht := c.target(hand, part)
+	pn, pt := c.target(prims[0], part)
+	for _, w := range []struct {
+		n  *testNode
+		tg client.Target
+	}{{hn, ht}, {pn, pt}} {
+		mustWriteChunk(t, w.n, w.tg, client.ChunkWrite{Name: name, Generation: 1, Sequence: seqOf(1, 1)}, blockData(name, 0, seqOf(1, 1)))
+	}
+	if err := hn.cl.DeleteChunk(ctxT(t), ht, name, 2); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := hn.srv.ReplicateOnce(ctxT(t))
+	if err != nil || rep.Errors != 0 || rep.ChunkTombstones != 3 || rep.ChunkHandoffsMoved != 1 {
+		t.Fatalf("handoff pass: %+v, %v; want the tombstone handed to 3 primaries and moved", rep, err)
+	}
+	for _, d := range prims {
+		n, tg := c.target(d, part)
+		if _, err := chunkTable(t, n, tg, name); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("%v: %v, want ErrNotFound", tg, err)
+		}
+		if _, err := os.Stat(tombPathOf(chunkFile(n, d.Name, part, name))); err != nil {
+			t.Fatalf("tombstone on primary %v: %v", tg, err)
+		}
+	}
+	if _, err := os.Stat(tombPathOf(chunkFile(hn, hand.Name, part, name))); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("tombstone left on the handoff: %v", err)
+	}
+}
