@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -21,7 +22,7 @@ import (
 
 // startStorage starts the storage nodes of a cluster and their ring, without meta or
 // proxies: enough for a volume, which talks to storage nodes only.
-func startStorage(t *testing.T, nodes int) *cluster {
+func startStorage(t *testing.T, nodes int, auditInterval time.Duration) *cluster {
 	t.Helper()
 	start := time.Now()
 	c := &cluster{t: t, dir: t.TempDir()}
@@ -30,7 +31,7 @@ func startStorage(t *testing.T, nodes int) *cluster {
 	c.ringFile = filepath.Join(c.dir, "object.ring")
 	c.initPKI()
 	c.stratus("ring", "create", c.builder, "6", "3", "0")
-	opts := clusterOptions{auditInterval: time.Hour, auditBytesPerSecond: 10 << 20}
+	opts := clusterOptions{auditInterval: auditInterval, auditBytesPerSecond: 64 << 20}
 	for i := range nodes {
 		n := c.addStorageNode(i, opts)
 		for _, d := range n.devices {
@@ -49,6 +50,15 @@ func startStorage(t *testing.T, nodes int) *cluster {
 	return c
 }
 
+// volumeClient returns a storage node client holding a volumed certificate.
+func (c *cluster) volumeClient() *objclient.Client {
+	c.issue(pki.RoleVolumed, "volumed", "127.0.0.1")
+	vid := c.loadIdentity("volumed")
+	cl := objclient.New(objclient.Config{Timeout: 5 * time.Second, TLS: vid.ClientTLS(pki.RoleObjectd)})
+	c.t.Cleanup(cl.CloseIdleConnections)
+	return cl
+}
+
 // volumeChunks names the chunks of a volume of size bytes in chunks of chunk bytes, with
 // their replicas.
 func volumeChunks(r *ring.Ring, volume string, size, chunk int64) map[string][]objclient.Target {
@@ -63,16 +73,13 @@ func volumeChunks(r *ring.Ring, volume string, size, chunk int64) map[string][]o
 	return out
 }
 
-// 11. A storage node is down while a volume writes and flushes; once it is back, its own
+// 9. A storage node is down while a volume writes and flushes; once it is back, its own
 // replicator (not volumed, which is detached) brings its chunk block tables level with its
 // peers', and every flushed write reads back from it.
 func TestVolumeNodeDownHealsByReplication(t *testing.T) {
-	c := startStorage(t, 3)
+	c := startStorage(t, 3, time.Hour)
 	r := c.ring()
-	c.issue(pki.RoleVolumed, "volumed", "127.0.0.1")
-	vid := c.loadIdentity("volumed")
-	cl := objclient.New(objclient.Config{Timeout: 5 * time.Second, TLS: vid.ClientTLS(pki.RoleObjectd)})
-	t.Cleanup(cl.CloseIdleConnections)
+	cl := c.volumeClient()
 	const (
 		volume = "vol-00000000000000e1"
 		chunk  = 1 << 20
@@ -225,4 +232,104 @@ func TestVolumeNodeDownHealsByReplication(t *testing.T) {
 		writes, written, len(chunks), behindAtStart, healed.Seconds(), len(missed), pushed, victimReads)
 	t.Log(line)
 	recordResult(line)
+}
+
+// 10. Bit rot in volume chunks: one block of every chunk a node holds is damaged on disk
+// after the volume is detached; that node's auditor finds each, copies it back from a peer,
+// and the node serves the flushed data again, with the chunk files kept.
+func TestVolumeBitRotRepairedByAuditor(t *testing.T) {
+	c := startStorage(t, 3, 500*time.Millisecond)
+	r := c.ring()
+	cl := c.volumeClient()
+	const (
+		volume = "vol-00000000000000e2"
+		chunk  = 1 << 20
+		size   = 8 << 20
+	)
+	cfg := chunkdev.DefaultConfig()
+	cfg.Volume, cfg.SizeBytes, cfg.ChunkSizeBytes, cfg.Generation = volume, size, chunk, 1
+	cfg.CallTimeout = 2 * time.Second
+	dev, err := chunkdev.New(cfg, r, cl, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data := make([]byte, size)
+	rng := rand.New(rand.NewPCG(3, 5))
+	for i := 0; i < len(data); i += 8 {
+		binary.LittleEndian.PutUint64(data[i:], rng.Uint64())
+	}
+	must(t, dev.WriteAt(ctx, data, 0, false))
+	must(t, dev.Flush(ctx))
+	dev.Detach()
+
+	victim := c.nodes[0]
+	repaired0 := c.metric(victim, "stratus_objectd_audit_chunk_blocks_repaired_total")
+	// Block 5 of every chunk file on the victim: its data starts after the header and the
+	// block table (chunkfile.go).
+	blocks := int64(chunk / objclient.ChunkBlockSize)
+	dataOff := 4096 + (blocks*16+4095)/4096*4096
+	files, err := filepath.Glob(filepath.Join(victim.dir, "*", "chunks", "*", "*.chunk"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("chunk files on the victim: %v, %v", files, err)
+	}
+	for _, f := range files {
+		must(t, flipByteAt(f, dataOff+5*objclient.ChunkBlockSize+100))
+	}
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
+	var repaired float64
+	for {
+		repaired = c.metric(victim, "stratus_objectd_audit_chunk_blocks_repaired_total") - repaired0
+		if repaired >= float64(len(files)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v blocks repaired of %d damaged, 30s on", repaired, len(files))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	healed := time.Since(start)
+	buf := make([]byte, chunk)
+	served := 0
+	for name, tgs := range volumeChunks(r, volume, size, chunk) {
+		var idx int64
+		fmt.Sscanf(name[len(".vol/"+volume+"/"):], "%x", &idx)
+		for _, tg := range tgs {
+			if tg.Host != victim.addr {
+				continue
+			}
+			if _, err := cl.ReadChunk(ctx, tg, name, 0, buf); err != nil {
+				t.Fatalf("read %s from the audited node: %v", name, err)
+			}
+			if string(buf) != string(data[idx*chunk:(idx+1)*chunk]) {
+				t.Fatalf("%s on the audited node differs from what was flushed", name)
+			}
+			served++
+		}
+	}
+	if served != len(files) {
+		t.Fatalf("%d chunks read from the victim, %d chunk files damaged", served, len(files))
+	}
+	line := fmt.Sprintf("volume-bit-rot chunks_damaged=%d blocks_repaired=%.0f healed_s=%.1f lost=0 corrupt=0",
+		len(files), repaired, healed.Seconds())
+	t.Log(line)
+	recordResult(line)
+}
+
+// flipByteAt inverts the byte at off of a file.
+func flipByteAt(path string, off int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return err
+	}
+	b[0] ^= 0xff
+	_, err = f.WriteAt(b, off)
+	return err
 }
