@@ -79,7 +79,7 @@ func (cs *chunkStore) chunkHashes(devDir string, part uint32) ([]string, error) 
 		if !ok {
 			h, ok = strings.CutSuffix(n, tombExt)
 		}
-		if ok && validHash(h) && (len(out) == 0 || out[len(out)-1] != h) {
+		if ok && validHash(h) {
 			out = append(out, h)
 		}
 	}
@@ -103,6 +103,9 @@ func (cs *chunkStore) state(dev, devDir string, part uint32, hash string) (chunk
 	}
 	path := chunkFilePath(devDir, part, hash)
 	tomb, err := readTomb(cs.st.fs, tombPathOf(path))
+	if errors.Is(err, client.ErrCorrupt) {
+		tomb, err = chunkTomb{}, nil // as load does (which removes it)
+	}
 	if err != nil {
 		return chunkState{}, err
 	}

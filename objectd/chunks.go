@@ -319,6 +319,12 @@ func (c *openChunk) load(fsys faultfs.FS) error {
 		return nil
 	}
 	tomb, err := readTomb(fsys, tombPathOf(c.path))
+	if errors.Is(err, client.ErrCorrupt) {
+		// A tombstone that rotted says no generation: dropped, it costs only the protection
+		// against a replica that missed the delete; kept, it would block the chunk.
+		fsys.Remove(tombPathOf(c.path))
+		err = nil
+	}
 	if err != nil {
 		return err
 	}

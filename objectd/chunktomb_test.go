@@ -68,3 +68,27 @@ func TestChunkTombstoneFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkTombstoneRotted: a tombstone that fails its check neither blocks the chunk nor
+// lets a stale delete take a newer chunk's file.
+func TestChunkTombstoneRotted(t *testing.T) {
+	n := startNode(t, nil, []string{"d1"}, nil)
+	tg := n.target("d1", 5)
+	mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Generation: 3, Sequence: 1}, blockData(testChunk, 0, 1))
+	n.stop()
+	tomb := tombPathOf(chunkFile(n, "d1", 5, testChunk))
+	if err := os.WriteFile(tomb, []byte("STRCTMB1 rotted"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, nil, nil, func(c *Config) { c.DevicesDir = n.dir })
+	tg = b.target("d1", 5)
+	if err := b.cl.DeleteChunk(ctxT(t), tg, testChunk, 2); !errors.Is(err, client.ErrFenced) {
+		t.Fatalf("stale delete: %v, want ErrFenced", err)
+	}
+	if got, _ := mustReadChunk(t, b, tg, testChunk, 0, bs); !bytes.Equal(got, blockData(testChunk, 0, 1)) {
+		t.Fatal("chunk reads wrong beside a rotted tombstone")
+	}
+	if _, err := os.Stat(tomb); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("rotted tombstone kept: %v", err)
+	}
+}
