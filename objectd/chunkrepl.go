@@ -191,12 +191,37 @@ func (s *Server) replicateChunkPartition(ctx context.Context, r *ring.Ring, j re
 		return
 	}
 	left := kept
+	var movable []local
+	var refs []client.ChunkRef
 	for _, l := range locals {
 		cf := confirmed[l.hash]
 		if cf == nil || cf.n < peers || cf.mixed || peers == 0 {
 			left++
 			continue
 		}
+		movable = append(movable, l)
+		if !l.st.deleted {
+			refs = append(refs, client.ChunkRef{Partition: j.part, Name: l.st.name})
+		}
+	}
+	// The primaries hold the blocks, but perhaps in their page cache only (repairs and
+	// volumed's writes are acknowledged there): they are made durable before the last copy
+	// elsewhere goes. Tombstones are durable when acknowledged.
+	for _, peer := range r.Primaries(ring.Partition(j.part), nil) {
+		for start := 0; start < len(refs); start += client.MaxFlushChunks {
+			t := client.Target{Host: peer.Host, Device: peer.Name, Partition: j.part}
+			pctx, cancel := s.peerCtx(ctx)
+			_, err := s.peers.FlushChunks(pctx, t, refs[start:min(len(refs), start+client.MaxFlushChunks)])
+			cancel()
+			if err != nil {
+				c.warn.peerFailed(t.String(), t.Host, fmt.Errorf("flush chunks before removing handoff copies: %w", err))
+				c.errors.Add(1)
+				return
+			}
+		}
+	}
+	for _, l := range movable {
+		cf := confirmed[l.hash]
 		var removed bool
 		var err error
 		if l.st.deleted {

@@ -215,6 +215,13 @@ func TestChunkHandoffMovesToPrimaries(t *testing.T) {
 	if m.Generation != 3 || len(m.Blocks) != 4 {
 		t.Fatalf("primaries hold fence %d and %d blocks, want 3 and 4", m.Generation, len(m.Blocks))
 	}
+	// The primaries made what they took durable before the handoff let go of it.
+	for _, d := range prims {
+		n, tg := c.target(d, part)
+		if res, err := n.cl.FlushChunks(ctxT(t), tg, []client.ChunkRef{{Partition: part, Name: name}}); err != nil || res.Synced != 0 {
+			t.Fatalf("flush on %v after the move: %+v, %v; want nothing left to sync", tg, res, err)
+		}
+	}
 	for _, p := range []string{chunkFile(hn, hand.Name, part, name), tombPathOf(chunkFile(hn, hand.Name, part, name))} {
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("%s on the handoff after the move: %v", p, err)
