@@ -170,6 +170,7 @@ func endpoints(t *testing.T) []endpoint {
 		t.Fatal(err)
 	}
 	flush, _ := json.Marshal(client.ChunkFlushRequest{Chunks: []client.ChunkRef{{Partition: 3, Name: "c"}}})
+	chunkMissing, _ := json.Marshal(client.ChunkMissingRequest{Chunks: []client.ChunkOffer{{Hash: nameHash("c"), Fence: 9}}})
 	return []endpoint{
 		{name: "chunk write", method: "PUT", path: "/v1/chunk" + chunk, header: chunkHdr(), body: func() []byte { return block }, allowed: chunkRoles},
 		{name: "chunk create", method: "PUT", path: "/v1/chunk/d1/3/" + client.EncodeName("new"), header: chunkHdr(), body: func() []byte { return block }, allowed: chunkRoles},
@@ -187,6 +188,7 @@ func endpoints(t *testing.T) []endpoint {
 		{name: "delete", method: "DELETE", path: obj, header: http.Header{client.HeaderTimestamp: {ts(50).String()}}, allowed: objectRoles},
 		{name: "hashes", method: "GET", path: "/v1/hashes/" + tg.Device + "/3", allowed: []string{"node"}},
 		{name: "missing", method: "POST", path: "/v1/missing/d1/3", body: func() []byte { return missing }, allowed: []string{"node"}},
+		{name: "chunk missing", method: "POST", path: "/v1/chunk-missing/d1/3", body: func() []byte { return chunkMissing }, allowed: []string{"node"}},
 		{name: "push", method: "POST", path: "/v1/push/d1/3", body: func() []byte { return append(bytes.Clone(hdr), content...) }, allowed: []string{"node"}},
 		{name: "metrics", method: "GET", path: "/metrics", allowed: []string{"proxy", "node", "admin", "volumed"}},
 		{name: "unknown path", method: "GET", path: "/v1/nothing", allowed: []string{"proxy", "node", "admin", "volumed"}},

@@ -88,6 +88,7 @@ type openChunk struct {
 	f       faultfs.File
 	retired []faultfs.File // files of deleted incarnations; closed with the handle
 	hdr     chunkHeader
+	tomb    chunkTomb // the chunk's tombstone, if deleted (chunktomb.go); gen 0: none
 	table   []blockEntry
 	raw     []byte // the block table as on disk
 	slotBuf []byte // scratch for header writes
@@ -116,7 +117,13 @@ func newChunkStore(st *store, log *slog.Logger, m *metrics, max int, warned *log
 // acquire returns the handle of a chunk file, taking a reference that release gives back.
 // With lookup set it returns nil instead of creating a handle that is not open.
 func (cs *chunkStore) acquire(dev, devDir string, part uint32, name string, lookup bool) *openChunk {
-	key := chunkKey{devDir: devDir, part: part, hash: nameHash(name)}
+	return cs.acquireHash(dev, devDir, part, nameHash(name), lookup)
+}
+
+// acquireHash is acquire for the chunk file of a name hash (the replicator and auditor know
+// files, not names).
+func (cs *chunkStore) acquireHash(dev, devDir string, part uint32, hash string, lookup bool) *openChunk {
+	key := chunkKey{devDir: devDir, part: part, hash: hash}
 	for {
 		cs.mu.Lock()
 		if done, ok := cs.closing[key]; ok {
@@ -309,6 +316,17 @@ func (c *openChunk) load(fsys faultfs.FS) error {
 	if c.loaded {
 		return nil
 	}
+	tomb, err := readTomb(fsys, tombPathOf(c.path))
+	if errors.Is(err, client.ErrCorrupt) {
+		// A tombstone that rotted says no generation: dropped, it costs only the protection
+		// against a replica that missed the delete; kept, it would block the chunk.
+		fsys.Remove(tombPathOf(c.path))
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	c.tomb = tomb
 	f, err := fsys.OpenFile(c.path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		c.loaded, c.exists = true, false
@@ -341,6 +359,24 @@ func (c *openChunk) load(fsys faultfs.FS) error {
 	if err := datasync(f); err != nil {
 		f.Close()
 		return fmt.Errorf("fsync %s: %w", c.path, err)
+	}
+	if c.tomb.gen != 0 {
+		if c.tomb.gen >= hdr.fence {
+			// A delete that a crash interrupted between writing the tombstone and removing
+			// the file: finish it.
+			f.Close()
+			if err := fsys.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove deleted chunk %s: %w", c.path, err)
+			}
+			if err := syncDirFS(fsys, filepath.Dir(c.path)); err != nil {
+				return fmt.Errorf("fsync %s: %w", filepath.Dir(c.path), err)
+			}
+			c.loaded, c.exists = true, false
+			return nil
+		}
+		// The chunk was created anew after the delete, and a crash kept the old tombstone.
+		fsys.Remove(tombPathOf(c.path))
+		c.tomb = chunkTomb{}
 	}
 	c.f, c.hdr, c.raw = f, hdr, raw
 	c.table = decodeTable(raw, hdr.blocks())
@@ -459,6 +495,10 @@ func (cs *chunkStore) prepare(c *openChunk, ch chunkChange, create bool, check f
 		if !create {
 			return false, nil
 		}
+		if c.tomb.gen != 0 && ch.generation <= c.tomb.gen {
+			// Deleted by that generation: only a newer one may create the chunk again.
+			return false, &FencedError{Fence: c.tomb.gen}
+		}
 		size := ch.size
 		if size == 0 {
 			size = client.DefaultChunkSize
@@ -473,6 +513,12 @@ func (cs *chunkStore) prepare(c *openChunk, ch chunkChange, create bool, check f
 		}
 		if err := cs.create(c, ch.name, size, ch.generation); err != nil {
 			return false, err
+		}
+		if c.tomb.gen != 0 {
+			// The new chunk's fence beats the tombstone, so a crash that keeps it is
+			// harmless (load removes it); no directory fsync needed.
+			cs.st.fs.Remove(tombPathOf(c.path))
+			c.tomb = chunkTomb{}
 		}
 		return true, nil
 	}
@@ -882,11 +928,17 @@ func (cs *chunkStore) blocks(dev string, part uint32, name string, off, length i
 	return out, err
 }
 
-// remove deletes the chunk file durably. A chunk whose header is corrupt can be removed by
-// any generation (its fence is unknown); a missing one is already removed.
-func (cs *chunkStore) remove(dev string, part uint32, name string, gen uint64) error {
+// remove deletes the chunk durably, leaving a tombstone at generation gen (chunktomb.go)
+// that keeps replication from bringing the chunk back and refuses changes at gen or older.
+// A chunk whose header is corrupt can be removed by any generation (its fence is unknown).
+// A chunk the node does not hold is already removed: nothing is written unless it has a
+// tombstone to raise, or keepTomb asks for one (a replicator handing the delete on).
+func (cs *chunkStore) remove(dev string, part uint32, name string, gen uint64, keepTomb bool) error {
 	if gen == 0 {
 		return fmt.Errorf("%w: generation 0", client.ErrInvalid)
+	}
+	if err := client.CheckName(name); err != nil {
+		return err
 	}
 	devDir, err := cs.st.devicePath(dev)
 	if err != nil {
@@ -905,19 +957,34 @@ func (cs *chunkStore) remove(dev string, part uint32, name string, gen uint64) e
 		cs.log.Warn("removing a chunk file whose header is corrupt", "device", dev, "path", c.path, "err", err)
 	}
 	if !corrupt {
-		if !c.exists || c.hdr.name != name {
+		if c.exists && c.hdr.name != name {
+			return nil // an MD5 collision: the file is another chunk's
+		}
+		if !c.exists && (c.tomb.gen >= gen || c.tomb.gen == 0 && !keepTomb) {
 			return nil
 		}
-		if gen < c.hdr.fence {
+		if c.exists && gen < c.hdr.fence {
 			return &FencedError{Fence: c.hdr.fence}
 		}
 	}
+	pdir := chunkPartDir(devDir, part)
+	tomb := chunkTomb{name: name, gen: max(gen, c.tomb.gen), at: cs.st.now()}
+	if err := cs.writeTomb(devDir, part, tombPathOf(c.path), tomb); err != nil {
+		return err
+	}
+	c.tomb = tomb
 	if err := cs.st.fs.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", c.path, err)
 	}
-	if err := cs.st.syncDir(chunkPartDir(devDir, part)); err != nil {
-		return fmt.Errorf("fsync %s: %w", chunkPartDir(devDir, part), err)
+	if err := cs.st.syncDir(pdir); err != nil {
+		return fmt.Errorf("fsync %s: %w", pdir, err)
 	}
+	c.forget()
+	return nil
+}
+
+// forget drops the handle's chunk after its file was removed. Call with c.mu held.
+func (c *openChunk) forget() {
 	if c.f != nil {
 		// Not closed yet: a flush may be syncing it outside the lock.
 		c.retired = append(c.retired, c.f)
@@ -925,7 +992,19 @@ func (cs *chunkStore) remove(dev string, part uint32, name string, gen uint64) e
 	c.f, c.exists, c.loaded, c.broken = nil, false, true, nil
 	c.table, c.raw, c.hdr = nil, nil, chunkHeader{}
 	c.synced.Store(c.applied.Load())
-	return nil
+}
+
+// syncDirFS fsyncs a directory through fsys.
+func syncDirFS(fsys faultfs.FS, dir string) error {
+	f, err := fsys.OpenFile(dir, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // flush makes every change applied so far to the named chunks of a device durable,

@@ -232,7 +232,7 @@ func (s *Server) handleChunkDelete(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, hd.err)
 		return
 	}
-	if err := s.chunks.remove(dev, part, name, gen); err != nil {
+	if err := s.chunks.remove(dev, part, name, gen, r.Header.Get(client.HeaderChunkTombstone) == "1"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

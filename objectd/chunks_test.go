@@ -619,10 +619,26 @@ func TestChunkDelete(t *testing.T) {
 	if _, err := n.cl.FlushChunks(ctxT(t), tg, []client.ChunkRef{{Partition: 5, Name: testChunk}}); err != nil {
 		t.Fatalf("flush of a deleted chunk: %v", err)
 	}
-	// Written again, it is a new chunk.
-	res := mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Generation: 1, Sequence: 1}, blockData(testChunk, 0, 1))
+	// The tombstone keeps the delete's fence: a writer of that generation or older cannot
+	// bring the chunk back.
+	tomb := tombPathOf(chunkFile(n, "d1", 5, testChunk))
+	if _, err := os.Stat(tomb); err != nil {
+		t.Fatalf("tombstone after delete: %v", err)
+	}
+	for _, gen := range []uint64{1, 4} {
+		_, err := n.cl.WriteChunk(ctxT(t), tg, client.ChunkWrite{Name: testChunk, Generation: gen, Sequence: 9}, blockData(testChunk, 0, 9))
+		var se *client.StatusError
+		if !errors.Is(err, client.ErrFenced) || !errors.As(err, &se) || se.Generation != 4 {
+			t.Fatalf("write at generation %d after a delete at 4: %v, want ErrFenced with fence 4", gen, err)
+		}
+	}
+	// Written again by a newer generation, it is a new chunk, and the tombstone goes.
+	res := mustWriteChunk(t, n, tg, client.ChunkWrite{Name: testChunk, Generation: 5, Sequence: 1}, blockData(testChunk, 0, 1))
 	if res.Version != 1 {
 		t.Fatalf("recreated chunk: %+v", res)
+	}
+	if _, err := os.Stat(tomb); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("tombstone after the chunk was written anew: %v", err)
 	}
 }
 

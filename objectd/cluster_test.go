@@ -93,6 +93,15 @@ func (c *cluster) replicate(t *testing.T) ReplicationReport {
 		sum.Bytes += rep.Bytes
 		sum.HandoffsRemoved += rep.HandoffsRemoved
 		sum.Errors += rep.Errors
+		sum.ChunkPartitions += rep.ChunkPartitions
+		sum.Chunks += rep.Chunks
+		sum.ChunksRepaired += rep.ChunksRepaired
+		sum.ChunkBlocks += rep.ChunkBlocks
+		sum.ChunkBytes += rep.ChunkBytes
+		sum.ChunkTombstones += rep.ChunkTombstones
+		sum.ChunksDeleted += rep.ChunksDeleted
+		sum.ChunkHandoffsMoved += rep.ChunkHandoffsMoved
+		sum.ChunkTombsReaped += rep.ChunkTombsReaped
 	}
 	return sum
 }

@@ -47,6 +47,11 @@
 // hashes of each partition with the other primaries and pushes what they lack, and moves
 // handoff partitions to their primaries. The auditor (AuditOnce) re-reads everything at a
 // bounded rate and quarantines files whose checksums fail, so replication restores them.
+// Chunks heal block by block (chunkrepl.go): the replicator compares block table digests
+// with the other primaries (chunk-missing) and pushes exactly the blocks a replica holds
+// at a lower sequence; deletes leave tombstones (chunktomb.go) so a replica that missed one
+// does not bring the chunk back; the auditor repairs a torn block from a peer in place
+// (chunkaudit.go) instead of quarantining the chunk.
 // The ring comes from Config.RingPath, reloaded when a newer version appears, or SetRing.
 //
 // # Concurrency

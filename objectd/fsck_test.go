@@ -49,6 +49,12 @@ func fsck(t testing.TB, root string) {
 			}
 		}
 		for _, rel := range files(t, filepath.Join(dev, chunksDir)) {
+			if strings.HasSuffix(rel, tombExt) {
+				if _, err := readTomb(faultfs.OS, filepath.Join(dev, chunksDir, rel)); err != nil {
+					t.Errorf("fsck %s: chunk tombstone %s: %v", d.Name(), rel, err)
+				}
+				continue
+			}
 			if err := fsckChunk(dev, rel); err != nil {
 				t.Errorf("fsck %s: chunk %s: %v", d.Name(), rel, err)
 			}

@@ -32,6 +32,7 @@ func (s *Server) routes(g prometheus.Gatherer) http.Handler {
 	route("GET "+client.PatternHashes, "hashes", "read partition hashes", replicationRoles, s.handleHashes)
 	route("POST "+client.PatternMissing, "missing", "offer versions for replication", replicationRoles, s.handleMissing)
 	route("POST "+client.PatternPush, "push", "push replicated versions", replicationRoles, s.handlePush)
+	route("POST "+client.PatternChunkMissing, "chunk_missing", "compare chunks for replication", replicationRoles, s.withEpoch(s.handleChunkMissing))
 	chunk := func(pattern, op, what string, h http.HandlerFunc) {
 		route(pattern, op, what, chunkRoles, s.withEpoch(h))
 	}

@@ -27,6 +27,15 @@ type metrics struct {
 	chunkTorn       *prometheus.CounterVec // device
 	chunkSyncs      prometheus.Counter
 	chunksOpen      prometheus.Gauge
+
+	replChunks         prometheus.Counter
+	replChunksRepaired prometheus.Counter
+	replChunkBlocks    prometheus.Counter
+	replChunkTombs     prometheus.Counter
+	replChunkHandoffs  prometheus.Counter
+	auditChunks        prometheus.Counter
+	auditChunkTorn     prometheus.Counter
+	auditChunkRepaired prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -71,11 +80,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		chunkSyncs: counter("chunk_syncs_total", "Chunk file fdatasyncs run (flushes and FUA writes share them)."),
 		chunksOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "chunk_files_open", Help: "Chunk files held open."}),
+		replChunks:         counter("replication_chunks_compared_total", "Chunks and chunk tombstones compared with their peers."),
+		replChunksRepaired: counter("replication_chunks_repaired_total", "Chunks that a peer took blocks of (once per peer)."),
+		replChunkBlocks:    counter("replication_chunk_blocks_pushed_total", "Chunk blocks pushed to peers and applied there."),
+		replChunkTombs:     counter("replication_chunk_tombstones_pushed_total", "Chunk tombstones handed on to peers."),
+		replChunkHandoffs:  counter("replication_chunk_handoffs_moved_total", "Handoff chunks removed once every primary held them."),
+		auditChunks:        counter("audit_chunks_total", "Chunk files verified by the auditor."),
+		auditChunkTorn:     counter("audit_chunk_torn_blocks_total", "Chunk blocks the auditor found failing their checksum."),
+		auditChunkRepaired: counter("audit_chunk_blocks_repaired_total", "Torn chunk blocks the auditor repaired from a peer."),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.requestSeconds, m.writeBytes, m.readBytes,
 		m.quarantined, m.ringVersion, m.replPasses, m.replPassSeconds, m.replParts, m.replObjects,
 		m.replBytes, m.replErrors, m.replHandoffs, m.auditObjects, m.auditBytes, m.auditPassSecs,
-		m.chunkWriteBytes, m.chunkReadBytes, m.chunkTorn, m.chunkSyncs, m.chunksOpen} {
+		m.chunkWriteBytes, m.chunkReadBytes, m.chunkTorn, m.chunkSyncs, m.chunksOpen,
+		m.replChunks, m.replChunksRepaired, m.replChunkBlocks, m.replChunkTombs, m.replChunkHandoffs,
+		m.auditChunks, m.auditChunkTorn, m.auditChunkRepaired} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

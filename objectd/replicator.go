@@ -23,6 +23,17 @@ type ReplicationReport struct {
 	HandoffsRemoved int           // handoff partitions emptied after reaching every primary
 	Errors          int           // failed exchanges with peers (retried next pass)
 	Duration        time.Duration // wall time of the pass
+
+	// Chunks (chunkrepl.go).
+	ChunkPartitions    int   // chunk partitions compared with their peers
+	Chunks             int   // chunks and chunk tombstones compared
+	ChunksRepaired     int   // (chunk, peer) pairs that took at least one block
+	ChunkBlocks        int   // blocks applied by peers (not skipped as held newer)
+	ChunkBytes         int64 // block data bytes pushed
+	ChunkTombstones    int   // chunk tombstones handed on to peers
+	ChunksDeleted      int   // local chunks deleted because a peer held a newer delete
+	ChunkHandoffsMoved int   // handoff chunks and tombstones removed once every primary held them
+	ChunkTombsReaped   int   // chunk tombstones removed after the reclaim age
 }
 
 // fullRehashOneIn is the odds that a pass lists a partition in full instead of trusting its
@@ -34,13 +45,16 @@ type replJob struct {
 	dev    *ring.Device
 	devDir string
 	part   uint32
+	chunks bool // the partition's chunks (chunkrepl.go), not its objects
 }
 
 // passCounters accumulates a pass's report, and its warnings, across workers.
 type passCounters struct {
 	parts, objects, handoffs, errors atomic.Int64
 	bytes                            atomic.Int64
-	warn                             passWarnings
+	chunkParts, chunks, chunkRepaired, chunkBlocks, chunkBytes,
+	chunkTombs, chunkDeleted, chunkHandoffs, chunkReaped atomic.Int64
+	warn passWarnings
 }
 
 // ReplicateOnce runs one replication pass over every partition on this node's devices in the
@@ -87,6 +101,18 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 			}
 			jobs = append(jobs, replJob{dev: d, devDir: devDir, part: p})
 		}
+		chunkParts, err := s.chunks.chunkPartitions(devDir)
+		if err != nil {
+			return ReplicationReport{}, err
+		}
+		for _, p := range chunkParts {
+			if int(p) >= r.PartitionCount() {
+				c.warn.add(replWarning{msg: warnOutsideRing, attr: "device", subject: d.Name}, 0,
+					fmt.Sprintf("%s/chunks/%d", d.Name, p), nil)
+				continue
+			}
+			jobs = append(jobs, replJob{dev: d, devDir: devDir, part: p, chunks: true})
+		}
 	}
 
 	if mine == 0 {
@@ -100,7 +126,11 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 	for range s.cfg.ReplicationConcurrency {
 		wg.Go(func() {
 			for j := range work {
-				s.replicatePartition(ctx, r, j, &c)
+				if j.chunks {
+					s.replicateChunkPartition(ctx, r, j, &c)
+				} else {
+					s.replicatePartition(ctx, r, j, &c)
+				}
 			}
 		})
 	}
@@ -118,13 +148,21 @@ feed:
 
 	rep := ReplicationReport{Partitions: int(c.parts.Load()), Objects: int(c.objects.Load()),
 		Bytes: c.bytes.Load(), HandoffsRemoved: int(c.handoffs.Load()), Errors: int(c.errors.Load()),
-		Duration: time.Since(start)}
+		Duration:        time.Since(start),
+		ChunkPartitions: int(c.chunkParts.Load()), Chunks: int(c.chunks.Load()),
+		ChunksRepaired: int(c.chunkRepaired.Load()), ChunkBlocks: int(c.chunkBlocks.Load()),
+		ChunkBytes: c.chunkBytes.Load(), ChunkTombstones: int(c.chunkTombs.Load()),
+		ChunksDeleted: int(c.chunkDeleted.Load()), ChunkHandoffsMoved: int(c.chunkHandoffs.Load()),
+		ChunkTombsReaped: int(c.chunkReaped.Load())}
 	s.m.replPasses.Inc()
 	s.m.replErrors.Add(float64(rep.Errors))
 	s.m.replPassSeconds.Observe(rep.Duration.Seconds())
 	s.log.Info("replication pass", "ring_version", r.Version(), "partitions", rep.Partitions,
 		"objects_pushed", rep.Objects, "bytes_pushed", rep.Bytes, "handoffs_removed", rep.HandoffsRemoved,
-		"errors", rep.Errors, "dur", rep.Duration)
+		"errors", rep.Errors, "chunk_partitions", rep.ChunkPartitions, "chunks", rep.Chunks,
+		"chunks_repaired", rep.ChunksRepaired, "chunk_blocks_pushed", rep.ChunkBlocks,
+		"chunk_tombstones_pushed", rep.ChunkTombstones, "chunks_deleted", rep.ChunksDeleted,
+		"chunk_handoffs_moved", rep.ChunkHandoffsMoved, "dur", rep.Duration)
 	return rep, ctx.Err()
 }
 

@@ -34,6 +34,8 @@ type Server struct {
 	peers   *client.Client
 	// promises are the versions this node asked one pusher for (see promises.go).
 	promises *promises
+	// chunkPromises are the chunk states asked of one pusher (chunkmissing.go).
+	chunkPromises *chunkPromises
 	// Rate limits on repeated log lines: callers refused (by address), requests answered
 	// 507 (by device), and replication trouble (by peer or device).
 	refusals, unavailable, replWarnings *logLimiter
@@ -104,6 +106,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 			reclaimAge: cfg.ReclaimAge, maxSkew: cfg.MaxClockSkew, now: now, log: logger, m: m},
 		peers:         client.New(peerCfg),
 		promises:      newPromises(now),
+		chunkPromises: newChunkPromises(now),
 		refusals:      newLogLimiter(time.Minute, now),
 		unavailable:   newLogLimiter(time.Minute, now),
 		replWarnings:  newLogLimiter(time.Minute, now),

@@ -3,7 +3,9 @@
 // across three zones, two S3 proxies, a ring built with `stratus ring`), drive S3 load
 // through both proxies while they kill, pause, wipe, corrupt, fill and cut off parts of
 // it, and then check that every acknowledged write reads back and every acknowledged
-// delete stays deleted.
+// delete stays deleted. The volume scenarios (volume_test.go) start storage nodes only and
+// write a volume through volumed's chunk device, detached afterwards: a node that was down
+// is healed by its own replicator, and blocks damaged on disk by the node's auditor.
 //
 // `go test ./internal/chaos` runs the short form of every scenario; `make chaos` runs the
 // long forms (see the -chaos.* flags).
