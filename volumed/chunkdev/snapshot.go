@@ -1,0 +1,393 @@
+package chunkdev
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Sink receives the chunks of a snapshot. The snapshot store satisfies it through a small
+// adapter, so that this package does not depend on how snapshots are stored.
+type Sink interface {
+	// PutChunk stores chunk idx as it was at the freeze, at version (the highest sequence
+	// it held then; 0 for a chunk read from the base that no replica holds). data is the
+	// whole chunk; nil means it reads as zeros. It may be called concurrently for
+	// different chunks, and once per chunk.
+	PutChunk(ctx context.Context, idx int64, version uint64, data []byte) error
+}
+
+// FreezeSpec describes a snapshot to take.
+type FreezeSpec struct {
+	// ID names the snapshot. A later snapshot whose ParentID is this ID, taken by the same
+	// device, considers only the chunks changed since this one's freeze.
+	ID string
+	// ParentID is the snapshot the new one is incremental to ("" for none).
+	ParentID string
+	// Parent maps each chunk index of the parent's manifest to its version. A chunk whose
+	// version still equals it is unchanged (sequences only grow) and is not copied.
+	Parent map[int64]uint64
+	// Sink receives the chunks that changed.
+	Sink Sink
+	// Concurrency bounds the background copies (and table reads of the first scan);
+	// zero means 4.
+	Concurrency int
+	// Progress, if set, is called after each chunk copied with the counts so far. It must
+	// not block for long: it runs on the copier.
+	Progress func(copied, total int)
+}
+
+// ErrSnapshotBusy is returned by Freeze while another snapshot of the device is copying.
+var ErrSnapshotBusy = errors.New("chunkdev: a snapshot of the volume is still copying")
+
+// snapState is the device's snapshot machinery.
+//
+// barrier orders changes against freezes: every write, zero and trim holds its read side
+// for the whole change, and a freeze takes the write side for as long as it takes to
+// flush and record the chunk versions, so the snapshot holds exactly the changes
+// acknowledged before the freeze.
+type snapState struct {
+	barrier sync.RWMutex
+
+	mu sync.Mutex
+	// active is the snapshot still copying, if any.
+	active *Frozen
+	// lastID is the last snapshot this device froze; changed lists the chunks changed since.
+	lastID  string
+	changed map[int64]struct{}
+	stopped bool
+
+	wg sync.WaitGroup // copiers
+}
+
+// hold takes the barrier's read side for one change call; the returned func releases it.
+func (s *snapState) hold() func() {
+	s.barrier.RLock()
+	return s.barrier.RUnlock
+}
+
+// stop fails the active snapshot (ErrDetached) and waits for its copiers.
+func (s *snapState) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	f := s.active
+	s.mu.Unlock()
+	if f != nil {
+		f.fail(ErrDetached)
+	}
+	s.wg.Wait()
+}
+
+// Frozen is a snapshot taken by Freeze: the versions of its chunks were recorded at the
+// freeze, and its changed chunks are being copied to the sink.
+type Frozen struct {
+	d    *Device
+	spec FreezeSpec
+
+	// versions are the recorded versions of every chunk of the volume that may have
+	// changed since the parent (changed or not).
+	versions map[int64]uint64
+	pending  map[int64]*frozenChunk
+	order    []int64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	copied atomic.Int64
+
+	mu   sync.Mutex
+	err  error
+	done chan struct{}
+}
+
+// frozenChunk is one chunk still to copy; mu makes the copy-on-write of a change and the
+// background copier upload it once.
+type frozenChunk struct {
+	version uint64
+	mu      sync.Mutex
+	done    bool
+}
+
+// Freeze takes a crash-consistent snapshot of the device: every change acknowledged before
+// the call is in it, none that starts after it returns is. It waits for changes in flight,
+// holds new ones back while it flushes and records the version of every chunk that may
+// have changed since spec.Parent, then lets them go; from then on, the first change to a
+// chunk not yet copied copies it to spec.Sink first (copy-on-write), and background
+// copiers copy the rest. Wait reports the end.
+//
+// The chunks considered are those changed since ParentID's freeze if this device froze it,
+// and every chunk of the volume otherwise (their tables are read first, without holding
+// changes back). Detach, or a fence, fails the snapshot.
+func (d *Device) Freeze(ctx context.Context, spec FreezeSpec) (*Frozen, error) {
+	if spec.Sink == nil {
+		return nil, errors.New("chunkdev: freeze without a sink")
+	}
+	if spec.Concurrency <= 0 {
+		spec.Concurrency = 4
+	}
+	if err := d.usable(); err != nil {
+		return nil, err
+	}
+	s := &d.snap
+	s.mu.Lock()
+	busy, local := s.active != nil, spec.ParentID != "" && spec.ParentID == s.lastID && s.changed != nil
+	s.mu.Unlock()
+	if busy {
+		return nil, ErrSnapshotBusy
+	}
+	nChunks := (d.cfg.SizeBytes + d.cfg.ChunkSizeBytes - 1) / d.cfg.ChunkSizeBytes
+	if !local {
+		// Read every chunk's tables now, so that the versions can be recorded under the
+		// barrier without a call per chunk.
+		if err := d.loadAll(ctx, nChunks, spec.Concurrency); err != nil {
+			return nil, fmt.Errorf("freeze: %w", err)
+		}
+	}
+
+	s.barrier.Lock()
+	defer s.barrier.Unlock()
+	s.mu.Lock()
+	busy = s.active != nil
+	local = spec.ParentID != "" && spec.ParentID == s.lastID && s.changed != nil
+	var candidates []int64
+	if local {
+		for i := range s.changed {
+			candidates = append(candidates, i)
+		}
+	}
+	s.mu.Unlock()
+	if busy {
+		return nil, ErrSnapshotBusy
+	}
+	if !local {
+		for i := range nChunks {
+			candidates = append(candidates, i)
+		}
+	}
+	if err := d.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("freeze: flush: %w", err)
+	}
+	f := &Frozen{d: d, spec: spec, versions: map[int64]uint64{}, pending: map[int64]*frozenChunk{}, done: make(chan struct{})}
+	for _, i := range candidates {
+		c := d.chunk(i)
+		if err := d.load(ctx, c); err != nil { // loaded already unless it was never touched
+			return nil, fmt.Errorf("freeze: %w", err)
+		}
+		v, present := d.frozenVersion(c)
+		if !present {
+			continue
+		}
+		f.versions[i] = v
+		if pv, ok := spec.Parent[i]; ok && pv == v {
+			continue
+		}
+		f.pending[i] = &frozenChunk{version: v}
+		f.order = append(f.order, i)
+	}
+	slices.Sort(f.order)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, ErrDetached
+	}
+	s.lastID, s.changed = spec.ID, map[int64]struct{}{}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	if len(f.order) == 0 {
+		f.finish(nil)
+		return f, nil
+	}
+	s.active = f
+	work := make(chan int64, len(f.order))
+	for _, i := range f.order {
+		work <- i
+	}
+	close(work)
+	var left sync.WaitGroup
+	for range min(spec.Concurrency, len(f.order)) {
+		s.wg.Add(1)
+		left.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer left.Done()
+			for i := range work {
+				if err := f.copy(f.ctx, i); err != nil {
+					f.fail(err)
+					return
+				}
+			}
+		}()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		left.Wait()
+		f.finish(nil)
+	}()
+	return f, nil
+}
+
+// frozenVersion returns the version c holds (the highest sequence given out or found) and
+// whether a snapshot has anything of it: a chunk no replica holds and the base does not
+// either reads as zeros and is left out.
+func (d *Device) frozenVersion(c *chunk) (uint64, bool) {
+	c.mu.Lock()
+	v, exists := c.version, c.exists
+	if c.n > 0 {
+		v = max(v, d.cfg.Generation<<32|c.n)
+	}
+	c.mu.Unlock()
+	if exists || v > 0 {
+		return v, true
+	}
+	return 0, d.base != nil && d.base.holds(c.idx)
+}
+
+// loadAll reads the tables of chunks [0, n) that the device has not loaded yet, with at
+// most conc reads at once.
+func (d *Device) loadAll(ctx context.Context, n int64, conc int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idx := make(chan int64)
+	errs := make([]error, conc)
+	var wg sync.WaitGroup
+	for w := range conc {
+		wg.Go(func() {
+			for i := range idx {
+				if errs[w] != nil {
+					continue
+				}
+				if err := d.load(ctx, d.chunk(i)); err != nil {
+					errs[w] = err
+					cancel()
+				}
+			}
+		})
+	}
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		idx <- i
+	}
+	close(idx)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// noteChange is called before every change of chunk i, with the barrier's read side held:
+// if the active snapshot has not copied the chunk yet, it copies it now, since it has not
+// changed since the freeze; and it records the chunk as changed for the next incremental
+// snapshot. A copy that fails fails the snapshot, not the change: the guest's write goes
+// on whatever happens to the snapshot store.
+func (d *Device) noteChange(i int64) {
+	s := &d.snap
+	s.mu.Lock()
+	if s.changed != nil {
+		s.changed[i] = struct{}{}
+	}
+	f := s.active
+	s.mu.Unlock()
+	if f == nil || f.pending[i] == nil {
+		return
+	}
+	// The copy runs under the snapshot's context, not the change's: a guest giving up on
+	// its write must not fail the snapshot.
+	if err := f.copy(f.ctx, i); err != nil {
+		f.fail(fmt.Errorf("copy chunk %d before a change: %w", i, err))
+	}
+}
+
+// copy uploads chunk i as it was at the freeze, unless it was already.
+func (f *Frozen) copy(ctx context.Context, i int64) error {
+	fc := f.pending[i]
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.done {
+		return nil
+	}
+	if err := f.failed(); err != nil {
+		return err
+	}
+	d := f.d
+	buf := make([]byte, d.cfg.ChunkSizeBytes)
+	hole, version, err := d.readSpanVersion(ctx, span{idx: i, n: d.cfg.ChunkSizeBytes}, buf)
+	if err != nil {
+		return fmt.Errorf("read chunk %d: %w", i, err)
+	}
+	if err := d.usable(); err != nil {
+		return err
+	}
+	if version > fc.version {
+		// Only a newer holder can have changed a chunk waiting for its copy.
+		return fmt.Errorf("%w: chunk %d is at version %#x, past %#x recorded at the freeze", ErrFenced, i, version, fc.version)
+	}
+	if hole {
+		buf = nil
+	}
+	if err := f.spec.Sink.PutChunk(ctx, i, fc.version, buf); err != nil {
+		return fmt.Errorf("store chunk %d: %w", i, err)
+	}
+	fc.done = true
+	n := f.copied.Add(1)
+	if f.spec.Progress != nil {
+		f.spec.Progress(int(n), len(f.order))
+	}
+	return nil
+}
+
+func (f *Frozen) failed() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// fail ends the snapshot with err (the first error wins).
+func (f *Frozen) fail(err error) { f.finish(err) }
+
+func (f *Frozen) finish(err error) {
+	f.mu.Lock()
+	select {
+	case <-f.done:
+		f.mu.Unlock()
+		return
+	default:
+	}
+	if err == nil {
+		if err = f.d.usable(); err == nil && int(f.copied.Load()) != len(f.order) {
+			err = fmt.Errorf("chunkdev: snapshot %s copied %d of %d chunks", f.spec.ID, f.copied.Load(), len(f.order))
+		}
+	}
+	f.err = err
+	close(f.done)
+	f.mu.Unlock()
+	f.cancel()
+	s := &f.d.snap
+	s.mu.Lock()
+	if s.active == f {
+		s.active = nil
+	}
+	s.mu.Unlock()
+}
+
+// Wait returns once every changed chunk was copied (nil) or the snapshot failed.
+func (f *Frozen) Wait(ctx context.Context) error {
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Versions returns the version recorded at the freeze of every chunk that may have
+// changed since the parent and holds data (or base data). Chunks missing from it are
+// unchanged since the parent.
+func (f *Frozen) Versions() map[int64]uint64 { return f.versions }
+
+// Copying returns the indexes of the chunks the snapshot copies (changed since the
+// parent), in order.
+func (f *Frozen) Copying() []int64 { return f.order }
+
+// Copied returns how many chunks were copied so far.
+func (f *Frozen) Copied() int { return int(f.copied.Load()) }
