@@ -12,14 +12,16 @@ import (
 
 	"stratus/internal/hlc"
 	"stratus/meta/client"
+	objclient "stratus/objectd/client"
 	"stratus/proxy"
 )
 
 // Object names. They start with "." so they never collide with an S3 bucket, and storage
 // nodes let volumed certificates reach object routes under ".snap/" only.
 const (
-	// NamePrefix starts every object of this package.
-	NamePrefix     = ".snap/"
+	// NamePrefix starts every object of this package: the one prefix storage nodes open
+	// to volumed certificates on their object routes.
+	NamePrefix     = objclient.SnapshotNamePrefix
 	chunkPrefix    = NamePrefix + "chunk/"
 	manifestPrefix = NamePrefix + "manifest/"
 )
