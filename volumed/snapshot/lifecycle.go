@@ -21,6 +21,13 @@ func (s *Store) Complete(ctx context.Context, snap *client.Snapshot, m *Manifest
 		return fmt.Errorf("%w: manifest of %s/%s (%d bytes in %d) for snapshot %s/%s (%d in %d)", ErrBadManifest,
 			m.SnapshotID, m.VolumeID, m.SizeBytes, m.ChunkSizeBytes, snap.ID, snap.VolumeID, snap.SizeBytes, snap.ChunkSizeBytes)
 	}
+	// The state is checked before the manifest is written too: a second Complete must not
+	// replace the manifest a completed record names.
+	if cur, _, err := s.getSnapshot(ctx, snap.ID); err != nil {
+		return fmt.Errorf("complete snapshot %s: %w", snap.ID, err)
+	} else if err := completable(cur); err != nil {
+		return err
+	}
 	ts, err := s.WriteManifest(ctx, m)
 	if err != nil {
 		return fmt.Errorf("complete snapshot %s: %w", snap.ID, err)
@@ -35,12 +42,11 @@ func (s *Store) Complete(ctx context.Context, snap *client.Snapshot, m *Manifest
 		if err != nil {
 			return fmt.Errorf("complete snapshot %s: %w", snap.ID, err)
 		}
-		switch cur.State {
-		case client.SnapshotCreating:
+		if err := completable(cur); err != nil {
+			return err
+		}
+		if cur.State == client.SnapshotCreating {
 			cur.State = client.SnapshotCompleted
-		case client.SnapshotDeleting:
-		default:
-			return fmt.Errorf("%w: completing snapshot %s, which is %s", ErrState, snap.ID, cur.State)
 		}
 		cur.Manifest, cur.ManifestTimestamp = ManifestName(snap.ID), uint64(ts)
 		cur.CompletedAt = time.Now().UTC()
@@ -59,6 +65,15 @@ func (s *Store) Complete(ctx context.Context, snap *client.Snapshot, m *Manifest
 		return nil
 	}
 	return fmt.Errorf("complete snapshot %s: %w", snap.ID, ErrContention)
+}
+
+// completable says why snap cannot be completed: it must be creating, or deleting without
+// a manifest yet.
+func completable(snap client.Snapshot) error {
+	if snap.State == client.SnapshotCreating || snap.State == client.SnapshotDeleting && snap.Manifest == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: completing snapshot %s, which is %s", ErrState, snap.ID, snap.State)
 }
 
 // releaseBatch is how many references Delete releases between two records of its cursor.
