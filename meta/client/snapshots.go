@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"stratus/internal/hlc"
 )
 
 // SnapshotState is where a Snapshot is in its life. Stored: never rename a value.
@@ -52,10 +54,11 @@ type Snapshot struct {
 	ChunksCopied int64 `json:"chunks_copied"`
 	// StoredBytes is the new content this snapshot uploaded (chunks no snapshot held yet).
 	StoredBytes int64 `json:"stored_bytes"`
-	// Manifest is the object name of the manifest and ManifestTimestamp its version (an
-	// HLC timestamp); both empty until completed.
-	Manifest          string `json:"manifest,omitempty"`
-	ManifestTimestamp uint64 `json:"manifest_timestamp,omitempty"`
+	// Manifest is the object name of the manifest and ManifestTimestamp its version; both
+	// empty until completed. (HLC timestamps are JSON strings: 64-bit integers do not
+	// survive JSON parsers that read numbers as doubles.)
+	Manifest          string        `json:"manifest,omitempty"`
+	ManifestTimestamp hlc.Timestamp `json:"manifest_timestamp,omitzero"`
 	// ReleaseCursor is how far deletion has got: the SHA-256 (hex) of the last chunk whose
 	// reference it has started to release, in ascending order. It is recorded before each
 	// batch is released, so a deletion that is interrupted and run again never releases a
@@ -202,11 +205,11 @@ type SnapChunk struct {
 	State SnapChunkState `json:"state"`
 	// Timestamp is the version of the stored object (an HLC timestamp); 0 while the first
 	// acquirer is still uploading it.
-	Timestamp uint64 `json:"timestamp,omitempty"`
+	Timestamp hlc.Timestamp `json:"timestamp,omitzero"`
 	// Tombstone is the time of the object's last deletion (0: never deleted). A new upload
 	// must be dated after it, so that a late tombstone cannot remove it.
-	Tombstone uint64 `json:"tombstone,omitempty"`
-	SizeBytes int64  `json:"size_bytes"`
+	Tombstone hlc.Timestamp `json:"tombstone,omitzero"`
+	SizeBytes int64         `json:"size_bytes"`
 }
 
 // ValidSnapChunkKey reports whether key is a SHA-256 in lowercase hex.

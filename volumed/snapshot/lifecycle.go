@@ -48,7 +48,7 @@ func (s *Store) Complete(ctx context.Context, snap *client.Snapshot, m *Manifest
 		if cur.State == client.SnapshotCreating {
 			cur.State = client.SnapshotCompleted
 		}
-		cur.Manifest, cur.ManifestTimestamp = ManifestName(snap.ID), uint64(ts)
+		cur.Manifest, cur.ManifestTimestamp = ManifestName(snap.ID), ts
 		cur.CompletedAt = time.Now().UTC()
 		cur.ChunksTotal, cur.ChunksCopied, cur.StoredBytes = snap.ChunksTotal, snap.ChunksCopied, snap.StoredBytes
 		cur.Generation, cur.Parent, cur.Error = snap.Generation, snap.Parent, ""
@@ -165,29 +165,7 @@ func (s *Store) markDeleting(ctx context.Context, id string) (client.Snapshot, u
 func (s *Store) checkUnused(ctx context.Context, snap client.Snapshot) error {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	vols, err := s.mc.Volumes(cctx)
-	if err != nil {
-		return fmt.Errorf("list volumes: %w", err)
-	}
-	snaps, err := s.mc.Snapshots(cctx)
-	if err != nil {
-		return fmt.Errorf("list snapshots: %w", err)
-	}
-	use := &InUseError{Snapshot: snap.ID}
-	for _, v := range vols {
-		if v.FromSnapshot == snap.ID {
-			use.Volumes = append(use.Volumes, v.ID)
-		}
-	}
-	for _, c := range snaps {
-		if c.Parent == snap.ID && (c.State == client.SnapshotPending || c.State == client.SnapshotCreating) {
-			use.Children = append(use.Children, c.ID)
-		}
-	}
-	if len(use.Volumes)+len(use.Children) > 0 {
-		return use
-	}
-	return nil
+	return checkUnused(cctx, s.mc, snap)
 }
 
 // refuseDeletion puts a snapshot that may not go back to completed (or error, if it never

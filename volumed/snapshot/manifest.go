@@ -231,7 +231,7 @@ func (s *Store) ReadManifest(ctx context.Context, snap *client.Snapshot) (*Manif
 	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	obj, err := s.px.Get(cctx, snap.Manifest, hlc.Timestamp(snap.ManifestTimestamp), nil)
+	obj, err := s.px.Get(cctx, snap.Manifest, snap.ManifestTimestamp, nil)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest of %s: %w", snap.ID, err)
 	}

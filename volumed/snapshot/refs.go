@@ -45,7 +45,7 @@ func (s *Store) acquire(ctx context.Context, ref *Ref, data []byte) error {
 			if err != nil {
 				return err
 			}
-			ts, err := s.upload(ctx, ChunkName(ref.SHA), data, hlc.Timestamp(rec.Tombstone))
+			ts, err := s.upload(ctx, ChunkName(ref.SHA), data, rec.Tombstone)
 			if err != nil {
 				s.releaseAfterFailure(ctx, *ref, err)
 				return err
@@ -62,7 +62,7 @@ func (s *Store) acquire(ctx context.Context, ref *Ref, data []byte) error {
 				return err
 			}
 			if rec.Timestamp != 0 {
-				ref.Timestamp = hlc.Timestamp(rec.Timestamp)
+				ref.Timestamp = rec.Timestamp
 				return nil
 			}
 			return s.awaitUpload(ctx, ref, data)
@@ -79,7 +79,7 @@ func (s *Store) awaitUpload(ctx context.Context, ref *Ref, data []byte) error {
 	for attempt := 1; time.Now().Before(deadline); attempt++ {
 		rec, _, err := s.getChunk(ctx, key)
 		if err == nil && rec.Timestamp != 0 {
-			ref.Timestamp = hlc.Timestamp(rec.Timestamp)
+			ref.Timestamp = rec.Timestamp
 			return nil
 		}
 		if err != nil && !errors.Is(err, client.ErrNotFound) {
@@ -102,7 +102,7 @@ func (s *Store) awaitUpload(ctx context.Context, ref *Ref, data []byte) error {
 		s.releaseAfterFailure(ctx, *ref, err)
 		return err
 	}
-	ts, err := s.upload(ctx, ChunkName(ref.SHA), data, hlc.Timestamp(rec.Tombstone))
+	ts, err := s.upload(ctx, ChunkName(ref.SHA), data, rec.Tombstone)
 	if err != nil {
 		s.releaseAfterFailure(ctx, *ref, err)
 		return err
@@ -128,10 +128,10 @@ func (s *Store) recordVersion(ctx context.Context, key string, ts hlc.Timestamp)
 			// We hold a reference, so the record cannot be deleting.
 			return fmt.Errorf("record the version of an uploaded chunk: record is %s while referenced", rec.State)
 		}
-		if rec.Timestamp >= uint64(ts) {
+		if rec.Timestamp >= ts {
 			return nil
 		}
-		rec.Timestamp = uint64(ts)
+		rec.Timestamp = ts
 		if _, err = s.putChunk(ctx, key, rec, idx); !errors.Is(err, client.ErrConflict) {
 			return err
 		}
@@ -207,7 +207,7 @@ func (s *Store) release(ctx context.Context, ref Ref) (hlc.Timestamp, error) {
 		}
 		cctx, cancel := s.call(ctx)
 		ts, err := s.px.Delete(cctx, ChunkName(ref.SHA), func(ctx context.Context, ts hlc.Timestamp) error {
-			gone := client.SnapChunk{State: client.SnapChunkDeleting, Tombstone: uint64(ts), SizeBytes: rec.SizeBytes}
+			gone := client.SnapChunk{State: client.SnapChunkDeleting, Tombstone: ts, SizeBytes: rec.SizeBytes}
 			_, err := s.putChunk(ctx, key, gone, idx)
 			return err
 		})

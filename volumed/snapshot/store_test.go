@@ -32,7 +32,7 @@ func TestPutReadChunk(t *testing.T) {
 	if ref.Zero || !ref.Uploaded || ref.Size != int64(len(data)) || ref.SHA != sha256.Sum256(data) || ref.Timestamp == 0 {
 		t.Fatalf("ref %+v", ref)
 	}
-	if rec, ok := e.record(data); !ok || rec.Refs != 1 || rec.State != client.SnapChunkLive || rec.Timestamp != uint64(ref.Timestamp) || rec.SizeBytes != int64(len(data)) {
+	if rec, ok := e.record(data); !ok || rec.Refs != 1 || rec.State != client.SnapChunkLive || rec.Timestamp != ref.Timestamp || rec.SizeBytes != int64(len(data)) {
 		t.Fatalf("record %+v (present %v), want 1 live reference at %v", rec, ok, ref.Timestamp)
 	}
 	buf := make([]byte, len(data))
@@ -112,7 +112,7 @@ func TestDedupAndRevive(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, ok := e.record(data)
-	if !ok || rec.State != client.SnapChunkDeleting || rec.Refs != 0 || rec.Tombstone <= uint64(a.Timestamp) {
+	if !ok || rec.State != client.SnapChunkDeleting || rec.Refs != 0 || rec.Tombstone <= a.Timestamp {
 		t.Fatalf("after the last release: %+v (present %v), want deleting with a tombstone after %v", rec, ok, a.Timestamp)
 	}
 	if e.stored(a) {
@@ -125,14 +125,14 @@ func TestDedupAndRevive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Uploaded || uint64(c.Timestamp) <= rec.Tombstone {
+	if !c.Uploaded || c.Timestamp <= rec.Tombstone {
 		t.Fatalf("revived: %+v, want an upload after the tombstone %d", c, rec.Tombstone)
 	}
 	buf := make([]byte, len(data))
 	if err := e.store.ReadChunk(e.ctx, c, buf); err != nil || !bytes.Equal(buf, data) {
 		t.Fatalf("read revived: %v", err)
 	}
-	if rec, _ := e.record(data); rec.State != client.SnapChunkLive || rec.Refs != 1 || rec.Timestamp != uint64(c.Timestamp) {
+	if rec, _ := e.record(data); rec.State != client.SnapChunkLive || rec.Refs != 1 || rec.Timestamp != c.Timestamp {
 		t.Fatalf("revived record %+v", rec)
 	}
 }
