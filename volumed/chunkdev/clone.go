@@ -126,11 +126,13 @@ func (d *Device) materialize(ctx context.Context, c *chunk) error {
 	if err != nil {
 		return fmt.Errorf("materialize %s: read base chunk: %w", c.name, err)
 	}
-	_, err = d.change(ctx, c, false, true, func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error) {
+	// FUA: the change that follows may be flushed without this one being named, and a
+	// crash must not leave it on the replicas over blocks that read as zeros instead of
+	// the base data.
+	_, err = d.change(ctx, c, true, true, func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error) {
 		return d.cl.WriteChunk(ctx, t, objclient.ChunkWrite{Name: c.name, Generation: d.cfg.Generation,
-			Sequence: seq, ChunkSize: d.cfg.ChunkSizeBytes}, data)
+			Sequence: seq, ChunkSize: d.cfg.ChunkSizeBytes, FUA: true}, data)
 	})
-	d.markDirty(c.idx)
 	if err != nil {
 		return fmt.Errorf("materialize %s: %w", c.name, err)
 	}

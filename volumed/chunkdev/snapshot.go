@@ -1,6 +1,7 @@
 package chunkdev
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,6 +90,7 @@ type Frozen struct {
 	// versions are the recorded versions of every chunk of the volume that may have
 	// changed since the parent (changed or not).
 	versions map[int64]uint64
+	all      bool // versions lists every chunk present, not only those changed
 	pending  map[int64]*frozenChunk
 	order    []int64
 
@@ -96,9 +98,11 @@ type Frozen struct {
 	cancel context.CancelFunc
 	copied atomic.Int64
 
-	mu   sync.Mutex
-	err  error
-	done chan struct{}
+	mu       sync.Mutex
+	err      error
+	done     chan struct{}
+	inflight int        // copies running; Wait waits for them, so none stores after it
+	idle     *sync.Cond // on mu, signalled when inflight drops to 0
 }
 
 // frozenChunk is one chunk still to copy; mu makes the copy-on-write of a change and the
@@ -168,7 +172,8 @@ func (d *Device) Freeze(ctx context.Context, spec FreezeSpec) (*Frozen, error) {
 	if err := d.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("freeze: flush: %w", err)
 	}
-	f := &Frozen{d: d, spec: spec, versions: map[int64]uint64{}, pending: map[int64]*frozenChunk{}, done: make(chan struct{})}
+	f := &Frozen{d: d, spec: spec, versions: map[int64]uint64{}, all: !local, pending: map[int64]*frozenChunk{}, done: make(chan struct{})}
+	f.idle = sync.NewCond(&f.mu)
 	for _, i := range candidates {
 		c := d.chunk(i)
 		if err := d.load(ctx, c); err != nil { // loaded already unless it was never touched
@@ -306,9 +311,21 @@ func (f *Frozen) copy(ctx context.Context, i int64) error {
 	if fc.done {
 		return nil
 	}
-	if err := f.failed(); err != nil {
-		return err
+	f.mu.Lock()
+	if f.err != nil || f.ended() {
+		err := f.err
+		f.mu.Unlock()
+		return cmp.Or(err, errors.New("snapshot ended"))
 	}
+	f.inflight++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.inflight--; f.inflight == 0 {
+			f.idle.Broadcast()
+		}
+		f.mu.Unlock()
+	}()
 	d := f.d
 	buf := make([]byte, d.cfg.ChunkSizeBytes)
 	hole, version, err := d.readSpanVersion(ctx, span{idx: i, n: d.cfg.ChunkSizeBytes}, buf)
@@ -336,10 +353,14 @@ func (f *Frozen) copy(ctx context.Context, i int64) error {
 	return nil
 }
 
-func (f *Frozen) failed() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
+// ended reports whether the snapshot completed or failed. f.mu must be held.
+func (f *Frozen) ended() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // fail ends the snapshot with err (the first error wins).
@@ -347,11 +368,9 @@ func (f *Frozen) fail(err error) { f.finish(err) }
 
 func (f *Frozen) finish(err error) {
 	f.mu.Lock()
-	select {
-	case <-f.done:
+	if f.ended() {
 		f.mu.Unlock()
 		return
-	default:
 	}
 	if err == nil {
 		if err = f.d.usable(); err == nil && int(f.copied.Load()) != len(f.order) {
@@ -370,20 +389,42 @@ func (f *Frozen) finish(err error) {
 	s.mu.Unlock()
 }
 
-// Wait returns once every changed chunk was copied (nil) or the snapshot failed.
+// Wait returns once every changed chunk was copied (nil) or the snapshot failed; then no
+// copy runs any more, so the sink receives nothing after it.
 func (f *Frozen) Wait(ctx context.Context) error {
 	select {
 	case <-f.done:
-		return f.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.inflight > 0 {
+		f.idle.Wait() // copies end promptly once failed: their context is cancelled
+	}
+	return f.err
 }
 
+// Done is closed when the snapshot completes or fails (copies may still be ending: Wait
+// for them).
+func (f *Frozen) Done() <-chan struct{} { return f.done }
+
+// ChunkSizeBytes returns the device's chunk size.
+func (d *Device) ChunkSizeBytes() int64 { return d.cfg.ChunkSizeBytes }
+
 // Versions returns the version recorded at the freeze of every chunk that may have
-// changed since the parent and holds data (or base data). Chunks missing from it are
-// unchanged since the parent.
+// changed since the parent and holds data (or base data). If AllChunks, it lists every
+// chunk that held anything at the freeze; otherwise chunks missing from it are unchanged
+// since the parent.
 func (f *Frozen) Versions() map[int64]uint64 { return f.versions }
+
+// AllChunks reports whether Versions lists every chunk present at the freeze (the
+// device did not take the parent, so it read every chunk's table).
+func (f *Frozen) AllChunks() bool { return f.all }
+
+// Abort fails the snapshot with err and stops its copy; writes no longer copy chunks
+// for it.
+func (f *Frozen) Abort(err error) { f.fail(err) }
 
 // Copying returns the indexes of the chunks the snapshot copies (changed since the
 // parent), in order.
