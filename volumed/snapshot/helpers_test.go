@@ -24,8 +24,9 @@ type env struct {
 	t     *testing.T
 	ctx   context.Context
 	meta  *metatest.Cluster
-	mc    *client.Client // volumed certificate
-	px    *proxy.Proxy   // volumed certificate
+	mc    *client.Client    // volumed certificate
+	px    *proxy.Proxy      // volumed certificate
+	oc    *objclient.Client // volumed certificate, straight to storage nodes
 	st    *testcluster.Storage
 	store *snapshot.Store
 }
@@ -47,7 +48,7 @@ func newEnv(t *testing.T, cfg snapshot.Config) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	mc := c.ClientAs(pki.RoleVolumed)
-	return &env{t: t, ctx: ctx, meta: c, mc: mc, px: px, st: st,
+	return &env{t: t, ctx: ctx, meta: c, mc: mc, px: px, oc: oc, st: st,
 		store: snapshot.New(cfg, mc, px, testutil.Logger(t).With("part", "snapshot"))}
 }
 

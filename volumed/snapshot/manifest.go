@@ -273,22 +273,25 @@ func (s *Store) Manifest(ctx context.Context, id string) (*Manifest, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.manifests[id]; !ok {
+	if _, ok := s.manifests[id]; !ok && len(m.Entries) <= s.cfg.ManifestCacheEntries {
 		s.manifests[id] = m
 		s.order = append(s.order, id)
-		for len(s.order) > s.cfg.ManifestCache {
+		s.cached += len(m.Entries)
+		for s.cached > s.cfg.ManifestCacheEntries {
+			s.cached -= len(s.manifests[s.order[0]].Entries)
 			delete(s.manifests, s.order[0])
 			s.order = s.order[1:]
 		}
 	}
-	return s.manifests[id], nil
+	return m, nil
 }
 
 // forgetManifest drops id from the cache.
 func (s *Store) forgetManifest(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.manifests[id]; ok {
+	if m, ok := s.manifests[id]; ok {
+		s.cached -= len(m.Entries)
 		delete(s.manifests, id)
 		s.order = slices.DeleteFunc(s.order, func(x string) bool { return x == id })
 	}

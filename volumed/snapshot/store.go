@@ -49,14 +49,16 @@ type Config struct {
 	TombstoneHoldoff time.Duration
 	// Parallel is how many references Delete releases at once. Default 8.
 	Parallel int
-	// ManifestCache is how many manifests Manifest keeps in memory. Default 64.
-	ManifestCache int
+	// ManifestCacheEntries bounds the chunk entries of the manifests Manifest keeps in
+	// memory (about 80 bytes each; a 1 TiB volume in 4 MiB chunks has up to 262144).
+	// Default 1<<20.
+	ManifestCacheEntries int
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{CallTimeout: 30 * time.Second, Attempts: 64, UploadWait: 30 * time.Second,
-		TombstoneHoldoff: time.Minute, Parallel: 8, ManifestCache: 64}
+		TombstoneHoldoff: time.Minute, Parallel: 8, ManifestCacheEntries: 1 << 20}
 }
 
 func (c Config) withDefaults() Config {
@@ -76,8 +78,8 @@ func (c Config) withDefaults() Config {
 	if c.Parallel <= 0 {
 		c.Parallel = d.Parallel
 	}
-	if c.ManifestCache <= 0 {
-		c.ManifestCache = d.ManifestCache
+	if c.ManifestCacheEntries <= 0 {
+		c.ManifestCacheEntries = d.ManifestCacheEntries
 	}
 	return c
 }
@@ -93,6 +95,7 @@ type Store struct {
 	mu        sync.Mutex
 	manifests map[string]*Manifest // cache of Manifest, by snapshot ID
 	order     []string             // cache insertion order, oldest first
+	cached    int                  // entries of the cached manifests
 }
 
 // New returns a Store over the catalog mc (a volumed or admin certificate) and the object
