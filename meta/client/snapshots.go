@@ -60,7 +60,8 @@ type Snapshot struct {
 	Manifest          string        `json:"manifest,omitempty"`
 	ManifestTimestamp hlc.Timestamp `json:"manifest_timestamp,omitzero"`
 	// ReleaseCursor is how far deletion has got: the SHA-256 (hex) of the last chunk whose
-	// reference it has started to release, in ascending order. It is recorded before each
+	// reference it has started to release, in ascending order; "all" once every reference
+	// is released. It is recorded before each
 	// batch is released, so a deletion that is interrupted and run again never releases a
 	// reference twice (at worst a batch's references are never released: space, not data).
 	ReleaseCursor string `json:"release_cursor,omitempty"`

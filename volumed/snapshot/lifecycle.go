@@ -79,6 +79,9 @@ func completable(snap client.Snapshot) error {
 // releaseBatch is how many references Delete releases between two records of its cursor.
 const releaseBatch = 256
 
+// releasedAll is the ReleaseCursor of a snapshot whose references are all released.
+const releasedAll = "all"
+
 // Delete removes snapshot id: it releases the references its manifest holds (deleting the
 // chunks no other snapshot holds), then the manifest and the record. It refuses with an
 // *InUseError while a volume was created from the snapshot or a snapshot being taken names
@@ -95,12 +98,16 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	// The mark comes before the check: a clone or a child created concurrently writes its
 	// own record first and then checks that this snapshot is still completed, so one of
-	// the two always sees the other.
-	if err := s.checkUnused(ctx, snap); err != nil {
-		return errors.Join(err, s.refuseDeletion(ctx, id, err))
+	// the two always sees the other. Once releasing has begun (a run before this one
+	// passed the check) there is no going back: a clone seen now was made after the mark,
+	// saw it, and removes itself.
+	if snap.ReleaseCursor == "" {
+		if err := s.checkUnused(ctx, snap); err != nil {
+			return errors.Join(err, s.refuseDeletion(ctx, id, err))
+		}
 	}
 	s.forgetManifest(id)
-	if snap.Manifest != "" {
+	if snap.Manifest != "" && snap.ReleaseCursor != releasedAll {
 		m, err := s.ReadManifest(ctx, &snap)
 		if err != nil && !errors.Is(err, ErrCorrupt) {
 			return fmt.Errorf("delete snapshot %s: %w", id, err)
@@ -111,6 +118,20 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		} else if snap, idx, err = s.releaseAll(ctx, snap, idx, m.Refs()); err != nil {
 			return fmt.Errorf("delete snapshot %s: %w", id, err)
 		}
+		// Every reference is released: say so before the manifest goes, so a run after a
+		// crash here does not look for it.
+		snap.ReleaseCursor = releasedAll
+		cctx, cancel := s.call(ctx)
+		err = s.mc.UpdateSnapshot(cctx, snap, idx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("delete snapshot %s: record release progress: %w", id, err)
+		}
+		if snap, idx, err = s.getSnapshot(ctx, id); err != nil {
+			return fmt.Errorf("delete snapshot %s: %w", id, err)
+		}
+	}
+	if snap.Manifest != "" {
 		cctx, cancel := s.call(ctx)
 		_, err = s.px.Delete(cctx, snap.Manifest, nil)
 		cancel()
@@ -181,7 +202,7 @@ func (s *Store) refuseDeletion(ctx context.Context, id string, why error) error 
 		if err != nil {
 			return err
 		}
-		if snap.State != client.SnapshotDeleting {
+		if snap.State != client.SnapshotDeleting || snap.ReleaseCursor != "" {
 			return nil
 		}
 		snap.State = client.SnapshotCompleted

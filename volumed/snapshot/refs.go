@@ -51,7 +51,11 @@ func (s *Store) acquire(ctx context.Context, ref *Ref, data []byte) error {
 				return err
 			}
 			ref.Timestamp, ref.Uploaded = ts, true
-			return s.recordVersion(ctx, key, ts)
+			if err := s.recordVersion(ctx, key, ts); err != nil {
+				s.releaseAfterFailure(ctx, *ref, err)
+				return err
+			}
+			return nil
 		default: // live
 			rec.Refs++
 			idx, err = s.putChunk(ctx, key, rec, idx)
@@ -108,7 +112,11 @@ func (s *Store) awaitUpload(ctx context.Context, ref *Ref, data []byte) error {
 		return err
 	}
 	ref.Timestamp, ref.Uploaded = ts, true
-	return s.recordVersion(ctx, key, ts)
+	if err := s.recordVersion(ctx, key, ts); err != nil {
+		s.releaseAfterFailure(ctx, *ref, err)
+		return err
+	}
+	return nil
 }
 
 // recordVersion records ts as the chunk's object version unless a newer upload recorded

@@ -138,3 +138,43 @@ func TestDeleteResumes(t *testing.T) {
 		t.Fatalf("record after the resumed deletion: %v", err)
 	}
 }
+
+// TestDeleteAfterReleasingAll: a deletion that crashed after releasing every reference and
+// removing the manifest, but before removing the record, is run again: it removes the
+// record without looking for the manifest or releasing anything.
+func TestDeleteAfterReleasingAll(t *testing.T) {
+	e := newEnv(t, fastConfig())
+	const cs = 64 << 10
+	vol := client.NewVolumeID()
+	data := chunk(cs, 30)
+	s := e.creating(vol, cs, cs, "")
+	ref, err := e.store.PutChunk(e.ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &snapshot.Manifest{SnapshotID: s.ID, VolumeID: vol, SizeBytes: cs, ChunkSizeBytes: cs,
+		Entries: []snapshot.Entry{{Index: 0, Version: 1, Ref: ref}}}
+	if err := e.store.Complete(e.ctx, &s, m); err != nil {
+		t.Fatal(err)
+	}
+	cur, idx, err := e.mc.Snapshot(e.ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.State, cur.ReleaseCursor = client.SnapshotDeleting, "all"
+	if err := e.mc.UpdateSnapshot(e.ctx, cur, idx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.px.Delete(e.ctx, cur.Manifest, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Delete(e.ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.mc.Snapshot(e.ctx, s.ID); !isNotFound(err) {
+		t.Fatalf("record after the resumed deletion: %v", err)
+	}
+	if rec, ok := e.record(data); !ok || rec.Refs != 1 || !e.stored(ref) {
+		t.Fatalf("the chunk's count after a deletion with nothing left to release: %+v (present %v), want it untouched", rec, ok)
+	}
+}
