@@ -21,7 +21,7 @@ import (
 // env is a one-node catalog and three storage nodes (three replicas) of one cluster CA, all
 // speaking mutual TLS, and a Store that reaches them with a volumed certificate.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	meta  *metatest.Cluster
 	mc    *client.Client    // volumed certificate
@@ -31,7 +31,7 @@ type env struct {
 	store *snapshot.Store
 }
 
-func newEnv(t *testing.T, cfg snapshot.Config) *env {
+func newEnv(t testing.TB, cfg snapshot.Config) *env {
 	t.Helper()
 	c := metatest.New(t, metatest.Options{Nodes: 1, Quiet: true, TLS: true})
 	st := testcluster.StartStorage(t, testcluster.StorageOptions{Nodes: 3, Replicas: 3, PKI: c.PKI})

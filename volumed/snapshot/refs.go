@@ -51,6 +51,15 @@ func (s *Store) acquire(ctx context.Context, ref *Ref, data []byte) error {
 				return err
 			}
 			ref.Timestamp, ref.Uploaded = ts, true
+			// Usually nobody touched the record during the upload: write the version at
+			// the index of our own write, and read again only if that conflicts.
+			next.Timestamp = ts
+			if _, err := s.putChunk(ctx, key, next, idx); err == nil {
+				return nil
+			} else if !errors.Is(err, client.ErrConflict) {
+				s.releaseAfterFailure(ctx, *ref, err)
+				return err
+			}
 			if err := s.recordVersion(ctx, key, ts); err != nil {
 				s.releaseAfterFailure(ctx, *ref, err)
 				return err
