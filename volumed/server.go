@@ -135,8 +135,9 @@ func (s *Server) follow(ctx context.Context) {
 	for ctx.Err() == nil {
 		vols, err := s.mc.Volumes(ctx)
 		if err == nil {
-			s.reconcile(ctx, vols)
-			s.reconcileSnapshots(ctx) // a volume served now may have a snapshot waiting
+			if s.reconcile(ctx, vols) > 0 {
+				s.reconcileSnapshots(ctx) // a volume served now may have a snapshot waiting
+			}
 		} else if ctx.Err() == nil {
 			s.log.Warn("list volumes", "err", err)
 		}
@@ -154,8 +155,9 @@ func (s *Server) follow(ctx context.Context) {
 	}
 }
 
-// reconcile starts serving the volumes attached here and stops the others.
-func (s *Server) reconcile(ctx context.Context, vols []client.Volume) {
+// reconcile starts serving the volumes attached here and stops the others; it returns how
+// many it started.
+func (s *Server) reconcile(ctx context.Context, vols []client.Volume) (started int) {
 	want := map[string]client.Volume{}
 	now := time.Now()
 	for _, v := range vols {
@@ -181,9 +183,12 @@ func (s *Server) reconcile(ctx context.Context, vols []client.Volume) {
 		if !ok {
 			if err := s.start(ctx, v); err != nil {
 				s.log.Error("serve volume", "volume", id, "err", err)
+			} else {
+				started++
 			}
 		}
 	}
+	return started
 }
 
 // start opens a device for v's attachment and keeps its lease.

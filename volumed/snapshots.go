@@ -34,7 +34,12 @@ import (
 //     error: its copy cannot resume, since the point in time is lost.
 
 // snapshotProgressInterval is how often the copy's progress is written to the record.
-const snapshotProgressInterval = time.Second
+// Every change of the table wakes every daemon's follow loop, so not too often.
+const snapshotProgressInterval = 5 * time.Second
+
+// snapshotPutTimeout bounds one chunk's reference and upload once the snapshot no longer
+// wants it (a detach); a copy that is still wanted is bounded by the store's call timeouts.
+const snapshotPutTimeout = time.Minute
 
 // snapshotter is the server's snapshot work in progress.
 type snapshotter struct {
@@ -110,7 +115,7 @@ func (s *Server) reconcileSnapshots(ctx context.Context) {
 				s.reapSnapshot(ctx, snap)
 			}
 		case client.SnapshotDeleting:
-			if sn.deleting[snap.ID] {
+			if sn.deleting[snap.ID] || !s.deletesSnapshot(ctx, snap) {
 				continue
 			}
 			sn.deleting[snap.ID] = true
@@ -126,6 +131,22 @@ func (s *Server) reconcileSnapshots(ctx context.Context) {
 			})
 		}
 	}
+}
+
+// deletesSnapshot reports whether this server should delete snap: the one serving its
+// volume does, or every server if the volume is attached nowhere (or gone). Deleters of
+// one snapshot are safe together (the store's conditional writes keep them apart), but
+// each one lists every volume and snapshot, so one is enough.
+func (s *Server) deletesSnapshot(ctx context.Context, snap client.Snapshot) bool {
+	v, _, err := s.mc.Volume(ctx, snap.VolumeID)
+	if errors.Is(err, client.ErrNotFound) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	a := v.Attachment
+	return a == nil || !time.Now().Before(a.LeaseExpiresAt) || a.Host == s.cfg.Host
 }
 
 // reapSnapshot marks error a creating snapshot that nobody is taking any more: the volume
@@ -177,12 +198,14 @@ func (s *Server) takeSnapshot(ctx context.Context, id string) {
 			return // another server (or an operator) attached it first: the holder takes it
 		}
 		defer func() {
-			s.stop(v.ID, "snapshot taken")
+			// Detach first: stopping first would let the follow loop, still seeing the
+			// lease, serve the volume again. Nothing writes to it meanwhile.
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Device.CallTimeout)
 			defer cancel()
 			if err := Detach(dctx, s.mc, lease); err != nil {
 				s.log.Warn("detach after a snapshot", "volume", v.ID, "err", err)
 			}
+			s.stop(v.ID, "snapshot taken")
 		}()
 		if v, _, err = s.mc.Volume(ctx, v.ID); err != nil || v.Attachment == nil || v.Attachment.Generation != lease.Generation {
 			return
@@ -384,6 +407,11 @@ func (k *snapSink) PutChunk(ctx context.Context, idx int64, version uint64, data
 	if n <= 0 {
 		return fmt.Errorf("chunk %d is past the snapshot's %d bytes", idx, k.size)
 	}
+	// A reference count changed by a call cut short is a change whose outcome is unknown,
+	// and a reference that may leak: a detach does not cancel the calls of a chunk in
+	// progress, and the store's own call timeouts bound them.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotPutTimeout)
+	defer cancel()
 	ref := snapshot.Ref{Zero: true, Size: n}
 	if data != nil {
 		var err error
