@@ -47,7 +47,11 @@ type snapshotter struct {
 	taking   map[string]bool // snapshot IDs being taken here
 	volumes  map[string]bool // volume IDs with a snapshot being taken here
 	deleting map[string]bool // snapshot IDs being deleted here
-	noStore  bool            // "no snapshot store" was logged
+	// considered is when each snapshot was last looked at for work that needs meta reads to
+	// decide (another host's volume, a deletion, an abandoned copy): every change of the
+	// table wakes every server, so each looks again only once per resync interval.
+	considered map[string]time.Time
+	noStore    bool // "no snapshot store" was logged
 	wg       sync.WaitGroup
 }
 
@@ -85,7 +89,24 @@ func (s *Server) reconcileSnapshots(ctx context.Context) {
 	sn.mu.Lock()
 	defer sn.mu.Unlock()
 	if sn.taking == nil {
-		sn.taking, sn.volumes, sn.deleting = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		sn.taking, sn.volumes, sn.deleting, sn.considered = map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]time.Time{}
+	}
+	now := time.Now()
+	present := make(map[string]bool, len(snaps))
+	for _, snap := range snaps {
+		present[snap.ID] = true
+	}
+	for id := range sn.considered {
+		if !present[id] {
+			delete(sn.considered, id)
+		}
+	}
+	due := func(id string) bool {
+		if t, ok := sn.considered[id]; ok && now.Sub(t) < s.cfg.ResyncInterval {
+			return false
+		}
+		sn.considered[id] = now
+		return true
 	}
 	if s.cfg.Snapshots == nil {
 		if len(snaps) > 0 && !sn.noStore {
@@ -102,6 +123,12 @@ func (s *Server) reconcileSnapshots(ctx context.Context) {
 			if sn.volumes[snap.VolumeID] || sn.taking[snap.ID] {
 				continue
 			}
+			s.mu.Lock()
+			here := s.served[snap.VolumeID] != nil
+			s.mu.Unlock()
+			if !here && !due(snap.ID) {
+				continue
+			}
 			sn.taking[snap.ID], sn.volumes[snap.VolumeID] = true, true
 			sn.wg.Go(func() {
 				s.takeSnapshot(ctx, snap.ID)
@@ -111,11 +138,11 @@ func (s *Server) reconcileSnapshots(ctx context.Context) {
 				sn.mu.Unlock()
 			})
 		case client.SnapshotCreating:
-			if !sn.taking[snap.ID] {
+			if !sn.taking[snap.ID] && due(snap.ID) {
 				s.reapSnapshot(ctx, snap)
 			}
 		case client.SnapshotDeleting:
-			if sn.deleting[snap.ID] || !s.deletesSnapshot(ctx, snap) {
+			if sn.deleting[snap.ID] || !due(snap.ID) || !s.deletesSnapshot(ctx, snap) {
 				continue
 			}
 			sn.deleting[snap.ID] = true

@@ -65,8 +65,9 @@
 //     wait for it.
 //   - A freeze holds changes back for one flush. A device that did not freeze the parent
 //     reads every chunk's tables before freezing. A change to a chunk waiting for its copy
-//     waits for one chunk read and one Sink.PutChunk. A clone keeps its last 8 base chunks
-//     in memory.
+//     waits for one chunk read and one Sink.PutChunk. Detach waits for the copies in
+//     progress to return (the Sink bounds them). A clone keeps its last 8 base chunks in
+//     memory.
 //   - Metrics are registered on the Registerer given to New; give each device its own (or a
 //     wrapped one), since labels never carry volume IDs.
 package chunkdev
