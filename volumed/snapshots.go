@@ -251,9 +251,7 @@ func (s *Server) takeSnapshot(ctx context.Context, id string) {
 	if err := s.snapshotOn(ctx, sv, snap, idx); err != nil {
 		s.log.Warn("snapshot failed", "snapshot", id, "volume", snap.VolumeID, "err", err)
 		s.markSnapshotError(ctx, id, client.SnapshotCreating, err)
-		return
 	}
-	s.log.Info("snapshot completed", "snapshot", id, "volume", snap.VolumeID, "generation", sv.gen)
 }
 
 // errNotTaken is returned by snapshotOn when the record changed before the point in time
@@ -281,6 +279,7 @@ func (s *Server) snapshotOn(ctx context.Context, sv *served, snap client.Snapsho
 			spec.Parent[e.Index] = e.Version
 		}
 	}
+	start := time.Now()
 	f, err := sv.dev.Freeze(ctx, spec)
 	if errors.Is(err, chunkdev.ErrSnapshotBusy) {
 		return nil // taken at a later pass, once the other one is done
@@ -300,6 +299,8 @@ func (s *Server) snapshotOn(ctx context.Context, sv *served, snap client.Snapsho
 		}
 		return fmt.Errorf("record point in time: %w", err)
 	}
+	s.log.Info("snapshot point in time fixed", "snapshot", snap.ID, "volume", snap.VolumeID, "generation", sv.gen,
+		"parent", parent, "chunks_to_copy", len(f.Copying()), "freeze", time.Since(start))
 	fail := func(err error) error {
 		f.Abort(err)
 		_ = f.Wait(context.WithoutCancel(ctx))
@@ -334,6 +335,8 @@ func (s *Server) snapshotOn(ctx context.Context, sv *served, snap client.Snapsho
 		}
 		return fmt.Errorf("complete: %w", err)
 	}
+	s.log.Info("snapshot completed", "snapshot", snap.ID, "volume", snap.VolumeID, "chunks_copied", f.Copied(),
+		"copied_on_write", f.CopiedOnWrite(), "stored_bytes", snap.StoredBytes, "took", time.Since(start))
 	return nil
 }
 

@@ -347,3 +347,55 @@ func TestSnapshotFailures(t *testing.T) {
 		t.Fatal("still serving the volume after it moved")
 	}
 }
+
+// TestSnapshotRacingWrites: writes that start the moment the snapshot's point in time is
+// fixed, over every chunk and against the copier's order, never reach the snapshot: a
+// volume created from it reads exactly what each chunk held before.
+func TestSnapshotRacingWrites(t *testing.T) {
+	e := newSnapEnv(t)
+	const size, chunk, n = 64 << 20, 1 << 20, 64
+	vol := e.volume(size, chunk, "")
+	e.attach(vol)
+	var before []string
+	for i := range n {
+		before = append(before, fmt.Sprintf("write -P %d %dM 1M", i+1, i)) // distinct chunks: 64 uploads
+	}
+	e.qemu(vol, before...)
+
+	// A writer connected and waiting, so that its writes start as soon as they are sent.
+	w := exec.CommandContext(e.ctx, e.qemuIO, "-f", "raw", fmt.Sprintf("nbd+unix:///%s?socket=%s", vol, e.sock))
+	stdin, err := w.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	w.Stdout, w.Stderr = &out, &out
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sid := e.snap(vol)
+	e.await(sid, client.SnapshotCreating, client.SnapshotCompleted)
+	for i := n - 1; i >= 0; i-- { // the copier goes up
+		fmt.Fprintf(stdin, "write -P 0xbb %dM 1M\n", i)
+	}
+	fmt.Fprintln(stdin, "flush")
+	fmt.Fprintln(stdin, "quit")
+	stdin.Close()
+	if err := w.Wait(); err != nil || strings.Contains(out.String(), "error") || strings.Count(out.String(), "wrote ") != n {
+		t.Fatalf("racing writer: %v\n%s", err, out.String())
+	}
+	written := time.Now()
+	s := e.await(sid, client.SnapshotCompleted)
+	t.Logf("the racing writes ended at %v, the snapshot completed at %v", written.Format(time.StampMicro), s.CompletedAt.Format(time.StampMicro))
+	if s.ChunksTotal != n || s.StoredBytes != n*chunk {
+		t.Fatalf("snapshot: %d chunks copied, %d bytes stored; want %d, %d", s.ChunksTotal, s.StoredBytes, n, n*chunk)
+	}
+	clone := e.volume(size, chunk, sid)
+	e.attach(clone)
+	var reads []string
+	for i := range n {
+		reads = append(reads, fmt.Sprintf("read -P %d %dM 1M", i+1, i))
+	}
+	e.qemu(clone, reads...)
+	e.qemu(vol, "read -P 0xbb 0 64M")
+}

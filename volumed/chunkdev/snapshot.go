@@ -97,6 +97,7 @@ type Frozen struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	copied atomic.Int64
+	cow    atomic.Int64 // copies made before a change
 
 	mu       sync.Mutex
 	err      error
@@ -216,7 +217,7 @@ func (d *Device) Freeze(ctx context.Context, spec FreezeSpec) (*Frozen, error) {
 			defer s.wg.Done()
 			defer left.Done()
 			for i := range work {
-				if err := f.copy(f.ctx, i); err != nil {
+				if err := f.copy(f.ctx, i, false); err != nil {
 					f.fail(err)
 					return
 				}
@@ -298,13 +299,14 @@ func (d *Device) noteChange(i int64) {
 	}
 	// The copy runs under the snapshot's context, not the change's: a guest giving up on
 	// its write must not fail the snapshot.
-	if err := f.copy(f.ctx, i); err != nil {
+	if err := f.copy(f.ctx, i, true); err != nil {
 		f.fail(fmt.Errorf("copy chunk %d before a change: %w", i, err))
 	}
 }
 
-// copy uploads chunk i as it was at the freeze, unless it was already.
-func (f *Frozen) copy(ctx context.Context, i int64) error {
+// copy uploads chunk i as it was at the freeze, unless it was already; onWrite says a
+// change is waiting for it.
+func (f *Frozen) copy(ctx context.Context, i int64, onWrite bool) error {
 	fc := f.pending[i]
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
@@ -346,6 +348,9 @@ func (f *Frozen) copy(ctx context.Context, i int64) error {
 		return fmt.Errorf("store chunk %d: %w", i, err)
 	}
 	fc.done = true
+	if onWrite {
+		f.cow.Add(1)
+	}
 	n := f.copied.Add(1)
 	if f.spec.Progress != nil {
 		f.spec.Progress(int(n), len(f.order))
@@ -432,3 +437,6 @@ func (f *Frozen) Copying() []int64 { return f.order }
 
 // Copied returns how many chunks were copied so far.
 func (f *Frozen) Copied() int { return int(f.copied.Load()) }
+
+// CopiedOnWrite returns how many of them were copied by a change waiting for the copy.
+func (f *Frozen) CopiedOnWrite() int { return int(f.cow.Load()) }

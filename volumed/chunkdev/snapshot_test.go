@@ -182,6 +182,10 @@ func TestFreezeCopyOnWrite(t *testing.T) {
 		}
 	}
 	mustRead(t, d, after, 0)
+	if f.CopiedOnWrite() == 0 {
+		t.Fatal("no chunk was copied on write: the changes did not race the copy")
+	}
+	t.Logf("%d of %d chunks copied on write", f.CopiedOnWrite(), n)
 	pmu.Lock()
 	defer pmu.Unlock()
 	if len(progress) != n || slices.Max(progress) != n {
