@@ -52,7 +52,7 @@ type snapshotter struct {
 	// table wakes every server, so each looks again only once per resync interval.
 	considered map[string]time.Time
 	noStore    bool // "no snapshot store" was logged
-	wg       sync.WaitGroup
+	wg         sync.WaitGroup
 }
 
 // followSnapshots handles snapshot records whenever the table changes, until ctx ends.
