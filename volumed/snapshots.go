@@ -249,8 +249,9 @@ func (s *Server) takeSnapshot(ctx context.Context, id string) {
 		}
 	}
 	if err := s.snapshotOn(ctx, sv, snap, idx); err != nil {
-		s.log.Warn("snapshot failed", "snapshot", id, "volume", snap.VolumeID, "err", err)
-		s.markSnapshotError(ctx, id, client.SnapshotCreating, err)
+		// Pending too: a freeze that failed (a flush without quorum, a fence) says so
+		// rather than leaving the request waiting.
+		s.markSnapshotError(ctx, id, client.SnapshotPending, err)
 	}
 }
 
@@ -394,7 +395,7 @@ func (s *Server) snapshotParent(ctx context.Context, snap client.Snapshot) (stri
 	return best.ID, m, nil
 }
 
-// markSnapshotError records err in snapshot id if it is still in state from.
+// markSnapshotError records err in snapshot id if it is still in state from (or creating).
 func (s *Server) markSnapshotError(ctx context.Context, id string, from client.SnapshotState, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Device.CallTimeout)
 	defer cancel()
@@ -537,10 +538,11 @@ func (k *snapSink) releaseAll(ctx context.Context, s *Server) {
 	refs := k.refs
 	k.refs, k.held, k.closed = nil, map[[32]byte]bool{}, true
 	k.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.Device.CallTimeout)
-	defer cancel()
 	for _, r := range refs {
-		if err := k.st.Release(ctx, r); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, snapshotPutTimeout)
+		err := k.st.Release(rctx, r)
+		cancel()
+		if err != nil {
 			s.log.Warn("release a failed snapshot's chunk (its space leaks)", "chunk", r.Hex(), "err", err)
 		}
 	}
