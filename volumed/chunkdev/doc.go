@@ -48,7 +48,7 @@
 //   - The ring is fixed for the device's life: a ring change needs a new Device (a
 //     re-attach). Handoffs are not used; a write needs a quorum of primaries.
 //   - State is kept for every chunk touched (a few hundred bytes each) until the device is
-//     dropped.
+//     dropped; a freeze that scans every chunk's tables touches them all.
 //   - The device does not implement io.Closer on purpose: the NBD server closes an export
 //     after each connection, and all connections of an attachment share one Device. Call
 //     Detach when the attachment ends.
