@@ -35,7 +35,8 @@
 //     barrier for its whole length, and Freeze takes the write side while it flushes and
 //     records each candidate chunk's version, so the snapshot holds exactly the changes
 //     acknowledged before it. Until a frozen chunk is copied to the Sink, the first change
-//     to it copies it first (copy-on-write), so what is copied is the chunk at the freeze;
+//     to it reads it first (copy-on-write; the upload runs in the background within a
+//     memory budget), so what is copied is the chunk at the freeze;
 //     a copy finding a version past the recorded one fails the snapshot. Each chunk is
 //     copied once. Detach or a fence fails a snapshot in progress; Wait returns only once
 //     no copy runs any more.
@@ -65,7 +66,7 @@
 //     wait for it.
 //   - A freeze holds changes back for one flush. A device that did not freeze the parent
 //     reads every chunk's tables before freezing. A change to a chunk waiting for its copy
-//     waits for one chunk read and one Sink.PutChunk. Detach waits for the copies in
+//     waits for one chunk read (and one Sink.PutChunk past 64 MiB of chunks in memory). Detach waits for the copies in
 //     progress to return (the Sink bounds them). A clone keeps its last 8 base chunks in
 //     memory.
 //   - Metrics are registered on the Registerer given to New; give each device its own (or a

@@ -77,6 +77,7 @@ func (s *snapState) stop() {
 	s.mu.Unlock()
 	if f != nil {
 		f.fail(ErrDetached)
+		_ = f.Wait(context.Background()) // its copies end promptly: their context is cancelled
 	}
 	s.wg.Wait()
 }
@@ -104,6 +105,8 @@ type Frozen struct {
 	done     chan struct{}
 	inflight int        // copies running; Wait waits for them, so none stores after it
 	idle     *sync.Cond // on mu, signalled when inflight drops to 0
+	uploads  sync.WaitGroup
+	budget   chan struct{} // one per chunk of copyOnWriteBudget being stored in the background
 }
 
 // frozenChunk is one chunk still to copy; mu makes the copy-on-write of a change and the
@@ -175,6 +178,7 @@ func (d *Device) Freeze(ctx context.Context, spec FreezeSpec) (*Frozen, error) {
 	}
 	f := &Frozen{d: d, spec: spec, versions: map[int64]uint64{}, all: !local, pending: map[int64]*frozenChunk{}, done: make(chan struct{})}
 	f.idle = sync.NewCond(&f.mu)
+	f.budget = make(chan struct{}, max(1, copyOnWriteBudget/d.cfg.ChunkSizeBytes))
 	for _, i := range candidates {
 		c := d.chunk(i)
 		if err := d.load(ctx, c); err != nil { // loaded already unless it was never touched
@@ -228,6 +232,7 @@ func (d *Device) Freeze(ctx context.Context, spec FreezeSpec) (*Frozen, error) {
 	go func() {
 		defer s.wg.Done()
 		left.Wait()
+		f.uploads.Wait()
 		f.finish(nil)
 	}()
 	return f, nil
@@ -321,13 +326,7 @@ func (f *Frozen) copy(ctx context.Context, i int64, onWrite bool) error {
 	}
 	f.inflight++
 	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.inflight--; f.inflight == 0 {
-			f.idle.Broadcast()
-		}
-		f.mu.Unlock()
-	}()
+	defer f.release()
 	d := f.d
 	buf := make([]byte, d.cfg.ChunkSizeBytes)
 	hole, version, err := d.readSpanVersion(ctx, span{idx: i, n: d.cfg.ChunkSizeBytes}, buf)
@@ -344,10 +343,22 @@ func (f *Frozen) copy(ctx context.Context, i int64, onWrite bool) error {
 	if hole {
 		buf = nil
 	}
-	if err := f.spec.Sink.PutChunk(ctx, i, fc.version, buf); err != nil {
-		return fmt.Errorf("store chunk %d: %w", i, err)
+	if onWrite && f.uploadLater(ctx, i, fc.version, buf) {
+		fc.done = true // its content at the freeze is in memory: the change may go on
+		return nil
+	}
+	if err := f.store(ctx, i, fc.version, buf, onWrite); err != nil {
+		return err
 	}
 	fc.done = true
+	return nil
+}
+
+// store hands chunk i to the sink and counts it.
+func (f *Frozen) store(ctx context.Context, i int64, version uint64, buf []byte, onWrite bool) error {
+	if err := f.spec.Sink.PutChunk(ctx, i, version, buf); err != nil {
+		return fmt.Errorf("store chunk %d: %w", i, err)
+	}
 	if onWrite {
 		f.cow.Add(1)
 	}
@@ -356,6 +367,52 @@ func (f *Frozen) copy(ctx context.Context, i int64, onWrite bool) error {
 		f.spec.Progress(int(n), len(f.order))
 	}
 	return nil
+}
+
+// copyOnWriteBudget bounds the memory of chunks copied before a change and still being
+// stored: within it, the change waits only for the chunk's read, not for its upload.
+const copyOnWriteBudget = 64 << 20
+
+// uploadLater stores chunk i (read for a change) in the background if the budget allows,
+// and reports whether it does. The caller holds the chunk's mu.
+func (f *Frozen) uploadLater(ctx context.Context, i int64, version uint64, buf []byte) bool {
+	select {
+	case f.budget <- struct{}{}:
+	default:
+		return false
+	}
+	f.mu.Lock()
+	if f.ended() {
+		f.mu.Unlock()
+		<-f.budget
+		return false
+	}
+	// Counted before the snapshot can end: Wait (and so Detach) waits for the upload, and
+	// the background copiers, which cannot pass this chunk until the caller releases it,
+	// have not finished.
+	f.inflight++
+	f.uploads.Add(1)
+	f.d.snap.wg.Add(1)
+	f.mu.Unlock()
+	go func() {
+		defer f.d.snap.wg.Done()
+		defer f.uploads.Done()
+		defer f.release()
+		defer func() { <-f.budget }()
+		if err := f.store(ctx, i, version, buf, true); err != nil {
+			f.fail(fmt.Errorf("copy chunk %d before a change: %w", i, err))
+		}
+	}()
+	return true
+}
+
+// release ends one copy counted in inflight.
+func (f *Frozen) release() {
+	f.mu.Lock()
+	if f.inflight--; f.inflight == 0 {
+		f.idle.Broadcast()
+	}
+	f.mu.Unlock()
 }
 
 // ended reports whether the snapshot completed or failed. f.mu must be held.
