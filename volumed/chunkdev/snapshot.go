@@ -121,8 +121,9 @@ type frozenChunk struct {
 // the call is in it, none that starts after it returns is. It waits for changes in flight,
 // holds new ones back while it flushes and records the version of every chunk that may
 // have changed since spec.Parent, then lets them go; from then on, the first change to a
-// chunk not yet copied copies it to spec.Sink first (copy-on-write), and background
-// copiers copy the rest. Wait reports the end.
+// chunk not yet copied reads it first and hands it to spec.Sink (copy-on-write; in the
+// background within copyOnWriteBudget), and background copiers copy the rest. Wait
+// reports the end.
 //
 // The chunks considered are those changed since ParentID's freeze if this device froze it,
 // and every chunk of the volume otherwise (their tables are read first, without holding
@@ -287,8 +288,8 @@ func (d *Device) loadAll(ctx context.Context, n int64, conc int) error {
 }
 
 // noteChange is called before every change of chunk i, with the barrier's read side held:
-// if the active snapshot has not copied the chunk yet, it copies it now, since it has not
-// changed since the freeze; and it records the chunk as changed for the next incremental
+// if the active snapshot has not copied the chunk yet, it reads it now (it has not changed
+// since the freeze) and stores it; and it records the chunk as changed for the next incremental
 // snapshot. A copy that fails fails the snapshot, not the change: the guest's write goes
 // on whatever happens to the snapshot store.
 func (d *Device) noteChange(i int64) {
