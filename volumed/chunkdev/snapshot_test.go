@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 type memSnapshot struct {
 	chunkSize int64
 	delay     time.Duration // per PutChunk, to let changes race the copier
+	fail      error         // if set, every PutChunk fails with it
 
 	mu       sync.Mutex
 	data     map[int64][]byte // nil: zeros
@@ -47,6 +49,9 @@ func (m *memSnapshot) PutChunk(ctx context.Context, idx int64, version uint64, d
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	if m.fail != nil {
+		return m.fail
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -356,5 +361,33 @@ func TestSnapshotFailsAtDetach(t *testing.T) {
 	}
 	if got := len(s.stored()); got >= n {
 		t.Fatalf("all %d chunks stored despite the detach", got)
+	}
+}
+
+// TestSnapshotStoreFailure: a snapshot store that fails fails the snapshot, never the
+// guest's writes, and the next snapshot starts afresh.
+func TestSnapshotStoreFailure(t *testing.T) {
+	e := newEnv(t)
+	const chunk, n = 64 * kib, 8
+	d := e.device(n*chunk, chunk, 1)
+	ctx := context.Background()
+	mustWrite(t, d, testutil.Payload(n*chunk, 1), 0, false)
+	broken := newMemSnapshot(chunk, nil)
+	broken.delay, broken.fail = 10*time.Millisecond, errors.New("store unreachable")
+	f := freeze(t, d, FreezeSpec{ID: "s1", Sink: broken, Concurrency: 1})
+	after := testutil.Payload(n*chunk, 2)
+	mustWrite(t, d, after, 0, true) // copies on write, which fail
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := f.Wait(wctx); err == nil || !strings.Contains(err.Error(), "store unreachable") {
+		t.Fatalf("snapshot to a failing store: %v", err)
+	}
+	mustRead(t, d, after, 0)
+	s := newMemSnapshot(chunk, nil)
+	wait(t, freeze(t, d, FreezeSpec{ID: "s2", Sink: s}))
+	for i := range int64(n) {
+		if got := s.chunkOf(i); !bytes.Equal(got, after[i*chunk:(i+1)*chunk]) {
+			t.Fatalf("snapshot after a failed one: chunk %d differs", i)
+		}
 	}
 }
