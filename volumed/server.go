@@ -69,6 +69,7 @@ type served struct {
 	dev    *chunkdev.Device
 	gen    uint64
 	cancel context.CancelFunc
+	base   chunkdev.Base // the snapshot a clone was made from; nil otherwise
 }
 
 // NewServer returns a server that reads attachments from mc, reaches storage nodes with cl
@@ -211,7 +212,7 @@ func (s *Server) start(ctx context.Context, v client.Volume) error {
 		return err
 	}
 	kctx, cancel := context.WithCancel(ctx)
-	sv := &served{dev: dev, gen: v.Attachment.Generation, cancel: cancel}
+	sv := &served{dev: dev, gen: v.Attachment.Generation, cancel: cancel, base: dcfg.Base}
 	s.mu.Lock()
 	if s.served[v.ID] != nil { // started meanwhile (for a snapshot, or by reconcile)
 		s.mu.Unlock()

@@ -273,6 +273,9 @@ func (s *Server) snapshotOn(ctx context.Context, sv *served, snap client.Snapsho
 		return fmt.Errorf("parent snapshot %s has %d-byte chunks, the volume %d", parent, pm.ChunkSizeBytes, snap.ChunkSizeBytes)
 	}
 	sink := &snapSink{st: st, chunkSize: snap.ChunkSizeBytes, size: snap.SizeBytes, entries: map[int64]snapshot.Entry{}, held: map[[32]byte]bool{}}
+	if b, ok := sv.base.(snapBase); ok {
+		sink.base = b.m
+	}
 	spec := chunkdev.FreezeSpec{ID: snap.ID, ParentID: parent, Sink: sink}
 	if pm != nil {
 		spec.Parent = make(map[int64]uint64, len(pm.Entries))
@@ -423,6 +426,7 @@ func (s *Server) markSnapshotError(ctx context.Context, id string, from client.S
 type snapSink struct {
 	st              *snapshot.Store
 	chunkSize, size int64
+	base            *snapshot.Manifest // a clone's base: its chunks are referenced, not read back
 
 	mu      sync.Mutex
 	entries map[int64]snapshot.Entry
@@ -473,6 +477,41 @@ func (k *snapSink) PutChunk(ctx context.Context, idx int64, version uint64, data
 		return k.st.Release(ctx, ref)
 	}
 	return nil
+}
+
+// PutBaseChunk implements chunkdev.BaseSink: a clone's chunk that only its base holds gets
+// the base's entry (one more reference), unless its size differs (the base's last chunk in
+// a larger clone).
+func (k *snapSink) PutBaseChunk(ctx context.Context, idx int64, version uint64) (bool, error) {
+	if k.base == nil {
+		return false, nil
+	}
+	e, ok := k.base.Lookup(idx)
+	if !ok || e.Ref.Zero || e.Ref.Size != min(k.chunkSize, k.size-idx*k.chunkSize) {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotPutTimeout)
+	defer cancel()
+	if err := k.st.AddRef(ctx, e.Ref); err != nil {
+		return false, fmt.Errorf("reference base chunk %d: %w", idx, err)
+	}
+	k.mu.Lock()
+	closed, dup := k.closed, k.held[e.Ref.SHA]
+	if !closed && !dup {
+		k.held[e.Ref.SHA] = true
+		k.refs = append(k.refs, e.Ref)
+	}
+	if !closed {
+		k.entries[idx] = snapshot.Entry{Index: idx, Version: version, Ref: e.Ref}
+	}
+	k.mu.Unlock()
+	switch {
+	case closed:
+		return false, errors.Join(errors.New("snapshot abandoned"), k.st.Release(ctx, e.Ref))
+	case dup:
+		return true, k.st.Release(ctx, e.Ref)
+	}
+	return true, nil
 }
 
 func (k *snapSink) storedBytes() int64 {

@@ -42,7 +42,8 @@
 //     no copy runs any more.
 //   - A clone (Config.Base) reads a chunk no replica holds from its base; the first change
 //     to a chunk with base data first writes the whole base chunk to the replicas (FUA),
-//     under a per-chunk lock, and then applies the change at a later sequence.
+//     under a per-chunk lock, and then applies the change at a later sequence. A snapshot
+//     of a clone gives a BaseSink the chunks only the base holds without reading them.
 //
 // # Caveats
 //

@@ -20,6 +20,15 @@ type Sink interface {
 	PutChunk(ctx context.Context, idx int64, version uint64, data []byte) error
 }
 
+// BaseSink is a Sink that can take a clone's chunk that only its base holds without its
+// data (the base's stored copy is referenced, not read back).
+type BaseSink interface {
+	Sink
+	// PutBaseChunk stores chunk idx as the base holds it, at version; false if it cannot
+	// (the chunk is then read and given to PutChunk).
+	PutBaseChunk(ctx context.Context, idx int64, version uint64) (bool, error)
+}
+
 // FreezeSpec describes a snapshot to take.
 type FreezeSpec struct {
 	// ID names the snapshot. A later snapshot whose ParentID is this ID, taken by the same
@@ -329,6 +338,12 @@ func (f *Frozen) copy(ctx context.Context, i int64, onWrite bool) error {
 	f.mu.Unlock()
 	defer f.release()
 	d := f.d
+	if done, err := f.putBaseChunk(ctx, i, fc.version, onWrite); err != nil || done {
+		if done {
+			fc.done = true
+		}
+		return err
+	}
 	buf := make([]byte, d.cfg.ChunkSizeBytes)
 	hole, version, err := d.readSpanVersion(ctx, span{idx: i, n: d.cfg.ChunkSizeBytes}, buf)
 	if err != nil {
@@ -355,11 +370,40 @@ func (f *Frozen) copy(ctx context.Context, i int64, onWrite bool) error {
 	return nil
 }
 
+// putBaseChunk hands chunk i to a BaseSink without reading it if no replica holds it (so
+// it is the base's: no change has materialized it, since every change copies it first).
+func (f *Frozen) putBaseChunk(ctx context.Context, i int64, version uint64, onWrite bool) (bool, error) {
+	bs, ok := f.spec.Sink.(BaseSink)
+	d := f.d
+	if !ok || d.base == nil || !d.base.holds(i) {
+		return false, nil
+	}
+	c := d.chunk(i)
+	c.mu.Lock()
+	exists := c.exists
+	c.mu.Unlock()
+	if exists {
+		return false, nil
+	}
+	done, err := bs.PutBaseChunk(ctx, i, version)
+	if err != nil || !done {
+		return false, err
+	}
+	f.count(onWrite)
+	return true, nil
+}
+
 // store hands chunk i to the sink and counts it.
 func (f *Frozen) store(ctx context.Context, i int64, version uint64, buf []byte, onWrite bool) error {
 	if err := f.spec.Sink.PutChunk(ctx, i, version, buf); err != nil {
 		return fmt.Errorf("store chunk %d: %w", i, err)
 	}
+	f.count(onWrite)
+	return nil
+}
+
+// count records one more chunk stored.
+func (f *Frozen) count(onWrite bool) {
 	if onWrite {
 		f.cow.Add(1)
 	}
@@ -367,7 +411,6 @@ func (f *Frozen) store(ctx context.Context, i int64, version uint64, buf []byte,
 	if f.spec.Progress != nil {
 		f.spec.Progress(int(n), len(f.order))
 	}
-	return nil
 }
 
 // copyOnWriteBudget bounds the memory of chunks copied before a change and still being

@@ -326,14 +326,41 @@ func TestClone(t *testing.T) {
 		t.Fatal("the clone's trim changed its base")
 	}
 
-	// A snapshot of the clone holds base chunks too.
+	// A snapshot of the clone holds base chunks too; a sink that can reference them gets
+	// them without a read of the base.
+	d2.Detach()
+	d3 := e.deviceWith(clone, n*chunk, chunk, 3, base) // nothing of the base in memory
+	reads := base.reads
+	s2 := baseSink{newMemSnapshot(chunk, nil), base}
+	wait(t, freeze(t, d3, FreezeSpec{ID: "c2", Sink: s2}))
+	if base.reads != reads {
+		t.Fatalf("%d base reads for a snapshot by a sink that references base chunks", base.reads-reads)
+	}
 	s := newMemSnapshot(chunk, nil)
-	wait(t, freeze(t, d2, FreezeSpec{ID: "c1", Sink: s}))
+	wait(t, freeze(t, d3, FreezeSpec{ID: "c1", Sink: s}))
+	if base.reads == reads {
+		t.Fatal("a plain sink got base chunks without a read")
+	}
 	for i := range int64(n) {
-		if got := s.chunkOf(i); !bytes.Equal(got, want[i*chunk:(i+1)*chunk]) {
-			t.Fatalf("snapshot of the clone: chunk %d differs at byte %d", i, firstDiff(got, want[i*chunk:(i+1)*chunk]))
+		for name, s := range map[string]*memSnapshot{"c1": s, "c2": s2.memSnapshot} {
+			if got := s.chunkOf(i); !bytes.Equal(got, want[i*chunk:(i+1)*chunk]) {
+				t.Fatalf("snapshot %s of the clone: chunk %d differs at byte %d", name, i, firstDiff(got, want[i*chunk:(i+1)*chunk]))
+			}
 		}
 	}
+}
+
+// baseSink is a memSnapshot that takes a clone's base-only chunks by reference.
+type baseSink struct {
+	*memSnapshot
+	base *memSnapshot
+}
+
+func (b baseSink) PutBaseChunk(ctx context.Context, idx int64, version uint64) (bool, error) {
+	b.base.mu.Lock()
+	data := b.base.data[idx]
+	b.base.mu.Unlock()
+	return true, b.PutChunk(ctx, idx, version, data)
 }
 
 // TestSnapshotFailsAtDetach: a detach while chunks are still being copied fails the
