@@ -217,8 +217,13 @@ func TestSnapshotAndClone(t *testing.T) {
 	if s.Parent != s2 || s.ChunksTotal != 1 || s.StoredBytes != chunk {
 		t.Fatalf("incremental snapshot: parent %s, %d chunks copied, %d bytes stored; want %s, 1, %d", s.Parent, s.ChunksTotal, s.StoredBytes, s2, chunk)
 	}
+	// With nothing written since, a snapshot copies nothing and inherits every entry.
+	s2c := e.snap(vol)
+	if s = e.await(s2c, client.SnapshotCompleted); s.Parent != s2b || s.ChunksTotal != 0 || s.StoredBytes != 0 {
+		t.Fatalf("snapshot with nothing changed: parent %s, %d chunks copied, %d bytes stored", s.Parent, s.ChunksTotal, s.StoredBytes)
+	}
 	e.qemu(vol, "write -P 0xee 0 16M")
-	// Deleting s2 keeps the chunks s2b inherited from it.
+	// Deleting s2 keeps the chunks s2b and s2c inherited from it.
 	e.markDeleting(s2)
 	testutil.Eventually(t, 30*time.Second, func() error {
 		if _, _, err := admin.Snapshot(ctx, s2); !errors.Is(err, client.ErrNotFound) {
@@ -226,7 +231,7 @@ func TestSnapshotAndClone(t *testing.T) {
 		}
 		return nil
 	})
-	clone2 := e.volume(size, chunk, s2b)
+	clone2 := e.volume(size, chunk, s2c)
 	e.attach(clone2)
 	e.qemu(clone2, "read -P 0xbb 0 3M", "read -P 0xdd 3M 4k", "read -P 0xbb 3149824 13627392")
 

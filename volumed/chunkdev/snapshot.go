@@ -207,17 +207,19 @@ func (d *Device) Freeze(ctx context.Context, spec FreezeSpec) (*Frozen, error) {
 	}
 	slices.Sort(f.order)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.stopped {
+		s.mu.Unlock()
 		return nil, ErrDetached
 	}
 	s.lastID, s.changed = spec.ID, map[int64]struct{}{}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	if len(f.order) == 0 {
-		f.finish(nil)
+		s.mu.Unlock()
+		f.finish(nil) // nothing changed since the parent
 		return f, nil
 	}
 	s.active = f
+	defer s.mu.Unlock()
 	work := make(chan int64, len(f.order))
 	for _, i := range f.order {
 		work <- i

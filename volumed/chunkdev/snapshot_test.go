@@ -213,10 +213,19 @@ func TestFreezeIncremental(t *testing.T) {
 		t.Fatalf("first snapshot stored %v", got)
 	}
 
+	// Nothing changed since s1: nothing to copy.
+	s1b := newMemSnapshot(chunk, s1)
+	f := freeze(t, d, FreezeSpec{ID: "s1b", ParentID: "s1", Parent: s1.versions, Sink: s1b})
+	wait(t, f)
+	if got := s1b.stored(); len(got) != 0 || len(f.Copying()) != 0 {
+		t.Fatalf("snapshot with nothing changed stored %v", got)
+	}
+	s1 = s1b
+
 	mustWrite(t, d, testutil.Payload(4*kib, 2), 3*chunk+8*kib, false)
 	mustWrite(t, d, testutil.Payload(4*kib, 3), 11*chunk, false)
 	s2 := newMemSnapshot(chunk, s1)
-	wait(t, freeze(t, d, FreezeSpec{ID: "s2", ParentID: "s1", Parent: s1.versions, Sink: s2}))
+	wait(t, freeze(t, d, FreezeSpec{ID: "s2", ParentID: "s1b", Parent: s1.versions, Sink: s2}))
 	if got := s2.stored(); !slices.Equal(got, []int64{3, 11}) {
 		t.Fatalf("incremental snapshot stored %v, want [3 11]", got)
 	}
