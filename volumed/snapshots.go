@@ -285,8 +285,9 @@ func (s *Server) snapshotOn(ctx context.Context, sv *served, snap client.Snapsho
 	}
 	start := time.Now()
 	f, err := sv.dev.Freeze(ctx, spec)
-	if errors.Is(err, chunkdev.ErrSnapshotBusy) {
-		return nil // taken at a later pass, once the other one is done
+	if errors.Is(err, chunkdev.ErrSnapshotBusy) || errors.Is(err, chunkdev.ErrFenced) || errors.Is(err, chunkdev.ErrDetached) {
+		// Taken at a later pass, once the other one is done, or by the volume's new holder.
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("freeze: %w", err)
