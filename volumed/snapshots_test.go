@@ -315,9 +315,20 @@ func TestSnapshotFailures(t *testing.T) {
 		t.Fatalf("abandoned snapshot: %+v", s)
 	}
 
-	// The volume moves to another host while its 256 chunks are being copied.
+	// One left creating by this host's daemon before a restart: it serves the volume at
+	// the snapshot's generation but runs no copy of it.
 	vol := e.volume(size, chunk, "")
-	e.attach(vol)
+	lease := e.attach(vol)
+	restarted := client.Snapshot{ID: client.NewSnapshotID(), VolumeID: vol, SizeBytes: size, ChunkSizeBytes: chunk,
+		State: client.SnapshotCreating, Generation: lease.Generation}
+	if err := admin.CreateSnapshot(ctx, restarted); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.await(restarted.ID, client.SnapshotError); !strings.Contains(s.Error, "stopped") {
+		t.Fatalf("snapshot left by a restarted daemon: %+v", s)
+	}
+
+	// The volume moves to another host while its 256 chunks are being copied.
 	var writes []string // one request per MiB: one of 16 MiB makes 256 chunk writes at once
 	for m := range 16 {
 		writes = append(writes, fmt.Sprintf("write -P 0xaa %dM 1M", m))
