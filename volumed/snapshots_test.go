@@ -415,3 +415,57 @@ func TestSnapshotRacingWrites(t *testing.T) {
 	e.qemu(clone, reads...)
 	e.qemu(vol, "read -P 0xbb 0 64M")
 }
+
+// TestSnapshotsWithoutStore: a server configured without a snapshot store leaves snapshot
+// requests pending (another server may take them) and does not serve a volume made from a
+// snapshot, which it could not read.
+func TestSnapshotsWithoutStore(t *testing.T) {
+	_, mc, id, ctx := setup(t)
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{Nodes: 3, Replicas: 3})
+	cl := objclient.New(objclient.Config{Timeout: 5 * time.Second})
+	t.Cleanup(cl.CloseIdleConnections)
+	cfg := volumed.DefaultConfig()
+	cfg.Host, cfg.LeaseTTL, cfg.ResyncInterval = "h1", 10*time.Second, 200*time.Millisecond
+	cfg.Logger = testutil.Logger(t)
+	srv, err := volumed.NewServer(cfg, mc, cl, func() *ring.Ring { return st.Ring })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(rctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	lease, err := volumed.Attach(ctx, mc, id, "h1", false, cfg.LeaseTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if g := srv.Serving()[id]; g != lease.Generation {
+			return fmt.Errorf("serving generation %d, want %d", g, lease.Generation)
+		}
+		return nil
+	})
+	s, err := snapshot.Request(ctx, mc, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := client.NewVolumeID()
+	if err := mc.CreateVolume(ctx, client.Volume{ID: clone, SizeBytes: 1 << 30, FromSnapshot: s.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := volumed.Attach(ctx, mc, clone, "h1", false, cfg.LeaseTTL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * cfg.ResyncInterval) // several passes over both tables
+	if got, _, err := mc.Snapshot(ctx, s.ID); err != nil || got.State != client.SnapshotPending {
+		t.Fatalf("snapshot without a store: %+v, %v; want it left pending", got, err)
+	}
+	if _, ok := srv.Serving()[clone]; ok {
+		t.Fatal("serving a volume made from a snapshot without a store to read it from")
+	}
+}
