@@ -35,6 +35,7 @@ var tableWriters = map[string][]pki.Role{
 	client.TableUploadParts:    {pki.RoleAdmin, pki.RoleProxy},
 	client.TableVolumes:        {pki.RoleAdmin, pki.RoleVolumed},
 	client.TableSnapshots:      {pki.RoleAdmin, pki.RoleVolumed},
+	client.TableSnapChunks:     {pki.RoleAdmin, pki.RoleVolumed},
 	client.TableImages:         {pki.RoleAdmin},
 	client.TableInstances:      {pki.RoleAdmin},
 	client.TableKeyPairs:       {pki.RoleAdmin},
@@ -43,8 +44,9 @@ var tableWriters = map[string][]pki.Role{
 // storageReads are the tables a storage node may read: where data goes, nothing about whose.
 var storageReads = []string{client.TableConfig, client.TableRings, client.TableNodes}
 
-// volumeReads are the tables a volume daemon may read: placement and its volumes.
-var volumeReads = []string{client.TableConfig, client.TableRings, client.TableNodes, client.TableVolumes, client.TableSnapshots}
+// volumeReads are the tables a volume daemon may read: placement, its volumes and their
+// snapshots, and the reference counts of the snapshots' chunks.
+var volumeReads = []string{client.TableConfig, client.TableRings, client.TableNodes, client.TableVolumes, client.TableSnapshots, client.TableSnapChunks}
 
 // trusted is the identity of callers when the node runs without TLS (tests only): anything
 // goes, as before there were certificates.

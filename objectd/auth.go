@@ -3,6 +3,7 @@ package objectd
 import (
 	"net"
 	"net/http"
+	"strings"
 
 	"stratus/internal/pki"
 	"stratus/objectd/client"
@@ -13,6 +14,8 @@ import (
 // since a push writes any version of any name and the hashes list what a partition holds.
 // Chunks (volume blocks) are for the volume daemons that write them and the storage nodes
 // that will heal them; a proxy never touches them, so no S3 caller can reach a volume.
+// Volume daemons also store snapshots as objects, through the object routes, but only under
+// client.SnapshotNamePrefix (guardObject), so they reach no S3 data either.
 var (
 	objectRoles      = []pki.Role{pki.RoleProxy, pki.RoleObjectd}
 	replicationRoles = []pki.Role{pki.RoleObjectd}
@@ -33,6 +36,33 @@ func (s *Server) guard(what string, roles []pki.Role, h http.HandlerFunc) http.H
 			_, err = id.Authorize(r, what, roles...)
 		} else {
 			_, err = id.PeerOf(r)
+		}
+		if err != nil {
+			s.refuse(w, r, err)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// guardObject is guard for an object route (pattern with {name}): proxies and storage
+// nodes may call it for any name, volume daemons for snapshot names only. The name is
+// checked as the handler will read it, from the decoded path segment.
+func (s *Server) guardObject(what string, h http.HandlerFunc) http.HandlerFunc {
+	id := s.cfg.Identity
+	if id == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := id.PeerOf(r)
+		if err == nil {
+			if p.Role == pki.RoleVolumed {
+				if name, derr := client.DecodeName(r.PathValue("name")); derr != nil || !strings.HasPrefix(name, client.SnapshotNamePrefix) {
+					err = pki.Permit(p, what+" outside "+client.SnapshotNamePrefix, objectRoles...)
+				}
+			} else {
+				err = pki.Permit(p, what, objectRoles...)
+			}
 		}
 		if err != nil {
 			s.refuse(w, r, err)

@@ -141,6 +141,8 @@ func endpoints(t *testing.T) []endpoint {
 	t.Helper()
 	tg := client.Target{Device: "d1", Partition: 3}
 	obj := "/v1/object/d1/3/" + client.EncodeName("k")
+	snapObj := "/v1/object/d1/3/" + client.EncodeName(client.SnapshotNamePrefix+"chunk/x")
+	snapRoles := []string{"proxy", "node", "volumed"}
 	newObj := "/v1/object/d1/3/" + client.EncodeName("new")
 	content := []byte("intruder")
 	putHdr := http.Header{}
@@ -186,6 +188,9 @@ func endpoints(t *testing.T) []endpoint {
 		{name: "get", method: "GET", path: obj, allowed: objectRoles},
 		{name: "head", method: "HEAD", path: obj, allowed: objectRoles},
 		{name: "delete", method: "DELETE", path: obj, header: http.Header{client.HeaderTimestamp: {ts(50).String()}}, allowed: objectRoles},
+		{name: "snapshot put", method: "PUT", path: snapObj, header: putHdr, body: func() []byte { return content }, allowed: snapRoles},
+		{name: "snapshot get", method: "GET", path: snapObj, allowed: snapRoles},
+		{name: "snapshot delete", method: "DELETE", path: snapObj, header: http.Header{client.HeaderTimestamp: {ts(50).String()}}, allowed: snapRoles},
 		{name: "hashes", method: "GET", path: "/v1/hashes/" + tg.Device + "/3", allowed: []string{"node"}},
 		{name: "missing", method: "POST", path: "/v1/missing/d1/3", body: func() []byte { return missing }, allowed: []string{"node"}},
 		{name: "chunk missing", method: "POST", path: "/v1/chunk-missing/d1/3", body: func() []byte { return chunkMissing }, allowed: []string{"node"}},
@@ -403,6 +408,65 @@ func TestTLSClient(t *testing.T) {
 	}
 	if err := n.cl.Delete(ctxT(t), tg, "k", ts(3)); err != nil {
 		t.Fatalf("the node's own certificate: %v", err)
+	}
+}
+
+// TestVolumedSnapshotObjects: a volumed certificate writes, reads and deletes objects under
+// the snapshot prefix, and is refused every other name (including ones that only look like
+// it) and the replication routes.
+func TestVolumedSnapshotObjects(t *testing.T) {
+	tr := newTrust(t)
+	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.Identity = tr.node1 })
+	tg := n.target("d1", 3)
+	vd := client.New(client.Config{TLS: tr.volumed.ClientTLS(pki.RoleObjectd)})
+	defer vd.CloseIdleConnections()
+
+	name := client.SnapshotNamePrefix + "chunk/0123"
+	body := payload(10<<10, 3)
+	if err := vd.Put(ctxT(t), tg, client.PutRequest{Name: name, Timestamp: ts(1), Length: int64(len(body))}, bytes.NewReader(body)); err != nil {
+		t.Fatalf("volumed put %s: %v", name, err)
+	}
+	o, err := vd.GetVersion(ctxT(t), tg, name, ts(1), nil)
+	if err != nil {
+		t.Fatalf("volumed get %s: %v", name, err)
+	}
+	got, err := io.ReadAll(o.Body)
+	o.Body.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("volumed get %s: %d bytes, %v", name, len(got), err)
+	}
+	if err := vd.Delete(ctxT(t), tg, name, ts(2)); err != nil {
+		t.Fatalf("volumed delete %s: %v", name, err)
+	}
+
+	// A proxy writes an S3 object; volumed may neither read, overwrite nor delete it.
+	px := client.New(client.Config{TLS: tr.proxy.ClientTLS(pki.RoleObjectd)})
+	defer px.CloseIdleConnections()
+	if err := px.Put(ctxT(t), tg, client.PutRequest{Name: "bucket/key", Timestamp: ts(1), Length: 2}, strings.NewReader("s3")); err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []string{"bucket/key", ".snapx/key", ".sna", "bucket/.snap/key", ".vol/vol-0123456789abcdef/0"} {
+		if _, err := vd.Get(ctxT(t), tg, other, nil); !errors.Is(err, client.ErrForbidden) {
+			t.Errorf("volumed get %q: %v, want ErrForbidden", other, err)
+		}
+		if err := vd.Put(ctxT(t), tg, client.PutRequest{Name: other, Timestamp: ts(5), Length: 1}, strings.NewReader("x")); !errors.Is(err, client.ErrForbidden) {
+			t.Errorf("volumed put %q: %v, want ErrForbidden", other, err)
+		}
+		if err := vd.Delete(ctxT(t), tg, other, ts(5)); !errors.Is(err, client.ErrForbidden) {
+			t.Errorf("volumed delete %q: %v, want ErrForbidden", other, err)
+		}
+	}
+	if _, err := vd.SuffixHashes(ctxT(t), tg); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("volumed reading hashes: %v, want ErrForbidden", err)
+	}
+	o, err = px.Get(ctxT(t), tg, "bucket/key", nil)
+	if err != nil {
+		t.Fatalf("the S3 object after volumed's refused calls: %v", err)
+	}
+	got, _ = io.ReadAll(o.Body)
+	o.Body.Close()
+	if string(got) != "s3" || o.Timestamp != ts(1) {
+		t.Fatalf("the S3 object after volumed's refused calls: %q at %v", got, o.Timestamp)
 	}
 }
 

@@ -26,9 +26,12 @@ func (s *Server) routes(g prometheus.Gatherer) http.Handler {
 	route := func(pattern, op, what string, roles []pki.Role, h http.HandlerFunc) {
 		mux.HandleFunc(pattern, s.instrument(op, s.guard(what, roles, h)))
 	}
-	route("PUT "+client.PatternObject, "put", "write objects", objectRoles, s.handlePut)
-	route("GET "+client.PatternObject, "get", "read objects", objectRoles, s.handleGet) // and HEAD
-	route("DELETE "+client.PatternObject, "delete", "delete objects", objectRoles, s.handleDelete)
+	object := func(pattern, op, what string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, s.instrument(op, s.guardObject(what, h)))
+	}
+	object("PUT "+client.PatternObject, "put", "write objects", s.handlePut)
+	object("GET "+client.PatternObject, "get", "read objects", s.handleGet) // and HEAD
+	object("DELETE "+client.PatternObject, "delete", "delete objects", s.handleDelete)
 	route("GET "+client.PatternHashes, "hashes", "read partition hashes", replicationRoles, s.handleHashes)
 	route("POST "+client.PatternMissing, "missing", "offer versions for replication", replicationRoles, s.handleMissing)
 	route("POST "+client.PatternPush, "push", "push replicated versions", replicationRoles, s.handlePush)

@@ -3,6 +3,8 @@
 // The NBD server is volumed/nbd and the block device over a volume's chunks
 // volumed/chunkdev; Server joins them to the lease: it serves each volume attached to its
 // host with the lease's generation, keeps the lease, and stops serving when it is lost.
+// It also takes and deletes the snapshots the snapshots table asks for, and serves volumes
+// made from a snapshot over it (snapshots.go; docs/volumes.md, "Snapshots and clones").
 //
 // # The attachment lease
 //

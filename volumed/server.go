@@ -17,6 +17,7 @@ import (
 	"stratus/ring"
 	"stratus/volumed/chunkdev"
 	"stratus/volumed/nbd"
+	"stratus/volumed/snapshot"
 )
 
 // Config configures a Server.
@@ -36,6 +37,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the NBD server's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Snapshots stores volume snapshots (snapshots.go); nil: snapshots are not taken or
+	// deleted, and volumes created from a snapshot cannot be served.
+	Snapshots *snapshot.Store
 }
 
 // DefaultConfig returns a Config with defaults; Host must be set.
@@ -57,6 +61,7 @@ type Server struct {
 	mu     sync.Mutex
 	served map[string]*served
 	wg     sync.WaitGroup // Keep goroutines
+	snaps  snapshotter
 }
 
 // served is one attachment being served.
@@ -64,6 +69,7 @@ type served struct {
 	dev    *chunkdev.Device
 	gen    uint64
 	cancel context.CancelFunc
+	base   chunkdev.Base // the snapshot a clone was made from; nil otherwise
 }
 
 // NewServer returns a server that reads attachments from mc, reaches storage nodes with cl
@@ -97,6 +103,7 @@ func (s *Server) Run(ctx context.Context, listeners ...net.Listener) error {
 		g.Go(func() error { return s.nbd.Serve(gctx, ln) })
 	}
 	g.Go(func() error { s.follow(gctx); return nil })
+	g.Go(func() error { s.followSnapshots(gctx); return nil })
 	err := g.Wait()
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.served))
@@ -107,6 +114,7 @@ func (s *Server) Run(ctx context.Context, listeners ...net.Listener) error {
 	for _, id := range ids {
 		s.stop(id, "shutting down")
 	}
+	s.snaps.wg.Wait()
 	s.wg.Wait()
 	return err
 }
@@ -128,7 +136,9 @@ func (s *Server) follow(ctx context.Context) {
 	for ctx.Err() == nil {
 		vols, err := s.mc.Volumes(ctx)
 		if err == nil {
-			s.reconcile(ctx, vols)
+			if s.reconcile(ctx, vols) > 0 {
+				s.reconcileSnapshots(ctx) // a volume served now may have a snapshot waiting
+			}
 		} else if ctx.Err() == nil {
 			s.log.Warn("list volumes", "err", err)
 		}
@@ -146,8 +156,9 @@ func (s *Server) follow(ctx context.Context) {
 	}
 }
 
-// reconcile starts serving the volumes attached here and stops the others.
-func (s *Server) reconcile(ctx context.Context, vols []client.Volume) {
+// reconcile starts serving the volumes attached here and stops the others; it returns how
+// many it started.
+func (s *Server) reconcile(ctx context.Context, vols []client.Volume) (started int) {
 	want := map[string]client.Volume{}
 	now := time.Now()
 	for _, v := range vols {
@@ -173,13 +184,17 @@ func (s *Server) reconcile(ctx context.Context, vols []client.Volume) {
 		if !ok {
 			if err := s.start(ctx, v); err != nil {
 				s.log.Error("serve volume", "volume", id, "err", err)
+			} else {
+				started++
 			}
 		}
 	}
+	return started
 }
 
 // start opens a device for v's attachment and keeps its lease.
 func (s *Server) start(ctx context.Context, v client.Volume) error {
+	var err error
 	r := s.ring()
 	if r == nil {
 		return errors.New("no ring yet")
@@ -187,6 +202,9 @@ func (s *Server) start(ctx context.Context, v client.Volume) error {
 	dcfg := s.cfg.Device
 	dcfg.Volume, dcfg.SizeBytes, dcfg.ChunkSizeBytes, dcfg.Generation = v.ID, v.SizeBytes, v.ChunkSizeBytes, v.Attachment.Generation
 	dcfg.Logger = s.log
+	if dcfg.Base, err = s.cloneBase(ctx, v); err != nil {
+		return err
+	}
 	// TODO: export the devices' metrics; chunkdev registers one set per device, and a
 	// volume ID would be a high-cardinality label on a shared registry.
 	dev, err := chunkdev.New(dcfg, r, s.cl, prometheus.NewRegistry())
@@ -194,8 +212,14 @@ func (s *Server) start(ctx context.Context, v client.Volume) error {
 		return err
 	}
 	kctx, cancel := context.WithCancel(ctx)
-	sv := &served{dev: dev, gen: v.Attachment.Generation, cancel: cancel}
+	sv := &served{dev: dev, gen: v.Attachment.Generation, cancel: cancel, base: dcfg.Base}
 	s.mu.Lock()
+	if s.served[v.ID] != nil { // started meanwhile (for a snapshot, or by reconcile)
+		s.mu.Unlock()
+		cancel()
+		dev.Detach()
+		return nil
+	}
 	s.served[v.ID] = sv
 	s.mu.Unlock()
 	lease := Lease{VolumeID: v.ID, Host: s.cfg.Host, Generation: sv.gen, ExpiresAt: v.Attachment.LeaseExpiresAt, AttachedAt: v.Attachment.AttachedAt, TTL: s.cfg.LeaseTTL}

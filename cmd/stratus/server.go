@@ -19,14 +19,17 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"stratus/internal/hlc"
 	"stratus/internal/inproc"
 	"stratus/internal/pki"
 	"stratus/meta"
 	metaclient "stratus/meta/client"
 	"stratus/objectd"
 	objclient "stratus/objectd/client"
+	"stratus/proxy"
 	"stratus/ring"
 	"stratus/volumed"
+	"stratus/volumed/snapshot"
 )
 
 func init() { register(newServerCmd) }
@@ -262,9 +265,16 @@ func startVolumes(ctx context.Context, g *errgroup.Group, f serverFlags, local m
 	ot.PresentAs(id.ConnectionState)
 	ocfg.HTTPClient = &http.Client{Transport: ot}
 	ocfg.Local = localChunks
+	cl := objclient.New(ocfg)
+	px, err := proxy.New(proxy.DefaultConfig(), cl, &hlc.Clock{}, log.With("part", "proxy"))
+	if err != nil {
+		return err
+	}
+	px.SetRing(rg)
 	cfg := volumed.DefaultConfig()
 	cfg.Host, cfg.Logger, cfg.Registerer = f.volumeHost, log, reg
-	srv, err := volumed.NewServer(cfg, mc, objclient.New(ocfg), func() *ring.Ring { return rg })
+	cfg.Snapshots = snapshot.New(snapshot.DefaultConfig(), mc, px, log)
+	srv, err := volumed.NewServer(cfg, mc, cl, func() *ring.Ring { return rg })
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"stratus/meta/client"
 	"stratus/volumed"
+	"stratus/volumed/snapshot"
 )
 
 func init() { register(newVolumeCmd) }
@@ -44,7 +45,7 @@ Attaching a volume to a host gives that host the volume's lease, with a generati
 higher than any before, which fences every earlier holder at the storage nodes.`,
 	})
 	cmd.AddCommand(newVolumeCreateCmd(), newVolumeListCmd(), newVolumeShowCmd(), newVolumeDeleteCmd(),
-		newVolumeAttachCmd(), newVolumeDetachCmd(), newVolumeResizeCmd())
+		newVolumeAttachCmd(), newVolumeDetachCmd(), newVolumeResizeCmd(), newVolumeSnapshotCmd())
 	return cmd
 }
 
@@ -64,16 +65,22 @@ func volumeErr(id string, err error) error {
 }
 
 func newVolumeCreateCmd() *cobra.Command {
-	var size, chunkSize, policy string
+	var size, chunkSize, policy, fromSnapshot string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "create --size SIZE",
-		Short: "Create a volume (sparse: it takes no space until written)",
+		Use:   "create --size SIZE | --snapshot SNAPSHOT [--size SIZE]",
+		Short: "Create a volume (sparse: it takes no space until written), empty or from a snapshot",
 		Args:  cobra.NoArgs,
 		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
-			sizeBytes, err := parseSize(size)
-			if err != nil {
-				return fmt.Errorf("--size: %w", err)
+			if size == "" && fromSnapshot == "" {
+				return errors.New("--size is required (unless --snapshot gives it)")
+			}
+			var sizeBytes int64
+			if size != "" {
+				var err error
+				if sizeBytes, err = parseSize(size); err != nil {
+					return fmt.Errorf("--size: %w", err)
+				}
 			}
 			chunkBytes, err := parseSize(chunkSize)
 			if err != nil {
@@ -81,21 +88,33 @@ func newVolumeCreateCmd() *cobra.Command {
 			}
 			v := client.Volume{ID: client.NewVolumeID(), SizeBytes: sizeBytes, ChunkSizeBytes: chunkBytes, Policy: policy,
 				State: client.VolumeAvailable, CreatedAt: time.Now().UTC()}
-			if err := mc.CreateVolume(cmd.Context(), v); err != nil {
+			if fromSnapshot != "" {
+				v.FromSnapshot = fromSnapshot
+				if !cmd.Flags().Changed("chunk-size") {
+					v.ChunkSizeBytes = 0 // the snapshot's
+				}
+				if v, err = snapshot.CreateVolume(cmd.Context(), mc, v); err != nil {
+					return snapshotErr(fromSnapshot, err)
+				}
+			} else if err := mc.CreateVolume(cmd.Context(), v); err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), v)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created %s: %s in chunks of %s\n", v.ID, formatSize(v.SizeBytes), formatSize(v.ChunkSizeBytes))
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s: %s in chunks of %s", v.ID, formatSize(v.SizeBytes), formatSize(v.ChunkSizeBytes))
+			if v.FromSnapshot != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), ", from snapshot %s", v.FromSnapshot)
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&size, "size", "", "size of the volume, a multiple of 4KiB (e.g. 10GiB)")
-	cmd.Flags().StringVar(&chunkSize, "chunk-size", formatSize(client.DefaultVolumeChunkSizeBytes), "chunk size, a power of two from 64KiB to 64MiB: bigger chunks mean fewer ring names, smaller ones less to repair per chunk")
+	cmd.Flags().StringVar(&size, "size", "", "size of the volume, a multiple of 4KiB (e.g. 10GiB); from a snapshot, at least its size (default: its size)")
+	cmd.Flags().StringVar(&chunkSize, "chunk-size", formatSize(client.DefaultVolumeChunkSizeBytes), "chunk size, a power of two from 64KiB to 64MiB: bigger chunks mean fewer ring names, smaller ones less to repair per chunk (from a snapshot: the snapshot's)")
 	cmd.Flags().StringVar(&policy, "policy", "", "storage policy of the chunks (default: the cluster's default policy)")
+	cmd.Flags().StringVar(&fromSnapshot, "snapshot", "", "create the volume from this completed snapshot; it is usable at once (copy-on-write)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the volume as JSON")
-	cmd.MarkFlagRequired("size")
 	return cmd
 }
 

@@ -10,10 +10,13 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"stratus/internal/hlc"
 	"stratus/internal/pki"
 	objclient "stratus/objectd/client"
+	"stratus/proxy"
 	"stratus/ring"
 	"stratus/volumed"
+	"stratus/volumed/snapshot"
 )
 
 func init() { register(newVolumedCmd) }
@@ -70,6 +73,13 @@ JSON --config file, then defaults.`,
 			reg := newRegistry()
 			cfg.Registerer = reg
 			cfg.Logger = slog.Default()
+			// Snapshots go to the object store through a proxy of the daemon's own, with
+			// its volumed certificate (storage nodes open names under .snap/ to it).
+			px, err := proxy.New(proxy.DefaultConfig(), cl, &hlc.Clock{}, slog.Default().With("part", "proxy"))
+			if err != nil {
+				return err
+			}
+			cfg.Snapshots = snapshot.New(snapshot.DefaultConfig(), mc, px, slog.Default())
 			var current atomic.Pointer[ring.Ring]
 			srv, err := volumed.NewServer(cfg, mc, cl, current.Load)
 			if err != nil {
@@ -108,6 +118,7 @@ JSON --config file, then defaults.`,
 							return false
 						}
 						if current.CompareAndSwap(cur, r) {
+							px.SetRing(r)
 							return true
 						}
 					}

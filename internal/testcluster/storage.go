@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"stratus/internal/pki"
 	"stratus/internal/testutil"
 	"stratus/objectd"
 	objclient "stratus/objectd/client"
@@ -26,6 +27,10 @@ type StorageOptions struct {
 	Devices   int // per node, default 1
 	Replicas  int // default 3
 	PartPower int // default 6
+	// PKI, if set, is a cluster trust directory (pki.Ensure; e.g. a metatest cluster's PKI):
+	// each node gets a storage-node certificate of its CA and serves mutual TLS, so callers
+	// need a certificate of the same CA with a role the route allows.
+	PKI string
 }
 
 // Storage is a set of objectd nodes with a ring over their devices. Node i sits in zone
@@ -44,6 +49,7 @@ type Node struct {
 
 	t    testing.TB
 	ring *ring.Ring
+	id   *pki.Identity // nil: plain HTTP
 	mu   sync.Mutex
 	srv  *objectd.Server
 	stop func()
@@ -65,6 +71,14 @@ func StartStorage(t testing.TB, opts StorageOptions) *Storage {
 	for i := range opts.Nodes {
 		lns[i] = listen(t, i)
 		n := &Node{Addr: lns[i].Addr().String(), Dir: t.TempDir(), t: t}
+		if opts.PKI != "" {
+			host, _, _ := net.SplitHostPort(n.Addr)
+			ids, err := pki.Ensure(opts.PKI, "testcluster", pki.IssueRequest{Role: pki.RoleObjectd, Name: fmt.Sprintf("objectd-%d", i), Hosts: []string{host}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.id = ids[0]
+		}
 		for d := range opts.Devices {
 			name := fmt.Sprintf("d%d", d)
 			n.Devices = append(n.Devices, name)
@@ -111,6 +125,7 @@ func (n *Node) start(ln net.Listener) {
 	cfg.ReplicationInterval = 0
 	cfg.AuditInterval = 0
 	cfg.AdvertiseAddr = n.Addr
+	cfg.Identity = n.id
 	srv, err := objectd.New(cfg, testutil.Logger(n.t).With("node", n.Addr), prometheus.NewRegistry())
 	if err != nil {
 		n.t.Fatal(err)
@@ -188,7 +203,11 @@ func orDefault(v, def int) int {
 // makes a primary for it.
 func (s *Storage) Holds(ctx context.Context, n *Node, name string) bool {
 	p := s.Ring.Partition(name)
-	cl := objclient.New(objclient.Config{Timeout: 5 * time.Second})
+	cfg := objclient.Config{Timeout: 5 * time.Second}
+	if n.id != nil {
+		cfg.TLS = n.id.ClientTLS(pki.RoleObjectd) // a storage node's certificate reads any object
+	}
+	cl := objclient.New(cfg)
 	defer cl.CloseIdleConnections()
 	for _, d := range s.Ring.Primaries(p, nil) {
 		if d.Host != n.Addr {

@@ -15,6 +15,7 @@ const (
 	TableUploadParts    = "upload_parts"    // parts of uploads in progress
 	TableVolumes        = "volumes"         // block volumes
 	TableSnapshots      = "snapshots"       // volume snapshots
+	TableSnapChunks     = "snapchunks"      // reference counts of snapshot chunks by SHA-256
 	TableImages         = "images"          // machine images
 	TableInstances      = "instances"       // compute instances
 	TableKeyPairs       = "key_pairs"       // SSH key pairs
@@ -48,6 +49,7 @@ var Tables = []TableSpec{
 	{Name: TableUploadParts, MaxValueBytes: 64 << 10},
 	{Name: TableVolumes, MaxValueBytes: 64 << 10},
 	{Name: TableSnapshots, MaxValueBytes: 64 << 10},
+	{Name: TableSnapChunks, MaxValueBytes: 4 << 10},
 	{Name: TableImages, MaxValueBytes: 64 << 10},
 	{Name: TableInstances, MaxValueBytes: 64 << 10},
 	{Name: TableKeyPairs, MaxValueBytes: 64 << 10},

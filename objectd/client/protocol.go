@@ -101,6 +101,11 @@ func CheckDevice(dev string) error {
 	return nil
 }
 
+// SnapshotNamePrefix starts the names of volume snapshot objects (chunks and manifests).
+// Besides proxies, volume daemons may write, read and delete objects under it, and no
+// others: a volumed certificate cannot reach S3 data.
+const SnapshotNamePrefix = ".snap/"
+
 // EncodeName returns the path segment for name.
 func EncodeName(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
 

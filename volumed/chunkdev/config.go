@@ -34,6 +34,9 @@ type Config struct {
 	// RepairRetryMax is the longest wait between attempts to repair a chunk whose replica
 	// is down; the wait starts at a tenth of it and doubles.
 	RepairRetryMax time.Duration
+	// Base, for a clone, is the snapshot it was created from: chunks no replica holds
+	// read from it, and their first change copies them to the replicas. Nil otherwise.
+	Base Base
 	// Logger receives Warn lines for replicas marked behind and repairs that fail.
 	Logger *slog.Logger
 }

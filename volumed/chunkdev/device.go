@@ -39,6 +39,9 @@ type Device struct {
 	// path. work is unbuffered: a call goes to an idle worker, or to a new one.
 	work     chan func()
 	stopWork chan struct{}
+
+	snap snapState   // snapshot.go
+	base *baseReader // clone.go; nil unless the volume is a clone
 }
 
 // New returns a device for cfg over the chunks r places, reached with cl. It starts the
@@ -67,6 +70,7 @@ func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Register
 
 		work:     make(chan func()),
 		stopWork: make(chan struct{}),
+		base:     newBaseReader(cfg.Base, cfg.ChunkSizeBytes),
 	}
 	d.rep.start(d)
 	return d, nil
@@ -123,6 +127,7 @@ func (d *Device) Detach() {
 	if !d.detached.Swap(true) {
 		close(d.stopWork)
 	}
+	d.snap.stop()
 	d.rep.stop()
 }
 
@@ -207,12 +212,15 @@ type chunk struct {
 	targets []objclient.Target
 
 	loadMu sync.Mutex
+	// gate is held while the chunk is materialized from the base before a change.
+	gate sync.Mutex
 	// repairMu[r] is held while replica r is repaired, so two repairs of it never overlap.
 	repairMu []sync.Mutex
 	mu       sync.Mutex
 	loaded   bool
 	exists   bool   // some replica holds the chunk
 	n        uint64 // low half of the last sequence given out
+	version  uint64 // the highest sequence the replicas held when first loaded
 	reps     []replica
 }
 
@@ -367,6 +375,7 @@ func (d *Device) compare(ctx context.Context, c *chunk, again bool) error {
 	if !c.loaded {
 		c.loaded = true
 		c.exists = len(truth) > 0 || version > 0
+		c.version = version
 		if version>>32 == d.cfg.Generation {
 			c.n = version & (1<<32 - 1)
 		}

@@ -31,13 +31,26 @@
 //     acknowledged write synced under the epoch that acknowledged them.
 //   - A refusal for fencing (another holder attached with a newer generation) fences the
 //     device: that call and every later call fail with ErrFenced.
+//   - Freeze fixes a snapshot's point in time: every change holds the read side of a
+//     barrier for its whole length, and Freeze takes the write side while it flushes and
+//     records each candidate chunk's version, so the snapshot holds exactly the changes
+//     acknowledged before it. Until a frozen chunk is copied to the Sink, the first change
+//     to it reads it first (copy-on-write; the upload runs in the background within a
+//     memory budget), so what is copied is the chunk at the freeze;
+//     a copy finding a version past the recorded one fails the snapshot. Each chunk is
+//     copied once. Detach or a fence fails a snapshot in progress; Wait returns only once
+//     no copy runs any more.
+//   - A clone (Config.Base) reads a chunk no replica holds from its base; the first change
+//     to a chunk with base data first writes the whole base chunk to the replicas (FUA),
+//     under a per-chunk lock, and then applies the change at a later sequence. A snapshot
+//     of a clone gives a BaseSink the chunks only the base holds without reading them.
 //
 // # Caveats
 //
 //   - The ring is fixed for the device's life: a ring change needs a new Device (a
 //     re-attach). Handoffs are not used; a write needs a quorum of primaries.
 //   - State is kept for every chunk touched (a few hundred bytes each) until the device is
-//     dropped.
+//     dropped; a freeze that scans every chunk's tables touches them all.
 //   - The device does not implement io.Closer on purpose: the NBD server closes an export
 //     after each connection, and all connections of an attachment share one Device. Call
 //     Detach when the attachment ends.
@@ -52,6 +65,11 @@
 //   - A read that finds no current replica (every one missed some change) compares the
 //     tables again and repairs a replica inline before answering; reads of that chunk
 //     wait for it.
+//   - A freeze holds changes back for one flush. A device that did not freeze the parent
+//     reads every chunk's tables before freezing. A change to a chunk waiting for its copy
+//     waits for one chunk read (and one Sink.PutChunk past 64 MiB of chunks in memory). Detach waits for the copies in
+//     progress to return (the Sink bounds them). A clone keeps its last 8 base chunks in
+//     memory.
 //   - Metrics are registered on the Registerer given to New; give each device its own (or a
 //     wrapped one), since labels never carry volume IDs.
 package chunkdev

@@ -74,9 +74,13 @@ func (d *Device) WriteAt(ctx context.Context, p []byte, off uint64, fua bool) (e
 	if err := d.checkRange(off, uint64(len(p))); err != nil {
 		return err
 	}
+	defer d.snap.hold()()
 	return forSpans(d.spans(int64(off), int64(len(p))), func(s span) error {
 		c := d.chunk(s.idx)
 		if err := d.load(ctx, c); err != nil {
+			return err
+		}
+		if err := d.prepareChange(ctx, c); err != nil {
 			return err
 		}
 		data := p[s.pos : s.pos+s.n]
@@ -100,16 +104,20 @@ func (d *Device) zero(ctx context.Context, op string, off, length uint64, fua bo
 	if err := d.checkRange(off, length); err != nil {
 		return err
 	}
+	defer d.snap.hold()()
 	return forSpans(d.spans(int64(off), int64(length)), func(s span) error {
 		c := d.chunk(s.idx)
 		if err := d.load(ctx, c); err != nil {
+			return err
+		}
+		if err := d.prepareChange(ctx, c); err != nil {
 			return err
 		}
 		c.mu.Lock()
 		exists := c.exists
 		c.mu.Unlock()
 		if !exists {
-			return nil // a chunk no replica holds reads as zeros already
+			return nil // a chunk no replica holds (nor the base) reads as zeros already
 		}
 		_, err := d.change(ctx, c, fua, false, func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error) {
 			return d.cl.ZeroChunk(ctx, t, objclient.ChunkZero{Name: c.name, Offset: s.off, Length: s.n,
@@ -186,9 +194,16 @@ func (d *Device) ReadSparse(ctx context.Context, p []byte, off uint64) (ext []nb
 // readSpan fills buf from chunk s.idx; hole reports a chunk no replica holds (buf is then
 // zeroed).
 func (d *Device) readSpan(ctx context.Context, s span, buf []byte) (hole bool, err error) {
+	hole, _, err = d.readSpanVersion(ctx, s, buf)
+	return hole, err
+}
+
+// readSpanVersion is readSpan that also returns the version of the replica read (0 for a
+// hole or a chunk read from the base).
+func (d *Device) readSpanVersion(ctx context.Context, s span, buf []byte) (hole bool, version uint64, err error) {
 	c := d.chunk(s.idx)
 	if err := d.load(ctx, c); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	var errs []error
 	compared := false
@@ -204,16 +219,19 @@ func (d *Device) readSpan(ctx context.Context, s span, buf []byte) (hole bool, e
 			}
 		}
 		c.mu.Unlock()
+		if !exists && d.base != nil && d.base.holds(s.idx) {
+			return false, 0, d.base.readAt(ctx, s.idx, s.off, buf)
+		}
 		if !exists {
 			clear(buf)
-			return true, nil
+			return true, 0, nil
 		}
 		if r < 0 && !compared && exists {
 			// Every replica missed some change. The tables may show one holding it all;
 			// if not, repair one here rather than fail the read.
 			compared = true
 			if err := d.compare(ctx, c, true); err != nil {
-				return false, fmt.Errorf("read %s: %w", c.name, err)
+				return false, 0, fmt.Errorf("read %s: %w", c.name, err)
 			}
 			for k := range c.targets {
 				c.mu.Lock()
@@ -230,17 +248,17 @@ func (d *Device) readSpan(ctx context.Context, s span, buf []byte) (hole bool, e
 			continue
 		}
 		if r < 0 {
-			return false, fmt.Errorf("read %s: %w: %w", c.name, ErrUnavailable, errors.Join(errs...))
+			return false, 0, fmt.Errorf("read %s: %w: %w", c.name, ErrUnavailable, errors.Join(errs...))
 		}
 		tried[r] = true
 		cctx, cancel := d.callCtx(ctx)
-		_, err := d.cl.ReadChunk(cctx, c.targets[r], c.name, s.off, buf)
+		rd, err := d.cl.ReadChunk(cctx, c.targets[r], c.name, s.off, buf)
 		cancel()
 		if err == nil {
-			return false, nil
+			return false, rd.Version, nil
 		}
 		if ctx.Err() != nil {
-			return false, fmt.Errorf("read %s: %w", c.name, err)
+			return false, 0, fmt.Errorf("read %s: %w", c.name, err)
 		}
 		errs = append(errs, err)
 		c.mu.Lock()
@@ -368,8 +386,9 @@ func (d *Device) Flush(ctx context.Context) (err error) {
 	return errors.Join(errs...)
 }
 
-// BlockStatus implements nbd.BlockStatuser: chunks no replica holds, and blocks never
-// written or zeroed, are holes that read as zeros.
+// BlockStatus implements nbd.BlockStatuser: chunks no replica holds (nor the base), and
+// blocks never written or zeroed, are holes that read as zeros. A chunk read from the base
+// is data throughout.
 func (d *Device) BlockStatus(ctx context.Context, off, length uint64) (ext []nbd.Extent, err error) {
 	defer func(start time.Time) { d.observe("block_status", start, 0, err) }(time.Now())
 	if err := d.checkRange(off, length); err != nil {
@@ -394,6 +413,10 @@ func (d *Device) BlockStatus(ctx context.Context, off, length uint64) (ext []nbd
 				return ext, nil // describe what is known; the client asks again
 			}
 			return nil, err
+		}
+		if !found && d.base != nil && d.base.holds(s.idx) {
+			add(s.n, 0) // read from the base
+			continue
 		}
 		if !found {
 			add(s.n, hole)
