@@ -36,11 +36,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the NBD server's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Reap tunes the removal of deleted volumes' chunks; Host and ClaimTTL are filled from
+	// Host and LeaseTTL.
+	Reap ReapConfig
+	// Reapers bounds the deleted volumes this server removes at once.
+	Reapers int
 }
 
 // DefaultConfig returns a Config with defaults; Host must be set.
 func DefaultConfig() Config {
-	return Config{LeaseTTL: DefaultLeaseTTL, ResyncInterval: 30 * time.Second, NBD: nbd.DefaultConfig(), Device: chunkdev.DefaultConfig()}
+	return Config{LeaseTTL: DefaultLeaseTTL, ResyncInterval: 30 * time.Second, NBD: nbd.DefaultConfig(), Device: chunkdev.DefaultConfig(),
+		Reap: DefaultReapConfig(), Reapers: 2}
 }
 
 // Server serves, over NBD, every volume attached to its host: for each attachment it opens a
@@ -54,9 +60,11 @@ type Server struct {
 	log  *slog.Logger
 	nbd  *nbd.Server
 
-	mu     sync.Mutex
-	served map[string]*served
-	wg     sync.WaitGroup // Keep goroutines
+	mu      sync.Mutex
+	served  map[string]*served
+	reaping map[string]bool // deleted volumes a reaper goroutine is removing
+	reapers chan struct{}   // a slot per reap pass running
+	wg      sync.WaitGroup  // Keep and reaper goroutines
 }
 
 // served is one attachment being served.
@@ -79,7 +87,9 @@ func NewServer(cfg Config, mc *client.Client, cl *objclient.Client, currentRing 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mc: mc, cl: cl, ring: currentRing, log: log.With("part", "volumed", "host", cfg.Host), served: map[string]*served{}}
+	cfg.Reap.Host, cfg.Reap.ClaimTTL = cfg.Host, cfg.LeaseTTL
+	s := &Server{cfg: cfg, mc: mc, cl: cl, ring: currentRing, log: log.With("part", "volumed", "host", cfg.Host),
+		served: map[string]*served{}, reaping: map[string]bool{}, reapers: make(chan struct{}, max(1, cfg.Reapers))}
 	srv, err := nbd.New(cfg.NBD, exports{s}, s.log, cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -146,13 +156,18 @@ func (s *Server) follow(ctx context.Context) {
 	}
 }
 
-// reconcile starts serving the volumes attached here and stops the others.
+// reconcile starts serving the volumes attached here and stops the others, and starts
+// removing deleted volumes no reaper has claimed.
 func (s *Server) reconcile(ctx context.Context, vols []client.Volume) {
 	want := map[string]client.Volume{}
 	now := time.Now()
 	for _, v := range vols {
-		if a := v.Attachment; a != nil && a.Host == s.cfg.Host && now.Before(a.LeaseExpiresAt) {
+		a := v.Attachment
+		switch {
+		case v.State == client.VolumeInUse && a != nil && a.Host == s.cfg.Host && now.Before(a.LeaseExpiresAt):
 			want[v.ID] = v
+		case v.State == client.VolumeDeleting && !live(a, now):
+			s.startReaper(ctx, v.ID)
 		}
 	}
 	s.mu.Lock()

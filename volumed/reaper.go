@@ -1,0 +1,61 @@
+package volumed
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"stratus/meta/client"
+)
+
+// startReaper starts removing deleted volume id in the background unless this server already
+// is. Every server following the table may try; the claim (Claim) lets one work at a time.
+func (s *Server) startReaper(ctx context.Context, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reaping[id] {
+		return
+	}
+	s.reaping[id] = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.reaping, id)
+			s.mu.Unlock()
+		}()
+		s.reap(ctx, id)
+	}()
+}
+
+// reap runs reap passes over id until one removes it, another reaper holds it, it is no
+// longer deleting, or ctx ends; failed passes (a replica down) are retried with backoff, from
+// a second up to a minute.
+func (s *Server) reap(ctx context.Context, id string) {
+	backoff := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s.reapers <- struct{}{}:
+		}
+		start := time.Now()
+		res, err := Reap(ctx, s.mc, s.cl, s.ring(), id, s.cfg.Reap)
+		<-s.reapers
+		switch {
+		case err == nil:
+			s.log.Info("deleted volume", "volume", id, "generation", res.Generation, "chunks", res.Chunks, "replica_deletes", res.Deletes, "took", time.Since(start))
+			return
+		case errors.Is(err, client.ErrNotFound), errors.Is(err, ErrHeld), errors.Is(err, ErrState), ctx.Err() != nil:
+			return // gone, another reaper has it, or no longer deleting
+		}
+		s.log.Warn("volume deletion incomplete; retrying", "volume", id, "replica_deletes", res.Deletes, "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+}
