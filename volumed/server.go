@@ -183,14 +183,31 @@ func (s *Server) reconcile(ctx context.Context, vols []client.Volume) {
 	}
 	for id, v := range want {
 		s.mu.Lock()
-		_, ok := s.served[id]
+		sv, ok := s.served[id]
 		s.mu.Unlock()
 		if !ok {
 			if err := s.start(ctx, v); err != nil {
 				s.log.Error("serve volume", "volume", id, "err", err)
 			}
+			continue
 		}
+		s.grow(id, sv, v.SizeBytes)
 	}
+}
+
+// grow serves a volume resized while attached at its new size: new NBD connections see it
+// (qemu-img, qemu-io; a running QEMU once the drive is opened again: its NBD client
+// refuses to grow); open ones keep the size they negotiated.
+func (s *Server) grow(id string, sv *served, sizeBytes int64) {
+	old := int64(sv.dev.Size())
+	if sizeBytes <= old {
+		return
+	}
+	if err := sv.dev.SetSize(sizeBytes); err != nil {
+		s.log.Error("grow volume", "volume", id, "err", err)
+		return
+	}
+	s.log.Info("volume grown", "volume", id, "from_bytes", old, "size_bytes", sizeBytes)
 }
 
 // start opens a device for v's attachment and keeps its lease.

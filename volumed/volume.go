@@ -10,8 +10,9 @@ import (
 
 // Resize grows volumeID to sizeBytes and returns the volume as stored. A smaller size is
 // ErrShrink (shrinking would cut data a file system may use); the same size changes nothing.
-// An attached volume may grow, but its holder serves the size it attached with until it
-// attaches again: NBD fixes an export's size at the handshake.
+// An attached volume may grow: its holder's volumed serves the new size to NBD connections
+// made from then on; a connection keeps the size it negotiated (NBD has no resize notice),
+// so a running QEMU sees it only once the drive is opened again (docs/volumes.md).
 func Resize(ctx context.Context, mc *client.Client, volumeID string, sizeBytes int64) (client.Volume, error) {
 	for {
 		v, idx, err := mc.Volume(ctx, volumeID)

@@ -316,7 +316,7 @@ func newVolumeResizeCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s is %s\n", v.ID, formatSize(v.SizeBytes))
 			if a := v.Attachment; a != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "host %s sees the new size once it attaches again\n", a.Host)
+				fmt.Fprintf(cmd.OutOrStdout(), "host %s's volumed serves the new size to new NBD connections; a running QEMU sees it once the drive is opened again (its NBD client refuses block_resize to grow)\n", a.Host)
 			}
 			return nil
 		}),

@@ -73,7 +73,7 @@ func TestVolumeCommands(t *testing.T) {
 	if _, err := stratus(t, "volume", "resize", id, "--size", "5GiB", m); err == nil || !strings.Contains(err.Error(), "only grow") {
 		t.Fatalf("shrink: %v", err)
 	}
-	if out := mustStratus(t, "volume", "resize", id, "--size", "20GiB", m); !strings.Contains(out, "is 20GiB") || !strings.Contains(out, "attaches again") {
+	if out := mustStratus(t, "volume", "resize", id, "--size", "20GiB", m); !strings.Contains(out, "is 20GiB") || !strings.Contains(out, "new NBD connections") {
 		t.Fatalf("resize:\n%s", out)
 	}
 

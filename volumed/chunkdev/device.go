@@ -28,6 +28,7 @@ type Device struct {
 
 	fenced   atomic.Bool
 	detached atomic.Bool
+	size     atomic.Int64 // the volume's size: cfg.SizeBytes, grown by SetSize
 
 	mu     sync.Mutex
 	chunks map[int64]*chunk
@@ -68,6 +69,7 @@ func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Register
 		work:     make(chan func()),
 		stopWork: make(chan struct{}),
 	}
+	d.size.Store(cfg.SizeBytes)
 	d.rep.start(d)
 	return d, nil
 }
@@ -84,7 +86,7 @@ func (d *Device) Info() nbd.ExportInfo {
 }
 
 // Size implements nbd.Export.
-func (d *Device) Size() uint64 { return uint64(d.cfg.SizeBytes) }
+func (d *Device) Size() uint64 { return uint64(d.size.Load()) }
 
 // Fenced reports whether a newer holder fenced the device.
 func (d *Device) Fenced() bool { return d.fenced.Load() }

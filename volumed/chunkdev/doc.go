@@ -34,6 +34,8 @@
 //
 // # Caveats
 //
+//   - The size may grow (SetSize) while attached: later NBD connections see it, open ones
+//     keep the size they negotiated.
 //   - The ring is fixed for the device's life: a ring change needs a new Device (a
 //     re-attach). Handoffs are not used; a write needs a quorum of primaries.
 //   - State is kept for every chunk touched (a few hundred bytes each) until the device is
