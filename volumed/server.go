@@ -34,7 +34,8 @@ type Config struct {
 	Device chunkdev.Config
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
-	// Registerer receives the NBD server's metrics; nil registers none.
+	// Registerer receives the NBD server's metrics and the devices' (labelled by volume, and
+	// dropped when the server stops serving a volume); nil registers none.
 	Registerer prometheus.Registerer
 	// Reap tunes the removal of deleted volumes' chunks; Host and ClaimTTL are filled from
 	// Host and LeaseTTL.
@@ -59,6 +60,7 @@ type Server struct {
 	ring func() *ring.Ring
 	log  *slog.Logger
 	nbd  *nbd.Server
+	devm *chunkdev.Metrics // every device's, labelled by volume
 
 	mu      sync.Mutex
 	served  map[string]*served
@@ -95,6 +97,9 @@ func NewServer(cfg Config, mc *client.Client, cl *objclient.Client, currentRing 
 		return nil, err
 	}
 	s.nbd = srv
+	if s.devm, err = chunkdev.NewMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -218,10 +223,8 @@ func (s *Server) start(ctx context.Context, v client.Volume) error {
 	}
 	dcfg := s.cfg.Device
 	dcfg.Volume, dcfg.SizeBytes, dcfg.ChunkSizeBytes, dcfg.Generation = v.ID, v.SizeBytes, v.ChunkSizeBytes, v.Attachment.Generation
-	dcfg.Logger = s.log
-	// TODO: export the devices' metrics; chunkdev registers one set per device, and a
-	// volume ID would be a high-cardinality label on a shared registry.
-	dev, err := chunkdev.New(dcfg, r, s.cl, prometheus.NewRegistry())
+	dcfg.Logger, dcfg.Metrics = s.log, s.devm
+	dev, err := chunkdev.New(dcfg, r, s.cl, nil)
 	if err != nil {
 		return err
 	}
@@ -271,6 +274,12 @@ func (s *Server) stopIf(id string, sv *served, why string) {
 	}
 	cancel()
 	sv.dev.Detach()
+	// Its series go with it, unless a new attachment of the volume is served already.
+	s.mu.Lock()
+	if s.served[id] == nil {
+		s.devm.Forget(id)
+	}
+	s.mu.Unlock()
 	s.log.Info("stopped serving volume", "volume", id, "generation", sv.gen, "why", why)
 }
 

@@ -42,8 +42,9 @@ type Device struct {
 	stopWork chan struct{}
 }
 
-// New returns a device for cfg over the chunks r places, reached with cl. It starts the
-// background repairer, which runs until Detach.
+// New returns a device for cfg over the chunks r places, reached with cl. Its metrics go to
+// cfg.Metrics, or without it to a set of its own registered on reg (nil: nowhere). It starts
+// the background repairer, which runs until Detach.
 func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Registerer) (*Device, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -52,7 +53,7 @@ func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Register
 	if r == nil || cl == nil {
 		return nil, errors.New("chunkdev: nil ring or client")
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(cfg, reg)
 	if err != nil {
 		return nil, err
 	}

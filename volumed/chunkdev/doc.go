@@ -54,6 +54,8 @@
 //   - A read that finds no current replica (every one missed some change) compares the
 //     tables again and repairs a replica inline before answering; reads of that chunk
 //     wait for it.
-//   - Metrics are registered on the Registerer given to New; give each device its own (or a
-//     wrapped one), since labels never carry volume IDs.
+//   - Every series carries a volume label. A daemon makes one Metrics on its registry and
+//     gives it to each device (Config.Metrics), then calls Forget when the device is
+//     detached, so its series are those of the volumes it serves. A device without
+//     Config.Metrics registers a set of its own on New's Registerer: one device per registry.
 package chunkdev
