@@ -2,6 +2,7 @@ package chunkdev
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -21,6 +22,9 @@ type Metrics struct {
 	repairs    *prometheus.CounterVec   // volume
 	repairFail *prometheus.CounterVec   // volume
 	repairBlks *prometheus.CounterVec   // volume
+
+	mu    sync.Mutex
+	views map[string][]*view // the devices made per volume, until Forget
 }
 
 // NewMetrics makes the devices' collectors and registers them on reg (nil: nowhere, for a
@@ -29,6 +33,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	vol := []string{"volume"}
 	volOp := []string{"volume", "op"}
 	m := &Metrics{
+		views: map[string][]*view{},
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stratus_volumed_chunkdev_requests_total",
 			Help: "Device requests by volume and op (read, write, zero, trim, flush, block_status): rate() is IOPS.",
@@ -87,9 +92,18 @@ func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.ops, m.errs, m.bytes, m.latency, m.flush, m.degraded, m.behind, m.repairs, m.repairFail, m.repairBlks}
 }
 
-// Forget deletes every series of volume: call it once the volume's device is detached (a
-// detached device observes nothing more).
+// Forget deletes every series of volume and stops the devices of volume made so far from
+// observing anything more (a client may keep calling a detached device, and each call would
+// bring its series back). A device made later for volume observes again.
 func (m *Metrics) Forget(volume string) {
+	m.mu.Lock()
+	views := m.views[volume]
+	delete(m.views, volume)
+	m.mu.Unlock()
+	for _, v := range views {
+		v.mu.Lock()
+		v.off = true
+	}
 	l := prometheus.Labels{"volume": volume}
 	m.ops.DeletePartialMatch(l)
 	m.errs.DeletePartialMatch(l)
@@ -101,20 +115,23 @@ func (m *Metrics) Forget(volume string) {
 	m.repairs.DeletePartialMatch(l)
 	m.repairFail.DeletePartialMatch(l)
 	m.repairBlks.DeletePartialMatch(l)
+	for _, v := range views {
+		v.mu.Unlock()
+	}
 }
 
-// metrics is one device's view of Metrics: its volume's series.
+// metrics is one device's view of Metrics: its volume's series, observed only until Forget.
 type metrics struct {
-	ops        *prometheus.CounterVec // op
-	errs       *prometheus.CounterVec // op
-	bytes      *prometheus.CounterVec // op
-	latency    prometheus.ObserverVec // op
-	flush      prometheus.Observer
-	degraded   prometheus.Gauge
-	behind     prometheus.Counter
-	repairs    prometheus.Counter
-	repairFail prometheus.Counter
-	repairBlks prometheus.Counter
+	ops        opCounterVec
+	errs       opCounterVec
+	bytes      opCounterVec
+	latency    opObserverVec
+	flush      observer
+	degraded   gauge
+	behind     counter
+	repairs    counter
+	repairFail counter
+	repairBlks counter
 }
 
 // newMetrics returns cfg.Volume's series of cfg.Metrics, or, without it, of a set of its own
@@ -127,18 +144,115 @@ func newMetrics(cfg Config, reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
+	v := &view{}
+	m.mu.Lock()
+	m.views[cfg.Volume] = append(m.views[cfg.Volume], v)
+	m.mu.Unlock()
 	l := prometheus.Labels{"volume": cfg.Volume}
-	v := cfg.Volume
+	vol := cfg.Volume
 	return &metrics{
-		ops:        m.ops.MustCurryWith(l),
-		errs:       m.errs.MustCurryWith(l),
-		bytes:      m.bytes.MustCurryWith(l),
-		latency:    m.latency.MustCurryWith(l),
-		flush:      m.flush.WithLabelValues(v),
-		degraded:   m.degraded.WithLabelValues(v),
-		behind:     m.behind.WithLabelValues(v),
-		repairs:    m.repairs.WithLabelValues(v),
-		repairFail: m.repairFail.WithLabelValues(v),
-		repairBlks: m.repairBlks.WithLabelValues(v),
+		ops:        opCounterVec{v, m.ops.MustCurryWith(l)},
+		errs:       opCounterVec{v, m.errs.MustCurryWith(l)},
+		bytes:      opCounterVec{v, m.bytes.MustCurryWith(l)},
+		latency:    opObserverVec{v, m.latency.MustCurryWith(l)},
+		flush:      observer{v, m.flush.WithLabelValues(vol)},
+		degraded:   gauge{v, m.degraded.WithLabelValues(vol)},
+		behind:     counter{v, m.behind.WithLabelValues(vol)},
+		repairs:    counter{v, m.repairs.WithLabelValues(vol)},
+		repairFail: counter{v, m.repairFail.WithLabelValues(vol)},
+		repairBlks: counter{v, m.repairBlks.WithLabelValues(vol)},
 	}, nil
+}
+
+// view gates one device's observations: once off (Forget), nothing is observed, so no
+// series comes back. Observations share the read lock; Forget holds the write lock while it
+// deletes, so none lands between its check and the delete.
+type view struct {
+	mu  sync.RWMutex
+	off bool
+}
+
+type opCounterVec struct {
+	v   *view
+	vec *prometheus.CounterVec // curried with the volume: op is left
+}
+
+func (c opCounterVec) WithLabelValues(op string) opCounter { return opCounter{c.v, c.vec, op} }
+
+type opCounter struct {
+	v   *view
+	vec *prometheus.CounterVec
+	op  string
+}
+
+func (c opCounter) Inc() { c.Add(1) }
+
+func (c opCounter) Add(x float64) {
+	c.v.mu.RLock()
+	if !c.v.off {
+		c.vec.WithLabelValues(c.op).Add(x)
+	}
+	c.v.mu.RUnlock()
+}
+
+type opObserverVec struct {
+	v   *view
+	vec prometheus.ObserverVec
+}
+
+func (o opObserverVec) WithLabelValues(op string) opObserver { return opObserver{o.v, o.vec, op} }
+
+type opObserver struct {
+	v   *view
+	vec prometheus.ObserverVec
+	op  string
+}
+
+func (o opObserver) Observe(x float64) {
+	o.v.mu.RLock()
+	if !o.v.off {
+		o.vec.WithLabelValues(o.op).Observe(x)
+	}
+	o.v.mu.RUnlock()
+}
+
+type counter struct {
+	v *view
+	c prometheus.Counter
+}
+
+func (c counter) Inc() { c.Add(1) }
+
+func (c counter) Add(x float64) {
+	c.v.mu.RLock()
+	if !c.v.off {
+		c.c.Add(x)
+	}
+	c.v.mu.RUnlock()
+}
+
+type gauge struct {
+	v *view
+	g prometheus.Gauge
+}
+
+func (g gauge) Set(x float64) {
+	g.v.mu.RLock()
+	if !g.v.off {
+		g.g.Set(x)
+	}
+	g.v.mu.RUnlock()
+}
+
+type observer struct {
+	v *view
+	o prometheus.Observer
+}
+
+func (o observer) Observe(x float64) {
+	o.v.mu.RLock()
+	if !o.v.off {
+		o.o.Observe(x)
+	}
+	o.v.mu.RUnlock()
 }
