@@ -38,7 +38,7 @@
 // conditional write, so one reaper works at a time, and its deletes fence every earlier
 // holder), Reap deletes every chunk index on every ring primary at that generation, and only
 // when all succeeded deletes the record. A replica that cannot be reached keeps the volume
-// deleting; the claim is given back and the server tries again with backoff.
+// deleting; the claim is left to lapse, and a pass after its expiry tries again.
 //
 // # Caveats
 //

@@ -83,8 +83,8 @@ func Claim(ctx context.Context, mc *client.Client, volumeID, host string, ttl ti
 // Reap removes a deleting volume: it claims it (Claim), deletes every chunk index of the
 // volume on every replica the ring r names, with the claim's generation, and, only when every
 // delete succeeded, deletes the record (on the claim still being held). If a replica cannot
-// be reached it gives the claim back and returns ErrReapIncomplete: the record stays deleting
-// for a later pass. A live claim by another reaper is a *HeldError; a volume that is gone is
+// be reached it returns ErrReapIncomplete and leaves its claim to lapse: the record stays
+// deleting, and a pass after the claim's expiry (by any volumed) tries again. A live claim by another reaper is a *HeldError; a volume that is gone is
 // client.ErrNotFound.
 func Reap(ctx context.Context, mc *client.Client, cl *objclient.Client, r *ring.Ring, volumeID string, cfg ReapConfig) (ReapResult, error) {
 	if r == nil {
@@ -115,9 +115,8 @@ func Reap(ctx context.Context, mc *client.Client, cl *objclient.Client, r *ring.
 		return res, fmt.Errorf("reap volume %s: claim lost: %w", volumeID, kerr)
 	}
 	if derr != nil || failed > 0 {
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.CallTimeout)
-		defer rcancel()
-		Detach(rctx, mc, l) // give the claim back (the volume stays deleting) so that the next pass need not wait for its expiry
+		// The claim is left to lapse rather than given back: its expiry paces the next pass,
+		// which every volumed would otherwise start at once.
 		if derr == nil {
 			derr = ErrReapIncomplete
 		}

@@ -30,10 +30,9 @@ func (s *Server) startReaper(ctx context.Context, id string) {
 }
 
 // reap runs reap passes over id until one removes it, another reaper holds it, it is no
-// longer deleting, or ctx ends; failed passes (a replica down) are retried with backoff, from
-// a second up to a minute.
+// longer deleting, or ctx ends. After a failed pass (a replica down) its claim is left to
+// lapse, and the next pass waits for that: at least the claim TTL between passes.
 func (s *Server) reap(ctx context.Context, id string) {
-	backoff := time.Second
 	for {
 		select {
 		case <-ctx.Done():
@@ -47,15 +46,23 @@ func (s *Server) reap(ctx context.Context, id string) {
 		case err == nil:
 			s.log.Info("deleted volume", "volume", id, "generation", res.Generation, "chunks", res.Chunks, "replica_deletes", res.Deletes, "took", time.Since(start))
 			return
-		case errors.Is(err, client.ErrNotFound), errors.Is(err, ErrHeld), errors.Is(err, ErrState), ctx.Err() != nil:
-			return // gone, another reaper has it, or no longer deleting
+		case errors.Is(err, client.ErrNotFound), errors.Is(err, ErrState), ctx.Err() != nil:
+			return // gone, or no longer deleting
 		}
-		s.log.Warn("volume deletion incomplete; retrying", "volume", id, "replica_deletes", res.Deletes, "retry_in", backoff, "err", err)
+		var held *HeldError
+		if errors.As(err, &held) && held.Host != s.cfg.Host {
+			return // another volumed is at it; if it dies, its claim lapses and reconcile starts over
+		}
+		wait := s.cfg.Reap.ClaimTTL
+		if held != nil {
+			wait = time.Until(held.LeaseExpiresAt) + 100*time.Millisecond
+		} else {
+			s.log.Warn("volume deletion incomplete; trying again once the claim lapses", "volume", id, "replica_deletes", res.Deletes, "retry_in", wait, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, time.Minute)
 	}
 }
