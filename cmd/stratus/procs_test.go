@@ -528,6 +528,31 @@ func (s *qemuSession) do(t *testing.T, cmd string) string {
 	}
 }
 
+// sizeLine is what qemu-io's length command prints.
+var sizeLine = regexp.MustCompile(`^[0-9.]+ (bytes|KiB|MiB|GiB|TiB)$`)
+
+// length returns the size the session's connection negotiated, as qemu-io prints it.
+func (s *qemuSession) length(t *testing.T) string {
+	t.Helper()
+	if _, err := io.WriteString(s.stdin, "length\n"); err != nil {
+		t.Fatalf("qemu-io session: %v", err)
+	}
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-s.lines:
+			if !ok {
+				return "(qemu-io exited)"
+			}
+			if l = strings.TrimSpace(l); sizeLine.MatchString(l) {
+				return l
+			}
+		case <-timeout:
+			t.Fatal("qemu-io length: no answer in 30s")
+		}
+	}
+}
+
 var errNotServed = errors.New("not served")
 
 // waitServed waits until v serves volume id over NBD.

@@ -166,9 +166,16 @@ func newVolumeShowCmd() *cobra.Command {
 			if v.FromSnapshot != "" {
 				fmt.Fprintf(out, "snapshot:    %s\n", v.FromSnapshot)
 			}
-			if a := v.Attachment; a != nil {
+			switch a := v.Attachment; {
+			case a != nil && v.State == client.VolumeDeleting:
+				// A deleting volume's attachment is the claim of the volumed removing its chunks.
+				fmt.Fprintf(out, "deleting by: volumed of %s since %s, generation %d, claim until %s (%s)\n",
+					a.Host, a.AttachedAt.Format(time.RFC3339), a.Generation, a.LeaseExpiresAt.Format(time.RFC3339), leaseLeft(a, time.Now()))
+			case a != nil:
 				fmt.Fprintf(out, "attached to: %s since %s, generation %d, lease until %s (%s)\n",
 					a.Host, a.AttachedAt.Format(time.RFC3339), a.Generation, a.LeaseExpiresAt.Format(time.RFC3339), leaseLeft(a, time.Now()))
+			case v.State == client.VolumeDeleting:
+				fmt.Fprintf(out, "deleting:    waiting for a volumed to claim it and remove its chunks\n")
 			}
 			return nil
 		}),

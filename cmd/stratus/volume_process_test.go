@@ -20,7 +20,8 @@ import (
 // TestVolumeProcesses runs real processes (meta, three objectd, volumed on hosts a and b)
 // and checks, through NBD with qemu-io: a forced attach elsewhere fences the old holder; a
 // storage node killed mid-run loses no flushed write and is repaired by volumed of exactly
-// the chunks written while it was down; deleting the volume removes its chunks everywhere.
+// the chunks written while it was down; deleting the volume removes its chunks everywhere; a
+// volume grown while attached is served at its new size to new connections.
 func TestVolumeProcesses(t *testing.T) {
 	qemu, err := exec.LookPath("qemu-io")
 	if err != nil {
@@ -29,6 +30,42 @@ func TestVolumeProcesses(t *testing.T) {
 	c := startProcCluster(t)
 	t.Run("fencing", func(t *testing.T) { testProcessFencing(t, c, qemu) })
 	t.Run("killed-objectd", func(t *testing.T) { testProcessKilledObjectd(t, c, qemu) })
+	t.Run("resize", func(t *testing.T) { testProcessResize(t, c, qemu) })
+}
+
+// testProcessResize: a volume grown while attached is served at its new size to new NBD
+// connections, whose writes at the new tail read back; a connection open since before keeps
+// the size it negotiated.
+func testProcessResize(t *testing.T, c *procCluster, qemu string) {
+	b := c.volumed["b"]
+	id := c.createVolume("64MiB", "4MiB")
+	c.run("volume", "attach", id, "--host", "b", "--meta", c.meta)
+	c.waitServed(qemu, b, id)
+	uri := "nbd://" + b.nbd + "/" + id
+	sb := startQemuSession(t, qemu, uri)
+	if got := sb.length(t); got != "64 MiB" {
+		t.Fatalf("length before the resize: %q", got)
+	}
+	if out := c.run("volume", "resize", id, "--size", "96MiB", "--meta", c.meta); !strings.Contains(out, "is 96MiB") || !strings.Contains(out, "new NBD connections") {
+		t.Fatalf("resize:\n%s", out)
+	}
+	start := time.Now()
+	c.eventually(b.proc, 10*time.Second, func() error {
+		if out := qemuIO(t, qemu, uri, "length"); !strings.Contains(out, "96 MiB") {
+			return fmt.Errorf("length after the resize: %s", out)
+		}
+		return nil
+	})
+	t.Logf("new connections saw the new size %.2fs after the resize", time.Since(start).Seconds())
+	if out := qemuIO(t, qemu, uri, "write -P 0x77 95M 1M", "flush"); ioFailed(out) {
+		t.Fatalf("write the new tail: %s", out)
+	}
+	if out := qemuIO(t, qemu, uri, "read -P 0x77 95M 1M", "read -P 0 64M 4k"); ioFailed(out) || strings.Contains(out, "Pattern verification failed") {
+		t.Fatalf("read the new tail back:\n%s", out)
+	}
+	if got := sb.length(t); got != "64 MiB" {
+		t.Fatalf("length on the connection from before the resize: %q, want 64 MiB (NBD has no resize notice)", got)
+	}
 }
 
 // testProcessFencing: host a serves a volume and writes it; a is cut off from meta (so it

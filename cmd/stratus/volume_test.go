@@ -106,6 +106,9 @@ func TestVolumeCommands(t *testing.T) {
 	if show := checkMachineJSON(t, mustStratus(t, "volume", "show", id, "--json", m)); show["state"] != "deleting" {
 		t.Fatalf("volume show --json after delete: %v", show)
 	}
+	if out := mustStratus(t, "volume", "show", id, m); !strings.Contains(out, "waiting for a volumed") {
+		t.Fatalf("volume show after delete:\n%s", out)
+	}
 	if _, err := stratus(t, "volume", "delete", id, "--wait", "--timeout", "1s", m); err == nil || !strings.Contains(err.Error(), "still deleting") {
 		t.Fatalf("delete --wait with no volumed: %v", err)
 	}
