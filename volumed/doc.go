@@ -30,6 +30,15 @@
 // within the TTL; if they do not, a host may take over a lease its holder still counts as
 // live, which costs that holder its writes (it is fenced) but never mixes two writers' data.
 //
+// # Serving
+//
+// Server follows the volumes table: it serves each volume attached to its host (state
+// in-use, lease live), grows a served device when the record's size grows (new NBD
+// connections see it; open ones keep the size they negotiated), and stops serving after a
+// flush when the attachment ends, moves or its lease is lost. Every device observes into one
+// chunkdev.Metrics on the server's Registerer under a volume label; a volume's series are
+// forgotten when the server stops serving it, so a host exports those of the volumes it serves.
+//
 // # Deletion
 //
 // Delete makes an unattached volume deleting (a never-attached one, which holds no chunks,
