@@ -16,8 +16,9 @@
 // never issued twice for a volume.
 //
 // Invariants:
-//   - A volume is in-use exactly when its record has an Attachment, available otherwise
-//     (other states are not attachable and hold no attachment).
+//   - A volume is in-use exactly when its record has an Attachment, available otherwise;
+//     other states are not attachable, and only a deleting volume holds an attachment: its
+//     reaper's claim.
 //   - Attachment.Generation == LastGeneration while attached.
 //   - The generation is the fence: every chunk write carries it, and a storage node refuses
 //     a generation older than the newest it has seen for the chunk. Whoever attaches with a
@@ -30,6 +31,25 @@
 // compared with the local clock of whoever reads it, so hosts' clocks must agree to well
 // within the TTL; if they do not, a host may take over a lease its holder still counts as
 // live, which costs that holder its writes (it is fenced) but never mixes two writers' data.
+//
+// # Serving
+//
+// Server follows the volumes table: it serves each volume attached to its host (state
+// in-use, lease live), grows a served device when the record's size grows (new NBD
+// connections see it; open ones keep the size they negotiated), and stops serving after a
+// flush when the attachment ends, moves or its lease is lost. Every device observes into one
+// chunkdev.Metrics on the server's Registerer under a volume label; a volume's series are
+// forgotten when the server stops serving it, so a host exports those of the volumes it serves.
+//
+// # Deletion
+//
+// Delete makes an unattached volume deleting (a never-attached one, which holds no chunks,
+// is deleted at once). Every Server following the table tries to reap deleting volumes with
+// no live claim: Claim stores an attachment naming the reaper with a new generation (a
+// conditional write, so one reaper works at a time, and its deletes fence every earlier
+// holder), Reap deletes every chunk index on every ring primary at that generation, and only
+// when all succeeded deletes the record. A replica that cannot be reached keeps the volume
+// deleting; the claim is left to lapse, and a pass after its expiry tries again.
 //
 // # Caveats
 //

@@ -121,12 +121,15 @@ func Renew(ctx context.Context, mc *client.Client, l Lease) (Lease, error) {
 	return next, nil
 }
 
-// Detach gives l up: the volume becomes available, keeping its LastGeneration. ErrFenced if
-// l no longer holds it (nothing is changed then).
+// Detach gives l up: the volume becomes available, keeping its LastGeneration; a deleting
+// volume (l was a reaper's claim) stays deleting. ErrFenced if l no longer holds it (nothing
+// is changed then).
 func Detach(ctx context.Context, mc *client.Client, l Lease) error {
 	err := update(ctx, mc, l, func(v *client.Volume) {
 		v.Attachment = nil
-		v.State = client.VolumeAvailable
+		if v.State != client.VolumeDeleting {
+			v.State = client.VolumeAvailable
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("detach volume %s: %w", l.VolumeID, err)

@@ -37,7 +37,7 @@ func stored(t *testing.T, ctx context.Context, mc *client.Client, id string) cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	if (v.Attachment != nil) != (v.State == client.VolumeInUse) {
+	if (v.Attachment != nil) != (v.State == client.VolumeInUse) && v.State != client.VolumeDeleting {
 		t.Fatalf("state %s with attachment %+v", v.State, v.Attachment)
 	}
 	if v.Attachment != nil && v.Attachment.Generation != v.LastGeneration {

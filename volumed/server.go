@@ -35,16 +35,23 @@ type Config struct {
 	Device chunkdev.Config
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
-	// Registerer receives the NBD server's metrics; nil registers none.
+	// Registerer receives the NBD server's metrics and the devices' (labelled by volume, and
+	// dropped when the server stops serving a volume); nil registers none.
 	Registerer prometheus.Registerer
 	// Snapshots stores volume snapshots (snapshots.go); nil: snapshots are not taken or
 	// deleted, and volumes created from a snapshot cannot be served.
 	Snapshots *snapshot.Store
+	// Reap tunes the removal of deleted volumes' chunks; Host and ClaimTTL are filled from
+	// Host and LeaseTTL.
+	Reap ReapConfig
+	// Reapers bounds the deleted volumes this server removes at once.
+	Reapers int
 }
 
 // DefaultConfig returns a Config with defaults; Host must be set.
 func DefaultConfig() Config {
-	return Config{LeaseTTL: DefaultLeaseTTL, ResyncInterval: 30 * time.Second, NBD: nbd.DefaultConfig(), Device: chunkdev.DefaultConfig()}
+	return Config{LeaseTTL: DefaultLeaseTTL, ResyncInterval: 30 * time.Second, NBD: nbd.DefaultConfig(), Device: chunkdev.DefaultConfig(),
+		Reap: DefaultReapConfig(), Reapers: 2}
 }
 
 // Server serves, over NBD, every volume attached to its host: for each attachment it opens a
@@ -57,11 +64,14 @@ type Server struct {
 	ring func() *ring.Ring
 	log  *slog.Logger
 	nbd  *nbd.Server
+	devm *chunkdev.Metrics // every device's, labelled by volume
 
-	mu     sync.Mutex
-	served map[string]*served
-	wg     sync.WaitGroup // Keep goroutines
-	snaps  snapshotter
+	mu      sync.Mutex
+	served  map[string]*served
+	reaping map[string]bool // deleted volumes a reaper goroutine is removing
+	reapers chan struct{}   // a slot per reap pass running
+	wg      sync.WaitGroup  // Keep and reaper goroutines
+	snaps   snapshotter
 }
 
 // served is one attachment being served.
@@ -85,12 +95,17 @@ func NewServer(cfg Config, mc *client.Client, cl *objclient.Client, currentRing 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mc: mc, cl: cl, ring: currentRing, log: log.With("part", "volumed", "host", cfg.Host), served: map[string]*served{}}
+	cfg.Reap.Host, cfg.Reap.ClaimTTL = cfg.Host, cfg.LeaseTTL
+	s := &Server{cfg: cfg, mc: mc, cl: cl, ring: currentRing, log: log.With("part", "volumed", "host", cfg.Host),
+		served: map[string]*served{}, reaping: map[string]bool{}, reapers: make(chan struct{}, max(1, cfg.Reapers))}
 	srv, err := nbd.New(cfg.NBD, exports{s}, s.log, cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	s.nbd = srv
+	if s.devm, err = chunkdev.NewMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -156,14 +171,18 @@ func (s *Server) follow(ctx context.Context) {
 	}
 }
 
-// reconcile starts serving the volumes attached here and stops the others; it returns how
-// many it started.
+// reconcile starts serving the volumes attached here and stops the others, and starts
+// removing deleted volumes no reaper has claimed; it returns how many it started serving.
 func (s *Server) reconcile(ctx context.Context, vols []client.Volume) (started int) {
 	want := map[string]client.Volume{}
 	now := time.Now()
 	for _, v := range vols {
-		if a := v.Attachment; a != nil && a.Host == s.cfg.Host && now.Before(a.LeaseExpiresAt) {
+		a := v.Attachment
+		switch {
+		case v.State == client.VolumeInUse && a != nil && a.Host == s.cfg.Host && now.Before(a.LeaseExpiresAt):
 			want[v.ID] = v
+		case v.State == client.VolumeDeleting && !live(a, now):
+			s.startReaper(ctx, v.ID)
 		}
 	}
 	s.mu.Lock()
@@ -179,7 +198,7 @@ func (s *Server) reconcile(ctx context.Context, vols []client.Volume) (started i
 	}
 	for id, v := range want {
 		s.mu.Lock()
-		_, ok := s.served[id]
+		sv, ok := s.served[id]
 		s.mu.Unlock()
 		if !ok {
 			if err := s.start(ctx, v); err != nil {
@@ -187,9 +206,26 @@ func (s *Server) reconcile(ctx context.Context, vols []client.Volume) (started i
 			} else {
 				started++
 			}
+			continue
 		}
+		s.grow(id, sv, v.SizeBytes)
 	}
 	return started
+}
+
+// grow serves a volume resized while attached at its new size: new NBD connections see it
+// (qemu-img, qemu-io; a running QEMU once the drive is opened again: its NBD client
+// refuses to grow); open ones keep the size they negotiated.
+func (s *Server) grow(id string, sv *served, sizeBytes int64) {
+	old := int64(sv.dev.Size())
+	if sizeBytes <= old {
+		return
+	}
+	if err := sv.dev.SetSize(sizeBytes); err != nil {
+		s.log.Error("grow volume", "volume", id, "err", err)
+		return
+	}
+	s.log.Info("volume grown", "volume", id, "from_bytes", old, "size_bytes", sizeBytes)
 }
 
 // start opens a device for v's attachment and keeps its lease.
@@ -201,13 +237,11 @@ func (s *Server) start(ctx context.Context, v client.Volume) error {
 	}
 	dcfg := s.cfg.Device
 	dcfg.Volume, dcfg.SizeBytes, dcfg.ChunkSizeBytes, dcfg.Generation = v.ID, v.SizeBytes, v.ChunkSizeBytes, v.Attachment.Generation
-	dcfg.Logger = s.log
+	dcfg.Logger, dcfg.Metrics = s.log, s.devm
 	if dcfg.Base, err = s.cloneBase(ctx, v); err != nil {
 		return err
 	}
-	// TODO: export the devices' metrics; chunkdev registers one set per device, and a
-	// volume ID would be a high-cardinality label on a shared registry.
-	dev, err := chunkdev.New(dcfg, r, s.cl, prometheus.NewRegistry())
+	dev, err := chunkdev.New(dcfg, r, s.cl, nil)
 	if err != nil {
 		return err
 	}
@@ -263,6 +297,12 @@ func (s *Server) stopIf(id string, sv *served, why string) {
 	}
 	cancel()
 	sv.dev.Detach()
+	// Its series go with it, unless a new attachment of the volume is served already.
+	s.mu.Lock()
+	if s.served[id] == nil {
+		s.devm.Forget(id)
+	}
+	s.mu.Unlock()
 	s.log.Info("stopped serving volume", "volume", id, "generation", sv.gen, "why", why)
 }
 

@@ -20,7 +20,7 @@ func TestEvictResizeDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := volumed.Delete(ctx, mc, id); !errors.Is(err, volumed.ErrState) {
+	if _, err := volumed.Delete(ctx, mc, id); !errors.Is(err, volumed.ErrState) {
 		t.Fatalf("delete an attached volume: %v, want ErrState", err)
 	}
 	v, err := volumed.Resize(ctx, mc, id, 2<<30)
@@ -43,10 +43,14 @@ func TestEvictResizeDelete(t *testing.T) {
 	if _, err := volumed.Renew(ctx, mc, l); !errors.Is(err, volumed.ErrFenced) {
 		t.Fatalf("renew after eviction: %v, want ErrFenced", err)
 	}
-	if err := volumed.Delete(ctx, mc, id); err != nil {
-		t.Fatal(err)
+	// It was attached, so it may hold chunks: it is deleting until a reaper removes them.
+	if gone, err := volumed.Delete(ctx, mc, id); err != nil || gone {
+		t.Fatalf("delete: gone %v, %v", gone, err)
 	}
-	if _, _, err := mc.Volume(ctx, id); !errors.Is(err, client.ErrNotFound) {
-		t.Fatalf("deleted volume: %v", err)
+	if v := stored(t, ctx, mc, id); v.State != client.VolumeDeleting {
+		t.Fatalf("deleted volume: %+v", v)
+	}
+	if gone, err := volumed.Delete(ctx, mc, id); err != nil || gone {
+		t.Fatalf("delete a deleting volume again: gone %v, %v", gone, err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -184,9 +185,16 @@ func newVolumeShowCmd() *cobra.Command {
 			if v.FromSnapshot != "" {
 				fmt.Fprintf(out, "snapshot:    %s\n", v.FromSnapshot)
 			}
-			if a := v.Attachment; a != nil {
+			switch a := v.Attachment; {
+			case a != nil && v.State == client.VolumeDeleting:
+				// A deleting volume's attachment is the claim of the volumed removing its chunks.
+				fmt.Fprintf(out, "deleting by: volumed of %s since %s, generation %d, claim until %s (%s)\n",
+					a.Host, a.AttachedAt.Format(time.RFC3339), a.Generation, a.LeaseExpiresAt.Format(time.RFC3339), leaseLeft(a, time.Now()))
+			case a != nil:
 				fmt.Fprintf(out, "attached to: %s since %s, generation %d, lease until %s (%s)\n",
 					a.Host, a.AttachedAt.Format(time.RFC3339), a.Generation, a.LeaseExpiresAt.Format(time.RFC3339), leaseLeft(a, time.Now()))
+			case v.State == client.VolumeDeleting:
+				fmt.Fprintf(out, "deleting:    waiting for a volumed to claim it and remove its chunks\n")
 			}
 			return nil
 		}),
@@ -196,17 +204,66 @@ func newVolumeShowCmd() *cobra.Command {
 }
 
 func newVolumeDeleteCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete VOLUME",
-		Short: "Delete a volume that is not attached",
-		Args:  cobra.ExactArgs(1),
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "delete VOLUME [--wait]",
+		Short: "Delete a volume that is not attached, with its data",
+		Long: `Delete a volume that is not attached. The volume becomes 'deleting' and a volumed (any host's
+'stratus volumed', or 'stratus server') deletes each of its chunks on every replica, fencing
+any earlier holder, and then the record. A storage node that is down keeps the volume
+deleting until it is back. With --wait the command returns once the record is gone.`,
+		Args: cobra.ExactArgs(1),
 		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
-			if err := volumed.Delete(cmd.Context(), mc, args[0]); err != nil {
-				return volumeErr(args[0], err)
+			id := args[0]
+			gone, err := volumed.Delete(cmd.Context(), mc, id)
+			if err != nil {
+				return volumeErr(id, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
+			out := cmd.OutOrStdout()
+			if gone {
+				fmt.Fprintf(out, "deleted %s (never attached: it held no data)\n", id)
+				return nil
+			}
+			if !wait {
+				fmt.Fprintf(out, "deleting %s: a volumed removes its chunks, then the record ('stratus volume show %s' until it is gone)\n", id, id)
+				return nil
+			}
+			if err := waitVolumeGone(cmd.Context(), mc, id, timeout); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "deleted %s and its chunks\n", id)
 			return nil
 		}),
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the chunks and the record are gone")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: give up waiting after this long (the deletion goes on)")
+	return cmd
+}
+
+// waitVolumeGone watches volume id until its record is deleted, or timeout.
+func waitVolumeGone(ctx context.Context, mc *client.Client, id string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var after uint64
+	state := client.VolumeDeleting
+	for {
+		v, _, err := mc.Volume(ctx, id)
+		switch {
+		case errors.Is(err, client.ErrNotFound):
+			return nil
+		case ctx.Err() != nil:
+			return fmt.Errorf("volume %s is still %s after %s: is a volumed running, and every storage node of its chunks up? (its volumed logs say)", id, state, timeout)
+		case err != nil:
+			return err
+		}
+		state = v.State
+		w, err := mc.Watch(ctx, client.TableVolumes, id, after, 5*time.Second)
+		if err == nil {
+			after = w.Index
+		} else if ctx.Err() == nil {
+			time.Sleep(time.Second) // meta unreachable for now: look again
+		}
 	}
 }
 
@@ -285,7 +342,7 @@ func newVolumeResizeCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s is %s\n", v.ID, formatSize(v.SizeBytes))
 			if a := v.Attachment; a != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "host %s sees the new size once it attaches again\n", a.Host)
+				fmt.Fprintf(cmd.OutOrStdout(), "host %s's volumed serves the new size to new NBD connections; a running QEMU sees it once the drive is opened again (its NBD client refuses block_resize to grow)\n", a.Host)
 			}
 			return nil
 		}),

@@ -73,7 +73,7 @@ func TestVolumeCommands(t *testing.T) {
 	if _, err := stratus(t, "volume", "resize", id, "--size", "5GiB", m); err == nil || !strings.Contains(err.Error(), "only grow") {
 		t.Fatalf("shrink: %v", err)
 	}
-	if out := mustStratus(t, "volume", "resize", id, "--size", "20GiB", m); !strings.Contains(out, "is 20GiB") || !strings.Contains(out, "attaches again") {
+	if out := mustStratus(t, "volume", "resize", id, "--size", "20GiB", m); !strings.Contains(out, "is 20GiB") || !strings.Contains(out, "new NBD connections") {
 		t.Fatalf("resize:\n%s", out)
 	}
 
@@ -98,8 +98,26 @@ func TestVolumeCommands(t *testing.T) {
 		t.Fatalf("attach after detach:\n%s", out)
 	}
 	mustStratus(t, "volume", "detach", id, "--force", m)
-	mustStratus(t, "volume", "delete", id, m)
-	if _, err := stratus(t, "volume", "show", id, m); err == nil || !strings.Contains(err.Error(), "no volume") {
+	// It was attached, so it may hold chunks: a volumed removes them, then the record. None
+	// runs here, so it stays deleting and --wait gives up.
+	if out := mustStratus(t, "volume", "delete", id, m); !strings.Contains(out, "deleting "+id) {
+		t.Fatalf("delete:\n%s", out)
+	}
+	if show := checkMachineJSON(t, mustStratus(t, "volume", "show", id, "--json", m)); show["state"] != "deleting" {
+		t.Fatalf("volume show --json after delete: %v", show)
+	}
+	if out := mustStratus(t, "volume", "show", id, m); !strings.Contains(out, "waiting for a volumed") {
+		t.Fatalf("volume show after delete:\n%s", out)
+	}
+	if _, err := stratus(t, "volume", "delete", id, "--wait", "--timeout", "1s", m); err == nil || !strings.Contains(err.Error(), "still deleting") {
+		t.Fatalf("delete --wait with no volumed: %v", err)
+	}
+	// A volume never attached holds nothing: it goes at once.
+	fresh := checkMachineJSON(t, mustStratus(t, "volume", "create", "--size", "1GiB", "--json", m))["id"].(string)
+	if out := mustStratus(t, "volume", "delete", fresh, "--wait", m); !strings.Contains(out, "deleted "+fresh) {
+		t.Fatalf("delete a fresh volume:\n%s", out)
+	}
+	if _, err := stratus(t, "volume", "show", fresh, m); err == nil || !strings.Contains(err.Error(), "no volume") {
 		t.Fatalf("show a deleted volume: %v", err)
 	}
 }

@@ -39,6 +39,9 @@ type Config struct {
 	Base Base
 	// Logger receives Warn lines for replicas marked behind and repairs that fail.
 	Logger *slog.Logger
+	// Metrics, if set, receives the device's metrics under its volume label (a daemon's
+	// shared set); New's Registerer is then unused.
+	Metrics *Metrics
 }
 
 // DefaultConfig returns the defaults for the tunables.

@@ -28,6 +28,7 @@ type Device struct {
 
 	fenced   atomic.Bool
 	detached atomic.Bool
+	size     atomic.Int64 // the volume's size: cfg.SizeBytes, grown by SetSize
 
 	mu     sync.Mutex
 	chunks map[int64]*chunk
@@ -44,8 +45,9 @@ type Device struct {
 	base *baseReader // clone.go; nil unless the volume is a clone
 }
 
-// New returns a device for cfg over the chunks r places, reached with cl. It starts the
-// background repairer, which runs until Detach.
+// New returns a device for cfg over the chunks r places, reached with cl. Its metrics go to
+// cfg.Metrics, or without it to a set of its own registered on reg (nil: nowhere). It starts
+// the background repairer, which runs until Detach.
 func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Registerer) (*Device, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -54,7 +56,7 @@ func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Register
 	if r == nil || cl == nil {
 		return nil, errors.New("chunkdev: nil ring or client")
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(cfg, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +74,7 @@ func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Register
 		stopWork: make(chan struct{}),
 		base:     newBaseReader(cfg.Base, cfg.ChunkSizeBytes),
 	}
+	d.size.Store(cfg.SizeBytes)
 	d.rep.start(d)
 	return d, nil
 }
@@ -88,7 +91,7 @@ func (d *Device) Info() nbd.ExportInfo {
 }
 
 // Size implements nbd.Export.
-func (d *Device) Size() uint64 { return uint64(d.cfg.SizeBytes) }
+func (d *Device) Size() uint64 { return uint64(d.size.Load()) }
 
 // Fenced reports whether a newer holder fenced the device.
 func (d *Device) Fenced() bool { return d.fenced.Load() }

@@ -47,6 +47,8 @@
 //
 // # Caveats
 //
+//   - The size may grow (SetSize) while attached: later NBD connections see it, open ones
+//     keep the size they negotiated.
 //   - The ring is fixed for the device's life: a ring change needs a new Device (a
 //     re-attach). Handoffs are not used; a write needs a quorum of primaries.
 //   - State is kept for every chunk touched (a few hundred bytes each) until the device is
@@ -67,9 +69,11 @@
 //     wait for it.
 //   - A freeze holds changes back for one flush. A device that did not freeze the parent
 //     reads every chunk's tables before freezing. A change to a chunk waiting for its copy
-//     waits for one chunk read (and one Sink.PutChunk past 64 MiB of chunks in memory). Detach waits for the copies in
-//     progress to return (the Sink bounds them). A clone keeps its last 8 base chunks in
+//     waits for one chunk read (and one Sink.PutChunk past 64 MiB of chunks in
+//     memory). Detach waits for the copies in progress to return (the Sink bounds them). A clone keeps its last 8 base chunks in
 //     memory.
-//   - Metrics are registered on the Registerer given to New; give each device its own (or a
-//     wrapped one), since labels never carry volume IDs.
+//   - Every series carries a volume label. A daemon makes one Metrics on its registry and
+//     gives it to each device (Config.Metrics), then calls Forget when the device is
+//     detached, so its series are those of the volumes it serves. A device without
+//     Config.Metrics registers a set of its own on New's Registerer: one device per registry.
 package chunkdev

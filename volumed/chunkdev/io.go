@@ -37,8 +37,8 @@ func (d *Device) checkRange(off, length uint64) error {
 	if off%objclient.ChunkBlockSize != 0 || length%objclient.ChunkBlockSize != 0 {
 		return fmt.Errorf("%w: offset %d, length %d not multiples of %d", nbd.ErrInvalid, off, length, objclient.ChunkBlockSize)
 	}
-	if off > uint64(d.cfg.SizeBytes) || length > uint64(d.cfg.SizeBytes)-off {
-		return fmt.Errorf("%w: offset %d, length %d past the end (%d)", nbd.ErrInvalid, off, length, d.cfg.SizeBytes)
+	if size := d.Size(); off > size || length > size-off {
+		return fmt.Errorf("%w: offset %d, length %d past the end (%d)", nbd.ErrInvalid, off, length, size)
 	}
 	return d.usable()
 }
