@@ -1,0 +1,58 @@
+#!/bin/busybox sh
+# /init of the Stratus test guest. PID 1: it must never exit, only power off.
+/bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /lib/modules/load.order); do
+	insmod "/lib/modules/$m" 2>/dev/null
+done
+echo "STRATUS-TESTGUEST-BOOTED"
+
+# The config drive: a CD-ROM labelled cidata (cloud-init's NoCloud convention).
+for i in 1 2 3 4 5; do [ -b /dev/sr0 ] && break; sleep 0.2; done
+if [ -b /dev/sr0 ]; then
+	mkdir -p /cidata
+	if mount -t iso9660 -o ro /dev/sr0 /cidata 2>/dev/null; then
+		echo "STRATUS-USERDATA-BEGIN"
+		cat /cidata/user-data
+		echo
+		echo "STRATUS-USERDATA-END"
+		umount /cidata
+	fi
+fi
+
+volumes() {
+	for s in /sys/block/vd*/serial; do
+		[ -f "$s" ] || continue
+		case "$(cat "$s")" in vol*) echo "${s%/serial}" ;; esac
+	done
+}
+
+# stratus.wait=N: wait up to N seconds for a volume attached after boot.
+wait=0
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in stratus.wait=*) wait="${arg#stratus.wait=}" ;; esac
+done
+n=0
+while [ -z "$(volumes)" ] && [ "$n" -lt "$((wait * 5))" ]; do sleep 0.2; n=$((n + 1)); done
+
+for d in $(volumes); do
+	dev="/dev/${d##*/}"
+	serial="$(cat "$d/serial")"
+	printf 'STRATUS-VOLUME-MARKER %s\n' "$serial" > /tmp/marker
+	if dd if=/tmp/marker of="$dev" bs=512 count=1 conv=sync,fsync 2>/dev/null; then
+		sync
+		blockdev --flushbufs "$dev"
+		echo "STRATUS-VOLUME-WRITTEN $serial"
+	else
+		echo "STRATUS-VOLUME-FAILED $serial"
+	fi
+done
+
+echo "STRATUS-TESTGUEST-DONE"
+sync
+poweroff -f
+# poweroff -f only returns if ACPI is missing; keep PID 1 alive so the kernel does not panic.
+while true; do sleep 60; done

@@ -1,0 +1,12 @@
+package testguest
+
+// Lines the guest prints on its serial console, and the block it writes to volumes. Tests
+// look for them in the console log and in the volume's bytes.
+const (
+	BootMarker    = "STRATUS-TESTGUEST-BOOTED"
+	UserDataBegin = "STRATUS-USERDATA-BEGIN"
+	UserDataEnd   = "STRATUS-USERDATA-END"
+	VolumeMarker  = "STRATUS-VOLUME-MARKER"
+	VolumeWritten = "STRATUS-VOLUME-WRITTEN"
+	DoneMarker    = "STRATUS-TESTGUEST-DONE"
+)
