@@ -104,4 +104,3 @@ func moduleDepends(path string) ([]string, error) {
 	}
 	return nil, nil
 }
-
