@@ -20,6 +20,8 @@ require (
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
+	libvirt.org/go/libvirt v1.9000.0
+	libvirt.org/go/libvirtxml v1.12008.0
 	pgregory.net/rapid v1.3.0
 )
 
@@ -66,6 +68,4 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/ini.v1 v1.67.3 // indirect
-	libvirt.org/go/libvirt v1.9000.0 // indirect
-	libvirt.org/go/libvirtxml v1.12008.0 // indirect
 )
