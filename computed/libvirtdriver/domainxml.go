@@ -136,8 +136,10 @@ func addNIC(dom *libvirtxml.Domain, n driver.NIC) error {
 	}
 	// User networking with a forwarded port: libvirt 9.0 forwards ports only for the passt
 	// backend, so the slirp netdev is passed to QEMU directly. The guest sees 10.0.2.15.
+	// libvirt does not know of this device, so it gets a PCI slot libvirt fills last
+	// (libvirt numbers its own devices, hotplugged volumes included, upward from slot 2).
 	netdev := fmt.Sprintf("user,id=usernet0,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:%d-:22", n.SSHHostPort)
-	device := "virtio-net-pci,netdev=usernet0"
+	device := "virtio-net-pci,netdev=usernet0,addr=" + userNICSlot
 	if n.MAC != "" {
 		device += ",mac=" + n.MAC
 	}
@@ -146,6 +148,9 @@ func addNIC(dom *libvirtxml.Domain, n driver.NIC) error {
 	}}
 	return nil
 }
+
+// userNICSlot is the PCI slot of the user-mode NIC.
+const userNICSlot = "0x1e"
 
 // UserNetGuestAddress is the address QEMU user networking gives the guest.
 const UserNetGuestAddress = "10.0.2.15"
