@@ -3,6 +3,8 @@ package libvirtdriver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"stratus/computed/configdrive"
+	"stratus/computed/image"
 	"stratus/computed/driver"
 	"stratus/internal/testguest"
 )
@@ -76,6 +79,34 @@ func (e *bootEnv) spec(t *testing.T, name, cmdline string) driver.Spec {
 	return s
 }
 
+// rootDisk makes the instance's root disk the way computed will: the base image goes
+// through the verified cache (fetched from memory here instead of S3), then a qcow2 overlay
+// of sizeBytes sits on it. QEMU, running as libvirt's user, must open both.
+func (e *bootEnv) rootDisk(t *testing.T, ctx context.Context, name string, sizeBytes int64) string {
+	t.Helper()
+	base := bytes.Repeat([]byte("stratus base image\n"), (4<<20)/19+1)[:4<<20]
+	sum := sha256.Sum256(base)
+	cache, err := image.NewCache(image.Config{
+		Dir: filepath.Join(e.dir, "images"),
+		Fetch: func(ctx context.Context, key string, w io.Writer) error {
+			_, err := w.Write(base)
+			return err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	basePath, err := cache.Get(ctx, image.Ref{Key: "emi-test/root.img", SHA256: hex.EncodeToString(sum[:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := filepath.Join(e.dir, name+".root.qcow2")
+	if err := image.CreateOverlay(ctx, image.Overlay{Path: overlay, Base: basePath, BaseFormat: image.FormatRaw, SizeBytes: sizeBytes}); err != nil {
+		t.Fatal(err)
+	}
+	return overlay
+}
+
 // volume is a raw file served by qemu-nbd on loopback, as volumed will serve a volume.
 type volume struct {
 	path string
@@ -128,6 +159,7 @@ func TestBootTCGWithConfigDriveAndVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := e.spec(t, name, "")
+	s.RootDisk = e.rootDisk(t, ctx, name, 8<<20)
 	s.ConfigDrive = seed
 	s.Volumes = []driver.NBDDisk{vol.disk}
 	s.NIC = &driver.NIC{SSHHostPort: freePort(t)}
@@ -145,6 +177,8 @@ func TestBootTCGWithConfigDriveAndVolume(t *testing.T) {
 	for _, want := range []string{
 		testguest.BootMarker,
 		testguest.UserDataBegin + "\n" + userData,
+		testguest.DiskLine + " vda 16384 \n", // the 8 MiB overlay on the 4 MiB cached base
+		testguest.DiskLine + " vdb 2048 vol-boot1\n",
 		testguest.VolumeWritten + " vol-boot1",
 		testguest.DoneMarker,
 	} {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -87,9 +88,29 @@ func CacheRoot() (string, error) {
 	return filepath.Join(d, "stratus-testguest"), nil
 }
 
+var (
+	memoMu sync.Mutex
+	// memo holds the guest already found per cache root in this process, sparing the
+	// package-list lookups (about a second) for every test after the first.
+	memo = map[string]Guest{}
+)
+
 // BuildIn returns the guest cached under root for the current package versions, building
 // it if it is not there yet; built reports whether it was built by this call.
 func BuildIn(ctx context.Context, root string) (g Guest, built bool, err error) {
+	memoMu.Lock()
+	defer memoMu.Unlock()
+	if g, ok := memo[root]; ok && fileExists(g.Kernel) && fileExists(g.Initrd) {
+		return g, false, nil
+	}
+	g, built, err = buildIn(ctx, root)
+	if err == nil {
+		memo[root] = g
+	}
+	return g, built, err
+}
+
+func buildIn(ctx context.Context, root string) (g Guest, built bool, err error) {
 	for _, tool := range []string{"apt-get", "apt-cache", "dpkg-deb"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return Guest{}, false, fmt.Errorf("%w: %s not found", ErrUnavailable, tool)

@@ -9,6 +9,7 @@
 //   - prints BootMarker on the serial console (ttyS0);
 //   - mounts a NoCloud config drive (label cidata, on a CD-ROM) if one is attached and prints
 //     its user-data between UserDataBegin and UserDataEnd;
+//   - prints a DiskLine for each virtio disk present at boot (name, size, serial);
 //   - waits up to stratus.wait=SECONDS (kernel command line) for a volume to appear, so a test
 //     can attach one live after the guest started;
 //   - writes a 512-byte block that starts with VolumeMarker followed by the disk's serial to

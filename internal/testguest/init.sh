@@ -23,6 +23,12 @@ if [ -b /dev/sr0 ]; then
 	fi
 fi
 
+# Every virtio disk the guest found, with its size in 512-byte sectors and its serial.
+for d in /sys/block/vd*; do
+	[ -d "$d" ] || continue
+	echo "STRATUS-DISK ${d##*/} $(cat "$d/size") $(cat "$d/serial" 2>/dev/null)"
+done
+
 volumes() {
 	for s in /sys/block/vd*/serial; do
 		[ -f "$s" ] || continue

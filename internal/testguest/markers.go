@@ -9,4 +9,7 @@ const (
 	VolumeMarker  = "STRATUS-VOLUME-MARKER"
 	VolumeWritten = "STRATUS-VOLUME-WRITTEN"
 	DoneMarker    = "STRATUS-TESTGUEST-DONE"
+	// DiskLine starts a line "STRATUS-DISK vdX SECTORS SERIAL" for each virtio disk the
+	// guest found at boot.
+	DiskLine = "STRATUS-DISK"
 )
