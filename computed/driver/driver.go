@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -31,6 +32,11 @@ type Driver interface {
 	// definition. ErrNotAttached if there is none. A running guest must release the disk,
 	// so a detach can fail with the guest's refusal or time out.
 	DetachNBD(ctx context.Context, name string, target string) error
+	// Addresses reports the private IP addresses of a running instance's NIC: on a libvirt
+	// network, the DHCP leases its dnsmasq handed out (none until the guest has asked for
+	// one); in user mode, the fixed address QEMU gives the guest. A stopped instance or one
+	// without a NIC has none.
+	Addresses(ctx context.Context, name string) ([]netip.Addr, error)
 	// List returns every instance the hypervisor holds, running or not.
 	List(ctx context.Context) ([]Instance, error)
 	// Close releases the connection to the hypervisor.
@@ -57,6 +63,10 @@ type Instance struct {
 	Name  string
 	UUID  string
 	State State
+	// NIC is the network interface it was defined with (nil if none, or if it was not
+	// defined by this driver): what a daemon restarting needs to know which forwarded SSH
+	// ports are taken.
+	NIC *NIC
 	// Volumes lists the targets (vdb, vdc, …) of the NBD disks in its live definition if
 	// it runs, else in its persistent one.
 	Volumes []NBDDisk

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +17,8 @@ import (
 	"time"
 
 	"stratus/computed/configdrive"
-	"stratus/computed/image"
 	"stratus/computed/driver"
+	"stratus/computed/image"
 	"stratus/internal/testguest"
 )
 
@@ -158,7 +159,7 @@ func TestBootTCGWithConfigDriveAndVolume(t *testing.T) {
 	if err := configdrive.Write(seed, configdrive.Seed{InstanceID: name, UserData: []byte(userData)}); err != nil {
 		t.Fatal(err)
 	}
-	s := e.spec(t, name, "")
+	s := e.spec(t, name, "stratus.dhcp=1")
 	s.RootDisk = e.rootDisk(t, ctx, name, 8<<20)
 	s.ConfigDrive = seed
 	s.Volumes = []driver.NBDDisk{vol.disk}
@@ -180,6 +181,7 @@ func TestBootTCGWithConfigDriveAndVolume(t *testing.T) {
 		testguest.DiskLine + " vda 16384 \n", // the 8 MiB overlay on the 4 MiB cached base
 		testguest.DiskLine + " vdb 2048 vol-boot1\n",
 		testguest.VolumeWritten + " vol-boot1",
+		testguest.NetLine + " eth0 " + UserNetGuestAddress + "\n", // QEMU user networking's DHCP
 		testguest.DoneMarker,
 	} {
 		if !strings.Contains(log, want) {
@@ -234,6 +236,73 @@ func TestBootTCGLiveAttachDetach(t *testing.T) {
 	if b, err := os.ReadFile(scratch.path); err != nil || !bytes.Equal(b, make([]byte, len(b))) {
 		t.Fatalf("scratch disk changed (%v)", err)
 	}
+}
+
+// TestBootTCGNATNetworkLease boots the guest on libvirt's "default" NAT network, where
+// the host can run it, and checks that Addresses reports the lease the guest got.
+func TestBootTCGNATNetworkLease(t *testing.T) {
+	e := newBootEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ensureNetwork(t, e.d, "default")
+	name := "i-nattest" + fmt.Sprint(time.Now().UnixNano()%1e6)
+	s := e.spec(t, name, "stratus.dhcp=1 stratus.wait=40")
+	s.NIC = &driver.NIC{Network: "default", MAC: "52:54:00:5a:7e:01"}
+	if err := e.d.Define(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	waitConsole(t, s.ConsoleLog, testguest.NetLine, 40*time.Second)
+	line := ""
+	for _, l := range strings.Split(consoleOf(t, s.ConsoleLog), "\n") {
+		if strings.HasPrefix(l, testguest.NetLine+" eth0 ") {
+			line = l
+		}
+	}
+	guestIP, err := netip.ParseAddr(strings.TrimPrefix(line, testguest.NetLine+" eth0 "))
+	if err != nil {
+		t.Fatalf("guest got no address: %q", line)
+	}
+	addrs, err := e.d.Addresses(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != 1 || addrs[0] != guestIP {
+		t.Fatalf("Addresses %v, guest says %v", addrs, guestIP)
+	}
+	t.Logf("guest leased %v on the default network", guestIP)
+	if err := e.d.Destroy(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ensureNetwork starts the libvirt network name for the test if it is defined but not
+// active, and stops it afterwards (only if it started it); it skips the test where the
+// host cannot run it.
+func ensureNetwork(t *testing.T, d *Driver, name string) {
+	t.Helper()
+	net, err := d.conn.LookupNetworkByName(name)
+	if err != nil {
+		t.Skipf("no libvirt network %q: %v", name, err)
+	}
+	t.Cleanup(func() { net.Free() })
+	active, err := net.IsActive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if active {
+		return
+	}
+	if err := net.Create(); err != nil {
+		t.Skipf("libvirt network %q cannot start here: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := net.Destroy(); err != nil {
+			t.Errorf("stop network %s: %v", name, err)
+		}
+	})
 }
 
 // TestBootTCGStopDestroysAfterGrace: the test guest has no ACPI button handler (its init is

@@ -43,6 +43,11 @@ func domainXML(cfg Config, s driver.Spec) (string, error) {
 			MemBalloon:  &libvirtxml.DomainMemBalloon{Model: "none"},
 		},
 	}
+	meta, err := metadataFor(s)
+	if err != nil {
+		return "", err
+	}
+	dom.Metadata = meta
 	if s.Type == driver.DomainKVM {
 		dom.CPU = &libvirtxml.DomainCPU{Mode: "host-passthrough"}
 	}

@@ -192,6 +192,40 @@ func TestListReportsStateAndVolumes(t *testing.T) {
 	}
 }
 
+func TestAddressesUserMode(t *testing.T) {
+	d := newTestDriver(t)
+	ctx := ctxT(t)
+	name := uniqueName(t)
+	s := kernelSpec(name)
+	s.NIC = &driver.NIC{SSHHostPort: 2222}
+	if err := d.Define(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if addrs, err := d.Addresses(ctx, name); err != nil || len(addrs) != 0 {
+		t.Fatalf("stopped instance: %v, %v; want none", addrs, err)
+	}
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := d.Addresses(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != 1 || addrs[0].String() != UserNetGuestAddress {
+		t.Fatalf("user-mode addresses %v, want [%s]", addrs, UserNetGuestAddress)
+	}
+	// A restarted daemon learns which forwarded ports are taken from List.
+	list, err := d.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range list {
+		if inst.Name == name && (inst.NIC == nil || *inst.NIC != *s.NIC) {
+			t.Fatalf("listed NIC %+v, want %+v", inst.NIC, s.NIC)
+		}
+	}
+}
+
 func TestCallReturnsAtDeadline(t *testing.T) {
 	d := newTestDriver(t)
 	release := make(chan struct{})

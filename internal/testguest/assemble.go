@@ -109,6 +109,7 @@ func initramfsEntries(kernelTree, busyboxTree string) ([]cpioEntry, error) {
 		{Name: "bin/busybox", Mode: modeRegular | 0o755, Data: busybox},
 		{Name: "bin/sh", Mode: modeSymlink | 0o777, Data: []byte("busybox")},
 		{Name: "init", Mode: modeRegular | 0o755, Data: initScript},
+		{Name: "bin/dhcp-event", Mode: modeRegular | 0o755, Data: dhcpEventScript},
 	}
 	var names []string
 	for _, path := range order {

@@ -20,6 +20,9 @@ import (
 //go:embed init.sh
 var initScript []byte
 
+//go:embed dhcp-event.sh
+var dhcpEventScript []byte
+
 // recipeVersion changes whenever the way a guest is built changes, so cached guests built
 // the old way are not reused.
 const recipeVersion = "1"
@@ -174,6 +177,7 @@ func cacheKey(versions []string) string {
 	}
 	fmt.Fprintf(h, "modules %s\n", strings.Join(guestModules, ","))
 	h.Write(initScript)
+	h.Write(dhcpEventScript)
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

@@ -10,6 +10,8 @@
 //   - mounts a NoCloud config drive (label cidata, on a CD-ROM) if one is attached and prints
 //     its user-data between UserDataBegin and UserDataEnd;
 //   - prints a DiskLine for each virtio disk present at boot (name, size, serial);
+//   - with stratus.dhcp=1 on the kernel command line, configures eth0 by DHCP and prints
+//     NetLine with the address it got;
 //   - waits up to stratus.wait=SECONDS (kernel command line) for a volume to appear, so a test
 //     can attach one live after the guest started;
 //   - writes a 512-byte block that starts with VolumeMarker followed by the disk's serial to

@@ -37,10 +37,25 @@ volumes() {
 }
 
 # stratus.wait=N: wait up to N seconds for a volume attached after boot.
+# stratus.dhcp=1: configure eth0 by DHCP first.
 wait=0
+dhcp=0
 for arg in $(cat /proc/cmdline); do
-	case "$arg" in stratus.wait=*) wait="${arg#stratus.wait=}" ;; esac
+	case "$arg" in
+	stratus.wait=*) wait="${arg#stratus.wait=}" ;;
+	stratus.dhcp=*) dhcp="${arg#stratus.dhcp=}" ;;
+	esac
 done
+
+if [ "$dhcp" = 1 ]; then
+	ip link set lo up
+	if [ -e /sys/class/net/eth0 ]; then
+		ip link set eth0 up
+		udhcpc -i eth0 -n -q -t 10 -T 1 -s /bin/dhcp-event >/dev/null 2>&1 || echo "STRATUS-NET eth0 none"
+	else
+		echo "STRATUS-NET none"
+	fi
+fi
 n=0
 while [ -z "$(volumes)" ] && [ "$n" -lt "$((wait * 5))" ]; do sleep 0.2; n=$((n + 1)); done
 

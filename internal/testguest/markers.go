@@ -12,4 +12,7 @@ const (
 	// DiskLine starts a line "STRATUS-DISK vdX SECTORS SERIAL" for each virtio disk the
 	// guest found at boot.
 	DiskLine = "STRATUS-DISK"
+	// NetLine starts "STRATUS-NET eth0 ADDRESS" once DHCP (stratus.dhcp=1) configured the
+	// guest's NIC.
+	NetLine = "STRATUS-NET"
 )
