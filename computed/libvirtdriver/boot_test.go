@@ -1,6 +1,7 @@
 package libvirtdriver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -307,20 +308,28 @@ func ensureNetwork(t *testing.T, d *Driver, name string) {
 
 // TestBootTCGStopDestroysAfterGrace: the test guest has no ACPI button handler (its init is
 // a shell script), like a hung guest, so Stop's power-button press goes unanswered and Stop
-// must destroy it once the grace period is over.
+// must destroy it once the grace period is over. Before that, while it runs, the test reaches
+// the guest through its user-mode NIC's forwarded SSH port.
 func TestBootTCGStopDestroysAfterGrace(t *testing.T) {
 	e := newBootEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	name := "i-stoptest" + fmt.Sprint(time.Now().UnixNano()%1e6)
-	s := e.spec(t, name, "stratus.wait=40")
+	s := e.spec(t, name, "stratus.wait=40 stratus.dhcp=1 stratus.listen=1")
+	s.NIC = &driver.NIC{SSHHostPort: freePort(t)}
 	if err := e.d.Define(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.d.Start(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	waitConsole(t, s.ConsoleLog, testguest.BootMarker, 40*time.Second)
+	waitConsole(t, s.ConsoleLog, testguest.ListenLine, 40*time.Second)
+
+	// While it runs: the user-mode NIC forwards the host port to the guest's port 22.
+	banner := readForwardedBanner(t, s.NIC.SSHHostPort, 20*time.Second)
+	if banner != testguest.SSHBanner {
+		t.Fatalf("forwarded port %d answered %q, want %q", s.NIC.SSHHostPort, banner, testguest.SSHBanner)
+	}
 	start := time.Now()
 	const grace = time.Second
 	if err := e.d.Stop(ctx, name, grace); err != nil {
@@ -333,6 +342,30 @@ func TestBootTCGStopDestroysAfterGrace(t *testing.T) {
 	if strings.Contains(consoleOf(t, s.ConsoleLog), testguest.DoneMarker) {
 		t.Fatal("guest finished on its own; the test did not exercise Stop")
 	}
+}
+
+// readForwardedBanner reads the first line the guest sends through the forwarded port,
+// retrying while slirp accepts connections the guest's listener is not ready for yet.
+func readForwardedBanner(t *testing.T, port int, limit time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last error
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, rerr := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if rerr == nil {
+				return strings.TrimSpace(line)
+			}
+			err = rerr
+		}
+		last = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("no banner through port %d within %v: %v", port, limit, last)
+	return ""
 }
 
 func mustMarker(t *testing.T, v volume) {

@@ -110,6 +110,7 @@ func initramfsEntries(kernelTree, busyboxTree string) ([]cpioEntry, error) {
 		{Name: "bin/sh", Mode: modeSymlink | 0o777, Data: []byte("busybox")},
 		{Name: "init", Mode: modeRegular | 0o755, Data: initScript},
 		{Name: "bin/dhcp-event", Mode: modeRegular | 0o755, Data: dhcpEventScript},
+		{Name: "bin/ssh-banner", Mode: modeRegular | 0o755, Data: []byte("#!/bin/sh\necho " + SSHBanner + "\n")},
 	}
 	var names []string
 	for _, path := range order {

@@ -25,7 +25,7 @@ var dhcpEventScript []byte
 
 // recipeVersion changes whenever the way a guest is built changes, so cached guests built
 // the old way are not reused.
-const recipeVersion = "1"
+const recipeVersion = "2"
 
 const (
 	kernelMetaPackage = "linux-image-cloud-amd64"
@@ -109,6 +109,7 @@ func BuildIn(ctx context.Context, root string) (g Guest, built bool, err error) 
 	g, built, err = buildIn(ctx, root)
 	if err == nil {
 		memo[root] = g
+		pruneOthers(root, filepath.Base(filepath.Dir(g.Initrd)))
 	}
 	return g, built, err
 }
@@ -167,6 +168,20 @@ func buildIn(ctx context.Context, root string) (g Guest, built bool, err error) 
 		return Guest{}, false, fmt.Errorf("built guest missing from %s", dir)
 	}
 	return g, true, nil
+}
+
+// pruneOthers removes guests built for other package versions or recipes (about 60 MB
+// each); builds in progress (".build-*") are left alone.
+func pruneOthers(root, keep string) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != keep && !strings.HasPrefix(e.Name(), ".") {
+			os.RemoveAll(filepath.Join(root, e.Name()))
+		}
+	}
 }
 
 func cacheKey(versions []string) string {

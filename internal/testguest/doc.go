@@ -12,6 +12,7 @@
 //   - prints a DiskLine for each virtio disk present at boot (name, size, serial);
 //   - with stratus.dhcp=1 on the kernel command line, configures eth0 by DHCP and prints
 //     NetLine with the address it got;
+//   - with stratus.listen=1, answers on TCP port 22 with SSHBanner and prints ListenLine;
 //   - waits up to stratus.wait=SECONDS (kernel command line) for a volume to appear, so a test
 //     can attach one live after the guest started;
 //   - writes a 512-byte block that starts with VolumeMarker followed by the disk's serial to

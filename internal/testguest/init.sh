@@ -38,12 +38,15 @@ volumes() {
 
 # stratus.wait=N: wait up to N seconds for a volume attached after boot.
 # stratus.dhcp=1: configure eth0 by DHCP first.
+# stratus.listen=1: then answer on TCP port 22 with an SSH-style banner line.
 wait=0
 dhcp=0
+listen=0
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	stratus.wait=*) wait="${arg#stratus.wait=}" ;;
 	stratus.dhcp=*) dhcp="${arg#stratus.dhcp=}" ;;
+	stratus.listen=*) listen="${arg#stratus.listen=}" ;;
 	esac
 done
 
@@ -55,6 +58,10 @@ if [ "$dhcp" = 1 ]; then
 	else
 		echo "STRATUS-NET none"
 	fi
+fi
+if [ "$listen" = 1 ]; then
+	nc -ll -p 22 -e /bin/ssh-banner &
+	echo "STRATUS-LISTENING 22"
 fi
 n=0
 while [ -z "$(volumes)" ] && [ "$n" -lt "$((wait * 5))" ]; do sleep 0.2; n=$((n + 1)); done

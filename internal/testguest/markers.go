@@ -15,4 +15,8 @@ const (
 	// NetLine starts "STRATUS-NET eth0 ADDRESS" once DHCP (stratus.dhcp=1) configured the
 	// guest's NIC.
 	NetLine = "STRATUS-NET"
+	// ListenLine is printed once the guest answers on TCP port 22 (stratus.listen=1) with
+	// SSHBanner, so a test can reach the guest through a forwarded port.
+	ListenLine = "STRATUS-LISTENING 22"
+	SSHBanner  = "SSH-2.0-stratus-testguest"
 )
