@@ -11,7 +11,8 @@ type Driver interface {
 	// Define records an instance from spec without starting it. It returns ErrExists if an
 	// instance of that name is already defined, and ErrInvalidSpec for a spec it refuses.
 	Define(ctx context.Context, spec Spec) error
-	// Start boots a defined, stopped instance.
+	// Start boots a defined instance. Starting a running instance is not an error, so a
+	// reconciling daemon can repeat it.
 	Start(ctx context.Context, name string) error
 	// Stop asks the guest to power off (an ACPI power-button press) and waits up to grace
 	// for it; a guest still running then is destroyed. Stopping a stopped instance is not an

@@ -124,6 +124,9 @@ func (d *Driver) Define(ctx context.Context, spec driver.Spec) error {
 // Start implements driver.Driver.
 func (d *Driver) Start(ctx context.Context, name string) error {
 	return d.withDomain(ctx, "start", name, func(dom *libvirt.Domain) error {
+		if active, err := dom.IsActive(); err != nil || active {
+			return err
+		}
 		return dom.Create()
 	})
 }

@@ -60,6 +60,9 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustState(t, d, name, driver.StateRunning)
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatalf("start of a running instance: %v", err)
+	}
 	if err := d.Undefine(ctx, name); !errors.Is(err, driver.ErrNotStopped) {
 		t.Fatalf("undefine running: got %v, want ErrNotStopped", err)
 	}
