@@ -239,16 +239,19 @@ func TestBootTCGLiveAttachDetach(t *testing.T) {
 	}
 }
 
-// TestBootTCGNATNetworkLease boots the guest on libvirt's "default" NAT network, where
-// the host can run it, and checks that Addresses reports the lease the guest got.
-func TestBootTCGNATNetworkLease(t *testing.T) {
+// TestBootTCGNetworkLeaseAndGracefulStop boots the guest on libvirt's "default" NAT network
+// where the host can run it (without a NIC where it cannot), checks that Addresses reports
+// the lease the guest got, then stops it with the power button, which the guest answers.
+func TestBootTCGNetworkLeaseAndGracefulStop(t *testing.T) {
 	e := newBootEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	ensureNetwork(t, e.d, "default")
 	name := "i-nattest" + fmt.Sprint(time.Now().UnixNano()%1e6)
 	s := e.spec(t, name, "stratus.dhcp=1 stratus.wait=40")
-	s.NIC = &driver.NIC{Network: "default", MAC: "52:54:00:5a:7e:01"}
+	withNetwork := ensureNetwork(t, e.d, "default")
+	if withNetwork {
+		s.NIC = &driver.NIC{Network: "default", MAC: "52:54:00:5a:7e:01"}
+	}
 	if err := e.d.Define(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -256,37 +259,55 @@ func TestBootTCGNATNetworkLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitConsole(t, s.ConsoleLog, testguest.NetLine, 40*time.Second)
-	line := ""
-	for _, l := range strings.Split(consoleOf(t, s.ConsoleLog), "\n") {
-		if strings.HasPrefix(l, testguest.NetLine+" eth0 ") {
-			line = l
+	if withNetwork {
+		line := ""
+		for _, l := range strings.Split(consoleOf(t, s.ConsoleLog), "\n") {
+			if strings.HasPrefix(l, testguest.NetLine+" eth0 ") {
+				line = l
+			}
 		}
+		guestIP, err := netip.ParseAddr(strings.TrimPrefix(line, testguest.NetLine+" eth0 "))
+		if err != nil {
+			t.Fatalf("guest got no address: %q", line)
+		}
+		addrs, err := e.d.Addresses(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(addrs) != 1 || addrs[0] != guestIP {
+			t.Fatalf("Addresses %v, guest says %v", addrs, guestIP)
+		}
+		t.Logf("guest leased %v on the default network", guestIP)
 	}
-	guestIP, err := netip.ParseAddr(strings.TrimPrefix(line, testguest.NetLine+" eth0 "))
-	if err != nil {
-		t.Fatalf("guest got no address: %q", line)
+
+	if !strings.Contains(consoleOf(t, s.ConsoleLog), testguest.ACPIReady) {
+		t.Fatalf("guest does not listen for the power button:\n%s", consoleOf(t, s.ConsoleLog))
 	}
-	addrs, err := e.d.Addresses(ctx, name)
-	if err != nil {
+	const grace = 30 * time.Second
+	start := time.Now()
+	if err := e.d.Stop(ctx, name, grace); err != nil {
 		t.Fatal(err)
 	}
-	if len(addrs) != 1 || addrs[0] != guestIP {
-		t.Fatalf("Addresses %v, guest says %v", addrs, guestIP)
+	el := time.Since(start)
+	t.Logf("graceful stop took %v", el.Round(time.Millisecond))
+	if el >= grace {
+		t.Fatalf("Stop took the whole grace period (%v): the guest was destroyed, not stopped", el)
 	}
-	t.Logf("guest leased %v on the default network", guestIP)
-	if err := e.d.Destroy(ctx, name); err != nil {
-		t.Fatal(err)
+	mustState(t, e.d, name, driver.StateShutoff)
+	if !strings.Contains(consoleOf(t, s.ConsoleLog), testguest.PowerButton) {
+		t.Fatalf("guest did not see the power button:\n%s", consoleOf(t, s.ConsoleLog))
 	}
 }
 
 // ensureNetwork starts the libvirt network name for the test if it is defined but not
-// active, and stops it afterwards (only if it started it); it skips the test where the
-// host cannot run it.
-func ensureNetwork(t *testing.T, d *Driver, name string) {
+// active, and stops it afterwards (only if it started it); it reports false where the host
+// cannot run it.
+func ensureNetwork(t *testing.T, d *Driver, name string) bool {
 	t.Helper()
 	net, err := d.conn.LookupNetworkByName(name)
 	if err != nil {
-		t.Skipf("no libvirt network %q: %v", name, err)
+		t.Logf("no libvirt network %q: %v", name, err)
+		return false
 	}
 	t.Cleanup(func() { net.Free() })
 	active, err := net.IsActive()
@@ -294,28 +315,30 @@ func ensureNetwork(t *testing.T, d *Driver, name string) {
 		t.Fatal(err)
 	}
 	if active {
-		return
+		return true
 	}
 	if err := net.Create(); err != nil {
-		t.Skipf("libvirt network %q cannot start here: %v", name, err)
+		t.Logf("libvirt network %q cannot start here: %v", name, err)
+		return false
 	}
 	t.Cleanup(func() {
 		if err := net.Destroy(); err != nil {
 			t.Errorf("stop network %s: %v", name, err)
 		}
 	})
+	return true
 }
 
-// TestBootTCGStopDestroysAfterGrace: the test guest has no ACPI button handler (its init is
-// a shell script), like a hung guest, so Stop's power-button press goes unanswered and Stop
-// must destroy it once the grace period is over. Before that, while it runs, the test reaches
+// TestBootTCGStopDestroysAfterGrace: the guest is told to ignore the power button, like a
+// hung guest, so Stop's press goes unanswered and Stop must destroy it once the grace period
+// is over. Before that, while it runs, the test reaches
 // the guest through its user-mode NIC's forwarded SSH port.
 func TestBootTCGStopDestroysAfterGrace(t *testing.T) {
 	e := newBootEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	name := "i-stoptest" + fmt.Sprint(time.Now().UnixNano()%1e6)
-	s := e.spec(t, name, "stratus.wait=40 stratus.dhcp=1 stratus.listen=1")
+	s := e.spec(t, name, "stratus.wait=40 stratus.dhcp=1 stratus.listen=1 stratus.acpi=ignore")
 	s.NIC = &driver.NIC{SSHHostPort: freePort(t)}
 	if err := e.d.Define(ctx, s); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@
 // The /init script:
 //   - mounts proc, sys and dev and loads the modules in dependency order;
 //   - prints BootMarker on the serial console (ttyS0);
+//   - runs busybox acpid so the power button powers it off, printing PowerButton (unless
+//     stratus.acpi=ignore, which makes it a guest that ignores a graceful stop);
 //   - mounts a NoCloud config drive (label cidata, on a CD-ROM) if one is attached and prints
 //     its user-data between UserDataBegin and UserDataEnd;
 //   - prints a DiskLine for each virtio disk present at boot (name, size, serial);

@@ -39,16 +39,30 @@ volumes() {
 # stratus.wait=N: wait up to N seconds for a volume attached after boot.
 # stratus.dhcp=1: configure eth0 by DHCP first.
 # stratus.listen=1: then answer on TCP port 22 with an SSH-style banner line.
+# stratus.acpi=ignore: leave the power button unanswered, like a hung guest.
 wait=0
 dhcp=0
 listen=0
+acpi=on
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	stratus.wait=*) wait="${arg#stratus.wait=}" ;;
 	stratus.dhcp=*) dhcp="${arg#stratus.dhcp=}" ;;
 	stratus.listen=*) listen="${arg#stratus.listen=}" ;;
+	stratus.acpi=*) acpi="${arg#stratus.acpi=}" ;;
 	esac
 done
+
+# The power button (a host's graceful stop) powers the guest off. busybox acpid runs the
+# handler named by its action table (PWRF/00000080) or by the event (button/power).
+if [ "$acpi" != ignore ]; then
+	for h in /etc/acpi/PWRF/00000080 /etc/acpi/button/power; do
+		mkdir -p "${h%/*}"
+		printf '#!/bin/sh\necho STRATUS-POWER-BUTTON > /dev/console\nsync\npoweroff -f\n' > "$h"
+		chmod 755 "$h"
+	done
+	acpid -c /etc/acpi -l /tmp/acpid.log && echo "STRATUS-ACPID"
+fi
 
 if [ "$dhcp" = 1 ]; then
 	ip link set lo up

@@ -19,4 +19,8 @@ const (
 	// SSHBanner, so a test can reach the guest through a forwarded port.
 	ListenLine = "STRATUS-LISTENING 22"
 	SSHBanner  = "SSH-2.0-stratus-testguest"
+	// ACPIReady is printed once the guest listens for the power button (unless
+	// stratus.acpi=ignore), and PowerButton when it got a press and powers off.
+	ACPIReady   = "STRATUS-ACPID"
+	PowerButton = "STRATUS-POWER-BUTTON"
 )

@@ -18,6 +18,8 @@ var guestModules = []string{
 	"ata_piix",   // IDE controller the config drive CD-ROM hangs off
 	"sr_mod",     // SCSI CD-ROM (sr0)
 	"isofs",      // ISO 9660, the config drive's filesystem
+	"button",     // ACPI power button, which Stop presses
+	"evdev",      // its events reach acpid through /dev/input/event*
 }
 
 // moduleSet maps module names (with '-' written '_', as the kernel does) to their files
