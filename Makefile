@@ -3,30 +3,44 @@
 GO        ?= go
 BIN       := bin/stratus
 DATA      ?= ./data
-# Debian packages the tests drive as real peers. Installed only when missing.
-APT_PACKAGES ?= awscli s3cmd rclone qemu-utils libnbd-bin fio
+# Debian packages the build needs: libvirt.org/go/libvirt is cgo against libvirt's C library.
+BUILD_APT_PACKAGES ?= gcc pkg-config libvirt-dev
+# Debian packages the tests drive as real peers. libvirt-daemon-system-sysv comes with
+# libvirt-daemon-system so apt does not pull in systemd; busybox-static and the kernel of the
+# compute boot tests' guest are fetched by the tests themselves (apt-get download).
+APT_PACKAGES ?= awscli s3cmd rclone qemu-utils libnbd-bin fio \
+	libvirt-daemon-system libvirt-daemon-system-sysv qemu-system-x86 busybox-static
 
-.PHONY: all build run test deps vet unit bench bench-go chaos clean
-
-all: build
-
-build:
-	$(GO) build -o $(BIN) ./cmd/stratus
-
-# run starts the all-in-one cluster in the foreground; Ctrl-C stops it.
-run: build
-	$(BIN) server --data $(DATA)
-
-# deps installs what the tests need: Debian packages (only if missing, so a warm machine
-# does nothing) and Go modules pinned by go.mod.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+# apt_install installs the packages named in $(1) that are missing, so a warm machine does
+# nothing.
+define apt_install
+	@missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+.PHONY: all build build-deps run test deps vet unit bench bench-go chaos clean
+
+all: build
+
+build: build-deps
+	$(GO) build -o $(BIN) ./cmd/stratus
+
+build-deps:
+	$(call apt_install,$(BUILD_APT_PACKAGES))
+
+# run starts the all-in-one cluster in the foreground; Ctrl-C stops it.
+run: build
+	$(BIN) server --data $(DATA)
+
+# deps installs what the build and the tests need: Debian packages (only if missing) and Go
+# modules pinned by go.mod.
+deps:
+	$(call apt_install,$(BUILD_APT_PACKAGES) $(APT_PACKAGES))
 	$(GO) mod download
 
 vet:
