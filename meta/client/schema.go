@@ -17,7 +17,8 @@ const (
 	TableSnapshots      = "snapshots"       // volume snapshots
 	TableImages         = "images"          // machine images
 	TableInstances      = "instances"       // compute instances
-	TableKeyPairs       = "key_pairs"       // SSH key pairs
+	TableKeyPairs       = "key_pairs"       // SSH key pairs, by account/name
+	TableTags           = "tags"            // EC2 resource tags, by account/resource ID
 )
 
 // TableSpec describes one table.
@@ -51,6 +52,7 @@ var Tables = []TableSpec{
 	{Name: TableImages, MaxValueBytes: 64 << 10},
 	{Name: TableInstances, MaxValueBytes: 64 << 10},
 	{Name: TableKeyPairs, MaxValueBytes: 64 << 10},
+	{Name: TableTags, MaxValueBytes: 64 << 10},
 }
 
 // LookupTable returns the spec of the named table.
