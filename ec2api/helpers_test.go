@@ -170,3 +170,12 @@ func form(kv ...string) string {
 	}
 	return v.Encode()
 }
+
+// signRequest signs req as key over payload (which need not be req's body).
+func signRequest(t *testing.T, e *env, req *http.Request, key testKey, payload string) {
+	t.Helper()
+	sum := fmt.Sprintf("%x", sha256.Sum256([]byte(payload)))
+	if err := v4.NewSigner().SignHTTP(e.ctx(), aws.Credentials{AccessKeyID: key.ID, SecretAccessKey: key.Secret}, req, sum, "ec2", testRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -241,16 +241,18 @@ type page struct {
 	After string // the sort key to continue after; empty: from the start
 }
 
-// page reads MaxResults (from lo to hi) and NextToken. A token is the base64 of the last
+// page reads MaxResults (at least lo; at most hi are returned) and NextToken. A token is the base64 of the last
 // sort key returned, prefixed with the action so one call's token is refused by another.
 func (p params) page(action string, lo, hi int64) (page, error) {
 	var pg page
 	if _, ok := p["MaxResults"]; ok {
-		n, err := p.integer("MaxResults", lo, hi, 0)
+		// Above hi is not an error but a page of hi, as EC2 answers (the aws CLI asks
+		// for 1000 whatever the call's bound).
+		n, err := p.integer("MaxResults", lo, 1<<31-1, 0)
 		if err != nil {
 			return pg, err
 		}
-		pg.Max = int(n)
+		pg.Max = int(min(n, hi))
 	}
 	if tok, ok := p["NextToken"]; ok && tok != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(tok)
