@@ -48,6 +48,11 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 		return caller{}, err
 	}
 	c := h.Credential
+	addr := sigv4.ClientAddr(r, s.cfg.TrustedProxies)
+	if scope, wait := s.limiter.Admit(c.AccessKey, addr, s.cfg.Now()); scope != "" {
+		return caller{}, &Error{Kind: ErrRequestLimitExceeded, RetryAfter: wait,
+			Message: "Request limit exceeded: too many failed authentications from this " + scopeWord(scope) + "."}
+	}
 	amzDate, date, err := requestDate(r)
 	if err != nil {
 		return caller{}, err
@@ -74,6 +79,9 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 	}
 	secret, account, err := s.keys.lookup(ctx, c.AccessKey)
 	if err != nil {
+		if errors.Is(err, ErrAuthFailure) {
+			s.limiter.Failed(c.AccessKey, addr, s.cfg.Now())
+		}
 		return caller{}, err
 	}
 	key := sigv4.SigningKey(secret, c)
@@ -82,9 +90,11 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 	for _, uri := range canonicalURIs(r) {
 		creq := sigv4.CanonicalRequest(r.Method, uri, query, headers, h.SignedHeaders, payload)
 		if sigv4.SignatureEqual(sigv4.Sign(key, sigv4.StringToSign(amzDate, c, creq)), h.Signature) {
+			s.limiter.Succeeded(c.AccessKey, addr, s.cfg.Now())
 			return caller{AccessKey: c.AccessKey, Account: account}, nil
 		}
 	}
+	s.limiter.Failed(c.AccessKey, addr, s.cfg.Now())
 	return caller{}, errorf(ErrSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 }
 
@@ -137,4 +147,12 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 		}
 	}
 	return nil
+}
+
+// scopeWord names what a limiter refusal was for.
+func scopeWord(scope string) string {
+	if scope == sigv4.ScopeKey {
+		return "access key"
+	}
+	return "address"
 }

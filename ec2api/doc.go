@@ -18,8 +18,10 @@
 // the request checked, so a failed request changes nothing; the private key of a created
 // key pair is returned once and neither stored nor logged.
 //
+// Failed authentications are limited per access key and client address by the S3 port's
+// limiter (sigv4.FailureLimiter), before any secret is looked up.
+//
 // Caveats: signatures must be in the Authorization header (query-string signing is
 // refused); a revoked access key keeps working for up to Config.KeyCacheTTL; ClientToken
-// idempotency is not implemented; failed authentications are not rate-limited here the way
-// the S3 port limits them.
+// idempotency is not implemented.
 package ec2api

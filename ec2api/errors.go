@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Sentinel errors. Each is returned (usually wrapped with a message by errorf) where its
@@ -125,6 +126,8 @@ var errorTable = []struct {
 type Error struct {
 	Kind    error
 	Message string
+	// RetryAfter, when set, is sent as Retry-After (whole seconds, at least 1).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -139,3 +139,36 @@ func TestGetQuery(t *testing.T) {
 		t.Fatalf("GET: %d %s", status, body)
 	}
 }
+
+// TestFailedAuthThrottled: past the limit of failed signatures, a key and an address are
+// refused with RequestLimitExceeded and Retry-After, while an address that authenticated
+// with its own key keeps working.
+func TestFailedAuthThrottled(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.Keys["alice"], e.Keys["bob"]
+	describe := form("Action", "DescribeRegions", "Version", APIVersion)
+	if status, body := e.raw(alice, testRegion, time.Now(), describe); status != 200 {
+		t.Fatalf("alice: %d %s", status, body)
+	}
+	wrong := testKey{bob.ID, "guessed"}
+	for range 20 {
+		status, body := e.raw(wrong, testRegion, time.Now(), describe)
+		wantError(t, status, body, http.StatusForbidden, "SignatureDoesNotMatch")
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.URL+"/", strings.NewReader(describe))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	signRequest(t, e, req, bob, describe)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "3" {
+		t.Fatalf("bob's key after 20 failures: %d, Retry-After %q; want 503 after 3 s", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	status, body := e.raw(wrong, testRegion, time.Now(), describe)
+	wantError(t, status, body, http.StatusServiceUnavailable, "RequestLimitExceeded")
+	if status, body := e.raw(alice, testRegion, time.Now(), describe); status != 200 {
+		t.Fatalf("alice, proven from this address, is refused: %d %s", status, body)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"stratus/internal/sigv4"
 	"strings"
 	"time"
 
@@ -42,6 +44,22 @@ type Config struct {
 	// meta again: a revoked key keeps working here for up to this long. Zero means
 	// DefaultKeyCacheTTL.
 	KeyCacheTTL time.Duration
+	// FailureLimit is how many failed authentications (a wrong signature, an unknown or
+	// disabled access key) an access key, and separately a client address, may have in
+	// quick succession; past it their requests are refused with RequestLimitExceeded (503,
+	// Retry-After) before any secret is looked up, until they earn an attempt back (one
+	// every FailureWindow/FailureLimit). An address that authenticated with a key in the
+	// last hour is not refused while it uses that key, so a stranger cannot lock the
+	// key's owner out. Zero means sigv4.DefaultFailureLimit (20); negative turns it off.
+	// The same limiter guards the S3 port.
+	FailureLimit int
+	// FailureWindow is the time over which FailureLimit failures are allowed. Zero means
+	// sigv4.DefaultFailureWindow (1 minute).
+	FailureWindow time.Duration
+	// TrustedProxies are reverse proxies in front of the server whose X-Forwarded-For
+	// names the client a failure is counted against (see s3api.AuthConfig); empty: the
+	// connection's peer is the client.
+	TrustedProxies []netip.Prefix
 	// CallTimeout bounds the catalog calls of one request. Zero means DefaultCallTimeout.
 	CallTimeout time.Duration
 	// Logger receives request failures that need a look (InternalError) at Warn and one
@@ -83,11 +101,12 @@ func (cfg Config) Validate() error {
 // Server serves the EC2 Query API over the meta catalog. It is an http.Handler; safe for
 // concurrent use.
 type Server struct {
-	cfg  Config
-	meta *meta.Client
-	keys *keyCache
-	log  *slog.Logger
-	m    *metrics
+	cfg     Config
+	meta    *meta.Client
+	keys    *keyCache
+	limiter *sigv4.FailureLimiter // nil when the limit is off
+	log     *slog.Logger
+	m       *metrics
 }
 
 // New returns a Server that keeps its records in mc and checks signatures with secrets
@@ -117,17 +136,27 @@ func New(cfg Config, mc *meta.Client) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.FailureLimit == 0 {
+		cfg.FailureLimit = sigv4.DefaultFailureLimit
+	}
+	if cfg.FailureWindow <= 0 {
+		cfg.FailureWindow = sigv4.DefaultFailureWindow
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		cfg:  cfg,
 		meta: mc,
 		keys: &keyCache{src: mc, ttl: cfg.KeyCacheTTL, now: cfg.Now},
 		log:  cfg.Logger,
 		m:    m,
-	}, nil
+	}
+	if cfg.FailureLimit > 0 {
+		s.limiter = sigv4.NewFailureLimiter(cfg.FailureLimit, cfg.FailureWindow, sigv4.DefaultMaxTracked)
+	}
+	return s, nil
 }
 
 // call is one authenticated request as an action handler sees it.
@@ -159,7 +188,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !known {
 			s.log.Warn("ec2 request failed", "req_id", reqID, "action", action, "err", err)
 		}
-		writeError(w, status, c, msg, reqID)
+		var e *Error
+		retryAfter := time.Duration(0)
+		if errors.As(err, &e) {
+			retryAfter = e.RetryAfter
+		}
+		writeError(w, status, c, msg, reqID, retryAfter)
 	} else {
 		writeResponse(w, action, resp, reqID)
 	}

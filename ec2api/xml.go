@@ -43,7 +43,7 @@ func writeResponse(w http.ResponseWriter, action string, body responder, reqID s
 	start := xml.StartElement{Name: xml.Name{Local: action + "Response"}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: Namespace}}}
 	if err := xml.NewEncoder(&buf).EncodeElement(body, start); err != nil {
 		// Every response type encodes; failure is a programmer error.
-		writeError(w, http.StatusInternalServerError, "InternalError", "An internal error has occurred.", reqID)
+		writeError(w, http.StatusInternalServerError, "InternalError", "An internal error has occurred.", reqID, 0)
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
@@ -65,8 +65,9 @@ type errorItem struct {
 	Message string `xml:"Message"`
 }
 
-// writeError writes an EC2 error.
-func writeError(w http.ResponseWriter, status int, code, msg, reqID string) {
+// writeError writes an EC2 error; a 503 carries Retry-After (retryAfter rounded up to whole
+// seconds, at least 1).
+func writeError(w http.ResponseWriter, status int, code, msg, reqID string, retryAfter time.Duration) {
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	xml.NewEncoder(&buf).Encode(errorResponse{Errors: []errorItem{{Code: code, Message: msg}}, RequestID: reqID})
@@ -74,7 +75,7 @@ func writeError(w http.ResponseWriter, status int, code, msg, reqID string) {
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.Header().Set("X-Amzn-Requestid", reqID)
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", strconv.FormatInt(max(int64((retryAfter+time.Second-1)/time.Second), 1), 10))
 	}
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())

@@ -15,6 +15,7 @@ import (
 
 	"stratus/ec2api"
 	"stratus/internal/pki"
+	"stratus/internal/sigv4"
 	metaclient "stratus/meta/client"
 )
 
@@ -41,7 +42,7 @@ func startEC2API(ctx context.Context, g *errgroup.Group, listen string, cfg ec2a
 
 func newEC2APICmd() *cobra.Command {
 	var listen, metricsListen string
-	var members []string
+	var members, trusted []string
 	var ident identityFlags
 	cfg := ec2api.DefaultConfig()
 	cmd := &cobra.Command{
@@ -59,6 +60,9 @@ then the JSON --config file, then defaults.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := ident.load()
 			if err != nil {
+				return err
+			}
+			if cfg.TrustedProxies, err = parseTrustedProxies(trusted); err != nil {
 				return err
 			}
 			mc, err := metaClientAs(id, metaAddrs(members))
@@ -88,6 +92,9 @@ then the JSON --config file, then defaults.`,
 	f.StringVar(&cfg.Region, "region", cfg.Region, "the region this API is: clients sign for it")
 	f.StringSliceVar(&cfg.Zones, "zones", nil, "availability zones of the region (default <region>a)")
 	f.DurationVar(&cfg.MaxClockSkew, "max-clock-skew", ec2api.DefaultMaxClockSkew, "how far a request's date may be from this server's clock")
+	f.IntVar(&cfg.FailureLimit, "auth-failure-limit", sigv4.DefaultFailureLimit, "failed authentications allowed per access key and per client address in --auth-failure-window before RequestLimitExceeded (negative: no limit)")
+	f.DurationVar(&cfg.FailureWindow, "auth-failure-window", sigv4.DefaultFailureWindow, "the window of --auth-failure-limit")
+	f.StringSliceVar(&trusted, "trusted-proxies", nil, "addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (default: none)")
 	f.StringVar(&metricsListen, "metrics-listen", "auto", "address of /metrics and /healthz (plain HTTP); auto: the --listen host with its port + 100 (8773 → 8873); off: none")
 	f.StringSliceVar(&members, "meta", nil, "addresses of meta members (default $STRATUS_META_ADDR, else 127.0.0.1:7400)")
 	ident.addFlags(f, pki.RoleEC2API, DaemonPKIDir)
@@ -118,5 +125,11 @@ func serverEC2(ctx context.Context, g *errgroup.Group, f serverFlags, mc *metacl
 	}
 	cfg := ec2api.DefaultConfig()
 	cfg.Region, cfg.Logger, cfg.Registerer = f.front.region, slog.Default().With("part", "ec2api"), reg
+	// The S3 port's limit on failed authentications applies here too.
+	cfg.FailureLimit, cfg.FailureWindow = f.front.authFailureLimit, f.front.authFailureWindow
+	var err error
+	if cfg.TrustedProxies, err = parseTrustedProxies(f.front.trustedProxies); err != nil {
+		return "", err
+	}
 	return startEC2API(ctx, g, f.ec2Listen, cfg, mc)
 }

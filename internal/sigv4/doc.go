@@ -4,6 +4,9 @@
 // and region a server accepts, how it finds secrets, how far a request's date may drift and
 // how a failure is reported to a client are the callers' (s3api, ec2api) to decide.
 //
-// Everything here is pure computation: no I/O, no logging, no secrets kept. Signatures are
-// compared in constant time (SignatureEqual).
+// Beside the algorithm, FailureLimiter is the limit on failed authentications both front
+// ends apply per access key and client address, before they look up a secret.
+//
+// No I/O, no logging, no secrets kept. Signatures are compared in constant time
+// (SignatureEqual).
 package sigv4
