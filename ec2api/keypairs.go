@@ -160,6 +160,10 @@ func (s *Server) describeKeyPairs(ctx context.Context, c *call) (responder, erro
 	if err != nil {
 		return nil, err
 	}
+	tags, err := s.accountTags(ctx, c.Account)
+	if err != nil {
+		return nil, err
+	}
 	for _, n := range names {
 		if !slices.ContainsFunc(kps, func(k meta.KeyPair) bool { return k.Name == n }) {
 			return nil, errorf(ErrKeyPairNotFound, "The key pair '%s' does not exist", n)
@@ -178,32 +182,16 @@ func (s *Server) describeKeyPairs(ctx context.Context, c *call) (responder, erro
 		if !matchFields(fs, map[string]string{"key-name": k.Name, "key-pair-id": k.ID, "fingerprint": k.Fingerprint, "key-type": k.KeyType}) {
 			continue
 		}
-		tags, err := s.tagsOf(ctx, c.Account, k.ID, fs)
-		if err != nil {
-			return nil, err
-		}
-		if tags == nil {
+		if !matchTags(fs, tags[k.ID]) {
 			continue
 		}
-		it := keyPairItem{KeyPairID: k.ID, KeyType: k.KeyType, TagSet: tagSet(tags), CreateTime: ec2Time(k.CreatedAt), KeyName: k.Name, KeyFingerprint: k.Fingerprint}
+		it := keyPairItem{KeyPairID: k.ID, KeyType: k.KeyType, TagSet: tagSet(tags[k.ID]), CreateTime: ec2Time(k.CreatedAt), KeyName: k.Name, KeyFingerprint: k.Fingerprint}
 		if withPublic {
 			it.PublicKey = k.PublicKey + " " + k.Name
 		}
 		resp.KeySet.Items = append(resp.KeySet.Items, it)
 	}
 	return resp, nil
-}
-
-// tagsOf returns a resource's tags, or nil if they fail the tag filters among fs.
-func (s *Server) tagsOf(ctx context.Context, account, id string, fs []filter) (map[string]string, error) {
-	rt, _, err := s.meta.Tags(ctx, account, id)
-	if err != nil {
-		return nil, err
-	}
-	if !matchTags(fs, rt.Tags) {
-		return nil, nil
-	}
-	return rt.Tags, nil
 }
 
 type deleteKeyPairResponse struct {
