@@ -180,7 +180,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	reqID := newRequestID()
 	action := "unknown"
-	resp, err := s.serve(r, &action)
+	resp, err := s.serve(w, r, &action)
 	code := "OK"
 	if err != nil {
 		c, status, msg, known := apiError(err)
@@ -203,11 +203,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve reads, authenticates and dispatches r; action is set once it is known to be one
 // of ours (for metrics and logs, which must not carry arbitrary client strings).
-func (s *Server) serve(r *http.Request, action *string) (responder, error) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, action *string) (responder, error) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		return nil, errorf(ErrInvalidAction, "The EC2 Query API takes GET and POST requests, not %s.", r.Method)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	// w lets net/http close the connection after a too-large body it did not read.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
