@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/stratus
 DATA      ?= ./data
 # Debian packages the tests drive as real peers. Installed only when missing.
-APT_PACKAGES ?= awscli s3cmd rclone qemu-utils libnbd-bin fio
+APT_PACKAGES ?= awscli python3-boto3 s3cmd rclone qemu-utils libnbd-bin fio
 
 .PHONY: all build run test deps vet unit bench bench-go chaos clean
 
