@@ -19,13 +19,14 @@ import (
 //
 // Reads of every table are open to the roles that run the data path and to operators, but
 // no read returns a secret: the access-key table's records come back without their
-// secrets (see redact), and only proxies get one, one key at a time, through PathSecret.
+// secrets (see redact), and only the SigV4 front ends (proxies, EC2 APIs) get one, one key
+// at a time, through PathSecret.
 
 // tableWriters lists, per table, the roles other than meta that may write it.
 var tableWriters = map[string][]pki.Role{
 	client.TableConfig:         {pki.RoleAdmin},
 	client.TableRings:          {pki.RoleAdmin},
-	client.TableNodes:          {pki.RoleAdmin, pki.RoleObjectd},
+	client.TableNodes:          {pki.RoleAdmin, pki.RoleObjectd, pki.RoleComputed},
 	client.TableAccounts:       {pki.RoleAdmin},
 	client.TableAccessKeys:     {pki.RoleAdmin},
 	client.TableBuckets:        {pki.RoleAdmin, pki.RoleProxy},
@@ -33,12 +34,13 @@ var tableWriters = map[string][]pki.Role{
 	client.TableObjectVersions: {pki.RoleAdmin, pki.RoleProxy},
 	client.TableUploads:        {pki.RoleAdmin, pki.RoleProxy},
 	client.TableUploadParts:    {pki.RoleAdmin, pki.RoleProxy},
-	client.TableVolumes:        {pki.RoleAdmin, pki.RoleVolumed},
-	client.TableSnapshots:      {pki.RoleAdmin, pki.RoleVolumed},
+	client.TableVolumes:        {pki.RoleAdmin, pki.RoleVolumed, pki.RoleEC2API},
+	client.TableSnapshots:      {pki.RoleAdmin, pki.RoleVolumed, pki.RoleEC2API},
 	client.TableSnapChunks:     {pki.RoleAdmin, pki.RoleVolumed},
-	client.TableImages:         {pki.RoleAdmin},
-	client.TableInstances:      {pki.RoleAdmin},
-	client.TableKeyPairs:       {pki.RoleAdmin},
+	client.TableImages:         {pki.RoleAdmin, pki.RoleEC2API},
+	client.TableInstances:      {pki.RoleAdmin, pki.RoleEC2API, pki.RoleComputed},
+	client.TableKeyPairs:       {pki.RoleAdmin, pki.RoleEC2API},
+	client.TableTags:           {pki.RoleAdmin, pki.RoleEC2API},
 }
 
 // storageReads are the tables a storage node may read: where data goes, nothing about whose.
@@ -47,6 +49,19 @@ var storageReads = []string{client.TableConfig, client.TableRings, client.TableN
 // volumeReads are the tables a volume daemon may read: placement, its volumes and their
 // snapshots, and the reference counts of the snapshots' chunks.
 var volumeReads = []string{client.TableConfig, client.TableRings, client.TableNodes, client.TableVolumes, client.TableSnapshots, client.TableSnapChunks}
+
+// ec2Reads are the tables an EC2 front end may read: the compute catalog and who owns what
+// (accounts), not buckets or objects. Secrets come one at a time through PathSecret.
+var ec2Reads = []string{client.TableConfig, client.TableNodes, client.TableAccounts, client.TableVolumes,
+	client.TableSnapshots, client.TableImages, client.TableInstances, client.TableKeyPairs, client.TableTags}
+
+// computeReads are the tables a compute host may read: what to run and with what.
+var computeReads = []string{client.TableConfig, client.TableRings, client.TableNodes, client.TableVolumes,
+	client.TableImages, client.TableInstances, client.TableKeyPairs}
+
+// secretReaders are the roles that may read one access key's secret through PathSecret:
+// the front ends that check SigV4 signatures.
+var secretReaders = []pki.Role{pki.RoleProxy, pki.RoleEC2API}
 
 // trusted is the identity of callers when the node runs without TLS (tests only): anything
 // goes, as before there were certificates.
@@ -92,7 +107,9 @@ func mayWrite(p pki.Peer, ops []client.Op) error {
 // mayRead checks that p may read table.
 func mayRead(p pki.Peer, table string) error {
 	if p.Role == pki.RoleObjectd && slices.Contains(storageReads, table) ||
-		p.Role == pki.RoleVolumed && slices.Contains(volumeReads, table) {
+		p.Role == pki.RoleVolumed && slices.Contains(volumeReads, table) ||
+		p.Role == pki.RoleEC2API && slices.Contains(ec2Reads, table) ||
+		p.Role == pki.RoleComputed && slices.Contains(computeReads, table) {
 		return nil
 	}
 	return permit(p, "read table "+table, pki.RoleAdmin, pki.RoleProxy)

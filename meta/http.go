@@ -94,7 +94,7 @@ func (s *Server) handler() http.Handler {
 		return true, func() (any, error) { return s.watch(ctx, req) }, nil
 	}))
 	mux.HandleFunc("POST "+client.PathSecret, s.read("secret", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
-		if err := permit(p, "read secrets", pki.RoleProxy); err != nil {
+		if err := permit(p, "read secrets", secretReaders...); err != nil {
 			return false, nil, err
 		}
 		var req client.SecretRequest

@@ -2,8 +2,7 @@ package s3api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"stratus/internal/sigv4"
 )
 
 // Credentials finds the secret behind an access key. The S3 server passes an adapter over
@@ -43,15 +42,8 @@ func (c StaticCredentials) Lookup(_ context.Context, accessKey string) (secret, 
 }
 
 // maxCacheIDBytes is the longest access key kept as is in a table (the negative cache, the
-// failure limit); longer ones (meta allows 2 KiB, a presigned URL's query far more) are
-// kept by their SHA-256, so an entry's size is bounded whatever a client sends.
-const maxCacheIDBytes = 128
+// failure limit); longer ones are kept by their SHA-256 (sigv4.CacheID).
+const maxCacheIDBytes = sigv4.MaxCacheIDBytes
 
 // cacheID is how accessKey is named in bounded tables: itself, or a digest if it is long.
-func cacheID(accessKey string) string {
-	if len(accessKey) <= maxCacheIDBytes {
-		return accessKey
-	}
-	sum := sha256.Sum256([]byte(accessKey))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
+func cacheID(accessKey string) string { return sigv4.CacheID(accessKey) }

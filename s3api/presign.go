@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"stratus/internal/sigv4"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +62,7 @@ func parsePresignQuery(q url.Values) (presignQuery, error) {
 		return presignQuery{}, errorf(ErrAuthorizationQueryMalformed, "X-Amz-Expires must be less than a week (in seconds) that is 604800")
 	}
 	p.Expires = time.Duration(secs) * time.Second
-	if p.SignedHeaders, ok = parseSignedHeaders(q.Get(querySignedHeaders)); !ok {
+	if p.SignedHeaders, ok = sigv4.ParseSignedHeaders(q.Get(querySignedHeaders)); !ok {
 		return presignQuery{}, errorf(ErrAuthorizationQueryMalformed, "X-Amz-SignedHeaders is not a ';'-separated list of lower-case header names.")
 	}
 	p.Signature = q.Get(querySignature)

@@ -1,33 +1,28 @@
 package s3api
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
-	"net/url"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"stratus/internal/sigv4"
 )
 
-// SigV4 names, as they appear on the wire.
+// SigV4 names, as they appear on the wire. The algorithm itself is in internal/sigv4,
+// shared with the EC2 API; what is S3's own (the service name, payload modes, the single
+// encoding of paths) stays here.
 const (
 	// Algorithm is the only signing algorithm Stratus accepts.
-	Algorithm = "AWS4-HMAC-SHA256"
+	Algorithm = sigv4.Algorithm
 	// ServiceS3 is the service name in the credential scope.
 	ServiceS3 = "s3"
-	// scopeTerminator ends every credential scope.
-	scopeTerminator = "aws4_request"
 
 	// amzDateFormat is the basic ISO 8601 form of X-Amz-Date.
-	amzDateFormat = "20060102T150405Z"
+	amzDateFormat = sigv4.AmzDateFormat
 	// scopeDateFormat is the date of the credential scope.
-	scopeDateFormat = "20060102"
+	scopeDateFormat = sigv4.ScopeDateFormat
 
 	// EmptySHA256 is the hex SHA-256 of an empty payload.
-	EmptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	EmptySHA256 = sigv4.EmptySHA256
 )
 
 // Values of x-amz-content-sha256 other than a hex SHA-256.
@@ -52,110 +47,29 @@ const (
 )
 
 // credential is the Credential component: accessKey/date/region/service/aws4_request.
-type credential struct {
-	AccessKey string
-	Date      string // yyyymmdd
-	Region    string
-	Service   string
-}
+type credential = sigv4.Credential
 
-// scope is the credential scope without the access key, as it appears in strings to sign.
-func (c credential) scope() string {
-	return c.Date + "/" + c.Region + "/" + c.Service + "/" + scopeTerminator
-}
-
-// String renders the credential as clients send it.
-func (c credential) String() string { return c.AccessKey + "/" + c.scope() }
-
-// parseCredential splits a Credential value. The access key may not contain '/', which
-// AWS and Stratus keys never do.
-func parseCredential(s string) (credential, bool) {
-	parts := strings.Split(s, "/")
-	if len(parts) != 5 || parts[4] != scopeTerminator {
-		return credential{}, false
-	}
-	c := credential{AccessKey: parts[0], Date: parts[1], Region: parts[2], Service: parts[3]}
-	if c.AccessKey == "" || c.Region == "" || c.Service == "" || !isDigits(c.Date, 8) {
-		return credential{}, false
-	}
-	return c, true
-}
-
-func isDigits(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// signingKey derives the key of one day, region and service from the secret.
-func signingKey(secret string, c credential) []byte {
-	k := hmacSHA256([]byte("AWS4"+secret), c.Date)
-	k = hmacSHA256(k, c.Region)
-	k = hmacSHA256(k, c.Service)
-	return hmacSHA256(k, scopeTerminator)
-}
-
-func hmacSHA256(key []byte, data string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(data))
-	return m.Sum(nil)
-}
-
-// sign returns the hex signature of stringToSign.
-func sign(key []byte, stringToSign string) string {
-	return hex.EncodeToString(hmacSHA256(key, stringToSign))
-}
-
-// signatureEqual compares a computed and a presented hex signature in constant time.
+// The algorithm's steps, under the names this package's code and tests use.
+func parseCredential(s string) (credential, bool)   { return sigv4.ParseCredential(s) }
+func signingKey(secret string, c credential) []byte { return sigv4.SigningKey(secret, c) }
+func sign(key []byte, stringToSign string) string   { return sigv4.Sign(key, stringToSign) }
 func signatureEqual(computed, presented string) bool {
-	return hmac.Equal([]byte(computed), []byte(presented))
+	return sigv4.SignatureEqual(computed, presented)
 }
-
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
+func sha256Hex(s string) string                   { return sigv4.SHA256Hex(s) }
+func uriEncode(s string, encodeSlash bool) string { return sigv4.URIEncode(s, encodeSlash) }
+func canonicalQuery(rawQuery, skip string) string { return sigv4.CanonicalQuery(rawQuery, skip) }
+func canonicalHeaders(r *http.Request, signed []string) string {
+	return sigv4.CanonicalHeaders(r, signed)
 }
-
-// stringToSign is the string a request signature covers.
 func stringToSign(amzDate string, c credential, canonicalRequest string) string {
-	return Algorithm + "\n" + amzDate + "\n" + c.scope() + "\n" + sha256Hex(canonicalRequest)
+	return sigv4.StringToSign(amzDate, c, canonicalRequest)
 }
-
-// canonicalRequest builds SigV4's canonical request from its parts.
 func canonicalRequest(method, uri, query, headers string, signedHeaders []string, payloadHash string) string {
-	return method + "\n" + uri + "\n" + query + "\n" + headers + "\n" +
-		strings.Join(signedHeaders, ";") + "\n" + payloadHash
+	return sigv4.CanonicalRequest(method, uri, query, headers, signedHeaders, payloadHash)
 }
-
-// uriEncode percent-encodes s as SigV4 asks: every byte but A-Z a-z 0-9 - _ . ~ becomes %XX
-// (upper-case hex); '/' is kept when encodeSlash is false (paths) and encoded otherwise
-// (query names and values).
-func uriEncode(s string, encodeSlash bool) string {
-	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
-			c == '-', c == '_', c == '.', c == '~':
-			b.WriteByte(c)
-		case c == '/' && !encodeSlash:
-			b.WriteByte(c)
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&15])
-		}
-	}
-	return b.String()
-}
+func isHexSHA256(s string) bool       { return sigv4.IsHexSHA256(s) }
+func isLowerHex(s string, n int) bool { return sigv4.IsLowerHex(s, n) }
 
 // canonicalURIs returns the canonical URIs to try for r, best first. S3 signs the path
 // encoded once (never twice, unlike other services): the SigV4 encoding of the decoded path.
@@ -177,131 +91,5 @@ func canonicalURIs(r *http.Request) []string {
 	return []string{first, raw}
 }
 
-// canonicalQuery renders a raw query string canonically: each name and value decoded and
-// re-encoded with uriEncode, sorted by name then value, joined with '&'. skip names a
-// parameter to leave out (X-Amz-Signature for presigned URLs).
-func canonicalQuery(rawQuery, skip string) string {
-	if rawQuery == "" {
-		return ""
-	}
-	type pair struct{ k, v string }
-	var pairs []pair
-	for part := range strings.SplitSeq(rawQuery, "&") {
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		k, v = queryUnescape(k), queryUnescape(v)
-		if k == skip {
-			continue
-		}
-		pairs = append(pairs, pair{uriEncode(k, true), uriEncode(v, true)})
-	}
-	slices.SortFunc(pairs, func(a, b pair) int {
-		if c := strings.Compare(a.k, b.k); c != 0 {
-			return c
-		}
-		return strings.Compare(a.v, b.v)
-	})
-	var b strings.Builder
-	for i, p := range pairs {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(p.k)
-		b.WriteByte('=')
-		b.WriteString(p.v)
-	}
-	return b.String()
-}
-
-// queryUnescape decodes a query component as net/url does ('+' is a space); a malformed
-// escape is kept as sent, so the signature check rejects it rather than the parser.
-func queryUnescape(s string) string {
-	if !strings.ContainsAny(s, "%+") {
-		return s
-	}
-	u, err := url.QueryUnescape(s)
-	if err != nil {
-		return s
-	}
-	return u
-}
-
-// canonicalHeaders renders the signed headers of r: "name:value\n" for each, in the order
-// the client listed them. Values are trimmed and inner runs of spaces collapsed; several
-// values of one header are joined with ','. Host, Content-Length and Transfer-Encoding are
-// taken from where net/http keeps them.
-func canonicalHeaders(r *http.Request, signed []string) string {
-	var b strings.Builder
-	for _, name := range signed {
-		b.WriteString(name)
-		b.WriteByte(':')
-		switch name {
-		case "host":
-			b.WriteString(trimAll(r.Host))
-		case "content-length":
-			if v := r.Header.Values("Content-Length"); len(v) > 0 {
-				writeValues(&b, v)
-			} else if r.ContentLength >= 0 {
-				b.WriteString(strconv.FormatInt(r.ContentLength, 10))
-			}
-		case "transfer-encoding":
-			if v := r.Header.Values("Transfer-Encoding"); len(v) > 0 {
-				writeValues(&b, v)
-			} else {
-				b.WriteString(strings.Join(r.TransferEncoding, ","))
-			}
-		default:
-			writeValues(&b, r.Header.Values(name))
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-func writeValues(b *strings.Builder, values []string) {
-	for i, v := range values {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(trimAll(v))
-	}
-}
-
-// trimAll trims s and collapses each inner run of spaces to one.
-func trimAll(s string) string {
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "  ") {
-		return s
-	}
-	var b strings.Builder
-	space := false
-	for i := 0; i < len(s); i++ {
-		if s[i] == ' ' {
-			if space {
-				continue
-			}
-			space = true
-		} else {
-			space = false
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // parseAmzDate parses an X-Amz-Date value.
-func parseAmzDate(s string) (time.Time, bool) {
-	t, err := time.Parse(amzDateFormat, s)
-	return t, err == nil
-}
-
-// isHexSHA256 reports whether s is 64 lower- or upper-case hex digits.
-func isHexSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
+func parseAmzDate(s string) (time.Time, bool) { return sigv4.ParseAmzDate(s) }

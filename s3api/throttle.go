@@ -3,29 +3,22 @@ package s3api
 import (
 	"net/http"
 	"net/netip"
-	"strings"
-	"sync"
 	"time"
+
+	"stratus/internal/sigv4"
 )
 
-// Defaults of the failed-authentication limit (see AuthConfig).
+// Defaults of the failed-authentication limit (see AuthConfig). The limiter itself is
+// sigv4.FailureLimiter, shared with the EC2 API.
 const (
 	// DefaultFailureLimit is how many failed authentications an access key, and separately
 	// a client address, may have in quick succession.
-	DefaultFailureLimit = 20
+	DefaultFailureLimit = sigv4.DefaultFailureLimit
 	// DefaultFailureWindow is the time over which DefaultFailureLimit failures are allowed.
-	DefaultFailureWindow = time.Minute
+	DefaultFailureWindow = sigv4.DefaultFailureWindow
 	// DefaultMaxTracked bounds each table of the limiter.
-	DefaultMaxTracked = 10000
+	DefaultMaxTracked = sigv4.DefaultMaxTracked
 )
-
-// provenFor is how long an address that authenticated with an access key stays exempt from
-// that key's limit (and its own): long enough for a client that works in bursts, bounded so
-// a table of such pairs forgets clients that left.
-const provenFor = time.Hour
-
-// evictSample is how many entries a full table looks at to choose one to drop.
-const evictSample = 8
 
 // Why an authentication failed, as the metrics label it.
 const (
@@ -36,220 +29,46 @@ const (
 
 // What a refusal was for, as the metrics label it.
 const (
-	scopeKey     = "key"
-	scopeAddress = "address"
+	scopeKey     = sigv4.ScopeKey
+	scopeAddress = sigv4.ScopeAddress
 )
 
-// failureLimiter counts failed authentications per access key and per client address in
-// token buckets: each holds up to limit attempts and earns one back every window/limit;
-// a failure spends one. A key or address with no attempt left is refused before its
-// secret is looked up. Successes spend nothing.
-//
-// Anyone may name an access key, so a key's limit alone would let a stranger lock its
-// owner out with a few bad requests. An address that authenticated with a key within
-// provenFor is therefore exempt from the limits while it uses that key, until it fails
-// with it. Such an exemption is earned only by a valid signature, so it gives an
-// attacker nothing the signature had not.
-//
-// Memory is bounded: each of the three tables (keys, addresses, proven pairs) holds at
-// most maxTracked entries; a full table drops, of a few sampled entries, the one that
-// carries least (the fullest bucket, the oldest proof). A bucket that has refilled carries
-// nothing and is dropped when next touched.
-//
-// Safe for concurrent use.
-type failureLimiter struct {
-	limit      float64
-	perAttempt time.Duration // window/limit: the time to earn one attempt back
-	maxTracked int
-
-	mu     sync.RWMutex
-	keys   map[string]bucket
-	addrs  map[netip.Addr]bucket
-	proven map[provenPair]time.Time // when the pair last authenticated
-}
-
-// bucket is a token bucket: tokens attempts were left at at.
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-type provenPair struct {
-	key  string
-	addr netip.Addr
-}
+// failureLimiter is sigv4.FailureLimiter answering in S3's terms: a refusal is a
+// *SlowDownError. A nil *failureLimiter admits everything.
+type failureLimiter struct{ l *sigv4.FailureLimiter }
 
 func newFailureLimiter(limit int, window time.Duration, maxTracked int) *failureLimiter {
-	return &failureLimiter{
-		limit:      float64(limit),
-		perAttempt: max(window/time.Duration(limit), time.Nanosecond),
-		maxTracked: maxTracked,
-		keys:       map[string]bucket{},
-		addrs:      map[netip.Addr]bucket{},
-		proven:     map[provenPair]time.Time{},
-	}
-}
-
-// available returns the attempts b holds at now.
-func (l *failureLimiter) available(b bucket, now time.Time) float64 {
-	earned := float64(now.Sub(b.at)) / float64(l.perAttempt)
-	return min(l.limit, b.tokens+max(earned, 0))
-}
-
-// wait returns how long until b holds one attempt.
-func (l *failureLimiter) wait(b bucket, now time.Time) time.Duration {
-	return time.Duration((1 - l.available(b, now)) * float64(l.perAttempt))
+	return &failureLimiter{sigv4.NewFailureLimiter(limit, window, maxTracked)}
 }
 
 // admit returns nil if a request with key from addr may be verified, or, when key or addr
-// has no attempt left, a *SlowDownError and the scope that refused it. addr may be the
-// zero Addr (unknown), which is not limited.
-func (l *failureLimiter) admit(key string, addr netip.Addr, now time.Time) (*SlowDownError, string) {
-	if l == nil {
+// has no attempt left, a *SlowDownError and the scope that refused it.
+func (f *failureLimiter) admit(key string, addr netip.Addr, now time.Time) (*SlowDownError, string) {
+	if f == nil {
 		return nil, ""
 	}
-	key = cacheID(key)
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if at, ok := l.proven[provenPair{key, addr}]; ok && addr.IsValid() && now.Sub(at) <= provenFor {
+	scope, wait := f.l.Admit(key, addr, now)
+	if scope == "" {
 		return nil, ""
 	}
-	if b, ok := l.addrs[addr]; ok && l.available(b, now) < 1 {
-		return &SlowDownError{RetryAfter: l.wait(b, now)}, scopeAddress
-	}
-	if b, ok := l.keys[key]; ok && l.available(b, now) < 1 {
-		return &SlowDownError{RetryAfter: l.wait(b, now)}, scopeKey
-	}
-	return nil, ""
+	return &SlowDownError{RetryAfter: wait}, scope
 }
 
-// failed spends an attempt of key and of addr, and revokes their pair's proof.
-func (l *failureLimiter) failed(key string, addr netip.Addr, now time.Time) {
-	if l == nil {
-		return
-	}
-	key = cacheID(key)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	spend(l, l.keys, key, now)
-	if addr.IsValid() {
-		spend(l, l.addrs, addr, now)
-	}
-	delete(l.proven, provenPair{key, addr})
-}
-
-// spend takes one attempt from m[id], adding the entry (and making room) if it is new.
-// Attempts do not go below zero, so a burst that passed admit together does not lock its
-// key out for longer than a full window.
-func spend[K comparable](l *failureLimiter, m map[K]bucket, id K, now time.Time) {
-	b, ok := m[id]
-	if !ok {
-		if len(m) >= l.maxTracked {
-			evict(l, m, now)
-		}
-		b = bucket{tokens: l.limit, at: now}
-	}
-	m[id] = bucket{tokens: max(l.available(b, now)-1, 0), at: now}
-}
-
-// evict drops, of a few entries of a full table, the one with most attempts left: the one
-// least likely to be refused soon. Map iteration starts at a random place, which makes the
-// sample random enough.
-func evict[K comparable](l *failureLimiter, m map[K]bucket, now time.Time) {
-	var victim K
-	most, n := -1.0, 0
-	for id, b := range m {
-		if a := l.available(b, now); a > most {
-			victim, most = id, a
-		}
-		if n++; n == evictSample || most >= l.limit {
-			break
-		}
-	}
-	delete(m, victim)
-}
-
-// succeeded records that key authenticated from addr, which exempts the pair from the
-// limits for provenFor. A bucket with every attempt back is dropped.
-func (l *failureLimiter) succeeded(key string, addr netip.Addr, now time.Time) {
-	if l == nil || !addr.IsValid() {
-		return
-	}
-	key = cacheID(key)
-	pair := provenPair{key, addr}
-	l.mu.RLock()
-	at, ok := l.proven[pair]
-	l.mu.RUnlock()
-	if ok && now.Sub(at) < provenFor/8 {
-		return // fresh enough: most successes take only the read lock
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.proven[pair]; !ok && len(l.proven) >= l.maxTracked {
-		var victim provenPair
-		var oldest time.Time
-		n := 0
-		for p, at := range l.proven {
-			if n == 0 || at.Before(oldest) {
-				victim, oldest = p, at
-			}
-			if n++; n == evictSample {
-				break
-			}
-		}
-		delete(l.proven, victim)
-	}
-	l.proven[pair] = now
-	if b, ok := l.keys[key]; ok && l.available(b, now) >= l.limit {
-		delete(l.keys, key)
-	}
-	if b, ok := l.addrs[addr]; ok && l.available(b, now) >= l.limit {
-		delete(l.addrs, addr)
+// failed spends an attempt of key and of addr.
+func (f *failureLimiter) failed(key string, addr netip.Addr, now time.Time) {
+	if f != nil {
+		f.l.Failed(key, addr, now)
 	}
 }
 
-// clientAddr returns the address r's failures are counted against: the connection's peer,
-// or, when the peer is a trusted proxy, the rightmost address of X-Forwarded-For that is
-// not one. An IPv6 address is reduced to its /64, which one host can hold whole. The zero
-// Addr means unknown (an in-process caller).
+// succeeded records that key authenticated from addr.
+func (f *failureLimiter) succeeded(key string, addr netip.Addr, now time.Time) {
+	if f != nil {
+		f.l.Succeeded(key, addr, now)
+	}
+}
+
+// clientAddr returns the address r's failures are counted against (sigv4.ClientAddr).
 func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	addr := parseHostAddr(r.RemoteAddr)
-	if addr.IsValid() && len(trusted) > 0 && inPrefixes(addr, trusted) {
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop := parseHostAddr(strings.TrimSpace(hops[i]))
-			if !hop.IsValid() {
-				break // a garbled hop: trust nothing to its left
-			}
-			addr = hop
-			if !inPrefixes(hop, trusted) {
-				break
-			}
-		}
-	}
-	if addr.Is6() {
-		addr = netip.PrefixFrom(addr, 64).Masked().Addr()
-	}
-	return addr
-}
-
-// parseHostAddr parses "ip", "ip:port" or "[ip]:port", unmapping IPv4-in-IPv6 and
-// dropping any zone; the zero Addr if s is none of them.
-func parseHostAddr(s string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap().WithZone("")
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().WithZone("")
-	}
-	return netip.Addr{}
-}
-
-func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return sigv4.ClientAddr(r, trusted)
 }

@@ -239,7 +239,7 @@ func TestDocumentedSignedTrailer(t *testing.T) {
 		Trailer:       true,
 		TrailerNames:  []string{"x-amz-checksum-crc32c"},
 		Signer: chunkSigner{
-			key: signingKey(docSecret, c), amzDate: "20130524T000000Z", scope: c.scope(),
+			key: signingKey(docSecret, c), amzDate: "20130524T000000Z", scope: c.Scope(),
 			seed: "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e",
 		},
 		Out: http.Header{},

@@ -207,7 +207,7 @@ func (v *Verifier) verifyHeader(ctx context.Context, r *http.Request, authz stri
 		ContentSHA256: payload,
 		ContentLength: r.ContentLength,
 	}
-	signer := chunkSigner{key: key, amzDate: amzDate, scope: h.Credential.scope(), seed: h.Signature,
+	signer := chunkSigner{key: key, amzDate: amzDate, scope: h.Credential.Scope(), seed: h.Signature,
 		failed: func() { v.failed(reasonChunkSignature, h.Credential.AccessKey, addr) }}
 	if err := a.wrapBody(r, signer); err != nil {
 		return nil, err

@@ -320,7 +320,8 @@ func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes boo
 	}
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(exe, "--log-level", "warn", "server", "--data", data, "--replicas", strconv.Itoa(replicas),
-		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3], "--nbd-listen", addrs[4])
+		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3], "--nbd-listen", addrs[4],
+		"--ec2-listen", "") // the benchmarks need no EC2 API, and must not collide with a running server's
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

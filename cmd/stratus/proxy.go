@@ -91,16 +91,8 @@ func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *met
 	}
 	// Any region is accepted in signatures: clients default to their own (often us-east-1).
 	auth := s3api.AuthConfig{FailureLimit: f.authFailureLimit, FailureWindow: f.authFailureWindow}
-	for _, p := range f.trustedProxies {
-		pfx, err := netip.ParsePrefix(p)
-		if err != nil {
-			addr, aerr := netip.ParseAddr(p)
-			if aerr != nil {
-				return nil, "", fmt.Errorf("--trusted-proxies %q: want an address or a CIDR prefix", p)
-			}
-			pfx = netip.PrefixFrom(addr, addr.BitLen())
-		}
-		auth.TrustedProxies = append(auth.TrustedProxies, pfx)
+	if auth.TrustedProxies, err = parseTrustedProxies(f.trustedProxies); err != nil {
+		return nil, "", err
 	}
 	verifier := s3api.NewVerifier(auth, &s3api.MetaCredentials{Meta: mc, TTL: 10 * time.Second})
 	scfg := s3api.DefaultServerConfig()
@@ -172,6 +164,23 @@ from flags, then STRATUS_PROXY_<FLAG>, then the JSON --config file, then default
 	cmd.Flags().StringSliceVar(&members, "meta", nil, "addresses of meta members (default $STRATUS_META_ADDR, else 127.0.0.1:7400)")
 	ident.addFlags(cmd.Flags(), pki.RoleProxy, DaemonPKIDir)
 	return cmd
+}
+
+// parseTrustedProxies reads --trusted-proxies: addresses or CIDR prefixes.
+func parseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range list {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxies %q: want an address or a CIDR prefix", p)
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, pfx)
+	}
+	return out, nil
 }
 
 // newRegistry returns a metrics registry with the Go runtime's and the process's own.

@@ -50,7 +50,9 @@ type serverFlags struct {
 	nbdListen string
 	// volumeHost is this host's name in volume attachments.
 	volumeHost string
-	front      frontFlags
+	// ec2Listen is the address of the EC2 API; empty serves none.
+	ec2Listen string
+	front     frontFlags
 }
 
 func newServerCmd() *cobra.Command {
@@ -73,6 +75,7 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.IntVar(&f.replicas, "replicas", 3, "replicas of every object (at most --devices)")
 	fl.IntVar(&f.partPower, "part-power", 10, "log2 of the ring's partition count, fixed on first start")
 	fl.StringVar(&f.metaListen, "meta-listen", "127.0.0.1:7400", "address of the meta catalog")
+	fl.StringVar(&f.ec2Listen, "ec2-listen", DefaultEC2Listen, "address of the EC2 API; empty: none")
 	fl.StringVar(&f.nbdListen, "nbd-listen", "127.0.0.1:10809", "loopback address to serve attached volumes on over NBD; empty: none")
 	fl.StringVar(&f.volumeHost, "volume-host", defaultHost(), "this host's name in volume attachments (stratus volume attach ID --host)")
 	fl.StringVar(&f.storageHop, "storage-hop", "inproc", "how the proxy reaches the storage node: inproc, mtls or plain (benchmarks of the hop only)")
@@ -85,10 +88,11 @@ creates an admin account and prints its credentials (also saved in data/credenti
 
 // adminCredentials is data/credentials.json.
 type adminCredentials struct {
-	Endpoint  string `json:"endpoint"`
-	Region    string `json:"region"`
-	AccessKey string `json:"access_key"`
-	SecretKey string `json:"secret_key"`
+	Endpoint    string `json:"endpoint"`
+	EC2Endpoint string `json:"ec2_endpoint,omitempty"`
+	Region      string `json:"region"`
+	AccessKey   string `json:"access_key"`
+	SecretKey   string `json:"secret_key"`
 }
 
 // runServer runs every role until ctx ends; ready is called once they all serve.
@@ -112,7 +116,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err != nil {
 		return err
 	}
-	metaID, objID, proxyID, adminID, volumedID := ids[0], ids[1], ids[2], ids[3], ids[4]
+	metaID, objID, proxyID, adminID, volumedID, ec2ID := ids[0], ids[1], ids[2], ids[3], ids[4], ids[5]
 
 	// Meta first: everything else keeps its truth there.
 	key, err := loadClusterKey(filepath.Join(f.dataDir, "cluster.key"), true)
@@ -185,6 +189,12 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	defer admin.Close()
+	ec2Meta, err := localMeta(ec2ID)
+	if err != nil {
+		oln.Close()
+		return err
+	}
+	defer ec2Meta.Close()
 	objTLS := proxyID.ClientTLS(pki.RoleObjectd)
 	objTransport := inproc.NewTransport(local, objclient.NewTransport(objclient.WithTLS(objTLS)), log)
 	objTransport.PresentAs(proxyID.ConnectionState)
@@ -231,13 +241,18 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err := startVolumes(gctx, g, f, local, localChunks, volumedID, rg, reg); err != nil {
 		return err
 	}
+	ec2Endpoint, err := serverEC2(gctx, g, f, ec2Meta, reg)
+	if err != nil {
+		return err
+	}
 	creds.Endpoint = endpoint
+	creds.EC2Endpoint = ec2Endpoint
 	creds.Region = f.front.region
 	if err := writeJSONFile(filepath.Join(f.dataDir, "credentials.json"), creds); err != nil {
 		return err
 	}
 	ready(creds)
-	log.Info("stratus server ready", "s3", creds.Endpoint, "meta", msrv.Addr(), "objectd", oln.Addr().String())
+	log.Info("stratus server ready", "s3", creds.Endpoint, "ec2", creds.EC2Endpoint, "meta", msrv.Addr(), "objectd", oln.Addr().String())
 	<-gctx.Done()
 	return g.Wait()
 }
@@ -307,27 +322,35 @@ func serverIdentities(f serverFlags) ([]*pki.Identity, error) {
 		pki.IssueRequest{Role: pki.RoleProxy, Name: string(pki.RoleProxy), Hosts: hosts},
 		pki.IssueRequest{Role: pki.RoleAdmin, Name: string(pki.RoleAdmin)},
 		pki.IssueRequest{Role: pki.RoleVolumed, Name: string(pki.RoleVolumed), Hosts: hosts},
+		pki.IssueRequest{Role: pki.RoleEC2API, Name: string(pki.RoleEC2API), Hosts: hosts},
 	)
 }
 
 // printWelcome tells the person who ran the server how to reach it.
 func printWelcome(w io.Writer, dataDir, metaAddr string, c adminCredentials) {
+	ec2 := "  EC2 endpoint: off (--ec2-listen)\n"
+	if c.EC2Endpoint != "" {
+		ec2 = fmt.Sprintf("  EC2 endpoint: %s\n", c.EC2Endpoint)
+	}
 	fmt.Fprintf(w, `Stratus is running (data in %s).
 
   S3 endpoint:  %s
-  region:       %s
+%s  region:       %s
   access key:   %s
   secret key:   %s
 
   aws --endpoint-url %s s3 ls
-  (credentials also in %s)
+`, dataDir, c.Endpoint, ec2, c.Region, c.AccessKey, c.SecretKey, c.Endpoint)
+	if c.EC2Endpoint != "" {
+		fmt.Fprintf(w, "  aws --endpoint-url %s --region %s ec2 describe-volumes\n", c.EC2Endpoint, c.Region)
+	}
+	fmt.Fprintf(w, `  (credentials also in %s)
 
   Operator commands (stratus user, key, volume, ring publish, meta …) use the admin certificate:
   export STRATUS_META_ADDR=%s STRATUS_PKI_DIR=%s
   Block volumes: stratus volume create --size 10GiB; stratus volume attach <id>
   (served over NBD at nbd://127.0.0.1:10809/<id>)
-`, dataDir, c.Endpoint, c.Region, c.AccessKey, c.SecretKey, c.Endpoint, filepath.Join(dataDir, "credentials.json"),
-		metaAddr, absPath(filepath.Join(dataDir, "pki")))
+`, filepath.Join(dataDir, "credentials.json"), metaAddr, absPath(filepath.Join(dataDir, "pki")))
 }
 
 // serverRing loads the server's ring, or on first start makes its devices and builds one.

@@ -23,15 +23,17 @@ type Role string
 
 // The roles.
 const (
-	RoleMeta    Role = "meta"    // a catalog voter
-	RoleObjectd Role = "objectd" // a storage node
-	RoleProxy   Role = "proxy"   // an S3 front end
-	RoleVolumed Role = "volumed" // a host's block-volume daemon
-	RoleAdmin   Role = "admin"   // an operator's tools
+	RoleMeta     Role = "meta"     // a catalog voter
+	RoleObjectd  Role = "objectd"  // a storage node
+	RoleProxy    Role = "proxy"    // an S3 front end
+	RoleVolumed  Role = "volumed"  // a host's block-volume daemon
+	RoleEC2API   Role = "ec2api"   // an EC2 API front end
+	RoleComputed Role = "computed" // a host's compute daemon
+	RoleAdmin    Role = "admin"    // an operator's tools
 )
 
 // Roles lists every role, in the order the CLI shows them.
-var Roles = []Role{RoleMeta, RoleObjectd, RoleProxy, RoleVolumed, RoleAdmin}
+var Roles = []Role{RoleMeta, RoleObjectd, RoleProxy, RoleVolumed, RoleEC2API, RoleComputed, RoleAdmin}
 
 // RoleOf returns the role a certificate carries.
 func RoleOf(c *x509.Certificate) (Role, bool) {

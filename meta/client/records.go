@@ -172,6 +172,16 @@ type Volume struct {
 	State          VolumeState `json:"state"`
 	CreatedAt      time.Time   `json:"created_at"`
 	FromSnapshot   string      `json:"from_snapshot,omitempty"` // snapshot ID it was made from
+	// Account owns the volume as the EC2 API sees it: only that account's keys find it
+	// there. Empty for volumes made by operators ('stratus volume create'), which no
+	// account sees.
+	Account string `json:"account,omitempty"`
+	// Zone is the availability zone the volume was created in; empty means the region's
+	// default zone.
+	Zone string `json:"zone,omitempty"`
+	// VolumeType is the EC2 volume type asked for (gp2, gp3, standard, …). Every type is
+	// stored the same way; it is kept so that the EC2 API reports what was asked.
+	VolumeType string `json:"volume_type,omitempty"`
 	// LastGeneration is the highest attachment generation ever issued for the volume. It stays
 	// after a detach, so a generation is never reused: chunk replicas fence writes by it.
 	LastGeneration uint64 `json:"last_generation"`

@@ -18,7 +18,8 @@ const (
 	TableSnapChunks     = "snapchunks"      // reference counts of snapshot chunks by SHA-256
 	TableImages         = "images"          // machine images
 	TableInstances      = "instances"       // compute instances
-	TableKeyPairs       = "key_pairs"       // SSH key pairs
+	TableKeyPairs       = "key_pairs"       // SSH key pairs, by account/name
+	TableTags           = "tags"            // EC2 resource tags, by account/resource ID
 )
 
 // TableSpec describes one table.
@@ -53,6 +54,7 @@ var Tables = []TableSpec{
 	{Name: TableImages, MaxValueBytes: 64 << 10},
 	{Name: TableInstances, MaxValueBytes: 64 << 10},
 	{Name: TableKeyPairs, MaxValueBytes: 64 << 10},
+	{Name: TableTags, MaxValueBytes: 64 << 10},
 }
 
 // LookupTable returns the spec of the named table.

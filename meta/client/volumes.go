@@ -67,7 +67,8 @@ func (v Volume) Validate() error {
 
 // CreateVolume stores a new volume; ErrConflict if the ID exists. A zero ChunkSizeBytes
 // becomes DefaultVolumeChunkSizeBytes, a zero CreatedAt now, an empty State available.
-func (c *Client) CreateVolume(ctx context.Context, v Volume) error {
+// extra ops (the volume's tags, say) are applied in the same transaction.
+func (c *Client) CreateVolume(ctx context.Context, v Volume, extra ...Op) error {
 	if v.ChunkSizeBytes == 0 {
 		v.ChunkSizeBytes = DefaultVolumeChunkSizeBytes
 	}
@@ -80,7 +81,8 @@ func (c *Client) CreateVolume(ctx context.Context, v Volume) error {
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	_, err := c.Apply(ctx, Op{Kind: OpPut, Table: TableVolumes, Key: v.ID, Value: encodeJSON(v), Cond: CondAbsent})
+	ops := append([]Op{{Kind: OpPut, Table: TableVolumes, Key: v.ID, Value: encodeJSON(v), Cond: CondAbsent}}, extra...)
+	_, err := c.Apply(ctx, ops...)
 	if errors.Is(err, ErrConflict) {
 		return fmt.Errorf("volume %s exists: %w", v.ID, err)
 	}
@@ -125,11 +127,13 @@ func (c *Client) UpdateVolume(ctx context.Context, v Volume, modIndex uint64) er
 
 // DeleteVolume removes a volume's record if it is unchanged since modIndex; ErrConflict
 // otherwise. Whether it may go (not attached, chunks removed) is the caller's decision, made
-// on the record read at modIndex.
-func (c *Client) DeleteVolume(ctx context.Context, id string, modIndex uint64) error {
+// on the record read at modIndex. extra ops (removing its tags, say) are applied in the same
+// transaction.
+func (c *Client) DeleteVolume(ctx context.Context, id string, modIndex uint64, extra ...Op) error {
 	if modIndex == 0 {
 		return fmt.Errorf("%w: deleting volume %s needs the mod index it was read at", ErrBadRequest, id)
 	}
-	_, err := c.Apply(ctx, Op{Kind: OpDelete, Table: TableVolumes, Key: id, Cond: CondModIndex, ModIndex: modIndex})
+	ops := append([]Op{{Kind: OpDelete, Table: TableVolumes, Key: id, Cond: CondModIndex, ModIndex: modIndex}}, extra...)
+	_, err := c.Apply(ctx, ops...)
 	return err
 }

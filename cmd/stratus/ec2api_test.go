@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"stratus/internal/testutil"
+)
+
+func ec2Client(endpoint, region, key, secret string) *ec2.Client {
+	return ec2.New(ec2.Options{Region: region, BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(key, secret, ""), HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServerServesEC2: 'stratus server' serves the EC2 API with the admin's S3 key and
+// records its endpoint in credentials.json; 'stratus ec2api' alone, with the ec2api
+// certificate the server made, serves the same catalog.
+func TestServerServesEC2(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sctx, stopServer := context.WithCancel(ctx)
+	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: 3, partPower: 6,
+		metaListen: freeAddr(t), objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0",
+		front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: "off"}}
+	ready := make(chan adminCredentials, 1)
+	done := make(chan error, 1)
+	go func() { done <- runServer(sctx, f, func(c adminCredentials) { ready <- c }) }()
+	defer func() { stopServer(); <-done }()
+	var creds adminCredentials
+	select {
+	case creds = <-ready:
+	case err := <-done:
+		t.Fatalf("server: %v", err)
+	}
+	var saved adminCredentials
+	data, err := os.ReadFile(filepath.Join(f.dataDir, "credentials.json"))
+	if err != nil || json.Unmarshal(data, &saved) != nil || saved.EC2Endpoint == "" || saved.EC2Endpoint != creds.EC2Endpoint {
+		t.Fatalf("credentials.json %s: ec2_endpoint %q, printed %q (%v)", data, saved.EC2Endpoint, creds.EC2Endpoint, err)
+	}
+	c := ec2Client(creds.EC2Endpoint, creds.Region, creds.AccessKey, creds.SecretKey)
+	vol, err := c.CreateVolume(ctx, &ec2.CreateVolumeInput{Size: aws.Int32(1), AvailabilityZone: aws.String("us-east-1a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The same catalog through a stand-alone EC2 API with the server's ec2api certificate.
+	listen := freeAddr(t)
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"ec2api", "--listen", listen, "--metrics-listen", "off", "--meta", f.metaListen,
+		"--pki-dir", filepath.Join(f.dataDir, "pki"), "--region", "us-east-1"})
+	actx, stopAPI := context.WithCancel(ctx)
+	apiDone := make(chan error, 1)
+	go func() { apiDone <- cmd.ExecuteContext(actx) }()
+	defer func() { stopAPI(); <-apiDone }()
+	alone := ec2Client("http://"+listen, "us-east-1", creds.AccessKey, creds.SecretKey)
+	testutil.Eventually(t, 20*time.Second, func() error {
+		select {
+		case err := <-apiDone:
+			t.Fatalf("stratus ec2api: %v", err)
+		default:
+		}
+		out, err := alone.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{aws.ToString(vol.VolumeId)}})
+		if err != nil {
+			return err
+		}
+		if len(out.Volumes) != 1 || out.Volumes[0].State != types.VolumeStateAvailable {
+			t.Fatalf("stand-alone ec2api sees %+v", out.Volumes)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,27 @@
+// Package ec2api serves the EC2 Query API (API version 2016-11-15) over the meta catalog,
+// so that unmodified EC2 clients — the aws CLI, boto3, aws-sdk-go-v2 — manage Stratus key
+// pairs, volumes and tags (and, as they are built, images, snapshots and instances).
+//
+// The wire contract: a request is a GET with its parameters in the query string or a POST
+// with them form-encoded in the body (Action, Version, then the action's parameters, lists
+// flattened as Name.N and structures as Name.Member, see params.go), signed with SigV4 for
+// service "ec2" and the server's region, with the same access keys as S3 (secrets come
+// from meta's /v1/secret, which the ec2api certificate role may call). Answers are XML in
+// the namespace http://ec2.amazonaws.com/doc/2016-11-15/; errors are
+// <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response> with
+// EC2's codes and HTTP statuses, mapped from this package's sentinels in one table
+// (errors.go).
+//
+// Invariants: an account sees and changes only its own resources, and another account's
+// resource is reported exactly as a missing one (InvalidVolume.NotFound, …); every change a
+// request makes — a resource and its tags — is one catalog transaction, conditional on what
+// the request checked, so a failed request changes nothing; the private key of a created
+// key pair is returned once and neither stored nor logged.
+//
+// Failed authentications are limited per access key and client address by the S3 port's
+// limiter (sigv4.FailureLimiter), before any secret is looked up.
+//
+// Caveats: signatures must be in the Authorization header (query-string signing is
+// refused); a revoked access key keeps working for up to Config.KeyCacheTTL; ClientToken
+// idempotency is not implemented.
+package ec2api
