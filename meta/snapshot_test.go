@@ -85,8 +85,11 @@ func TestSnapshotDoesNotBlockWrites(t *testing.T) {
 			if applied == 0 {
 				t.Fatal("no write ran during the snapshot")
 			}
-			if worst > 500*time.Millisecond {
-				t.Fatalf("a write waited %v during the snapshot", worst)
+			// A write that waited for the snapshot would wait about as long as the whole
+			// snapshot; one slowed by a loaded machine waits far less. An absolute bound
+			// failed twice on a busy two-core machine (504 and 525 ms against 500 ms).
+			if worst > d/2 {
+				t.Fatalf("a write waited %v during a snapshot of %v", worst, d)
 			}
 			return
 		default:
