@@ -34,6 +34,53 @@ func (c *Client) listAll(ctx context.Context, table, prefix string, opts []ReadO
 	}
 }
 
+// listJSON decodes every record of table under prefix, in key order.
+func listJSON[T any](ctx context.Context, c *Client, table, prefix string, opts []ReadOption) ([]T, error) {
+	items, err := c.listAll(ctx, table, prefix, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(items))
+	for i, it := range items {
+		if err := decodeJSON(it, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// createJSON stores v as a new record of table under key, with extra ops in the same
+// transaction; an error matching ErrConflict, naming what exists, if the key is taken.
+func (c *Client) createJSON(ctx context.Context, table, what, key string, v any, extra []Op) error {
+	ops := append([]Op{{Kind: OpPut, Table: table, Key: key, Value: encodeJSON(v), Cond: CondAbsent}}, extra...)
+	_, err := c.Apply(ctx, ops...)
+	if errors.Is(err, ErrConflict) {
+		return fmt.Errorf("%s %s exists: %w", what, key, err)
+	}
+	return err
+}
+
+// replaceJSON stores v over the record of table under key if it is unchanged since
+// modIndex; ErrConflict otherwise (including when it was deleted).
+func (c *Client) replaceJSON(ctx context.Context, table, what, key string, v any, modIndex uint64) error {
+	if modIndex == 0 {
+		return fmt.Errorf("%w: updating %s %s needs the mod index it was read at", ErrBadRequest, what, key)
+	}
+	_, err := c.Apply(ctx, Op{Kind: OpPut, Table: table, Key: key, Value: encodeJSON(v), Cond: CondModIndex, ModIndex: modIndex})
+	return err
+}
+
+// deleteAt removes the record of table under key if it is unchanged since modIndex, with
+// extra ops in the same transaction; ErrConflict otherwise.
+func (c *Client) deleteAt(ctx context.Context, table, what, key string, modIndex uint64, extra []Op) error {
+	if modIndex == 0 {
+		return fmt.Errorf("%w: deleting %s %s needs the mod index it was read at", ErrBadRequest, what, key)
+	}
+	ops := append([]Op{{Kind: OpDelete, Table: table, Key: key, Cond: CondModIndex, ModIndex: modIndex}}, extra...)
+	_, err := c.Apply(ctx, ops...)
+	return err
+}
+
 // ClusterConfig returns the cluster config.
 func (c *Client) ClusterConfig(ctx context.Context, opts ...ReadOption) (ClusterConfig, error) {
 	var cc ClusterConfig
@@ -95,17 +142,7 @@ func (c *Client) PutNode(ctx context.Context, n Node) error {
 
 // Nodes returns every registered node.
 func (c *Client) Nodes(ctx context.Context, opts ...ReadOption) ([]Node, error) {
-	items, err := c.listAll(ctx, TableNodes, "", opts)
-	if err != nil {
-		return nil, err
-	}
-	nodes := make([]Node, len(items))
-	for i, it := range items {
-		if err := decodeJSON(it, &nodes[i]); err != nil {
-			return nil, err
-		}
-	}
-	return nodes, nil
+	return listJSON[Node](ctx, c, TableNodes, "", opts)
 }
 
 // CreateAccount stores a new account; ErrConflict if the ID exists.
@@ -177,17 +214,7 @@ func (c *Client) UpdateBucket(ctx context.Context, b Bucket, modIndex uint64) er
 
 // Buckets returns every bucket.
 func (c *Client) Buckets(ctx context.Context, opts ...ReadOption) ([]Bucket, error) {
-	items, err := c.listAll(ctx, TableBuckets, "", opts)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Bucket, len(items))
-	for i, it := range items {
-		if err := decodeJSON(it, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return listJSON[Bucket](ctx, c, TableBuckets, "", opts)
 }
 
 // DeleteBucket removes an empty bucket: ErrConflict if it holds objects or versions.

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -34,27 +33,12 @@ func (c *Client) CreateKeyPair(ctx context.Context, k KeyPair, extra ...Op) erro
 	if k.Account == "" || strings.Contains(k.Account, "/") || k.Name == "" {
 		return fmt.Errorf("%w: key pair needs an account without '/' and a name", ErrBadRequest)
 	}
-	ops := append([]Op{{Kind: OpPut, Table: TableKeyPairs, Key: KeyPairKey(k.Account, k.Name), Value: encodeJSON(k), Cond: CondAbsent}}, extra...)
-	_, err := c.Apply(ctx, ops...)
-	if errors.Is(err, ErrConflict) {
-		return fmt.Errorf("key pair %s exists: %w", k.Name, err)
-	}
-	return err
+	return c.createJSON(ctx, TableKeyPairs, "key pair", KeyPairKey(k.Account, k.Name), k, extra)
 }
 
 // KeyPairs returns an account's key pairs, in name order.
 func (c *Client) KeyPairs(ctx context.Context, account string, opts ...ReadOption) ([]KeyPair, error) {
-	items, err := c.listAll(ctx, TableKeyPairs, account+"/", opts)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]KeyPair, len(items))
-	for i, it := range items {
-		if err := decodeJSON(it, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return listJSON[KeyPair](ctx, c, TableKeyPairs, account+"/", opts)
 }
 
 // DeleteKeyPair removes an account's key pair and its tags in one transaction; deleting

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -134,11 +133,7 @@ func (c *Client) CreateSnapshot(ctx context.Context, s Snapshot) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	_, err := c.Apply(ctx, Op{Kind: OpPut, Table: TableSnapshots, Key: s.ID, Value: encodeJSON(s), Cond: CondAbsent})
-	if errors.Is(err, ErrConflict) {
-		return fmt.Errorf("snapshot %s exists: %w", s.ID, err)
-	}
-	return err
+	return c.createJSON(ctx, TableSnapshots, "snapshot", s.ID, s, nil)
 }
 
 // Snapshot returns a snapshot and its ModIndex (for UpdateSnapshot and DeleteSnapshot).
@@ -150,40 +145,22 @@ func (c *Client) Snapshot(ctx context.Context, id string, opts ...ReadOption) (S
 
 // Snapshots returns every snapshot, in ID order.
 func (c *Client) Snapshots(ctx context.Context, opts ...ReadOption) ([]Snapshot, error) {
-	items, err := c.listAll(ctx, TableSnapshots, "", opts)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Snapshot, len(items))
-	for i, it := range items {
-		if err := decodeJSON(it, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return listJSON[Snapshot](ctx, c, TableSnapshots, "", opts)
 }
 
 // UpdateSnapshot replaces a snapshot if it is unchanged since modIndex; ErrConflict
 // otherwise (including when it was deleted).
 func (c *Client) UpdateSnapshot(ctx context.Context, s Snapshot, modIndex uint64) error {
-	if modIndex == 0 {
-		return fmt.Errorf("%w: updating snapshot %s needs the mod index it was read at", ErrBadRequest, s.ID)
-	}
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	_, err := c.Apply(ctx, Op{Kind: OpPut, Table: TableSnapshots, Key: s.ID, Value: encodeJSON(s), Cond: CondModIndex, ModIndex: modIndex})
-	return err
+	return c.replaceJSON(ctx, TableSnapshots, "snapshot", s.ID, s, modIndex)
 }
 
 // DeleteSnapshot removes a snapshot's record if it is unchanged since modIndex; ErrConflict
 // otherwise. Releasing its chunks first is the caller's job (volumed/snapshot.Store.Delete).
 func (c *Client) DeleteSnapshot(ctx context.Context, id string, modIndex uint64) error {
-	if modIndex == 0 {
-		return fmt.Errorf("%w: deleting snapshot %s needs the mod index it was read at", ErrBadRequest, id)
-	}
-	_, err := c.Apply(ctx, Op{Kind: OpDelete, Table: TableSnapshots, Key: id, Cond: CondModIndex, ModIndex: modIndex})
-	return err
+	return c.deleteAt(ctx, TableSnapshots, "snapshot", id, modIndex, nil)
 }
 
 // SnapChunkState is where a SnapChunk is in its life. Stored: never rename a value.

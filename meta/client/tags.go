@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 )
 
 // ResourceTags are the EC2 tags of one resource (table tags, key = TagsKey(account,
@@ -47,15 +46,5 @@ func (c *Client) Tags(ctx context.Context, account, resource string, opts ...Rea
 
 // AccountTags returns the tags of every resource of an account, in resource ID order.
 func (c *Client) AccountTags(ctx context.Context, account string, opts ...ReadOption) ([]ResourceTags, error) {
-	items, err := c.listAll(ctx, TableTags, account+"/", opts)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ResourceTags, len(items))
-	for i, it := range items {
-		if err := decodeJSON(it, &out[i]); err != nil {
-			return nil, fmt.Errorf("tags: %w", err)
-		}
-	}
-	return out, nil
+	return listJSON[ResourceTags](ctx, c, TableTags, account+"/", opts)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -81,12 +80,7 @@ func (c *Client) CreateVolume(ctx context.Context, v Volume, extra ...Op) error 
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	ops := append([]Op{{Kind: OpPut, Table: TableVolumes, Key: v.ID, Value: encodeJSON(v), Cond: CondAbsent}}, extra...)
-	_, err := c.Apply(ctx, ops...)
-	if errors.Is(err, ErrConflict) {
-		return fmt.Errorf("volume %s exists: %w", v.ID, err)
-	}
-	return err
+	return c.createJSON(ctx, TableVolumes, "volume", v.ID, v, extra)
 }
 
 // Volume returns a volume and its ModIndex (for UpdateVolume and DeleteVolume).
@@ -98,31 +92,17 @@ func (c *Client) Volume(ctx context.Context, id string, opts ...ReadOption) (Vol
 
 // Volumes returns every volume, in ID order.
 func (c *Client) Volumes(ctx context.Context, opts ...ReadOption) ([]Volume, error) {
-	items, err := c.listAll(ctx, TableVolumes, "", opts)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Volume, len(items))
-	for i, it := range items {
-		if err := decodeJSON(it, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return listJSON[Volume](ctx, c, TableVolumes, "", opts)
 }
 
 // UpdateVolume replaces a volume if it is unchanged since modIndex; ErrConflict otherwise
 // (including when it was deleted). Every change of a volume — lease, state, size — is a
 // read, a change and an UpdateVolume, retried from the read on ErrConflict.
 func (c *Client) UpdateVolume(ctx context.Context, v Volume, modIndex uint64) error {
-	if modIndex == 0 {
-		return fmt.Errorf("%w: updating volume %s needs the mod index it was read at", ErrBadRequest, v.ID)
-	}
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	_, err := c.Apply(ctx, Op{Kind: OpPut, Table: TableVolumes, Key: v.ID, Value: encodeJSON(v), Cond: CondModIndex, ModIndex: modIndex})
-	return err
+	return c.replaceJSON(ctx, TableVolumes, "volume", v.ID, v, modIndex)
 }
 
 // DeleteVolume removes a volume's record if it is unchanged since modIndex; ErrConflict
@@ -130,10 +110,5 @@ func (c *Client) UpdateVolume(ctx context.Context, v Volume, modIndex uint64) er
 // on the record read at modIndex. extra ops (removing its tags, say) are applied in the same
 // transaction.
 func (c *Client) DeleteVolume(ctx context.Context, id string, modIndex uint64, extra ...Op) error {
-	if modIndex == 0 {
-		return fmt.Errorf("%w: deleting volume %s needs the mod index it was read at", ErrBadRequest, id)
-	}
-	ops := append([]Op{{Kind: OpDelete, Table: TableVolumes, Key: id, Cond: CondModIndex, ModIndex: modIndex}}, extra...)
-	_, err := c.Apply(ctx, ops...)
-	return err
+	return c.deleteAt(ctx, TableVolumes, "volume", id, modIndex, extra)
 }
