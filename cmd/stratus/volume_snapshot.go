@@ -62,6 +62,9 @@ func newSnapshotCreateCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			got, err := snapshot.Await(ctx, mc, s.ID, done)
+			if got.State == "" {
+				got = s // not read again before the deadline: as requested
+			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("snapshot %s of %s is still %s after %v (it stays requested; the volumed serving the volume takes it up when it can, or delete it with 'stratus volume snapshot delete %s')",
 					s.ID, args[0], got.State, timeout, s.ID)

@@ -38,11 +38,17 @@ func Request(ctx context.Context, mc *client.Client, volID string) (client.Snaps
 // it; ctx bounds the wait (an error wrapping ctx.Err() returns the last record seen too).
 // A snapshot that disappears is client.ErrNotFound.
 func Await(ctx context.Context, mc *client.Client, id string, done func(client.Snapshot) bool) (client.Snapshot, error) {
+	var last client.Snapshot // as last read; the zero record before the first read
 	for {
 		s, idx, err := mc.Snapshot(ctx, id)
+		if err != nil && ctx.Err() != nil {
+			// A read cut short by the caller's deadline is the deadline, not an outage.
+			return last, fmt.Errorf("snapshot %s is still %s: %w", id, last.State, ctx.Err())
+		}
 		if err != nil {
 			return s, fmt.Errorf("snapshot %s: %w", id, err)
 		}
+		last = s
 		if done(s) {
 			return s, nil
 		}
