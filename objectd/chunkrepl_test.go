@@ -194,7 +194,7 @@ func TestChunkHandoffMovesToPrimaries(t *testing.T) {
 		break
 	}
 	hn, ht := c.target(hand, part)
-	mustWriteChunk(t, hn, ht, client.ChunkWrite{Name: name, Offset: 5 * bs, Generation: 3, Sequence: seqOf(3, 1)},
+	writeAsBeforeAMove(t, hn, ht, client.ChunkWrite{Name: name, Offset: 5 * bs, Generation: 3, Sequence: seqOf(3, 1)},
 		blocksData(name, 5, 4, seqOf(3, 1)))
 	// One primary (on another node) already holds an older copy of one block.
 	older := prims[0]
@@ -240,7 +240,7 @@ func TestChunkHandoffKeptWhileAPrimaryIsDown(t *testing.T) {
 		break
 	}
 	hn, ht := c.target(hand, part)
-	mustWriteChunk(t, hn, ht, client.ChunkWrite{Name: name, Generation: 1, Sequence: 1}, blockData(name, 0, 1))
+	writeAsBeforeAMove(t, hn, ht, client.ChunkWrite{Name: name, Generation: 1, Sequence: 1}, blockData(name, 0, 1))
 	down := c.nodeIndex(prims[0])
 	c.stopNode(down)
 	rep, err := hn.srv.ReplicateOnce(ctxT(t))
@@ -442,7 +442,7 @@ func TestChunkHandoffTombstoneMoves(t *testing.T) {
 		n  *testNode
 		tg client.Target
 	}{{hn, ht}, {pn, pt}} {
-		mustWriteChunk(t, w.n, w.tg, client.ChunkWrite{Name: name, Generation: 1, Sequence: seqOf(1, 1)}, blockData(name, 0, seqOf(1, 1)))
+		writeAsBeforeAMove(t, w.n, w.tg, client.ChunkWrite{Name: name, Generation: 1, Sequence: seqOf(1, 1)}, blockData(name, 0, seqOf(1, 1)))
 	}
 	if err := hn.cl.DeleteChunk(ctxT(t), ht, name, 2); err != nil {
 		t.Fatal(err)
@@ -463,4 +463,15 @@ func TestChunkHandoffTombstoneMoves(t *testing.T) {
 	if _, err := os.Stat(tombPathOf(chunkFile(hn, hand.Name, part, name))); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("tombstone left on the handoff: %v", err)
 	}
+}
+
+// writeAsBeforeAMove writes a chunk to a device that is not one of its partition's
+// primaries, as a writer did while it still was one, before a ring change: nodes create
+// chunks on primaries only.
+func writeAsBeforeAMove(t *testing.T, n *testNode, tg client.Target, w client.ChunkWrite, data []byte) {
+	t.Helper()
+	placed := n.srv.chunks.placed
+	n.srv.chunks.placed = nil
+	defer func() { n.srv.chunks.placed = placed }()
+	mustWriteChunk(t, n, tg, w, data)
 }

@@ -55,12 +55,23 @@ type chunkStore struct {
 	epoch  string // this run of the node; HeaderNodeEpoch
 	max    int    // idle handles kept open
 	warned *logLimiter
+	// placed reports whether device dev of this node is a primary of partition part in the
+	// node's ring, and that ring's version; a chunk is created only where it is.
+	placed func(dev string, part uint32) (bool, uint64)
 
 	mu      sync.Mutex
 	open    map[chunkKey]*openChunk
 	idle    list.List                  // of *openChunk with refs == 0, least recently used first
 	closing map[chunkKey]chan struct{} // handles being synced and closed; closed when done
 	failed  map[chunkKey]error         // handles whose fsync failed while being closed
+}
+
+// placePartition is placed, or true where the store has no ring to ask.
+func (cs *chunkStore) placePartition(dev string, part uint32) (bool, uint64) {
+	if cs.placed == nil {
+		return true, 0
+	}
+	return cs.placed(dev, part)
 }
 
 // chunkKey names a chunk file: one handle per file.
@@ -106,8 +117,8 @@ type openChunk struct {
 	commit  groupCommit
 }
 
-func newChunkStore(st *store, log *slog.Logger, m *metrics, max int, warned *logLimiter) *chunkStore {
-	return &chunkStore{st: st, log: log, m: m, max: max, warned: warned,
+func newChunkStore(st *store, log *slog.Logger, m *metrics, max int, warned *logLimiter, placed func(dev string, part uint32) (bool, uint64)) *chunkStore {
+	return &chunkStore{st: st, log: log, m: m, max: max, warned: warned, placed: placed,
 		epoch:   fmt.Sprintf("%016x", rand.Uint64()),
 		open:    map[chunkKey]*openChunk{},
 		closing: map[chunkKey]chan struct{}{},
@@ -505,6 +516,12 @@ func (cs *chunkStore) prepare(c *openChunk, ch chunkChange, create bool, check f
 		}
 		if err := client.CheckChunkSize(size); err != nil {
 			return false, err
+		}
+		if ok, version := cs.placePartition(c.dev, c.key.part); !ok {
+			// A writer with another ring than ours. Creating the chunk here would give a
+			// replica holding only this change to a writer that counts it as current,
+			// where the partition's chunks have just moved away.
+			return false, fmt.Errorf("%w: partition %d is not on device %s in ring version %d here", client.ErrMisplaced, c.key.part, c.dev, version)
 		}
 		if check != nil {
 			if err := check(size); err != nil {

@@ -114,7 +114,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		auditThrottle: newThrottle(cfg.AuditBytesPerSecond),
 		ready:         make(chan struct{}),
 	}
-	s.chunks = newChunkStore(s.store, logger, m, cfg.MaxOpenChunks, newLogLimiter(time.Minute, now))
+	s.chunks = newChunkStore(s.store, logger, m, cfg.MaxOpenChunks, newLogLimiter(time.Minute, now), s.primaryHere)
 	if cfg.AdvertiseAddr != "" {
 		addr := cfg.AdvertiseAddr
 		s.advertise.Store(&addr)
@@ -343,6 +343,23 @@ func (s *Server) cleanTemp() {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// primaryHere reports whether this node's device dev is a primary of partition part in the
+// current ring, and the ring's version; without a ring every device counts as one.
+func (s *Server) primaryHere(dev string, part uint32) (bool, uint64) {
+	r := s.ring.Load()
+	if r == nil {
+		return true, 0
+	}
+	self := s.self()
+	var buf [8]*ring.Device
+	for _, d := range r.Primaries(ring.Partition(part), buf[:0]) {
+		if d.Host == self && d.Name == dev {
+			return true, r.Version()
+		}
+	}
+	return false, r.Version()
 }
 
 func (s *Server) self() string {

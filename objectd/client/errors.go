@@ -59,6 +59,12 @@ var (
 	// ErrMisaligned: a chunk offset or length is not a multiple of ChunkBlockSize, or the
 	// chunk size is not one the node accepts. Nothing was changed.
 	ErrMisaligned = errors.New("objectd: chunk range not block-aligned")
+	// ErrMisplaced: a change would create a chunk on a device that is not one of its
+	// partition's primaries in the node's ring: the caller places with another ring (it
+	// changed, and one of the two has not seen it yet). Nothing was created. A chunk the
+	// device already holds is still changed, so the data follows the move (the replicator
+	// carries it to the new primaries).
+	ErrMisplaced = errors.New("objectd: chunk not placed on this device")
 )
 
 // wireErrors is the one table between errors and the wire: the code sent in HeaderError and
@@ -84,6 +90,7 @@ var wireErrors = []struct {
 	{"fenced", http.StatusConflict, ErrFenced},
 	{"torn", http.StatusConflict, ErrTorn},
 	{"misaligned", http.StatusBadRequest, ErrMisaligned},
+	{"misplaced", http.StatusMisdirectedRequest, ErrMisplaced},
 }
 
 // ErrorCode returns the wire code and HTTP status for err, matched with errors.Is; errors not
