@@ -226,7 +226,7 @@ func (f *securityFixture) testMeta(t *testing.T) {
 	}
 }
 
-func (f *securityFixture) objectdEndpoints() []endpoint {
+func (f *securityFixture) objectdEndpoints(t *testing.T) []endpoint {
 	victimTarget := f.target(f.victim, 0)
 	objectPath := func(t objclient.Target, name string) string {
 		return fmt.Sprintf("/v1/object/%s/%d/%s", t.Device, t.Partition, objclient.EncodeName(name))
@@ -291,7 +291,7 @@ func (f *securityFixture) objectdEndpoints() []endpoint {
 	}
 	objectRefused := []pki.Role{pki.RoleAdmin, pki.RoleMeta}
 	replicationRefused := []pki.Role{pki.RoleProxy, pki.RoleAdmin}
-	return []endpoint{{
+	return slices.Concat([]endpoint{{
 		name: "put", allowed: pki.RoleProxy, wrong: objectRefused, control: true,
 		request: putRequest, unchanged: nowhere, served: stored,
 	}, {
@@ -372,7 +372,7 @@ func (f *securityFixture) objectdEndpoints() []endpoint {
 			}
 			stored(t, key, r)
 		},
-	}, {
+	}}, f.chunkEndpoints(t), []endpoint{{
 		// Any cluster certificate may read metrics.
 		name: "metrics", allowed: pki.RoleAdmin, control: true,
 		request: func(string) request { return request{method: http.MethodGet, path: objclient.PathMetrics} },
@@ -385,6 +385,106 @@ func (f *securityFixture) objectdEndpoints() []endpoint {
 		// A path the node does not serve: a stranger is not told which paths exist.
 		name: "unknown-path", allowed: pki.RoleAdmin, control: true,
 		request: func(string) request { return request{method: http.MethodGet, path: "/v1/nothing-here"} },
+	}})
+}
+
+// chunkEndpoints are the block-volume chunk calls: volumed's data path (and objectd's, for
+// healing), and the replicators' chunk comparison (objectd only). A proxy holds no volume.
+func (f *securityFixture) chunkEndpoints(t *testing.T) []endpoint {
+	victim := f.target(f.victim, 0)
+	r := f.c.ring()
+	// The checker's own certificate is a proxy's, which may not read chunks.
+	id := f.c.loadIdentity("intruder-" + string(pki.RoleObjectd))
+	chunks := objclient.New(objclient.Config{Timeout: 5 * time.Second, TLS: id.ClientTLS(pki.RoleObjectd)})
+	// chunkAt names a chunk of a volume made from key whose partition the victim's device
+	// is a primary of: nodes create chunks on their primaries only.
+	chunkAt := func(key string) (string, objclient.Target) {
+		for i := 0; ; i++ {
+			sum := md5.Sum([]byte(fmt.Sprintf("%s/%d", key, i)))
+			name := fmt.Sprintf(".vol/vol-%x/0000000000000000", sum[:8])
+			part := r.Partition(name)
+			for _, d := range r.Primaries(part, nil) {
+				if d.Host == victim.Host && d.Name == victim.Device {
+					return name, objclient.Target{Host: victim.Host, Device: victim.Device, Partition: uint32(part)}
+				}
+			}
+		}
+	}
+	chunkPath := func(name string, t objclient.Target) string {
+		return fmt.Sprintf("/v1/chunk/%s/%d/%s", t.Device, t.Partition, objclient.EncodeName(name))
+	}
+	block := bytes.Repeat([]byte("an intruder's block "), 4096/20+1)[:4096]
+	// A volume's chunk the reads aim at, written as a storage node may.
+	secret := bytes.Repeat([]byte("a volume's secret block "), 4096/24+1)[:4096]
+	victimChunk, victimTarget := chunkAt("victim-chunk")
+	if _, err := chunks.WriteChunk(f.ctx(t), victimTarget, objclient.ChunkWrite{Name: victimChunk, Generation: 1, Sequence: 1}, secret); err != nil {
+		t.Fatalf("write the victim chunk: %v", err)
+	}
+	absent := func(t *testing.T, key string, _ reply) {
+		t.Helper()
+		name, tg := chunkAt(key)
+		if _, err := chunks.ReadChunk(f.ctx(t), tg, name, 0, make([]byte, 4096)); !errors.Is(err, objclient.ErrNotFound) {
+			t.Errorf("chunk %s on %s after a refused write: %v", name, tg, err)
+		}
+	}
+	notJSON := func(t *testing.T, _ string, r reply) {
+		t.Helper()
+		if bytes.HasPrefix(bytes.TrimSpace(r.body), []byte("{")) {
+			t.Errorf("refused call answered JSON: %q", truncate(r.body))
+		}
+	}
+	dataRefused := []pki.Role{pki.RoleProxy, pki.RoleAdmin, pki.RoleMeta}
+	return []endpoint{{
+		name: "chunk-write", allowed: pki.RoleVolumed, wrong: dataRefused, control: true,
+		request: func(key string) request {
+			name, tg := chunkAt(key)
+			return request{method: http.MethodPut, path: chunkPath(name, tg), body: block, header: http.Header{
+				objclient.HeaderChunkGeneration: {"1"},
+				objclient.HeaderChunkSequence:   {"1"},
+				objclient.HeaderChunkOffset:     {"0"},
+				objclient.HeaderChunkSize:       {strconv.Itoa(objclient.DefaultChunkSize)},
+				objclient.HeaderChecksum:        {objclient.ChecksumOf(block).String()},
+			}}
+		},
+		unchanged: absent,
+		served: func(t *testing.T, key string, _ reply) {
+			name, tg := chunkAt(key)
+			got := make([]byte, 4096)
+			if _, err := chunks.ReadChunk(f.ctx(t), tg, name, 0, got); err != nil || !bytes.Equal(got, block) {
+				t.Errorf("chunk %s after a served write: %v (content intact %v)", name, err, bytes.Equal(got, block))
+			}
+		},
+	}, {
+		name: "chunk-read", allowed: pki.RoleVolumed, wrong: dataRefused, control: true,
+		request: func(string) request {
+			return request{method: http.MethodGet, path: chunkPath(victimChunk, victimTarget), header: http.Header{
+				objclient.HeaderChunkOffset: {"0"}, objclient.HeaderChunkLength: {"4096"}}}
+		},
+		unchanged: func(t *testing.T, _ string, r reply) {
+			if bytes.Contains(r.body, secret[:64]) {
+				t.Errorf("refused chunk read returned the volume's data")
+			}
+		},
+		served: func(t *testing.T, _ string, r reply) {
+			if !bytes.Equal(r.body, secret) {
+				t.Errorf("served chunk read returned %q", truncate(r.body))
+			}
+		},
+	}, {
+		name: "chunk-missing", allowed: pki.RoleObjectd, wrong: []pki.Role{pki.RoleProxy, pki.RoleAdmin, pki.RoleVolumed}, control: true,
+		request: func(key string) request {
+			name, tg := chunkAt(key)
+			sum := md5.Sum([]byte(name))
+			return request{method: http.MethodPost, path: fmt.Sprintf("/v1/chunk-missing/%s/%d", tg.Device, tg.Partition),
+				body: mustJSON(objclient.ChunkMissingRequest{Chunks: []objclient.ChunkOffer{{Hash: hex.EncodeToString(sum[:]), Fence: 1, Version: 1}}})}
+		},
+		unchanged: notJSON,
+		served: func(t *testing.T, _ string, r reply) {
+			var resp objclient.ChunkMissingResponse
+			if err := json.Unmarshal(r.body, &resp); err != nil || len(resp.Differ) != 1 {
+				t.Errorf("served chunk-missing: %v %q", err, truncate(r.body))
+			}
+		},
 	}}
 }
 
@@ -402,5 +502,5 @@ func pushBody(name string, ts hlc.Timestamp, content []byte) []byte {
 // testObjectd calls every endpoint of the victim's first primary, through its link (the
 // address in the ring).
 func (f *securityFixture) testObjectd(t *testing.T) {
-	f.run(t, f.target(f.victim, 0).Host, pki.RoleObjectd, f.objectdEndpoints())
+	f.run(t, f.target(f.victim, 0).Host, pki.RoleObjectd, f.objectdEndpoints(t))
 }

@@ -57,10 +57,10 @@ func newSecurityFixture(t *testing.T, c *cluster) *securityFixture {
 		return &cert
 	}
 	// This cluster's: the operator's admin certificate, the checker's proxy one, and one
-	// each of meta and objectd that no daemon uses.
+	// each of meta, objectd and volumed that no daemon uses.
 	f.valid[pki.RoleAdmin] = load(c.pkiDir, "admin")
 	f.valid[pki.RoleProxy] = load(filepath.Join(c.pkiDir, "checker"), "checker")
-	for _, r := range []pki.Role{pki.RoleMeta, pki.RoleObjectd} {
+	for _, r := range []pki.Role{pki.RoleMeta, pki.RoleObjectd, pki.RoleVolumed} {
 		name := "intruder-" + string(r)
 		f.valid[r] = load(c.issue(r, name, "127.0.0.1"), name)
 	}
@@ -68,7 +68,7 @@ func newSecurityFixture(t *testing.T, c *cluster) *securityFixture {
 	other := filepath.Join(c.dir, "other-ca")
 	c.stratus("ca", "init", "--dir", other, "--name", "other")
 	f.otherCA[pki.RoleAdmin] = load(other, "admin")
-	for _, r := range []pki.Role{pki.RoleMeta, pki.RoleObjectd, pki.RoleProxy} {
+	for _, r := range []pki.Role{pki.RoleMeta, pki.RoleObjectd, pki.RoleProxy, pki.RoleVolumed} {
 		name := "other-" + string(r)
 		c.stratus("ca", "issue", "--dir", other, "--role", string(r), "--host", "127.0.0.1", name)
 		f.otherCA[r] = load(other, name)
