@@ -66,7 +66,7 @@ a ring placing --replicas replicas over them, the proxy, and the S3 API. On firs
 creates an admin account and prints its credentials (also saved in data/credentials.json).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runServer(cmd.Context(), f, func(c adminCredentials) { printWelcome(cmd.OutOrStdout(), f.dataDir, f.metaListen, c) })
+			return runServer(cmd.Context(), f, func(c adminCredentials) { printWelcome(cmd.OutOrStdout(), f.dataDir, f.metaListen, f.nbdListen, c) })
 		},
 	}
 	fl := cmd.Flags()
@@ -327,7 +327,7 @@ func serverIdentities(f serverFlags) ([]*pki.Identity, error) {
 }
 
 // printWelcome tells the person who ran the server how to reach it.
-func printWelcome(w io.Writer, dataDir, metaAddr string, c adminCredentials) {
+func printWelcome(w io.Writer, dataDir, metaAddr, nbdAddr string, c adminCredentials) {
 	ec2 := "  EC2 endpoint: off (--ec2-listen)\n"
 	if c.EC2Endpoint != "" {
 		ec2 = fmt.Sprintf("  EC2 endpoint: %s\n", c.EC2Endpoint)
@@ -348,9 +348,12 @@ func printWelcome(w io.Writer, dataDir, metaAddr string, c adminCredentials) {
 
   Operator commands (stratus user, key, volume, ring publish, meta …) use the admin certificate:
   export STRATUS_META_ADDR=%s STRATUS_PKI_DIR=%s
-  Block volumes: stratus volume create --size 10GiB; stratus volume attach <id>
-  (served over NBD at nbd://127.0.0.1:10809/<id>)
 `, filepath.Join(dataDir, "credentials.json"), metaAddr, absPath(filepath.Join(dataDir, "pki")))
+	if nbdAddr != "" {
+		fmt.Fprintf(w, `  Block volumes: stratus volume create --size 10GiB; stratus volume attach <id>
+  (served over NBD at nbd://%s/<id>)
+`, nbdAddr)
+	}
 }
 
 // serverRing loads the server's ring, or on first start makes its devices and builds one.
