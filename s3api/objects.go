@@ -152,7 +152,9 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	h.Set("Content-Type", e.ContentType)
 	h.Set("Content-Length", itoa(length))
 	for k, v := range e.UserMeta {
-		h.Set("X-Amz-Meta-"+k, v)
+		// Set directly, not through Set: S3 returns metadata names lower-case, and clients
+		// that keep header case (boto3) would otherwise see "K" for "k".
+		h["x-amz-meta-"+k] = []string{v}
 	}
 	overrideHeaders(h, q)
 	if rq.r.Method == http.MethodHead {
