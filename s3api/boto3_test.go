@@ -18,7 +18,9 @@ const boto3Preamble = `
 import os, time, boto3, botocore
 s3 = boto3.client('s3', endpoint_url=os.environ['EP'], region_name=os.environ['REGION'],
     aws_access_key_id=os.environ['AK'], aws_secret_access_key=os.environ['SK'],
+    verify=not os.environ.get('INSECURE'),
     config=botocore.config.Config(retries={'max_attempts': 1}, s3={'addressing_style': 'path'}))
+import urllib3; urllib3.disable_warnings()
 BUCKET = os.environ['BUCKET']
 `
 
@@ -36,8 +38,9 @@ func boto3Python(t *testing.T) string {
 	return py
 }
 
-// runBoto3 runs testdata/boto3/<name>.py against the cluster, with bucket created, and
-// fails the test unless the script prints "ok" last.
+// runBoto3 runs testdata/boto3/<name>.py against the cluster, with BUCKET set to bucket
+// (which the caller has created, or "" for a script that makes its own), and fails the test
+// unless the script prints "ok" last.
 func runBoto3(t *testing.T, c *testcluster.S3, bucket, name string) {
 	t.Helper()
 	py := boto3Python(t)
@@ -51,6 +54,9 @@ func runBoto3(t *testing.T, c *testcluster.S3, bucket, name string) {
 	cmd.Env = []string{"HOME=" + t.TempDir(), "EP=" + c.Endpoint, "REGION=" + c.Region, "AK=" + c.AccessKey,
 		"SK=" + c.SecretKey, "BUCKET=" + bucket, "AWS_CONFIG_FILE=/nonexistent",
 		"AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true"}
+	if strings.HasPrefix(c.Endpoint, "https:") {
+		cmd.Env = append(cmd.Env, "INSECURE=1") // a fresh self-signed certificate; loopback only
+	}
 	out, err := cmd.CombinedOutput()
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if err != nil || lines[len(lines)-1] != "ok" {
