@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	meta "stratus/meta/client"
 	objclient "stratus/objectd/client"
@@ -38,7 +40,9 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	return ErrMethodNotAllowed
 }
 
-// userMeta collects x-amz-meta-* headers, keys lower-case as S3 returns them.
+// userMeta collects x-amz-meta-* headers, keys lower-case as S3 returns them. A value
+// that is not printable ASCII is kept RFC 2047-encoded (what S3 returns for it), so the
+// index, the storage nodes and every response carry it as the same ASCII text.
 func userMeta(h http.Header) (map[string]string, error) {
 	var m map[string]string
 	size := 0
@@ -51,13 +55,49 @@ func userMeta(h http.Header) (map[string]string, error) {
 			m = map[string]string{}
 		}
 		name := strings.TrimPrefix(lk, "x-amz-meta-")
-		m[name] = strings.Join(vs, ",")
-		size += len(name) + len(m[name])
+		if !metaName(name) {
+			return nil, errorf(ErrInvalidArgument, "User metadata names may hold only letters, digits, '-', '_' and '.'.")
+		}
+		v := strings.Join(vs, ",")
+		size += len(name) + len(v)
+		if !printableASCII(v) {
+			if !utf8.ValidString(v) {
+				return nil, errorf(ErrInvalidArgument, "User metadata values must be UTF-8.")
+			}
+			if v = mime.BEncoding.Encode("UTF-8", v); !printableASCII(v) {
+				// Only a control character is left unencoded: no client sends one on purpose.
+				return nil, errorf(ErrInvalidArgument, "User metadata values may not hold control characters.")
+			}
+		}
+		m[name] = v
 	}
 	if size > 2<<10 {
 		return nil, errorf(ErrInvalidArgument, "User metadata is limited to 2 KB.")
 	}
 	return m, nil
+}
+
+// metaName reports whether a (lower-cased) metadata name is one the storage nodes keep.
+func metaName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) putObject(rq *request) error {
