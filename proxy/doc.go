@@ -9,6 +9,13 @@
 // index entry in meta) runs after the quorum; if it fails, or the quorum is not reached,
 // the replicas that were written get a tombstone so no orphan is left to resurrect.
 //
+// Concurrent writes of one name race by timestamp: a replica that already holds a newer
+// version refuses an older one. Such a write has lost last-writer-wins, not failed: a
+// replica that refused it that way counts toward its quorum, no handoff stands in for it,
+// and Put succeeds with PutResult.Superseded (its commit still runs; the index keeps the
+// newer version the same way). Only a newer version dated no later than the proxy's wall
+// clock counts: one from its future means the clock is slow, and the write fails as below.
+//
 // The clock follows the timestamps nodes report (a conflict's newer version, versions read,
 // deletions), so a proxy whose clock is slow catches up after one lost write; nodes refuse
 // writes dated too far ahead of their clocks, which Put reports as ErrClockSkew.
