@@ -461,24 +461,24 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 // of) an existing object.
 func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload) error {
 	ctx := rq.r.Context()
-	src, err := s.sourceEntry(ctx, rq)
+	var length int64
+	_, body, err := s.openSource(ctx, rq, func(src meta.ObjectEntry) (int64, int64, error) {
+		offset, n := int64(0), src.Size
+		if spec := rq.r.Header.Get("X-Amz-Copy-Source-Range"); spec != "" {
+			r, err := parseRange(spec, src.Size)
+			if err != nil || r == nil {
+				return 0, 0, errorf(ErrInvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+			}
+			offset, n = r.Offset, r.Length
+		}
+		if n > maxPartBytes {
+			return 0, 0, ErrEntityTooLarge
+		}
+		length = n
+		return offset, n, nil
+	})
 	if err != nil {
 		return err
-	}
-	offset, length := int64(0), src.Size
-	if spec := rq.r.Header.Get("X-Amz-Copy-Source-Range"); spec != "" {
-		r, err := parseRange(spec, src.Size)
-		if err != nil || r == nil {
-			return errorf(ErrInvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
-		}
-		offset, length = r.Offset, r.Length
-	}
-	if length > maxPartBytes {
-		return ErrEntityTooLarge
-	}
-	body, err := s.openRange(ctx, src, offset, length)
-	if err != nil {
-		return dataError(err)
 	}
 	defer body.Close()
 	etag, version, err := s.putPart(rq, u, n, body, length, nil)

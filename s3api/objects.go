@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -154,9 +155,59 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
+	var rr reread
+	for {
+		e, body, status, length, err := s.openObject(rq, q, b)
+		if err == nil && body == nil {
+			return nil // HEAD
+		}
+		if err != nil {
+			if e.Version == 0 {
+				return err
+			}
+			if q.Has("versionId") {
+				return dataError(err)
+			}
+			// The version the index named is gone from the nodes: a newer write or a
+			// delete overtook this read. Resolve the key again, with a clean slate.
+			retry, ferr := s.overtaken(ctx, &rr, e, err)
+			if !retry {
+				return ferr
+			}
+			clearHeaders(rq.w.Header())
+			continue
+		}
+		defer body.Close()
+		rq.w.WriteHeader(status)
+		if _, err := copyBody(rq.w, body, length); err != nil {
+			// The status is sent; all that is left is to cut the response short so the
+			// client sees a truncated body rather than a wrong one.
+			if ctx.Err() == nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+				s.log.Warn("get aborted", "req_id", rq.id, "bucket", rq.bucket, "err", err)
+			}
+			panic(http.ErrAbortHandler)
+		}
+		return nil
+	}
+}
+
+// clearHeaders forgets what an overtaken read set, keeping the request's own headers.
+func clearHeaders(h http.Header) {
+	for k := range h {
+		if k != HeaderRequestID && k != "Server" {
+			delete(h, k)
+		}
+	}
+}
+
+// openObject resolves a GET or HEAD, sets the response headers and opens the body to
+// send with status, length bytes. A HEAD returns no body and no error. A failure to open the data returns the entry it was for (Version non-zero) and
+// the data path's error, unmapped, for the caller to decide about.
+func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.ObjectEntry, io.ReadCloser, int, int64, error) {
+	ctx := rq.r.Context()
 	e, err := s.resolve(ctx, rq.w, rq.bucket, rq.key, q)
 	if err != nil {
-		return err
+		return meta.ObjectEntry{}, nil, 0, 0, err
 	}
 	h := rq.w.Header()
 	setVersionHeader(rq.w, b, e)
@@ -167,7 +218,7 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 			h.Set("ETag", etag)
 			h.Set("Last-Modified", modified.Format(http.TimeFormat))
 		}
-		return err
+		return meta.ObjectEntry{}, nil, 0, 0, err
 	}
 	var rng *objclient.Range
 	status := http.StatusOK
@@ -175,7 +226,7 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 		r, err := parseRange(spec, e.Size)
 		if err != nil {
 			h.Set("Content-Range", "bytes */"+itoa(e.Size))
-			return err
+			return meta.ObjectEntry{}, nil, 0, 0, err
 		}
 		if r != nil {
 			rng, status = r, http.StatusPartialContent
@@ -199,7 +250,7 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	overrideHeaders(h, q)
 	if rq.r.Method == http.MethodHead {
 		rq.w.WriteHeader(status)
-		return nil
+		return e, nil, status, 0, nil
 	}
 	offset := int64(0)
 	if rng != nil {
@@ -208,19 +259,9 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	body, err := s.openRange(ctx, e, offset, length)
 	if err != nil {
 		h.Del("Content-Range")
-		return dataError(err)
+		return e, nil, 0, 0, err
 	}
-	defer body.Close()
-	rq.w.WriteHeader(status)
-	if _, err := copyBody(rq.w, body, length); err != nil {
-		// The status is sent; all that is left is to cut the response short so the
-		// client sees a truncated body rather than a wrong one.
-		if ctx.Err() == nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-			s.log.Warn("get aborted", "req_id", rq.id, "bucket", rq.bucket, "err", err)
-		}
-		panic(http.ErrAbortHandler)
-	}
-	return nil
+	return e, body, status, length, nil
 }
 
 // overrideHeaders applies the response-* query parameters of a GET.
