@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"stratus/internal/hlc"
 	meta "stratus/meta/client"
@@ -309,9 +310,10 @@ type xmlVersions struct {
 	DeleteMarkers       []xmlVersionEntry `xml:"DeleteMarker"`
 }
 
-// listVersions serves GET ?versions. A page ends at a key boundary: every version of a
-// key is on one page (a key with more versions than max-keys makes its page longer), so
-// NextKeyMarker alone says where the next page starts.
+// listVersions serves GET ?versions. A page holds max-keys entries (versions and delete
+// markers), newest first within a key; a truncated one names its last entry in
+// NextKeyMarker and NextVersionIdMarker, and the next page starts after that version, in
+// the middle of its key if need be.
 func (s *Server) listVersions(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
 	b, err := s.owned(ctx, rq)
@@ -322,49 +324,43 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	prefix, keyMarker := q.Get("prefix"), q.Get("key-marker")
-	out := xmlVersions{Name: rq.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIDMarker: q.Get("version-id-marker"), MaxKeys: max}
+	prefix, keyMarker, vidMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("version-id-marker")
+	if vidMarker != "" && keyMarker == "" {
+		return errorf(ErrInvalidArgument, "A version-id marker cannot be specified without a key marker.")
+	}
+	out := xmlVersions{Name: rq.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIDMarker: vidMarker, MaxKeys: max}
 	owner := &xmlOwner{ID: rq.account, DisplayName: rq.account}
 	idx := s.meta.Index(rq.bucket)
+	versioned := b.Versioning != meta.VersioningOff
 	list := idx.ListObjectVersions
-	if b.Versioning == meta.VersioningOff {
+	if !versioned {
 		list = idx.ListObjects // no history: the current objects are the null versions
 	}
-	entries, more, err := list(ctx, rq.bucket, prefix, keyMarker, max+1)
-	if err != nil {
-		return err
+	// The marker key's versions older than the marker come first; none of them is latest.
+	var entries []meta.ObjectEntry
+	if vidMarker != "" && versioned && strings.HasPrefix(keyMarker, prefix) {
+		entries, err = s.versionsAfter(ctx, rq.bucket, keyMarker, vidMarker)
+		if err != nil {
+			return err
+		}
 	}
-	var page []meta.ObjectEntry
-	for i := 0; i < len(entries); {
-		j := i
-		for j < len(entries) && entries[j].Key == entries[i].Key {
-			j++
+	continued := len(entries)
+	var more bool
+	if len(entries) <= max {
+		var rest []meta.ObjectEntry
+		if rest, more, err = list(ctx, rq.bucket, prefix, keyMarker, max+1-len(entries)); err != nil {
+			return err
 		}
-		group := entries[i:j]
-		if j == len(entries) && more {
-			// This key's versions may go on past the batch: end the page before it, or,
-			// if it is the page's only key, take all of its versions.
-			if len(page) == 0 {
-				if b.Versioning != meta.VersioningOff {
-					group = s.versionsOf(ctx, rq.bucket, entries[i].Key)
-				}
-				page = append(page, group...)
-			}
-			out.IsTruncated = true
-			break
-		}
-		if len(page) > 0 && len(page)+len(group) > max {
-			out.IsTruncated = true
-			break
-		}
-		page = append(page, group...)
-		i = j
+		entries = append(entries, rest...)
 	}
+	page := entries[:min(max, len(entries))]
+	out.IsTruncated = max > 0 && (len(entries) > max || more)
 	if out.IsTruncated && len(page) > 0 {
-		out.NextKeyMarker = page[len(page)-1].Key
+		last := page[len(page)-1]
+		out.NextKeyMarker, out.NextVersionIDMarker = last.Key, versionID(last)
 	}
 	for i, e := range page {
-		latest := i == 0 || page[i-1].Key != e.Key
+		latest := i >= continued && (i == 0 || page[i-1].Key != e.Key)
 		v := xmlVersionEntry{Key: e.Key, VersionID: versionID(e), IsLatest: latest,
 			LastModified: isoTime(lastModified(e.Version)), Owner: owner}
 		if e.DeleteMarker {
@@ -376,6 +372,29 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 		out.Versions = append(out.Versions, v)
 	}
 	return writeXML(rq.w, http.StatusOK, out)
+}
+
+// versionsAfter lists the versions of key older than the one vid names ("null" for the
+// null version), newest first: where a page that ended in the middle of key goes on.
+func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string) ([]meta.ObjectEntry, error) {
+	var below uint64
+	if vid != nullVersion {
+		v, err := hlc.Parse(vid)
+		if err != nil {
+			return nil, errorf(ErrInvalidArgument, "Invalid version id specified")
+		}
+		below = uint64(v)
+	}
+	all := s.versionsOf(ctx, bucket, key)
+	for i, e := range all {
+		if vid == nullVersion && versionID(e) == nullVersion || vid != nullVersion && e.Version < below {
+			if vid == nullVersion {
+				i++ // after the null version itself
+			}
+			return all[i:], nil
+		}
+	}
+	return nil, nil
 }
 
 // setVersionHeader tells the client which version a response is about, in buckets that
