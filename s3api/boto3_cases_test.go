@@ -51,3 +51,8 @@ func TestExpectContinueZeroBytesTLS(t *testing.T) {
 	c := testcluster.StartS3(t, testcluster.S3Options{TLS: true})
 	runBoto3(t, c, "", "expect")
 }
+
+func TestCreateOwnedBucketUSEast1(t *testing.T) {
+	c := testcluster.StartS3(t, testcluster.S3Options{})
+	runBoto3(t, c, "", "createbucket")
+}
