@@ -146,7 +146,7 @@ func (s *Server) copyObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	setVersionHeader(rq.w, b, e)
+	setWrittenVersionHeader(rq.w, b, e)
 	if src.Data != "" {
 		rq.w.Header().Set("X-Amz-Copy-Source-Version-Id", versionID(src))
 	}

@@ -255,7 +255,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	setVersionHeader(rq.w, b, e)
+	setWrittenVersionHeader(rq.w, b, e)
 	// Parts uploaded but left out of the object are garbage now.
 	used := map[int]bool{}
 	for _, p := range req.Parts {

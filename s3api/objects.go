@@ -131,7 +131,7 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	setVersionHeader(rq.w, b, e)
+	setWrittenVersionHeader(rq.w, b, e)
 	rq.w.Header().Set("ETag", `"`+e.ETag+`"`)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil

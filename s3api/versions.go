@@ -397,6 +397,15 @@ func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string) ([]
 	return nil, nil
 }
 
+// setWrittenVersionHeader tells the client the ID of the version a write created, where
+// versioning is on. A write with versioning suspended makes the null version, and S3 names
+// no version for it.
+func setWrittenVersionHeader(w http.ResponseWriter, b meta.Bucket, e meta.ObjectEntry) {
+	if b.Versioning == meta.VersioningEnabled {
+		w.Header().Set("X-Amz-Version-Id", versionID(e))
+	}
+}
+
 // setVersionHeader tells the client which version a response is about, in buckets that
 // have ever had versioning.
 func setVersionHeader(w http.ResponseWriter, b meta.Bucket, e meta.ObjectEntry) {
