@@ -78,7 +78,7 @@ func (s *Server) deleteObjects(rq *request) error {
 			if b.Versioning == meta.VersioningOff && o.VersionID == "" {
 				err = s.deleteKey(ctx, rq.bucket, o.Key)
 			} else {
-				err = s.deleteVersioned(ctx, nil, rq.bucket, o.Key, o.VersionID)
+				err = s.deleteVersioned(ctx, nil, b, o.Key, o.VersionID)
 			}
 		}
 		if err != nil {
