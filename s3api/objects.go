@@ -363,7 +363,7 @@ func (s *Server) deleteObject(rq *request, q url.Values) error {
 	if b.Versioning == meta.VersioningOff && !q.Has("versionId") {
 		err = s.deleteKey(ctx, rq.bucket, rq.key)
 	} else {
-		err = s.deleteVersioned(ctx, rq.w, b, rq.key, q.Get("versionId"))
+		err = s.deleteVersioned(ctx, rq.w.Header(), b, rq.key, q.Get("versionId"))
 	}
 	if err != nil {
 		return err

@@ -216,7 +216,8 @@ func (s *Server) resolve(ctx context.Context, w http.ResponseWriter, bucket, key
 // deleteVersioned serves DELETE in a bucket with versioning on or suspended: without a
 // version ID it adds a delete marker, and with versioning suspended also removes the null
 // version for good, as S3 does; with one it removes that version for good, bytes and all.
-func (s *Server) deleteVersioned(ctx context.Context, w http.ResponseWriter, b meta.Bucket, key, vid string) error {
+// It sets x-amz-version-id and x-amz-delete-marker in h, if h is not nil.
+func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Bucket, key, vid string) error {
 	bucket := b.Name
 	idx := s.meta.Index(bucket)
 	if vid == "" {
@@ -227,9 +228,9 @@ func (s *Server) deleteVersioned(ctx context.Context, w http.ResponseWriter, b m
 		if b.Versioning == meta.VersioningSuspended {
 			s.dropNullVersion(ctx, bucket, key, uint64(ts))
 		}
-		if w != nil {
-			w.Header().Set("X-Amz-Delete-Marker", "true")
-			w.Header().Set("X-Amz-Version-Id", ts.String())
+		if h != nil {
+			h.Set("X-Amz-Delete-Marker", "true")
+			h.Set("X-Amz-Version-Id", ts.String())
 		}
 		return nil
 	}
@@ -259,10 +260,10 @@ func (s *Server) deleteVersioned(ctx context.Context, w http.ResponseWriter, b m
 		s.dropData(ctx, dataName(gone))
 		s.dropParts(ctx, parts)
 	}
-	if w != nil {
-		w.Header().Set("X-Amz-Version-Id", vid)
+	if h != nil {
+		h.Set("X-Amz-Version-Id", vid)
 		if gone.DeleteMarker {
-			w.Header().Set("X-Amz-Delete-Marker", "true")
+			h.Set("X-Amz-Delete-Marker", "true")
 		}
 	}
 	return nil
