@@ -155,7 +155,7 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	var rr reread
+	rr := reread{bucket: b}
 	for {
 		e, body, status, length, err := s.openObject(rq, q, b)
 		if err == nil && body == nil {

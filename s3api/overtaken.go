@@ -20,6 +20,14 @@ import (
 // and serves what the index names now — a version that was current during the request,
 // so reads stay linearizable. If the index still names the lost version, the overtaking
 // commit is on its way; the read waits for it, a little longer each time.
+//
+// One race needs mending rather than waiting: a delete removes the index entry first and
+// then sends tombstones, so a write stamped before the delete whose commit lands after
+// that removal brings back an entry whose bytes the tombstones destroy. Replicas that hold
+// a deletion newer than the entry's version say so; the read then finishes the delete in
+// the index (removing the entry only while it is older than the deletion, so no newer
+// write is touched) and resolves the key again. The write counts as overwritten by the
+// delete, which its request overlapped.
 
 const (
 	// maxRereads bounds how often one read resolves its key again. Each time it found a
@@ -32,6 +40,9 @@ const (
 
 // reread is the state of one read's retries.
 type reread struct {
+	// bucket, if set, is the bucket read; with versioning off, a resurrected entry is
+	// removed (see above). Versioned buckets keep their bytes under names of their own.
+	bucket meta.Bucket
 	n      int
 	waited time.Duration
 	last   uint64 // the version last found missing
@@ -44,9 +55,17 @@ func (s *Server) overtaken(ctx context.Context, rr *reread, e meta.ObjectEntry, 
 	if !errors.Is(err, proxy.ErrNotFound) {
 		return false, dataError(err)
 	}
+	del := deletionAfter(err, e.Version)
+	if del != 0 && rr.n < maxRereads && rr.bucket.Name == e.Bucket && rr.bucket.Versioning == meta.VersioningOff && e.Data == "" {
+		if err := s.meta.Index(e.Bucket).DeleteObject(ctx, e.Bucket, e.Key, del, false); err != nil && !errors.Is(err, meta.ErrNotFound) {
+			return false, dataError(err)
+		}
+		rr.n++
+		return true, nil
+	}
 	if rr.n >= maxRereads || rr.waited >= maxRereadWait {
 		s.log.Warn("read overtaken too often", "rereads", rr.n, "waited", rr.waited, "bucket", e.Bucket, "err", err)
-		if deletedAfter(err, e.Version) {
+		if del != 0 {
 			return false, ErrNoSuchKey
 		}
 		return false, fmt.Errorf("%w: the indexed version stays missing: %w", ErrServiceUnavailable, err)
@@ -67,24 +86,26 @@ func (s *Server) overtaken(ctx context.Context, rr *reread, e meta.ObjectEntry, 
 	return true, nil
 }
 
-// deletedAfter reports whether a storage node, among those err joins, said the name was
-// deleted after version v.
-func deletedAfter(err error, v uint64) bool {
+// deletionAfter returns the newest deletion after version v that a storage node, among
+// those err joins, reported; zero if none did.
+func deletionAfter(err error, v uint64) uint64 {
 	switch u := err.(type) {
 	case *objclient.StatusError:
-		return errors.Is(u, objclient.ErrNotFound) && uint64(u.Timestamp) > v
-	case interface{ Unwrap() []error }:
-		for _, e := range u.Unwrap() {
-			if deletedAfter(e, v) {
-				return true
-			}
+		if errors.Is(u, objclient.ErrNotFound) && uint64(u.Timestamp) > v {
+			return uint64(u.Timestamp)
 		}
+	case interface{ Unwrap() []error }:
+		var newest uint64
+		for _, e := range u.Unwrap() {
+			newest = max(newest, deletionAfter(e, v))
+		}
+		return newest
 	case interface{ Unwrap() error }:
 		if e := u.Unwrap(); e != nil {
-			return deletedAfter(e, v)
+			return deletionAfter(e, v)
 		}
 	}
-	return false
+	return 0
 }
 
 // openSource resolves a copy's source and opens the bytes span picks from it (offset and
