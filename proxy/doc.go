@@ -15,6 +15,9 @@
 // and Put succeeds with PutResult.Superseded (its commit still runs; the index keeps the
 // newer version the same way). Only a newer version dated no later than the proxy's wall
 // clock counts: one from its future means the clock is slow, and the write fails as below.
+// When what a refusing replica holds is a deletion, PutResult.DeletedAfter says so: the
+// delete was committed before its tombstones went out, so the caller should not index the
+// write, which would bring back what the delete removed.
 //
 // The clock follows the timestamps nodes report (a conflict's newer version, versions read,
 // deletions), so a proxy whose clock is slow catches up after one lost write; nodes refuse

@@ -38,6 +38,10 @@ type PutResult struct {
 	// has lost last-writer-wins; it still succeeds once stored or superseded at a quorum,
 	// and its commit runs, for the index orders versions the same way.
 	Superseded bool
+	// DeletedAfter is set when a replica that refused the write holds a deletion of the
+	// name newer than it. A delete is committed before its tombstones are sent, so the
+	// caller should not index this write: it would bring back what the delete removed.
+	DeletedAfter bool
 }
 
 // Put streams body (exactly req.Length bytes) to the name's replicas and returns once a
@@ -117,6 +121,9 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 	}
 	if len(acked)+w.superseded < replicas {
 		p.log.Warn("put below full redundancy", "key", req.Name, "replicas", len(acked), "want", replicas)
+	}
+	if res.Superseded {
+		res.DeletedAfter = w.deletedAfter()
 	}
 	if commit != nil {
 		if err := commit(ctx, res); err != nil {
@@ -361,6 +368,22 @@ func (w *fanout) shortError(want, got int) error {
 	}
 	w.p.m.quorumFailures.WithLabelValues(opPut).Inc()
 	return &QuorumError{Op: "put", Want: want, Got: got, Errs: w.errs()}
+}
+
+// deletedAfter asks a replica that refused the write as superseded whether what it holds
+// is a deletion newer than the write. Only a superseded write pays for the question.
+func (w *fanout) deletedAfter() bool {
+	for _, s := range w.sinks {
+		if !s.superseded {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, w.p.cfg.NodeTimeout)
+		_, err := w.p.nodes.Head(ctx, s.target, w.req.Name)
+		cancel()
+		var se *client.StatusError
+		return errors.Is(err, client.ErrNotFound) && errors.As(err, &se) && se.Timestamp > w.req.Timestamp
+	}
+	return false
 }
 
 // finish closes the live streams and returns the targets that stored the write. A

@@ -28,7 +28,7 @@ func TestSupersededPutSucceeds(t *testing.T) {
 	committed := 0
 	commit := func(context.Context, proxy.PutResult) error { committed++; return nil }
 	res, err := p.Put(ctxT(t), proxy.PutRequest{Name: "b/whole", Timestamp: older, Length: 3}, bytes.NewReader([]byte("old")), commit)
-	if err != nil || !res.Superseded || res.Replicas != 0 || committed != 1 {
+	if err != nil || !res.Superseded || res.DeletedAfter || res.Replicas != 0 || committed != 1 {
 		t.Fatalf("fully superseded put: %+v %v, committed %d; want success, superseded, 0 replicas, one commit", res, err, committed)
 	}
 	if got, err := read(t, p, "b/whole", newer); err != nil || string(got) != "new" {
@@ -36,6 +36,17 @@ func TestSupersededPutSucceeds(t *testing.T) {
 	}
 	if n := holders(t, r, nodes, "b/whole", older); n != 0 {
 		t.Fatalf("%d primaries hold the superseded version", n)
+	}
+
+	// Every replica holds a deletion stamped after the write: the write says so, for its
+	// caller not to index it.
+	stamped := p.Stamp()
+	if _, err := p.Delete(ctxT(t), "b/deleted", nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err = p.Put(ctxT(t), proxy.PutRequest{Name: "b/deleted", Timestamp: stamped, Length: 3}, bytes.NewReader([]byte("old")), nil)
+	if err != nil || !res.Superseded || !res.DeletedAfter {
+		t.Fatalf("put overtaken by a delete: %+v %v; want success, superseded, deleted after", res, err)
 	}
 
 	// One replica holds the newer version: the others take the older one.

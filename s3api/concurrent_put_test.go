@@ -2,8 +2,10 @@ package s3api_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
+	"stratus/internal/testcluster"
 	"strings"
 	"sync"
 	"testing"
@@ -38,44 +40,65 @@ func (r *stallingReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// TestConcurrentPutsOfOneKey: a slow upload that started first finishes after a fast one
-// that started later. Both succeed; the key then holds the write stamped later (S3: "the
-// request with the latest timestamp wins"), and no request sees a server error.
-func TestConcurrentPutsOfOneKey(t *testing.T) {
-	c, cl, ctx := withBucket(t, "race")
-	slow := payload(3<<20, 1)
-	body := &stallingReader{head: slow[:1<<20], tail: slow[1<<20:], stalled: make(chan struct{}), release: make(chan struct{})}
-	req, err := http.NewRequestWithContext(ctx, "PUT", c.Endpoint+"/race/k", body)
+// slowPut starts a PUT of data to path that sends its first MiB, and returns once the
+// server has had time to stamp it; release lets the rest go, and returns the status.
+func slowPut(t *testing.T, c *testcluster.S3, ctx context.Context, path string, data []byte) (release func() int) {
+	t.Helper()
+	body := &stallingReader{head: data[:1<<20], tail: data[1<<20:], stalled: make(chan struct{}), release: make(chan struct{})}
+	req, err := http.NewRequestWithContext(ctx, "PUT", c.Endpoint+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.ContentLength = int64(len(slow))
+	req.ContentLength = int64(len(data))
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: c.AccessKey, SecretAccessKey: c.SecretKey},
 		req, "UNSIGNED-PAYLOAD", "s3", c.Region, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	slowDone := make(chan error, 1)
-	var slowStatus int
-	var slowBody []byte
+	type result struct {
+		status int
+		body   []byte
+		err    error
+	}
+	done := make(chan result, 1)
 	go func() {
 		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			slowStatus = resp.StatusCode
-			slowBody, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
+		if err != nil {
+			done <- result{err: err}
+			return
 		}
-		slowDone <- err
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{resp.StatusCode, b, nil}
 	}()
 	<-body.stalled
-	// The slow upload's handler has its timestamp once it reads the body; give it time.
+	// The handler stamps the write before it reads the body; give it time to.
 	time.Sleep(300 * time.Millisecond)
+	return func() int {
+		t.Helper()
+		close(body.release)
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("slow put: %v", r.err)
+		}
+		if r.status != http.StatusOK {
+			t.Logf("slow put: %s", r.body)
+		}
+		return r.status
+	}
+}
+
+// TestConcurrentPutsOfOneKey: a slow upload that started first finishes after a fast one
+// that started later. Both succeed; the key then holds the write stamped later (S3: "the
+// request with the latest timestamp wins"), and no request sees a server error.
+func TestConcurrentPutsOfOneKey(t *testing.T) {
+	c, cl, ctx := withBucket(t, "race")
+	release := slowPut(t, c, ctx, "/race/k", payload(3<<20, 1))
 	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("race"), Key: aws.String("k"), Body: strings.NewReader("fast")}); err != nil {
 		t.Fatalf("fast put: %v", err)
 	}
-	close(body.release)
-	if err := <-slowDone; err != nil || slowStatus != http.StatusOK {
-		t.Fatalf("slow put that finished last: %d %v %s", slowStatus, err, slowBody)
+	if st := release(); st != http.StatusOK {
+		t.Fatalf("slow put that finished last: %d", st)
 	}
 	out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("race"), Key: aws.String("k")})
 	if err != nil {
@@ -85,5 +108,29 @@ func TestConcurrentPutsOfOneKey(t *testing.T) {
 	out.Body.Close()
 	if err != nil || !bytes.Equal(got, []byte("fast")) {
 		t.Fatalf("after both puts: %d bytes %v, want the later-stamped write", len(got), err)
+	}
+}
+
+// TestPutOvertakenByDelete: a slow upload finishes after a DELETE of its key that started
+// later. The upload succeeds, and the key stays deleted: the write comes before the
+// delete, so GET, HEAD and listings agree that nothing is there.
+func TestPutOvertakenByDelete(t *testing.T) {
+	c, cl, ctx := withBucket(t, "race")
+	release := slowPut(t, c, ctx, "/race/k", payload(3<<20, 2))
+	if _, err := cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("race"), Key: aws.String("k")}); err != nil {
+		t.Fatal(err)
+	}
+	if st := release(); st != http.StatusOK {
+		t.Fatalf("slow put overtaken by a delete: %d", st)
+	}
+	if _, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("race"), Key: aws.String("k")}); err == nil {
+		t.Fatal("HEAD finds a key deleted after the write was stamped")
+	}
+	list, err := cl.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("race")})
+	if err != nil || len(list.Contents) != 0 {
+		t.Fatalf("listing: %+v %v", list.Contents, err)
+	}
+	if _, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("race"), Key: aws.String("k")}); code(err) != "NoSuchKey" {
+		t.Fatalf("GET: %v, want NoSuchKey", err)
 	}
 }

@@ -82,11 +82,13 @@ func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectE
 	check func(md5 []byte) error, index func(context.Context, meta.ObjectEntry, bool) error) (meta.ObjectEntry, error) {
 	t := s.target(b, e.Key)
 	replaced := s.replacedParts(ctx, b, e.Key)
-	if index == nil {
+	plain := index == nil // a completion's index call also ends its upload: it always runs
+	if plain {
 		index = s.meta.Index(b.Name).PutObject
 	}
 	e.Bucket, e.Data = b.Name, t.entryData()
 	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta}
+	deleted := false
 	_, err := s.data.Put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
 		if check != nil {
 			if err := check(res.MD5[:]); err != nil {
@@ -97,12 +99,20 @@ func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectE
 			e.ETag = hex.EncodeToString(res.MD5[:])
 		}
 		e.Version = uint64(res.Timestamp)
+		if res.DeletedAfter && plain {
+			// A delete stamped after this write has removed the key already: this write
+			// comes before it, and indexing it now would undo the delete.
+			deleted = true
+			return nil
+		}
 		return index(ctx, e, t.versioned)
 	})
 	if err != nil {
 		return e, dataError(err)
 	}
-	s.afterWrite(ctx, b, e.Key, t, e.Version, replaced)
+	if !deleted {
+		s.afterWrite(ctx, b, e.Key, t, e.Version, replaced)
+	}
 	return e, nil
 }
 
