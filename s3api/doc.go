@@ -3,6 +3,11 @@
 // HTTP handlers that serve buckets and objects are built on these pieces and on proxy and
 // meta; nothing here touches storage.
 //
+// A handler reads the index, then the storage nodes. A read whose version a newer write
+// or a delete has replaced on the nodes in between resolves the key again and serves what
+// the index names then (overtaken.go), so reads of a hot key stay linearizable and never
+// fail for losing that race.
+//
 // Authentication: a [Verifier] checks the Authorization header or a presigned URL's query
 // against secrets found through [Credentials], and returns an [Auth] whose Body is the
 // payload to store: passed through (UNSIGNED-PAYLOAD), hashed and compared at EOF (a hex
