@@ -56,3 +56,8 @@ func TestCreateOwnedBucketUSEast1(t *testing.T) {
 	c := testcluster.StartS3(t, testcluster.S3Options{})
 	runBoto3(t, c, "", "createbucket")
 }
+
+func TestBoto3SigV2(t *testing.T) {
+	c, _, _ := withBucket(t, "sigv2")
+	runBoto3(t, c, "sigv2", "sigv2")
+}

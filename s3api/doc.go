@@ -29,6 +29,9 @@
 //   - Every error this package returns matches a sentinel of errors.go, and every sentinel
 //     has one row in the error table, which [Lookup] and [WriteError] read.
 //
-// Caveats: SigV2, POST policy (browser form) uploads and session tokens are not supported;
+// Signature Version 2 (sigv2.go) is verified too, for path-style requests, unless
+// AuthConfig.DisableSigV2; it signs no payload hash, so its Body is passed through.
+//
+// Caveats: POST policy (browser form) uploads and session tokens are not supported;
 // an X-Amz-Security-Token is signed like any header but not checked.
 package s3api
