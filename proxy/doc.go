@@ -7,7 +7,10 @@
 // that cannot be reached before the first bytes are sent is replaced by the next handoff
 // device, so writes succeed while any quorum of devices is up. The caller's commit (the
 // index entry in meta) runs after the quorum; if it fails, or the quorum is not reached,
-// the replicas that were written get a tombstone so no orphan is left to resurrect.
+// the replicas that were written get a tombstone so no orphan is left to resurrect. A
+// content check that must pass before anything is stored (an S3 Content-MD5) goes in
+// PutRequest.Verify, which runs while the streams are still open: a refusal aborts them,
+// and no replica loses the version it holds to a write that was never valid.
 //
 // Concurrent writes of one name race by timestamp: a replica that already holds a newer
 // version refuses an older one. Such a write has lost last-writer-wins, not failed: a

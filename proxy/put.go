@@ -24,6 +24,10 @@ type PutRequest struct {
 	Length      int64
 	ContentType string
 	Meta        map[string]string // keys lower-case
+	// Verify, if set, vets the content's MD5 once the whole body has been read and before
+	// any replica is told the write is complete: an error aborts every stream, so no
+	// replica stores the write (nor loses the version it holds), and Put returns it.
+	Verify func(md5 []byte) error
 }
 
 // PutResult is what a successful write stored.
@@ -112,9 +116,17 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 	if sent != req.Length {
 		return PutResult{}, w.fail(fmt.Errorf("%w: %d of %d bytes", ErrIncompleteBody, sent, req.Length))
 	}
+	var digest [md5.Size]byte
+	sum.Sum(digest[:0])
+	if req.Verify != nil {
+		// The streams are still open: a replica stores nothing until its stream ends with
+		// its checksum trailer, so failing them now stores nothing anywhere.
+		if err := req.Verify(digest[:]); err != nil {
+			return PutResult{}, w.fail(err)
+		}
+	}
 	acked := w.finish(quorum)
-	res := PutResult{Timestamp: creq.Timestamp, Replicas: len(acked), Superseded: w.superseded > 0}
-	sum.Sum(res.MD5[:0])
+	res := PutResult{Timestamp: creq.Timestamp, Replicas: len(acked), Superseded: w.superseded > 0, MD5: digest}
 	if len(acked)+w.superseded < quorum {
 		p.retract(ctx, req.Name, creq.Timestamp, acked)
 		return PutResult{}, w.shortError(quorum, len(acked))

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"stratus/internal/testcluster"
@@ -72,5 +73,27 @@ func TestSupersededPutSucceeds(t *testing.T) {
 	}
 	if handoffs != 0 {
 		t.Fatalf("%d handoffs took a superseded write", handoffs)
+	}
+}
+
+// TestVerifyRefusalStoresNothing: a write whose Verify refuses the content is aborted
+// before any replica completes it, so the version the replicas hold is untouched.
+func TestVerifyRefusalStoresNothing(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, nodes := newProxy(t, st)
+	first, err := put(t, p, "b/kept", []byte("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("digest mismatch")
+	body := payload(200<<10, 3)
+	committed := false
+	_, err = p.Put(ctxT(t), proxy.PutRequest{Name: "b/kept", Length: int64(len(body)), Verify: func([]byte) error { return refused }},
+		bytes.NewReader(body), func(context.Context, proxy.PutResult) error { committed = true; return nil })
+	if !errors.Is(err, refused) || committed {
+		t.Fatalf("put refused by Verify: %v, committed %v", err, committed)
+	}
+	if n := holders(t, st.Ring, nodes, "b/kept", first.Timestamp); n != 3 {
+		t.Fatalf("%d replicas still hold the version the refused write would have replaced, want 3", n)
 	}
 }

@@ -186,17 +186,13 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 }
 
 // putPart stores part n of upload u and records it in the index; check, if set, vets the
-// content's MD5 before anything is recorded. It returns the part's ETag and version.
+// content's MD5 before any replica stores it (a refused body must not replace an earlier
+// upload of the part). It returns the part's ETag and version.
 func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, length int64, check func(md5 []byte) error) (string, uint64, error) {
 	var etag string
 	var version uint64
-	_, err := s.data.Put(rq.r.Context(), proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length}, body,
+	_, err := s.data.Put(rq.r.Context(), proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length, Verify: check}, body,
 		func(ctx context.Context, res proxy.PutResult) error {
-			if check != nil {
-				if err := check(res.MD5[:]); err != nil {
-					return err
-				}
-			}
 			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
 			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
 				Size: length, ETag: etag, Version: version})

@@ -75,8 +75,8 @@ func (s *Server) target(b meta.Bucket, key string) writeTarget {
 }
 
 // storeVersion writes length bytes of body as a new version of e.Key in bucket b and
-// indexes it with e's metadata. check, if set, vets the content's MD5 before anything is
-// indexed; index, if set, replaces PutObject (completing a multipart upload indexes
+// indexes it with e's metadata. check, if set, vets the content's MD5 before any replica
+// stores it; index, if set, replaces PutObject (completing a multipart upload indexes
 // differently). e.ETag, if empty, becomes the content's MD5. It returns the indexed entry.
 func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectEntry, length int64, body io.Reader,
 	check func(md5 []byte) error, index func(context.Context, meta.ObjectEntry, bool) error) (meta.ObjectEntry, error) {
@@ -87,14 +87,12 @@ func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectE
 		index = s.meta.Index(b.Name).PutObject
 	}
 	e.Bucket, e.Data = b.Name, t.entryData()
-	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta}
+	// check runs before the replicas complete the write: a refused body must not replace
+	// the version they hold.
+	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta,
+		Verify: check}
 	deleted := false
 	_, err := s.data.Put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
-		if check != nil {
-			if err := check(res.MD5[:]); err != nil {
-				return err
-			}
-		}
 		if e.ETag == "" {
 			e.ETag = hex.EncodeToString(res.MD5[:])
 		}
