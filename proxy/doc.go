@@ -7,7 +7,20 @@
 // that cannot be reached before the first bytes are sent is replaced by the next handoff
 // device, so writes succeed while any quorum of devices is up. The caller's commit (the
 // index entry in meta) runs after the quorum; if it fails, or the quorum is not reached,
-// the replicas that were written get a tombstone so no orphan is left to resurrect.
+// the replicas that were written get a tombstone so no orphan is left to resurrect. A
+// content check that must pass before anything is stored (an S3 Content-MD5) goes in
+// PutRequest.Verify, which runs while the streams are still open: a refusal aborts them,
+// and no replica loses the version it holds to a write that was never valid.
+//
+// Concurrent writes of one name race by timestamp: a replica that already holds a newer
+// version refuses an older one. Such a write has lost last-writer-wins, not failed: a
+// replica that refused it that way counts toward its quorum, no handoff stands in for it,
+// and Put succeeds with PutResult.Superseded (its commit still runs; the index keeps the
+// newer version the same way). Only a newer version dated no later than the proxy's wall
+// clock counts: one from its future means the clock is slow, and the write fails as below.
+// When what a refusing replica holds is a deletion, PutResult.DeletedAfter says so: the
+// delete was committed before its tombstones went out, so the caller should not index the
+// write, which would bring back what the delete removed.
 //
 // The clock follows the timestamps nodes report (a conflict's newer version, versions read,
 // deletions), so a proxy whose clock is slow catches up after one lost write; nodes refuse

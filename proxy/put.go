@@ -24,6 +24,10 @@ type PutRequest struct {
 	Length      int64
 	ContentType string
 	Meta        map[string]string // keys lower-case
+	// Verify, if set, vets the content's MD5 once the whole body has been read and before
+	// any replica is told the write is complete: an error aborts every stream, so no
+	// replica stores the write (nor loses the version it holds), and Put returns it.
+	Verify func(md5 []byte) error
 }
 
 // PutResult is what a successful write stored.
@@ -33,12 +37,22 @@ type PutResult struct {
 	MD5 [md5.Size]byte
 	// Replicas is how many replicas acknowledged the write.
 	Replicas int
+	// Superseded is set when some replicas already held a newer version of the name (a
+	// concurrent write stamped later, or a deletion) and refused this one. Such a write
+	// has lost last-writer-wins; it still succeeds once stored or superseded at a quorum,
+	// and its commit runs, for the index orders versions the same way.
+	Superseded bool
+	// DeletedAfter is set when a replica that refused the write holds a deletion of the
+	// name newer than it. A delete is committed before its tombstones are sent, so the
+	// caller should not index this write: it would bring back what the delete removed.
+	DeletedAfter bool
 }
 
 // Put streams body (exactly req.Length bytes) to the name's replicas and returns once a
-// quorum has stored it. If commit is not nil it runs after the quorum; if it fails, or
-// the quorum is not reached, the replicas that were written get a tombstone and Put
-// returns the error. Memory held is one chunk, whatever the length.
+// quorum has stored it, or has a newer version of it (PutResult.Superseded). If commit is
+// not nil it runs after the quorum; if it fails, or the quorum is not reached, the
+// replicas that were written get a tombstone and Put returns the error. Memory held is one
+// chunk, whatever the length.
 func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit func(context.Context, PutResult) error) (PutResult, error) {
 	pl, err := p.place(req.Name)
 	if err != nil {
@@ -87,7 +101,7 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 				// chunk: a handoff can take its place with this same chunk.
 				w.replaceFailed(buf[:n])
 			}
-			if live := w.live(); live < quorum {
+			if live := w.live(); live+w.superseded < quorum {
 				return PutResult{}, w.fail(w.shortError(quorum, live))
 			}
 			sent += int64(n)
@@ -102,15 +116,26 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 	if sent != req.Length {
 		return PutResult{}, w.fail(fmt.Errorf("%w: %d of %d bytes", ErrIncompleteBody, sent, req.Length))
 	}
+	var digest [md5.Size]byte
+	sum.Sum(digest[:0])
+	if req.Verify != nil {
+		// The streams are still open: a replica stores nothing until its stream ends with
+		// its checksum trailer, so failing them now stores nothing anywhere.
+		if err := req.Verify(digest[:]); err != nil {
+			return PutResult{}, w.fail(err)
+		}
+	}
 	acked := w.finish(quorum)
-	res := PutResult{Timestamp: creq.Timestamp, Replicas: len(acked)}
-	sum.Sum(res.MD5[:0])
-	if len(acked) < quorum {
+	res := PutResult{Timestamp: creq.Timestamp, Replicas: len(acked), Superseded: w.superseded > 0, MD5: digest}
+	if len(acked)+w.superseded < quorum {
 		p.retract(ctx, req.Name, creq.Timestamp, acked)
 		return PutResult{}, w.shortError(quorum, len(acked))
 	}
-	if len(acked) < replicas {
+	if len(acked)+w.superseded < replicas {
 		p.log.Warn("put below full redundancy", "key", req.Name, "replicas", len(acked), "want", replicas)
+	}
+	if res.Superseded {
+		res.DeletedAfter = w.deletedAfter()
 	}
 	if commit != nil {
 		if err := commit(ctx, res); err != nil {
@@ -152,6 +177,26 @@ type fanout struct {
 	sinks []*sink
 	// failed holds the errors of replicas dropped along the way.
 	failed []error
+	// superseded counts the replicas that refused the write for holding a newer version:
+	// they are done with it, as far as last-writer-wins goes.
+	superseded int
+}
+
+// supersededBy reports whether err is a replica's refusal of the write because it holds a
+// newer version of the name, stamped no later than now by this proxy's wall clock: a write
+// that raced this one. (An equal version is this very write, retried.) A version from this
+// proxy's future says its clock is slow, not that it raced: a write it sends after a newer
+// one finished would be lost silently, so that stays an error, and the clock catches up.
+func (w *fanout) supersededBy(err error) bool {
+	var se *client.StatusError
+	if !errors.As(err, &se) || !errors.Is(err, client.ErrConflict) || se.Timestamp <= w.req.Timestamp {
+		return false
+	}
+	now := time.Now
+	if w.p.clock.Now != nil {
+		now = w.p.clock.Now
+	}
+	return !se.Timestamp.Time().After(now())
 }
 
 // sink is one replica's stream: a pipe into a storage client's Put.
@@ -168,6 +213,8 @@ type sink struct {
 	finished atomic.Bool
 	// gaveUp is set before the proxy cancels the Put for taking too long, for the metrics.
 	gaveUp atomic.Bool
+	// superseded: the replica refused the write for holding a newer version.
+	superseded bool
 }
 
 // open starts a stream to the next candidate; it reports false when none is left.
@@ -267,6 +314,11 @@ func (w *fanout) drop(s *sink) {
 	if err == nil {
 		err = s.err
 	}
+	if w.supersededBy(err) {
+		s.superseded = true
+		w.superseded++
+		return
+	}
 	w.failed = append(w.failed, fmt.Errorf("%s: %w", s.target, err))
 	w.p.observeErr(err)
 	if w.ctx.Err() != nil || refused(err) {
@@ -282,7 +334,9 @@ func (w *fanout) replaceFailed(chunk []byte) {
 	if w.clockAhead() {
 		return // a handoff's clock is no further ahead
 	}
-	want := len(w.sinks)
+	// A replica that holds a newer version needs no stand-in: a handoff would only store
+	// a version already replaced.
+	want := len(w.sinks) - w.superseded
 	for w.live() < want {
 		before := len(w.sinks)
 		if !w.open() {
@@ -326,6 +380,22 @@ func (w *fanout) shortError(want, got int) error {
 	}
 	w.p.m.quorumFailures.WithLabelValues(opPut).Inc()
 	return &QuorumError{Op: "put", Want: want, Got: got, Errs: w.errs()}
+}
+
+// deletedAfter asks a replica that refused the write as superseded whether what it holds
+// is a deletion newer than the write. Only a superseded write pays for the question.
+func (w *fanout) deletedAfter() bool {
+	for _, s := range w.sinks {
+		if !s.superseded {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, w.p.cfg.NodeTimeout)
+		_, err := w.p.nodes.Head(ctx, s.target, w.req.Name)
+		cancel()
+		var se *client.StatusError
+		return errors.Is(err, client.ErrNotFound) && errors.As(err, &se) && se.Timestamp > w.req.Timestamp
+	}
+	return false
 }
 
 // finish closes the live streams and returns the targets that stored the write. A
@@ -379,13 +449,16 @@ func (w *fanout) finish(quorum int) []client.Target {
 			w.p.lim.ok(s.target.Host)
 		case errors.As(s.result, &se) && errors.Is(s.result, client.ErrConflict) && se.Timestamp == w.req.Timestamp:
 			acked = append(acked, s.target)
+		case w.supersededBy(s.result):
+			s.superseded = true
+			w.superseded++
 		default:
 			w.failed = append(w.failed, fmt.Errorf("%s: %w", s.target, s.result))
 			if !refused(s.result) && w.ctx.Err() == nil {
 				w.p.lim.failed(s.target.Host)
 			}
 		}
-		if len(acked) == quorum && postQuorum == nil {
+		if len(acked)+w.superseded >= quorum && postQuorum == nil {
 			postQuorum = time.After(w.p.postQuorumGrace(time.Since(start)))
 		}
 	}

@@ -26,15 +26,22 @@ type xmlDelete struct {
 }
 
 type xmlDeleteResult struct {
-	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ DeleteResult"`
-	Deleted []struct {
-		Key string `xml:"Key"`
-	} `xml:"Deleted"`
-	Errors []struct {
+	XMLName xml.Name     `xml:"http://s3.amazonaws.com/doc/2006-03-01/ DeleteResult"`
+	Deleted []xmlDeleted `xml:"Deleted"`
+	Errors  []struct {
 		Key     string `xml:"Key"`
 		Code    string `xml:"Code"`
 		Message string `xml:"Message"`
 	} `xml:"Error"`
+}
+
+// xmlDeleted is one key DeleteObjects deleted: the version it removed, or the delete
+// marker it removed or added.
+type xmlDeleted struct {
+	Key                   string `xml:"Key"`
+	VersionID             string `xml:"VersionId,omitempty"`
+	DeleteMarker          bool   `xml:"DeleteMarker,omitempty"`
+	DeleteMarkerVersionID string `xml:"DeleteMarkerVersionId,omitempty"`
 }
 
 // deleteObjects serves POST ?delete: up to 1,000 keys in one request, each deleted as
@@ -74,11 +81,16 @@ func (s *Server) deleteObjects(rq *request) error {
 	var out xmlDeleteResult
 	for _, o := range req.Objects {
 		err := checkKey(o.Key)
+		done := xmlDeleted{Key: o.Key, VersionID: o.VersionID}
 		if err == nil {
 			if b.Versioning == meta.VersioningOff && o.VersionID == "" {
 				err = s.deleteKey(ctx, rq.bucket, o.Key)
 			} else {
-				err = s.deleteVersioned(ctx, nil, rq.bucket, o.Key, o.VersionID)
+				h := http.Header{}
+				err = s.deleteVersioned(ctx, h, b, o.Key, o.VersionID)
+				if h.Get("X-Amz-Delete-Marker") == "true" {
+					done.DeleteMarker, done.DeleteMarkerVersionID = true, h.Get("X-Amz-Version-Id")
+				}
 			}
 		}
 		if err != nil {
@@ -94,9 +106,7 @@ func (s *Server) deleteObjects(rq *request) error {
 			continue
 		}
 		if !req.Quiet {
-			out.Deleted = append(out.Deleted, struct {
-				Key string `xml:"Key"`
-			}{o.Key})
+			out.Deleted = append(out.Deleted, done)
 		}
 	}
 	return writeXML(rq.w, http.StatusOK, out)

@@ -132,11 +132,15 @@ func (s *Server) createBucket(rq *request) error {
 	err := s.meta.CreateBucket(ctx, meta.Bucket{Name: rq.bucket, Owner: rq.account, CreatedAt: time.Now().UTC()})
 	if errors.Is(err, meta.ErrConflict) {
 		if b, _, gerr := s.meta.Bucket(ctx, rq.bucket); gerr == nil && b.Owner == rq.account {
-			return ErrBucketAlreadyOwnedByYou
+			if s.cfg.Region != "us-east-1" {
+				return ErrBucketAlreadyOwnedByYou
+			}
+			// us-east-1 keeps S3's legacy answer: creating a bucket you own succeeds, and
+			// changes nothing. Scripts written against it create buckets unconditionally.
+		} else {
+			return ErrBucketAlreadyExists
 		}
-		return ErrBucketAlreadyExists
-	}
-	if err != nil {
+	} else if err != nil {
 		return err
 	}
 	rq.w.Header().Set("Location", "/"+rq.bucket)

@@ -115,13 +115,16 @@ func (s *Server) copyObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	src, err := s.sourceEntry(ctx, rq)
+	src, body, err := s.openSource(ctx, rq, func(src meta.ObjectEntry) (int64, int64, error) {
+		if src.Size > s.cfg.MaxObjectBytes {
+			return 0, 0, errorf(ErrInvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120.")
+		}
+		return 0, src.Size, nil
+	})
 	if err != nil {
 		return err
 	}
-	if src.Size > s.cfg.MaxObjectBytes {
-		return errorf(ErrInvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120.")
-	}
+	defer body.Close()
 	ctype, um := src.ContentType, src.UserMeta
 	switch rq.r.Header.Get("X-Amz-Metadata-Directive") {
 	case "", "COPY":
@@ -138,17 +141,12 @@ func (s *Server) copyObject(rq *request) error {
 	default:
 		return errorf(ErrInvalidArgument, "Unknown metadata directive.")
 	}
-	body, err := s.openRange(ctx, src, 0, src.Size)
-	if err != nil {
-		return dataError(err)
-	}
-	defer body.Close()
 	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um},
 		src.Size, body, nil, nil)
 	if err != nil {
 		return err
 	}
-	setVersionHeader(rq.w, b, e)
+	setWrittenVersionHeader(rq.w, b, e)
 	if src.Data != "" {
 		rq.w.Header().Set("X-Amz-Copy-Source-Version-Id", versionID(src))
 	}

@@ -3,6 +3,11 @@
 // HTTP handlers that serve buckets and objects are built on these pieces and on proxy and
 // meta; nothing here touches storage.
 //
+// A handler reads the index, then the storage nodes. A read whose version a newer write
+// or a delete has replaced on the nodes in between resolves the key again and serves what
+// the index names then (overtaken.go), so reads of a hot key stay linearizable and never
+// fail for losing that race.
+//
 // Authentication: a [Verifier] checks the Authorization header or a presigned URL's query
 // against secrets found through [Credentials], and returns an [Auth] whose Body is the
 // payload to store: passed through (UNSIGNED-PAYLOAD), hashed and compared at EOF (a hex
@@ -24,6 +29,9 @@
 //   - Every error this package returns matches a sentinel of errors.go, and every sentinel
 //     has one row in the error table, which [Lookup] and [WriteError] read.
 //
-// Caveats: SigV2, POST policy (browser form) uploads and session tokens are not supported;
+// Signature Version 2 (sigv2.go) is verified too, for path-style requests, unless
+// AuthConfig.DisableSigV2; it signs no payload hash, so its Body is passed through.
+//
+// Caveats: POST policy (browser form) uploads and session tokens are not supported;
 // an X-Amz-Security-Token is signed like any header but not checked.
 package s3api

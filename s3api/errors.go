@@ -57,7 +57,7 @@ var (
 	// missing, malformed or out of bounds (X-Amz-Expires above 7 days).
 	ErrAuthorizationQueryMalformed = errors.New("s3api: authorization query parameters malformed")
 	// ErrUnsupportedSignature is returned for signature schemes other than SigV4
-	// (AWS signature version 2, POST policy forms, unknown algorithms).
+	// (signature version 2 when turned off, POST policy forms, unknown algorithms).
 	ErrUnsupportedSignature = errors.New("s3api: unsupported authorization mechanism")
 
 	// ErrInvalidBucketName is returned when a bucket name breaks S3's naming rules.

@@ -74,6 +74,11 @@ const maxKeyRune = string(utf8.MaxRune)
 // over in the batch they arrive in, and the next index read starts past them.
 func (s *Server) list(rq *request, prefix, delimiter, after string, max int) (listing, error) {
 	var out listing
+	if max == 0 {
+		// S3 answers max-keys=0 with an empty page that is not truncated: a truncated one
+		// would name no key to go on from, and a paginator would loop on it.
+		return out, nil
+	}
 	ctx := rq.r.Context()
 	idx := s.meta.Index(rq.bucket)
 	inPrefix := "" // the common prefix last returned

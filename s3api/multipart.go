@@ -186,17 +186,13 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 }
 
 // putPart stores part n of upload u and records it in the index; check, if set, vets the
-// content's MD5 before anything is recorded. It returns the part's ETag and version.
+// content's MD5 before any replica stores it (a refused body must not replace an earlier
+// upload of the part). It returns the part's ETag and version.
 func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, length int64, check func(md5 []byte) error) (string, uint64, error) {
 	var etag string
 	var version uint64
-	_, err := s.data.Put(rq.r.Context(), proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length}, body,
+	_, err := s.data.Put(rq.r.Context(), proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length, Verify: check}, body,
 		func(ctx context.Context, res proxy.PutResult) error {
-			if check != nil {
-				if err := check(res.MD5[:]); err != nil {
-					return err
-				}
-			}
 			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
 			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
 				Size: length, ETag: etag, Version: version})
@@ -255,7 +251,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	setVersionHeader(rq.w, b, e)
+	setWrittenVersionHeader(rq.w, b, e)
 	// Parts uploaded but left out of the object are garbage now.
 	used := map[int]bool{}
 	for _, p := range req.Parts {
@@ -461,24 +457,24 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 // of) an existing object.
 func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload) error {
 	ctx := rq.r.Context()
-	src, err := s.sourceEntry(ctx, rq)
+	var length int64
+	_, body, err := s.openSource(ctx, rq, func(src meta.ObjectEntry) (int64, int64, error) {
+		offset, n := int64(0), src.Size
+		if spec := rq.r.Header.Get("X-Amz-Copy-Source-Range"); spec != "" {
+			r, err := parseRange(spec, src.Size)
+			if err != nil || r == nil {
+				return 0, 0, errorf(ErrInvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+			}
+			offset, n = r.Offset, r.Length
+		}
+		if n > maxPartBytes {
+			return 0, 0, ErrEntityTooLarge
+		}
+		length = n
+		return offset, n, nil
+	})
 	if err != nil {
 		return err
-	}
-	offset, length := int64(0), src.Size
-	if spec := rq.r.Header.Get("X-Amz-Copy-Source-Range"); spec != "" {
-		r, err := parseRange(spec, src.Size)
-		if err != nil || r == nil {
-			return errorf(ErrInvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
-		}
-		offset, length = r.Offset, r.Length
-	}
-	if length > maxPartBytes {
-		return ErrEntityTooLarge
-	}
-	body, err := s.openRange(ctx, src, offset, length)
-	if err != nil {
-		return dataError(err)
 	}
 	defer body.Close()
 	etag, version, err := s.putPart(rq, u, n, body, length, nil)

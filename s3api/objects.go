@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	meta "stratus/meta/client"
 	objclient "stratus/objectd/client"
@@ -38,7 +41,9 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	return ErrMethodNotAllowed
 }
 
-// userMeta collects x-amz-meta-* headers, keys lower-case as S3 returns them.
+// userMeta collects x-amz-meta-* headers, keys lower-case as S3 returns them. A value
+// that is not printable ASCII is kept RFC 2047-encoded (what S3 returns for it), so the
+// index, the storage nodes and every response carry it as the same ASCII text.
 func userMeta(h http.Header) (map[string]string, error) {
 	var m map[string]string
 	size := 0
@@ -51,13 +56,49 @@ func userMeta(h http.Header) (map[string]string, error) {
 			m = map[string]string{}
 		}
 		name := strings.TrimPrefix(lk, "x-amz-meta-")
-		m[name] = strings.Join(vs, ",")
-		size += len(name) + len(m[name])
+		if !metaName(name) {
+			return nil, errorf(ErrInvalidArgument, "User metadata names may hold only letters, digits, '-', '_' and '.'.")
+		}
+		v := strings.Join(vs, ",")
+		size += len(name) + len(v)
+		if !printableASCII(v) {
+			if !utf8.ValidString(v) {
+				return nil, errorf(ErrInvalidArgument, "User metadata values must be UTF-8.")
+			}
+			if v = mime.BEncoding.Encode("UTF-8", v); !printableASCII(v) {
+				// Only a control character is left unencoded: no client sends one on purpose.
+				return nil, errorf(ErrInvalidArgument, "User metadata values may not hold control characters.")
+			}
+		}
+		m[name] = v
 	}
 	if size > 2<<10 {
 		return nil, errorf(ErrInvalidArgument, "User metadata is limited to 2 KB.")
 	}
 	return m, nil
+}
+
+// metaName reports whether a (lower-cased) metadata name is one the storage nodes keep.
+func metaName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) putObject(rq *request) error {
@@ -90,7 +131,7 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	setVersionHeader(rq.w, b, e)
+	setWrittenVersionHeader(rq.w, b, e)
 	rq.w.Header().Set("ETag", `"`+e.ETag+`"`)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
@@ -114,9 +155,59 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
+	rr := reread{bucket: b}
+	for {
+		e, body, status, length, err := s.openObject(rq, q, b)
+		if err == nil && body == nil {
+			return nil // HEAD
+		}
+		if err != nil {
+			if e.Version == 0 {
+				return err
+			}
+			if q.Has("versionId") {
+				return dataError(err)
+			}
+			// The version the index named is gone from the nodes: a newer write or a
+			// delete overtook this read. Resolve the key again, with a clean slate.
+			retry, ferr := s.overtaken(ctx, &rr, e, err)
+			if !retry {
+				return ferr
+			}
+			clearHeaders(rq.w.Header())
+			continue
+		}
+		defer body.Close()
+		rq.w.WriteHeader(status)
+		if _, err := copyBody(rq.w, body, length); err != nil {
+			// The status is sent; all that is left is to cut the response short so the
+			// client sees a truncated body rather than a wrong one.
+			if ctx.Err() == nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+				s.log.Warn("get aborted", "req_id", rq.id, "bucket", rq.bucket, "err", err)
+			}
+			panic(http.ErrAbortHandler)
+		}
+		return nil
+	}
+}
+
+// clearHeaders forgets what an overtaken read set, keeping the request's own headers.
+func clearHeaders(h http.Header) {
+	for k := range h {
+		if k != HeaderRequestID && k != "Server" {
+			delete(h, k)
+		}
+	}
+}
+
+// openObject resolves a GET or HEAD, sets the response headers and opens the body to
+// send with status, length bytes. A HEAD returns no body and no error. A failure to open the data returns the entry it was for (Version non-zero) and
+// the data path's error, unmapped, for the caller to decide about.
+func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.ObjectEntry, io.ReadCloser, int, int64, error) {
+	ctx := rq.r.Context()
 	e, err := s.resolve(ctx, rq.w, rq.bucket, rq.key, q)
 	if err != nil {
-		return err
+		return meta.ObjectEntry{}, nil, 0, 0, err
 	}
 	h := rq.w.Header()
 	setVersionHeader(rq.w, b, e)
@@ -127,7 +218,7 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 			h.Set("ETag", etag)
 			h.Set("Last-Modified", modified.Format(http.TimeFormat))
 		}
-		return err
+		return meta.ObjectEntry{}, nil, 0, 0, err
 	}
 	var rng *objclient.Range
 	status := http.StatusOK
@@ -135,7 +226,7 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 		r, err := parseRange(spec, e.Size)
 		if err != nil {
 			h.Set("Content-Range", "bytes */"+itoa(e.Size))
-			return err
+			return meta.ObjectEntry{}, nil, 0, 0, err
 		}
 		if r != nil {
 			rng, status = r, http.StatusPartialContent
@@ -152,12 +243,14 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	h.Set("Content-Type", e.ContentType)
 	h.Set("Content-Length", itoa(length))
 	for k, v := range e.UserMeta {
-		h.Set("X-Amz-Meta-"+k, v)
+		// Set directly, not through Set: S3 returns metadata names lower-case, and clients
+		// that keep header case (boto3) would otherwise see "K" for "k".
+		h["x-amz-meta-"+k] = []string{v}
 	}
 	overrideHeaders(h, q)
 	if rq.r.Method == http.MethodHead {
 		rq.w.WriteHeader(status)
-		return nil
+		return e, nil, status, 0, nil
 	}
 	offset := int64(0)
 	if rng != nil {
@@ -166,19 +259,9 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 	body, err := s.openRange(ctx, e, offset, length)
 	if err != nil {
 		h.Del("Content-Range")
-		return dataError(err)
+		return e, nil, 0, 0, err
 	}
-	defer body.Close()
-	rq.w.WriteHeader(status)
-	if _, err := copyBody(rq.w, body, length); err != nil {
-		// The status is sent; all that is left is to cut the response short so the
-		// client sees a truncated body rather than a wrong one.
-		if ctx.Err() == nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-			s.log.Warn("get aborted", "req_id", rq.id, "bucket", rq.bucket, "err", err)
-		}
-		panic(http.ErrAbortHandler)
-	}
-	return nil
+	return e, body, status, length, nil
 }
 
 // overrideHeaders applies the response-* query parameters of a GET.
@@ -280,7 +363,7 @@ func (s *Server) deleteObject(rq *request, q url.Values) error {
 	if b.Versioning == meta.VersioningOff && !q.Has("versionId") {
 		err = s.deleteKey(ctx, rq.bucket, rq.key)
 	} else {
-		err = s.deleteVersioned(ctx, rq.w, rq.bucket, rq.key, q.Get("versionId"))
+		err = s.deleteVersioned(ctx, rq.w.Header(), b, rq.key, q.Get("versionId"))
 	}
 	if err != nil {
 		return err

@@ -74,9 +74,11 @@ func TestSDKObjectLifecycle(t *testing.T) {
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("photos")}); err != nil {
 		t.Fatal(err)
 	}
+	// In us-east-1, S3 answers a second create of a bucket one owns with 200 (elsewhere,
+	// BucketAlreadyOwnedByYou).
 	_, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("photos")})
-	if code(err) != "BucketAlreadyOwnedByYou" {
-		t.Fatalf("second create: %v", err)
+	if err != nil {
+		t.Fatalf("second create in us-east-1: %v", err)
 	}
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("Bad_Name")}); code(err) != "InvalidBucketName" {
 		t.Fatalf("bad name: %v", err)

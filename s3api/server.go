@@ -83,6 +83,13 @@ type request struct {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if r.ContentLength == 0 && r.ProtoAtLeast(1, 1) && r.Header.Get("Expect") != "" {
+		// net/http sends "100 Continue" when a handler first reads a body, and a body of
+		// nothing is never read. Clients that wait for the interim answer before they read
+		// the final one (boto3 with "Expect: 100-continue" on every PutObject) get it here.
+		// Any other expectation has been refused by net/http already.
+		w.WriteHeader(http.StatusContinue)
+	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	w = sw
 	rq := &request{w: w, r: r, id: s.newRequestID()}

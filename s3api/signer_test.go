@@ -191,7 +191,7 @@ func TestSDKHeaderSignature(t *testing.T) {
 		{name: "region", code: "AuthorizationHeaderMalformed", mutate: func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "/us-east-1/", "/eu-west-1/", 1))
 		}},
-		{name: "sigv2", code: "InvalidRequest", mutate: func(r *http.Request) { r.Header.Set("Authorization", "AWS "+sdkAccessKey+":c2lnbmF0dXJl") }},
+		{name: "forged sigv2", code: "SignatureDoesNotMatch", mutate: func(r *http.Request) { r.Header.Set("Authorization", "AWS "+sdkAccessKey+":c2lnbmF0dXJl") }},
 		{name: "anonymous", code: "AccessDenied", mutate: func(r *http.Request) { r.Header.Del("Authorization") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

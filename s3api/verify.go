@@ -43,6 +43,10 @@ type AuthConfig struct {
 	// DefaultFailureWindow (1 minute). Longer keeps a client that exhausted its attempts
 	// out for longer.
 	FailureWindow time.Duration
+	// DisableSigV2 refuses Signature Version 2 (header and presigned URLs) with
+	// InvalidRequest. SigV2 signs no payload hash and uses HMAC-SHA1; turn it off where no
+	// old client needs it.
+	DisableSigV2 bool
 	// MaxTracked bounds the access keys, the client addresses and the (key, address)
 	// pairs that authenticated, each, whose state the limit keeps (about 100 bytes an
 	// entry); a full table drops the entry that carries least. Zero means
@@ -135,7 +139,8 @@ type Auth struct {
 // Verify authenticates r by its Authorization header or its presigned query, and returns
 // who signed it and a Body that checks the payload. It does not read the body. Errors match
 // the sentinels of this package: ErrAnonymous when r carries no signature, ErrUnsupported-
-// Signature for non-SigV4 schemes, ErrInvalidAccessKeyID, ErrSignatureDoesNotMatch,
+// Signature for schemes other than SigV4 and SigV2 (and SigV2 when AuthConfig.DisableSigV2
+// is set), ErrInvalidAccessKeyID, ErrSignatureDoesNotMatch,
 // ErrRequestTimeTooSkewed, ErrRequestExpired and the malformed-header errors; a
 // *SlowDownError when the key or the client's address failed too often (see
 // AuthConfig.FailureLimit); an error from Credentials other than ErrInvalidAccessKeyID is
@@ -147,12 +152,14 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request) (*Auth, error) {
 	switch {
 	case authz != "" && (presigned || q.Has("Signature")):
 		return nil, errorf(ErrInvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
+	case strings.HasPrefix(authz, "AWS "):
+		return v.verifyV2Header(ctx, r, authz)
 	case authz != "":
 		return v.verifyHeader(ctx, r, authz)
 	case presigned:
 		return v.verifyPresigned(ctx, r, q)
 	case q.Has("Signature") || q.Has("AWSAccessKeyId"):
-		return nil, ErrUnsupportedSignature
+		return v.verifyV2Query(ctx, r, q)
 	default:
 		return nil, ErrAnonymous
 	}

@@ -94,7 +94,7 @@ func TestVerifyChecks(t *testing.T) {
 			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 x")
 			return r
 		}},
-		{name: "sigv2 presigned", want: ErrUnsupportedSignature, build: func() *http.Request {
+		{name: "sigv2 presigned, expired", want: ErrRequestExpired, build: func() *http.Request {
 			return httptest.NewRequest("GET", "http://h/b/k?AWSAccessKeyId=AK&Expires=1&Signature=x", nil)
 		}},
 		{name: "anonymous", want: ErrAnonymous, status: 403, build: func() *http.Request {

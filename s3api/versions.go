@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"stratus/internal/hlc"
 	meta "stratus/meta/client"
@@ -74,34 +75,42 @@ func (s *Server) target(b meta.Bucket, key string) writeTarget {
 }
 
 // storeVersion writes length bytes of body as a new version of e.Key in bucket b and
-// indexes it with e's metadata. check, if set, vets the content's MD5 before anything is
-// indexed; index, if set, replaces PutObject (completing a multipart upload indexes
+// indexes it with e's metadata. check, if set, vets the content's MD5 before any replica
+// stores it; index, if set, replaces PutObject (completing a multipart upload indexes
 // differently). e.ETag, if empty, becomes the content's MD5. It returns the indexed entry.
 func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectEntry, length int64, body io.Reader,
 	check func(md5 []byte) error, index func(context.Context, meta.ObjectEntry, bool) error) (meta.ObjectEntry, error) {
 	t := s.target(b, e.Key)
 	replaced := s.replacedParts(ctx, b, e.Key)
-	if index == nil {
+	plain := index == nil // a completion's index call also ends its upload: it always runs
+	if plain {
 		index = s.meta.Index(b.Name).PutObject
 	}
 	e.Bucket, e.Data = b.Name, t.entryData()
-	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta}
+	// check runs before the replicas complete the write: a refused body must not replace
+	// the version they hold.
+	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta,
+		Verify: check}
+	deleted := false
 	_, err := s.data.Put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
-		if check != nil {
-			if err := check(res.MD5[:]); err != nil {
-				return err
-			}
-		}
 		if e.ETag == "" {
 			e.ETag = hex.EncodeToString(res.MD5[:])
 		}
 		e.Version = uint64(res.Timestamp)
+		if res.DeletedAfter && plain {
+			// A delete stamped after this write has removed the key already: this write
+			// comes before it, and indexing it now would undo the delete.
+			deleted = true
+			return nil
+		}
 		return index(ctx, e, t.versioned)
 	})
 	if err != nil {
 		return e, dataError(err)
 	}
-	s.afterWrite(ctx, b, e.Key, t, e.Version, replaced)
+	if !deleted {
+		s.afterWrite(ctx, b, e.Key, t, e.Version, replaced)
+	}
 	return e, nil
 }
 
@@ -212,18 +221,24 @@ func (s *Server) resolve(ctx context.Context, w http.ResponseWriter, bucket, key
 	return e, nil
 }
 
-// deleteVersioned serves DELETE in a bucket with versioning on: without a version ID it
-// adds a delete marker; with one it removes that version for good, bytes and all.
-func (s *Server) deleteVersioned(ctx context.Context, w http.ResponseWriter, bucket, key, vid string) error {
+// deleteVersioned serves DELETE in a bucket with versioning on or suspended: without a
+// version ID it adds a delete marker, and with versioning suspended also removes the null
+// version for good, as S3 does; with one it removes that version for good, bytes and all.
+// It sets x-amz-version-id and x-amz-delete-marker in h, if h is not nil.
+func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Bucket, key, vid string) error {
+	bucket := b.Name
 	idx := s.meta.Index(bucket)
 	if vid == "" {
 		ts := s.data.Stamp()
 		if err := idx.DeleteObject(ctx, bucket, key, uint64(ts), true); err != nil {
 			return dataError(err)
 		}
-		if w != nil {
-			w.Header().Set("X-Amz-Delete-Marker", "true")
-			w.Header().Set("X-Amz-Version-Id", ts.String())
+		if b.Versioning == meta.VersioningSuspended {
+			s.dropNullVersion(ctx, bucket, key, uint64(ts))
+		}
+		if h != nil {
+			h.Set("X-Amz-Delete-Marker", "true")
+			h.Set("X-Amz-Version-Id", ts.String())
 		}
 		return nil
 	}
@@ -253,13 +268,29 @@ func (s *Server) deleteVersioned(ctx context.Context, w http.ResponseWriter, buc
 		s.dropData(ctx, dataName(gone))
 		s.dropParts(ctx, parts)
 	}
-	if w != nil {
-		w.Header().Set("X-Amz-Version-Id", vid)
+	if h != nil {
+		h.Set("X-Amz-Version-Id", vid)
 		if gone.DeleteMarker {
-			w.Header().Set("X-Amz-Delete-Marker", "true")
+			h.Set("X-Amz-Delete-Marker", "true")
 		}
 	}
 	return nil
+}
+
+// dropNullVersion removes the null version of key, older than the delete marker at
+// before, from the history. Its bytes stay at the object's own name, unreachable, until
+// the next null write replaces them: a tombstone stamped now could land after such a
+// write and destroy it. Failures leave the version listed, never lose another, so they are
+// logged.
+func (s *Server) dropNullVersion(ctx context.Context, bucket, key string, before uint64) {
+	for _, old := range s.versionsOf(ctx, bucket, key) {
+		if old.Data != "" || old.DeleteMarker || old.Version >= before {
+			continue
+		}
+		if _, err := s.meta.Index(bucket).DeleteVersion(ctx, bucket, key, old.Version); err != nil {
+			s.log.Warn("drop the null version under a delete marker", "bucket", bucket, "err", err)
+		}
+	}
 }
 
 // historize puts every current object of a bucket into its version history: when
@@ -309,9 +340,10 @@ type xmlVersions struct {
 	DeleteMarkers       []xmlVersionEntry `xml:"DeleteMarker"`
 }
 
-// listVersions serves GET ?versions. A page ends at a key boundary: every version of a
-// key is on one page (a key with more versions than max-keys makes its page longer), so
-// NextKeyMarker alone says where the next page starts.
+// listVersions serves GET ?versions. A page holds max-keys entries (versions and delete
+// markers), newest first within a key; a truncated one names its last entry in
+// NextKeyMarker and NextVersionIdMarker, and the next page starts after that version, in
+// the middle of its key if need be.
 func (s *Server) listVersions(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
 	b, err := s.owned(ctx, rq)
@@ -322,49 +354,43 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	prefix, keyMarker := q.Get("prefix"), q.Get("key-marker")
-	out := xmlVersions{Name: rq.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIDMarker: q.Get("version-id-marker"), MaxKeys: max}
+	prefix, keyMarker, vidMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("version-id-marker")
+	if vidMarker != "" && keyMarker == "" {
+		return errorf(ErrInvalidArgument, "A version-id marker cannot be specified without a key marker.")
+	}
+	out := xmlVersions{Name: rq.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIDMarker: vidMarker, MaxKeys: max}
 	owner := &xmlOwner{ID: rq.account, DisplayName: rq.account}
 	idx := s.meta.Index(rq.bucket)
+	versioned := b.Versioning != meta.VersioningOff
 	list := idx.ListObjectVersions
-	if b.Versioning == meta.VersioningOff {
+	if !versioned {
 		list = idx.ListObjects // no history: the current objects are the null versions
 	}
-	entries, more, err := list(ctx, rq.bucket, prefix, keyMarker, max+1)
-	if err != nil {
-		return err
+	// The marker key's versions older than the marker come first; none of them is latest.
+	var entries []meta.ObjectEntry
+	if vidMarker != "" && versioned && strings.HasPrefix(keyMarker, prefix) {
+		entries, err = s.versionsAfter(ctx, rq.bucket, keyMarker, vidMarker)
+		if err != nil {
+			return err
+		}
 	}
-	var page []meta.ObjectEntry
-	for i := 0; i < len(entries); {
-		j := i
-		for j < len(entries) && entries[j].Key == entries[i].Key {
-			j++
+	continued := len(entries)
+	var more bool
+	if len(entries) <= max {
+		var rest []meta.ObjectEntry
+		if rest, more, err = list(ctx, rq.bucket, prefix, keyMarker, max+1-len(entries)); err != nil {
+			return err
 		}
-		group := entries[i:j]
-		if j == len(entries) && more {
-			// This key's versions may go on past the batch: end the page before it, or,
-			// if it is the page's only key, take all of its versions.
-			if len(page) == 0 {
-				if b.Versioning != meta.VersioningOff {
-					group = s.versionsOf(ctx, rq.bucket, entries[i].Key)
-				}
-				page = append(page, group...)
-			}
-			out.IsTruncated = true
-			break
-		}
-		if len(page) > 0 && len(page)+len(group) > max {
-			out.IsTruncated = true
-			break
-		}
-		page = append(page, group...)
-		i = j
+		entries = append(entries, rest...)
 	}
+	page := entries[:min(max, len(entries))]
+	out.IsTruncated = max > 0 && (len(entries) > max || more)
 	if out.IsTruncated && len(page) > 0 {
-		out.NextKeyMarker = page[len(page)-1].Key
+		last := page[len(page)-1]
+		out.NextKeyMarker, out.NextVersionIDMarker = last.Key, versionID(last)
 	}
 	for i, e := range page {
-		latest := i == 0 || page[i-1].Key != e.Key
+		latest := i >= continued && (i == 0 || page[i-1].Key != e.Key)
 		v := xmlVersionEntry{Key: e.Key, VersionID: versionID(e), IsLatest: latest,
 			LastModified: isoTime(lastModified(e.Version)), Owner: owner}
 		if e.DeleteMarker {
@@ -376,6 +402,38 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 		out.Versions = append(out.Versions, v)
 	}
 	return writeXML(rq.w, http.StatusOK, out)
+}
+
+// versionsAfter lists the versions of key older than the one vid names ("null" for the
+// null version), newest first: where a page that ended in the middle of key goes on.
+func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string) ([]meta.ObjectEntry, error) {
+	var below uint64
+	if vid != nullVersion {
+		v, err := hlc.Parse(vid)
+		if err != nil {
+			return nil, errorf(ErrInvalidArgument, "Invalid version id specified")
+		}
+		below = uint64(v)
+	}
+	all := s.versionsOf(ctx, bucket, key)
+	for i, e := range all {
+		if vid == nullVersion && versionID(e) == nullVersion || vid != nullVersion && e.Version < below {
+			if vid == nullVersion {
+				i++ // after the null version itself
+			}
+			return all[i:], nil
+		}
+	}
+	return nil, nil
+}
+
+// setWrittenVersionHeader tells the client the ID of the version a write created, where
+// versioning is on. A write with versioning suspended makes the null version, and S3 names
+// no version for it.
+func setWrittenVersionHeader(w http.ResponseWriter, b meta.Bucket, e meta.ObjectEntry) {
+	if b.Versioning == meta.VersioningEnabled {
+		w.Header().Set("X-Amz-Version-Id", versionID(e))
+	}
 }
 
 // setVersionHeader tells the client which version a response is about, in buckets that
