@@ -67,6 +67,12 @@ type Snapshot struct {
 	ReleaseCursor string `json:"release_cursor,omitempty"`
 	// Error says why a snapshot is in state error, or why its deletion was refused.
 	Error string `json:"error,omitempty"`
+	// Account owns the snapshot as the EC2 API sees it (the account of the volume it was
+	// taken of, through CreateSnapshot); empty for operators' snapshots, which no account
+	// sees.
+	Account string `json:"account,omitempty"`
+	// Description is the EC2 CreateSnapshot description, kept to be reported.
+	Description string `json:"description,omitempty"`
 }
 
 // snapshotIDPrefix starts every snapshot ID; 16 hex digits follow.
@@ -123,8 +129,9 @@ func (s Snapshot) Validate() error {
 }
 
 // CreateSnapshot stores a new snapshot; ErrConflict if the ID exists. A zero CreatedAt
-// becomes now, an empty State pending.
-func (c *Client) CreateSnapshot(ctx context.Context, s Snapshot) error {
+// becomes now, an empty State pending. extra ops (the snapshot's tags, say) are applied in
+// the same transaction.
+func (c *Client) CreateSnapshot(ctx context.Context, s Snapshot, extra ...Op) error {
 	if s.CreatedAt.IsZero() {
 		s.CreatedAt = time.Now().UTC()
 	}
@@ -134,7 +141,8 @@ func (c *Client) CreateSnapshot(ctx context.Context, s Snapshot) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	_, err := c.Apply(ctx, Op{Kind: OpPut, Table: TableSnapshots, Key: s.ID, Value: encodeJSON(s), Cond: CondAbsent})
+	ops := append([]Op{{Kind: OpPut, Table: TableSnapshots, Key: s.ID, Value: encodeJSON(s), Cond: CondAbsent}}, extra...)
+	_, err := c.Apply(ctx, ops...)
 	if errors.Is(err, ErrConflict) {
 		return fmt.Errorf("snapshot %s exists: %w", s.ID, err)
 	}
