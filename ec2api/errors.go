@@ -61,6 +61,9 @@ var (
 	ErrIncorrectState = errors.New("ec2api: incorrect state")
 	// ErrSnapshotNotFound: no snapshot of that ID belongs to the caller.
 	ErrSnapshotNotFound = errors.New("ec2api: snapshot not found")
+	// ErrSnapshotInUse: the snapshot may not go while volumes made from it exist or a
+	// snapshot is being taken on top of it.
+	ErrSnapshotInUse = errors.New("ec2api: snapshot in use")
 	// ErrImageNotFound: no image of that ID is visible to the caller.
 	ErrImageNotFound = errors.New("ec2api: image not found")
 	// ErrInstanceNotFound: no instance of that ID belongs to the caller.
@@ -111,6 +114,7 @@ var errorTable = []struct {
 	{ErrVolumeInUse, "VolumeInUse", http.StatusBadRequest},
 	{ErrIncorrectState, "IncorrectState", http.StatusBadRequest},
 	{ErrSnapshotNotFound, "InvalidSnapshot.NotFound", http.StatusBadRequest},
+	{ErrSnapshotInUse, "InvalidSnapshot.InUse", http.StatusBadRequest},
 	{ErrImageNotFound, "InvalidAMIID.NotFound", http.StatusBadRequest},
 	{ErrInstanceNotFound, "InvalidInstanceID.NotFound", http.StatusBadRequest},
 	{ErrKeyPairNotFound, "InvalidKeyPair.NotFound", http.StatusBadRequest},

@@ -92,7 +92,10 @@ func (s *Server) resourceType(ctx context.Context, account, id string) (string, 
 		}
 		return "key-pair", nil
 	case strings.HasPrefix(id, "snap-"):
-		return "", errorf(ErrSnapshotNotFound, "The snapshot '%s' does not exist.", id)
+		if _, _, err := s.ownSnapshot(ctx, account, id); err != nil {
+			return "", err
+		}
+		return "snapshot", nil
 	case strings.HasPrefix(id, "ami-"):
 		return "", errorf(ErrImageNotFound, "The image id '[%s]' does not exist", id)
 	case strings.HasPrefix(id, "i-"):

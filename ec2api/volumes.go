@@ -86,14 +86,13 @@ type createVolumeResponse struct {
 
 // createVolume makes an empty volume of Size GiB in AvailabilityZone, owned by the caller,
 // with the tags of TagSpecification (resource type volume) in the same transaction.
-// SnapshotId is accepted only for snapshots the caller owns, of which there are none yet;
-// Encrypted and MultiAttachEnabled are refused, Iops and Throughput checked and ignored.
+// With SnapshotId (a completed snapshot of the caller's) the volume is a clone, available at
+// once, of the snapshot's size unless Size asks for more. Encrypted and MultiAttachEnabled
+// are refused, Iops and Throughput checked and ignored.
 func (s *Server) createVolume(ctx context.Context, c *call) (responder, error) {
 	p := c.Params
-	if snap, ok := p.str("SnapshotId"); ok {
-		return nil, errorf(ErrSnapshotNotFound, "The snapshot '%s' does not exist.", truncate(snap, 64))
-	}
-	if _, ok := p.str("Size"); !ok {
+	snapID, fromSnap := p.str("SnapshotId")
+	if _, ok := p.str("Size"); !ok && !fromSnap {
 		return nil, errorf(ErrMissingParameter, "The request must contain the parameter Size")
 	}
 	size, err := p.integer("Size", minVolumeGiB, maxVolumeGiB, 0)
@@ -134,6 +133,12 @@ func (s *Server) createVolume(ctx context.Context, c *call) (responder, error) {
 	}
 	v := meta.Volume{ID: meta.NewVolumeID(), SizeBytes: size * gib, Account: c.Account, Zone: zone, VolumeType: vt,
 		State: meta.VolumeAvailable, CreatedAt: s.cfg.Now().UTC()}
+	if fromSnap {
+		if v, err = s.createVolumeFromSnapshot(ctx, v, snapID, tags); err != nil {
+			return nil, err
+		}
+		return &createVolumeResponse{volumeItem: s.volumeItem(v, tagMap(tags))}, nil
+	}
 	if err := s.meta.CreateVolume(ctx, v, newTagsOps(c.Account, v.ID, "volume", tags)...); err != nil {
 		return nil, err
 	}
