@@ -89,9 +89,12 @@ type Instance struct {
 	// PublicKey is the key pair's OpenSSH line, copied at launch for the config drive.
 	PublicKey string `json:"public_key,omitempty"`
 	// UserData is RunInstances' user data, base64 (at most MaxInstanceUserDataBytes decoded).
-	UserData    string    `json:"user_data,omitempty"`
-	ClientToken string    `json:"client_token,omitempty"`
-	LaunchTime  time.Time `json:"launch_time"`
+	UserData    string `json:"user_data,omitempty"`
+	ClientToken string `json:"client_token,omitempty"`
+	// ReservationID groups the instances one RunInstances call launched ("r-" and 17 hex
+	// digits), as EC2's DescribeInstances reports them.
+	ReservationID string    `json:"reservation_id,omitempty"`
+	LaunchTime    time.Time `json:"launch_time"`
 	// RootDeviceName is the root disk's device as EC2 names it ("/dev/sda1"); the host
 	// attaches the root disk as vda whatever it says.
 	RootDeviceName string           `json:"root_device_name,omitempty"`
