@@ -22,10 +22,16 @@ type ComputeHost struct {
 	MemoryMiB  int    `json:"memory_mib"` // likewise
 	DomainType string `json:"domain_type"`
 	// NBDAddr is where the host's volumed serves volumes to the local QEMU.
-	NBDAddr     string    `json:"nbd_addr,omitempty"`
-	HeartbeatAt time.Time `json:"heartbeat_at"`
-	StartedAt   time.Time `json:"started_at"`
-	Version     string    `json:"version,omitempty"`
+	NBDAddr string `json:"nbd_addr,omitempty"`
+	// UsedVCPUs, UsedMemoryMiB and Instances are what the host's instances not stopped or
+	// terminated held at the heartbeat: a hint. A scheduler adds the instances placed
+	// since, from the instances table.
+	UsedVCPUs     int       `json:"used_vcpus"`
+	UsedMemoryMiB int       `json:"used_memory_mib"`
+	Instances     int       `json:"instances"`
+	HeartbeatAt   time.Time `json:"heartbeat_at"`
+	StartedAt     time.Time `json:"started_at"`
+	Version       string    `json:"version,omitempty"`
 }
 
 // Validate says what is wrong with h's shape.
