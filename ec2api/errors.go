@@ -68,6 +68,16 @@ var (
 	ErrImageNotFound = errors.New("ec2api: image not found")
 	// ErrInstanceNotFound: no instance of that ID belongs to the caller.
 	ErrInstanceNotFound = errors.New("ec2api: instance not found")
+	// ErrIncorrectInstanceState: the instance is in a state that does not allow the
+	// operation (starting a terminated instance, rebooting a stopped one, …).
+	ErrIncorrectInstanceState = errors.New("ec2api: incorrect instance state")
+	// ErrIdempotentParameterMismatch: a ClientToken was used before with other parameters.
+	ErrIdempotentParameterMismatch = errors.New("ec2api: idempotent parameter mismatch")
+	// ErrAMINameDuplicate: the caller has an image of RegisterImage's Name already.
+	ErrAMINameDuplicate = errors.New("ec2api: duplicate image name")
+	// ErrInvalidManifest: RegisterImage's ImageLocation names no object the caller may read,
+	// or one that is not an image.
+	ErrInvalidManifest = errors.New("ec2api: invalid image location")
 	// ErrKeyPairNotFound: the caller has no key pair of that name or ID.
 	ErrKeyPairNotFound = errors.New("ec2api: key pair not found")
 	// ErrKeyPairDuplicate: the caller has a key pair of that name already.
@@ -117,6 +127,10 @@ var errorTable = []struct {
 	{ErrSnapshotInUse, "InvalidSnapshot.InUse", http.StatusBadRequest},
 	{ErrImageNotFound, "InvalidAMIID.NotFound", http.StatusBadRequest},
 	{ErrInstanceNotFound, "InvalidInstanceID.NotFound", http.StatusBadRequest},
+	{ErrIncorrectInstanceState, "IncorrectInstanceState", http.StatusBadRequest},
+	{ErrIdempotentParameterMismatch, "IdempotentParameterMismatch", http.StatusBadRequest},
+	{ErrAMINameDuplicate, "InvalidAMIName.Duplicate", http.StatusBadRequest},
+	{ErrInvalidManifest, "InvalidManifest", http.StatusBadRequest},
 	{ErrKeyPairNotFound, "InvalidKeyPair.NotFound", http.StatusBadRequest},
 	{ErrKeyPairDuplicate, "InvalidKeyPair.Duplicate", http.StatusBadRequest},
 	{ErrInvalidKeyFormat, "InvalidKey.Format", http.StatusBadRequest},
