@@ -5,20 +5,26 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"stratus/computed/daemon"
 	"stratus/computed/driver"
 	"stratus/computed/libvirtdriver"
 	"stratus/internal/hlc"
+	"stratus/internal/inproc"
 	"stratus/internal/pki"
+	metaclient "stratus/meta/client"
 	objclient "stratus/objectd/client"
 	"stratus/proxy"
 	"stratus/ring"
@@ -156,4 +162,91 @@ func hostMemoryMiB() (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("the host's memory is unknown: no MemTotal in /proc/meminfo")
+}
+
+// computeFlags are the all-in-one server's compute settings: compute runs only when
+// --compute-domain-type is given (never guessed).
+type computeFlags struct {
+	domainType string
+	libvirtURI string
+	dataDir    string
+	network    string
+}
+
+func (c *computeFlags) addFlags(fl *pflag.FlagSet) {
+	fl.StringVar(&c.domainType, "compute-domain-type", "", "run instances on this machine under kvm or qemu (TCG); empty: no compute")
+	fl.StringVar(&c.libvirtURI, "compute-libvirt-uri", "qemu:///system", "libvirt connection of the compute daemon")
+	fl.StringVar(&c.dataDir, "compute-data", "", "image cache and instance files, which QEMU must be able to read (default <data>/computed; <data> is then made traversable)")
+	fl.StringVar(&c.network, "compute-network", "user", "instances' network: user or libvirt:<network>")
+}
+
+// startCompute runs, in g, the compute daemon of the all-in-one server for host
+// --volume-host, with its volumes served by the server's NBD port, reaching the catalog and
+// the storage node in-process with its computed certificate.
+func startCompute(ctx context.Context, g *errgroup.Group, f serverFlags, local map[string]http.Handler, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
+	if f.compute.domainType == "" {
+		return nil
+	}
+	if f.nbdListen == "" {
+		return fmt.Errorf("--compute-domain-type needs --nbd-listen: instances reach their volumes there")
+	}
+	log := slog.Default()
+	cfg := daemon.DefaultConfig()
+	cfg.Host, cfg.DomainType, cfg.NBDAddr, cfg.Network = f.volumeHost, driver.DomainType(f.compute.domainType), f.nbdListen, f.compute.network
+	cfg.VCPUs = runtime.NumCPU()
+	total, err := hostMemoryMiB()
+	if err != nil {
+		return err
+	}
+	cfg.MemoryMiB = max(total-hostMemoryReserveMiB, 256)
+	cfg.DataDir = absPath(f.compute.dataDir)
+	if f.compute.dataDir == "" {
+		cfg.DataDir = absPath(filepath.Join(f.dataDir, "computed"))
+		// QEMU runs as libvirt's user and must reach the files under it; the data directory
+		// is made traversable (not listable); what it holds keeps its own modes.
+		if err := os.Chmod(f.dataDir, 0o711); err != nil {
+			return err
+		}
+	}
+	cfg.Logger, cfg.Registerer, cfg.Version = log, reg, version
+	mcfg := metaclient.DefaultConfig(f.metaListen)
+	mcfg.TLS = id.ClientTLS(pki.RoleMeta)
+	mt := inproc.NewTransport(local, metaclient.NewTransport(mcfg), log)
+	mt.PresentAs(id.ConnectionState)
+	mcfg.HTTPClient = &http.Client{Transport: mt}
+	mc, err := metaclient.New(mcfg)
+	if err != nil {
+		return err
+	}
+	ocfg := objclient.DefaultConfig()
+	ocfg.TLS = id.ClientTLS(pki.RoleObjectd)
+	ot := inproc.NewTransport(local, objclient.NewTransport(objclient.WithTLS(ocfg.TLS)), log)
+	ot.PresentAs(id.ConnectionState)
+	ocfg.HTTPClient = &http.Client{Transport: ot}
+	px, err := proxy.New(proxy.DefaultConfig(), objclient.New(ocfg), &hlc.Clock{}, log.With("part", "proxy"))
+	if err != nil {
+		mc.Close()
+		return err
+	}
+	px.SetRing(rg)
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	drv, err := libvirtdriver.New(dctx, libvirtdriver.Config{URI: f.compute.libvirtURI})
+	cancel()
+	if err != nil {
+		mc.Close()
+		return fmt.Errorf("compute: %w", err)
+	}
+	d, err := daemon.New(cfg, mc, drv, px)
+	if err != nil {
+		drv.Close()
+		mc.Close()
+		return err
+	}
+	g.Go(func() error {
+		defer mc.Close()
+		defer drv.Close()
+		return d.Run(ctx)
+	})
+	log.Info("compute running", "host", cfg.Host, "domain_type", cfg.DomainType, "vcpus", cfg.VCPUs, "memory_mib", cfg.MemoryMiB, "data", cfg.DataDir)
+	return nil
 }
