@@ -78,6 +78,11 @@ var (
 	// ErrInvalidManifest: RegisterImage's ImageLocation names no object the caller may read,
 	// or one that is not an image.
 	ErrInvalidManifest = errors.New("ec2api: invalid image location")
+	// ErrZoneMismatch: AttachVolume of a volume in another zone than the instance's.
+	ErrZoneMismatch = errors.New("ec2api: volume and instance in different zones")
+	// ErrAttachmentNotFound: DetachVolume names an instance or device the volume is not
+	// attached to.
+	ErrAttachmentNotFound = errors.New("ec2api: attachment not found")
 	// ErrKeyPairNotFound: the caller has no key pair of that name or ID.
 	ErrKeyPairNotFound = errors.New("ec2api: key pair not found")
 	// ErrKeyPairDuplicate: the caller has a key pair of that name already.
@@ -131,6 +136,8 @@ var errorTable = []struct {
 	{ErrIdempotentParameterMismatch, "IdempotentParameterMismatch", http.StatusBadRequest},
 	{ErrAMINameDuplicate, "InvalidAMIName.Duplicate", http.StatusBadRequest},
 	{ErrInvalidManifest, "InvalidManifest", http.StatusBadRequest},
+	{ErrZoneMismatch, "InvalidVolume.ZoneMismatch", http.StatusBadRequest},
+	{ErrAttachmentNotFound, "InvalidAttachment.NotFound", http.StatusBadRequest},
 	{ErrKeyPairNotFound, "InvalidKeyPair.NotFound", http.StatusBadRequest},
 	{ErrKeyPairDuplicate, "InvalidKeyPair.Duplicate", http.StatusBadRequest},
 	{ErrInvalidKeyFormat, "InvalidKey.Format", http.StatusBadRequest},
