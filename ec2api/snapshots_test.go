@@ -1,13 +1,28 @@
 package ec2api
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"stratus/internal/hlc"
+	"stratus/internal/pki"
+	"stratus/internal/testcluster"
+	"stratus/internal/testutil"
 	meta "stratus/meta/client"
+	objclient "stratus/objectd/client"
+	"stratus/proxy"
+	"stratus/ring"
+	"stratus/volumed"
+	"stratus/volumed/snapshot"
 )
 
 // completeSnapshot plays the volumed that took snapshot id: it marks the record completed
@@ -124,4 +139,99 @@ func TestSnapshots(t *testing.T) {
 	if ts, err := c.DescribeTags(e.ctx(), &ec2.DescribeTagsInput{Filters: []types.Filter{{Name: aws.String("resource-id"), Values: []string{id}}}}); err != nil || len(ts.Tags) != 0 {
 		t.Fatalf("tags of the deleted snapshot: %v, %+v", err, ts)
 	}
+}
+
+// TestSnapshotTakenByVolumed: with a real volumed (and its snapshot store over three storage
+// nodes) beside the API, CreateSnapshot's pending record is taken up and completed; a
+// volume is created from it, which keeps DeleteSnapshot refused until it is gone; then the
+// volumed removes the snapshot.
+func TestSnapshotTakenByVolumed(t *testing.T) {
+	e := newEnv(t)
+	startVolumed(t, e)
+	c := e.sdk("alice")
+	vol, err := c.CreateVolume(e.ctx(), &ec2.CreateVolumeInput{Size: aws.Int32(1), AvailabilityZone: aws.String(testRegion + "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	snap, err := c.CreateSnapshot(e.ctx(), &ec2.CreateSnapshotInput{VolumeId: vol.VolumeId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(snap.SnapshotId)
+	var got types.Snapshot
+	testutil.Eventually(t, 30*time.Second, func() error {
+		out, err := c.DescribeSnapshots(e.ctx(), &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}})
+		if err != nil {
+			return err
+		}
+		if got = out.Snapshots[0]; got.State != types.SnapshotStateCompleted {
+			return fmt.Errorf("snapshot is %s (%s)", got.State, aws.ToString(got.Progress))
+		}
+		return nil
+	})
+	t.Logf("snapshot completed %v after CreateSnapshot", time.Since(start).Round(time.Millisecond))
+	if aws.ToString(got.Progress) != "100%" {
+		t.Fatalf("completed snapshot = %+v", got)
+	}
+	clone, err := c.CreateVolume(e.ctx(), &ec2.CreateVolumeInput{SnapshotId: aws.String(id), AvailabilityZone: aws.String(testRegion + "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.DeleteSnapshot(e.ctx(), &ec2.DeleteSnapshotInput{SnapshotId: aws.String(id)})
+	wantCode(t, err, "InvalidSnapshot.InUse")
+	if _, err := c.DeleteVolume(e.ctx(), &ec2.DeleteVolumeInput{VolumeId: clone.VolumeId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteSnapshot(e.ctx(), &ec2.DeleteSnapshotInput{SnapshotId: aws.String(id)}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if _, _, err := e.Admin.Snapshot(e.ctx(), id); !errors.Is(err, meta.ErrNotFound) {
+			return fmt.Errorf("snapshot record still there (%v)", err)
+		}
+		return nil
+	})
+}
+
+// startVolumed runs a volumed (host v1) with a snapshot store over three storage nodes of
+// the env's CA, all on mutual TLS, until the test ends.
+func startVolumed(t *testing.T, e *env) {
+	t.Helper()
+	mc := e.Meta.ClientAs(pki.RoleVolumed)
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{Nodes: 3, Replicas: 3, PKI: e.Meta.PKI})
+	id := e.Meta.Identity(pki.IssueRequest{Role: pki.RoleVolumed, Name: "test-volumed"})
+	cl := objclient.New(objclient.Config{TLS: id.ClientTLS(pki.RoleObjectd), Timeout: 5 * time.Second})
+	t.Cleanup(cl.CloseIdleConnections)
+	pcfg := proxy.DefaultConfig()
+	pcfg.NodeTimeout = 5 * time.Second
+	px, err := proxy.New(pcfg, cl, &hlc.Clock{}, testutil.Logger(t).With("part", "proxy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.SetRing(st.Ring)
+	scfg := snapshot.DefaultConfig()
+	scfg.TombstoneHoldoff, scfg.CallTimeout = 0, 10*time.Second
+	cfg := volumed.DefaultConfig()
+	cfg.Host, cfg.LeaseTTL, cfg.ResyncInterval = "v1", 10*time.Second, time.Second
+	cfg.Device.CallTimeout = 5 * time.Second
+	cfg.Logger = testutil.Logger(t)
+	cfg.Snapshots = snapshot.New(scfg, mc, px, cfg.Logger.With("part", "snapshot"))
+	srv, err := volumed.NewServer(cfg, mc, cl, func() *ring.Ring { return st.Ring })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "nbd.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("volumed: %v", err)
+		}
+	})
 }
