@@ -244,7 +244,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err := startVolumes(gctx, g, f, local, localChunks, volumedID, rg, reg); err != nil {
 		return err
 	}
-	ec2Endpoint, err := serverEC2(gctx, g, f, ec2Meta, reg)
+	ec2Endpoint, err := serverEC2(gctx, g, f, ec2Meta, reg, endpoint)
 	if err != nil {
 		return err
 	}
