@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,10 +138,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, rstop := context.WithCancel(context.Background())
-	rdone := make(chan error, 1)
-	go func() { rdone <- d.Run(rctx) }()
-	t.Cleanup(func() { rstop(); <-rdone })
+	stopDaemon := runDaemon(t, d)
 
 	itestutil.Eventually(t, 10*time.Second, func() error {
 		if _, err := drv.State(ctx, orphan); !errors.Is(err, driver.ErrNotFound) {
@@ -219,13 +217,99 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Fatalf("volume after termination: %+v, %v", v, err)
 	}
 
-	if n := counterValue(t, reg, "stratus_computed_launches_total", "result", "ok"); n != 1 {
-		t.Errorf("launches: %v, want 1", n)
+	// A second instance, with no volume (the guest waits for one for 30 s, so it stays up):
+	// reboot, stop, start, then the daemon restarts after its domain was lost.
+	id2 := client.NewInstanceID()
+	if err := ec2.CreateInstance(ctx, client.Instance{ID: id2, Account: "alice", ImageID: aki, RamdiskID: ari, InstanceType: "t3.nano",
+		VCPUs: 1, MemoryMiB: 256, Zone: "us-east-1a", Host: host}); err != nil {
+		t.Fatal(err)
+	}
+	boots := func(n int) func(client.Instance) bool {
+		return func(in client.Instance) bool {
+			return in.State == client.InstanceRunning && in.Console != nil && bytes.Count(in.Console.Output, []byte(testguest.BootMarker)) >= n
+		}
+	}
+	waitInstance(t, ctx, ec2, id2, 30*time.Second, "running and booted", boots(1))
+	step := time.Now()
+	updateInstance(t, ctx, ec2, id2, func(in *client.Instance) { in.RebootRequests++ })
+	in = waitInstance(t, ctx, ec2, id2, 30*time.Second, "rebooted", boots(2))
+	t.Logf("rebooted (booted again) %v after the request", time.Since(step).Round(time.Millisecond))
+	if in.RebootsDone != 1 || !bytes.Contains(in.Console.Output, []byte(testguest.PowerButton)) {
+		t.Errorf("after a reboot: reboots done %d, console shows the power button %v", in.RebootsDone, bytes.Contains(in.Console.Output, []byte(testguest.PowerButton)))
+	}
+	step = time.Now()
+	updateInstance(t, ctx, ec2, id2, func(in *client.Instance) { in.DesiredState = client.DesireStopped })
+	waitInstance(t, ctx, ec2, id2, 30*time.Second, "stopped", func(in client.Instance) bool { return in.State == client.InstanceStopped })
+	t.Logf("stopped %v after the request", time.Since(step).Round(time.Millisecond))
+	if s, err := drv.State(ctx, id2); err != nil || s != driver.StateShutoff {
+		t.Errorf("domain of the stopped instance: %s, %v", s, err)
+	}
+	step = time.Now()
+	updateInstance(t, ctx, ec2, id2, func(in *client.Instance) { in.DesiredState, in.StateReason = client.DesireRunning, nil })
+	waitInstance(t, ctx, ec2, id2, 30*time.Second, "started again", boots(3))
+	t.Logf("started and booted %v after the request", time.Since(step).Round(time.Millisecond))
+
+	// The daemon stops; meanwhile the domain is lost. A new daemon defines and starts it again
+	// from the record, on the same forwarded port.
+	before, _, _ := ec2.Instance(ctx, id2)
+	if err := stopDaemon(); err != nil {
+		t.Fatalf("daemon run: %v", err)
+	}
+	if err := drv.Destroy(ctx, id2); err != nil {
+		t.Fatal(err)
+	}
+	if err := drv.Undefine(ctx, id2); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Registerer = prometheus.NewRegistry()
+	d2, err := daemon.New(cfg, mc, drv, newProxy(t, meta, st.Ring, pki.RoleComputed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step = time.Now()
+	runDaemon(t, d2)
+	in = waitInstance(t, ctx, ec2, id2, 30*time.Second, "running again after the daemon's restart", boots(4))
+	t.Logf("relaunched and booted %v after the daemon's restart", time.Since(step).Round(time.Millisecond))
+	if in.Network != before.Network {
+		t.Errorf("network after the relaunch %+v, before %+v", in.Network, before.Network)
+	}
+	if s, err := drv.State(ctx, id2); err != nil || s != driver.StateRunning {
+		t.Errorf("domain after the relaunch: %s, %v", s, err)
+	}
+	updateInstance(t, ctx, ec2, id2, func(in *client.Instance) { in.DesiredState = client.DesireTerminated })
+	waitInstance(t, ctx, ec2, id2, 30*time.Second, "terminated", func(in client.Instance) bool { return in.State == client.InstanceTerminated })
+	if _, err := drv.State(ctx, id2); !errors.Is(err, driver.ErrNotFound) {
+		t.Errorf("domain after termination: %v", err)
+	}
+
+	if n := counterValue(t, reg, "stratus_computed_launches_total", "result", "ok"); n != 2 {
+		t.Errorf("launches: %v, want 2", n)
 	}
 	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "miss"); n != 2 {
-		t.Errorf("image cache misses: %v, want 2 (kernel and ramdisk)", n)
+		t.Errorf("image cache misses: %v, want 2 (kernel and ramdisk, once)", n)
+	}
+	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "hit"); n != 2 {
+		t.Errorf("image cache hits: %v, want 2 (the second instance's kernel and ramdisk)", n)
 	}
 	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
+}
+
+// runDaemon runs d until the returned function (also called at the test's end) stops it.
+func runDaemon(t *testing.T, d *daemon.Daemon) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
 // newProxy is a proxy over the storage nodes presenting a certificate of role.
