@@ -79,8 +79,21 @@ func (d *Daemon) instanceDir(id string) string { return filepath.Join(d.instance
 // daemon takes them up again.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now().UTC()
-	if err := d.heartbeat(ctx); err != nil {
-		return fmt.Errorf("register host %s: %w", d.cfg.Host, err)
+	// Register before anything else, waiting out a meta that is not there yet.
+	for {
+		err := d.heartbeat(ctx)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, client.ErrBadRequest) || errors.Is(err, client.ErrForbidden) || errors.Is(err, client.ErrUnauthenticated) {
+			return fmt.Errorf("register host %s: %w", d.cfg.Host, err)
+		}
+		d.log.Warn("register host: retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
 	}
 	// Staged downloads of a previous run are garbage.
 	if ents, err := os.ReadDir(d.stagingDir()); err == nil {

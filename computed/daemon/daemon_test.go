@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -217,6 +219,48 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Fatalf("volume after termination: %+v, %v", v, err)
 	}
 
+	// A third instance with the volume from the start: it is in the definition, the guest
+	// writes to it at boot and powers off; terminated, the volume (delete on termination)
+	// goes to the reapers.
+	id3 := client.NewInstanceID()
+	if err := ec2.CreateInstance(ctx, client.Instance{ID: id3, Account: "alice", ImageID: aki, RamdiskID: ari, InstanceType: "t3.nano",
+		VCPUs: 1, MemoryMiB: 256, Zone: "us-east-1a", Host: host,
+		Volumes: []client.InstanceVolume{{VolumeID: volID, Device: "/dev/xvdg", State: client.VolumeAttaching, DeleteOnTermination: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	in = waitInstance(t, ctx, ec2, id3, 40*time.Second, "stopped by the guest after writing the volume", func(in client.Instance) bool {
+		return in.State == client.InstanceStopped && in.Console != nil && bytes.Contains(in.Console.Output, []byte(testguest.VolumeWritten+" "+volID))
+	})
+	// Guests name disks in the order they find them (this one's only disk is its vda): the
+	// serial identifies the volume.
+	diskLine := regexp.MustCompile(testguest.DiskLine + ` vd[a-z] [0-9]+ ` + volID)
+	if len(in.Volumes) != 1 || in.Volumes[0].State != client.VolumeAttached || !diskLine.Match(in.Console.Output) {
+		t.Errorf("volume in the definition: %+v, console:\n%s", in.Volumes, in.Console.Output)
+	}
+	updateInstance(t, ctx, ec2, id3, func(in *client.Instance) { in.DesiredState = client.DesireTerminated })
+	waitInstance(t, ctx, ec2, id3, 30*time.Second, "terminated", func(in client.Instance) bool { return in.State == client.InstanceTerminated })
+	if v, _, err := ec2.Volume(ctx, volID); err == nil && v.State != client.VolumeDeleting || err != nil && !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("volume deleted on termination: %+v, %v", v, err)
+	}
+
+	// An image whose object is in another account's bucket: the launch fails for good.
+	if err := admin.CreateBucket(ctx, client.Bucket{Name: "bobs", Owner: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	stolen := client.NewImageID(client.ImageKernel)
+	if err := ec2.CreateImage(ctx, client.Image{ID: stolen, Account: "alice", Kind: client.ImageKernel, Name: "s", Bucket: "bobs", Key: "vmlinux"}); err != nil {
+		t.Fatal(err)
+	}
+	bad := client.NewInstanceID()
+	if err := ec2.CreateInstance(ctx, client.Instance{ID: bad, Account: "alice", ImageID: stolen, InstanceType: "t3.nano",
+		VCPUs: 1, MemoryMiB: 256, Zone: "us-east-1a", Host: host}); err != nil {
+		t.Fatal(err)
+	}
+	in = waitInstance(t, ctx, ec2, bad, 10*time.Second, "terminated", func(in client.Instance) bool { return in.State == client.InstanceTerminated })
+	if in.StateReason == nil || in.StateReason.Code != "Server.InternalError" || !strings.Contains(in.StateReason.Message, "not its account's") {
+		t.Errorf("launch from another account's bucket: reason %+v", in.StateReason)
+	}
+
 	// A second instance, with no volume (the guest waits for one for 30 s, so it stays up):
 	// reboot, stop, start, then the daemon restarts after its domain was lost.
 	id2 := client.NewInstanceID()
@@ -224,9 +268,11 @@ func TestInstanceLifecycle(t *testing.T) {
 		VCPUs: 1, MemoryMiB: 256, Zone: "us-east-1a", Host: host}); err != nil {
 		t.Fatal(err)
 	}
+	// Booted, and listening for the power button (a press before that is lost, and a stop
+	// then waits out its grace).
 	boots := func(n int) func(client.Instance) bool {
 		return func(in client.Instance) bool {
-			return in.State == client.InstanceRunning && in.Console != nil && bytes.Count(in.Console.Output, []byte(testguest.BootMarker)) >= n
+			return in.State == client.InstanceRunning && in.Console != nil && bytes.Count(in.Console.Output, []byte(testguest.ACPIReady)) >= n
 		}
 	}
 	waitInstance(t, ctx, ec2, id2, 30*time.Second, "running and booted", boots(1))
@@ -282,14 +328,17 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Errorf("domain after termination: %v", err)
 	}
 
-	if n := counterValue(t, reg, "stratus_computed_launches_total", "result", "ok"); n != 2 {
-		t.Errorf("launches: %v, want 2", n)
+	if n := counterValue(t, reg, "stratus_computed_launches_total", "result", "ok"); n != 3 {
+		t.Errorf("launches: %v, want 3", n)
 	}
 	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "miss"); n != 2 {
 		t.Errorf("image cache misses: %v, want 2 (kernel and ramdisk, once)", n)
 	}
-	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "hit"); n != 2 {
-		t.Errorf("image cache hits: %v, want 2 (the second instance's kernel and ramdisk)", n)
+	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "hit"); n != 4 {
+		t.Errorf("image cache hits: %v, want 4 (the later instances' kernel and ramdisk)", n)
+	}
+	if n := counterValue(t, reg, "stratus_computed_launches_total", "result", "failed"); n != 1 {
+		t.Errorf("failed launches: %v, want 1", n)
 	}
 	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
 }

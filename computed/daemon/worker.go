@@ -106,8 +106,18 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 			}
 		}
 	}
-	if err := w.volumes(ctx, in, dom != ""); err != nil {
-		w.log.Warn("volumes", "err", err)
+	if changing(in.Volumes) {
+		if err := w.volumes(ctx, in, dom != ""); err != nil {
+			w.log.Warn("volumes", "err", err)
+		}
+		// A volume attached with no domain yet joins the definition: launch from the record
+		// as it is now.
+		cctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+		in, _, err = d.mc.Instance(cctx, w.id)
+		cancel()
+		if err != nil {
+			return false, err
+		}
 	}
 	switch in.DesiredState {
 	case client.DesireRunning:
@@ -119,6 +129,16 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 		err = cerr
 	}
 	return false, err
+}
+
+// changing reports whether a volume is being attached or detached.
+func changing(vols []client.InstanceVolume) bool {
+	for _, v := range vols {
+		if v.State != client.VolumeAttached {
+			return true
+		}
+	}
+	return false
 }
 
 // domainState is the domain's state; "" when there is no domain.
