@@ -27,9 +27,13 @@ const maxInstanceRetries = 8
 // ownInstance returns an instance of the account and its ModIndex; another account's
 // instance, or a malformed ID, is InvalidInstanceID.NotFound, exactly like none.
 func (s *Server) ownInstance(ctx context.Context, account, id string) (meta.Instance, uint64, error) {
+	notFound := errorf(ErrInstanceNotFound, "The instance ID '%s' does not exist", truncate(id, 64))
+	if !meta.ValidInstanceID(id) {
+		return meta.Instance{}, 0, notFound
+	}
 	in, idx, err := s.meta.Instance(ctx, id)
-	if !meta.ValidInstanceID(id) || errors.Is(err, meta.ErrNotFound) || err == nil && in.Account != account {
-		return meta.Instance{}, 0, errorf(ErrInstanceNotFound, "The instance ID '%s' does not exist", truncate(id, 64))
+	if errors.Is(err, meta.ErrNotFound) || err == nil && in.Account != account {
+		return meta.Instance{}, 0, notFound
 	}
 	return in, idx, err
 }
@@ -255,6 +259,9 @@ func (s *Server) changeInstances(ctx context.Context, c *call, t transition) (re
 		if len(ids) == 0 {
 			return nil, errorf(ErrMissingParameter, "The request must contain the parameter InstanceId")
 		}
+		// One instance named twice is changed and answered once (two writes of one record
+		// in a transaction would conflict with each other).
+		ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 		var ops []meta.Op
 		resp := &stateChangeResponse{}
 		for _, id := range ids {

@@ -332,3 +332,27 @@ func TestRunInstancesVolumes(t *testing.T) {
 	_, err = c.DeleteSnapshot(e.ctx(), &ec2.DeleteSnapshotInput{SnapshotId: snap.SnapshotId})
 	wantCode(t, err, "InvalidSnapshot.InUse")
 }
+
+// TestInstanceIDsRepeatedOrMalformed: an instance named twice in one request is changed
+// once; a malformed or unknown ID among good ones fails the whole request, changing none.
+func TestInstanceIDsRepeatedOrMalformed(t *testing.T) {
+	e := newEnv(t)
+	c := e.sdk("alice")
+	putHost(t, e, "h1", testRegion+"a", 8, 16384, time.Now())
+	out, err := run(e, c, putImage(t, e, ""), "t3.nano", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(out.Instances[0].InstanceId)
+	for _, bad := range []string{"i-../../x", "i-00000000000000000"} {
+		_, err = c.TerminateInstances(e.ctx(), &ec2.TerminateInstancesInput{InstanceIds: []string{id, bad}})
+		wantCode(t, err, "InvalidInstanceID.NotFound")
+	}
+	if rec, _, _ := e.Admin.Instance(e.ctx(), id); rec.DesiredState != meta.DesireRunning {
+		t.Fatalf("a refused request changed the instance: desired %s", rec.DesiredState)
+	}
+	term, err := c.TerminateInstances(e.ctx(), &ec2.TerminateInstancesInput{InstanceIds: []string{id, id}})
+	if err != nil || len(term.TerminatingInstances) != 1 {
+		t.Fatalf("terminate one instance named twice: %v, %+v", err, term)
+	}
+}
