@@ -70,7 +70,7 @@ func TestGoldenInstanceXML(t *testing.T) {
 		VCPUs: 2, MemoryMiB: 1024, Zone: "eu-test-1a", Host: "h1", State: meta.InstanceRunning, DesiredState: meta.DesireStopped,
 		KeyName: "k", ReservationID: "r-0123456789abcdef0", LaunchTime: at, RootDeviceName: "/dev/sda1", PrivateIP: "10.0.2.15",
 		StateReason: &meta.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"},
-		Volumes: []meta.InstanceVolume{{VolumeID: "vol-0123456789abcdef", Device: "/dev/sdf", AttachTime: at, State: meta.VolumeAttached}}}
+		Volumes:     []meta.InstanceVolume{{VolumeID: "vol-0123456789abcdef", Device: "/dev/sdf", AttachTime: at, State: meta.VolumeAttached}}}
 	resp := &describeInstancesResponse{ReservationSet: set[reservationItem]{Items: reservations([]meta.Instance{in}, []meta.Instance{in},
 		map[string]map[string]string{in.ID: {"Name": "web"}})}}
 	rec := httptest.NewRecorder()
