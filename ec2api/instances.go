@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"time"
 
 	meta "stratus/meta/client"
 )
@@ -38,7 +39,19 @@ func (s *Server) ownInstance(ctx context.Context, account, id string) (meta.Inst
 	return in, idx, err
 }
 
-// ownInstances returns the account's instances, in ID order.
+// TerminatedRetention is how long a terminated instance stays listed, as in EC2, after its
+// host recorded it terminated; then a DescribeInstances of its account removes the record.
+const TerminatedRetention = time.Hour
+
+// maxReapPerCall bounds the expired records one DescribeInstances removes.
+const maxReapPerCall = 20
+
+// expired reports whether in is a terminated instance past TerminatedRetention.
+func (s *Server) expired(in meta.Instance) bool {
+	return in.State == meta.InstanceTerminated && s.cfg.Now().Sub(in.UpdatedAt) > TerminatedRetention
+}
+
+// ownInstances returns the account's instances, in ID order, without the expired ones.
 func (s *Server) ownInstances(ctx context.Context, account string) ([]meta.Instance, error) {
 	all, err := s.meta.Instances(ctx)
 	if err != nil {
@@ -46,11 +59,36 @@ func (s *Server) ownInstances(ctx context.Context, account string) ([]meta.Insta
 	}
 	var own []meta.Instance
 	for _, in := range all {
-		if in.Account == account {
+		if in.Account == account && !s.expired(in) {
 			own = append(own, in)
 		}
 	}
 	return own, nil
+}
+
+// reapTerminated removes (with their tags) up to maxReapPerCall of the account's expired
+// terminated instances, each conditional on the record read; a failure is logged and left
+// for the next call.
+func (s *Server) reapTerminated(ctx context.Context, account string) {
+	all, err := s.meta.Instances(ctx)
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, in := range all {
+		if in.Account != account || !s.expired(in) || n >= maxReapPerCall {
+			continue
+		}
+		n++
+		cur, idx, err := s.meta.Instance(ctx, in.ID)
+		if err != nil || !s.expired(cur) {
+			continue
+		}
+		err = s.meta.DeleteInstance(ctx, in.ID, idx, meta.Op{Kind: meta.OpDelete, Table: meta.TableTags, Key: meta.TagsKey(account, in.ID)})
+		if err != nil && !errors.Is(err, meta.ErrConflict) {
+			s.log.Warn("removing an expired terminated instance failed", "instance", in.ID, "err", err)
+		}
+	}
 }
 
 // instanceIDs returns InstanceId.N, each of which must be one of insts (any that is not is
@@ -100,7 +138,7 @@ var instanceFilters = append([]string{"instance-id", "instance-state-name", "ins
 
 // describeInstances lists the caller's instances grouped by reservation: InstanceId.N (each
 // must be the caller's) or, with MaxResults (5 to 1000) and NextToken, a page of them (by
-// instance ID). Terminated instances are listed as long as their records exist.
+// instance ID). Terminated instances are listed for TerminatedRetention, then removed.
 func (s *Server) describeInstances(ctx context.Context, c *call) (responder, error) {
 	fs, err := c.Params.filters(instanceFilters...)
 	if err != nil {
@@ -138,6 +176,7 @@ func (s *Server) describeInstances(ctx context.Context, c *call) (responder, err
 			match = append(match, in)
 		}
 	}
+	s.reapTerminated(ctx, c.Account)
 	page, next := paginate(c.Action, match, func(in meta.Instance) string { return in.ID }, pg)
 	return &describeInstancesResponse{ReservationSet: set[reservationItem]{Items: reservations(page, own, tags)}, NextToken: next}, nil
 }

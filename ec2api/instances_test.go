@@ -2,6 +2,8 @@ package ec2api
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -354,5 +356,42 @@ func TestInstanceIDsRepeatedOrMalformed(t *testing.T) {
 	term, err := c.TerminateInstances(e.ctx(), &ec2.TerminateInstancesInput{InstanceIds: []string{id, id}})
 	if err != nil || len(term.TerminatingInstances) != 1 {
 		t.Fatalf("terminate one instance named twice: %v, %+v", err, term)
+	}
+}
+
+// TestTerminatedExpire: a terminated instance stays listed for TerminatedRetention, then a
+// DescribeInstances removes its record and tags.
+func TestTerminatedExpire(t *testing.T) {
+	e := newEnv(t)
+	c := e.sdk("alice")
+	putHost(t, e, "h1", testRegion+"a", 8, 16384, time.Now())
+	out, err := c.RunInstances(e.ctx(), &ec2.RunInstancesInput{ImageId: aws.String(putImage(t, e, "")), MinCount: aws.Int32(2), MaxCount: aws.Int32(2),
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{{Key: aws.String("a"), Value: aws.String("b")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, recent := aws.ToString(out.Instances[0].InstanceId), aws.ToString(out.Instances[1].InstanceId)
+	// The host recorded both terminated, one over an hour ago (written raw: UpdateInstance
+	// stamps now).
+	for id, at := range map[string]time.Time{old: time.Now().Add(-TerminatedRetention - time.Minute), recent: time.Now()} {
+		in, idx, err := e.Admin.Instance(e.ctx(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.State, in.DesiredState, in.UpdatedAt = meta.InstanceTerminated, meta.DesireTerminated, at
+		b, _ := json.Marshal(in)
+		if _, err := e.Admin.Apply(e.ctx(), meta.Op{Kind: meta.OpPut, Table: meta.TableInstances, Key: id, Value: b, Cond: meta.CondModIndex, ModIndex: idx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := c.DescribeInstances(e.ctx(), &ec2.DescribeInstancesInput{})
+	if err != nil || len(d.Reservations) != 1 || len(d.Reservations[0].Instances) != 1 || aws.ToString(d.Reservations[0].Instances[0].InstanceId) != recent {
+		t.Fatalf("DescribeInstances: %v, %+v", err, d)
+	}
+	if _, _, err := e.Admin.Instance(e.ctx(), old); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("expired record: %v, want it removed", err)
+	}
+	if _, idx, _ := e.Admin.Tags(e.ctx(), "alice", old); idx != 0 {
+		t.Fatal("the expired instance's tags are left")
 	}
 }
