@@ -395,3 +395,67 @@ func TestTerminatedExpire(t *testing.T) {
 		t.Fatal("the expired instance's tags are left")
 	}
 }
+
+// TestRunInstancesRefusals: bad launches are refused with EC2's codes and store nothing;
+// DescribeInstances pages.
+func TestRunInstancesRefusals(t *testing.T) {
+	e := newEnv(t)
+	c := e.sdk("alice")
+	putHost(t, e, "h1", testRegion+"a", 64, 1<<20, time.Now())
+	img, bobs := putImage(t, e, ""), putImage(t, e, "bob")
+	big := base64.StdEncoding.EncodeToString(make([]byte, meta.MaxInstanceUserDataBytes+1))
+	for _, tc := range []struct {
+		name string
+		in   ec2.RunInstancesInput
+		code string
+	}{
+		{"another account's image", ec2.RunInstancesInput{ImageId: aws.String(bobs)}, "InvalidAMIID.NotFound"},
+		{"unknown image", ec2.RunInstancesInput{ImageId: aws.String("ami-00000000000000000")}, "InvalidAMIID.NotFound"},
+		{"unknown type", ec2.RunInstancesInput{ImageId: aws.String(img), InstanceType: "x9.huge"}, "InvalidParameterValue"},
+		{"user data too large", ec2.RunInstancesInput{ImageId: aws.String(img), UserData: aws.String(big)}, "InvalidParameterValue"},
+		{"unknown key", ec2.RunInstancesInput{ImageId: aws.String(img), KeyName: aws.String("nope")}, "InvalidKeyPair.NotFound"},
+		{"unknown zone", ec2.RunInstancesInput{ImageId: aws.String(img), Placement: &types.Placement{AvailabilityZone: aws.String("mars-1a")}}, "InvalidParameterValue"},
+		{"min over max", ec2.RunInstancesInput{ImageId: aws.String(img), MinCount: aws.Int32(3), MaxCount: aws.Int32(2)}, "InvalidParameterValue"},
+		{"root device mapped", ec2.RunInstancesInput{ImageId: aws.String(img), BlockDeviceMappings: []types.BlockDeviceMapping{
+			{DeviceName: aws.String("/dev/sda1"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(8)}}}}, "InvalidParameterValue"},
+		{"another account's snapshot", ec2.RunInstancesInput{ImageId: aws.String(img), BlockDeviceMappings: []types.BlockDeviceMapping{
+			{DeviceName: aws.String("/dev/sdf"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String("snap-0123456789abcdef")}}}}, "InvalidSnapshot.NotFound"},
+		{"security group", ec2.RunInstancesInput{ImageId: aws.String(img), SecurityGroupIds: []string{"sg-1"}}, "UnsupportedOperation"},
+	} {
+		in := tc.in
+		if in.MinCount == nil {
+			in.MinCount, in.MaxCount = aws.Int32(1), aws.Int32(1)
+		}
+		_, err := c.RunInstances(e.ctx(), &in)
+		if err == nil {
+			t.Fatalf("%s: accepted", tc.name)
+		}
+		wantCode(t, err, tc.code)
+	}
+	if all, _ := e.Admin.Instances(e.ctx()); len(all) != 0 {
+		t.Fatalf("refused launches stored %d instances", len(all))
+	}
+
+	if _, err := run(e, c, img, "t3.nano", 7, 7); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	p := ec2.NewDescribeInstancesPaginator(c, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(5)})
+	for pages := 0; p.HasMorePages(); pages++ {
+		if pages > 3 {
+			t.Fatal("pagination does not end")
+		}
+		out, err := p.NextPage(e.ctx())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out.Reservations {
+			for _, in := range r.Instances {
+				seen[aws.ToString(in.InstanceId)] = true
+			}
+		}
+	}
+	if len(seen) != 7 {
+		t.Fatalf("paged through %d instances, want 7", len(seen))
+	}
+}
