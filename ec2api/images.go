@@ -120,7 +120,7 @@ func (s *Server) registerImage(ctx context.Context, c *call) (responder, error) 
 		return nil, err
 	}
 	bucket, key, ok := strings.Cut(loc, "/")
-	if !ok || bucket == "" || key == "" {
+	if !ok || !validBucketName(bucket) || key == "" || len(key) > 1024 || !utf8.ValidString(key) {
 		return nil, errorf(ErrInvalidParameterValue, "ImageLocation '%s' is not bucket/key.", truncate(loc, 128))
 	}
 	name, err := p.required("Name")
@@ -305,4 +305,19 @@ func (s *Server) deregisterImage(ctx context.Context, c *call) (responder, error
 		return &returnResponse{Return: true}, nil
 	}
 	return nil, errorf(ErrRequestLimitExceeded, "The image changed under this request %d times; try again.", maxVolumeRetries)
+}
+
+// validBucketName reports whether b is an S3 bucket name: 3 to 63 lowercase letters,
+// digits, dots and hyphens, starting and ending with a letter or digit.
+func validBucketName(b string) bool {
+	if len(b) < 3 || len(b) > 63 || strings.Contains(b, "..") {
+		return false
+	}
+	for i, r := range b {
+		alnum := 'a' <= r && r <= 'z' || '0' <= r && r <= '9'
+		if !alnum && (r != '.' && r != '-' || i == 0 || i == len(b)-1) {
+			return false
+		}
+	}
+	return true
 }

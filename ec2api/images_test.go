@@ -128,6 +128,10 @@ func TestRegisterImage(t *testing.T) {
 	wantCode(t, err, "InvalidManifest")
 	_, err = reg(alice, "images/missing", "missing", nil, nil)
 	wantCode(t, err, "InvalidManifest")
+	for _, loc := range []string{"../images/disk.raw", "images", "Images/disk.raw", "/disk.raw", "images/"} {
+		_, err = reg(alice, loc, "bad-location", nil, nil)
+		wantCode(t, err, "InvalidParameterValue")
+	}
 	_, err = reg(alice, "images/disk.raw", "raw-1", nil, nil)
 	wantCode(t, err, "InvalidAMIName.Duplicate")
 

@@ -432,6 +432,13 @@ func TestRunInstancesRefusals(t *testing.T) {
 		}
 		wantCode(t, err, tc.code)
 	}
+	// Too many writes for one transaction: 20 instances with 24 volumes each.
+	var many []types.BlockDeviceMapping
+	for l := 'c'; l <= 'z'; l++ {
+		many = append(many, types.BlockDeviceMapping{DeviceName: aws.String("/dev/sd" + string(l)), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(1)}})
+	}
+	_, err := c.RunInstances(e.ctx(), &ec2.RunInstancesInput{ImageId: aws.String(img), MinCount: aws.Int32(20), MaxCount: aws.Int32(20), BlockDeviceMappings: many})
+	wantCode(t, err, "InvalidParameterValue")
 	if all, _ := e.Admin.Instances(e.ctx()); len(all) != 0 {
 		t.Fatalf("refused launches stored %d instances", len(all))
 	}

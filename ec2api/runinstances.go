@@ -25,6 +25,9 @@ const (
 	maxClientTokenChars = 64
 	// defaultInstanceType is what RunInstances without InstanceType launches.
 	defaultInstanceType = "t3.micro"
+	// maxLaunchOps bounds the catalog writes of one launch (the catalog takes up to 1000 in
+	// a transaction).
+	maxLaunchOps = 900
 )
 
 type runInstancesResponse struct {
@@ -295,6 +298,11 @@ func (s *Server) runSpec(ctx context.Context, c *call) (runSpec, error) {
 	}
 	if spec.Devices, err = s.blockDevices(ctx, c); err != nil {
 		return spec, err
+	}
+	// One launch is one catalog transaction: an instance, its tags, and a volume and its
+	// tags per mapping, for each instance.
+	if ops := spec.Max * (2 + 2*len(spec.Devices)); ops > maxLaunchOps {
+		return spec, errorf(ErrInvalidParameterValue, "%d instances with %d block devices each are too many for one launch; launch fewer at a time.", spec.Max, len(spec.Devices))
 	}
 	if spec.Image, err = s.usableImage(ctx, c.Account, imageID); err != nil {
 		return spec, err
