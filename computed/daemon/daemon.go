@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,8 +30,9 @@ type Daemon struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker
-	digests map[string]string // image ID @ object version → SHA-256, for images registered without one
-	ports   map[int]string    // forwarded SSH ports in use → instance
+	digests map[string]string    // image ID @ object version → SHA-256, for images registered without one
+	ports   map[int]string       // forwarded SSH ports in use → instance
+	seen    map[string]time.Time // each instance's updated_at when its worker was last woken (follow's goroutine only)
 	wg      sync.WaitGroup
 }
 
@@ -50,7 +52,7 @@ func New(cfg Config, mc *client.Client, drv driver.Driver, objs ObjectReader) (*
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, mc: mc, drv: drv, objs: objs, log: log.With("part", "computed", "host", cfg.Host), m: m,
-		network: network, workers: map[string]*worker{}, digests: map[string]string{}, ports: map[int]string{}}
+		network: network, workers: map[string]*worker{}, digests: map[string]string{}, ports: map[int]string{}, seen: map[string]time.Time{}}
 	// QEMU runs as its own user and opens files under DataDir: the directories must be
 	// traversable by it (files in them are created 0644).
 	for _, dir := range []string{cfg.DataDir, d.instancesDir(), d.stagingDir()} {
@@ -209,12 +211,30 @@ func (d *Daemon) dispatch(ctx context.Context, ins []client.Instance) {
 		if in.State == client.InstanceTerminated {
 			continue
 		}
+		// A worker polls its domain anyway; the table wakes it only when its own record
+		// changed, not at every other instance's console update.
+		if d.seen[in.ID].Equal(in.UpdatedAt) && d.hasWorker(in.ID) {
+			continue
+		}
+		d.seen[in.ID] = in.UpdatedAt
 		d.kick(ctx, in.ID)
+	}
+	for id := range d.seen {
+		if !slices.ContainsFunc(ins, func(in client.Instance) bool { return in.ID == id && in.Host == d.cfg.Host }) {
+			delete(d.seen, id)
+		}
 	}
 	for _, s := range []client.InstanceState{client.InstancePending, client.InstanceRunning, client.InstanceStopping,
 		client.InstanceStopped, client.InstanceShuttingDown, client.InstanceTerminated} {
 		d.m.instances.WithLabelValues(string(s)).Set(float64(counts[s]))
 	}
+}
+
+// hasWorker reports whether instance id has a worker running.
+func (d *Daemon) hasWorker(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.workers[id] != nil
 }
 
 // kick wakes instance id's worker, starting one if it has none.
