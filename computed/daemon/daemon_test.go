@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ import (
 
 	"stratus/computed/daemon"
 	"stratus/computed/driver"
+	"stratus/computed/image"
 	"stratus/computed/libvirtdriver"
 	"stratus/internal/hlc"
 	"stratus/internal/pki"
@@ -261,6 +263,39 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Errorf("launch from another account's bucket: reason %+v", in.StateReason)
 	}
 
+	// A machine image (a raw root disk) booted with the registered kernel and ramdisk: the
+	// root disk is a qcow2 overlay on the cached image, the guest's vda.
+	rootImg := filepath.Join(t.TempDir(), "root.img")
+	if err := os.WriteFile(rootImg, bytes.Repeat([]byte("stratus root disk\n"), (8<<20)/18+1)[:8<<20], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rootSum := putObject(t, ctx, admin, writer, "images", "root.img", rootImg)
+	ami := client.NewImageID(client.ImageMachine)
+	if err := ec2.CreateImage(ctx, client.Image{ID: ami, Account: "alice", Kind: client.ImageMachine, Name: "m", Bucket: "images", Key: "root.img",
+		Format: "raw", SHA256: rootSum, KernelID: aki, RamdiskID: ari}); err != nil {
+		t.Fatal(err)
+	}
+	id4 := client.NewInstanceID()
+	if err := ec2.CreateInstance(ctx, client.Instance{ID: id4, Account: "alice", ImageID: ami, InstanceType: "t3.nano",
+		VCPUs: 1, MemoryMiB: 256, Zone: "us-east-1a", Host: host}); err != nil {
+		t.Fatal(err)
+	}
+	rootLine := regexp.MustCompile(testguest.DiskLine + ` vda 16384`)
+	waitInstance(t, ctx, ec2, id4, 30*time.Second, "running from its root disk", func(in client.Instance) bool {
+		return in.State == client.InstanceRunning && in.Console != nil && rootLine.Match(in.Console.Output)
+	})
+	// -U: QEMU holds the image's write lock while the guest runs.
+	out, err := exec.CommandContext(ctx, "qemu-img", "info", "-U", "--output=json", "-f", "qcow2", filepath.Join(dataDir, "instances", id4, "root.qcow2")).Output()
+	var info image.Info
+	if err == nil {
+		err = json.Unmarshal(out, &info)
+	}
+	if err != nil || info.BackingFile != filepath.Join(dataDir, "images", "sha256-"+rootSum) || info.BackingFileFormat != "raw" {
+		t.Errorf("root disk: %+v, %v", info, err)
+	}
+	updateInstance(t, ctx, ec2, id4, func(in *client.Instance) { in.DesiredState = client.DesireTerminated })
+	waitInstance(t, ctx, ec2, id4, 30*time.Second, "terminated", func(in client.Instance) bool { return in.State == client.InstanceTerminated })
+
 	// A second instance, with no volume (the guest waits for one for 30 s, so it stays up):
 	// reboot, stop, start, then the daemon restarts after its domain was lost.
 	id2 := client.NewInstanceID()
@@ -328,14 +363,14 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Errorf("domain after termination: %v", err)
 	}
 
-	if n := counterValue(t, reg, "stratus_computed_launches_total", "result", "ok"); n != 3 {
-		t.Errorf("launches: %v, want 3", n)
+	if n := counterValue(t, reg, "stratus_computed_launches_total", "result", "ok"); n != 4 {
+		t.Errorf("launches: %v, want 4", n)
 	}
-	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "miss"); n != 2 {
-		t.Errorf("image cache misses: %v, want 2 (kernel and ramdisk, once)", n)
+	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "miss"); n != 3 {
+		t.Errorf("image cache misses: %v, want 3 (kernel, ramdisk and root disk, once each)", n)
 	}
-	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "hit"); n != 4 {
-		t.Errorf("image cache hits: %v, want 4 (the later instances' kernel and ramdisk)", n)
+	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "hit"); n != 6 {
+		t.Errorf("image cache hits: %v, want 6 (the later instances' kernel and ramdisk)", n)
 	}
 	if n := counterValue(t, reg, "stratus_computed_launches_total", "result", "failed"); n != 1 {
 		t.Errorf("failed launches: %v, want 1", n)
