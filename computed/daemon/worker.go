@@ -158,10 +158,13 @@ func (w *worker) toRunning(ctx context.Context, in client.Instance, dom driver.S
 	switch dom {
 	case "":
 		if err := w.launch(ctx, in); err != nil {
-			return w.launchFailed(ctx, err)
+			return w.launchFailed(ctx, in, err)
 		}
 	case driver.StateShutoff, driver.StateCrashed:
 		if err := w.timed(ctx, "start", func(ctx context.Context) error { return d.drv.Start(ctx, w.id) }); err != nil {
+			if in.State == client.InstancePending {
+				return w.launchFailed(ctx, in, err)
+			}
 			return err
 		}
 	default:
@@ -197,10 +200,14 @@ func (w *worker) toRunning(ctx context.Context, in client.Instance, dom driver.S
 	return err
 }
 
-// launchFailed records a launch that cannot succeed (an unusable image) as terminated, as
-// EC2 does; other failures are retried.
-func (w *worker) launchFailed(ctx context.Context, err error) error {
-	if !errors.Is(err, errNoImage) {
+// maxLaunchAttempts is how many times a launch is tried (with backoff, about a minute in
+// all) before the instance is given up on.
+const maxLaunchAttempts = 6
+
+// launchFailed records a launch that cannot succeed (an unusable image, or one that failed
+// maxLaunchAttempts times) as terminated, as EC2 does; other failures are retried.
+func (w *worker) launchFailed(ctx context.Context, in client.Instance, err error) error {
+	if !errors.Is(err, errNoImage) && (in.State != client.InstancePending || w.failures+1 < maxLaunchAttempts) {
 		return err
 	}
 	w.d.m.launches.WithLabelValues("failed").Inc()
