@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"time"
 
 	"stratus/computed/driver"
 	"stratus/meta/client"
@@ -23,6 +24,11 @@ func (w *worker) terminate(ctx context.Context, in client.Instance) error {
 		if err != nil {
 			return err
 		}
+	}
+	// The console's last lines stay readable in the record once the log is gone.
+	w.console.written = time.Time{}
+	if err := w.tailConsole(ctx); err != nil {
+		w.log.Warn("last console tail", "err", err)
 	}
 	if err := w.timed(ctx, "terminate", func(ctx context.Context) error { return w.teardown(ctx, in) }); err != nil {
 		return err
