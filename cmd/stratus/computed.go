@@ -181,9 +181,9 @@ func (c *computeFlags) addFlags(fl *pflag.FlagSet) {
 }
 
 // startCompute runs, in g, the compute daemon of the all-in-one server for host
-// --volume-host, with its volumes served by the server's NBD port, reaching the catalog and
-// the storage node in-process with its computed certificate.
-func startCompute(ctx context.Context, g *errgroup.Group, f serverFlags, local map[string]http.Handler, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
+// --volume-host, with its volumes served by the server's NBD port, reaching the catalog (at
+// metaAddr) and the storage node in-process with its computed certificate.
+func startCompute(ctx context.Context, g *errgroup.Group, f serverFlags, metaAddr string, local map[string]http.Handler, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
 	if f.compute.domainType == "" {
 		return nil
 	}
@@ -209,7 +209,7 @@ func startCompute(ctx context.Context, g *errgroup.Group, f serverFlags, local m
 		}
 	}
 	cfg.Logger, cfg.Registerer, cfg.Version = log, reg, version
-	mcfg := metaclient.DefaultConfig(f.metaListen)
+	mcfg := metaclient.DefaultConfig(metaAddr)
 	mcfg.TLS = id.ClientTLS(pki.RoleMeta)
 	mt := inproc.NewTransport(local, metaclient.NewTransport(mcfg), log)
 	mt.PresentAs(id.ConnectionState)

@@ -248,7 +248,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err != nil {
 		return err
 	}
-	if err := startCompute(gctx, g, f, local, ids[6], rg, reg); err != nil {
+	if err := startCompute(gctx, g, f, msrv.Addr(), local, ids[6], rg, reg); err != nil {
 		return err
 	}
 	creds.Endpoint = endpoint
