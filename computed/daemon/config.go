@@ -108,6 +108,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DomainOwner is what the daemon's domains carry as their owner: its host and data
+// directory. Another daemon's domains on a shared libvirtd (another cluster's, a test's)
+// carry another, and are never taken for orphans.
+func (c Config) DomainOwner() string { return c.Host + ":" + c.DataDir }
+
 // network returns the libvirt network instances join; "" for user networking.
 func (c Config) network() (string, error) {
 	if c.Network == "user" {

@@ -108,7 +108,8 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The hypervisor, with an orphan: a domain named like an instance that has no record.
+	// The hypervisor, with an orphan: a domain the daemon defined, whose record is gone; and
+	// another daemon's domain, which is left alone.
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 	drv, err := libvirtdriver.New(dctx, libvirtdriver.Config{URI: uri, CallTimeout: 20 * time.Second})
 	dcancel()
@@ -121,16 +122,17 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
-	orphan := client.NewInstanceID()
-	if err := drv.Define(ctx, driver.Spec{Name: orphan, VCPUs: 1, MemoryMiB: 64, Type: driver.DomainQEMU, Kernel: g.Kernel,
-		ConsoleLog: filepath.Join(dataDir, "orphan.log")}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { drv.Undefine(context.Background(), orphan) })
-
 	cfg := daemon.DefaultConfig()
 	cfg.Host, cfg.Zone, cfg.DomainType, cfg.VCPUs, cfg.MemoryMiB = host, "us-east-1a", driver.DomainQEMU, 2, 1024
 	cfg.DataDir, cfg.NBDAddr = dataDir, nbdLn.Addr().String()
+	orphan, foreign := client.NewInstanceID(), client.NewInstanceID()
+	for name, owner := range map[string]string{orphan: cfg.DomainOwner(), foreign: "another-host:" + dataDir} {
+		if err := drv.Define(ctx, driver.Spec{Name: name, VCPUs: 1, MemoryMiB: 64, Type: driver.DomainQEMU, Kernel: g.Kernel,
+			ConsoleLog: filepath.Join(dataDir, name+".log"), Owner: owner}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { drv.Undefine(context.Background(), name) })
+	}
 	cfg.KernelCmdline = "console=ttyS0 quiet panic=-1 stratus.wait=30"
 	cfg.HeartbeatInterval, cfg.PollInterval, cfg.ConsoleInterval, cfg.StopGrace = time.Second, 250*time.Millisecond, 500*time.Millisecond, 5*time.Second
 	cfg.LeaseTTL = vcfg.LeaseTTL
@@ -150,6 +152,9 @@ func TestInstanceLifecycle(t *testing.T) {
 		}
 		return nil
 	})
+	if _, err := drv.State(ctx, foreign); err != nil {
+		t.Fatalf("another daemon's domain: %v", err)
+	}
 
 	// Launch.
 	id := client.NewInstanceID()

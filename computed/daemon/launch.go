@@ -36,7 +36,7 @@ func (w *worker) launch(ctx context.Context, in client.Instance) error {
 		return err
 	}
 	spec := driver.Spec{Name: in.ID, VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, Type: d.cfg.DomainType,
-		ConsoleLog: filepath.Join(dir, consoleLogFile)}
+		ConsoleLog: filepath.Join(dir, consoleLogFile), Owner: d.cfg.DomainOwner()}
 	kernelID, ramdiskID := in.KernelID, in.RamdiskID
 	if client.ValidImageID(in.ImageID, client.ImageKernel) && kernelID == "" {
 		kernelID = in.ImageID // a kernel boot with no root disk

@@ -11,9 +11,10 @@ import (
 )
 
 // reconcileDomains compares the hypervisor's domains with the catalog after a start. A
-// domain named like an instance whose record is missing, terminated or placed on another
-// host is an orphan: it is destroyed and undefined, and its files removed. Domains named
-// otherwise are not Stratus's and are left alone. Records are never changed here: the
+// domain this daemon defined (its owner is Config.DomainOwner) whose record is missing,
+// terminated or placed on another host is an orphan: it is destroyed and undefined, and its
+// files removed. Other domains — another daemon's on a shared libvirtd, anything not
+// Stratus's — are left alone. Records are never changed here: the
 // workers take every live instance placed here up from the state its domain is in (a
 // running record whose domain is gone is defined and started again, on its kept root disk;
 // one whose domain is shut off is recorded stopped, as a guest shutdown).
@@ -35,7 +36,7 @@ func (d *Daemon) reconcileDomains(ctx context.Context) error {
 		}
 	}
 	for _, dom := range doms {
-		if !client.ValidInstanceID(dom.Name) {
+		if dom.Owner != d.cfg.DomainOwner() || !client.ValidInstanceID(dom.Name) {
 			continue
 		}
 		if _, ok := live[dom.Name]; !ok {

@@ -251,7 +251,7 @@ func describe(dom *libvirt.Domain) (driver.Instance, error) {
 	if err != nil {
 		return driver.Instance{}, err
 	}
-	inst := driver.Instance{Name: name, UUID: uuid, State: stateOf(s), NIC: nicFromMetadata(def)}
+	inst := driver.Instance{Name: name, UUID: uuid, State: stateOf(s), NIC: nicFromMetadata(def), Owner: ownerFromMetadata(def)}
 	for _, disk := range def.Devices.Disks {
 		if v, ok := nbdDiskFromXML(disk); ok {
 			inst.Volumes = append(inst.Volumes, v)
