@@ -207,6 +207,23 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Fatalf("volume's first block starts %q, want %q", block[:min(len(block), 64)], want)
 	}
 
+	// Detach the volume from the stopped instance, as DetachVolume will: it leaves the
+	// definition, the lease is given up, the entry goes.
+	updateInstance(t, ctx, ec2, id, func(in *client.Instance) { in.Volumes[0].State = client.VolumeDetaching })
+	waitInstance(t, ctx, ec2, id, 20*time.Second, "volume detached", func(in client.Instance) bool { return len(in.Volumes) == 0 })
+	if v, _, err := ec2.Volume(ctx, volID); err != nil || v.State != client.VolumeAvailable || v.Attachment != nil {
+		t.Fatalf("volume after the detach: %+v, %v", v, err)
+	}
+	doms, err := drv.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dom := range doms {
+		if dom.Name == id && len(dom.Volumes) != 0 {
+			t.Fatalf("the stopped domain still has %+v", dom.Volumes)
+		}
+	}
+
 	// Terminate.
 	terminated := time.Now()
 	updateInstance(t, ctx, ec2, id, func(in *client.Instance) { in.DesiredState = client.DesireTerminated })
