@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"stratus/computed/driver"
-	"stratus/volumed"
+	vclient "stratus/volumed/client"
 )
 
 // Config configures a Daemon.
@@ -71,7 +71,7 @@ func DefaultConfig() Config {
 	return Config{NBDAddr: "127.0.0.1:10809", Network: "user", SSHPortFirst: 42200, SSHPortLast: 42999,
 		KernelCmdline: "console=ttyS0 panic=-1", HeartbeatInterval: 10 * time.Second, ResyncInterval: 30 * time.Second,
 		PollInterval: 2 * time.Second, ConsoleInterval: 3 * time.Second, StopGrace: 30 * time.Second,
-		AttachTimeout: 30 * time.Second, LeaseTTL: volumed.DefaultLeaseTTL, CallTimeout: 30 * time.Second}
+		AttachTimeout: 30 * time.Second, LeaseTTL: vclient.DefaultLeaseTTL, CallTimeout: 30 * time.Second}
 }
 
 // Validate says what is wrong with c.

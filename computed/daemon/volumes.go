@@ -9,7 +9,7 @@ import (
 
 	"stratus/computed/driver"
 	"stratus/meta/client"
-	"stratus/volumed"
+	vclient "stratus/volumed/client"
 )
 
 // volumes carries out the instance's volume changes: an attaching volume gets its lease
@@ -37,8 +37,8 @@ func (w *worker) attach(ctx context.Context, v client.InstanceVolume, defined bo
 		return err
 	}
 	if err := d.takeLease(ctx, v.VolumeID); err != nil {
-		var held *volumed.HeldError
-		if errors.As(err, &held) || errors.Is(err, volumed.ErrState) || errors.Is(err, client.ErrNotFound) {
+		var held *vclient.HeldError
+		if errors.As(err, &held) || errors.Is(err, vclient.ErrState) || errors.Is(err, client.ErrNotFound) {
 			w.log.Warn("volume cannot be attached: entry dropped", "volume", v.VolumeID, "err", err)
 			return w.dropVolume(ctx, v.VolumeID)
 		}
@@ -134,7 +134,7 @@ func (d *Daemon) takeLease(ctx context.Context, volumeID string) error {
 	if a := v.Attachment; a != nil && a.Host == d.cfg.Host && v.State == client.VolumeInUse {
 		return nil
 	}
-	_, err = volumed.Attach(cctx, d.mc, volumeID, d.cfg.Host, false, d.cfg.LeaseTTL)
+	_, err = vclient.Attach(cctx, d.mc, volumeID, d.cfg.Host, false, d.cfg.LeaseTTL)
 	return err
 }
 
@@ -152,8 +152,8 @@ func (d *Daemon) releaseVolume(ctx context.Context, volumeID string, remove bool
 		return err
 	}
 	if a := v.Attachment; a != nil && a.Host == d.cfg.Host && v.State == client.VolumeInUse {
-		err := volumed.Detach(cctx, d.mc, volumed.Lease{VolumeID: volumeID, Host: a.Host, Generation: a.Generation})
-		if err != nil && !errors.Is(err, volumed.ErrFenced) {
+		err := vclient.Detach(cctx, d.mc, vclient.Lease{VolumeID: volumeID, Host: a.Host, Generation: a.Generation})
+		if err != nil && !errors.Is(err, vclient.ErrFenced) {
 			return err
 		}
 	}
