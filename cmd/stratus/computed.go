@@ -171,6 +171,8 @@ type computeFlags struct {
 	libvirtURI string
 	dataDir    string
 	network    string
+	vcpus      int
+	memoryMiB  int
 }
 
 func (c *computeFlags) addFlags(fl *pflag.FlagSet) {
@@ -178,6 +180,8 @@ func (c *computeFlags) addFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.libvirtURI, "compute-libvirt-uri", "qemu:///system", "libvirt connection of the compute daemon")
 	fl.StringVar(&c.dataDir, "compute-data", "", "image cache and instance files, which QEMU must be able to read (default <data>/computed; <data> is then made traversable)")
 	fl.StringVar(&c.network, "compute-network", "user", "instances' network: user or libvirt:<network>")
+	fl.IntVar(&c.vcpus, "compute-vcpus", 0, "vCPUs instances may use in all (default: the machine's CPUs)")
+	fl.IntVar(&c.memoryMiB, "compute-memory-mib", 0, fmt.Sprintf("memory instances may use in all, MiB (default: the machine's, less %d)", hostMemoryReserveMiB))
 }
 
 // startCompute runs, in g, the compute daemon of the all-in-one server for host
@@ -193,12 +197,17 @@ func startCompute(ctx context.Context, g *errgroup.Group, f serverFlags, metaAdd
 	log := slog.Default()
 	cfg := daemon.DefaultConfig()
 	cfg.Host, cfg.DomainType, cfg.NBDAddr, cfg.Network = f.volumeHost, driver.DomainType(f.compute.domainType), f.nbdListen, f.compute.network
-	cfg.VCPUs = runtime.NumCPU()
-	total, err := hostMemoryMiB()
-	if err != nil {
-		return err
+	cfg.VCPUs, cfg.MemoryMiB = f.compute.vcpus, f.compute.memoryMiB
+	if cfg.VCPUs == 0 {
+		cfg.VCPUs = runtime.NumCPU()
 	}
-	cfg.MemoryMiB = max(total-hostMemoryReserveMiB, 256)
+	if cfg.MemoryMiB == 0 {
+		total, err := hostMemoryMiB()
+		if err != nil {
+			return err
+		}
+		cfg.MemoryMiB = max(total-hostMemoryReserveMiB, 256)
+	}
 	cfg.DataDir = absPath(f.compute.dataDir)
 	if f.compute.dataDir == "" {
 		cfg.DataDir = absPath(filepath.Join(f.dataDir, "computed"))
