@@ -67,6 +67,9 @@ func New(cfg Config, mc *client.Client, drv driver.Driver, objs ObjectReader) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := d.loadDigests(); err != nil {
+		d.log.Warn("image digests remembered from the last run are lost", "err", err)
+	}
 	return d, nil
 }
 

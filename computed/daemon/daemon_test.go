@@ -364,7 +364,8 @@ func TestInstanceLifecycle(t *testing.T) {
 	if err := drv.Undefine(ctx, id2); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Registerer = prometheus.NewRegistry()
+	reg2 := prometheus.NewRegistry()
+	cfg.Registerer = reg2
 	d2, err := daemon.New(cfg, mc, drv, newProxy(t, meta, st.Ring, pki.RoleComputed))
 	if err != nil {
 		t.Fatal(err)
@@ -375,6 +376,11 @@ func TestInstanceLifecycle(t *testing.T) {
 	t.Logf("relaunched and booted %v after the daemon's restart", time.Since(step).Round(time.Millisecond))
 	if in.Network != before.Network {
 		t.Errorf("network after the relaunch %+v, before %+v", in.Network, before.Network)
+	}
+	// The ramdisk, registered without a digest, is found in the cache by the digest the
+	// first daemon remembered.
+	if miss, hit := counterValue(t, reg2, "stratus_computed_image_cache_total", "result", "miss"), counterValue(t, reg2, "stratus_computed_image_cache_total", "result", "hit"); miss != 0 || hit != 2 {
+		t.Errorf("image cache after the daemon's restart: %v misses, %v hits; want 0 and 2", miss, hit)
 	}
 	if s, err := drv.State(ctx, id2); err != nil || s != driver.StateRunning {
 		t.Errorf("domain after the relaunch: %s, %v", s, err)

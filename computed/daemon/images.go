@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,13 +66,16 @@ func (d *Daemon) imageFile(ctx context.Context, id string, kind client.ImageKind
 			return "", im, err
 		}
 	}
+	downloaded := false
 	if ref.SHA256 == "" {
-		if ref, err = d.stage(ctx, im); err != nil {
+		if ref, downloaded, err = d.stage(ctx, im); err != nil {
 			return "", im, err
 		}
-		defer os.Remove(strings.TrimPrefix(ref.Key, stagedPrefix))
+		if downloaded {
+			defer os.Remove(strings.TrimPrefix(ref.Key, stagedPrefix))
+		}
 	}
-	if _, err := os.Stat(d.cache.Path(ref.SHA256)); err == nil {
+	if _, err := os.Stat(d.cache.Path(ref.SHA256)); err == nil && !downloaded {
 		d.m.imageCache.WithLabelValues("hit").Inc()
 	} else {
 		d.m.imageCache.WithLabelValues("miss").Inc()
@@ -90,10 +94,10 @@ func (d *Daemon) imageFile(ctx context.Context, id string, kind client.ImageKind
 // downloaded once per version into the staging directory while hashed, and the digest is
 // remembered, so the cache (content-addressed) can take it and later launches find it
 // there without a download.
-func (d *Daemon) stage(ctx context.Context, im client.Image) (image.Ref, error) {
+func (d *Daemon) stage(ctx context.Context, im client.Image) (ref image.Ref, downloaded bool, err error) {
 	e, err := resolveObject(ctx, d.mc, im)
 	if err != nil {
-		return image.Ref{}, err
+		return image.Ref{}, false, err
 	}
 	version := fmt.Sprintf("%s@%d", im.ID, e.Version)
 	d.mu.Lock()
@@ -101,12 +105,12 @@ func (d *Daemon) stage(ctx context.Context, im client.Image) (image.Ref, error) 
 	d.mu.Unlock()
 	if digest != "" {
 		if _, err := os.Stat(d.cache.Path(digest)); err == nil {
-			return image.Ref{Key: im.ID, SHA256: digest}, nil
+			return image.Ref{Key: im.ID, SHA256: digest}, false, nil
 		}
 	}
 	f, err := os.CreateTemp(d.stagingDir(), im.ID+".*")
 	if err != nil {
-		return image.Ref{}, err
+		return image.Ref{}, false, err
 	}
 	h := sha256.New()
 	err = copyObject(ctx, d.objs, e, io.MultiWriter(f, h))
@@ -115,13 +119,68 @@ func (d *Daemon) stage(ctx context.Context, im client.Image) (image.Ref, error) 
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return image.Ref{}, fmt.Errorf("image %s: %w", im.ID, err)
+		return image.Ref{}, false, fmt.Errorf("image %s: %w", im.ID, err)
 	}
 	digest = hex.EncodeToString(h.Sum(nil))
 	d.mu.Lock()
 	d.digests[version] = digest
+	err = d.saveDigests()
 	d.mu.Unlock()
-	return image.Ref{Key: stagedPrefix + f.Name(), SHA256: digest}, nil
+	if err != nil {
+		d.log.Warn("remember image digests", "err", err)
+	}
+	return image.Ref{Key: stagedPrefix + f.Name(), SHA256: digest}, true, nil
+}
+
+// digestsFile remembers, across restarts, the digests of images registered without one
+// (image ID @ object version → SHA-256), so a restarted daemon finds them in its cache
+// instead of downloading them again to learn the digest.
+func (d *Daemon) digestsFile() string { return filepath.Join(d.cfg.DataDir, "image-digests.json") }
+
+// loadDigests reads the digests remembered, keeping those whose image is still cached.
+func (d *Daemon) loadDigests() error {
+	data, err := os.ReadFile(d.digestsFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var m map[string]string
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("%s: %w", d.digestsFile(), err)
+	}
+	for k, digest := range m {
+		if _, err := os.Stat(d.cache.Path(digest)); err == nil {
+			d.digests[k] = digest
+		}
+	}
+	return nil
+}
+
+// saveDigests writes the digests remembered, atomically; d.mu is held.
+func (d *Daemon) saveDigests() error {
+	data, err := json.Marshal(d.digests)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(d.cfg.DataDir, ".image-digests.*")
+	if err != nil {
+		return err
+	}
+	if _, err = tmp.Write(data); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), d.digestsFile())
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // errNoImage is an instance whose images cannot be used: its launch fails for good.
