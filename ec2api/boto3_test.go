@@ -35,6 +35,14 @@ except botocore.exceptions.ClientError as e:
 ec2.delete_volume(VolumeId=v['VolumeId'])
 ec2.delete_key_pair(KeyName='boto')
 assert ec2.describe_volumes()['Volumes'] == [] and ec2.describe_key_pairs()['KeyPairs'] == []
+r = ec2.run_instances(ImageId=os.environ['IMAGE'], InstanceType='t3.nano', MinCount=2, MaxCount=2)
+ids = sorted(i['InstanceId'] for i in r['Instances'])
+assert len(ids) == 2 and all(i['State']['Name'] == 'pending' and i['Placement']['AvailabilityZone'] == os.environ['REGION'] + 'a' for i in r['Instances']), r
+res = ec2.describe_instances(InstanceIds=ids)['Reservations']
+assert len(res) == 1 and res[0]['ReservationId'] == r['ReservationId'] and sorted(i['InstanceId'] for i in res[0]['Instances']) == ids, res
+assert sorted(i['AmiLaunchIndex'] for i in res[0]['Instances']) == [0, 1], res
+t = ec2.terminate_instances(InstanceIds=ids[:1])['TerminatingInstances']
+assert t[0]['PreviousState']['Code'] == 0 and t[0]['CurrentState'] == {'Code': 32, 'Name': 'shutting-down'}, t
 print('ok')
 `
 
@@ -44,11 +52,13 @@ func TestBoto3(t *testing.T) {
 		t.Skip("/usr/bin/python3 has no boto3 (apt-get install python3-boto3)")
 	}
 	e := newEnv(t)
+	putHost(t, e, "h1", testRegion+"a", 8, 16384, time.Now())
+	img := putImage(t, e, "")
 	k := e.Keys["alice"]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "-c", boto3Script)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "EP=" + e.URL, "REGION=" + testRegion, "AK=" + k.ID, "SK=" + k.Secret,
+	cmd.Env = []string{"HOME=" + t.TempDir(), "EP=" + e.URL, "REGION=" + testRegion, "AK=" + k.ID, "SK=" + k.Secret, "IMAGE=" + img,
 		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true"}
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {

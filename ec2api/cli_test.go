@@ -19,7 +19,7 @@ const debianAWS = "/usr/bin/aws"
 // after 'stratus server' prints the EC2 endpoint.
 func TestAWSCLI(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts the aws CLI ten times (about 8 s)")
+		t.Skip("starts the aws CLI thirteen times (about 10 s)")
 	}
 	if _, err := os.Stat(debianAWS); err != nil {
 		t.Skipf("%s not installed (apt-get install awscli)", debianAWS)
@@ -87,5 +87,25 @@ func TestAWSCLI(t *testing.T) {
 	run("delete-volume", "--volume-id", id)
 	if vs := list(run("describe-volumes"), "Volumes"); len(vs) != 0 {
 		t.Fatalf("after delete-volume: %v", vs)
+	}
+
+	// Instances: a launch, the reservation listing, a termination.
+	putHost(t, e, "h1", testRegion+"a", 8, 16384, time.Now())
+	img := putImage(t, e, "")
+	ri := run("run-instances", "--image-id", img, "--instance-type", "t3.micro", "--count", "2", "--key-name", "cli",
+		"--tag-specifications", "ResourceType=instance,Tags=[{Key=Name,Value=cli}]")
+	insts := list(ri, "Instances")
+	if len(insts) != 2 || field(ri, "ReservationId") == "" {
+		t.Fatalf("run-instances: %v", ri)
+	}
+	iid := field(insts[0], "InstanceId")
+	rs := list(run("describe-instances", "--filters", "Name=tag:Name,Values=cli"), "Reservations")
+	if len(rs) != 1 || len(list(rs[0].(map[string]any), "Instances")) != 2 {
+		t.Fatalf("describe-instances: %v", rs)
+	}
+	ti := list(run("terminate-instances", "--instance-ids", iid), "TerminatingInstances")
+	cur, _ := ti[0].(map[string]any)["CurrentState"].(map[string]any)
+	if len(ti) != 1 || cur["Name"] != "shutting-down" {
+		t.Fatalf("terminate-instances: %v", ti)
 	}
 }

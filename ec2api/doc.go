@@ -1,6 +1,9 @@
 // Package ec2api serves the EC2 Query API (API version 2016-11-15) over the meta catalog,
-// so that unmodified EC2 clients — the aws CLI, boto3, aws-sdk-go-v2 — manage Stratus key
-// pairs, volumes and tags (and, as they are built, images, snapshots and instances).
+// so that unmodified EC2 clients — the aws CLI, boto3, aws-sdk-go-v2 — manage Stratus
+// instances, images, volumes and their attachments, snapshots, key pairs and tags. It
+// writes what is asked for into the catalog; compute hosts (computed) and volume daemons
+// (volumed) carry it out: an instance is placed on a host here (scheduler.go) and its
+// record's desired state is what the host drives it toward.
 //
 // The wire contract: a request is a GET with its parameters in the query string or a POST
 // with them form-encoded in the body (Action, Version, then the action's parameters, lists
@@ -21,7 +24,11 @@
 // Failed authentications are limited per access key and client address by the S3 port's
 // limiter (sigv4.FailureLimiter), before any secret is looked up.
 //
+// RegisterImage reads the image object through the S3 API (Config.S3Endpoint) signed with
+// the caller's own key, so only what the caller may read can be registered
+// (imagelocation.go).
+//
 // Caveats: signatures must be in the Authorization header (query-string signing is
 // refused); a revoked access key keeps working for up to Config.KeyCacheTTL; ClientToken
-// idempotency is not implemented.
+// idempotency is RunInstances' only.
 package ec2api

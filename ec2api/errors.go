@@ -61,10 +61,28 @@ var (
 	ErrIncorrectState = errors.New("ec2api: incorrect state")
 	// ErrSnapshotNotFound: no snapshot of that ID belongs to the caller.
 	ErrSnapshotNotFound = errors.New("ec2api: snapshot not found")
+	// ErrSnapshotInUse: the snapshot may not go while volumes made from it exist or a
+	// snapshot is being taken on top of it.
+	ErrSnapshotInUse = errors.New("ec2api: snapshot in use")
 	// ErrImageNotFound: no image of that ID is visible to the caller.
 	ErrImageNotFound = errors.New("ec2api: image not found")
 	// ErrInstanceNotFound: no instance of that ID belongs to the caller.
 	ErrInstanceNotFound = errors.New("ec2api: instance not found")
+	// ErrIncorrectInstanceState: the instance is in a state that does not allow the
+	// operation (starting a terminated instance, rebooting a stopped one, …).
+	ErrIncorrectInstanceState = errors.New("ec2api: incorrect instance state")
+	// ErrIdempotentParameterMismatch: a ClientToken was used before with other parameters.
+	ErrIdempotentParameterMismatch = errors.New("ec2api: idempotent parameter mismatch")
+	// ErrAMINameDuplicate: the caller has an image of RegisterImage's Name already.
+	ErrAMINameDuplicate = errors.New("ec2api: duplicate image name")
+	// ErrInvalidManifest: RegisterImage's ImageLocation names no object the caller may read,
+	// or one that is not an image.
+	ErrInvalidManifest = errors.New("ec2api: invalid image location")
+	// ErrZoneMismatch: AttachVolume of a volume in another zone than the instance's.
+	ErrZoneMismatch = errors.New("ec2api: volume and instance in different zones")
+	// ErrAttachmentNotFound: DetachVolume names an instance or device the volume is not
+	// attached to.
+	ErrAttachmentNotFound = errors.New("ec2api: attachment not found")
 	// ErrKeyPairNotFound: the caller has no key pair of that name or ID.
 	ErrKeyPairNotFound = errors.New("ec2api: key pair not found")
 	// ErrKeyPairDuplicate: the caller has a key pair of that name already.
@@ -111,8 +129,15 @@ var errorTable = []struct {
 	{ErrVolumeInUse, "VolumeInUse", http.StatusBadRequest},
 	{ErrIncorrectState, "IncorrectState", http.StatusBadRequest},
 	{ErrSnapshotNotFound, "InvalidSnapshot.NotFound", http.StatusBadRequest},
+	{ErrSnapshotInUse, "InvalidSnapshot.InUse", http.StatusBadRequest},
 	{ErrImageNotFound, "InvalidAMIID.NotFound", http.StatusBadRequest},
 	{ErrInstanceNotFound, "InvalidInstanceID.NotFound", http.StatusBadRequest},
+	{ErrIncorrectInstanceState, "IncorrectInstanceState", http.StatusBadRequest},
+	{ErrIdempotentParameterMismatch, "IdempotentParameterMismatch", http.StatusBadRequest},
+	{ErrAMINameDuplicate, "InvalidAMIName.Duplicate", http.StatusBadRequest},
+	{ErrInvalidManifest, "InvalidManifest", http.StatusBadRequest},
+	{ErrZoneMismatch, "InvalidVolume.ZoneMismatch", http.StatusBadRequest},
+	{ErrAttachmentNotFound, "InvalidAttachment.NotFound", http.StatusBadRequest},
 	{ErrKeyPairNotFound, "InvalidKeyPair.NotFound", http.StatusBadRequest},
 	{ErrKeyPairDuplicate, "InvalidKeyPair.Duplicate", http.StatusBadRequest},
 	{ErrInvalidKeyFormat, "InvalidKey.Format", http.StatusBadRequest},

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	meta "stratus/meta/client"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden XML files in testdata")
@@ -58,4 +60,20 @@ func TestGoldenXML(t *testing.T) {
 		t.Fatalf("status %d", rec.Code)
 	}
 	golden(t, "error-volume-not-found.xml", rec.Body.Bytes())
+}
+
+// TestGoldenInstanceXML freezes DescribeInstances' reservation and instance elements, in
+// EC2's order, for an instance with a key, a volume, a tag and a state reason.
+func TestGoldenInstanceXML(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	in := meta.Instance{ID: "i-0123456789abcdef0", Account: "alice", ImageID: "ami-0123456789abcdef0", InstanceType: "t3.micro",
+		VCPUs: 2, MemoryMiB: 1024, Zone: "eu-test-1a", Host: "h1", State: meta.InstanceRunning, DesiredState: meta.DesireStopped,
+		KeyName: "k", ReservationID: "r-0123456789abcdef0", LaunchTime: at, RootDeviceName: "/dev/sda1", PrivateIP: "10.0.2.15",
+		StateReason: &meta.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"},
+		Volumes:     []meta.InstanceVolume{{VolumeID: "vol-0123456789abcdef", Device: "/dev/sdf", AttachTime: at, State: meta.VolumeAttached}}}
+	resp := &describeInstancesResponse{ReservationSet: set[reservationItem]{Items: reservations([]meta.Instance{in}, []meta.Instance{in},
+		map[string]map[string]string{in.ID: {"Name": "web"}})}}
+	rec := httptest.NewRecorder()
+	writeResponse(rec, "DescribeInstances", resp, "11111111-2222-4333-8444-555555555555")
+	golden(t, "describe-instances.xml", rec.Body.Bytes())
 }

@@ -38,13 +38,15 @@ type env struct {
 	URL   string
 	Admin *meta.Client // the operator's client, to look behind the API
 	Keys  map[string]testKey
+	// Meta is the catalog (nil in an env built beside an S3 cluster).
+	Meta *metatest.Cluster
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	mc := metatest.New(t, metatest.Options{Nodes: 1, TLS: true, Quiet: true})
 	admin := mc.Client()
-	e := &env{t: t, Admin: admin, Keys: map[string]testKey{
+	e := &env{t: t, Admin: admin, Meta: mc, Keys: map[string]testKey{
 		"alice": {"AKALICE0000000000001", "alice-secret-0123456789abcdefghijklmnopq"},
 		"bob":   {"AKBOB000000000000002", "bob-secret-0123456789abcdefghijklmnopqrst"},
 	}}

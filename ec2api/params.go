@@ -212,27 +212,39 @@ type tagSpec struct {
 // resourceType, merged; a specification for any other type is refused, and the tags are
 // checked as CreateTags checks them.
 func (p params) tagsFor(resourceType string) ([]tag, error) {
+	specs, err := p.tagSpecs(resourceType)
+	return specs[resourceType], err
+}
+
+// tagSpecs returns the tags of TagSpecification.N by resource type, each type's merged and
+// checked as CreateTags checks them; a type not among types is refused.
+func (p params) tagSpecs(types ...string) (map[string][]tag, error) {
 	idx, err := p.indexes("TagSpecification")
 	if err != nil {
 		return nil, err
 	}
-	var out []tag
+	out := map[string][]tag{}
 	for _, n := range idx {
 		base := "TagSpecification." + strconv.Itoa(n)
 		rt, err := p.required(base + ".ResourceType")
 		if err != nil {
 			return nil, err
 		}
-		if rt != resourceType {
-			return nil, errorf(ErrInvalidParameterValue, "'%s' is not a valid taggable resource type for this operation.", rt)
+		if !slices.Contains(types, rt) {
+			return nil, errorf(ErrInvalidParameterValue, "'%s' is not a valid taggable resource type for this operation.", truncate(rt, 64))
 		}
 		ts, err := p.tags(base + ".Tag")
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ts...)
+		out[rt] = append(out[rt], ts...)
 	}
-	return out, checkTags(out)
+	for _, ts := range out {
+		if err := checkTags(ts); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // page is MaxResults and NextToken of a paginated call.

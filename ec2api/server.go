@@ -69,6 +69,13 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now returns the current time; nil means time.Now. Tests pass a fixed clock.
 	Now func() time.Time
+	// S3Endpoint is the S3 API (http://host:port) RegisterImage reads images through, as
+	// the caller; empty turns RegisterImage off (UnsupportedOperation).
+	S3Endpoint string
+	// S3Region is the region S3 requests are signed for; empty means Region.
+	S3Region string
+	// S3HTTPClient reaches S3Endpoint; nil means a client with a 30-second timeout.
+	S3HTTPClient *http.Client
 }
 
 // Defaults of Config.
@@ -163,7 +170,9 @@ func New(cfg Config, mc *meta.Client) (*Server, error) {
 type call struct {
 	Action  string
 	Account string
-	Params  params
+	// AccessKey is the key the request was signed with (RegisterImage reads S3 with it).
+	AccessKey string
+	Params    params
 	// Host is the Host the client reached the server by (for endpoints in answers).
 	Host string
 }
@@ -249,7 +258,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, action *string) (
 	if dry {
 		return nil, errorf(ErrDryRunOperation, "Request would have succeeded, but DryRun flag is set.")
 	}
-	resp, err := h(s, ctx, &call{Action: name, Account: who.Account, Params: p, Host: r.Host})
+	resp, err := h(s, ctx, &call{Action: name, Account: who.Account, AccessKey: who.AccessKey, Params: p, Host: r.Host})
 	return resp, catalogError(err)
 }
 

@@ -92,11 +92,25 @@ func (s *Server) resourceType(ctx context.Context, account, id string) (string, 
 		}
 		return "key-pair", nil
 	case strings.HasPrefix(id, "snap-"):
-		return "", errorf(ErrSnapshotNotFound, "The snapshot '%s' does not exist.", id)
-	case strings.HasPrefix(id, "ami-"):
-		return "", errorf(ErrImageNotFound, "The image id '[%s]' does not exist", id)
+		if _, _, err := s.ownSnapshot(ctx, account, id); err != nil {
+			return "", err
+		}
+		return "snapshot", nil
+	case strings.HasPrefix(id, "ami-"), strings.HasPrefix(id, "aki-"), strings.HasPrefix(id, "ari-"):
+		im, err := s.usableImage(ctx, account, id)
+		if err != nil && !errors.Is(err, ErrIncorrectState) {
+			return "", err
+		}
+		if im.Account != account {
+			// An operator's image is visible to every account, but not theirs to tag.
+			return "", errorf(ErrImageNotFound, "The image id '[%s]' does not exist", id)
+		}
+		return "image", nil
 	case strings.HasPrefix(id, "i-"):
-		return "", errorf(ErrInstanceNotFound, "The instance ID '%s' does not exist", id)
+		if _, _, err := s.ownInstance(ctx, account, id); err != nil {
+			return "", err
+		}
+		return "instance", nil
 	}
 	return "", errorf(ErrInvalidID, "The ID '%s' is not valid", truncate(id, 64))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	meta "stratus/meta/client"
 )
@@ -44,20 +45,21 @@ func (s *Server) ownVolume(ctx context.Context, account, id string) (meta.Volume
 }
 
 type volumeItem struct {
-	VolumeID           string       `xml:"volumeId"`
-	Size               int64        `xml:"size"`
-	SnapshotID         string       `xml:"snapshotId"`
-	AvailabilityZone   string       `xml:"availabilityZone"`
-	Status             string       `xml:"status"`
-	CreateTime         string       `xml:"createTime"`
-	AttachmentSet      set[none]    `xml:"attachmentSet"`
-	TagSet             set[tagItem] `xml:"tagSet"`
-	VolumeType         string       `xml:"volumeType"`
-	Encrypted          bool         `xml:"encrypted"`
-	MultiAttachEnabled bool         `xml:"multiAttachEnabled"`
+	VolumeID           string              `xml:"volumeId"`
+	Size               int64               `xml:"size"`
+	SnapshotID         string              `xml:"snapshotId"`
+	AvailabilityZone   string              `xml:"availabilityZone"`
+	Status             string              `xml:"status"`
+	CreateTime         string              `xml:"createTime"`
+	AttachmentSet      set[attachmentItem] `xml:"attachmentSet"`
+	TagSet             set[tagItem]        `xml:"tagSet"`
+	VolumeType         string              `xml:"volumeType"`
+	Encrypted          bool                `xml:"encrypted"`
+	MultiAttachEnabled bool                `xml:"multiAttachEnabled"`
 }
 
-// volumeStatus is the EC2 status of v: its state, but in-use whenever a host holds it.
+// volumeStatus is the EC2 status of v: its state, but in-use whenever a host holds it
+// (or, see volumeItem, an instance lists it).
 func volumeStatus(v meta.Volume) string {
 	if v.Attachment != nil {
 		return string(meta.VolumeInUse)
@@ -65,7 +67,9 @@ func volumeStatus(v meta.Volume) string {
 	return string(v.State)
 }
 
-func (s *Server) volumeItem(v meta.Volume, tags map[string]string) volumeItem {
+// volumeItem describes v with its tags and its attachment, if an instance lists it (att
+// may be nil).
+func (s *Server) volumeItem(v meta.Volume, tags map[string]string, att map[string]attachmentItem) volumeItem {
 	zone, vt := v.Zone, v.VolumeType
 	if zone == "" {
 		zone = s.cfg.Zones[0]
@@ -73,10 +77,17 @@ func (s *Server) volumeItem(v meta.Volume, tags map[string]string) volumeItem {
 	if vt == "" {
 		vt = defaultVolumeType
 	}
-	return volumeItem{
+	it := volumeItem{
 		VolumeID: v.ID, Size: (v.SizeBytes + gib - 1) / gib, SnapshotID: v.FromSnapshot, AvailabilityZone: zone,
 		Status: volumeStatus(v), CreateTime: ec2Time(v.CreatedAt), TagSet: tagSet(tags), VolumeType: vt,
 	}
+	if a, ok := att[v.ID]; ok {
+		it.AttachmentSet.Items = []attachmentItem{a}
+		if it.Status == string(meta.VolumeAvailable) {
+			it.Status = string(meta.VolumeInUse)
+		}
+	}
+	return it
 }
 
 type createVolumeResponse struct {
@@ -86,14 +97,13 @@ type createVolumeResponse struct {
 
 // createVolume makes an empty volume of Size GiB in AvailabilityZone, owned by the caller,
 // with the tags of TagSpecification (resource type volume) in the same transaction.
-// SnapshotId is accepted only for snapshots the caller owns, of which there are none yet;
-// Encrypted and MultiAttachEnabled are refused, Iops and Throughput checked and ignored.
+// With SnapshotId (a completed snapshot of the caller's) the volume is a clone, available at
+// once, of the snapshot's size unless Size asks for more. Encrypted and MultiAttachEnabled
+// are refused, Iops and Throughput checked and ignored.
 func (s *Server) createVolume(ctx context.Context, c *call) (responder, error) {
 	p := c.Params
-	if snap, ok := p.str("SnapshotId"); ok {
-		return nil, errorf(ErrSnapshotNotFound, "The snapshot '%s' does not exist.", truncate(snap, 64))
-	}
-	if _, ok := p.str("Size"); !ok {
+	snapID, fromSnap := p.str("SnapshotId")
+	if _, ok := p.str("Size"); !ok && !fromSnap {
 		return nil, errorf(ErrMissingParameter, "The request must contain the parameter Size")
 	}
 	size, err := p.integer("Size", minVolumeGiB, maxVolumeGiB, 0)
@@ -134,10 +144,16 @@ func (s *Server) createVolume(ctx context.Context, c *call) (responder, error) {
 	}
 	v := meta.Volume{ID: meta.NewVolumeID(), SizeBytes: size * gib, Account: c.Account, Zone: zone, VolumeType: vt,
 		State: meta.VolumeAvailable, CreatedAt: s.cfg.Now().UTC()}
+	if fromSnap {
+		if v, err = s.createVolumeFromSnapshot(ctx, v, snapID, tags); err != nil {
+			return nil, err
+		}
+		return &createVolumeResponse{volumeItem: s.volumeItem(v, tagMap(tags), nil)}, nil
+	}
 	if err := s.meta.CreateVolume(ctx, v, newTagsOps(c.Account, v.ID, "volume", tags)...); err != nil {
 		return nil, err
 	}
-	return &createVolumeResponse{volumeItem: s.volumeItem(v, tagMap(tags))}, nil
+	return &createVolumeResponse{volumeItem: s.volumeItem(v, tagMap(tags), nil)}, nil
 }
 
 type describeVolumesResponse struct {
@@ -148,7 +164,8 @@ type describeVolumesResponse struct {
 
 // volumeFilters are the filters DescribeVolumes takes.
 var volumeFilters = append([]string{"volume-id", "status", "size", "availability-zone", "volume-type",
-	"snapshot-id", "encrypted", "multi-attach-enabled", "create-time"}, tagFilters...)
+	"snapshot-id", "encrypted", "multi-attach-enabled", "create-time", "attachment.instance-id", "attachment.device",
+	"attachment.status", "attachment.delete-on-termination"}, tagFilters...)
 
 // describeVolumes lists the caller's volumes in ID order: VolumeId.N (each must be the
 // caller's) or, with MaxResults (5 to 500) and NextToken, a page of them.
@@ -181,6 +198,11 @@ func (s *Server) describeVolumes(ctx context.Context, c *call) (responder, error
 	if err != nil {
 		return nil, err
 	}
+	insts, err := s.ownInstances(ctx, c.Account)
+	if err != nil {
+		return nil, err
+	}
+	att := attachmentsByVolume(insts)
 	var own []meta.Volume
 	for _, v := range all {
 		if v.Account == c.Account {
@@ -197,10 +219,10 @@ func (s *Server) describeVolumes(ctx context.Context, c *call) (responder, error
 		if len(ids) > 0 && !slices.Contains(ids, v.ID) || !matchTags(fs, tags[v.ID]) {
 			continue
 		}
-		it := s.volumeItem(v, tags[v.ID])
+		it := s.volumeItem(v, tags[v.ID], att)
 		if matchFields(fs, map[string]string{"volume-id": it.VolumeID, "status": it.Status, "size": strconv.FormatInt(it.Size, 10),
 			"availability-zone": it.AvailabilityZone, "volume-type": it.VolumeType, "snapshot-id": it.SnapshotID,
-			"encrypted": "false", "multi-attach-enabled": "false", "create-time": it.CreateTime}) {
+			"encrypted": "false", "multi-attach-enabled": "false", "create-time": it.CreateTime}) && matchAttachment(fs, it.AttachmentSet.Items) {
 			match = append(match, it)
 		}
 	}
@@ -233,7 +255,15 @@ func (s *Server) deleteVolume(ctx context.Context, c *call) (responder, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Read after the volume: an attach committed since changed the volume too, and the
+		// conditional delete below fails.
+		in, _, _, listed, err := s.attachedTo(ctx, id)
+		if err != nil {
+			return nil, err
+		}
 		switch {
+		case listed:
+			return nil, errorf(ErrVolumeInUse, "Volume %s is currently attached to %s.", id, in.ID)
 		case v.Attachment != nil || v.State == meta.VolumeInUse:
 			host := "a host"
 			if v.Attachment != nil {
@@ -253,4 +283,24 @@ func (s *Server) deleteVolume(ctx context.Context, c *call) (responder, error) {
 		return &returnResponse{Return: true}, nil
 	}
 	return nil, errorf(ErrRequestLimitExceeded, "The volume changed under this request %d times; try again.", maxVolumeRetries)
+}
+
+// matchAttachment reports whether a volume with attachments passes the attachment.*
+// filters of fs (a volume with none passes only if there are none).
+func matchAttachment(fs []filter, atts []attachmentItem) bool {
+	for _, f := range fs {
+		if !strings.HasPrefix(f.Name, "attachment.") {
+			continue
+		}
+		ok := false
+		for _, a := range atts {
+			v := map[string]string{"attachment.instance-id": a.InstanceID, "attachment.device": a.Device,
+				"attachment.status": a.Status, "attachment.delete-on-termination": strconv.FormatBool(a.DeleteOnTermination)}[f.Name]
+			ok = ok || matchAny(f.Values, v)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

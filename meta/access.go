@@ -26,7 +26,7 @@ import (
 var tableWriters = map[string][]pki.Role{
 	client.TableConfig:         {pki.RoleAdmin},
 	client.TableRings:          {pki.RoleAdmin},
-	client.TableNodes:          {pki.RoleAdmin, pki.RoleObjectd, pki.RoleComputed},
+	client.TableNodes:          {pki.RoleAdmin, pki.RoleObjectd},
 	client.TableAccounts:       {pki.RoleAdmin},
 	client.TableAccessKeys:     {pki.RoleAdmin},
 	client.TableBuckets:        {pki.RoleAdmin, pki.RoleProxy},
@@ -34,13 +34,14 @@ var tableWriters = map[string][]pki.Role{
 	client.TableObjectVersions: {pki.RoleAdmin, pki.RoleProxy},
 	client.TableUploads:        {pki.RoleAdmin, pki.RoleProxy},
 	client.TableUploadParts:    {pki.RoleAdmin, pki.RoleProxy},
-	client.TableVolumes:        {pki.RoleAdmin, pki.RoleVolumed, pki.RoleEC2API},
+	client.TableVolumes:        {pki.RoleAdmin, pki.RoleVolumed, pki.RoleEC2API, pki.RoleComputed},
 	client.TableSnapshots:      {pki.RoleAdmin, pki.RoleVolumed, pki.RoleEC2API},
 	client.TableSnapChunks:     {pki.RoleAdmin, pki.RoleVolumed},
 	client.TableImages:         {pki.RoleAdmin, pki.RoleEC2API},
 	client.TableInstances:      {pki.RoleAdmin, pki.RoleEC2API, pki.RoleComputed},
 	client.TableKeyPairs:       {pki.RoleAdmin, pki.RoleEC2API},
 	client.TableTags:           {pki.RoleAdmin, pki.RoleEC2API},
+	client.TableComputeHosts:   {pki.RoleAdmin, pki.RoleComputed},
 }
 
 // storageReads are the tables a storage node may read: where data goes, nothing about whose.
@@ -53,11 +54,17 @@ var volumeReads = []string{client.TableConfig, client.TableRings, client.TableNo
 // ec2Reads are the tables an EC2 front end may read: the compute catalog and who owns what
 // (accounts), not buckets or objects. Secrets come one at a time through PathSecret.
 var ec2Reads = []string{client.TableConfig, client.TableNodes, client.TableAccounts, client.TableVolumes,
-	client.TableSnapshots, client.TableImages, client.TableInstances, client.TableKeyPairs, client.TableTags}
+	client.TableSnapshots, client.TableImages, client.TableInstances, client.TableKeyPairs, client.TableTags,
+	client.TableComputeHosts}
 
-// computeReads are the tables a compute host may read: what to run and with what.
-var computeReads = []string{client.TableConfig, client.TableRings, client.TableNodes, client.TableVolumes,
-	client.TableImages, client.TableInstances, client.TableKeyPairs}
+// computeReads are the tables a compute host may read: what to run (instances, images), the
+// volumes it attaches (it takes and gives up their leases, so it writes them too), its own
+// registration, and what fetching an image from the object store needs: the ring, the
+// bucket (whose owner must be the image's) and the object index (the current version).
+// Not key pairs (an instance record carries its public key), accounts, access keys,
+// uploads or object histories.
+var computeReads = []string{client.TableConfig, client.TableRings, client.TableVolumes, client.TableImages,
+	client.TableInstances, client.TableComputeHosts, client.TableBuckets, client.TableObjects}
 
 // secretReaders are the roles that may read one access key's secret through PathSecret:
 // the front ends that check SigV4 signatures.

@@ -12,7 +12,8 @@ import (
 
 // TestComputeRoles: an EC2 front end reads one secret at a time and writes the compute
 // catalog (volumes, key pairs, tags) but no tenant's buckets or keys; a compute host reads
-// what it runs and writes instances, not key pairs.
+// what it runs (and the buckets and object index its images are read through) and writes
+// instances, volumes' leases and its registration, not key pairs or storage nodes.
 func TestComputeRoles(t *testing.T) {
 	c := metatest.New(t, metatest.Options{Nodes: 1, TLS: true, Quiet: true})
 	ctx := ctxT(t, 30*time.Second)
@@ -47,8 +48,35 @@ func TestComputeRoles(t *testing.T) {
 		t.Fatalf("ec2api reads buckets: %v", err)
 	}
 
-	if kps, err := computed.KeyPairs(ctx, "alice"); err != nil || len(kps) != 1 {
+	if kps, err := computed.KeyPairs(ctx, "alice"); !errors.Is(err, client.ErrForbidden) {
 		t.Fatalf("computed reads key pairs: %v, %v", kps, err)
+	}
+	if err := admin.CreateBucket(ctx, client.Bucket{Name: "b", Owner: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := computed.Bucket(ctx, "b"); err != nil {
+		t.Fatalf("computed reads a bucket (an image's owner): %v", err)
+	}
+	if err := computed.CreateBucket(ctx, client.Bucket{Name: "c", Owner: "alice"}); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("computed writes a bucket: %v", err)
+	}
+	if _, err := computed.Index("b").GetObject(ctx, "b", "k"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("computed reads the object index: %v, want ErrNotFound", err)
+	}
+	if err := computed.PutComputeHost(ctx, client.ComputeHost{Host: "h1", VCPUs: 2, MemoryMiB: 1024, DomainType: "qemu"}); err != nil {
+		t.Fatalf("computed registers its host: %v", err)
+	}
+	if hs, err := ec2.ComputeHosts(ctx); err != nil || len(hs) != 1 {
+		t.Fatalf("ec2api reads compute hosts: %v, %v", hs, err)
+	}
+	if err := ec2.PutComputeHost(ctx, client.ComputeHost{Host: "h2", VCPUs: 2, MemoryMiB: 1024, DomainType: "qemu"}); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("ec2api registers a compute host: %v", err)
+	}
+	if err := computed.Put(ctx, client.TableNodes, "n1", []byte(`{}`)); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("computed writes a storage node: %v", err)
+	}
+	if _, err := computed.AccessKey(ctx, "AK1"); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("computed reads an access key record: %v", err)
 	}
 	if err := computed.DeleteKeyPair(ctx, kp); !errors.Is(err, client.ErrForbidden) {
 		t.Fatalf("computed deletes a key pair: %v", err)

@@ -15,7 +15,9 @@ import (
 // Chunks (volume blocks) are for the volume daemons that write them and the storage nodes
 // that will heal them; a proxy never touches them, so no S3 caller can reach a volume.
 // Volume daemons also store snapshots as objects, through the object routes, but only under
-// client.SnapshotNamePrefix (guardObject), so they reach no S3 data either.
+// client.SnapshotNamePrefix (guardObject), so they reach no S3 data either. Compute daemons
+// read the objects images are registered from, so they may read (GET and HEAD) any name but
+// a snapshot's, and write or delete none.
 var (
 	objectRoles      = []pki.Role{pki.RoleProxy, pki.RoleObjectd}
 	replicationRoles = []pki.Role{pki.RoleObjectd}
@@ -56,11 +58,19 @@ func (s *Server) guardObject(what string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := id.PeerOf(r)
 		if err == nil {
-			if p.Role == pki.RoleVolumed {
-				if name, derr := client.DecodeName(r.PathValue("name")); derr != nil || !strings.HasPrefix(name, client.SnapshotNamePrefix) {
+			name, derr := client.DecodeName(r.PathValue("name"))
+			switch p.Role {
+			case pki.RoleVolumed:
+				if derr != nil || !strings.HasPrefix(name, client.SnapshotNamePrefix) {
 					err = pki.Permit(p, what+" outside "+client.SnapshotNamePrefix, objectRoles...)
 				}
-			} else {
+			case pki.RoleComputed:
+				if r.Method != http.MethodGet && r.Method != http.MethodHead {
+					err = pki.Permit(p, what, objectRoles...)
+				} else if derr != nil || strings.HasPrefix(name, client.SnapshotNamePrefix) {
+					err = pki.Permit(p, what+" under "+client.SnapshotNamePrefix, objectRoles...)
+				}
+			default:
 				err = pki.Permit(p, what, objectRoles...)
 			}
 		}

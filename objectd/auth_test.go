@@ -470,6 +470,48 @@ func TestVolumedSnapshotObjects(t *testing.T) {
 	}
 }
 
+// TestComputedReadsObjects: a computed certificate reads (GET, HEAD) objects, the images it
+// fetches, but not snapshots, and writes and deletes nothing.
+func TestComputedReadsObjects(t *testing.T) {
+	tr := newTrust(t)
+	ids, err := pki.Ensure(tr.dir, "test", pki.IssueRequest{Role: pki.RoleComputed, Name: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, nil, []string{"d1"}, func(c *Config) { c.Identity = tr.node1 })
+	tg := n.target("d1", 3)
+	cd := client.New(client.Config{TLS: ids[0].ClientTLS(pki.RoleObjectd)})
+	defer cd.CloseIdleConnections()
+	px := client.New(client.Config{TLS: tr.proxy.ClientTLS(pki.RoleObjectd)})
+	defer px.CloseIdleConnections()
+	for _, name := range []string{"bucket/kernel", client.SnapshotNamePrefix + "m/1"} {
+		if err := px.Put(ctxT(t), tg, client.PutRequest{Name: name, Timestamp: ts(1), Length: 3}, strings.NewReader("img")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := cd.GetVersion(ctxT(t), tg, "bucket/kernel", ts(1), nil)
+	if err != nil {
+		t.Fatalf("computed reads an object: %v", err)
+	}
+	got, _ := io.ReadAll(o.Body)
+	o.Body.Close()
+	if string(got) != "img" {
+		t.Fatalf("computed read %q", got)
+	}
+	if _, err := cd.Get(ctxT(t), tg, client.SnapshotNamePrefix+"m/1", nil); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("computed reads a snapshot object: %v, want ErrForbidden", err)
+	}
+	if err := cd.Put(ctxT(t), tg, client.PutRequest{Name: "bucket/kernel", Timestamp: ts(5), Length: 1}, strings.NewReader("x")); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("computed writes an object: %v, want ErrForbidden", err)
+	}
+	if err := cd.Delete(ctxT(t), tg, "bucket/kernel", ts(5)); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("computed deletes an object: %v, want ErrForbidden", err)
+	}
+	if _, err := cd.ChunkMeta(ctxT(t), tg, ".vol/vol-0123456789abcdef/0", 0); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("computed reads a chunk: %v, want ErrForbidden", err)
+	}
+}
+
 // TestTLSReplication replicates between nodes that hold certificates of the same cluster.
 func TestTLSReplication(t *testing.T) {
 	tr := newTrust(t)

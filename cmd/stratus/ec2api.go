@@ -47,7 +47,7 @@ func newEC2APICmd() *cobra.Command {
 	cfg := ec2api.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "ec2api",
-		Short: "Serve the EC2 API: key pairs, volumes and tags (instances and images to come) over the meta catalog",
+		Short: "Serve the EC2 API: instances, images, volumes, snapshots, key pairs and tags over the meta catalog",
 		Long: `Serve the EC2 Query API (version 2016-11-15) on --listen, for the aws CLI, boto3 and the
 SDKs: aws --endpoint-url http://127.0.0.1:8773 --region us-east-1 ec2 describe-volumes
 
@@ -95,6 +95,8 @@ then the JSON --config file, then defaults.`,
 	f.IntVar(&cfg.FailureLimit, "auth-failure-limit", sigv4.DefaultFailureLimit, "failed authentications allowed per access key and per client address in --auth-failure-window before RequestLimitExceeded (negative: no limit)")
 	f.DurationVar(&cfg.FailureWindow, "auth-failure-window", sigv4.DefaultFailureWindow, "the window of --auth-failure-limit")
 	f.StringSliceVar(&trusted, "trusted-proxies", nil, "addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (default: none)")
+	f.StringVar(&cfg.S3Endpoint, "s3-endpoint", "", "the S3 API (http://host:port) RegisterImage reads images through, as the caller; empty: RegisterImage is off")
+	f.StringVar(&cfg.S3Region, "s3-region", "", "the region S3 requests are signed for (default --region)")
 	f.StringVar(&metricsListen, "metrics-listen", "auto", "address of /metrics and /healthz (plain HTTP); auto: the --listen host with its port + 100 (8773 → 8873); off: none")
 	f.StringSliceVar(&members, "meta", nil, "addresses of meta members (default $STRATUS_META_ADDR, else 127.0.0.1:7400)")
 	ident.addFlags(f, pki.RoleEC2API, DaemonPKIDir)
@@ -118,13 +120,15 @@ func ec2MetricsAddr(flag, listen string) string {
 }
 
 // serverEC2 starts the all-in-one server's EC2 API, if --ec2-listen is set, reaching the
-// catalog in-process as an ec2api; it returns the endpoint ("" when off).
-func serverEC2(ctx context.Context, g *errgroup.Group, f serverFlags, mc *metaclient.Client, reg prometheus.Registerer) (string, error) {
+// catalog in-process as an ec2api and reading images through the server's S3 endpoint; it
+// returns the endpoint ("" when off).
+func serverEC2(ctx context.Context, g *errgroup.Group, f serverFlags, mc *metaclient.Client, reg prometheus.Registerer, s3Endpoint string) (string, error) {
 	if f.ec2Listen == "" {
 		return "", nil
 	}
 	cfg := ec2api.DefaultConfig()
 	cfg.Region, cfg.Logger, cfg.Registerer = f.front.region, slog.Default().With("part", "ec2api"), reg
+	cfg.S3Endpoint = s3Endpoint
 	// The S3 port's limit on failed authentications applies here too.
 	cfg.FailureLimit, cfg.FailureWindow = f.front.authFailureLimit, f.front.authFailureWindow
 	var err error

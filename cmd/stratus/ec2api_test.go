@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"stratus/internal/testutil"
 )
@@ -64,6 +66,18 @@ func TestServerServesEC2(t *testing.T) {
 	vol, err := c.CreateVolume(ctx, &ec2.CreateVolumeInput{Size: aws.Int32(1), AvailabilityZone: aws.String("us-east-1a")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// RegisterImage reads the object through the server's own S3 endpoint.
+	s3c := s3.New(s3.Options{Region: creds.Region, BaseEndpoint: aws.String(creds.Endpoint), UsePathStyle: true, RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKey, creds.SecretKey, ""), HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("images")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("images"), Key: aws.String("disk.raw"), Body: strings.NewReader("raw disk bytes")}); err != nil {
+		t.Fatal(err)
+	}
+	if im, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{ImageLocation: aws.String("images/disk.raw"), Name: aws.String("disk")}); err != nil || aws.ToString(im.ImageId) == "" {
+		t.Fatalf("RegisterImage through the server's S3: %v", err)
 	}
 
 	// The same catalog through a stand-alone EC2 API with the server's ec2api certificate.

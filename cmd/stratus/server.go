@@ -52,7 +52,9 @@ type serverFlags struct {
 	volumeHost string
 	// ec2Listen is the address of the EC2 API; empty serves none.
 	ec2Listen string
-	front     frontFlags
+	// compute runs instances on this machine when its domain type is set.
+	compute computeFlags
+	front   frontFlags
 }
 
 func newServerCmd() *cobra.Command {
@@ -81,6 +83,7 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.StringVar(&f.storageHop, "storage-hop", "inproc", "how the proxy reaches the storage node: inproc, mtls or plain (benchmarks of the hop only)")
 	fl.MarkHidden("storage-hop")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
+	f.compute.addFlags(fl)
 	f.front.addFlags(cmd)
 	daemonSettings(cmd, "STRATUS_SERVER_")
 	return cmd
@@ -241,8 +244,11 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err := startVolumes(gctx, g, f, local, localChunks, volumedID, rg, reg); err != nil {
 		return err
 	}
-	ec2Endpoint, err := serverEC2(gctx, g, f, ec2Meta, reg)
+	ec2Endpoint, err := serverEC2(gctx, g, f, ec2Meta, reg, endpoint)
 	if err != nil {
+		return err
+	}
+	if err := startCompute(gctx, g, f, msrv.Addr(), local, ids[6], rg, reg); err != nil {
 		return err
 	}
 	creds.Endpoint = endpoint
@@ -323,6 +329,7 @@ func serverIdentities(f serverFlags) ([]*pki.Identity, error) {
 		pki.IssueRequest{Role: pki.RoleAdmin, Name: string(pki.RoleAdmin)},
 		pki.IssueRequest{Role: pki.RoleVolumed, Name: string(pki.RoleVolumed), Hosts: hosts},
 		pki.IssueRequest{Role: pki.RoleEC2API, Name: string(pki.RoleEC2API), Hosts: hosts},
+		pki.IssueRequest{Role: pki.RoleComputed, Name: string(pki.RoleComputed)},
 	)
 }
 

@@ -68,6 +68,9 @@ type Instance struct {
 	// defined by this driver): what a daemon restarting needs to know which forwarded SSH
 	// ports are taken.
 	NIC *NIC
+	// Owner is the Spec's Owner it was defined with ("" if none, or not defined by this
+	// driver).
+	Owner string
 	// Volumes lists the targets (vdb, vdc, …) of the NBD disks in its live definition if
 	// it runs, else in its persistent one.
 	Volumes []NBDDisk

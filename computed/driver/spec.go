@@ -43,6 +43,11 @@ type Spec struct {
 	// GetConsoleOutput. Required: an instance without a console log cannot be debugged.
 	ConsoleLog string
 
+	// Owner names who defined the domain (a daemon's host and data directory); it is kept
+	// in the domain's metadata and listed back, so a daemon treats as its own — and may
+	// remove as orphans — only the domains it defined, even on a libvirtd it shares.
+	Owner string
+
 	// NIC is the instance's network interface; nil means none.
 	NIC *NIC
 	// Volumes are NBD disks attached from the start.

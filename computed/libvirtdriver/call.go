@@ -5,6 +5,10 @@ import (
 	"fmt"
 )
 
+// opConnect is the call that opens the connection (every other call first makes sure there
+// is one).
+const opConnect = "connect"
+
 // call runs fn, a blocking libvirt call, and returns its result, or ctx's error once ctx is
 // done. The call itself cannot be interrupted: it finishes in the background and its result
 // is dropped, which is why a connection to a daemon keeps libvirt's keepalive on.
@@ -13,6 +17,12 @@ func call[T any](ctx context.Context, d *Driver, op string, fn func() (T, error)
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.cfg.CallTimeout)
 		defer cancel()
+	}
+	if op != opConnect {
+		if err := d.ensure(ctx); err != nil {
+			var zero T
+			return zero, fmt.Errorf("libvirt %s: %w", op, err)
+		}
 	}
 	type result struct {
 		v   T

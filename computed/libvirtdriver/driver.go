@@ -43,8 +43,11 @@ func (c *Config) setDefaults() {
 
 // Driver is a driver.Driver on one libvirt connection. It is safe for concurrent use.
 type Driver struct {
-	cfg  Config
-	conn *libvirt.Connect
+	cfg Config
+
+	mu     sync.Mutex
+	conn   *libvirt.Connect // replaced when the daemon closed it (see ensure)
+	closed bool
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -79,19 +82,56 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	startEventLoop()
 	d := &Driver{cfg: cfg}
-	conn, err := call(ctx, d, "connect", func() (*libvirt.Connect, error) { return libvirt.NewConnect(cfg.URI) })
+	if err := d.ensure(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ensure opens the connection if there is none or the daemon has closed it: a libvirtd
+// restarted (an upgrade, a crash) fails the keepalive, which closes the connection, and
+// every later call would fail on it. Domains outlive libvirtd, so a new connection finds
+// them again.
+func (d *Driver) ensure(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("libvirt: driver closed")
+	}
+	if d.conn != nil {
+		if alive, err := d.conn.IsAlive(); err == nil && alive {
+			return nil
+		}
+		d.conn.Close()
+		d.conn = nil
+	}
+	conn, err := call(ctx, d, opConnect, func() (*libvirt.Connect, error) { return libvirt.NewConnect(d.cfg.URI) })
 	if err != nil {
-		return nil, fmt.Errorf("libvirt connect %s: %w", cfg.URI, err)
+		return fmt.Errorf("libvirt connect %s: %w", d.cfg.URI, err)
 	}
 	// Only connections to a daemon have keepalives; the in-process test driver refuses them.
 	_ = conn.SetKeepAlive(keepaliveInterval, keepaliveCount)
 	d.conn = conn
-	return d, nil
+	return nil
+}
+
+// c is the current connection, for a call that ensure has just checked.
+func (d *Driver) c() *libvirt.Connect {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.conn
 }
 
 // Close implements driver.Driver.
 func (d *Driver) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	if d.conn == nil {
+		return nil
+	}
 	_, err := d.conn.Close()
+	d.conn = nil
 	return err
 }
 
@@ -107,13 +147,13 @@ func (d *Driver) Define(ctx context.Context, spec driver.Spec) error {
 	return call0(ctx, d, "define", func() error {
 		// libvirt would redefine (replace) an existing domain of the same name; the caller
 		// asked for a new one, so an existing name is an error.
-		if dom, err := d.conn.LookupDomainByName(spec.Name); err == nil {
+		if dom, err := d.c().LookupDomainByName(spec.Name); err == nil {
 			dom.Free()
 			return fmt.Errorf("define %s: %w", spec.Name, driver.ErrExists)
 		} else if !isNoDomain(err) {
 			return fmt.Errorf("define %s: %w", spec.Name, err)
 		}
-		dom, err := d.conn.DomainDefineXMLFlags(xml, libvirt.DOMAIN_DEFINE_VALIDATE)
+		dom, err := d.c().DomainDefineXMLFlags(xml, libvirt.DOMAIN_DEFINE_VALIDATE)
 		if err != nil {
 			return fmt.Errorf("define %s: %w", spec.Name, err)
 		}
@@ -210,7 +250,7 @@ func (d *Driver) State(ctx context.Context, name string) (driver.State, error) {
 // List implements driver.Driver.
 func (d *Driver) List(ctx context.Context) ([]driver.Instance, error) {
 	return call(ctx, d, "list", func() ([]driver.Instance, error) {
-		doms, err := d.conn.ListAllDomains(0)
+		doms, err := d.c().ListAllDomains(0)
 		if err != nil {
 			return nil, fmt.Errorf("list domains: %w", err)
 		}
@@ -251,7 +291,7 @@ func describe(dom *libvirt.Domain) (driver.Instance, error) {
 	if err != nil {
 		return driver.Instance{}, err
 	}
-	inst := driver.Instance{Name: name, UUID: uuid, State: stateOf(s), NIC: nicFromMetadata(def)}
+	inst := driver.Instance{Name: name, UUID: uuid, State: stateOf(s), NIC: nicFromMetadata(def), Owner: ownerFromMetadata(def)}
 	for _, disk := range def.Devices.Disks {
 		if v, ok := nbdDiskFromXML(disk); ok {
 			inst.Volumes = append(inst.Volumes, v)
@@ -285,7 +325,7 @@ func definition(dom *libvirt.Domain, inactive bool) (*libvirtxml.Domain, error) 
 // "no domain" to driver.ErrNotFound.
 func (d *Driver) withDomain(ctx context.Context, op, name string, fn func(*libvirt.Domain) error) error {
 	return call0(ctx, d, op, func() error {
-		dom, err := d.conn.LookupDomainByName(name)
+		dom, err := d.c().LookupDomainByName(name)
 		if isNoDomain(err) {
 			return fmt.Errorf("%s %s: %w", op, name, driver.ErrNotFound)
 		}

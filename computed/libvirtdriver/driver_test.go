@@ -201,6 +201,7 @@ func TestAddressesUserMode(t *testing.T) {
 	name := uniqueName(t)
 	s := kernelSpec(name)
 	s.NIC = &driver.NIC{SSHHostPort: 2222}
+	s.Owner = "h1:/var/lib/stratus/computed <&\"owner\">"
 	if err := d.Define(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +224,8 @@ func TestAddressesUserMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, inst := range list {
-		if inst.Name == name && (inst.NIC == nil || *inst.NIC != *s.NIC) {
-			t.Fatalf("listed NIC %+v, want %+v", inst.NIC, s.NIC)
+		if inst.Name == name && (inst.NIC == nil || *inst.NIC != *s.NIC || inst.Owner != s.Owner) {
+			t.Fatalf("listed NIC %+v owner %q, want %+v, %q", inst.NIC, inst.Owner, s.NIC, s.Owner)
 		}
 	}
 }

@@ -18,6 +18,7 @@ const metadataNamespace = "urn:stratus:computed:1"
 
 type domainMetadata struct {
 	XMLName xml.Name     `xml:"urn:stratus:computed:1 instance"`
+	Owner   string       `xml:"owner,attr,omitempty"`
 	NIC     *metadataNIC `xml:"nic"`
 }
 
@@ -29,7 +30,7 @@ type metadataNIC struct {
 }
 
 func metadataFor(s driver.Spec) (*libvirtxml.DomainMetadata, error) {
-	m := domainMetadata{}
+	m := domainMetadata{Owner: s.Owner}
 	if n := s.NIC; n != nil {
 		m.NIC = &metadataNIC{Mode: "user", MAC: n.MAC, SSHHostPort: n.SSHHostPort}
 		if n.Network != "" {
@@ -46,6 +47,23 @@ func metadataFor(s driver.Spec) (*libvirtxml.DomainMetadata, error) {
 // nicFromMetadata returns the NIC a domain was defined with, or nil if it has none or was
 // not defined by this driver.
 func nicFromMetadata(def *libvirtxml.Domain) *driver.NIC {
+	m := metadataOf(def)
+	if m == nil || m.NIC == nil {
+		return nil
+	}
+	return &driver.NIC{Network: m.NIC.Network, MAC: m.NIC.MAC, SSHHostPort: m.NIC.SSHHostPort}
+}
+
+// ownerFromMetadata returns the owner a domain was defined with; "" if none.
+func ownerFromMetadata(def *libvirtxml.Domain) string {
+	if m := metadataOf(def); m != nil {
+		return m.Owner
+	}
+	return ""
+}
+
+// metadataOf returns Stratus's element of a domain's metadata, or nil.
+func metadataOf(def *libvirtxml.Domain) *domainMetadata {
 	if def.Metadata == nil {
 		return nil
 	}
@@ -61,9 +79,9 @@ func nicFromMetadata(def *libvirtxml.Domain) *driver.NIC {
 			continue
 		}
 		var m domainMetadata
-		if dec.DecodeElement(&m, &start) != nil || m.NIC == nil {
+		if dec.DecodeElement(&m, &start) != nil {
 			return nil
 		}
-		return &driver.NIC{Network: m.NIC.Network, MAC: m.NIC.MAC, SSHHostPort: m.NIC.SSHHostPort}
+		return &m
 	}
 }

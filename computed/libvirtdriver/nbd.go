@@ -124,7 +124,7 @@ func (d *Driver) redefine(def *libvirtxml.Domain) error {
 	if err != nil {
 		return err
 	}
-	dom, err := d.conn.DomainDefineXMLFlags(x, libvirt.DOMAIN_DEFINE_VALIDATE)
+	dom, err := d.c().DomainDefineXMLFlags(x, libvirt.DOMAIN_DEFINE_VALIDATE)
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,12 @@ func TestRingIsPure(t *testing.T) {
 }
 
 // libraryEdges are the direct imports docs/architecture.md allows between parts: the S3
-// layer and the volume daemon run the data path in-process.
+// layer and the volume daemon run the data path in-process, and the compute daemon reads
+// images through a proxy of its own.
 var libraryEdges = map[string][]string{
-	"s3api":   {"proxy"},
-	"volumed": {"proxy"},
+	"s3api":    {"proxy"},
+	"volumed":  {"proxy"},
+	"computed": {"proxy"},
 }
 
 // TestDaemonsUseClients: a part reaches another part only through its client package,

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,23 +31,29 @@ var (
 
 var (
 	daemonsMu sync.Mutex
-	// started are the daemons this process started, by PID, last first.
-	started []startedDaemon
+	// useLock is this process's shared lock on the daemons while it may use them (nil when
+	// it holds none).
+	useLock *os.File
 )
 
-type startedDaemon struct {
-	name string
-	pid  int
-}
+// Several test processes (packages tested in parallel) boot guests on the one system
+// libvirtd, and whichever started a daemon may finish first. So every process holds a
+// shared lock on useLockPath while it may use the daemons, starting them under an exclusive
+// lock on startLockPath, and the daemons any of them started are listed in registryPath;
+// the last process to let go — the one that gets the use lock exclusively — stops those.
+var (
+	useLockPath   = filepath.Join(os.TempDir(), "stratus-testguest-libvirtd.use.lock")
+	startLockPath = filepath.Join(os.TempDir(), "stratus-testguest-libvirtd.start.lock")
+	registryPath  = filepath.Join(os.TempDir(), "stratus-testguest-libvirtd.started")
+)
 
 // Libvirtd makes sure virtlogd (which writes serial console logs) and libvirtd run, starting
 // whichever is not running with -d (there is no service manager to ask), and returns the
-// URI to connect to. The daemons it starts stay up for the package's other tests; the
-// package's TestMain calls StopDaemons after its tests, which stops, by PID, only those.
-// It skips the test when they cannot be run here (not root, not installed, QEMU missing).
-//
-// Another package's tests running at the same time may find and use the daemons this one
-// started, and lose them when this one ends; only one package boots guests today.
+// URI to connect to. The daemons it starts stay up for the package's other tests and for
+// other test processes using them; the package's TestMain calls StopDaemons after its
+// tests, and the last process to do so stops, by PID, the daemons the tests started (never
+// ones that were running already). It skips the test when they cannot be run here (not
+// root, not installed, QEMU missing).
 func Libvirtd(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
@@ -54,6 +61,18 @@ func Libvirtd(t testing.TB) string {
 	}
 	daemonsMu.Lock()
 	defer daemonsMu.Unlock()
+	if useLock == nil {
+		f, err := lockFile(useLockPath, syscall.LOCK_SH)
+		if err != nil {
+			t.Skipf("boot test: %v", err)
+		}
+		useLock = f
+	}
+	sl, err := lockFile(startLockPath, syscall.LOCK_EX)
+	if err != nil {
+		t.Skipf("boot test: %v", err)
+	}
+	defer sl.Close()
 	for _, d := range []daemon{virtlogd, libvirtd} {
 		if answers(d.socket) {
 			continue
@@ -66,24 +85,93 @@ func Libvirtd(t testing.TB) string {
 			t.Skipf("boot test: %v", err)
 		}
 		t.Logf("started %s (pid %d)", d.binary, pid)
-		started = append([]startedDaemon{{d.binary, pid}}, started...)
+		if err := appendRegistry(d.binary, pid); err != nil {
+			t.Logf("record %s's pid: %v", d.binary, err)
+		}
 	}
 	return SystemURI
 }
 
-// StopDaemons stops the daemons Libvirtd started in this process, libvirtd before
-// virtlogd, and reports what it could not stop.
+// StopDaemons lets go of the daemons; if no other test process is using them, it stops
+// those Libvirtd started (in any process), libvirtd before virtlogd, and reports what it
+// could not stop.
 func StopDaemons() error {
 	daemonsMu.Lock()
 	defer daemonsMu.Unlock()
+	if useLock == nil {
+		return nil
+	}
+	useLock.Close()
+	useLock = nil
+	f, err := os.OpenFile(useLockPath, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return nil // another process still uses them; the last one stops them
+	}
+	data, err := os.ReadFile(registryPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for _, d := range started {
-		if err := stopPID(d.pid, 10*time.Second); err != nil {
-			errs = append(errs, fmt.Errorf("stop %s: %w", d.name, err))
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- { // last started first: libvirtd, then virtlogd
+		name, pidText, ok := strings.Cut(lines[i], " ")
+		pid, perr := strconv.Atoi(pidText)
+		if !ok || perr != nil || pid <= 1 {
+			continue
+		}
+		// The PID may be another process's by now: only a process of that name is stopped.
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(comm)) != name {
+			continue
+		}
+		if err := stopPID(pid, 10*time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
 		}
 	}
-	started = nil
+	if err := os.Remove(registryPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// lockFile opens path (creating it) and takes how (a flock operation) on it, waiting at
+// most a minute.
+func lockFile(path string, how int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// appendRegistry records a daemon a test started, for the last user to stop.
+func appendRegistry(name string, pid int) error {
+	f, err := os.OpenFile(registryPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "%s %d\n", name, pid); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func answers(socket string) bool {

@@ -61,12 +61,14 @@ func (c *Client) createJSON(ctx context.Context, table, what, key string, v any,
 }
 
 // replaceJSON stores v over the record of table under key if it is unchanged since
-// modIndex; ErrConflict otherwise (including when it was deleted).
-func (c *Client) replaceJSON(ctx context.Context, table, what, key string, v any, modIndex uint64) error {
+// modIndex, with extra ops in the same transaction; ErrConflict otherwise (including when
+// it was deleted).
+func (c *Client) replaceJSON(ctx context.Context, table, what, key string, v any, modIndex uint64, extra []Op) error {
 	if modIndex == 0 {
 		return fmt.Errorf("%w: updating %s %s needs the mod index it was read at", ErrBadRequest, what, key)
 	}
-	_, err := c.Apply(ctx, Op{Kind: OpPut, Table: table, Key: key, Value: encodeJSON(v), Cond: CondModIndex, ModIndex: modIndex})
+	ops := append([]Op{{Kind: OpPut, Table: table, Key: key, Value: encodeJSON(v), Cond: CondModIndex, ModIndex: modIndex}}, extra...)
+	_, err := c.Apply(ctx, ops...)
 	return err
 }
 

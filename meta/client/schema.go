@@ -20,6 +20,7 @@ const (
 	TableInstances      = "instances"       // compute instances
 	TableKeyPairs       = "key_pairs"       // SSH key pairs, by account/name
 	TableTags           = "tags"            // EC2 resource tags, by account/resource ID
+	TableComputeHosts   = "compute_hosts"   // compute hosts: capacity, heartbeat
 )
 
 // TableSpec describes one table.
@@ -55,6 +56,7 @@ var Tables = []TableSpec{
 	{Name: TableInstances, MaxValueBytes: 64 << 10},
 	{Name: TableKeyPairs, MaxValueBytes: 64 << 10},
 	{Name: TableTags, MaxValueBytes: 64 << 10},
+	{Name: TableComputeHosts, MaxValueBytes: 4 << 10},
 }
 
 // LookupTable returns the spec of the named table.

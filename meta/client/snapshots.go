@@ -66,6 +66,12 @@ type Snapshot struct {
 	ReleaseCursor string `json:"release_cursor,omitempty"`
 	// Error says why a snapshot is in state error, or why its deletion was refused.
 	Error string `json:"error,omitempty"`
+	// Account owns the snapshot as the EC2 API sees it (the account of the volume it was
+	// taken of, through CreateSnapshot); empty for operators' snapshots, which no account
+	// sees.
+	Account string `json:"account,omitempty"`
+	// Description is the EC2 CreateSnapshot description, kept to be reported.
+	Description string `json:"description,omitempty"`
 }
 
 // snapshotIDPrefix starts every snapshot ID; 16 hex digits follow.
@@ -122,8 +128,9 @@ func (s Snapshot) Validate() error {
 }
 
 // CreateSnapshot stores a new snapshot; ErrConflict if the ID exists. A zero CreatedAt
-// becomes now, an empty State pending.
-func (c *Client) CreateSnapshot(ctx context.Context, s Snapshot) error {
+// becomes now, an empty State pending. extra ops (the snapshot's tags, say) are applied in
+// the same transaction.
+func (c *Client) CreateSnapshot(ctx context.Context, s Snapshot, extra ...Op) error {
 	if s.CreatedAt.IsZero() {
 		s.CreatedAt = time.Now().UTC()
 	}
@@ -133,7 +140,7 @@ func (c *Client) CreateSnapshot(ctx context.Context, s Snapshot) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	return c.createJSON(ctx, TableSnapshots, "snapshot", s.ID, s, nil)
+	return c.createJSON(ctx, TableSnapshots, "snapshot", s.ID, s, extra)
 }
 
 // Snapshot returns a snapshot and its ModIndex (for UpdateSnapshot and DeleteSnapshot).
@@ -154,7 +161,7 @@ func (c *Client) UpdateSnapshot(ctx context.Context, s Snapshot, modIndex uint64
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	return c.replaceJSON(ctx, TableSnapshots, "snapshot", s.ID, s, modIndex)
+	return c.replaceJSON(ctx, TableSnapshots, "snapshot", s.ID, s, modIndex, nil)
 }
 
 // DeleteSnapshot removes a snapshot's record if it is unchanged since modIndex; ErrConflict

@@ -102,7 +102,7 @@ func (c *Client) UpdateVolume(ctx context.Context, v Volume, modIndex uint64) er
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	return c.replaceJSON(ctx, TableVolumes, "volume", v.ID, v, modIndex)
+	return c.replaceJSON(ctx, TableVolumes, "volume", v.ID, v, modIndex, nil)
 }
 
 // DeleteVolume removes a volume's record if it is unchanged since modIndex; ErrConflict

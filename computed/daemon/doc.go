@@ -1,0 +1,14 @@
+// Package daemon is computed: the per-host compute daemon. It registers its host in the
+// catalog (table compute_hosts) and heartbeats it, follows the instances table for the
+// instances placed on its host, and drives each toward the state the API asked for: it
+// fetches images from the object store into the verified cache, makes root-disk overlays and
+// config drives, defines and starts libvirt domains through computed/driver, attaches volumes
+// through the host's volumed (taking each volume's attachment lease), tails each serial
+// console into the instance's record, and tears everything down at termination. After a
+// restart it compares the hypervisor's domains with the records: nothing is lost, and
+// domains without a live record are removed.
+//
+// One worker goroutine per instance carries out its changes, so a slow image download holds
+// up only its own instance; a worker reads the record fresh before each step and writes it
+// back conditionally, since the EC2 API writes the same record.
+package daemon

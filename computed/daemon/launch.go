@@ -1,0 +1,196 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"stratus/computed/configdrive"
+	"stratus/computed/driver"
+	"stratus/computed/image"
+	"stratus/meta/client"
+)
+
+// An instance's files, in its directory.
+const (
+	rootDiskFile    = "root.qcow2"
+	configDriveFile = "config.iso"
+	consoleLogFile  = "console.log"
+)
+
+// launch defines and starts the instance's domain: its images fetched into the cache, its
+// root-disk overlay (kept if it exists: a relaunch after the domain was lost keeps the
+// disk), its config drive, its NIC and the volumes already attached.
+func (w *worker) launch(ctx context.Context, in client.Instance) error {
+	d := w.d
+	dir := d.instanceDir(in.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	spec := driver.Spec{Name: in.ID, VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, Type: d.cfg.DomainType,
+		ConsoleLog: filepath.Join(dir, consoleLogFile), Owner: d.cfg.DomainOwner()}
+	kernelID, ramdiskID := in.KernelID, in.RamdiskID
+	if client.ValidImageID(in.ImageID, client.ImageKernel) && kernelID == "" {
+		kernelID = in.ImageID // a kernel boot with no root disk
+	}
+	if client.ValidImageID(in.ImageID, client.ImageMachine) {
+		base, im, err := d.imageFile(ctx, in.ImageID, client.ImageMachine)
+		if err != nil {
+			return err
+		}
+		if kernelID == "" {
+			kernelID, ramdiskID = im.KernelID, im.RamdiskID
+		}
+		spec.RootDisk = filepath.Join(dir, rootDiskFile)
+		if _, err := os.Stat(spec.RootDisk); errors.Is(err, os.ErrNotExist) {
+			err := w.timed(ctx, "overlay", func(ctx context.Context) error {
+				return image.CreateOverlay(ctx, image.Overlay{Path: spec.RootDisk, Base: base, BaseFormat: image.Format(im.Format)})
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if kernelID != "" {
+		p, _, err := d.imageFile(ctx, kernelID, client.ImageKernel)
+		if err != nil {
+			return err
+		}
+		spec.Kernel, spec.Cmdline = p, d.cfg.KernelCmdline
+		if spec.RootDisk != "" {
+			spec.Cmdline += " root=/dev/vda"
+		}
+		if ramdiskID != "" {
+			if spec.Initrd, _, err = d.imageFile(ctx, ramdiskID, client.ImageRamdisk); err != nil {
+				return err
+			}
+		}
+	}
+	userData, err := in.DecodeUserData()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errNoImage, err)
+	}
+	seed := configdrive.Seed{InstanceID: in.ID, Hostname: in.ID, UserData: userData}
+	if in.PublicKey != "" {
+		seed.PublicKeys = []string{in.PublicKey}
+	}
+	spec.ConfigDrive = filepath.Join(dir, configDriveFile)
+	if err := configdrive.Write(spec.ConfigDrive, seed); err != nil {
+		return err
+	}
+	nic, netRec, err := d.nic(in)
+	if err != nil {
+		return err
+	}
+	spec.NIC = nic
+	for _, v := range in.Volumes {
+		if v.State == client.VolumeAttached {
+			disk, err := d.nbdDisk(v)
+			if err != nil {
+				return err
+			}
+			spec.Volumes = append(spec.Volumes, disk)
+		}
+	}
+	err = w.timed(ctx, "define", func(ctx context.Context) error { return d.drv.Define(ctx, spec) })
+	if errors.Is(err, driver.ErrInvalidSpec) {
+		return fmt.Errorf("%w: %v", errNoImage, err)
+	}
+	if err != nil && !errors.Is(err, driver.ErrExists) {
+		return err
+	}
+	if _, err := d.update(ctx, in.ID, func(in *client.Instance) bool {
+		if in.Network == netRec {
+			return false
+		}
+		in.Network = netRec
+		return true
+	}); err != nil {
+		return err
+	}
+	return w.timed(ctx, "start", func(ctx context.Context) error { return d.drv.Start(ctx, in.ID) })
+}
+
+// nic is the instance's network interface: on the host's libvirt network, or in user mode
+// with a forwarded SSH port of its own (the one it had, after a relaunch). The MAC is
+// derived from the instance ID, so it is the same at every definition.
+func (d *Daemon) nic(in client.Instance) (*driver.NIC, client.InstanceNetwork, error) {
+	sum := sha256.Sum256([]byte(in.ID))
+	mac := fmt.Sprintf("52:54:00:%02x:%02x:%02x", sum[0], sum[1], sum[2])
+	if d.network != "" {
+		return &driver.NIC{Network: d.network, MAC: mac}, client.InstanceNetwork{Mode: "libvirt-network:" + d.network, MAC: mac}, nil
+	}
+	port, err := d.sshPort(in.ID, in.Network.SSHForwardPort)
+	if err != nil {
+		return nil, client.InstanceNetwork{}, err
+	}
+	return &driver.NIC{MAC: mac, SSHHostPort: port}, client.InstanceNetwork{Mode: "user", MAC: mac, SSHForwardPort: port}, nil
+}
+
+// sshPort returns a loopback port for instance id's forwarded SSH: want if it is the
+// instance's already or free, else the first free one of the range.
+func (d *Daemon) sshPort(id string, want int) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if want != 0 && d.ports[want] == id {
+		return want, nil
+	}
+	free := func(p int) bool {
+		if _, taken := d.ports[p]; taken {
+			return false
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		ln.Close()
+		return true
+	}
+	if want >= d.cfg.SSHPortFirst && want <= d.cfg.SSHPortLast && free(want) {
+		d.ports[want] = id
+		return want, nil
+	}
+	for p := d.cfg.SSHPortFirst; p <= d.cfg.SSHPortLast; p++ {
+		if free(p) {
+			d.ports[p] = id
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free SSH port in %d-%d", d.cfg.SSHPortFirst, d.cfg.SSHPortLast)
+}
+
+// releasePorts forgets the ports instance id held.
+func (d *Daemon) releasePorts(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for p, holder := range d.ports {
+		if holder == id {
+			delete(d.ports, p)
+		}
+	}
+}
+
+// nbdDisk is the disk of volume v, served by the host's volumed.
+func (d *Daemon) nbdDisk(v client.InstanceVolume) (driver.NBDDisk, error) {
+	target, err := client.VolumeTarget(v.Device)
+	if err != nil {
+		return driver.NBDDisk{}, err
+	}
+	host, port, err := net.SplitHostPort(d.cfg.NBDAddr)
+	if err != nil {
+		return driver.NBDDisk{}, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return driver.NBDDisk{}, fmt.Errorf("nbd address %s: %w", d.cfg.NBDAddr, err)
+	}
+	return driver.NBDDisk{Target: target, Serial: v.VolumeID, Host: host, Port: p, Export: v.VolumeID}, nil
+}
