@@ -201,7 +201,7 @@ func instanceCreateOp(in meta.Instance) (meta.Op, error) {
 	return meta.Op{Kind: meta.OpPut, Table: meta.TableInstances, Key: in.ID, Value: b, Cond: meta.CondAbsent}, nil
 }
 
-// checkCloneBases follows the protocol of snapshot.CreateVolume for the volumes launched
+// checkCloneBases follows the protocol of vclient.CreateVolumeFromSnapshot for the volumes launched
 // from snapshots: their records are written, now each snapshot must still be completed
 // (a deletion marks first and checks for volumes after, so one of the two sees the other).
 // If one is not, the launch is withdrawn.

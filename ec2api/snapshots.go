@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	vclient "stratus/volumed/client"
 	"strconv"
 	"unicode/utf8"
 
 	meta "stratus/meta/client"
-	"stratus/volumed/snapshot"
 )
 
 func init() {
@@ -88,7 +88,7 @@ type createSnapshotResponse struct {
 }
 
 // createSnapshot asks for a snapshot of one of the caller's volumes: a pending record (the
-// one snapshot.Request writes, with the account, description and tags in the same
+// one vclient.RequestSnapshot writes, with the account, description and tags in the same
 // transaction), which the volumed serving the volume — or any volumed, for a detached
 // volume — takes up and completes. It answers at once, pending, as EC2 does.
 func (s *Server) createSnapshot(ctx context.Context, c *call) (responder, error) {
@@ -193,7 +193,7 @@ func (s *Server) describeSnapshots(ctx context.Context, c *call) (responder, err
 	return &describeSnapshotsResponse{SnapshotSet: set[snapshotItem]{Items: items}, NextToken: next}, nil
 }
 
-// deleteSnapshot asks for one of the caller's snapshots to go (snapshot.RequestDelete: the
+// deleteSnapshot asks for one of the caller's snapshots to go (vclient.RequestSnapshotDelete: the
 // record is marked deleting and a volumed releases its chunks and removes it). Refused with
 // InvalidSnapshot.InUse while a volume made from it exists (clones read from it for as
 // long as they live) or a snapshot is being taken on top of it, and with IncorrectState
@@ -206,16 +206,16 @@ func (s *Server) deleteSnapshot(ctx context.Context, c *call) (responder, error)
 	if _, _, err := s.ownSnapshot(ctx, c.Account, id); err != nil {
 		return nil, err
 	}
-	_, err = snapshot.RequestDelete(ctx, s.meta, id)
-	var inUse *snapshot.InUseError
+	_, err = vclient.RequestSnapshotDelete(ctx, s.meta, id)
+	var inUse *vclient.SnapshotInUseError
 	switch {
 	case errors.As(err, &inUse):
 		return nil, errorf(ErrSnapshotInUse, "The snapshot %s is in use: %s", id, inUse.Error())
-	case errors.Is(err, snapshot.ErrState):
+	case errors.Is(err, vclient.ErrSnapshotState):
 		return nil, errorf(ErrIncorrectState, "The snapshot '%s' is being created; delete it once it is completed.", id)
 	case errors.Is(err, meta.ErrNotFound):
 		return nil, errorf(ErrSnapshotNotFound, "The snapshot '%s' does not exist.", id)
-	case errors.Is(err, snapshot.ErrContention):
+	case errors.Is(err, vclient.ErrSnapshotContention):
 		return nil, errorf(ErrRequestLimitExceeded, "The snapshot changed under this request too often; try again.")
 	case err != nil:
 		return nil, err
@@ -227,7 +227,7 @@ func (s *Server) deleteSnapshot(ctx context.Context, c *call) (responder, error)
 }
 
 // createVolumeFromSnapshot makes v (size 0: the snapshot's) from snapshot id of the
-// caller, through snapshot.CreateVolume, which writes the record and then checks the
+// caller, through vclient.CreateVolumeFromSnapshot, which writes the record and then checks the
 // snapshot is still completed, so that a deletion racing it never loses the clone's base.
 // The tags are a second write (that call takes no extra ops); if it fails the volume is
 // removed again.
@@ -244,8 +244,8 @@ func (s *Server) createVolumeFromSnapshot(ctx context.Context, v meta.Volume, id
 			v.SizeBytes/gib, id, (snap.SizeBytes+gib-1)/gib)
 	}
 	v.FromSnapshot = id
-	v, err = snapshot.CreateVolume(ctx, s.meta, v)
-	if errors.Is(err, snapshot.ErrState) {
+	v, err = vclient.CreateVolumeFromSnapshot(ctx, s.meta, v)
+	if errors.Is(err, vclient.ErrSnapshotState) {
 		return v, errorf(ErrSnapshotNotFound, "The snapshot '%s' does not exist.", id)
 	}
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"stratus/internal/testcluster"
-	"stratus/meta/client"
 	"stratus/internal/testutil"
+	"stratus/meta/client"
 	objclient "stratus/objectd/client"
 	"stratus/ring"
 	"stratus/volumed"

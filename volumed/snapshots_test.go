@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	vclient "stratus/volumed/client"
 	"strings"
 	"testing"
 	"time"
@@ -132,7 +133,7 @@ func (e *snapEnv) qemu(vol string, cmds ...string) {
 // snap asks for a snapshot of vol, as the CLI does.
 func (e *snapEnv) snap(vol string) string {
 	e.t.Helper()
-	s, err := snapshot.Request(e.ctx, e.admin, vol)
+	s, err := vclient.RequestSnapshot(e.ctx, e.admin, vol)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func (e *snapEnv) await(sid string, states ...client.SnapshotState) client.Snaps
 // markDeleting asks for snapshot sid to go, as the CLI does.
 func (e *snapEnv) markDeleting(sid string) {
 	e.t.Helper()
-	if _, err := snapshot.RequestDelete(e.ctx, e.admin, sid); err != nil {
+	if _, err := vclient.RequestSnapshotDelete(e.ctx, e.admin, sid); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -268,7 +269,7 @@ func TestSnapshotAndClone(t *testing.T) {
 
 	// A snapshot a volume was created from is not deleted: the request is refused, and so
 	// is a deletion marked behind its back (as if the clone were created meanwhile).
-	if _, err := snapshot.RequestDelete(ctx, admin, s3); !errors.Is(err, snapshot.ErrInUse) {
+	if _, err := vclient.RequestSnapshotDelete(ctx, admin, s3); !errors.Is(err, snapshot.ErrInUse) {
 		t.Fatalf("request to delete a snapshot in use: %v", err)
 	}
 	rec, idx, err := admin.Snapshot(ctx, s3)
@@ -450,7 +451,7 @@ func TestSnapshotsWithoutStore(t *testing.T) {
 		}
 		return nil
 	})
-	s, err := snapshot.Request(ctx, mc, id)
+	s, err := vclient.RequestSnapshot(ctx, mc, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	vclient "stratus/volumed/client"
 	"text/tabwriter"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 
 	"stratus/meta/client"
 	"stratus/volumed"
-	"stratus/volumed/snapshot"
 )
 
 func init() { register(newVolumeCmd) }
@@ -94,7 +94,7 @@ func newVolumeCreateCmd() *cobra.Command {
 				if !cmd.Flags().Changed("chunk-size") {
 					v.ChunkSizeBytes = 0 // the snapshot's
 				}
-				if v, err = snapshot.CreateVolume(cmd.Context(), mc, v); err != nil {
+				if v, err = vclient.CreateVolumeFromSnapshot(cmd.Context(), mc, v); err != nil {
 					return snapshotErr(fromSnapshot, err)
 				}
 			} else if err := mc.CreateVolume(cmd.Context(), v); err != nil {

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	vclient "stratus/volumed/client"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"stratus/meta/client"
-	"stratus/volumed/snapshot"
 )
 
 // snapshotListOutput is what volume snapshot list prints with --json.
@@ -49,7 +49,7 @@ func newSnapshotCreateCmd() *cobra.Command {
 		Short: "Snapshot a volume: returns once its point in time is fixed (--wait: once it is stored)",
 		Args:  cobra.ExactArgs(1),
 		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
-			s, err := snapshot.Request(cmd.Context(), mc, args[0])
+			s, err := vclient.RequestSnapshot(cmd.Context(), mc, args[0])
 			if err != nil {
 				return volumeErr(args[0], err)
 			}
@@ -61,7 +61,7 @@ func newSnapshotCreateCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			got, err := snapshot.Await(ctx, mc, s.ID, done)
+			got, err := vclient.AwaitSnapshot(ctx, mc, s.ID, done)
 			if got.State == "" {
 				got = s // not read again before the deadline: as requested
 			}
@@ -191,7 +191,7 @@ func newSnapshotDeleteCmd() *cobra.Command {
 		Short: "Delete a snapshot no volume was created from (chunks other snapshots hold stay)",
 		Args:  cobra.ExactArgs(1),
 		RunE: withMetaClient(func(cmd *cobra.Command, mc *client.Client, args []string) error {
-			if _, err := snapshot.RequestDelete(cmd.Context(), mc, args[0]); err != nil {
+			if _, err := vclient.RequestSnapshotDelete(cmd.Context(), mc, args[0]); err != nil {
 				return snapshotErr(args[0], err)
 			}
 			out := cmd.OutOrStdout()
@@ -201,7 +201,7 @@ func newSnapshotDeleteCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			s, err := snapshot.Await(ctx, mc, args[0], func(s client.Snapshot) bool { return s.State != client.SnapshotDeleting })
+			s, err := vclient.AwaitSnapshot(ctx, mc, args[0], func(s client.Snapshot) bool { return s.State != client.SnapshotDeleting })
 			switch {
 			case errors.Is(err, client.ErrNotFound):
 				fmt.Fprintf(out, "deleted %s\n", args[0])

@@ -70,12 +70,12 @@
 //	m, err := st.Manifest(ctx, snapID)         // cached; m.Lookup(index) for copy-on-write
 //	err = st.Delete(ctx, snapID)               // GC: release references, remove manifest and record
 //
-// Records only (an operator's admin certificate; no object store):
+// Records only, in volumed/client (vclient here; an admin certificate, no object store):
 //
-//	snap, err := snapshot.Request(ctx, mc, volID)          // a pending record
-//	snap, err = snapshot.Await(ctx, mc, snap.ID, done)      // follow it until done(snap)
-//	snap, err = snapshot.RequestDelete(ctx, mc, snapID)     // mark deleting (refused if in use)
-//	vol, err := snapshot.CreateVolume(ctx, mc, volume)      // a volume from volume.FromSnapshot
+//	snap, err := vclient.RequestSnapshot(ctx, mc, volID)         // a pending record
+//	snap, err = vclient.AwaitSnapshot(ctx, mc, snap.ID, done)     // follow it until done(snap)
+//	snap, err = vclient.RequestSnapshotDelete(ctx, mc, snapID)    // mark deleting (refused if in use)
+//	vol, err := vclient.CreateVolumeFromSnapshot(ctx, mc, volume) // a volume from volume.FromSnapshot
 //
 // Every Ref a snapshot took must end up in its manifest or be given back: the store counts
 // one reference per distinct content per manifest, so a caller that gets the same content

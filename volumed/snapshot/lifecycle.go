@@ -9,6 +9,7 @@ import (
 
 	"stratus/internal/hlc"
 	"stratus/meta/client"
+	vclient "stratus/volumed/client"
 )
 
 // Complete writes m as the manifest of snap and marks the snapshot completed, with the
@@ -186,7 +187,7 @@ func (s *Store) markDeleting(ctx context.Context, id string) (client.Snapshot, u
 func (s *Store) checkUnused(ctx context.Context, snap client.Snapshot) error {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	return checkUnused(cctx, s.mc, snap)
+	return vclient.SnapshotUnused(cctx, s.mc, snap)
 }
 
 // refuseDeletion puts a snapshot that may not go back to completed (or error, if it never

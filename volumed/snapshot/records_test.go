@@ -3,6 +3,7 @@ package snapshot_test
 import (
 	"bytes"
 	"errors"
+	vclient "stratus/volumed/client"
 	"sync"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestDeleteRacesClone(t *testing.T) {
 		var cloneErr, deleteErr error
 		var clone client.Volume
 		wg.Go(func() {
-			clone, cloneErr = snapshot.CreateVolume(e.ctx, e.mc, client.Volume{ID: client.NewVolumeID(), FromSnapshot: s.ID})
+			clone, cloneErr = vclient.CreateVolumeFromSnapshot(e.ctx, e.mc, client.Volume{ID: client.NewVolumeID(), FromSnapshot: s.ID})
 		})
 		wg.Go(func() { deleteErr = e.store.Delete(e.ctx, s.ID) })
 		wg.Wait()
