@@ -68,7 +68,7 @@ type Config struct {
 // DefaultConfig returns a Config with defaults; Host, DomainType, VCPUs, MemoryMiB and
 // DataDir must be set.
 func DefaultConfig() Config {
-	return Config{NBDAddr: "127.0.0.1:10809", Network: "user", SSHPortFirst: 42200, SSHPortLast: 42999,
+	return Config{NBDAddr: "127.0.0.1:10809", Network: "user", SSHPortFirst: 22200, SSHPortLast: 22999,
 		KernelCmdline: "console=ttyS0 panic=-1", HeartbeatInterval: 10 * time.Second, ResyncInterval: 30 * time.Second,
 		PollInterval: 2 * time.Second, ConsoleInterval: 3 * time.Second, StopGrace: 30 * time.Second,
 		AttachTimeout: 30 * time.Second, LeaseTTL: vclient.DefaultLeaseTTL, CallTimeout: 30 * time.Second}

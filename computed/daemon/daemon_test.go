@@ -125,6 +125,9 @@ func TestInstanceLifecycle(t *testing.T) {
 	cfg := daemon.DefaultConfig()
 	cfg.Host, cfg.Zone, cfg.DomainType, cfg.VCPUs, cfg.MemoryMiB = host, "us-east-1a", driver.DomainQEMU, 2, 1024
 	cfg.DataDir, cfg.NBDAddr = dataDir, nbdLn.Addr().String()
+	// Ports of their own: other test packages boot guests with the default range at the same
+	// time, and one of them could take a stopped instance's port before it starts again.
+	cfg.SSHPortFirst, cfg.SSHPortLast = 23200, 23999
 	orphan, foreign := client.NewInstanceID(), client.NewInstanceID()
 	for name, owner := range map[string]string{orphan: cfg.DomainOwner(), foreign: "another-host:" + dataDir} {
 		if err := drv.Define(ctx, driver.Spec{Name: name, VCPUs: 1, MemoryMiB: 64, Type: driver.DomainQEMU, Kernel: g.Kernel,
