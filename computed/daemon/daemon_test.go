@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -350,10 +351,24 @@ func TestInstanceLifecycle(t *testing.T) {
 	if s, err := drv.State(ctx, id2); err != nil || s != driver.StateShutoff {
 		t.Errorf("domain of the stopped instance: %s, %v", s, err)
 	}
+	// Another program takes the stopped guest's forwarded SSH port: the start defines the
+	// domain again on a free one.
+	stopped, _, err := ec2.Instance(ctx, id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(stopped.Network.SSHForwardPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	step = time.Now()
 	updateInstance(t, ctx, ec2, id2, func(in *client.Instance) { in.DesiredState, in.StateReason = client.DesireRunning, nil })
-	waitInstance(t, ctx, ec2, id2, 30*time.Second, "started again", boots(3))
+	in = waitInstance(t, ctx, ec2, id2, 30*time.Second, "started again", boots(3))
 	t.Logf("started and booted %v after the request", time.Since(step).Round(time.Millisecond))
+	taken.Close()
+	if p := in.Network.SSHForwardPort; p == stopped.Network.SSHForwardPort || p < cfg.SSHPortFirst || p > cfg.SSHPortLast {
+		t.Errorf("started with forwarded port %d; %d was taken meanwhile", p, stopped.Network.SSHForwardPort)
+	}
 
 	// The daemon stops; meanwhile the domain is lost. A new daemon defines and starts it again
 	// from the record, on the same forwarded port.
@@ -400,8 +415,8 @@ func TestInstanceLifecycle(t *testing.T) {
 	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "miss"); n != 3 {
 		t.Errorf("image cache misses: %v, want 3 (kernel, ramdisk and root disk, once each)", n)
 	}
-	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "hit"); n != 6 {
-		t.Errorf("image cache hits: %v, want 6 (the later instances' kernel and ramdisk)", n)
+	if n := counterValue(t, reg, "stratus_computed_image_cache_total", "result", "hit"); n != 8 {
+		t.Errorf("image cache hits: %v, want 8 (the later instances' kernel and ramdisk, and the start on a new port)", n)
 	}
 	if n := counterValue(t, reg, "stratus_computed_launches_total", "result", "failed"); n != 1 {
 		t.Errorf("failed launches: %v, want 1", n)

@@ -135,28 +135,24 @@ func (d *Daemon) nic(in client.Instance) (*driver.NIC, client.InstanceNetwork, e
 	return &driver.NIC{MAC: mac, SSHHostPort: port}, client.InstanceNetwork{Mode: "user", MAC: mac, SSHForwardPort: port}, nil
 }
 
-// sshPort returns a loopback port for instance id's forwarded SSH: want if it is the
-// instance's already or free, else the first free one of the range.
+// sshPort returns a loopback port for instance id's forwarded SSH, whose domain is not
+// running: want if it is free (the instance's own, or no one's), else the first free one of
+// the range.
 func (d *Daemon) sshPort(id string, want int) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if want != 0 && d.ports[want] == id {
-		return want, nil
-	}
 	free := func(p int) bool {
-		if _, taken := d.ports[p]; taken {
+		if owner, taken := d.ports[p]; taken && owner != id {
 			return false
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			return false
-		}
-		ln.Close()
-		return true
+		return portFree(p)
 	}
 	if want >= d.cfg.SSHPortFirst && want <= d.cfg.SSHPortLast && free(want) {
 		d.ports[want] = id
 		return want, nil
+	}
+	if d.ports[want] == id {
+		delete(d.ports, want) // taken by another program while the instance was down
 	}
 	for p := d.cfg.SSHPortFirst; p <= d.cfg.SSHPortLast; p++ {
 		if free(p) {
@@ -165,6 +161,32 @@ func (d *Daemon) sshPort(id string, want int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no free SSH port in %d-%d", d.cfg.SSHPortFirst, d.cfg.SSHPortLast)
+}
+
+// portFree reports whether loopback port p can be listened on now.
+func portFree(p int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// startDefined starts the instance's defined, stopped domain. In user-mode networking the
+// definition names the guest's forwarded SSH port; if another program took that port while
+// the guest was down, QEMU could not start, so the domain is defined again (launch picks a
+// free port and records it) instead.
+func (w *worker) startDefined(ctx context.Context, in client.Instance) error {
+	d := w.d
+	if port := in.Network.SSHForwardPort; in.Network.Mode == "user" && port != 0 && !portFree(port) {
+		w.log.Warn("forwarded SSH port taken while the instance was down; defining it again on another", "port", port)
+		if err := w.timed(ctx, "undefine", func(ctx context.Context) error { return d.drv.Undefine(ctx, w.id) }); err != nil && !errors.Is(err, driver.ErrNotFound) {
+			return err
+		}
+		return w.launch(ctx, in)
+	}
+	return w.timed(ctx, "start", func(ctx context.Context) error { return d.drv.Start(ctx, w.id) })
 }
 
 // releasePorts forgets the ports instance id held.

@@ -161,7 +161,7 @@ func (w *worker) toRunning(ctx context.Context, in client.Instance, dom driver.S
 			return w.launchFailed(ctx, in, err)
 		}
 	case driver.StateShutoff, driver.StateCrashed:
-		if err := w.timed(ctx, "start", func(ctx context.Context) error { return d.drv.Start(ctx, w.id) }); err != nil {
+		if err := w.startDefined(ctx, in); err != nil {
 			if in.State == client.InstancePending {
 				return w.launchFailed(ctx, in, err)
 			}
@@ -235,12 +235,10 @@ func (w *worker) kickSelf() {
 // start; then the reboot is recorded done.
 func (w *worker) reboot(ctx context.Context, in client.Instance) error {
 	d := w.d
-	err := w.timed(ctx, "reboot", func(ctx context.Context) error {
-		if err := d.drv.Stop(ctx, w.id, d.cfg.StopGrace); err != nil {
-			return err
-		}
-		return d.drv.Start(ctx, w.id)
-	})
+	err := w.timed(ctx, "reboot", func(ctx context.Context) error { return d.drv.Stop(ctx, w.id, d.cfg.StopGrace) })
+	if err == nil {
+		err = w.startDefined(ctx, in)
+	}
 	if err != nil {
 		return err
 	}
