@@ -185,17 +185,23 @@ func (s *Server) address(r *http.Request) (bucket, key string, err error) {
 
 // owned loads a bucket and checks that the caller owns it.
 func (s *Server) owned(ctx context.Context, rq *request) (meta.Bucket, error) {
-	b, _, err := s.meta.Bucket(ctx, rq.bucket)
+	b, _, err := s.ownedAt(ctx, rq)
+	return b, err
+}
+
+// ownedAt is owned that also returns the bucket's mod index, for a conditional update.
+func (s *Server) ownedAt(ctx context.Context, rq *request) (meta.Bucket, uint64, error) {
+	b, mod, err := s.meta.Bucket(ctx, rq.bucket)
 	if errors.Is(err, meta.ErrNotFound) {
-		return b, ErrNoSuchBucket
+		return b, 0, ErrNoSuchBucket
 	}
 	if err != nil {
-		return b, err
+		return b, 0, err
 	}
 	if b.Owner != rq.account {
-		return b, ErrAccessDenied
+		return b, 0, ErrAccessDenied
 	}
-	return b, nil
+	return b, mod, nil
 }
 
 // objectName is where bucket/key's bytes live in the ring: "bucket/key", or, when that

@@ -35,6 +35,14 @@ type Index interface {
 	// ListObjectVersions lists the version history, newest version of each key first.
 	// after is a key; the listing restarts at the key after it.
 	ListObjectVersions(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
+	// UpdateObject changes one version's index entry in place (its tags, ACL, retention …;
+	// never its data): update runs on the entry of bucket/key at version (0: the current
+	// version) as found in the current entry, the version history, or both, and the changed
+	// entries are written back under their mod indexes, so a concurrent write or delete makes
+	// this read again instead of being clobbered. It returns the entry as written, or
+	// ErrNotFound when the version is not indexed (a delete marker is found; update decides
+	// what to do with it). An error from update is returned as is and nothing is written.
+	UpdateObject(ctx context.Context, bucket, key string, version uint64, update func(*ObjectEntry) error) (ObjectEntry, error)
 
 	// CreateUpload starts a multipart upload.
 	CreateUpload(ctx context.Context, u Upload) error

@@ -169,4 +169,50 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 			t.Fatalf("deleting a missing version = %v", err)
 		}
 	})
+	t.Run("update in place", func(t *testing.T) {
+		idx := newIndex("attrs")
+		tag := func(v string) func(*client.ObjectEntry) error {
+			return func(e *client.ObjectEntry) error {
+				e.UserMeta = map[string]string{"tag": v}
+				e.Version = 999 // ignored: an update never moves an entry
+				return nil
+			}
+		}
+		if _, err := idx.UpdateObject(ctx, "attrs", "k", 0, tag("x")); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("updating a missing key = %v", err)
+		}
+		for _, v := range []uint64{1, 2} {
+			if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "attrs", Key: "k", Version: v, ETag: fmt.Sprint(v)}, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The current version changes in both tables; an older one only in the history.
+		if e, err := idx.UpdateObject(ctx, "attrs", "k", 0, tag("cur")); err != nil || e.Version != 2 || e.UserMeta["tag"] != "cur" {
+			t.Fatalf("update current = %+v, %v", e, err)
+		}
+		if _, err := idx.UpdateObject(ctx, "attrs", "k", 1, tag("old")); err != nil {
+			t.Fatal(err)
+		}
+		cur, err := idx.GetObject(ctx, "attrs", "k")
+		h2, err2 := idx.GetObjectVersion(ctx, "attrs", "k", 2)
+		h1, err1 := idx.GetObjectVersion(ctx, "attrs", "k", 1)
+		if err != nil || err1 != nil || err2 != nil || cur.Version != 2 || cur.ETag != "2" || cur.UserMeta["tag"] != "cur" ||
+			h2.UserMeta["tag"] != "cur" || h1.UserMeta["tag"] != "old" {
+			t.Fatalf("after updates: cur %+v (%v), v2 %+v (%v), v1 %+v (%v)", cur, err, h2, err2, h1, err1)
+		}
+		refused := errors.New("refused")
+		if _, err := idx.UpdateObject(ctx, "attrs", "k", 0, func(*client.ObjectEntry) error { return refused }); !errors.Is(err, refused) {
+			t.Fatalf("update refusing = %v", err)
+		}
+		if _, err := idx.UpdateObject(ctx, "attrs", "k", 7, tag("none")); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("updating a missing version = %v", err)
+		}
+		// An unversioned current entry has no history row.
+		if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "attrs", Key: "plain", Version: 5}, false); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := idx.UpdateObject(ctx, "attrs", "plain", 5, tag("p")); err != nil || e.UserMeta["tag"] != "p" {
+			t.Fatalf("update unversioned = %+v, %v", e, err)
+		}
+	})
 }
