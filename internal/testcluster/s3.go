@@ -9,9 +9,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,4 +168,25 @@ func selfSigned(t testing.TB, domain string) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
+}
+
+// Account is a second identity on the same cluster, for tests of who may do what.
+type Account struct {
+	ID, AccessKey, SecretKey string
+}
+
+// AddAccount creates account id with one access key.
+func (s *S3) AddAccount(t testing.TB, id string) Account {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a := Account{ID: id, AccessKey: fmt.Sprintf("AKIA%016X", uint64(len(id))<<56|uint64(crc32.ChecksumIEEE([]byte(id)))),
+		SecretKey: id + "/secret/" + strings.Repeat("0", 24)}
+	if err := s.Meta.CreateAccount(ctx, metaclient.Account{ID: a.ID, Name: a.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Meta.CreateAccessKey(ctx, metaclient.AccessKey{ID: a.AccessKey, Account: a.ID, Secret: a.SecretKey}); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
