@@ -96,6 +96,8 @@ type Bucket struct {
 	Policy     string     `json:"policy,omitempty"` // storage policy name; "" is the default
 	Versioning Versioning `json:"versioning,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
+	// PublicAccess, when set, overrides what ACLs and the bucket policy grant to everyone.
+	PublicAccess *PublicAccessBlock `json:"public_access,omitempty"`
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
