@@ -62,6 +62,9 @@ func (s *Server) listBuckets(rq *request) error {
 
 // bucketOp dispatches a request that names a bucket and no key.
 func (s *Server) bucketOp(rq *request, q url.Values) error {
+	if handled, err := s.unconfiguredOp(rq, q); handled {
+		return err
+	}
 	switch rq.r.Method {
 	case http.MethodPut:
 		if q.Has("versioning") {

@@ -195,6 +195,9 @@ var errorTable = []struct {
 	{ErrRequestTimeout, APIError{"RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."}},
 
 	{ErrMethodNotAllowed, APIError{"MethodNotAllowed", http.StatusMethodNotAllowed, "The specified method is not allowed against this resource."}},
+	{ErrNoSuchWebsiteConfiguration, APIError{"NoSuchWebsiteConfiguration", http.StatusNotFound, "The specified bucket does not have a website configuration"}},
+	{ErrNoReplicationConfiguration, APIError{"ReplicationConfigurationNotFoundError", http.StatusNotFound, "The replication configuration was not found"}},
+	{ErrNoEncryptionConfiguration, APIError{"ServerSideEncryptionConfigurationNotFoundError", http.StatusNotFound, "The server side encryption configuration was not found"}},
 	{ErrNotImplemented, APIError{"NotImplemented", http.StatusNotImplemented, "A header you provided implies functionality that is not implemented."}},
 	{ErrInternal, apiInternal},
 	{ErrSlowDown, APIError{"SlowDown", http.StatusServiceUnavailable, "Please reduce your request rate."}},

@@ -27,6 +27,10 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	if q.Has("tagging") || q.Has("acl") || q.Has("retention") || q.Has("legal-hold") {
 		return errorf(ErrNotImplemented, "This object operation is not implemented yet.")
 	}
+	if q.Has("torrent") || q.Has("restore") || q.Has("select") {
+		// Served as a plain GET or POST they would return the object or a 405: say what is missing.
+		return errorf(ErrNotImplemented, "Stratus does not support torrents, restores from archive or S3 Select.")
+	}
 	switch rq.r.Method {
 	case http.MethodPut:
 		if rq.r.Header.Get("X-Amz-Copy-Source") != "" {
