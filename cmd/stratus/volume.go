@@ -27,8 +27,9 @@ type volumeAttachOutput struct {
 	AttachedAt time.Time                `json:"attached_at"`
 	TTLSeconds float64                  `json:"ttl_seconds"`
 	Previous   *client.VolumeAttachment `json:"previous,omitempty"`
-	// NBDURI is where the host's volumed serves the volume when it listens on the default
-	// address; it serves it while it holds the lease, and renews the lease meanwhile.
+	// NBDURI is where the host's volumed serves the volume: --nbd, else the address the
+	// host's computed registered, else volumed's default. It serves it while it holds the
+	// lease, and renews the lease meanwhile.
 	NBDURI string `json:"nbd_uri"`
 }
 
@@ -268,7 +269,7 @@ func waitVolumeGone(ctx context.Context, mc *client.Client, id string, timeout t
 }
 
 func newVolumeAttachCmd() *cobra.Command {
-	var host string
+	var host, nbd string
 	var force, asJSON bool
 	var ttl time.Duration
 	cmd := &cobra.Command{
@@ -280,8 +281,11 @@ func newVolumeAttachCmd() *cobra.Command {
 			if err != nil {
 				return volumeErr(args[0], err)
 			}
+			if nbd == "" {
+				nbd = hostNBDAddr(cmd.Context(), mc, l.Host)
+			}
 			o := volumeAttachOutput{VolumeID: l.VolumeID, Host: l.Host, Generation: l.Generation, ExpiresAt: l.ExpiresAt,
-				AttachedAt: l.AttachedAt, TTLSeconds: l.TTL.Seconds(), Previous: l.Previous, NBDURI: "nbd://127.0.0.1:10809/" + l.VolumeID}
+				AttachedAt: l.AttachedAt, TTLSeconds: l.TTL.Seconds(), Previous: l.Previous, NBDURI: "nbd://" + nbd + "/" + l.VolumeID}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				return printJSON(out, o)
@@ -296,6 +300,7 @@ func newVolumeAttachCmd() *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&host, "host", defaultHost(), "host that gets the lease (its volumed serves the volume)")
+	cmd.Flags().StringVar(&nbd, "nbd", "", "address the host's volumed serves NBD on, for the printed URI (default: what the host's computed registered, else "+defaultNBDAddr+")")
 	cmd.Flags().BoolVar(&force, "force", false, "take the lease over even if another host's is live; the new generation fences that host")
 	cmd.Flags().DurationVar(&ttl, "ttl", volumed.DefaultLeaseTTL, "lease time unless renewed")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the lease as JSON")
@@ -350,4 +355,16 @@ func newVolumeResizeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&size, "size", "", "new size, at least the current one (e.g. 20GiB)")
 	cmd.MarkFlagRequired("size")
 	return cmd
+}
+
+// defaultNBDAddr is where volumed serves NBD unless told otherwise.
+const defaultNBDAddr = "127.0.0.1:10809"
+
+// hostNBDAddr is the NBD address host's computed registered (the one its instances use),
+// or volumed's default when the host runs no computed or its record cannot be read.
+func hostNBDAddr(ctx context.Context, mc *client.Client, host string) string {
+	if h, err := mc.ComputeHost(ctx, host); err == nil && h.NBDAddr != "" {
+		return h.NBDAddr
+	}
+	return defaultNBDAddr
 }

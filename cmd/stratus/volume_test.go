@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"stratus/internal/pki"
+	"stratus/meta/client"
 	"stratus/meta/metatest"
 )
 
@@ -53,8 +55,16 @@ func TestVolumeCommands(t *testing.T) {
 	if _, err := stratus(t, "volume", "delete", id, m); err == nil || !strings.Contains(err.Error(), "in use by host h1") {
 		t.Fatalf("delete while attached: %v", err)
 	}
+	// h2 runs a computed, whose registration names where its volumed serves NBD.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.ClientAs(pki.RoleComputed).PutComputeHost(ctx, client.ComputeHost{Host: "h2", Zone: "z", VCPUs: 1, MemoryMiB: 64,
+		DomainType: "qemu", NBDAddr: "127.0.0.2:10900", HeartbeatAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
 	out := mustStratus(t, "volume", "attach", id, "--host", "h2", "--force", m)
-	if !strings.Contains(out, "generation 2") || !strings.Contains(out, "took over from host h1") || !strings.Contains(out, "volumed of host h2") {
+	if !strings.Contains(out, "generation 2") || !strings.Contains(out, "took over from host h1") || !strings.Contains(out, "volumed of host h2") ||
+		!strings.Contains(out, "nbd://127.0.0.2:10900/"+id) {
 		t.Fatalf("forced attach:\n%s", out)
 	}
 

@@ -137,7 +137,7 @@ JSON --config file, then defaults.`,
 	daemonSettings(cmd, "STRATUS_VOLUMED_")
 	f := cmd.Flags()
 	f.StringVar(&cfg.Host, "host", defaultHost(), "this host's name in attachments")
-	f.StringVar(&listen, "listen", "127.0.0.1:10809", "loopback address to serve NBD on (empty: none)")
+	f.StringVar(&listen, "listen", defaultNBDAddr, "loopback address to serve NBD on (empty: none)")
 	f.StringVar(&socket, "socket", "", "unix socket to serve NBD on (empty: none)")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9109", "address of /metrics and /healthz (plain HTTP); empty: none")
 	f.StringSliceVar(&members, "meta", nil, "addresses of meta members (default $STRATUS_META_ADDR, else 127.0.0.1:7400)")
