@@ -167,7 +167,7 @@ type listRequest struct {
 // parseList checks the caller owns the bucket and reads the common listing parameters.
 func (s *Server) parseList(rq *request, q url.Values) (listRequest, error) {
 	lr := listRequest{prefix: q.Get("prefix"), delimiter: q.Get("delimiter")}
-	if _, err := s.owned(rq.r.Context(), rq); err != nil {
+	if _, err := s.authorize(rq.r.Context(), rq, "s3:ListBucket", ""); err != nil {
 		return lr, err
 	}
 	var err error

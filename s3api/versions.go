@@ -346,7 +346,7 @@ type xmlVersions struct {
 // the middle of its key if need be.
 func (s *Server) listVersions(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	b, err := s.authorize(ctx, rq, "s3:ListBucketVersions", "")
 	if err != nil {
 		return err
 	}
