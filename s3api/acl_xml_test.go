@@ -34,7 +34,7 @@ func TestACLXMLForm(t *testing.T) {
 	for body, want := range map[string]error{
 		`<AccessControlPolicy><Owner><ID>someone</ID></Owner></AccessControlPolicy>`: ErrAccessDenied,
 		`<AccessControlPolicy><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="AmazonCustomerByEmail"><EmailAddress>a@b</EmailAddress></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>`: ErrUnresolvableGrantByEmail,
-		`<AccessControlPolicy><AccessControlList><Grant><Grantee><ID>x</ID></Grantee><Permission>EVERYTHING</Permission></Grant></AccessControlList></AccessControlPolicy>`: ErrMalformedACL,
+		`<AccessControlPolicy><AccessControlList><Grant><Grantee><ID>x</ID></Grantee><Permission>EVERYTHING</Permission></Grant></AccessControlList></AccessControlPolicy>`:                                                                                                        ErrMalformedACL,
 		`not xml`: ErrMalformedACL,
 	} {
 		if _, err := parseACP([]byte(body), "o"); err != want {
