@@ -10,8 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"stratus/internal/testcluster"
 )
 
 // TestACLCannedObject: canned object ACLs decide who reads, anonymous requests included,
@@ -657,5 +655,4 @@ func TestACLVersions(t *testing.T) {
 	if err != nil || !sameSet(grantSet(acl.Grants), set("tester=FULL_CONTROL")) {
 		t.Fatalf("current ACL: %v %+v", err, acl)
 	}
-	_ = testcluster.Account{}
 }
