@@ -258,6 +258,18 @@ func TestACLExplicitGrants(t *testing.T) {
 	if err != nil || aws.ToString(oacl.Owner.ID) != "other" || !sameSet(grantSet(oacl.Grants), set("other=FULL_CONTROL")) {
 		t.Fatalf("writer's object ACL: %v %+v", err, oacl)
 	}
+	// Listings show each object's own owner.
+	lst, err := cl.ListObjects(ctx, &s3.ListObjectsInput{Bucket: aws.String("grants")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string]string{}
+	for _, o := range lst.Contents {
+		owners[aws.ToString(o.Key)] = aws.ToString(o.Owner.ID)
+	}
+	if owners["k"] != "tester" || owners["o"] != "other" {
+		t.Errorf("listed owners %v", owners)
+	}
 	// bucket-owner-full-control gives the bucket owner the object.
 	if _, err := ocl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("grants"), Key: aws.String("bofc"), Body: strings.NewReader("shared"),
 		ACL: types.ObjectCannedACLBucketOwnerFullControl}); err != nil {

@@ -209,3 +209,10 @@ func (s *Server) updateAuthorized(ctx context.Context, rq *request, action strin
 		return err
 	}
 }
+
+// entryOwner is the owner listings show for an entry. Listings give the account ID as the
+// display name too: looking names up would cost a catalog read per page.
+func entryOwner(b meta.Bucket, e meta.ObjectEntry) *xmlOwner {
+	o := objectOwner(b, e)
+	return &xmlOwner{ID: o, DisplayName: o}
+}

@@ -404,7 +404,8 @@ type xmlListUploads struct {
 // listUploads serves GET ?uploads: the uploads in progress, by key then upload ID.
 func (s *Server) listUploads(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	if _, err := s.authorize(ctx, rq, "s3:ListBucketMultipartUploads", ""); err != nil {
+	b, err := s.authorize(ctx, rq, "s3:ListBucketMultipartUploads", "")
+	if err != nil {
 		return err
 	}
 	max := 1000
@@ -439,7 +440,7 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 				out.IsTruncated = true
 				return writeXML(rq.w, http.StatusOK, out)
 			}
-			owner := xmlOwner{ID: rq.account, DisplayName: rq.account}
+			owner := *entryOwner(b, meta.ObjectEntry{ACL: u.ACL}) // the object's owner-to-be
 			out.Uploads = append(out.Uploads, struct {
 				Key          string   `xml:"Key"`
 				UploadID     string   `xml:"UploadId"`
