@@ -232,6 +232,25 @@ func TestACLExplicitGrants(t *testing.T) {
 	if _, err := storedEntry(t, c, "grants", "o"); err == nil {
 		t.Fatal("a denied put stored the object")
 	}
+	// READ is not WRITE: a batch delete is refused key by key, and deletes nothing.
+	dout, err := ocl.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("grants"),
+		Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("k")}}}})
+	if err != nil || len(dout.Errors) != 1 || aws.ToString(dout.Errors[0].Code) != "AccessDenied" || len(dout.Deleted) != 0 {
+		t.Fatalf("other batch delete with READ only: %v %+v", err, dout)
+	}
+	if _, err := storedEntry(t, c, "grants", "k"); err != nil {
+		t.Fatalf("denied batch delete removed the key: %v", err)
+	}
+	// Bucket configuration stays the owner's, whatever the ACL grants.
+	if _, err := ocl.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String("grants")}); code(err) != "AccessDenied" {
+		t.Errorf("other get versioning: %v", err)
+	}
+	if _, err := ocl.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("grants")}); code(err) != "AccessDenied" {
+		t.Errorf("other delete bucket: %v", err)
+	}
+	if _, err := ocl.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("grants")}); err != nil {
+		t.Errorf("other head bucket with READ: %v", err)
+	}
 	bacl, err := cl.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: aws.String("grants")})
 	if err != nil || !sameSet(grantSet(bacl.Grants), set("tester=FULL_CONTROL", "other=READ")) || aws.ToString(bacl.Owner.ID) != "tester" {
 		t.Fatalf("bucket acl %v %+v", err, bacl)
