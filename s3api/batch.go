@@ -48,7 +48,8 @@ type xmlDeleted struct {
 // DeleteObject would, each reported on its own.
 func (s *Server) deleteObjects(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	// Each key is decided on its own below: a policy may allow some and deny others.
+	b, _, err := s.bucketOf(ctx, rq, rq.bucket, headerExpectedOwner)
 	if err != nil {
 		return err
 	}
@@ -81,6 +82,9 @@ func (s *Server) deleteObjects(rq *request) error {
 	var out xmlDeleteResult
 	for _, o := range req.Objects {
 		err := checkKey(o.Key)
+		if err == nil {
+			err = s.decide(rq, b, deleteAction(o.VersionID), o.Key, nil)
+		}
 		done := xmlDeleted{Key: o.Key, VersionID: o.VersionID}
 		if err == nil {
 			if b.Versioning == meta.VersioningOff && o.VersionID == "" {

@@ -40,8 +40,8 @@ func boto3Python(t *testing.T) string {
 
 // runBoto3 runs testdata/boto3/<name>.py against the cluster, with BUCKET set to bucket
 // (which the caller has created, or "" for a script that makes its own), and fails the test
-// unless the script prints "ok" last.
-func runBoto3(t *testing.T, c *testcluster.S3, bucket, name string) {
+// unless the script prints "ok" last. env adds NAME=value settings for the script.
+func runBoto3(t *testing.T, c *testcluster.S3, bucket, name string, env ...string) {
 	t.Helper()
 	py := boto3Python(t)
 	src, err := os.ReadFile(filepath.Join("testdata", "boto3", name+".py"))
@@ -54,6 +54,7 @@ func runBoto3(t *testing.T, c *testcluster.S3, bucket, name string) {
 	cmd.Env = []string{"HOME=" + t.TempDir(), "EP=" + c.Endpoint, "REGION=" + c.Region, "AK=" + c.AccessKey,
 		"SK=" + c.SecretKey, "BUCKET=" + bucket, "AWS_CONFIG_FILE=/nonexistent",
 		"AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true"}
+	cmd.Env = append(cmd.Env, env...) // extra NAME=value settings a script reads
 	if strings.HasPrefix(c.Endpoint, "https:") {
 		cmd.Env = append(cmd.Env, "INSECURE=1") // a fresh self-signed certificate; loopback only
 	}

@@ -43,6 +43,9 @@ type xmlCreateBucket struct {
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 func (s *Server) listBuckets(rq *request) error {
+	if rq.account == "" {
+		return ErrAnonymous
+	}
 	all, err := s.meta.Buckets(rq.r.Context())
 	if err != nil {
 		return err
@@ -62,6 +65,9 @@ func (s *Server) listBuckets(rq *request) error {
 
 // bucketOp dispatches a request that names a bucket and no key.
 func (s *Server) bucketOp(rq *request, q url.Values) error {
+	if handled, err := s.bucketAccessOp(rq, q); handled {
+		return err
+	}
 	if handled, err := s.unconfiguredOp(rq, q); handled {
 		return err
 	}
@@ -74,7 +80,7 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 	case http.MethodDelete:
 		return s.deleteBucket(rq)
 	case http.MethodHead:
-		_, err := s.owned(rq.r.Context(), rq)
+		_, err := s.authorize(rq.r.Context(), rq, "s3:ListBucket", "")
 		if err == nil {
 			rq.w.WriteHeader(http.StatusOK)
 		}
@@ -82,7 +88,7 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 	case http.MethodGet:
 		switch {
 		case q.Has("location"):
-			if _, err := s.owned(rq.r.Context(), rq); err != nil {
+			if _, err := s.authorize(rq.r.Context(), rq, "s3:GetBucketLocation", ""); err != nil {
 				return err
 			}
 			region := s.cfg.Region
@@ -91,7 +97,7 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 			}
 			return writeXML(rq.w, http.StatusOK, xmlLocation{Region: region})
 		case q.Has("versioning"):
-			b, err := s.owned(rq.r.Context(), rq)
+			b, err := s.authorize(rq.r.Context(), rq, "s3:GetBucketVersioning", "")
 			if err != nil {
 				return err
 			}
@@ -100,7 +106,7 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 			return s.listUploads(rq, q)
 		case q.Has("versions"):
 			return s.listVersions(rq, q)
-		case q.Has("acl"), q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
+		case q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
 			return errorf(ErrNotImplemented, "This bucket operation is not implemented yet.")
 		case q.Get("list-type") == "2":
 			return s.listObjectsV2(rq, q)
@@ -116,6 +122,9 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 }
 
 func (s *Server) createBucket(rq *request) error {
+	if rq.account == "" {
+		return ErrAnonymous
+	}
 	if err := checkBucketName(rq.bucket); err != nil {
 		return err
 	}
@@ -132,7 +141,11 @@ func (s *Server) createBucket(rq *request) error {
 		}
 	}
 	ctx := rq.r.Context()
-	err := s.meta.CreateBucket(ctx, meta.Bucket{Name: rq.bucket, Owner: rq.account, CreatedAt: time.Now().UTC()})
+	nb := meta.Bucket{Name: rq.bucket, Owner: rq.account, CreatedAt: time.Now().UTC()}
+	if err := s.newBucketAccess(ctx, rq, &nb); err != nil {
+		return err
+	}
+	err := s.meta.CreateBucket(ctx, nb)
 	if errors.Is(err, meta.ErrConflict) {
 		if b, _, gerr := s.meta.Bucket(ctx, rq.bucket); gerr == nil && b.Owner == rq.account {
 			if s.cfg.Region != "us-east-1" {
@@ -153,7 +166,7 @@ func (s *Server) createBucket(rq *request) error {
 
 func (s *Server) deleteBucket(rq *request) error {
 	ctx := rq.r.Context()
-	if _, err := s.owned(ctx, rq); err != nil {
+	if _, err := s.authorize(ctx, rq, "s3:DeleteBucket", ""); err != nil {
 		return err
 	}
 	entries, _, err := s.meta.Index(rq.bucket).ListObjects(ctx, rq.bucket, "", "", 1)
@@ -175,7 +188,7 @@ func (s *Server) deleteBucket(rq *request) error {
 
 func (s *Server) putVersioning(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	b, err := s.authorize(ctx, rq, "s3:PutBucketVersioning", "")
 	if err != nil {
 		return err
 	}

@@ -56,8 +56,9 @@ func (s *Server) sourceEntry(ctx context.Context, rq *request) (meta.ObjectEntry
 	if err != nil {
 		return meta.ObjectEntry{}, err
 	}
-	src := &request{r: rq.r, account: rq.account, bucket: bucket, key: key}
-	if _, err := s.owned(ctx, src); err != nil {
+	src := &request{r: rq.r, w: rq.w, account: rq.account, bucket: bucket, key: key}
+	sb, _, err := s.bucketOf(ctx, src, bucket, "X-Amz-Source-Expected-Bucket-Owner")
+	if err != nil {
 		return meta.ObjectEntry{}, err
 	}
 	q := url.Values{}
@@ -66,6 +67,9 @@ func (s *Server) sourceEntry(ctx context.Context, rq *request) (meta.ObjectEntry
 	}
 	e, err := s.resolve(ctx, nil, bucket, key, q)
 	if err != nil {
+		return e, s.hideMissing(src, sb, err)
+	}
+	if err := s.decide(src, sb, readAction(q), key, &e); err != nil {
 		return e, err
 	}
 	return e, copyConditions(rq.r.Header, e)
@@ -111,7 +115,11 @@ func (p *pipeBody) Close() error {
 
 func (s *Server) copyObject(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	b, err := s.authorize(ctx, rq, "s3:PutObject", rq.key)
+	if err != nil {
+		return err
+	}
+	acl, err := s.newObjectACL(ctx, rq, b) // the copy's own, from this request: S3 never copies an ACL
 	if err != nil {
 		return err
 	}
@@ -141,7 +149,7 @@ func (s *Server) copyObject(rq *request) error {
 	default:
 		return errorf(ErrInvalidArgument, "Unknown metadata directive.")
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um},
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, ACL: acl},
 		src.Size, body, nil, nil)
 	if err != nil {
 		return err

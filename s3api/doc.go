@@ -29,6 +29,14 @@
 //   - Every error this package returns matches a sentinel of errors.go, and every sentinel
 //     has one row in the error table, which [Lookup] and [WriteError] read.
 //
+// Authorization: a request that carries no signature at all is served as the anonymous
+// account "" (one with a bad signature is refused). Every bucket and object handler then
+// calls authorize (authorize.go) with the operation's IAM action: an explicit Deny of the
+// bucket policy (policyhook.go) wins; else the bucket owner, the object or bucket ACL
+// (acl.go, aclhandlers.go), or a policy Allow lets it through. Object reads decide on the
+// index entry they read anyway, so the owner's plain PUT and GET cost no extra catalog
+// read. Owner-only configuration handlers may use owned instead.
+//
 // Signature Version 2 (sigv2.go) is verified too, for path-style requests, unless
 // AuthConfig.DisableSigV2; it signs no payload hash, so its Body is passed through.
 //

@@ -60,6 +60,23 @@ var (
 	// (signature version 2 when turned off, POST policy forms, unknown algorithms).
 	ErrUnsupportedSignature = errors.New("s3api: unsupported authorization mechanism")
 
+	// ErrACLNotSupported is returned when a request sets an ACL on a bucket whose Object
+	// Ownership is BucketOwnerEnforced (ACLs are off there).
+	ErrACLNotSupported = errors.New("s3api: access control lists not supported")
+	// ErrACLWithEnforcedOwnership is returned when a bucket's ACL and BucketOwnerEnforced
+	// would hold together: creating such a bucket, or enforcing on a bucket that grants.
+	ErrACLWithEnforcedOwnership = errors.New("s3api: bucket ACL with BucketOwnerEnforced")
+	// ErrUnresolvableGrantByEmail is returned for a grant to an e-mail address: accounts
+	// have none here.
+	ErrUnresolvableGrantByEmail = errors.New("s3api: unresolvable grant by e-mail address")
+	// ErrMalformedACL is returned when an ACL body or grant header is not one S3 takes.
+	ErrMalformedACL = errors.New("s3api: malformed ACL")
+	// ErrNoOwnershipControls is returned by GetBucketOwnershipControls for a bucket that
+	// never had them set.
+	ErrNoOwnershipControls = errors.New("s3api: no ownership controls")
+	// ErrNoPublicAccessBlock is returned by GetPublicAccessBlock for a bucket without one.
+	ErrNoPublicAccessBlock = errors.New("s3api: no public access block")
+
 	// ErrInvalidBucketName is returned when a bucket name breaks S3's naming rules.
 	ErrInvalidBucketName = errors.New("s3api: invalid bucket name")
 	// ErrBucketNotEmpty is returned when deleting a bucket that still holds objects.
@@ -164,6 +181,13 @@ var errorTable = []struct {
 	{ErrAuthorizationHeaderMalformed, APIError{"AuthorizationHeaderMalformed", http.StatusBadRequest, "The authorization header is malformed."}},
 	{ErrAuthorizationQueryMalformed, APIError{"AuthorizationQueryParametersError", http.StatusBadRequest, "Error parsing the X-Amz-Credential parameter."}},
 	{ErrUnsupportedSignature, APIError{"InvalidRequest", http.StatusBadRequest, "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."}},
+
+	{ErrACLNotSupported, APIError{"AccessControlListNotSupported", http.StatusBadRequest, "The bucket does not allow ACLs"}},
+	{ErrACLWithEnforcedOwnership, APIError{"InvalidBucketAclWithObjectOwnership", http.StatusBadRequest, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"}},
+	{ErrUnresolvableGrantByEmail, APIError{"UnresolvableGrantByEmailAddress", http.StatusBadRequest, "The e-mail address you provided does not match any account on record."}},
+	{ErrMalformedACL, APIError{"MalformedACLError", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."}},
+	{ErrNoOwnershipControls, APIError{"OwnershipControlsNotFoundError", http.StatusNotFound, "The bucket ownership controls were not found"}},
+	{ErrNoPublicAccessBlock, APIError{"NoSuchPublicAccessBlockConfiguration", http.StatusNotFound, "The public access block configuration was not found"}},
 
 	{ErrInvalidBucketName, APIError{"InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid."}},
 	{ErrBucketNotEmpty, APIError{"BucketNotEmpty", http.StatusConflict, "The bucket you tried to delete is not empty."}},

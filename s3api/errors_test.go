@@ -106,6 +106,9 @@ func sentinelsByName() map[string]error {
 		"ErrMissingContentLength": ErrMissingContentLength, "ErrRequestTimeout": ErrRequestTimeout,
 		"ErrMethodNotAllowed": ErrMethodNotAllowed, "ErrNotImplemented": ErrNotImplemented, "ErrInternal": ErrInternal,
 		"ErrSlowDown": ErrSlowDown, "ErrServiceUnavailable": ErrServiceUnavailable,
+		"ErrACLNotSupported": ErrACLNotSupported, "ErrACLWithEnforcedOwnership": ErrACLWithEnforcedOwnership,
+		"ErrUnresolvableGrantByEmail": ErrUnresolvableGrantByEmail, "ErrMalformedACL": ErrMalformedACL,
+		"ErrNoOwnershipControls": ErrNoOwnershipControls, "ErrNoPublicAccessBlock": ErrNoPublicAccessBlock,
 	}
 }
 

@@ -162,15 +162,16 @@ type listRequest struct {
 	max               int
 	enc               func(string) string
 	encName           string
+	bucket            meta.Bucket // who owns the listed objects follows from it
 }
 
 // parseList checks the caller owns the bucket and reads the common listing parameters.
 func (s *Server) parseList(rq *request, q url.Values) (listRequest, error) {
 	lr := listRequest{prefix: q.Get("prefix"), delimiter: q.Get("delimiter")}
-	if _, err := s.owned(rq.r.Context(), rq); err != nil {
+	var err error
+	if lr.bucket, err = s.authorize(rq.r.Context(), rq, "s3:ListBucket", ""); err != nil {
 		return lr, err
 	}
-	var err error
 	if lr.max, err = maxKeys(q); err != nil {
 		return lr, err
 	}
@@ -178,12 +179,14 @@ func (s *Server) parseList(rq *request, q url.Values) (listRequest, error) {
 	return lr, err
 }
 
-// page renders a listing's keys and common prefixes; owner, if set, is shown per key.
-func (lr listRequest) page(l listing, owner *xmlOwner) ([]xmlContents, []xmlPrefix) {
+// page renders a listing's keys and common prefixes, with each key's owner if showOwner.
+func (lr listRequest) page(l listing, showOwner bool) ([]xmlContents, []xmlPrefix) {
 	var cs []xmlContents
 	for _, e := range l.entries {
 		c := contents(e, lr.enc)
-		c.Owner = owner
+		if showOwner {
+			c.Owner = entryOwner(lr.bucket, e)
+		}
 		cs = append(cs, c)
 	}
 	var ps []xmlPrefix
@@ -218,11 +221,7 @@ func (s *Server) listObjectsV2(rq *request, q url.Values) error {
 	if l.truncated {
 		out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(l.last))
 	}
-	var owner *xmlOwner
-	if q.Get("fetch-owner") == "true" {
-		owner = &xmlOwner{ID: rq.account, DisplayName: rq.account}
-	}
-	out.Contents, out.CommonPrefixes = lr.page(l, owner)
+	out.Contents, out.CommonPrefixes = lr.page(l, q.Get("fetch-owner") == "true")
 	return writeXML(rq.w, http.StatusOK, out)
 }
 
@@ -242,7 +241,7 @@ func (s *Server) listObjectsV1(rq *request, q url.Values) error {
 	if l.truncated && lr.delimiter != "" {
 		out.NextMarker = enc(l.last)
 	}
-	out.Contents, out.CommonPrefixes = lr.page(l, &xmlOwner{ID: rq.account, DisplayName: rq.account})
+	out.Contents, out.CommonPrefixes = lr.page(l, true)
 	return writeXML(rq.w, http.StatusOK, out)
 }
 

@@ -120,7 +120,12 @@ func newUploadID() string {
 
 func (s *Server) createUpload(rq *request) error {
 	ctx := rq.r.Context()
-	if _, err := s.owned(ctx, rq); err != nil {
+	b, err := s.authorize(ctx, rq, "s3:PutObject", rq.key)
+	if err != nil {
+		return err
+	}
+	acl, err := s.newObjectACL(ctx, rq, b) // kept in the upload, given to the object at completion
+	if err != nil {
 		return err
 	}
 	um, err := userMeta(rq.r.Header)
@@ -132,7 +137,7 @@ func (s *Server) createUpload(rq *request) error {
 		ctype = "binary/octet-stream"
 	}
 	u := meta.Upload{Bucket: rq.bucket, Key: rq.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
-		ContentType: ctype, UserMeta: um}
+		ContentType: ctype, UserMeta: um, ACL: acl}
 	if err := s.meta.Index(rq.bucket).CreateUpload(ctx, u); err != nil {
 		return dataError(err)
 	}
@@ -141,8 +146,8 @@ func (s *Server) createUpload(rq *request) error {
 
 // upload loads the bucket, which the caller must own, and the upload q names, which must
 // belong to the request's key.
-func (s *Server) upload(ctx context.Context, rq *request, q url.Values) (meta.Bucket, meta.Upload, error) {
-	b, err := s.owned(ctx, rq)
+func (s *Server) upload(ctx context.Context, rq *request, q url.Values, action string) (meta.Bucket, meta.Upload, error) {
+	b, err := s.authorize(ctx, rq, action, rq.key)
 	if err != nil {
 		return b, meta.Upload{}, err
 	}
@@ -159,7 +164,7 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 	if err != nil || n < 1 || n > maxParts {
 		return errorf(ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
 	}
-	_, u, err := s.upload(ctx, rq, q)
+	_, u, err := s.upload(ctx, rq, q, "s3:PutObject")
 	if err != nil {
 		return err
 	}
@@ -202,7 +207,7 @@ func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, leng
 
 func (s *Server) completeUpload(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	b, u, err := s.upload(ctx, rq, q)
+	b, u, err := s.upload(ctx, rq, q, "s3:PutObject")
 	if err != nil {
 		return err
 	}
@@ -244,7 +249,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
 	data, _ := json.Marshal(m)
 	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
-		UserMeta: u.UserMeta}, int64(len(data)), bytes.NewReader(data), nil,
+		UserMeta: u.UserMeta, ACL: u.ACL}, int64(len(data)), bytes.NewReader(data), nil,
 		func(ctx context.Context, e meta.ObjectEntry, versioned bool) error {
 			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
 		})
@@ -268,7 +273,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 
 func (s *Server) abortUpload(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	_, u, err := s.upload(ctx, rq, q)
+	_, u, err := s.upload(ctx, rq, q, "s3:AbortMultipartUpload")
 	if err != nil {
 		return err
 	}
@@ -288,7 +293,7 @@ func (s *Server) abortUpload(rq *request, q url.Values) error {
 
 func (s *Server) listParts(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	_, u, err := s.upload(ctx, rq, q)
+	_, u, err := s.upload(ctx, rq, q, "s3:ListMultipartUploadParts")
 	if err != nil {
 		return err
 	}
@@ -399,7 +404,8 @@ type xmlListUploads struct {
 // listUploads serves GET ?uploads: the uploads in progress, by key then upload ID.
 func (s *Server) listUploads(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	if _, err := s.owned(ctx, rq); err != nil {
+	b, err := s.authorize(ctx, rq, "s3:ListBucketMultipartUploads", "")
+	if err != nil {
 		return err
 	}
 	max := 1000
@@ -434,7 +440,7 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 				out.IsTruncated = true
 				return writeXML(rq.w, http.StatusOK, out)
 			}
-			owner := xmlOwner{ID: rq.account, DisplayName: rq.account}
+			owner := *entryOwner(b, meta.ObjectEntry{ACL: u.ACL}) // the object's owner-to-be
 			out.Uploads = append(out.Uploads, struct {
 				Key          string   `xml:"Key"`
 				UploadID     string   `xml:"UploadId"`

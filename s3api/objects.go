@@ -24,7 +24,10 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	if handled, err := s.multipartOp(rq, q); handled {
 		return err
 	}
-	if q.Has("tagging") || q.Has("acl") || q.Has("retention") || q.Has("legal-hold") {
+	if handled, err := s.objectACLOp(rq, q); handled {
+		return err
+	}
+	if q.Has("tagging") || q.Has("retention") || q.Has("legal-hold") {
 		return errorf(ErrNotImplemented, "This object operation is not implemented yet.")
 	}
 	if q.Has("torrent") || q.Has("restore") || q.Has("select") {
@@ -107,7 +110,11 @@ func printableASCII(s string) bool {
 
 func (s *Server) putObject(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	b, err := s.authorize(ctx, rq, "s3:PutObject", rq.key)
+	if err != nil {
+		return err
+	}
+	acl, err := s.newObjectACL(ctx, rq, b)
 	if err != nil {
 		return err
 	}
@@ -130,7 +137,7 @@ func (s *Server) putObject(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um},
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl},
 		length, body, body.check, nil)
 	if err != nil {
 		return err
@@ -155,7 +162,8 @@ func dataError(err error) error {
 
 func (s *Server) getObject(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	// Who may read is decided in openObject, by the entry it resolves.
+	b, _, err := s.bucketOf(ctx, rq, rq.bucket, headerExpectedOwner)
 	if err != nil {
 		return err
 	}
@@ -211,6 +219,10 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 	ctx := rq.r.Context()
 	e, err := s.resolve(ctx, rq.w, rq.bucket, rq.key, q)
 	if err != nil {
+		return meta.ObjectEntry{}, nil, 0, 0, s.hideMissing(rq, b, err)
+	}
+	if err := s.decide(rq, b, readAction(q), rq.key, &e); err != nil {
+		clearHeaders(rq.w.Header())
 		return meta.ObjectEntry{}, nil, 0, 0, err
 	}
 	h := rq.w.Header()
@@ -360,7 +372,7 @@ func parseRange(spec string, size int64) (*objclient.Range, error) {
 
 func (s *Server) deleteObject(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	b, err := s.authorize(ctx, rq, deleteAction(q.Get("versionId")), rq.key)
 	if err != nil {
 		return err
 	}

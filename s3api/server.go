@@ -140,7 +140,9 @@ func (s *Server) serve(rq *request) error {
 		return err
 	}
 	auth, err := s.auth.Verify(r.Context(), r)
-	if err != nil {
+	if errors.Is(err, ErrAnonymous) {
+		auth = anonymousAuth(r) // account "": only what ACLs or the bucket policy grant everyone
+	} else if err != nil {
 		return err
 	}
 	defer auth.Body.Close()
@@ -183,7 +185,8 @@ func (s *Server) address(r *http.Request) (bucket, key string, err error) {
 	return bucket, key, nil
 }
 
-// owned loads a bucket and checks that the caller owns it.
+// owned loads a bucket and checks that the caller owns it: for configuration actions only
+// the owner may take (see authorize for the rest).
 func (s *Server) owned(ctx context.Context, rq *request) (meta.Bucket, error) {
 	b, _, err := s.ownedAt(ctx, rq)
 	return b, err
@@ -191,14 +194,11 @@ func (s *Server) owned(ctx context.Context, rq *request) (meta.Bucket, error) {
 
 // ownedAt is owned that also returns the bucket's mod index, for a conditional update.
 func (s *Server) ownedAt(ctx context.Context, rq *request) (meta.Bucket, uint64, error) {
-	b, mod, err := s.meta.Bucket(ctx, rq.bucket)
-	if errors.Is(err, meta.ErrNotFound) {
-		return b, 0, ErrNoSuchBucket
-	}
+	b, mod, err := s.bucketOf(ctx, rq, rq.bucket, headerExpectedOwner)
 	if err != nil {
 		return b, 0, err
 	}
-	if b.Owner != rq.account {
+	if rq.account == "" || b.Owner != rq.account {
 		return b, 0, ErrAccessDenied
 	}
 	return b, mod, nil

@@ -50,7 +50,7 @@ func (s *Server) unconfiguredOp(rq *request, q url.Values) (handled bool, err er
 	if name == "" {
 		return false, nil
 	}
-	if _, err := s.owned(rq.r.Context(), rq); err != nil {
+	if _, err := s.authorize(rq.r.Context(), rq, unconfiguredAction(rq.r.Method, name), ""); err != nil {
 		return true, err
 	}
 	switch rq.r.Method {
@@ -70,6 +70,22 @@ func (s *Server) unconfiguredOp(rq *request, q url.Values) (handled bool, err er
 		return true, errorf(ErrNotImplemented, "Stratus does not support bucket "+name+" configuration.")
 	}
 	return true, ErrMethodNotAllowed
+}
+
+// unconfiguredAction is the IAM action a bucket policy names for a request on setting name.
+func unconfiguredAction(method, name string) string {
+	verb := "s3:Get"
+	if method != http.MethodGet {
+		verb = "s3:Put" // S3 authorizes deleting a setting as putting it
+	}
+	return verb + unconfiguredActionNames[name]
+}
+
+var unconfiguredActionNames = map[string]string{
+	"accelerate": "AccelerateConfiguration", "requestPayment": "BucketRequestPayment", "logging": "BucketLogging",
+	"notification": "BucketNotification", "website": "BucketWebsite", "replication": "ReplicationConfiguration",
+	"encryption": "EncryptionConfiguration", "analytics": "AnalyticsConfiguration", "inventory": "InventoryConfiguration",
+	"metrics": "MetricsConfiguration", "intelligent-tiering": "IntelligentTieringConfiguration",
 }
 
 type xmlAccelerate struct {

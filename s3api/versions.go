@@ -346,7 +346,7 @@ type xmlVersions struct {
 // the middle of its key if need be.
 func (s *Server) listVersions(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	b, err := s.authorize(ctx, rq, "s3:ListBucketVersions", "")
 	if err != nil {
 		return err
 	}
@@ -359,7 +359,6 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 		return errorf(ErrInvalidArgument, "A version-id marker cannot be specified without a key marker.")
 	}
 	out := xmlVersions{Name: rq.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIDMarker: vidMarker, MaxKeys: max}
-	owner := &xmlOwner{ID: rq.account, DisplayName: rq.account}
 	idx := s.meta.Index(rq.bucket)
 	versioned := b.Versioning != meta.VersioningOff
 	list := idx.ListObjectVersions
@@ -392,7 +391,7 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	for i, e := range page {
 		latest := i >= continued && (i == 0 || page[i-1].Key != e.Key)
 		v := xmlVersionEntry{Key: e.Key, VersionID: versionID(e), IsLatest: latest,
-			LastModified: isoTime(lastModified(e.Version)), Owner: owner}
+			LastModified: isoTime(lastModified(e.Version)), Owner: entryOwner(b, e)}
 		if e.DeleteMarker {
 			out.DeleteMarkers = append(out.DeleteMarkers, v)
 			continue

@@ -98,6 +98,8 @@ type Bucket struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	// PublicAccess, when set, overrides what ACLs and the bucket policy grant to everyone.
 	PublicAccess *PublicAccessBlock `json:"public_access,omitempty"`
+	ACL          *ACL               `json:"acl,omitempty"`       // nil: owner full control
+	Ownership    ObjectOwnership    `json:"ownership,omitempty"` // "": ObjectWriter, never set
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
@@ -114,6 +116,9 @@ type ObjectEntry struct {
 	// Data names where the version's bytes live in the ring when that is not the object's
 	// own name: versions of a versioned bucket each have their own. Opaque to meta.
 	Data string `json:"data,omitempty"`
+	// ACL is the version's ACL and, when not the bucket owner, its owner; nil: the bucket
+	// owner owns it with full control.
+	ACL *ACL `json:"acl,omitempty"`
 	// ModIndex is the Raft index of the entry's last write; filled in on reads, not stored.
 	ModIndex uint64 `json:"-"`
 }
@@ -126,6 +131,7 @@ type Upload struct {
 	Initiated   time.Time         `json:"initiated"`
 	ContentType string            `json:"content_type,omitempty"`
 	UserMeta    map[string]string `json:"user_meta,omitempty"`
+	ACL         *ACL              `json:"acl,omitempty"` // the completed object's ACL
 }
 
 // Part is one uploaded part of an Upload (table upload_parts).
