@@ -67,6 +67,9 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 		if q.Has("versioning") {
 			return s.putVersioning(rq)
 		}
+		if q.Has("object-lock") {
+			return s.putObjectLockConfig(rq)
+		}
 		return s.createBucket(rq)
 	case http.MethodDelete:
 		return s.deleteBucket(rq)
@@ -93,6 +96,8 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 				return err
 			}
 			return writeXML(rq.w, http.StatusOK, xmlVersioning{Status: versioningStatus(b.Versioning)})
+		case q.Has("object-lock"):
+			return s.getObjectLockConfig(rq)
 		case q.Has("uploads"):
 			return s.listUploads(rq, q)
 		case q.Has("versions"):
@@ -129,7 +134,11 @@ func (s *Server) createBucket(rq *request) error {
 		}
 	}
 	ctx := rq.r.Context()
-	err := s.meta.CreateBucket(ctx, meta.Bucket{Name: rq.bucket, Owner: rq.account, CreatedAt: time.Now().UTC()})
+	nb := meta.Bucket{Name: rq.bucket, Owner: rq.account, CreatedAt: time.Now().UTC()}
+	if err := lockAtCreate(rq.r.Header, &nb); err != nil {
+		return err
+	}
+	err := s.meta.CreateBucket(ctx, nb)
 	if errors.Is(err, meta.ErrConflict) {
 		if b, _, gerr := s.meta.Bucket(ctx, rq.bucket); gerr == nil && b.Owner == rq.account {
 			if s.cfg.Region != "us-east-1" {
@@ -150,10 +159,15 @@ func (s *Server) createBucket(rq *request) error {
 
 func (s *Server) deleteBucket(rq *request) error {
 	ctx := rq.r.Context()
-	if _, err := s.owned(ctx, rq); err != nil {
+	b, err := s.owned(ctx, rq)
+	if err != nil {
 		return err
 	}
-	entries, _, err := s.meta.Index(rq.bucket).ListObjects(ctx, rq.bucket, "", "", 1)
+	list := s.meta.Index(rq.bucket).ListObjects
+	if b.Versioning != meta.VersioningOff {
+		list = s.meta.Index(rq.bucket).ListObjectVersions // versions under delete markers count too, as in S3
+	}
+	entries, _, err := list(ctx, rq.bucket, "", "", 1)
 	if err != nil {
 		return err
 	}
@@ -183,6 +197,9 @@ func (s *Server) putVersioning(rq *request) error {
 	var v xmlVersioning
 	if err := xml.Unmarshal(body, &v); err != nil {
 		return ErrMalformedXML
+	}
+	if err := lockedVersioning(b, v.Status); err != nil {
+		return err
 	}
 	was := b.Versioning
 	switch v.Status {

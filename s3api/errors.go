@@ -194,6 +194,11 @@ var errorTable = []struct {
 	{ErrMissingContentLength, APIError{"MissingContentLength", http.StatusLengthRequired, "You must provide the Content-Length HTTP header."}},
 	{ErrRequestTimeout, APIError{"RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."}},
 
+	{ErrObjectLockConfigurationNotFound, APIError{"ObjectLockConfigurationNotFoundError", http.StatusNotFound, "Object Lock configuration does not exist for this bucket"}},
+	{ErrNoSuchObjectLockConfiguration, APIError{"NoSuchObjectLockConfiguration", http.StatusNotFound, "The specified object does not have a ObjectLock configuration"}},
+	{ErrInvalidBucketState, APIError{"InvalidBucketState", http.StatusConflict, "The request is not valid with the current state of the bucket."}},
+	{ErrInvalidRetentionPeriod, APIError{"InvalidRetentionPeriod", http.StatusBadRequest, "The retention period is not valid."}},
+
 	{ErrMethodNotAllowed, APIError{"MethodNotAllowed", http.StatusMethodNotAllowed, "The specified method is not allowed against this resource."}},
 	{ErrNotImplemented, APIError{"NotImplemented", http.StatusNotImplemented, "A header you provided implies functionality that is not implemented."}},
 	{ErrInternal, apiInternal},

@@ -24,7 +24,10 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	if handled, err := s.multipartOp(rq, q); handled {
 		return err
 	}
-	if q.Has("tagging") || q.Has("acl") || q.Has("retention") || q.Has("legal-hold") {
+	if q.Has("retention") || q.Has("legal-hold") {
+		return s.lockOp(rq, q)
+	}
+	if q.Has("tagging") || q.Has("acl") {
 		return errorf(ErrNotImplemented, "This object operation is not implemented yet.")
 	}
 	switch rq.r.Method {
@@ -122,11 +125,15 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	lock, err := s.writeLock(rq, b, true)
+	if err != nil {
+		return err
+	}
 	ctype := rq.r.Header.Get("Content-Type")
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um},
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, Lock: lock},
 		length, body, body.check, nil)
 	if err != nil {
 		return err
@@ -247,6 +254,7 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 		// that keep header case (boto3) would otherwise see "K" for "k".
 		h["x-amz-meta-"+k] = []string{v}
 	}
+	setLockHeaders(h, e)
 	overrideHeaders(h, q)
 	if rq.r.Method == http.MethodHead {
 		rq.w.WriteHeader(status)
@@ -363,7 +371,7 @@ func (s *Server) deleteObject(rq *request, q url.Values) error {
 	if b.Versioning == meta.VersioningOff && !q.Has("versionId") {
 		err = s.deleteKey(ctx, rq.bucket, rq.key)
 	} else {
-		err = s.deleteVersioned(ctx, rq.w.Header(), b, rq.key, q.Get("versionId"))
+		err = s.deleteVersioned(ctx, rq.w.Header(), b, rq.key, q.Get("versionId"), s.governanceBypass(rq))
 	}
 	if err != nil {
 		return err

@@ -98,6 +98,8 @@ type Bucket struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	// PublicAccess, when set, overrides what ACLs and the bucket policy grant to everyone.
 	PublicAccess *PublicAccessBlock `json:"public_access,omitempty"`
+	// ObjectLock, when set, means Object Lock is enabled (for good) and holds its default.
+	ObjectLock *ObjectLockConfig `json:"object_lock,omitempty"`
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
@@ -114,6 +116,8 @@ type ObjectEntry struct {
 	// Data names where the version's bytes live in the ring when that is not the object's
 	// own name: versions of a versioned bucket each have their own. Opaque to meta.
 	Data string `json:"data,omitempty"`
+	// Lock is the version's Object Lock retention and legal hold, if any.
+	Lock *ObjectLock `json:"lock,omitempty"`
 	// ModIndex is the Raft index of the entry's last write; filled in on reads, not stored.
 	ModIndex uint64 `json:"-"`
 }
@@ -126,6 +130,8 @@ type Upload struct {
 	Initiated   time.Time         `json:"initiated"`
 	ContentType string            `json:"content_type,omitempty"`
 	UserMeta    map[string]string `json:"user_meta,omitempty"`
+	// Lock is the Object Lock state the completed object's version starts with.
+	Lock *ObjectLock `json:"lock,omitempty"`
 }
 
 // Part is one uploaded part of an Upload (table upload_parts).
