@@ -126,6 +126,18 @@ var (
 	// ErrRequestTimeout is returned when the client stops sending a body for too long.
 	ErrRequestTimeout = errors.New("s3api: request timeout")
 
+	// ErrObjectLockConfigurationNotFound is returned by GetObjectLockConfiguration for a
+	// bucket without Object Lock.
+	ErrObjectLockConfigurationNotFound = errors.New("s3api: object lock configuration not found")
+	// ErrNoSuchObjectLockConfiguration is returned by GetObjectRetention and
+	// GetObjectLegalHold for a version that has none.
+	ErrNoSuchObjectLockConfiguration = errors.New("s3api: no object lock configuration on the object")
+	// ErrInvalidBucketState is returned when a bucket's state forbids the request
+	// (Object Lock without versioning, suspending versioning with Object Lock).
+	ErrInvalidBucketState = errors.New("s3api: invalid bucket state")
+	// ErrInvalidRetentionPeriod is returned for a default retention period above S3's limit.
+	ErrInvalidRetentionPeriod = errors.New("s3api: invalid retention period")
+
 	// ErrMethodNotAllowed is returned for an HTTP method the resource does not take.
 	ErrMethodNotAllowed = errors.New("s3api: method not allowed")
 	// ErrNotImplemented is returned for S3 operations Stratus does not implement.

@@ -106,6 +106,9 @@ func sentinelsByName() map[string]error {
 		"ErrMissingContentLength": ErrMissingContentLength, "ErrRequestTimeout": ErrRequestTimeout,
 		"ErrMethodNotAllowed": ErrMethodNotAllowed, "ErrNotImplemented": ErrNotImplemented, "ErrInternal": ErrInternal,
 		"ErrSlowDown": ErrSlowDown, "ErrServiceUnavailable": ErrServiceUnavailable,
+		"ErrObjectLockConfigurationNotFound": ErrObjectLockConfigurationNotFound,
+		"ErrNoSuchObjectLockConfiguration":   ErrNoSuchObjectLockConfiguration,
+		"ErrInvalidBucketState":              ErrInvalidBucketState, "ErrInvalidRetentionPeriod": ErrInvalidRetentionPeriod,
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/xml"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -206,17 +205,3 @@ func readIntegrityBody(rq *request, limit int64) ([]byte, error) {
 	}
 	return body, nil
 }
-
-var (
-	// ErrObjectLockConfigurationNotFound is returned by GetObjectLockConfiguration for a
-	// bucket without Object Lock.
-	ErrObjectLockConfigurationNotFound = errors.New("s3api: object lock configuration not found")
-	// ErrNoSuchObjectLockConfiguration is returned by GetObjectRetention and
-	// GetObjectLegalHold for a version that has none.
-	ErrNoSuchObjectLockConfiguration = errors.New("s3api: no object lock configuration on the object")
-	// ErrInvalidBucketState is returned when a bucket's state forbids the request
-	// (Object Lock without versioning, suspending versioning with Object Lock).
-	ErrInvalidBucketState = errors.New("s3api: invalid bucket state")
-	// ErrInvalidRetentionPeriod is returned for a default retention period above S3's limit.
-	ErrInvalidRetentionPeriod = errors.New("s3api: invalid retention period")
-)

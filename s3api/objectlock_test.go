@@ -326,6 +326,18 @@ func TestObjectLockGovernance(t *testing.T) {
 		t.Fatalf("delete after retention passed: %v", err)
 	}
 	f.gone("doc2", vid2)
+
+	// The date as read back, sent again with COMPLIANCE, is a strengthening: allowed without
+	// bypass, and from then on not even the owner with bypass deletes the version.
+	vid3 := f.put("doc3", body2, nil)
+	r := f.retention("doc3", vid3)
+	if err := f.setRetention(f.cl, "doc3", vid3, types.ObjectLockRetentionModeCompliance, aws.ToTime(r.RetainUntilDate), false); err != nil {
+		t.Fatalf("GOVERNANCE to COMPLIANCE at the same date: %v", err)
+	}
+	if err := f.deleteVersion(f.cl, "doc3", vid3, true); code(err) != "AccessDenied" {
+		t.Fatalf("delete with bypass after the change to COMPLIANCE: %v", err)
+	}
+	f.stillThere("doc3", vid3, body2)
 }
 
 func TestObjectLockCompliance(t *testing.T) {

@@ -15,12 +15,11 @@ import (
 // errLocked is S3's answer to a delete or change the lock refuses.
 var errLocked = errorf(ErrAccessDenied, "Access Denied because object protected by object lock.")
 
-// governanceBypass reports whether rq asks to bypass GOVERNANCE retention and may: today
-// only the bucket's owner may (every caller that gets this far owns the bucket). Once
-// bucket policies are evaluated here, the caller must also be allowed
-// s3:BypassGovernanceRetention.
-func (s *Server) governanceBypass(rq *request) bool {
-	return strings.EqualFold(rq.r.Header.Get("X-Amz-Bypass-Governance-Retention"), "true")
+// governanceBypass reports whether rq asks to bypass GOVERNANCE retention in bucket b and
+// may: today only b's owner may. Once bucket policies are evaluated, a caller must also be
+// allowed s3:BypassGovernanceRetention (the owner too, if a policy denies it).
+func (s *Server) governanceBypass(rq *request, b meta.Bucket) bool {
+	return strings.EqualFold(rq.r.Header.Get("X-Amz-Bypass-Governance-Retention"), "true") && rq.account == b.Owner
 }
 
 // retaining reports whether l holds a retention period still in force at now.

@@ -34,8 +34,12 @@ func parseRetainUntil(v string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, errorf(ErrInvalidArgument, "The retain until date must be provided in ISO 8601 format")
 	}
-	return t.UTC(), nil
+	return retainUntil(t), nil
 }
+
+// retainUntil is t as stored: in milliseconds, the precision S3 returns dates in, so a date
+// read back and sent again compares equal to the stored one rather than a little earlier.
+func retainUntil(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
 
 // lockHeaders reads the x-amz-object-lock-* headers of a write into the lock its version
 // starts with; nil when there are none. They need a bucket with Object Lock.
@@ -88,9 +92,9 @@ func (s *Server) withDefaultRetention(l *meta.ObjectLock, b meta.Bucket) *meta.O
 	now := s.now().UTC()
 	out.Mode = c.DefaultMode
 	if c.DefaultDays > 0 {
-		out.RetainUntil = now.Add(time.Duration(c.DefaultDays) * 24 * time.Hour)
+		out.RetainUntil = retainUntil(now.Add(time.Duration(c.DefaultDays) * 24 * time.Hour))
 	} else {
-		out.RetainUntil = now.AddDate(c.DefaultYears, 0, 0)
+		out.RetainUntil = retainUntil(now.AddDate(c.DefaultYears, 0, 0))
 	}
 	return &out
 }
@@ -172,13 +176,15 @@ func (s *Server) getLock(rq *request, q url.Values, retention bool) error {
 }
 
 // updateLock changes the lock of the version q names in place, change deciding on the
-// version as it is when written.
-func (s *Server) updateLock(rq *request, q url.Values, change func(*meta.ObjectLock) error) error {
+// version as it is when written; bypass tells it whether the caller may bypass GOVERNANCE
+// retention.
+func (s *Server) updateLock(rq *request, q url.Values, change func(l *meta.ObjectLock, bypass bool) error) error {
 	ctx := rq.r.Context()
-	_, e, err := s.lockedVersion(ctx, rq, q)
+	b, e, err := s.lockedVersion(ctx, rq, q)
 	if err != nil {
 		return err
 	}
+	bypass := s.governanceBypass(rq, b)
 	_, err = s.meta.Index(rq.bucket).UpdateObject(ctx, rq.bucket, rq.key, e.Version, func(cur *meta.ObjectEntry) error {
 		if cur.DeleteMarker {
 			return ErrMethodNotAllowed
@@ -187,7 +193,7 @@ func (s *Server) updateLock(rq *request, q url.Values, change func(*meta.ObjectL
 		if cur.Lock != nil {
 			l = *cur.Lock
 		}
-		if err := change(&l); err != nil {
+		if err := change(&l, bypass); err != nil {
 			return err
 		}
 		cur.Lock = &l
@@ -242,8 +248,7 @@ func (s *Server) putRetention(rq *request, q url.Values) error {
 		}
 		want.Mode, want.RetainUntil = in.Mode, t
 	}
-	bypass := s.governanceBypass(rq)
-	return s.updateLock(rq, q, func(l *meta.ObjectLock) error {
+	return s.updateLock(rq, q, func(l *meta.ObjectLock, bypass bool) error {
 		if err := s.retentionChange(*l, want, bypass); err != nil {
 			return err
 		}
@@ -265,7 +270,7 @@ func (s *Server) putLegalHold(rq *request, q url.Values) error {
 	if err := xml.Unmarshal(body, &in); err != nil || in.Status != "ON" && in.Status != "OFF" {
 		return ErrMalformedXML
 	}
-	return s.updateLock(rq, q, func(l *meta.ObjectLock) error {
+	return s.updateLock(rq, q, func(l *meta.ObjectLock, _ bool) error {
 		l.LegalHold = in.Status
 		return nil
 	})

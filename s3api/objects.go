@@ -371,7 +371,7 @@ func (s *Server) deleteObject(rq *request, q url.Values) error {
 	if b.Versioning == meta.VersioningOff && !q.Has("versionId") {
 		err = s.deleteKey(ctx, rq.bucket, rq.key)
 	} else {
-		err = s.deleteVersioned(ctx, rq.w.Header(), b, rq.key, q.Get("versionId"), s.governanceBypass(rq))
+		err = s.deleteVersioned(ctx, rq.w.Header(), b, rq.key, q.Get("versionId"), s.governanceBypass(rq, b))
 	}
 	if err != nil {
 		return err
