@@ -280,6 +280,16 @@ func TestObjectLockGovernance(t *testing.T) {
 		t.Fatalf("other account shortens the retention: %v", err)
 	}
 	f.stillThere("doc", vid, body)
+	// Refused: an anonymous request.
+	anon, err := http.NewRequestWithContext(f.ctx, "DELETE", f.c.Endpoint+"/lockgov/doc?versionId="+vid, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon.Header.Set("X-Amz-Bypass-Governance-Retention", "true")
+	if st, resp := status(t, anon); st != http.StatusForbidden {
+		t.Fatalf("anonymous delete with bypass: %d %s", st, resp)
+	}
+	f.stillThere("doc", vid, body)
 	// Refused: shortening without bypass. Allowed: extending.
 	if err := f.setRetention(f.cl, "doc", vid, types.ObjectLockRetentionModeGovernance, until.Add(-time.Hour), false); code(err) != "AccessDenied" {
 		t.Fatalf("shortening GOVERNANCE without bypass: %v", err)
@@ -387,11 +397,19 @@ func TestObjectLockCompliance(t *testing.T) {
 	}
 	// Overwrites make new versions; a copy onto itself too. The locked one stays whole.
 	f.put("c", []byte("newer"), nil)
-	if _, err := f.cl.CopyObject(f.ctx, &s3.CopyObjectInput{Bucket: f.bucket, Key: aws.String("c"),
-		CopySource: aws.String("lockcomp/c?versionId=" + vid), MetadataDirective: types.MetadataDirectiveReplace}); err != nil {
+	cp, err := f.cl.CopyObject(f.ctx, &s3.CopyObjectInput{Bucket: f.bucket, Key: aws.String("c"),
+		CopySource: aws.String("lockcomp/c?versionId=" + vid), MetadataDirective: types.MetadataDirectiveReplace,
+		ObjectLockLegalHoldStatus: types.ObjectLockLegalHoldStatusOn})
+	if err != nil {
 		t.Fatal(err)
 	}
 	f.stillThere("c", vid, body)
+	// The copy has the lock its headers gave (a hold, no retention: none is copied from
+	// the source, and the bucket has no default).
+	copied, err := f.cl.HeadObject(f.ctx, &s3.HeadObjectInput{Bucket: f.bucket, Key: aws.String("c"), VersionId: cp.VersionId})
+	if err != nil || copied.ObjectLockLegalHoldStatus != types.ObjectLockLegalHoldStatusOn || copied.ObjectLockMode != "" {
+		t.Fatalf("lock of the copy: %+v %v", copied, err)
+	}
 	if r := f.retention("c", vid); !aws.ToTime(r.RetainUntilDate).Equal(until) {
 		t.Fatalf("retention after overwrites: %+v", r)
 	}
