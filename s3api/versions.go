@@ -27,7 +27,7 @@ import (
 // nullVersion is the ID of the version that lives at the object's own name.
 const nullVersion = "null"
 
-// versionName is where a version of a versioned bucket keeps its bytes: ".v/bucket/<id>/key",
+// versionName is where a version of a versioned bucket keeps its bytes: ".v/bucket/<id>-<tag>/key",
 // or with the key's SHA-256 when that passes the storage name limit. Bucket names never
 // start with ".", so these never collide with objectName.
 //
