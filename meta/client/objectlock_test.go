@@ -84,3 +84,33 @@ func TestDeleteVersionIf(t *testing.T) {
 		t.Fatalf("current after deleting version 2: %+v %v (want the held version 1)", e, err)
 	}
 }
+
+// A hold set between DeleteVersionIf's check and its write is not lost: the write is
+// conditional on the version as checked, so the round reads again and the check refuses.
+func TestDeleteVersionIfSeesALockSetMeanwhile(t *testing.T) {
+	cl, ctx := setup(t)
+	idx := cl.Index("worm")
+	if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "worm", Key: "k", Version: 1, ETag: "e"}, true); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("locked")
+	checks := 0
+	_, err := idx.DeleteVersionIf(ctx, "worm", "k", 1, func(e client.ObjectEntry) error {
+		checks++
+		if e.Lock != nil {
+			return refused
+		}
+		// Another request sets a legal hold after this check has passed.
+		_, err := idx.UpdateObject(ctx, "worm", "k", 1, func(e *client.ObjectEntry) error {
+			e.Lock = &client.ObjectLock{LegalHold: "ON"}
+			return nil
+		})
+		return err
+	})
+	if !errors.Is(err, refused) || checks != 2 {
+		t.Fatalf("delete racing a hold: %v after %d checks, want the hold to refuse it on the second", err, checks)
+	}
+	if e, err := idx.GetObjectVersion(ctx, "worm", "k", 1); err != nil || e.Lock == nil || e.Lock.LegalHold != "ON" {
+		t.Fatalf("held version after the race: %+v %v", e, err)
+	}
+}
