@@ -91,7 +91,7 @@ func (s *Server) deleteObjects(rq *request) error {
 				err = s.deleteKey(ctx, rq.bucket, o.Key)
 			} else {
 				h := http.Header{}
-				err = s.deleteVersioned(ctx, h, b, o.Key, o.VersionID)
+				err = s.deleteVersioned(ctx, h, b, o.Key, o.VersionID, s.governanceBypass(rq, b))
 				if h.Get("X-Amz-Delete-Marker") == "true" {
 					done.DeleteMarker, done.DeleteMarkerVersionID = true, h.Get("X-Amz-Version-Id")
 				}

@@ -76,6 +76,9 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 		if q.Has("versioning") {
 			return s.putVersioning(rq)
 		}
+		if q.Has("object-lock") {
+			return s.putObjectLockConfig(rq)
+		}
 		return s.createBucket(rq)
 	case http.MethodDelete:
 		return s.deleteBucket(rq)
@@ -102,6 +105,8 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 				return err
 			}
 			return writeXML(rq.w, http.StatusOK, xmlVersioning{Status: versioningStatus(b.Versioning)})
+		case q.Has("object-lock"):
+			return s.getObjectLockConfig(rq)
 		case q.Has("uploads"):
 			return s.listUploads(rq, q)
 		case q.Has("versions"):
@@ -145,6 +150,9 @@ func (s *Server) createBucket(rq *request) error {
 	if err := s.newBucketAccess(ctx, rq, &nb); err != nil {
 		return err
 	}
+	if err := lockAtCreate(rq.r.Header, &nb); err != nil {
+		return err
+	}
 	err := s.meta.CreateBucket(ctx, nb)
 	if errors.Is(err, meta.ErrConflict) {
 		if b, _, gerr := s.meta.Bucket(ctx, rq.bucket); gerr == nil && b.Owner == rq.account {
@@ -166,10 +174,15 @@ func (s *Server) createBucket(rq *request) error {
 
 func (s *Server) deleteBucket(rq *request) error {
 	ctx := rq.r.Context()
-	if _, err := s.authorize(ctx, rq, "s3:DeleteBucket", ""); err != nil {
+	b, err := s.authorize(ctx, rq, "s3:DeleteBucket", "")
+	if err != nil {
 		return err
 	}
-	entries, _, err := s.meta.Index(rq.bucket).ListObjects(ctx, rq.bucket, "", "", 1)
+	list := s.meta.Index(rq.bucket).ListObjects
+	if b.Versioning != meta.VersioningOff {
+		list = s.meta.Index(rq.bucket).ListObjectVersions // versions under delete markers count too, as in S3
+	}
+	entries, _, err := list(ctx, rq.bucket, "", "", 1)
 	if err != nil {
 		return err
 	}
@@ -199,6 +212,9 @@ func (s *Server) putVersioning(rq *request) error {
 	var v xmlVersioning
 	if err := xml.Unmarshal(body, &v); err != nil {
 		return ErrMalformedXML
+	}
+	if err := lockedVersioning(b, v.Status); err != nil {
+		return err
 	}
 	was := b.Versioning
 	switch v.Status {

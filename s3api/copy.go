@@ -149,7 +149,11 @@ func (s *Server) copyObject(rq *request) error {
 	default:
 		return errorf(ErrInvalidArgument, "Unknown metadata directive.")
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, ACL: acl},
+	lock, err := s.writeLock(rq, b, false) // the source's lock is not copied, as in S3
+	if err != nil {
+		return err
+	}
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock},
 		src.Size, body, nil, nil)
 	if err != nil {
 		return err

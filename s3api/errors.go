@@ -143,6 +143,18 @@ var (
 	// ErrRequestTimeout is returned when the client stops sending a body for too long.
 	ErrRequestTimeout = errors.New("s3api: request timeout")
 
+	// ErrObjectLockConfigurationNotFound is returned by GetObjectLockConfiguration for a
+	// bucket without Object Lock.
+	ErrObjectLockConfigurationNotFound = errors.New("s3api: object lock configuration not found")
+	// ErrNoSuchObjectLockConfiguration is returned by GetObjectRetention and
+	// GetObjectLegalHold for a version that has none.
+	ErrNoSuchObjectLockConfiguration = errors.New("s3api: no object lock configuration on the object")
+	// ErrInvalidBucketState is returned when a bucket's state forbids the request
+	// (Object Lock without versioning, suspending versioning with Object Lock).
+	ErrInvalidBucketState = errors.New("s3api: invalid bucket state")
+	// ErrInvalidRetentionPeriod is returned for a default retention period above S3's limit.
+	ErrInvalidRetentionPeriod = errors.New("s3api: invalid retention period")
+
 	// ErrMethodNotAllowed is returned for an HTTP method the resource does not take.
 	ErrMethodNotAllowed = errors.New("s3api: method not allowed")
 	// ErrNotImplemented is returned for S3 operations Stratus does not implement.
@@ -217,6 +229,11 @@ var errorTable = []struct {
 	{ErrInvalidRequest, APIError{"InvalidRequest", http.StatusBadRequest, "Invalid Request"}},
 	{ErrMissingContentLength, APIError{"MissingContentLength", http.StatusLengthRequired, "You must provide the Content-Length HTTP header."}},
 	{ErrRequestTimeout, APIError{"RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."}},
+
+	{ErrObjectLockConfigurationNotFound, APIError{"ObjectLockConfigurationNotFoundError", http.StatusNotFound, "Object Lock configuration does not exist for this bucket"}},
+	{ErrNoSuchObjectLockConfiguration, APIError{"NoSuchObjectLockConfiguration", http.StatusNotFound, "The specified object does not have a ObjectLock configuration"}},
+	{ErrInvalidBucketState, APIError{"InvalidBucketState", http.StatusConflict, "The request is not valid with the current state of the bucket."}},
+	{ErrInvalidRetentionPeriod, APIError{"InvalidRetentionPeriod", http.StatusBadRequest, "The retention period is not valid."}},
 
 	{ErrMethodNotAllowed, APIError{"MethodNotAllowed", http.StatusMethodNotAllowed, "The specified method is not allowed against this resource."}},
 	{ErrNoSuchWebsiteConfiguration, APIError{"NoSuchWebsiteConfiguration", http.StatusNotFound, "The specified bucket does not have a website configuration"}},

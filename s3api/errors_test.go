@@ -109,6 +109,9 @@ func sentinelsByName() map[string]error {
 		"ErrACLNotSupported": ErrACLNotSupported, "ErrACLWithEnforcedOwnership": ErrACLWithEnforcedOwnership,
 		"ErrUnresolvableGrantByEmail": ErrUnresolvableGrantByEmail, "ErrMalformedACL": ErrMalformedACL,
 		"ErrNoOwnershipControls": ErrNoOwnershipControls, "ErrNoPublicAccessBlock": ErrNoPublicAccessBlock,
+		"ErrObjectLockConfigurationNotFound": ErrObjectLockConfigurationNotFound,
+		"ErrNoSuchObjectLockConfiguration":   ErrNoSuchObjectLockConfiguration,
+		"ErrInvalidBucketState":              ErrInvalidBucketState, "ErrInvalidRetentionPeriod": ErrInvalidRetentionPeriod,
 	}
 }
 

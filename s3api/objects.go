@@ -27,7 +27,10 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	if handled, err := s.objectACLOp(rq, q); handled {
 		return err
 	}
-	if q.Has("tagging") || q.Has("retention") || q.Has("legal-hold") {
+	if q.Has("retention") || q.Has("legal-hold") {
+		return s.lockOp(rq, q)
+	}
+	if q.Has("tagging") {
 		return errorf(ErrNotImplemented, "This object operation is not implemented yet.")
 	}
 	if q.Has("torrent") || q.Has("restore") || q.Has("select") {
@@ -133,11 +136,15 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	lock, err := s.writeLock(rq, b, true)
+	if err != nil {
+		return err
+	}
 	ctype := rq.r.Header.Get("Content-Type")
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl},
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock},
 		length, body, body.check, nil)
 	if err != nil {
 		return err
@@ -263,6 +270,7 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 		// that keep header case (boto3) would otherwise see "K" for "k".
 		h["x-amz-meta-"+k] = []string{v}
 	}
+	setLockHeaders(h, e)
 	overrideHeaders(h, q)
 	if rq.r.Method == http.MethodHead {
 		rq.w.WriteHeader(status)
@@ -379,7 +387,7 @@ func (s *Server) deleteObject(rq *request, q url.Values) error {
 	if b.Versioning == meta.VersioningOff && !q.Has("versionId") {
 		err = s.deleteKey(ctx, rq.bucket, rq.key)
 	} else {
-		err = s.deleteVersioned(ctx, rq.w.Header(), b, rq.key, q.Get("versionId"))
+		err = s.deleteVersioned(ctx, rq.w.Header(), b, rq.key, q.Get("versionId"), s.governanceBypass(rq, b))
 	}
 	if err != nil {
 		return err

@@ -34,6 +34,8 @@ type ServerConfig struct {
 	// Registerer receives the front end's metrics, the Verifier's included; nil registers
 	// none.
 	Registerer prometheus.Registerer
+	// Now is the clock Object Lock retention periods are judged by; nil is time.Now.
+	Now func() time.Time
 }
 
 // DefaultServerConfig returns S3's usual limits.

@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
@@ -26,16 +27,22 @@ import (
 // nullVersion is the ID of the version that lives at the object's own name.
 const nullVersion = "null"
 
-// versionName is where a version of a versioned bucket keeps its bytes: ".v/bucket/<id>/key",
+// versionName is where a version of a versioned bucket keeps its bytes: ".v/bucket/<id>-<tag>/key",
 // or with the key's SHA-256 when that passes the storage name limit. Bucket names never
 // start with ".", so these never collide with objectName.
+//
+// A random tag follows the stamp: two proxies may stamp the same version, and the write the
+// index then refuses (it never replaces an indexed version) must not share, and so on
+// retraction delete, the bytes of the version it collided with.
 func versionName(bucket, key string, v hlc.Timestamp) string {
-	name := ".v/" + bucket + "/" + v.String() + "/" + key
-	if len(name) <= objclient.MaxNameBytes {
+	var tag [4]byte
+	rand.Read(tag[:])
+	dir := ".v/" + bucket + "/" + v.String() + "-" + hex.EncodeToString(tag[:]) + "/"
+	if name := dir + key; len(name) <= objclient.MaxNameBytes {
 		return name
 	}
 	sum := sha256.Sum256([]byte(key))
-	return ".v/" + bucket + "/" + v.String() + "/#" + hex.EncodeToString(sum[:])
+	return dir + "#" + hex.EncodeToString(sum[:])
 }
 
 // dataName is where an index entry's bytes live.
@@ -132,7 +139,7 @@ func (s *Server) afterWrite(ctx context.Context, b meta.Bucket, key string, t wr
 	case meta.VersioningSuspended:
 		for _, old := range s.versionsOf(ctx, b.Name, key) {
 			if old.Data == "" && !old.DeleteMarker && old.Version != v {
-				if _, err := s.meta.Index(b.Name).DeleteVersion(ctx, b.Name, key, old.Version); err != nil {
+				if _, err := s.meta.Index(b.Name).DeleteVersionIf(ctx, b.Name, key, old.Version, s.unlockedVersion(false)); err != nil {
 					s.log.Warn("drop replaced null version", "bucket", b.Name, "err", err)
 				}
 			}
@@ -224,8 +231,9 @@ func (s *Server) resolve(ctx context.Context, w http.ResponseWriter, bucket, key
 // deleteVersioned serves DELETE in a bucket with versioning on or suspended: without a
 // version ID it adds a delete marker, and with versioning suspended also removes the null
 // version for good, as S3 does; with one it removes that version for good, bytes and all.
-// It sets x-amz-version-id and x-amz-delete-marker in h, if h is not nil.
-func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Bucket, key, vid string) error {
+// It sets x-amz-version-id and x-amz-delete-marker in h, if h is not nil. A version under
+// Object Lock is not deleted (objectlockenforce.go); bypass asks past GOVERNANCE retention.
+func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Bucket, key, vid string, bypass bool) error {
 	bucket := b.Name
 	idx := s.meta.Index(bucket)
 	if vid == "" {
@@ -249,13 +257,16 @@ func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Buck
 	if err != nil && !errors.Is(err, ErrMethodNotAllowed) { // a marker can be deleted
 		return err
 	}
+	if err := deletable(e, s.now(), bypass); err != nil {
+		return err
+	}
 	var parts []manifestPart
 	if !e.DeleteMarker && isMultipartETag(e.ETag) {
 		if m, err := s.readManifest(ctx, e); err == nil {
 			parts = m.Parts
 		}
 	}
-	gone, err := idx.DeleteVersion(ctx, bucket, key, e.Version)
+	gone, err := idx.DeleteVersionIf(ctx, bucket, key, e.Version, s.unlockedVersion(bypass))
 	if errors.Is(err, meta.ErrNotFound) && e.Data == "" {
 		// A null version that never entered the history: it is the current entry.
 		err = idx.DeleteObject(ctx, bucket, key, uint64(s.data.Stamp()), false)
@@ -287,7 +298,7 @@ func (s *Server) dropNullVersion(ctx context.Context, bucket, key string, before
 		if old.Data != "" || old.DeleteMarker || old.Version >= before {
 			continue
 		}
-		if _, err := s.meta.Index(bucket).DeleteVersion(ctx, bucket, key, old.Version); err != nil {
+		if _, err := s.meta.Index(bucket).DeleteVersionIf(ctx, bucket, key, old.Version, s.unlockedVersion(false)); err != nil {
 			s.log.Warn("drop the null version under a delete marker", "bucket", bucket, "err", err)
 		}
 	}

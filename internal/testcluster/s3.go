@@ -35,6 +35,8 @@ type S3Options struct {
 	// TLS serves HTTPS with a fresh self-signed certificate for 127.0.0.1 and *.Domain;
 	// S3.CertPool trusts it.
 	TLS bool
+	// Now is the S3 server's clock for Object Lock retention (s3api.ServerConfig.Now).
+	Now func() time.Time
 }
 
 // S3 is a whole cluster behind the S3 API: a single-voter meta, storage nodes, a proxy
@@ -107,6 +109,7 @@ func StartS3(t testing.TB, opts S3Options) *S3 {
 	scfg := s3api.DefaultServerConfig()
 	scfg.Logger = testutil.Logger(t).With("part", "s3api")
 	scfg.Domain = opts.Domain
+	scfg.Now = opts.Now
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -32,6 +31,9 @@ type Index interface {
 	// was the current version, the newest remaining one becomes current (or the key goes).
 	// ErrNotFound if there is no such version.
 	DeleteVersion(ctx context.Context, bucket, key string, version uint64) (ObjectEntry, error)
+	// DeleteVersionIf is DeleteVersion that deletes only if allow, run on the version as
+	// read in the same conditional round, returns nil (its error is returned otherwise).
+	DeleteVersionIf(ctx context.Context, bucket, key string, version uint64, allow func(ObjectEntry) error) (ObjectEntry, error)
 	// ListObjectVersions lists the version history, newest version of each key first.
 	// after is a key; the listing restarts at the key after it.
 	ListObjectVersions(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
@@ -94,7 +96,10 @@ func putOps(e ObjectEntry, versioned bool) []Op {
 	v := encodeJSON(e)
 	ops := []Op{{Kind: OpPut, Table: TableObjects, Key: objectKey(e.Bucket, e.Key), Value: v, Cond: CondNewer, Version: e.Version}}
 	if versioned {
-		ops = append(ops, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(e.Bucket, e.Key, e.Version), Value: v, Version: e.Version})
+		// A version, once indexed, is changed only in place (UpdateObject) or deleted: a
+		// write stamped with the same version (another proxy's clock) fails instead of
+		// replacing it, and the writer retries.
+		ops = append(ops, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(e.Bucket, e.Key, e.Version), Value: v, Version: e.Version, Cond: CondAbsent})
 	}
 	return ops
 }
@@ -189,57 +194,7 @@ func (g groupIndex) PutVersion(ctx context.Context, e ObjectEntry) error {
 }
 
 func (g groupIndex) DeleteVersion(ctx context.Context, bucket, key string, version uint64) (ObjectEntry, error) {
-	if err := checkObject(bucket, key); err != nil {
-		return ObjectEntry{}, err
-	}
-	// Read, decide, and write under the current entry's mod index, so a concurrent write
-	// makes this try again instead of clobbering it.
-	for attempt := 0; ; attempt++ {
-		var gone ObjectEntry
-		it, err := g.c.Get(ctx, TableObjectVersions, versionKey(bucket, key, version))
-		if err != nil {
-			return gone, err
-		}
-		if err := decodeJSON(it, &gone); err != nil {
-			return gone, err
-		}
-		var cur ObjectEntry
-		curIdx := uint64(0)
-		if ci, err := g.c.Get(ctx, TableObjects, objectKey(bucket, key)); err == nil {
-			if err := decodeJSON(ci, &cur); err != nil {
-				return gone, err
-			}
-			curIdx = ci.ModIndex
-		} else if !errors.Is(err, ErrNotFound) {
-			return gone, err
-		}
-		ops := []Op{{Kind: OpDelete, Table: TableObjectVersions, Key: versionKey(bucket, key, version)}}
-		if curIdx != 0 && cur.Version == version {
-			// The newest other version takes its place; versions list newest first.
-			items, _, err := g.c.List(ctx, TableObjectVersions, objectKey(bucket, key)+"\x00", "", 2)
-			if err != nil {
-				return gone, err
-			}
-			var next *Item
-			for i := range items {
-				if items[i].Key != versionKey(bucket, key, version) {
-					next = &items[i]
-					break
-				}
-			}
-			if next != nil {
-				ops = append(ops, Op{Kind: OpPut, Table: TableObjects, Key: objectKey(bucket, key), Value: next.Value,
-					Version: next.Version, Cond: CondModIndex, ModIndex: curIdx})
-			} else {
-				ops = append(ops, Op{Kind: OpDelete, Table: TableObjects, Key: objectKey(bucket, key), Cond: CondModIndex, ModIndex: curIdx})
-			}
-		}
-		_, err = g.c.Apply(ctx, ops...)
-		if errors.Is(err, ErrConflict) && attempt < 5 {
-			continue
-		}
-		return gone, err
-	}
+	return g.DeleteVersionIf(ctx, bucket, key, version, nil)
 }
 
 func (g groupIndex) ListObjects(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) ([]ObjectEntry, bool, error) {

@@ -100,6 +100,8 @@ type Bucket struct {
 	PublicAccess *PublicAccessBlock `json:"public_access,omitempty"`
 	ACL          *ACL               `json:"acl,omitempty"`       // nil: owner full control
 	Ownership    ObjectOwnership    `json:"ownership,omitempty"` // "": ObjectWriter, never set
+	// ObjectLock, when set, means Object Lock is enabled (for good) and holds its default.
+	ObjectLock *ObjectLockConfig `json:"object_lock,omitempty"`
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
@@ -119,6 +121,8 @@ type ObjectEntry struct {
 	// ACL is the version's ACL and, when not the bucket owner, its owner; nil: the bucket
 	// owner owns it with full control.
 	ACL *ACL `json:"acl,omitempty"`
+	// Lock is the version's Object Lock retention and legal hold, if any.
+	Lock *ObjectLock `json:"lock,omitempty"`
 	// ModIndex is the Raft index of the entry's last write; filled in on reads, not stored.
 	ModIndex uint64 `json:"-"`
 }
@@ -132,6 +136,8 @@ type Upload struct {
 	ContentType string            `json:"content_type,omitempty"`
 	UserMeta    map[string]string `json:"user_meta,omitempty"`
 	ACL         *ACL              `json:"acl,omitempty"` // the completed object's ACL
+	// Lock is the Object Lock state the completed object's version starts with.
+	Lock *ObjectLock `json:"lock,omitempty"`
 }
 
 // Part is one uploaded part of an Upload (table upload_parts).
