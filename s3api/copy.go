@@ -141,7 +141,11 @@ func (s *Server) copyObject(rq *request) error {
 	default:
 		return errorf(ErrInvalidArgument, "Unknown metadata directive.")
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um},
+	tags, err := copyTags(rq.r.Header, src)
+	if err != nil {
+		return err
+	}
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, Tags: tags},
 		src.Size, body, nil, nil)
 	if err != nil {
 		return err

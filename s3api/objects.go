@@ -24,7 +24,10 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	if handled, err := s.multipartOp(rq, q); handled {
 		return err
 	}
-	if q.Has("tagging") || q.Has("acl") || q.Has("retention") || q.Has("legal-hold") {
+	if q.Has("tagging") {
+		return s.objectTagging(rq, q)
+	}
+	if q.Has("acl") || q.Has("retention") || q.Has("legal-hold") {
 		return errorf(ErrNotImplemented, "This object operation is not implemented yet.")
 	}
 	switch rq.r.Method {
@@ -118,6 +121,10 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	tags, err := headerTags(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	body, err := checkedBody(rq.r.Header, rq.body, rq.length)
 	if err != nil {
 		return err
@@ -126,7 +133,7 @@ func (s *Server) putObject(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um},
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, Tags: tags},
 		length, body, body.check, nil)
 	if err != nil {
 		return err
@@ -194,7 +201,7 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 // clearHeaders forgets what an overtaken read set, keeping the request's own headers.
 func clearHeaders(h http.Header) {
 	for k := range h {
-		if k != HeaderRequestID && k != "Server" {
+		if k != HeaderRequestID && k != "Server" && k != "Vary" && !strings.HasPrefix(k, "Access-Control-") {
 			delete(h, k)
 		}
 	}
@@ -247,6 +254,7 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 		// that keep header case (boto3) would otherwise see "K" for "k".
 		h["x-amz-meta-"+k] = []string{v}
 	}
+	setTaggingCount(h, e)
 	overrideHeaders(h, q)
 	if rq.r.Method == http.MethodHead {
 		rq.w.WriteHeader(status)

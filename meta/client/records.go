@@ -98,6 +98,8 @@ type Bucket struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	// PublicAccess, when set, overrides what ACLs and the bucket policy grant to everyone.
 	PublicAccess *PublicAccessBlock `json:"public_access,omitempty"`
+	Tags         []Tag              `json:"tags,omitempty"` // bucket tagging
+	CORS         *CORSConfig        `json:"cors,omitempty"`
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
@@ -114,6 +116,7 @@ type ObjectEntry struct {
 	// Data names where the version's bytes live in the ring when that is not the object's
 	// own name: versions of a versioned bucket each have their own. Opaque to meta.
 	Data string `json:"data,omitempty"`
+	Tags []Tag  `json:"tags,omitempty"` // the version's object tags
 	// ModIndex is the Raft index of the entry's last write; filled in on reads, not stored.
 	ModIndex uint64 `json:"-"`
 }
@@ -126,6 +129,7 @@ type Upload struct {
 	Initiated   time.Time         `json:"initiated"`
 	ContentType string            `json:"content_type,omitempty"`
 	UserMeta    map[string]string `json:"user_meta,omitempty"`
+	Tags        []Tag             `json:"tags,omitempty"` // x-amz-tagging, applied at completion
 }
 
 // Part is one uploaded part of an Upload (table upload_parts).
