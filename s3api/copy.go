@@ -141,7 +141,7 @@ func (s *Server) copyObject(rq *request) error {
 	default:
 		return errorf(ErrInvalidArgument, "Unknown metadata directive.")
 	}
-	tags, err := copyTags(rq.r.Header, src)
+	tags, err := copyTags(rq.r, src)
 	if err != nil {
 		return err
 	}

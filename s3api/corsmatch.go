@@ -74,7 +74,9 @@ func (s *Server) corsHeaders(rq *request, origin string) {
 }
 
 func (s *Server) bucketRecord(rq *request) (meta.Bucket, error) {
-	b, _, err := s.meta.Bucket(rq.r.Context(), rq.bucket)
+	// Read stale: CORS grants nothing, and this read is made for unauthenticated requests,
+	// which any catalog node may answer without a round to the leader.
+	b, _, err := s.meta.Bucket(rq.r.Context(), rq.bucket, meta.Stale())
 	if err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
 			return b, ErrNoSuchBucket

@@ -127,7 +127,7 @@ func (s *Server) createUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	tags, err := headerTags(rq.r.Header)
+	tags, err := headerTags(rq.r)
 	if err != nil {
 		return err
 	}

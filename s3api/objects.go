@@ -121,7 +121,7 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	tags, err := headerTags(rq.r.Header)
+	tags, err := headerTags(rq.r)
 	if err != nil {
 		return err
 	}

@@ -133,10 +133,14 @@ func tagText(s string) bool {
 }
 
 // headerTags reads the x-amz-tagging header of a PutObject, CopyObject or
-// CreateMultipartUpload: the tags as a URL query ("k1=v1&k2=v2", form-encoded). It
-// returns nil when the header is absent or empty.
-func headerTags(h http.Header) ([]meta.Tag, error) {
-	v := h.Get("X-Amz-Tagging")
+// CreateMultipartUpload: the tags as a URL query ("k1=v1&k2=v2", form-encoded). A
+// presigned URL carries it in its query string instead, where SDK presigners put every
+// x-amz-* header, and signed like the rest of the query. It returns nil when there is none.
+func headerTags(r *http.Request) ([]meta.Tag, error) {
+	v := r.Header.Get("X-Amz-Tagging")
+	if q := r.URL.Query(); v == "" && q.Has("X-Amz-Signature") {
+		v = q.Get("x-amz-tagging")
+	}
 	if v == "" {
 		return nil, nil
 	}
@@ -169,12 +173,12 @@ func setTaggingCount(h http.Header, e meta.ObjectEntry) {
 
 // copyTags decides the tags of a CopyObject's new object: the source's (COPY, the
 // default) or the request's x-amz-tagging (REPLACE).
-func copyTags(h http.Header, src meta.ObjectEntry) ([]meta.Tag, error) {
-	switch h.Get("X-Amz-Tagging-Directive") {
+func copyTags(r *http.Request, src meta.ObjectEntry) ([]meta.Tag, error) {
+	switch r.Header.Get("X-Amz-Tagging-Directive") {
 	case "", "COPY":
 		return src.Tags, nil
 	case "REPLACE":
-		return headerTags(h)
+		return headerTags(r)
 	}
 	return nil, errorf(ErrInvalidArgument, "Unknown tagging directive.")
 }

@@ -3,11 +3,14 @@ package s3api_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -392,5 +395,48 @@ func TestBucketTagging(t *testing.T) {
 	rec, _, err := c.Meta.Bucket(ctx, "btags")
 	if err != nil || rec.Owner != c.Account {
 		t.Fatalf("bucket record after tagging: %+v %v", rec, err)
+	}
+}
+
+// A presigned PutObject may carry x-amz-tagging as a signed header (the Go SDK) or in its
+// signed query string (presigners that hoist x-amz-* headers there); the tags apply either way.
+func TestObjectTaggingPresigned(t *testing.T) {
+	c, cl, ctx := withBucket(t, "tagpre")
+	send := func(url string, h http.Header) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPut, url, strings.NewReader("body"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, vs := range h {
+			if !strings.EqualFold(k, "Host") {
+				req.Header[k] = vs
+			}
+		}
+		if resp, body := do(t, req); resp.StatusCode != 200 {
+			t.Fatalf("presigned PUT: %d %s", resp.StatusCode, body)
+		}
+	}
+	ps, err := s3.NewPresignClient(cl).PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tagpre"),
+		Key: aws.String("header"), Tagging: aws.String("via=header")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(ps.URL, ps.SignedHeader)
+
+	req, err := http.NewRequest(http.MethodPut, c.Endpoint+"/tagpre/query?X-Amz-Expires=300&x-amz-tagging="+url.QueryEscape("via=query&n=1"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := aws.Credentials{AccessKeyID: c.AccessKey, SecretAccessKey: c.SecretKey}
+	u, h, err := v4.NewSigner().PresignHTTP(ctx, creds, req, "UNSIGNED-PAYLOAD", "s3", c.Region, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(u, h)
+	for key, want := range map[string]string{"header": "via=header", "query": "via=query,n=1"} {
+		if got := objectTags(t, ctx, cl, "tagpre", key, ""); got != want {
+			t.Errorf("tags of a presigned PUT (%s): %q, want %q", key, got, want)
+		}
 	}
 }
