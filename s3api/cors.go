@@ -2,7 +2,6 @@ package s3api
 
 import (
 	"encoding/xml"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -59,7 +58,7 @@ func (s *Server) bucketCORS(rq *request) error {
 		}
 		return writeXML(rq.w, http.StatusOK, out)
 	case http.MethodPut:
-		cfg, err := readCORS(rq.body)
+		cfg, err := readCORS(rq)
 		if err != nil {
 			return err
 		}
@@ -78,14 +77,14 @@ func (s *Server) bucketCORS(rq *request) error {
 	return ErrMethodNotAllowed
 }
 
-// readCORS reads and checks a CORSConfiguration document.
-func readCORS(body io.Reader) (*meta.CORSConfig, error) {
-	raw, err := io.ReadAll(io.LimitReader(body, maxCORSBody+1))
+// readCORS reads and checks the request's CORSConfiguration document.
+func readCORS(rq *request) (*meta.CORSConfig, error) {
+	raw, err := readConfigBody(rq, maxCORSBody)
 	if err != nil {
 		return nil, err
 	}
 	var doc xmlCORS
-	if len(raw) > maxCORSBody || xml.Unmarshal(raw, &doc) != nil || len(doc.Rules) == 0 || len(doc.Rules) > maxCORSRules {
+	if xml.Unmarshal(raw, &doc) != nil || len(doc.Rules) == 0 || len(doc.Rules) > maxCORSRules {
 		return nil, ErrMalformedXML
 	}
 	cfg := &meta.CORSConfig{}

@@ -2,7 +2,6 @@ package s3api
 
 import (
 	"encoding/xml"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -63,14 +62,14 @@ func taggingDocument(tags []meta.Tag) xmlTaggingOut {
 	return out
 }
 
-// readTagging reads a Tagging document from body and checks it against max tags.
-func readTagging(body io.Reader, max int) ([]meta.Tag, error) {
-	raw, err := io.ReadAll(io.LimitReader(body, maxTagBody+1))
+// readTagging reads the request's Tagging document and checks it against max tags.
+func readTagging(rq *request, max int) ([]meta.Tag, error) {
+	raw, err := readConfigBody(rq, maxTagBody)
 	if err != nil {
 		return nil, err
 	}
 	var doc xmlTagging
-	if len(raw) > maxTagBody || xml.Unmarshal(raw, &doc) != nil || doc.TagSet == nil {
+	if xml.Unmarshal(raw, &doc) != nil || doc.TagSet == nil {
 		return nil, ErrMalformedXML
 	}
 	tags := make([]meta.Tag, 0, len(doc.TagSet.Tags))

@@ -440,3 +440,26 @@ func TestObjectTaggingPresigned(t *testing.T) {
 		}
 	}
 }
+
+// A tagging body that does not match its Content-MD5 is refused, and nothing is stored.
+func TestObjectTaggingBadDigest(t *testing.T) {
+	c, cl, ctx := withBucket(t, "tagmd5")
+	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tagmd5"), Key: aws.String("k"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	doc := "<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>"
+	req := signed(t, c, "PUT", "/tagmd5/k?tagging", doc, time.Now())
+	req.Header.Set("Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg==") // the MD5 of nothing
+	if resp, body := do(t, req); resp.StatusCode != 400 || !strings.Contains(body, "<Code>BadDigest</Code>") {
+		t.Fatalf("mismatched Content-MD5: %d %s", resp.StatusCode, body)
+	}
+	if got := indexTags(t, ctx, c, "tagmd5", "k", 0); got != "" {
+		t.Fatalf("a refused body stored tags %q", got)
+	}
+	if resp, body := do(t, signed(t, c, "PUT", "/tagmd5/k?tagging", doc, time.Now())); resp.StatusCode != 200 {
+		t.Fatalf("the same body without Content-MD5: %d %s", resp.StatusCode, body)
+	}
+	if got := indexTags(t, ctx, c, "tagmd5", "k", 0); got != "a=b" {
+		t.Fatalf("stored tags %q", got)
+	}
+}

@@ -27,7 +27,7 @@ func (s *Server) objectTagging(rq *request, q url.Values) error {
 		setVersionHeader(rq.w, b, e)
 		return writeXML(rq.w, http.StatusOK, taggingDocument(e.Tags))
 	case http.MethodPut:
-		tags, err := readTagging(rq.body, maxObjectTags)
+		tags, err := readTagging(rq, maxObjectTags)
 		if err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ func (s *Server) bucketTagging(rq *request) error {
 		}
 		return writeXML(rq.w, http.StatusOK, taggingDocument(b.Tags))
 	case http.MethodPut:
-		tags, err := readTagging(rq.body, maxBucketTags)
+		tags, err := readTagging(rq, maxBucketTags)
 		if err != nil {
 			return err
 		}
