@@ -156,6 +156,17 @@ func TestObjectTaggingRoundTripAndLimits(t *testing.T) {
 	if _, err := ocl.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: b, Key: aws.String("a")}); code(err) != "AccessDenied" {
 		t.Errorf("other account's DeleteObjectTagging: %v", err)
 	}
+	// Nor may an anonymous caller.
+	for _, method := range []string{"GET", "PUT", "DELETE"} {
+		req, err := http.NewRequest(method, c.Endpoint+"/tags/a?tagging",
+			strings.NewReader("<Tagging><TagSet><Tag><Key>x</Key><Value>y</Value></Tag></TagSet></Tagging>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp, body := do(t, req); resp.StatusCode != 403 || !strings.Contains(body, "<Code>AccessDenied</Code>") {
+			t.Errorf("anonymous %s ?tagging: %d %s", method, resp.StatusCode, body)
+		}
+	}
 	if got := indexTags(t, ctx, c, "tags", "a", 0); got != want {
 		t.Fatalf("another account changed the tags: %q", got)
 	}
