@@ -193,6 +193,7 @@ func TestCORSPreflight(t *testing.T) {
 		resp, body := preflight(t, c, "/corspre/k", tc.origin, tc.method, tc.headers)
 		if resp.StatusCode != 403 || !strings.Contains(body, "<Code>AccessForbidden</Code>") ||
 			!strings.Contains(body, "CORSResponse: This CORS request is not allowed") ||
+			!strings.Contains(body, "<Method>"+tc.method+"</Method><ResourceType>OBJECT</ResourceType>") ||
 			resp.Header.Get("Access-Control-Allow-Origin") != "" {
 			t.Errorf("%s: %d %v %s", name, resp.StatusCode, resp.Header, body)
 		}

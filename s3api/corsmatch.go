@@ -1,6 +1,7 @@
 package s3api
 
 import (
+	"encoding/xml"
 	"errors"
 	"net/http"
 	"slices"
@@ -40,12 +41,12 @@ func (s *Server) preflight(rq *request) error {
 		return err
 	}
 	if b.CORS == nil {
-		return errorf(ErrCORSForbidden, "CORSResponse: CORS is not enabled for this bucket.")
+		return refusePreflight(rq, "CORSResponse: CORS is not enabled for this bucket.", method)
 	}
 	headers := requestedHeaders(r.Header.Get("Access-Control-Request-Headers"))
 	rule := matchCORS(b.CORS, origin, method, headers)
 	if rule == nil {
-		return errorf(ErrCORSForbidden, corsRefused)
+		return refusePreflight(rq, corsRefused, method)
 	}
 	h := rq.w.Header()
 	allowCORS(h, rule, origin)
@@ -55,6 +56,33 @@ func (s *Server) preflight(rq *request) error {
 	h.Set("Content-Length", "0")
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// xmlCORSError is S3's error body for a refused preflight, which names the method asked
+// about and the kind of resource besides the usual fields.
+type xmlCORSError struct {
+	XMLName      xml.Name `xml:"Error"`
+	Code         string   `xml:"Code"`
+	Message      string   `xml:"Message"`
+	Method       string   `xml:"Method"`
+	ResourceType string   `xml:"ResourceType"`
+	RequestID    string   `xml:"RequestId"`
+}
+
+// refusePreflight answers a preflight the bucket's CORS rules do not allow.
+func refusePreflight(rq *request, message, method string) error {
+	api, _ := Lookup(ErrCORSForbidden)
+	resource := "BUCKET"
+	if rq.key != "" {
+		resource = "OBJECT"
+	}
+	body := encodeXML(xmlCORSError{Code: api.Code, Message: message, Method: method, ResourceType: resource, RequestID: rq.id})
+	h := rq.w.Header()
+	h.Set("Content-Type", "application/xml")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	rq.w.WriteHeader(api.HTTPStatus)
+	_, err := rq.w.Write(body)
+	return err
 }
 
 // corsHeaders adds the CORS answer to a request that carries Origin, before it is served,
