@@ -68,6 +68,9 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 	if handled, err := s.bucketAccessOp(rq, q); handled {
 		return err
 	}
+	if handled, err := s.bucketConfigOp(rq, q); handled {
+		return err
+	}
 	if handled, err := s.unconfiguredOp(rq, q); handled {
 		return err
 	}
@@ -111,7 +114,7 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 			return s.listUploads(rq, q)
 		case q.Has("versions"):
 			return s.listVersions(rq, q)
-		case q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
+		case q.Has("policy"), q.Has("lifecycle"):
 			return errorf(ErrNotImplemented, "This bucket operation is not implemented yet.")
 		case q.Get("list-type") == "2":
 			return s.listObjectsV2(rq, q)

@@ -153,7 +153,11 @@ func (s *Server) copyObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock},
+	tags, err := copyTags(rq.r, src)
+	if err != nil {
+		return err
+	}
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags},
 		src.Size, body, nil, nil)
 	if err != nil {
 		return err

@@ -40,6 +40,11 @@
 // Signature Version 2 (sigv2.go) is verified too, for path-style requests, unless
 // AuthConfig.DisableSigV2; it signs no payload hash, so its Body is passed through.
 //
+// CORS preflights (OPTIONS) are answered before authentication, since browsers never
+// sign them, from the bucket's CORS rules alone (corsmatch.go); they grant no access. A
+// request with an Origin header gets its CORS headers before it is authenticated, so
+// that error answers carry them too.
+//
 // Caveats: POST policy (browser form) uploads and session tokens are not supported;
 // an X-Amz-Security-Token is signed like any header but not checked.
 package s3api

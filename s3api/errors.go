@@ -108,6 +108,18 @@ var (
 	// copy is current; it is written as a bodiless 304.
 	ErrNotModified = errors.New("s3api: not modified")
 
+	// ErrInvalidTag is returned when a tag breaks S3's rules (length, characters,
+	// duplicate key, "aws:" prefix).
+	ErrInvalidTag = errors.New("s3api: invalid tag")
+	// ErrBadRequest is returned where S3 answers BadRequest: more than 10 object tags, a
+	// CORS preflight without Origin or with an unknown Access-Control-Request-Method.
+	ErrBadRequest = errors.New("s3api: bad request")
+	// ErrNoSuchTagSet is returned by GetBucketTagging for a bucket without tags.
+	ErrNoSuchTagSet = errors.New("s3api: no such tag set")
+	// ErrNoSuchCORSConfiguration is returned by GetBucketCors for a bucket without one.
+	ErrNoSuchCORSConfiguration = errors.New("s3api: no such cors configuration")
+	// ErrCORSForbidden is returned for a CORS preflight that the bucket's rules refuse.
+	ErrCORSForbidden = errors.New("s3api: cors request not allowed")
 	// ErrMalformedXML is returned when a request body is not the XML the operation takes.
 	ErrMalformedXML = errors.New("s3api: malformed xml")
 	// ErrInvalidArgument is returned for a bad header or query value.
@@ -216,6 +228,11 @@ var errorTable = []struct {
 	{ErrPreconditionFailed, APIError{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold"}},
 	{ErrNotModified, APIError{"NotModified", http.StatusNotModified, "Not Modified"}},
 
+	{ErrInvalidTag, APIError{"InvalidTag", http.StatusBadRequest, "The tag provided was not a valid tag."}},
+	{ErrBadRequest, APIError{"BadRequest", http.StatusBadRequest, "Bad Request"}},
+	{ErrNoSuchTagSet, APIError{"NoSuchTagSet", http.StatusNotFound, "The TagSet does not exist"}},
+	{ErrNoSuchCORSConfiguration, APIError{"NoSuchCORSConfiguration", http.StatusNotFound, "The CORS configuration does not exist"}},
+	{ErrCORSForbidden, APIError{"AccessForbidden", http.StatusForbidden, "CORSResponse: This CORS request is not allowed."}},
 	{ErrMalformedXML, APIError{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."}},
 	{ErrInvalidArgument, APIError{"InvalidArgument", http.StatusBadRequest, "Invalid Argument"}},
 	{ErrInvalidContentSHA256, APIError{"InvalidArgument", http.StatusBadRequest, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* payload mode, or a hex SHA-256 of the payload."}},

@@ -98,6 +98,8 @@ func sentinelsByName() map[string]error {
 		"ErrEntityTooSmall": ErrEntityTooSmall, "ErrEntityTooLarge": ErrEntityTooLarge, "ErrInvalidPart": ErrInvalidPart,
 		"ErrInvalidPartOrder": ErrInvalidPartOrder, "ErrInvalidRange": ErrInvalidRange,
 		"ErrPreconditionFailed": ErrPreconditionFailed, "ErrNotModified": ErrNotModified,
+		"ErrInvalidTag": ErrInvalidTag, "ErrBadRequest": ErrBadRequest, "ErrNoSuchTagSet": ErrNoSuchTagSet,
+		"ErrNoSuchCORSConfiguration": ErrNoSuchCORSConfiguration, "ErrCORSForbidden": ErrCORSForbidden,
 		"ErrMalformedXML": ErrMalformedXML, "ErrInvalidArgument": ErrInvalidArgument,
 		"ErrInvalidContentSHA256": ErrInvalidContentSHA256, "ErrInvalidDigest": ErrInvalidDigest,
 		"ErrBadDigest": ErrBadDigest, "ErrChecksumMismatch": ErrChecksumMismatch, "ErrInvalidChecksum": ErrInvalidChecksum,

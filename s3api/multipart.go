@@ -136,12 +136,16 @@ func (s *Server) createUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	tags, err := headerTags(rq.r)
+	if err != nil {
+		return err
+	}
 	ctype := rq.r.Header.Get("Content-Type")
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
 	u := meta.Upload{Bucket: rq.bucket, Key: rq.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
-		ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock}
+		ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags}
 	if err := s.meta.Index(rq.bucket).CreateUpload(ctx, u); err != nil {
 		return dataError(err)
 	}
@@ -253,7 +257,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
 	data, _ := json.Marshal(m)
 	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
-		UserMeta: u.UserMeta, ACL: u.ACL, Lock: s.withDefaultRetention(u.Lock, b)}, int64(len(data)), bytes.NewReader(data), nil,
+		UserMeta: u.UserMeta, ACL: u.ACL, Lock: s.withDefaultRetention(u.Lock, b), Tags: u.Tags}, int64(len(data)), bytes.NewReader(data), nil,
 		func(ctx context.Context, e meta.ObjectEntry, versioned bool) error {
 			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
 		})

@@ -31,7 +31,7 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 		return s.lockOp(rq, q)
 	}
 	if q.Has("tagging") {
-		return errorf(ErrNotImplemented, "This object operation is not implemented yet.")
+		return s.objectTagging(rq, q)
 	}
 	if q.Has("torrent") || q.Has("restore") || q.Has("select") {
 		// Served as a plain GET or POST they would return the object or a 405: say what is missing.
@@ -132,6 +132,10 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	tags, err := headerTags(rq.r)
+	if err != nil {
+		return err
+	}
 	body, err := checkedBody(rq.r.Header, rq.body, rq.length)
 	if err != nil {
 		return err
@@ -144,7 +148,7 @@ func (s *Server) putObject(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock},
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags},
 		length, body, body.check, nil)
 	if err != nil {
 		return err
@@ -213,7 +217,7 @@ func (s *Server) getObject(rq *request, q url.Values) error {
 // clearHeaders forgets what an overtaken read set, keeping the request's own headers.
 func clearHeaders(h http.Header) {
 	for k := range h {
-		if k != HeaderRequestID && k != "Server" {
+		if k != HeaderRequestID && k != "Server" && k != "Vary" && !strings.HasPrefix(k, "Access-Control-") {
 			delete(h, k)
 		}
 	}
@@ -271,6 +275,7 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 		h["x-amz-meta-"+k] = []string{v}
 	}
 	setLockHeaders(h, e)
+	setTaggingCount(h, e)
 	overrideHeaders(h, q)
 	if rq.r.Method == http.MethodHead {
 		rq.w.WriteHeader(status)

@@ -141,6 +141,12 @@ func (s *Server) serve(rq *request) error {
 	if rq.bucket, rq.key, err = s.address(r); err != nil {
 		return err
 	}
+	if r.Method == http.MethodOptions {
+		return s.preflight(rq) // browsers never sign a preflight
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && rq.bucket != "" {
+		s.corsHeaders(rq, origin)
+	}
 	auth, err := s.auth.Verify(r.Context(), r)
 	if errors.Is(err, ErrAnonymous) {
 		auth = anonymousAuth(r) // account "": only what ACLs or the bucket policy grant everyone

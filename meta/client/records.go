@@ -102,6 +102,8 @@ type Bucket struct {
 	Ownership    ObjectOwnership    `json:"ownership,omitempty"` // "": ObjectWriter, never set
 	// ObjectLock, when set, means Object Lock is enabled (for good) and holds its default.
 	ObjectLock *ObjectLockConfig `json:"object_lock,omitempty"`
+	Tags       []Tag             `json:"tags,omitempty"` // bucket tagging
+	CORS       *CORSConfig       `json:"cors,omitempty"`
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
@@ -123,6 +125,7 @@ type ObjectEntry struct {
 	ACL *ACL `json:"acl,omitempty"`
 	// Lock is the version's Object Lock retention and legal hold, if any.
 	Lock *ObjectLock `json:"lock,omitempty"`
+	Tags []Tag       `json:"tags,omitempty"` // the version's object tags
 	// ModIndex is the Raft index of the entry's last write; filled in on reads, not stored.
 	ModIndex uint64 `json:"-"`
 }
@@ -138,6 +141,7 @@ type Upload struct {
 	ACL         *ACL              `json:"acl,omitempty"` // the completed object's ACL
 	// Lock is the Object Lock state the completed object's version starts with.
 	Lock *ObjectLock `json:"lock,omitempty"`
+	Tags []Tag       `json:"tags,omitempty"` // x-amz-tagging, applied at completion
 }
 
 // Part is one uploaded part of an Upload (table upload_parts).
