@@ -62,6 +62,9 @@ func (s *Server) listBuckets(rq *request) error {
 
 // bucketOp dispatches a request that names a bucket and no key.
 func (s *Server) bucketOp(rq *request, q url.Values) error {
+	if q.Has("policy") || q.Has("policyStatus") {
+		return s.bucketPolicyOp(rq, q)
+	}
 	switch rq.r.Method {
 	case http.MethodPut:
 		if q.Has("versioning") {
@@ -97,7 +100,7 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 			return s.listUploads(rq, q)
 		case q.Has("versions"):
 			return s.listVersions(rq, q)
-		case q.Has("acl"), q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
+		case q.Has("acl"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
 			return errorf(ErrNotImplemented, "This bucket operation is not implemented yet.")
 		case q.Get("list-type") == "2":
 			return s.listObjectsV2(rq, q)

@@ -98,6 +98,9 @@ type Bucket struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	// PublicAccess, when set, overrides what ACLs and the bucket policy grant to everyone.
 	PublicAccess *PublicAccessBlock `json:"public_access,omitempty"`
+	// AccessPolicy is the bucket policy (S3's PutBucketPolicy), the JSON document as the
+	// owner sent it; "" when there is none. Not to be confused with Policy above.
+	AccessPolicy string `json:"access_policy,omitempty"`
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
