@@ -3,6 +3,7 @@ package s3policy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 )
 
@@ -80,8 +81,12 @@ func Parse(doc []byte, bucket string) (*Policy, error) {
 	for i, rs := range list {
 		st, err := p.compileStatement(rs)
 		if err != nil {
-			e := err.(*Error)
-			return nil, malformed("Statement %d%s: %s", i+1, sidSuffix(st.sid), e.Message)
+			msg := err.Error()
+			var e *Error
+			if errors.As(err, &e) {
+				msg = e.Message
+			}
+			return nil, malformed("Statement %d%s: %s", i+1, sidSuffix(st.sid), msg)
 		}
 		if st.sid != "" {
 			if sids[st.sid] {

@@ -153,3 +153,26 @@ func TestParseNeverPanics(t *testing.T) {
 		}
 	})
 }
+
+// FuzzParse: whatever the document, Parse refuses it with an *Error or returns a policy
+// that evaluates without panicking and whose public-ness is stable across parses.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(benchPolicy))
+	f.Add([]byte(doc(`{"Effect":"Allow","NotPrincipal":{"AWS":"x"},"NotAction":"s3:Put*","NotResource":"arn:aws:s3:::photos/?"}`)))
+	f.Add([]byte(`{"Statement":{"Effect":"Deny","Principal":"*","Action":"*","Resource":"arn:aws:s3:::photos*","Condition":{"ForAllValues:StringLikeIfExists":{"aws:UserAgent":["*"]}}}}`))
+	f.Fuzz(func(t *testing.T, d []byte) {
+		p, err := Parse(d, "photos")
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not an *Error", err)
+			}
+			return
+		}
+		p.Evaluate(Request{Principal: "x", Action: "s3:GetObject", Key: "a/b", Context: MapContext{"aws:useragent": {"u"}}})
+		p.Evaluate(Request{Action: "s3:ListBucket"})
+		if again, err := Parse(d, "photos"); err != nil || again.IsPublic() != p.IsPublic() {
+			t.Fatalf("second parse: %v", err)
+		}
+	})
+}
