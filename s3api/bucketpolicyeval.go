@@ -149,6 +149,11 @@ func (c policyContext) Value(key string) ([]string, bool) {
 			return nil, false
 		}
 		return policyOne(c.rq.account)
+	case "aws:principalarn":
+		if c.rq.account == "" {
+			return nil, false
+		}
+		return policyOne("arn:aws:iam::" + c.rq.account + ":root")
 	case "aws:principaltype":
 		if c.rq.account == "" {
 			return policyOne("Anonymous")

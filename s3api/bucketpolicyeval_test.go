@@ -54,6 +54,7 @@ func TestBucketPolicyVerdict(t *testing.T) {
 		`{"Sid":"ListHome","Effect":"Allow","Principal":{"AWS":"other"},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::photos","Condition":{"StringLike":{"s3:prefix":"home/other/*"},"NumericLessThanEquals":{"s3:max-keys":"100"}}}`,
 		`{"Sid":"PublicReadACLOnly","Effect":"Deny","Principal":{"AWS":"other"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::photos/drop/*","Condition":{"StringNotEquals":{"s3:x-amz-acl":"bucket-owner-full-control"}}}`,
 		`{"Sid":"NoCurl","Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/nocurl/*","Condition":{"StringLike":{"aws:UserAgent":"curl/*"}}}`,
+		`{"Sid":"ByArn","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/arn/*","Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::oth*:root"}}}`,
 		`{"Sid":"HeaderSigned","Effect":"Allow","Principal":{"AWS":"other"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/signed/*","Condition":{"StringEquals":{"s3:authType":"REST-HEADER","s3:signatureversion":"AWS4-HMAC-SHA256"}}}`,
 	)}
 	sigv4 := map[string]string{"Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20261205/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"}
@@ -83,6 +84,9 @@ func TestBucketPolicyVerdict(t *testing.T) {
 		{"drop with the ACL", verdictCase{account: "other", method: "PUT", header: map[string]string{"x-amz-acl": "bucket-owner-full-control"}}, "s3:PutObject", "drop/x", verdictNone},
 		{"curl refused", verdictCase{account: "tester", header: map[string]string{"User-Agent": "curl/8.5.0"}}, "s3:GetObject", "nocurl/x", verdictDeny},
 		{"other agent", verdictCase{account: "tester", header: map[string]string{"User-Agent": "aws-sdk-go-v2/1.0"}}, "s3:GetObject", "nocurl/x", verdictNone},
+		{"principal ARN", verdictCase{account: "other", remote: "192.0.2.9:1"}, "s3:GetObject", "arn/x", verdictAllow},
+		{"principal ARN, other account", verdictCase{account: "third", remote: "192.0.2.9:1"}, "s3:GetObject", "arn/x", verdictNone},
+		{"principal ARN, anonymous", verdictCase{remote: "192.0.2.9:1"}, "s3:GetObject", "arn/x", verdictNone},
 		{"header-signed", verdictCase{account: "other", header: sigv4}, "s3:GetObject", "signed/x", verdictAllow},
 		{"presigned", verdictCase{account: "other", target: "/photos/signed/x?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00"}, "s3:GetObject", "signed/x", verdictNone},
 	} {
