@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	meta "stratus/meta/client"
 	"stratus/s3api/s3policy"
@@ -48,6 +49,15 @@ func (s *Server) putBucketPolicy(rq *request) error {
 			return errorf(ErrMalformedPolicy, pe.Message)
 		} else if err != nil {
 			return err
+		}
+		// As S3 refuses a principal that does not exist: a typo would otherwise grant
+		// nothing, silently, or grant an account created later under that name.
+		for _, acct := range pol.Accounts() {
+			if _, err := s.meta.Account(rq.r.Context(), acct); errors.Is(err, meta.ErrNotFound) {
+				return errorf(ErrMalformedPolicy, "Invalid principal in policy: account "+strconv.Quote(acct)+" does not exist")
+			} else if err != nil {
+				return err
+			}
 		}
 		if b.PublicAccess != nil && b.PublicAccess.BlockPublicPolicy && pol.IsPublic() {
 			return errorf(ErrAccessDenied, "Access Denied: public policies are blocked by the BlockPublicPolicy setting of this bucket's public access block.")

@@ -147,6 +147,7 @@ func TestBucketPolicyPutGetDelete(t *testing.T) {
 
 func TestBucketPolicyMalformed(t *testing.T) {
 	c, cl, ctx := withBucket(t, "photos")
+	c.AddAccount(t, "other")
 	bucket := aws.String("photos")
 	kept := bucketPolicyDoc(`{"Effect":"Allow","Principal":{"AWS":"other"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}`)
 	if _, err := cl.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: bucket, Policy: aws.String(kept)}); err != nil {
@@ -159,6 +160,7 @@ func TestBucketPolicyMalformed(t *testing.T) {
 		{bucketPolicyDoc(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::someone-else/*"}`), "not in bucket photos"},
 		{bucketPolicyDoc(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:ec2:::photos/*"}`), "invalid resource"},
 		{bucketPolicyDoc(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*","Condition":{"StringIsh":{"aws:UserAgent":"x"}}}`), "unknown condition operator"},
+		{bucketPolicyDoc(`{"Effect":"Allow","Principal":{"AWS":["tester","nobody"]},"Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}`), `account "nobody" does not exist`},
 		{`{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/` + strings.Repeat("k", 21<<10) + `"}}`, "cannot exceed"},
 	} {
 		_, err := cl.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: bucket, Policy: aws.String(tc.doc)})

@@ -1,6 +1,7 @@
 package s3policy
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -182,5 +183,16 @@ func TestIsPublic(t *testing.T) {
 		if got := mustParse(t, tc.doc).IsPublic(); got != tc.want {
 			t.Errorf("%s: public %v, want %v", tc.doc, got, tc.want)
 		}
+	}
+}
+
+func TestAccounts(t *testing.T) {
+	p := mustParse(t, doc(
+		`{"Effect":"Allow","Principal":{"AWS":["b","arn:aws:iam::a:root","*"]},"Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}`,
+		`{"Effect":"Deny","NotPrincipal":{"CanonicalUser":"c","AWS":"a"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}`))
+	got := p.Accounts()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("accounts %v", got)
 	}
 }

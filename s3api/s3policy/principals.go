@@ -121,3 +121,17 @@ func stringOrList(raw json.RawMessage) ([]string, error) {
 	}
 	return many, nil
 }
+
+// Accounts returns the account IDs the policy names as principals (in Principal or
+// NotPrincipal), each once, in the order they first appear.
+func (p *Policy) Accounts() []string {
+	var out []string
+	for i := range p.statements {
+		for _, a := range p.statements[i].principals.accounts {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
