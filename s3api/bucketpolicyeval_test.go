@@ -88,6 +88,7 @@ func TestBucketPolicyVerdict(t *testing.T) {
 		{"principal ARN, other account", verdictCase{account: "third", remote: "192.0.2.9:1"}, "s3:GetObject", "arn/x", verdictNone},
 		{"principal ARN, anonymous", verdictCase{remote: "192.0.2.9:1"}, "s3:GetObject", "arn/x", verdictNone},
 		{"header-signed", verdictCase{account: "other", header: sigv4}, "s3:GetObject", "signed/x", verdictAllow},
+		{"signature version 2", verdictCase{account: "other", header: map[string]string{"Authorization": "AWS AKIA:c2ln"}}, "s3:GetObject", "signed/x", verdictNone},
 		{"presigned", verdictCase{account: "other", target: "/photos/signed/x?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00"}, "s3:GetObject", "signed/x", verdictNone},
 	} {
 		rq := tc.vc.request()

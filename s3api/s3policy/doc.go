@@ -15,6 +15,7 @@
 //
 // Caveats: principals are Stratus account IDs (an account is the only kind of identity);
 // IAM users, roles and federated identities cannot be named, and service principals are
-// accepted but never match. Policy variables other than the ${*}, ${?} and ${$} escapes
-// are refused.
+// accepted but never match. Policy variables (${...}, the ${*} escapes included) are
+// refused in resources of 2012-10-17 policies and in string condition values; 2008-10-17
+// resources take "${" literally, as IAM does.
 package s3policy
