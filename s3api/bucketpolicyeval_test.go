@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	meta "stratus/meta/client"
 )
@@ -220,5 +222,67 @@ func BenchmarkBucketPolicyVerdict(b *testing.B) {
 		if v, _ := s.bucketPolicyVerdict(rq, bucket, "s3:GetObject", "public/2026/cat.jpg"); v != verdictAllow {
 			b.Fatal(v)
 		}
+	}
+}
+
+// What each condition key reads from a request.
+func TestPolicyContextValues(t *testing.T) {
+	const absent = "<absent>"
+	for _, tc := range []struct {
+		vc   verdictCase
+		key  string
+		want string // absent: the request has no such key
+	}{
+		{verdictCase{remote: "192.0.2.7:4444"}, "aws:sourceip", "192.0.2.7"},
+		{verdictCase{remote: "[2001:db8::5]:4444"}, "aws:sourceip", "2001:db8::5"},
+		{verdictCase{}, "aws:securetransport", "false"},
+		{verdictCase{tls: true}, "aws:securetransport", "true"},
+		{verdictCase{tls: true}, "s3:tlsversion", "1.3"},
+		{verdictCase{}, "s3:tlsversion", absent},
+		{verdictCase{account: "other"}, "aws:principalaccount", "other"},
+		{verdictCase{}, "aws:principalaccount", absent},
+		{verdictCase{}, "aws:principaltype", "Anonymous"},
+		{verdictCase{account: "other"}, "aws:principalarn", "arn:aws:iam::other:root"},
+		{verdictCase{}, "s3:resourceaccount", "tester"},
+		{verdictCase{header: map[string]string{"User-Agent": "boto3/1.34"}}, "aws:useragent", "boto3/1.34"},
+		{verdictCase{header: map[string]string{"Referer": "https://example.com/"}}, "aws:referer", "https://example.com/"},
+		{verdictCase{target: "/photos?prefix=a%2Fb&delimiter=%2F&max-keys=7"}, "s3:prefix", "a/b"},
+		{verdictCase{target: "/photos?prefix=a%2Fb&delimiter=%2F&max-keys=7"}, "s3:delimiter", "/"},
+		{verdictCase{target: "/photos?prefix=a%2Fb&delimiter=%2F&max-keys=7"}, "s3:max-keys", "7"},
+		{verdictCase{target: "/photos?prefix="}, "s3:prefix", ""}, // present, and empty
+		{verdictCase{target: "/photos"}, "s3:prefix", absent},
+		{verdictCase{target: "/photos/k?versionId=123"}, "s3:versionid", "123"},
+		{verdictCase{header: map[string]string{"Authorization": "AWS4-HMAC-SHA256 Credential=x"}}, "s3:authtype", "REST-HEADER"},
+		{verdictCase{header: map[string]string{"Authorization": "AWS4-HMAC-SHA256 Credential=x"}}, "s3:signatureversion", "AWS4-HMAC-SHA256"},
+		{verdictCase{header: map[string]string{"Authorization": "AWS AKIA:c2ln"}}, "s3:signatureversion", "AWS"},
+		{verdictCase{target: "/photos/k?AWSAccessKeyId=AKIA&Signature=c2ln&Expires=1"}, "s3:signatureversion", "AWS"},
+		{verdictCase{target: "/photos/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00"}, "s3:authtype", "REST-QUERY-STRING"},
+		{verdictCase{}, "s3:authtype", absent},
+		{verdictCase{}, "s3:signatureversion", absent},
+		{verdictCase{header: map[string]string{"x-amz-acl": "private"}}, "s3:x-amz-acl", "private"},
+		{verdictCase{header: map[string]string{"x-amz-copy-source": "/src/key"}}, "s3:x-amz-copy-source", "/src/key"},
+		{verdictCase{header: map[string]string{"x-amz-server-side-encryption": "AES256"}}, "s3:x-amz-server-side-encryption", "AES256"},
+		{verdictCase{header: map[string]string{"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}}, "s3:x-amz-content-sha256", "UNSIGNED-PAYLOAD"},
+		{verdictCase{}, "s3:x-amz-acl", absent},
+		{verdictCase{}, "s3:existingobjecttag/team", absent},
+		{verdictCase{}, "aws:sourcevpce", absent},
+	} {
+		vals, ok := policyContext{rq: tc.vc.request(), owner: "tester"}.Value(tc.key)
+		got := absent
+		if ok {
+			got = strings.Join(vals, ",")
+		}
+		if got != tc.want {
+			t.Errorf("%s of %+v: %q (present %v), want %q", tc.key, tc.vc, got, ok, tc.want)
+		}
+	}
+	// The clock keys are now.
+	vals, _ := policyContext{rq: verdictCase{}.request()}.Value("aws:epochtime")
+	if n, err := strconv.ParseInt(vals[0], 10, 64); err != nil || time.Since(time.Unix(n, 0)).Abs() > time.Minute {
+		t.Errorf("aws:EpochTime %v", vals)
+	}
+	vals, _ = policyContext{rq: verdictCase{}.request()}.Value("aws:currenttime")
+	if ct, err := time.Parse(time.RFC3339, vals[0]); err != nil || time.Since(ct).Abs() > time.Minute {
+		t.Errorf("aws:CurrentTime %v", vals)
 	}
 }
