@@ -2,6 +2,8 @@ package s3api_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -236,5 +239,38 @@ func TestBucketPolicyBoto3(t *testing.T) {
 	runBoto3(t, c, "boto-policy", "bucketpolicy")
 	if s := storedPolicy(t, c, "boto-policy"); !strings.Contains(s, `"aws:SourceIp"`) {
 		t.Fatalf("the script's last policy is not stored: %q", s)
+	}
+}
+
+// A policy whose Content-MD5 or checksum does not match is refused and not stored.
+func TestBucketPolicyIntegrity(t *testing.T) {
+	c, _, _ := withBucket(t, "photos")
+	doc := bucketPolicyDoc(`{"Effect":"Allow","Principal":{"AWS":"tester"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}`)
+	req := signed(t, c, "PUT", "/photos?policy", doc, time.Now())
+	req.Header.Set("Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg==") // the MD5 of nothing
+	if st, body := status(t, req); st != http.StatusBadRequest || !strings.Contains(body, "BadDigest") {
+		t.Fatalf("wrong Content-MD5: %d %s", st, body)
+	}
+	req, _ = http.NewRequest("PUT", c.Endpoint+"/photos?policy", strings.NewReader(doc))
+	req.Header.Set("x-amz-checksum-crc32", "AAAAAA==")
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: c.AccessKey, SecretAccessKey: c.SecretKey},
+		req, "UNSIGNED-PAYLOAD", "s3", c.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := status(t, req); st != http.StatusBadRequest || !strings.Contains(body, "BadDigest") {
+		t.Fatalf("wrong x-amz-checksum-crc32: %d %s", st, body)
+	}
+	if s := storedPolicy(t, c, "photos"); s != "" {
+		t.Fatalf("a policy that failed its integrity check was stored: %q", s)
+	}
+	sum := md5.Sum([]byte(doc))
+	req = signed(t, c, "PUT", "/photos?policy", doc, time.Now())
+	req.Header.Set("Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
+	if st, body := status(t, req); st != http.StatusNoContent {
+		t.Fatalf("right Content-MD5: %d %s", st, body)
+	}
+	if s := storedPolicy(t, c, "photos"); s != doc {
+		t.Fatalf("stored %q", s)
 	}
 }
