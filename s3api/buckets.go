@@ -65,6 +65,9 @@ func (s *Server) listBuckets(rq *request) error {
 
 // bucketOp dispatches a request that names a bucket and no key.
 func (s *Server) bucketOp(rq *request, q url.Values) error {
+	if q.Has("policy") || q.Has("policyStatus") {
+		return s.bucketPolicyOp(rq, q)
+	}
 	if handled, err := s.bucketAccessOp(rq, q); handled {
 		return err
 	}
@@ -114,7 +117,7 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 			return s.listUploads(rq, q)
 		case q.Has("versions"):
 			return s.listVersions(rq, q)
-		case q.Has("policy"), q.Has("lifecycle"):
+		case q.Has("lifecycle"):
 			return errorf(ErrNotImplemented, "This bucket operation is not implemented yet.")
 		case q.Get("list-type") == "2":
 			return s.listObjectsV2(rq, q)

@@ -45,6 +45,12 @@
 // request with an Origin header gets its CORS headers before it is authenticated, so
 // that error answers carry them too.
 //
+// Bucket policies (bucketpolicy*.go): the document is validated by package s3policy when
+// it is put and stored verbatim in the bucket record; bucketPolicyVerdict evaluates it for
+// the authorization step from a parsed copy cached per bucket and document, answering
+// condition keys from the request only when a statement asks. A stored document that no
+// longer parses denies (fails closed).
+//
 // Caveats: POST policy (browser form) uploads and session tokens are not supported;
 // an X-Amz-Security-Token is signed like any header but not checked.
 package s3api

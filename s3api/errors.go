@@ -90,6 +90,10 @@ var (
 	ErrInvalidObjectName = errors.New("s3api: invalid object name")
 	// ErrKeyTooLong is returned for object keys longer than 1024 bytes.
 	ErrKeyTooLong = errors.New("s3api: key too long")
+	// ErrMalformedPolicy is returned by PutBucketPolicy for a document S3 would refuse.
+	ErrMalformedPolicy = errors.New("s3api: malformed bucket policy")
+	// ErrNoSuchBucketPolicy is returned when the bucket has no bucket policy.
+	ErrNoSuchBucketPolicy = errors.New("s3api: no such bucket policy")
 
 	// ErrEntityTooSmall is returned by CompleteMultipartUpload when a part other than the
 	// last is below the minimum part size.
@@ -219,6 +223,8 @@ var errorTable = []struct {
 	{ErrBucketAlreadyOwnedByYou, APIError{"BucketAlreadyOwnedByYou", http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."}},
 	{ErrInvalidObjectName, APIError{"InvalidArgument", http.StatusBadRequest, "Object key is not valid."}},
 	{ErrKeyTooLong, APIError{"KeyTooLongError", http.StatusBadRequest, "Your key is too long."}},
+	{ErrMalformedPolicy, APIError{"MalformedPolicy", http.StatusBadRequest, "Policies must be valid JSON and the first byte must be '{'"}},
+	{ErrNoSuchBucketPolicy, APIError{"NoSuchBucketPolicy", http.StatusNotFound, "The bucket policy does not exist"}},
 
 	{ErrEntityTooSmall, APIError{"EntityTooSmall", http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size."}},
 	{ErrEntityTooLarge, APIError{"EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size."}},

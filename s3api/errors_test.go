@@ -95,6 +95,7 @@ func sentinelsByName() map[string]error {
 		"ErrInvalidBucketName": ErrInvalidBucketName, "ErrBucketNotEmpty": ErrBucketNotEmpty,
 		"ErrBucketAlreadyExists": ErrBucketAlreadyExists, "ErrBucketAlreadyOwnedByYou": ErrBucketAlreadyOwnedByYou,
 		"ErrInvalidObjectName": ErrInvalidObjectName, "ErrKeyTooLong": ErrKeyTooLong,
+		"ErrMalformedPolicy": ErrMalformedPolicy, "ErrNoSuchBucketPolicy": ErrNoSuchBucketPolicy,
 		"ErrEntityTooSmall": ErrEntityTooSmall, "ErrEntityTooLarge": ErrEntityTooLarge, "ErrInvalidPart": ErrInvalidPart,
 		"ErrInvalidPartOrder": ErrInvalidPartOrder, "ErrInvalidRange": ErrInvalidRange,
 		"ErrPreconditionFailed": ErrPreconditionFailed, "ErrNotModified": ErrNotModified,

@@ -54,6 +54,8 @@ type Server struct {
 	reqID atomic.Uint64
 	start int64
 	m     *metrics
+	// policies remembers parsed bucket policies (bucketpolicyeval.go).
+	policies policyCache
 }
 
 // NewServer returns the S3 handler.

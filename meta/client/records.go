@@ -104,6 +104,9 @@ type Bucket struct {
 	ObjectLock *ObjectLockConfig `json:"object_lock,omitempty"`
 	Tags       []Tag             `json:"tags,omitempty"` // bucket tagging
 	CORS       *CORSConfig       `json:"cors,omitempty"`
+	// AccessPolicy is the bucket policy (S3's PutBucketPolicy), the JSON document as the
+	// owner sent it; "" when there is none. Not to be confused with Policy above.
+	AccessPolicy string `json:"access_policy,omitempty"`
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
