@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // TestBucketPolicyEnforced checks that what a bucket policy says is what requests get:
@@ -105,5 +106,45 @@ func TestBucketPolicyEnforced(t *testing.T) {
 	}
 	if err := get(other, "shared/a.jpg"); code(err) != "AccessDenied" {
 		t.Fatalf("other reads shared/ after the policy is gone: %v", err)
+	}
+}
+
+// TestBucketPolicyGrantsSettings: the settings calls (tagging, CORS) are the owner's unless
+// the bucket policy says otherwise, either way: it can grant them to another account and
+// deny them to the owner.
+func TestBucketPolicyGrantsSettings(t *testing.T) {
+	c, cl, ctx := withBucket(t, "photos")
+	other := accountClient(c, c.AddAccount(t, "other"))
+	bucket := aws.String("photos")
+	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("a.jpg"), Body: bytes.NewReader([]byte("a"))}); err != nil {
+		t.Fatal(err)
+	}
+	tagging := &types.Tagging{TagSet: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}}
+	if _, err := other.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: bucket, Key: aws.String("a.jpg"), Tagging: tagging}); code(err) != "AccessDenied" {
+		t.Fatalf("other tags an object before the policy: %v", err)
+	}
+	doc := bucketPolicyDoc(
+		`{"Effect":"Allow","Principal":{"AWS":"other"},"Action":["s3:PutObjectTagging","s3:GetObjectTagging","s3:GetBucketCORS"],"Resource":["arn:aws:s3:::photos/*","arn:aws:s3:::photos"]}`,
+		`{"Effect":"Deny","Principal":"*","Action":"s3:PutBucketTagging","Resource":"arn:aws:s3:::photos"}`)
+	if _, err := cl.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: bucket, Policy: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: bucket, Key: aws.String("a.jpg"), Tagging: tagging}); err != nil {
+		t.Fatalf("other tags an object the policy lets it: %v", err)
+	}
+	if out, err := cl.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: bucket, Key: aws.String("a.jpg")}); err != nil || len(out.TagSet) != 1 {
+		t.Fatalf("the owner reads the tags other set: %+v, %v", out, err)
+	}
+	if _, err := other.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: bucket, Key: aws.String("a.jpg")}); code(err) != "AccessDenied" {
+		t.Fatalf("other deletes tags the policy does not let it: %v", err)
+	}
+	if _, err := other.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: bucket}); code(err) != "NoSuchCORSConfiguration" {
+		t.Fatalf("other reads CORS the policy lets it: %v", err)
+	}
+	if _, err := cl.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: bucket, Tagging: tagging}); code(err) != "AccessDenied" {
+		t.Fatalf("the owner puts bucket tags the policy denies: %v", err)
+	}
+	if _, err := cl.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: bucket}); code(err) != "NoSuchTagSet" {
+		t.Fatalf("bucket tags after a denied put: %v", err)
 	}
 }

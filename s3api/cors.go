@@ -42,7 +42,11 @@ type xmlCORSOut struct {
 // bucketCORS serves PutBucketCors, GetBucketCors and DeleteBucketCors.
 func (s *Server) bucketCORS(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	action := "s3:PutBucketCORS" // S3 authorizes deleting the rules as putting them
+	if rq.r.Method == http.MethodGet {
+		action = "s3:GetBucketCORS"
+	}
+	b, err := s.authorize(ctx, rq, action, "")
 	if err != nil {
 		return err
 	}
@@ -62,13 +66,13 @@ func (s *Server) bucketCORS(rq *request) error {
 		if err != nil {
 			return err
 		}
-		if err := s.updateBucket(ctx, rq, func(b *meta.Bucket) error { b.CORS = cfg; return nil }); err != nil {
+		if err := s.updateAuthorized(ctx, rq, action, func(b *meta.Bucket) error { b.CORS = cfg; return nil }); err != nil {
 			return err
 		}
 		rq.w.WriteHeader(http.StatusOK)
 		return nil
 	case http.MethodDelete:
-		if err := s.updateBucket(ctx, rq, func(b *meta.Bucket) error { b.CORS = nil; return nil }); err != nil {
+		if err := s.updateAuthorized(ctx, rq, action, func(b *meta.Bucket) error { b.CORS = nil; return nil }); err != nil {
 			return err
 		}
 		rq.w.WriteHeader(http.StatusNoContent)

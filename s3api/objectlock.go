@@ -81,7 +81,7 @@ func lockedVersioning(b meta.Bucket, status string) error {
 // its versioning is enabled (S3 allows enabling Object Lock on an existing versioned
 // bucket); a configuration without a Rule removes the default retention.
 func (s *Server) putObjectLockConfig(rq *request) error {
-	if _, err := s.owned(rq.r.Context(), rq); err != nil {
+	if _, err := s.authorize(rq.r.Context(), rq, "s3:PutBucketObjectLockConfiguration", ""); err != nil {
 		return err
 	}
 	body, err := readIntegrityBody(rq, 64<<10)
@@ -121,7 +121,7 @@ func (s *Server) putObjectLockConfig(rq *request) error {
 			cfg.DefaultYears = *d.Years
 		}
 	}
-	err = s.updateBucket(rq.r.Context(), rq, func(b *meta.Bucket) error {
+	err = s.updateAuthorized(rq.r.Context(), rq, "s3:PutBucketObjectLockConfiguration", func(b *meta.Bucket) error {
 		if b.ObjectLock == nil && b.Versioning != meta.VersioningEnabled {
 			return errorf(ErrInvalidBucketState, "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration")
 		}
@@ -137,7 +137,7 @@ func (s *Server) putObjectLockConfig(rq *request) error {
 
 // getObjectLockConfig serves GET ?object-lock.
 func (s *Server) getObjectLockConfig(rq *request) error {
-	b, err := s.owned(rq.r.Context(), rq)
+	b, err := s.authorize(rq.r.Context(), rq, "s3:GetBucketObjectLockConfiguration", "")
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,11 @@ import (
 var errLocked = errorf(ErrAccessDenied, "Access Denied because object protected by object lock.")
 
 // governanceBypass reports whether rq asks to bypass GOVERNANCE retention in bucket b and
-// may: today only b's owner may. Once bucket policies are evaluated, a caller must also be
-// allowed s3:BypassGovernanceRetention (the owner too, if a policy denies it).
+// may: the caller must be allowed s3:BypassGovernanceRetention on the key, which the bucket
+// owner is unless the bucket policy denies it, and anyone else only if the policy allows it.
 func (s *Server) governanceBypass(rq *request, b meta.Bucket) bool {
-	return strings.EqualFold(rq.r.Header.Get("X-Amz-Bypass-Governance-Retention"), "true") && rq.account == b.Owner
+	return strings.EqualFold(rq.r.Header.Get("X-Amz-Bypass-Governance-Retention"), "true") &&
+		s.decide(rq, b, "s3:BypassGovernanceRetention", rq.key, nil) == nil
 }
 
 // retaining reports whether l holds a retention period still in force at now.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	meta "stratus/meta/client"
@@ -146,7 +147,14 @@ func (s *Server) lockOp(rq *request, q url.Values) error {
 // lockedVersion resolves the version a retention or legal-hold request names, in a bucket
 // the caller owns that has Object Lock.
 func (s *Server) lockedVersion(ctx context.Context, rq *request, q url.Values) (meta.Bucket, meta.ObjectEntry, error) {
-	b, err := s.owned(ctx, rq)
+	action := "s3:GetObjectLegalHold"
+	if q.Has("retention") {
+		action = "s3:GetObjectRetention"
+	}
+	if rq.r.Method == http.MethodPut {
+		action = strings.Replace(action, "Get", "Put", 1)
+	}
+	b, err := s.authorize(ctx, rq, action, rq.key)
 	if err != nil {
 		return b, meta.ObjectEntry{}, err
 	}

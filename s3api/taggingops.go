@@ -14,7 +14,7 @@ import (
 // place: a new tag set makes no new version, as in S3.
 func (s *Server) objectTagging(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	b, err := s.authorize(ctx, rq, objectTaggingAction(rq.r.Method, q.Get("versionId") != ""), rq.key)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,11 @@ func (s *Server) retag(ctx context.Context, rq *request, q url.Values, tags []me
 // bucketTagging serves PutBucketTagging, GetBucketTagging and DeleteBucketTagging.
 func (s *Server) bucketTagging(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	action := "s3:PutBucketTagging" // S3 authorizes deleting the tags as putting them
+	if rq.r.Method == http.MethodGet {
+		action = "s3:GetBucketTagging"
+	}
+	b, err := s.authorize(ctx, rq, action, "")
 	if err != nil {
 		return err
 	}
@@ -103,13 +107,13 @@ func (s *Server) bucketTagging(rq *request) error {
 		if len(tags) == 0 {
 			tags = nil // an empty set is no set: GetBucketTagging answers NoSuchTagSet
 		}
-		if err := s.updateBucket(ctx, rq, func(b *meta.Bucket) error { b.Tags = tags; return nil }); err != nil {
+		if err := s.updateAuthorized(ctx, rq, action, func(b *meta.Bucket) error { b.Tags = tags; return nil }); err != nil {
 			return err
 		}
 		rq.w.WriteHeader(http.StatusNoContent)
 		return nil
 	case http.MethodDelete:
-		if err := s.updateBucket(ctx, rq, func(b *meta.Bucket) error { b.Tags = nil; return nil }); err != nil {
+		if err := s.updateAuthorized(ctx, rq, action, func(b *meta.Bucket) error { b.Tags = nil; return nil }); err != nil {
 			return err
 		}
 		rq.w.WriteHeader(http.StatusNoContent)
@@ -128,4 +132,17 @@ func (s *Server) bucketConfigOp(rq *request, q url.Values) (bool, error) {
 		return true, s.bucketCORS(rq)
 	}
 	return false, nil
+}
+
+// objectTaggingAction is the IAM action of an object tagging request: Get, Put or Delete
+// ObjectTagging, ObjectVersionTagging when it names a version.
+func objectTaggingAction(method string, version bool) string {
+	verb := map[string]string{http.MethodGet: "Get", http.MethodPut: "Put", http.MethodDelete: "Delete"}[method]
+	if verb == "" {
+		verb = "Get" // refused as MethodNotAllowed after authorization
+	}
+	if version {
+		return "s3:" + verb + "ObjectVersionTagging"
+	}
+	return "s3:" + verb + "ObjectTagging"
 }
