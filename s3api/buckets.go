@@ -67,8 +67,14 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 		if q.Has("versioning") {
 			return s.putVersioning(rq)
 		}
+		if q.Has("lifecycle") {
+			return s.putLifecycle(rq)
+		}
 		return s.createBucket(rq)
 	case http.MethodDelete:
+		if q.Has("lifecycle") {
+			return s.deleteLifecycle(rq)
+		}
 		return s.deleteBucket(rq)
 	case http.MethodHead:
 		_, err := s.owned(rq.r.Context(), rq)
@@ -97,7 +103,9 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 			return s.listUploads(rq, q)
 		case q.Has("versions"):
 			return s.listVersions(rq, q)
-		case q.Has("acl"), q.Has("policy"), q.Has("tagging"), q.Has("cors"), q.Has("lifecycle"):
+		case q.Has("lifecycle"):
+			return s.getLifecycle(rq)
+		case q.Has("acl"), q.Has("policy"), q.Has("tagging"), q.Has("cors"):
 			return errorf(ErrNotImplemented, "This bucket operation is not implemented yet.")
 		case q.Get("list-type") == "2":
 			return s.listObjectsV2(rq, q)

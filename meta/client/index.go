@@ -43,6 +43,11 @@ type Index interface {
 	// ErrNotFound when the version is not indexed (a delete marker is found; update decides
 	// what to do with it). An error from update is returned as is and nothing is written.
 	UpdateObject(ctx context.Context, bucket, key string, version uint64, update func(*ObjectEntry) error) (ObjectEntry, error)
+	// DeleteCurrentIf, DeleteNoncurrentVersion and AbortUploadIf are removals conditional
+	// on what a lifecycle scan saw (indexexpire.go).
+	DeleteCurrentIf(ctx context.Context, cur ObjectEntry, at uint64, versioned bool) error
+	DeleteNoncurrentVersion(ctx context.Context, bucket, key string, version uint64) (ObjectEntry, error)
+	AbortUploadIf(ctx context.Context, u Upload) error
 
 	// CreateUpload starts a multipart upload.
 	CreateUpload(ctx context.Context, u Upload) error

@@ -98,6 +98,8 @@ type Bucket struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	// PublicAccess, when set, overrides what ACLs and the bucket policy grant to everyone.
 	PublicAccess *PublicAccessBlock `json:"public_access,omitempty"`
+	// Lifecycle, when set, is the bucket's lifecycle configuration.
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or
