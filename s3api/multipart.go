@@ -248,6 +248,9 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		func(ctx context.Context, e meta.ObjectEntry, versioned bool) error {
 			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
 		})
+	if errors.Is(err, meta.ErrNotFound) {
+		return ErrNoSuchUpload // aborted while this completed: its parts are going
+	}
 	if err != nil {
 		return err
 	}

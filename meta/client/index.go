@@ -296,10 +296,19 @@ func (g groupIndex) ListParts(ctx context.Context, bucket, uploadID string, opts
 
 // CompleteUpload commits the object and the upload's removal atomically, then removes the
 // parts in requests of at most 1000. Parts left by a crash in between are garbage only: the
-// upload record is gone, so they are never listed as an upload.
+// upload record is gone, so they are never listed as an upload. The commit requires the
+// upload record as it was read here: an upload aborted meanwhile (whose parts' bytes are
+// being dropped) is ErrNotFound, never an object.
 func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool) error {
-	ops := append(putOps(e, versioned), Op{Kind: OpDelete, Table: TableUploads, Key: uploadKey(u.Bucket, u.Key, u.UploadID)})
-	if _, err := g.c.Apply(ctx, ops...); err != nil {
+	key := uploadKey(u.Bucket, u.Key, u.UploadID)
+	it, err := g.c.Get(ctx, TableUploads, key)
+	if err != nil {
+		return err
+	}
+	ops := append(putOps(e, versioned), Op{Kind: OpDelete, Table: TableUploads, Key: key, Cond: CondModIndex, ModIndex: it.ModIndex})
+	if _, err := g.c.Apply(ctx, ops...); errors.Is(err, ErrConflict) {
+		return fmt.Errorf("upload %s ended meanwhile: %w", u.UploadID, ErrNotFound)
+	} else if err != nil {
 		return err
 	}
 	return g.deleteParts(ctx, u.UploadID)
