@@ -1,9 +1,9 @@
 // Package lifecycle runs the S3 lifecycle rules of every bucket that has them (stored by
 // PutBucketLifecycleConfiguration in the bucket record): a [Scanner] walks such buckets
-// periodically, pages through their object index, version history and multipart uploads,
-// and removes what the rules say is due, through the S3 front end's own removal paths
-// ([Remover], implemented by *s3api.Server), so bytes, parts and the history are treated
-// as the S3 calls treat them.
+// periodically, pages through their object index, version history and multipart uploads
+// (under the rules' prefixes only), and removes what the rules say is due, through the S3
+// front end's own removal paths ([Remover], implemented by *s3api.Server), so bytes, parts
+// and the history are treated as the S3 calls treat them.
 //
 // What a pass does, per enabled rule whose filter matches:
 //   - Expiration (Days or Date): a current version that is due is deleted (versioning off:

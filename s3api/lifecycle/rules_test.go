@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -37,5 +38,18 @@ func TestConfigValidate(t *testing.T) {
 	bad.PageSize = 5000
 	if bad.Validate() == nil {
 		t.Error("page size 5000 accepted")
+	}
+}
+
+func TestCoveringPrefixes(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"logs/", "logs/2024/", "tmp/"}, []string{"logs/", "tmp/"}},
+		{[]string{"a", "", "b"}, []string{""}},
+		{[]string{"x/", "x/"}, []string{"x/"}},
+		{nil, nil},
+	} {
+		if got := coveringPrefixes(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("coveringPrefixes(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

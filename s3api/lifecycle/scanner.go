@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -193,21 +195,39 @@ type bucketPass struct {
 }
 
 func (p *bucketPass) run(ctx context.Context) {
-	objects, uploads := false, false
+	var objects, uploads []string
 	for _, r := range p.rules {
-		objects = objects || r.Expiration != nil || r.NoncurrentExpiration != nil
-		uploads = uploads || r.AbortMultipartDays > 0
-	}
-	if objects {
-		if p.b.Versioning == meta.VersioningOff {
-			p.scanCurrent(ctx)
-		} else {
-			p.scanVersions(ctx)
+		if r.Expiration != nil || r.NoncurrentExpiration != nil {
+			objects = append(objects, r.Filter.Prefix)
+		}
+		if r.AbortMultipartDays > 0 {
+			uploads = append(uploads, r.Filter.Prefix)
 		}
 	}
-	if uploads {
-		p.scanUploads(ctx)
+	for _, prefix := range coveringPrefixes(objects) {
+		if p.b.Versioning == meta.VersioningOff {
+			p.scanCurrent(ctx, prefix)
+		} else {
+			p.scanVersions(ctx, prefix)
+		}
 	}
+	for _, prefix := range coveringPrefixes(uploads) {
+		p.scanUploads(ctx, prefix)
+	}
+}
+
+// coveringPrefixes returns the fewest prefixes whose listings cover every key the given
+// prefixes select, each key once: a prefix that extends another is dropped.
+func coveringPrefixes(prefixes []string) []string {
+	slices.Sort(prefixes)
+	var out []string
+	for _, p := range prefixes {
+		if len(out) > 0 && strings.HasPrefix(p, out[len(out)-1]) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // more reports whether the pass may go on in this bucket.
@@ -231,15 +251,15 @@ func (p *bucketPass) remove(ctx context.Context, what string, n *int, counter pr
 	}
 }
 
-// scanCurrent expires the current objects of a bucket whose versioning is off.
-func (p *bucketPass) scanCurrent(ctx context.Context) {
+// scanCurrent expires the current objects under prefix of a bucket whose versioning is off.
+func (p *bucketPass) scanCurrent(ctx context.Context, prefix string) {
 	idx := p.s.meta.Index(p.b.Name)
 	after := ""
 	for p.more(ctx) {
 		var page []meta.ObjectEntry
 		var more bool
 		err := p.s.call(ctx, func(ctx context.Context) (err error) {
-			page, more, err = idx.ListObjects(ctx, p.b.Name, "", after, min(p.s.cfg.PageSize, p.entries))
+			page, more, err = idx.ListObjects(ctx, p.b.Name, prefix, after, min(p.s.cfg.PageSize, p.entries))
 			return err
 		})
 		if err != nil {
@@ -264,17 +284,18 @@ func (p *bucketPass) scanCurrent(ctx context.Context) {
 	}
 }
 
-// scanVersions applies the rules to the version history of a versioned bucket, key by key.
+// scanVersions applies the rules to the version history under prefix of a versioned
+// bucket, key by key.
 // The index pages by key, so a page that ends inside a key's versions has that key listed
 // again on its own.
-func (p *bucketPass) scanVersions(ctx context.Context) {
+func (p *bucketPass) scanVersions(ctx context.Context, prefix string) {
 	idx := p.s.meta.Index(p.b.Name)
 	after := ""
 	for p.more(ctx) {
 		var page []meta.ObjectEntry
 		var more bool
 		err := p.s.call(ctx, func(ctx context.Context) (err error) {
-			page, more, err = idx.ListObjectVersions(ctx, p.b.Name, "", after, min(p.s.cfg.PageSize, max(p.entries, 2)))
+			page, more, err = idx.ListObjectVersions(ctx, p.b.Name, prefix, after, min(p.s.cfg.PageSize, max(p.entries, 2)))
 			return err
 		})
 		if err != nil {
@@ -362,9 +383,9 @@ func (p *bucketPass) applyToKey(ctx context.Context, versions []meta.ObjectEntry
 	}
 }
 
-// scanUploads aborts the bucket's uploads that are due.
-func (p *bucketPass) scanUploads(ctx context.Context) {
-	prefix := p.b.Name + "/"
+// scanUploads aborts the bucket's uploads of keys under keyPrefix that are due.
+func (p *bucketPass) scanUploads(ctx context.Context, keyPrefix string) {
+	prefix := p.b.Name + "/" + keyPrefix
 	after := ""
 	for p.more(ctx) {
 		var items []meta.Item
