@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -120,8 +121,26 @@ func (s *Server) deleteObjects(rq *request) error {
 // durable), then the bytes, then the parts of a multipart object. A key that does not
 // exist is deleted already.
 func (s *Server) deleteKey(ctx context.Context, bucket, key string) error {
-	parts := s.partsOf(ctx, bucket, key)
+	return s.deleteCurrent(ctx, bucket, key, nil)
+}
+
+// deleteCurrent is deleteKey, and with cur set deletes only while cur is still the current
+// entry: meta.ErrConflict, and nothing deleted, if a write or delete came in between.
+func (s *Server) deleteCurrent(ctx context.Context, bucket, key string, cur *meta.ObjectEntry) error {
+	var parts []manifestPart
+	if cur == nil {
+		parts = s.partsOf(ctx, bucket, key)
+	} else if isMultipartETag(cur.ETag) {
+		m, err := s.readManifest(ctx, *cur)
+		if err != nil {
+			return fmt.Errorf("read manifest of %s/%s: %w", bucket, key, err)
+		}
+		parts = m.Parts
+	}
 	_, err := s.data.Delete(ctx, objectName(bucket, key), func(ctx context.Context, ts hlc.Timestamp) error {
+		if cur != nil {
+			return s.meta.Index(bucket).DeleteCurrentIf(ctx, *cur, uint64(ts), false)
+		}
 		err := s.meta.Index(bucket).DeleteObject(ctx, bucket, key, uint64(ts), false)
 		if errors.Is(err, meta.ErrNotFound) {
 			return nil

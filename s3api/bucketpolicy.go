@@ -1,8 +1,6 @@
 package s3api
 
 import (
-	"crypto/md5"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -39,21 +37,10 @@ func (s *Server) bucketPolicyOp(rq *request, q url.Values) error {
 }
 
 func (s *Server) putBucketPolicy(rq *request) error {
-	checked, err := CheckChecksums(rq.body, rq.r.Header, rq.length)
+	// One byte past the limit is enough for Parse to tell a document that is too large.
+	doc, err := readCheckedBody(rq, s3policy.MaxBytes+1)
 	if err != nil {
 		return err
-	}
-	// One byte past the limit is enough to tell a document that is too large.
-	doc, err := io.ReadAll(io.LimitReader(checked, s3policy.MaxBytes+1))
-	if err != nil {
-		return err
-	}
-	// S3 requires an integrity header here: SDKs send Content-MD5 or an x-amz-checksum-*
-	// (checked above as the body was read).
-	if v := rq.r.Header.Get("Content-Md5"); v != "" {
-		if sum := md5.Sum(doc); v != base64.StdEncoding.EncodeToString(sum[:]) {
-			return ErrBadDigest
-		}
 	}
 	err = s.updateBucket(rq.r.Context(), rq, func(b *meta.Bucket) error {
 		pol, err := s3policy.Parse(doc, b.Name)

@@ -85,8 +85,14 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 		if q.Has("object-lock") {
 			return s.putObjectLockConfig(rq)
 		}
+		if q.Has("lifecycle") {
+			return s.putLifecycle(rq)
+		}
 		return s.createBucket(rq)
 	case http.MethodDelete:
+		if q.Has("lifecycle") {
+			return s.deleteLifecycle(rq)
+		}
 		return s.deleteBucket(rq)
 	case http.MethodHead:
 		_, err := s.authorize(rq.r.Context(), rq, "s3:ListBucket", "")
@@ -118,7 +124,7 @@ func (s *Server) bucketOp(rq *request, q url.Values) error {
 		case q.Has("versions"):
 			return s.listVersions(rq, q)
 		case q.Has("lifecycle"):
-			return errorf(ErrNotImplemented, "This bucket operation is not implemented yet.")
+			return s.getLifecycle(rq)
 		case q.Get("list-type") == "2":
 			return s.listObjectsV2(rq, q)
 		default:

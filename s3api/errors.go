@@ -27,6 +27,8 @@ var (
 	ErrNoSuchUpload = errors.New("s3api: no such upload")
 	// ErrNoSuchVersion is returned when a versionId names no version of the object.
 	ErrNoSuchVersion = errors.New("s3api: no such version")
+	// ErrNoSuchLifecycleConfiguration is returned when a bucket has no lifecycle configuration.
+	ErrNoSuchLifecycleConfiguration = errors.New("s3api: no such lifecycle configuration")
 
 	// ErrAccessDenied is returned when an authenticated caller may not do what it asks.
 	ErrAccessDenied = errors.New("s3api: access denied")
@@ -196,6 +198,7 @@ var errorTable = []struct {
 	{ErrNoSuchKey, APIError{"NoSuchKey", http.StatusNotFound, "The specified key does not exist."}},
 	{ErrNoSuchUpload, APIError{"NoSuchUpload", http.StatusNotFound, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed."}},
 	{ErrNoSuchVersion, APIError{"NoSuchVersion", http.StatusNotFound, "The specified version does not exist."}},
+	{ErrNoSuchLifecycleConfiguration, APIError{"NoSuchLifecycleConfiguration", http.StatusNotFound, "The lifecycle configuration does not exist."}},
 
 	{ErrAccessDenied, APIError{"AccessDenied", http.StatusForbidden, "Access Denied"}},
 	{ErrAnonymous, APIError{"AccessDenied", http.StatusForbidden, "Access Denied"}},

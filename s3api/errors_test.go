@@ -87,7 +87,7 @@ func sentinelsByName() map[string]error {
 	return map[string]error{
 		"ErrNoSuchBucket": ErrNoSuchBucket, "ErrNoSuchKey": ErrNoSuchKey, "ErrNoSuchUpload": ErrNoSuchUpload,
 		"ErrNoSuchVersion": ErrNoSuchVersion, "ErrAccessDenied": ErrAccessDenied, "ErrAnonymous": ErrAnonymous,
-		"ErrRequestExpired": ErrRequestExpired, "ErrRequestNotYetValid": ErrRequestNotYetValid,
+		"ErrNoSuchLifecycleConfiguration": ErrNoSuchLifecycleConfiguration, "ErrRequestExpired": ErrRequestExpired, "ErrRequestNotYetValid": ErrRequestNotYetValid,
 		"ErrMissingDate": ErrMissingDate, "ErrUnsignedHeaders": ErrUnsignedHeaders,
 		"ErrSignatureDoesNotMatch": ErrSignatureDoesNotMatch, "ErrInvalidAccessKeyID": ErrInvalidAccessKeyID,
 		"ErrRequestTimeTooSkewed": ErrRequestTimeTooSkewed, "ErrAuthorizationHeaderMalformed": ErrAuthorizationHeaderMalformed,

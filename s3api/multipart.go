@@ -261,6 +261,9 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		func(ctx context.Context, e meta.ObjectEntry, versioned bool) error {
 			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
 		})
+	if errors.Is(err, meta.ErrNotFound) {
+		return ErrNoSuchUpload // aborted while this completed: its parts are going
+	}
 	if err != nil {
 		return err
 	}
@@ -285,15 +288,8 @@ func (s *Server) abortUpload(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	parts, err := s.meta.Index(rq.bucket).ListParts(ctx, rq.bucket, u.UploadID)
-	if err != nil {
+	if err := s.abort(ctx, u, s.meta.Index(rq.bucket).AbortUpload); err != nil {
 		return err
-	}
-	if err := s.meta.Index(rq.bucket).AbortUpload(ctx, u); err != nil {
-		return err
-	}
-	for _, p := range parts {
-		s.dropData(ctx, partName(rq.bucket, u.UploadID, p.Number))
 	}
 	rq.w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -336,6 +332,21 @@ func (s *Server) listParts(rq *request, q url.Values) error {
 		out.NextPartNumberMarker = p.Number
 	}
 	return writeXML(rq.w, http.StatusOK, out)
+}
+
+// abort ends upload u: forget removes it from the index, then its parts' bytes are dropped.
+func (s *Server) abort(ctx context.Context, u meta.Upload, forget func(context.Context, meta.Upload) error) error {
+	parts, err := s.meta.Index(u.Bucket).ListParts(ctx, u.Bucket, u.UploadID)
+	if err != nil {
+		return err
+	}
+	if err := forget(ctx, u); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		s.dropData(ctx, partName(u.Bucket, u.UploadID, p.Number))
+	}
+	return nil
 }
 
 // dropData tombstones an object's bytes that nothing indexes any more. Failures only

@@ -1,10 +1,7 @@
 package s3api
 
 import (
-	"crypto/md5"
-	"encoding/base64"
 	"encoding/xml"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -180,28 +177,9 @@ func errIntegrityRequired(what string) error {
 
 // readIntegrityBody reads the small XML body of an Object Lock configuration request,
 // which S3 accepts only with Content-MD5 or an x-amz-checksum-*, and checks it against them.
-func readIntegrityBody(rq *request, limit int64) ([]byte, error) {
+func readIntegrityBody(rq *request, limit int) ([]byte, error) {
 	if !hasIntegrityHeader(rq.r.Header) {
 		return nil, errIntegrityRequired("requests with Object Lock parameters")
 	}
-	checked, err := CheckChecksums(rq.body, rq.r.Header, rq.length)
-	if err != nil {
-		return nil, err
-	}
-	body, err := io.ReadAll(io.LimitReader(checked, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(body)) > limit {
-		return nil, ErrMalformedXML
-	}
-	if v := rq.r.Header.Get("Content-Md5"); v != "" {
-		sum := md5.Sum(body)
-		if want, err := base64.StdEncoding.DecodeString(v); err != nil || len(want) != md5.Size {
-			return nil, ErrInvalidDigest
-		} else if string(want) != string(sum[:]) {
-			return nil, ErrBadDigest
-		}
-	}
-	return body, nil
+	return readConfigBody(rq, limit)
 }

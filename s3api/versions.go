@@ -237,12 +237,9 @@ func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Buck
 	bucket := b.Name
 	idx := s.meta.Index(bucket)
 	if vid == "" {
-		ts := s.data.Stamp()
-		if err := idx.DeleteObject(ctx, bucket, key, uint64(ts), true); err != nil {
-			return dataError(err)
-		}
-		if b.Versioning == meta.VersioningSuspended {
-			s.dropNullVersion(ctx, bucket, key, uint64(ts))
+		ts, err := s.addDeleteMarker(ctx, b, key, nil)
+		if err != nil {
+			return err
 		}
 		if h != nil {
 			h.Set("X-Amz-Delete-Marker", "true")
@@ -260,24 +257,17 @@ func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Buck
 	if err := deletable(e, s.now(), bypass); err != nil {
 		return err
 	}
-	var parts []manifestPart
-	if !e.DeleteMarker && isMultipartETag(e.ETag) {
-		if m, err := s.readManifest(ctx, e); err == nil {
-			parts = m.Parts
+	gone, err := s.removeVersion(ctx, e, func() (meta.ObjectEntry, error) {
+		gone, err := idx.DeleteVersionIf(ctx, bucket, key, e.Version, s.unlockedVersion(bypass))
+		if errors.Is(err, meta.ErrNotFound) && e.Data == "" {
+			// A null version that never entered the history: it is the current entry.
+			err = idx.DeleteObject(ctx, bucket, key, uint64(s.data.Stamp()), false)
+			gone = e
 		}
-	}
-	gone, err := idx.DeleteVersionIf(ctx, bucket, key, e.Version, s.unlockedVersion(bypass))
-	if errors.Is(err, meta.ErrNotFound) && e.Data == "" {
-		// A null version that never entered the history: it is the current entry.
-		err = idx.DeleteObject(ctx, bucket, key, uint64(s.data.Stamp()), false)
-		gone = e
-	}
+		return gone, err
+	})
 	if err != nil {
-		return dataError(err)
-	}
-	if !gone.DeleteMarker {
-		s.dropData(ctx, dataName(gone))
-		s.dropParts(ctx, parts)
+		return err
 	}
 	if h != nil {
 		h.Set("X-Amz-Version-Id", vid)
@@ -286,6 +276,47 @@ func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Buck
 		}
 	}
 	return nil
+}
+
+// addDeleteMarker puts a delete marker on key, stamped now, and with versioning suspended
+// removes the null version under it, as S3 does. With cur set it does so only while cur is
+// still the current entry (meta.ErrConflict otherwise).
+func (s *Server) addDeleteMarker(ctx context.Context, b meta.Bucket, key string, cur *meta.ObjectEntry) (hlc.Timestamp, error) {
+	ts := s.data.Stamp()
+	idx := s.meta.Index(b.Name)
+	var err error
+	if cur != nil {
+		err = idx.DeleteCurrentIf(ctx, *cur, uint64(ts), true)
+	} else {
+		err = idx.DeleteObject(ctx, b.Name, key, uint64(ts), true)
+	}
+	if err != nil {
+		return ts, dataError(err)
+	}
+	if b.Versioning == meta.VersioningSuspended {
+		s.dropNullVersion(ctx, b.Name, key, uint64(ts))
+	}
+	return ts, nil
+}
+
+// removeVersion removes version e for good: remove takes it out of the index and returns
+// what it removed, then its bytes and, for a multipart object, its parts are dropped.
+func (s *Server) removeVersion(ctx context.Context, e meta.ObjectEntry, remove func() (meta.ObjectEntry, error)) (meta.ObjectEntry, error) {
+	var parts []manifestPart
+	if !e.DeleteMarker && isMultipartETag(e.ETag) {
+		if m, err := s.readManifest(ctx, e); err == nil {
+			parts = m.Parts
+		}
+	}
+	gone, err := remove()
+	if err != nil {
+		return gone, dataError(err)
+	}
+	if !gone.DeleteMarker {
+		s.dropData(ctx, dataName(gone))
+		s.dropParts(ctx, parts)
+	}
+	return gone, nil
 }
 
 // dropNullVersion removes the null version of key, older than the delete marker at

@@ -25,6 +25,7 @@ import (
 	"stratus/proxy"
 	"stratus/ring"
 	"stratus/s3api"
+	"stratus/s3api/lifecycle"
 )
 
 func init() { register(newProxyCmd) }
@@ -43,6 +44,8 @@ type frontFlags struct {
 	authFailureLimit  int
 	authFailureWindow time.Duration
 	trustedProxies    []string
+	// lifecycleInterval is the time between the lifecycle scanner's passes; 0: no scanner.
+	lifecycleInterval time.Duration
 }
 
 func (f *frontFlags) addFlags(cmd *cobra.Command) {
@@ -55,6 +58,7 @@ func (f *frontFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.IntVar(&f.authFailureLimit, "auth-failure-limit", s3api.DefaultFailureLimit, "failed S3 authentications allowed per access key and per client address in --auth-failure-window before SlowDown (negative: no limit)")
 	fl.DurationVar(&f.authFailureWindow, "auth-failure-window", s3api.DefaultFailureWindow, "the window of --auth-failure-limit")
+	fl.DurationVar(&f.lifecycleInterval, "lifecycle-interval", lifecycle.DefaultConfig().Interval, "time between passes of the S3 lifecycle scanner, which expires objects and aborts uploads as buckets' lifecycle rules say (first pass a minute after start); 0: no scanner in this process")
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (default: none; the connection's peer is the client)")
 }
 
@@ -97,7 +101,11 @@ func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *met
 	verifier := s3api.NewVerifier(auth, &s3api.MetaCredentials{Meta: mc, TTL: 10 * time.Second})
 	scfg := s3api.DefaultServerConfig()
 	scfg.Region, scfg.Domain, scfg.Logger, scfg.Registerer = f.region, f.domain, log.With("part", "s3api"), reg
-	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := s3api.NewServer(scfg, px, mc, verifier)
+	if err := startLifecycle(ctx, g, f, mc, srv, reg); err != nil {
+		return nil, "", err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	scheme := "http"
 	if f.tlsCert != "" || f.tlsKey != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
@@ -116,6 +124,26 @@ func startFrontEnd(ctx context.Context, g *errgroup.Group, f frontFlags, mc *met
 	}
 	serveHTTP(ctx, g, hs, ln)
 	return px, scheme + "://" + ln.Addr().String(), nil
+}
+
+// startLifecycle runs the lifecycle scanner in g over the catalog mc, removing through srv,
+// unless --lifecycle-interval is 0. Every front end may run one: removals are conditional
+// on what the scanner listed, so scanners over the same catalog duplicate listing work but
+// never a removal.
+func startLifecycle(ctx context.Context, g *errgroup.Group, f frontFlags, mc *metaclient.Client, srv *s3api.Server, reg prometheus.Registerer) error {
+	if f.lifecycleInterval == 0 {
+		return nil
+	}
+	cfg := lifecycle.DefaultConfig()
+	cfg.Interval = f.lifecycleInterval
+	cfg.FirstPass = min(cfg.FirstPass, f.lifecycleInterval)
+	cfg.Logger, cfg.Registerer = slog.Default().With("part", "lifecycle"), reg
+	sc, err := lifecycle.New(cfg, mc, srv)
+	if err != nil {
+		return fmt.Errorf("--lifecycle-interval: %w", err)
+	}
+	g.Go(func() error { return sc.Run(ctx) })
+	return nil
 }
 
 func newProxyCmd() *cobra.Command {

@@ -49,6 +49,8 @@ type S3 struct {
 	Account   string
 	Storage   *Storage
 	Meta      *metaclient.Client
+	// Server is the S3 front end itself, for tests that drive its background work.
+	Server *s3api.Server
 	// CertPool trusts the server's certificate when TLS is on.
 	CertPool *x509.CertPool
 }
@@ -114,7 +116,8 @@ func StartS3(t testing.TB, opts S3Options) *S3 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: s3api.NewServer(scfg, px, mc, verifier), ReadHeaderTimeout: 10 * time.Second}
+	s.Server = s3api.NewServer(scfg, px, mc, verifier)
+	hs := &http.Server{Handler: s.Server, ReadHeaderTimeout: 10 * time.Second}
 	scheme := "http"
 	if opts.TLS {
 		cert, pool := selfSigned(t, opts.Domain)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -45,6 +46,11 @@ type Index interface {
 	// ErrNotFound when the version is not indexed (a delete marker is found; update decides
 	// what to do with it). An error from update is returned as is and nothing is written.
 	UpdateObject(ctx context.Context, bucket, key string, version uint64, update func(*ObjectEntry) error) (ObjectEntry, error)
+	// DeleteCurrentIf, DeleteNoncurrentVersion and AbortUploadIf are removals conditional
+	// on what a lifecycle scan saw (indexexpire.go).
+	DeleteCurrentIf(ctx context.Context, cur ObjectEntry, at uint64, versioned bool) error
+	DeleteNoncurrentVersion(ctx context.Context, bucket, key string, version uint64, check func(ObjectEntry) error) (ObjectEntry, error)
+	AbortUploadIf(ctx context.Context, u Upload) error
 
 	// CreateUpload starts a multipart upload.
 	CreateUpload(ctx context.Context, u Upload) error
@@ -246,10 +252,19 @@ func (g groupIndex) ListParts(ctx context.Context, bucket, uploadID string, opts
 
 // CompleteUpload commits the object and the upload's removal atomically, then removes the
 // parts in requests of at most 1000. Parts left by a crash in between are garbage only: the
-// upload record is gone, so they are never listed as an upload.
+// upload record is gone, so they are never listed as an upload. The commit requires the
+// upload record as it was read here: an upload aborted meanwhile (whose parts' bytes are
+// being dropped) is ErrNotFound, never an object.
 func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool) error {
-	ops := append(putOps(e, versioned), Op{Kind: OpDelete, Table: TableUploads, Key: uploadKey(u.Bucket, u.Key, u.UploadID)})
-	if _, err := g.c.Apply(ctx, ops...); err != nil {
+	key := uploadKey(u.Bucket, u.Key, u.UploadID)
+	it, err := g.c.Get(ctx, TableUploads, key)
+	if err != nil {
+		return err
+	}
+	ops := append(putOps(e, versioned), Op{Kind: OpDelete, Table: TableUploads, Key: key, Cond: CondModIndex, ModIndex: it.ModIndex})
+	if _, err := g.c.Apply(ctx, ops...); errors.Is(err, ErrConflict) {
+		return fmt.Errorf("upload %s ended meanwhile: %w", u.UploadID, ErrNotFound)
+	} else if err != nil {
 		return err
 	}
 	return g.deleteParts(ctx, u.UploadID)

@@ -107,6 +107,8 @@ type Bucket struct {
 	// AccessPolicy is the bucket policy (S3's PutBucketPolicy), the JSON document as the
 	// owner sent it; "" when there is none. Not to be confused with Policy above.
 	AccessPolicy string `json:"access_policy,omitempty"`
+	// Lifecycle, when set, is the bucket's lifecycle configuration.
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 }
 
 // ObjectEntry is an object index entry: the current version of bucket/key (table objects) or

@@ -121,6 +121,85 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 		if e, err := idx.GetObject(ctx, "uploads", "big"); err != nil || e.ETag != "x-3" {
 			t.Fatalf("completed object = %+v, %v", e, err)
 		}
+		// An upload that ended (completed, or aborted) cannot be completed again.
+		if err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 9, ETag: "y-1"}, false); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("complete of an ended upload: %v", err)
+		}
+		if e, _ := idx.GetObject(ctx, "uploads", "big"); e.ETag != "x-3" {
+			t.Fatalf("complete of an ended upload indexed %+v", e)
+		}
+		// AbortUploadIf aborts an upload in progress, and nothing once it has ended.
+		u2 := client.Upload{Bucket: "uploads", Key: "big", UploadID: "up2", Initiated: time.Now().UTC()}
+		if err := idx.CreateUpload(ctx, u2); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.PutPart(ctx, "uploads", client.Part{UploadID: "up2", Number: 1, Size: 1, ETag: "1", Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.AbortUploadIf(ctx, u2); err != nil {
+			t.Fatal(err)
+		}
+		if parts, _ := idx.ListParts(ctx, "uploads", "up2"); len(parts) != 0 {
+			t.Fatalf("parts after abort: %v", parts)
+		}
+		if err := idx.AbortUploadIf(ctx, u2); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("second abort: %v", err)
+		}
+	})
+	t.Run("conditional removals", func(t *testing.T) {
+		idx := newIndex("cond")
+		put := func(v uint64, versioned bool) {
+			t.Helper()
+			if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "cond", Key: "k", Version: v, ETag: fmt.Sprint(v)}, versioned); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Unversioned: the delete happens only while the entry is the one read.
+		put(10, false)
+		cur, err := idx.GetObject(ctx, "cond", "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(11, false)
+		if err := idx.DeleteCurrentIf(ctx, cur, 12, false); !errors.Is(err, client.ErrConflict) {
+			t.Fatalf("delete of a replaced entry: %v", err)
+		}
+		cur, _ = idx.GetObject(ctx, "cond", "k")
+		if err := idx.DeleteCurrentIf(ctx, cur, 12, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idx.GetObject(ctx, "cond", "k"); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("after the conditional delete: %v", err)
+		}
+		// Versioned: a marker, only over the version read.
+		put(20, true)
+		cur, _ = idx.GetObject(ctx, "cond", "k")
+		put(21, true)
+		if err := idx.DeleteCurrentIf(ctx, cur, 22, true); !errors.Is(err, client.ErrConflict) {
+			t.Fatalf("marker over a replaced version: %v", err)
+		}
+		cur, _ = idx.GetObject(ctx, "cond", "k")
+		if err := idx.DeleteCurrentIf(ctx, cur, 22, true); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := idx.GetObjectVersion(ctx, "cond", "k", 22); err != nil || !m.DeleteMarker {
+			t.Fatalf("marker = %+v, %v", m, err)
+		}
+		// Noncurrent removal: refused for the current version, done for an older one.
+		put(30, true)
+		if _, err := idx.DeleteNoncurrentVersion(ctx, "cond", "k", 30, nil); !errors.Is(err, client.ErrConflict) {
+			t.Fatalf("noncurrent removal of the current version: %v", err)
+		}
+		gone, err := idx.DeleteNoncurrentVersion(ctx, "cond", "k", 20, nil)
+		if err != nil || gone.Version != 20 {
+			t.Fatalf("noncurrent removal = %+v, %v", gone, err)
+		}
+		if _, err := idx.GetObjectVersion(ctx, "cond", "k", 20); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("removed version still there: %v", err)
+		}
+		if e, err := idx.GetObject(ctx, "cond", "k"); err != nil || e.Version != 30 {
+			t.Fatalf("current after noncurrent removal = %+v, %v", e, err)
+		}
 	})
 	t.Run("version history", func(t *testing.T) {
 		idx := newIndex("hist")
