@@ -263,6 +263,10 @@ func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry,
 	}
 	ops := append(putOps(e, versioned), Op{Kind: OpDelete, Table: TableUploads, Key: key, Cond: CondModIndex, ModIndex: it.ModIndex})
 	if _, err := g.c.Apply(ctx, ops...); errors.Is(err, ErrConflict) {
+		// Either the upload ended meanwhile, or its version is indexed already.
+		if now, gerr := g.c.Get(ctx, TableUploads, key); gerr == nil && now.ModIndex == it.ModIndex {
+			return err
+		}
 		return fmt.Errorf("upload %s ended meanwhile: %w", u.UploadID, ErrNotFound)
 	} else if err != nil {
 		return err
