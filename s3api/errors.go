@@ -83,6 +83,8 @@ var (
 	ErrInvalidPart = errors.New("s3api: invalid part")
 	// ErrInvalidPartOrder is returned when CompleteMultipartUpload's parts are not ascending.
 	ErrInvalidPartOrder = errors.New("s3api: invalid part order")
+	// ErrInvalidPartNumber: a GET or HEAD names a part the object does not have.
+	ErrInvalidPartNumber = errors.New("s3api: invalid part number")
 	// ErrInvalidRange is returned when a Range header cannot be satisfied.
 	ErrInvalidRange = errors.New("s3api: invalid range")
 	// ErrPreconditionFailed is returned when If-Match or If-Unmodified-Since fails.
@@ -176,6 +178,7 @@ var errorTable = []struct {
 	{ErrEntityTooLarge, APIError{"EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size."}},
 	{ErrInvalidPart, APIError{"InvalidPart", http.StatusBadRequest, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."}},
 	{ErrInvalidPartOrder, APIError{"InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts list must be specified in order by part number."}},
+	{ErrInvalidPartNumber, APIError{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"}},
 	{ErrInvalidRange, APIError{"InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"}},
 	{ErrPreconditionFailed, APIError{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold"}},
 	{ErrNotModified, APIError{"NotModified", http.StatusNotModified, "Not Modified"}},

@@ -42,6 +42,9 @@ type manifestPart struct {
 	Name    string `json:"name"`
 	Version uint64 `json:"version"`
 	Size    int64  `json:"size"`
+	// Number and Checksum are the part's as uploaded, for GetObjectAttributes.
+	Number   int            `json:"number,omitempty"`
+	Checksum *meta.Checksum `json:"checksum,omitempty"`
 }
 
 func isMultipartETag(etag string) bool { return strings.Contains(etag, "-") }
@@ -167,7 +170,7 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 		return s.uploadPartCopy(rq, q, n, u)
 	}
 	if rq.length < 0 {
-		return ErrMissingContentLength
+		return unknownLength(rq.r)
 	}
 	if rq.length > maxPartBytes {
 		return ErrEntityTooLarge
@@ -239,7 +242,8 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		raw, _ := hex.DecodeString(p.ETag)
 		sums.Write(raw)
 		size += p.Size
-		m.Parts = append(m.Parts, manifestPart{Name: partName(rq.bucket, u.UploadID, p.Number), Version: p.Version, Size: p.Size})
+		m.Parts = append(m.Parts, manifestPart{Name: partName(rq.bucket, u.UploadID, p.Number), Version: p.Version, Size: p.Size,
+			Number: p.Number, Checksum: p.Checksum})
 	}
 	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
 	data, _ := json.Marshal(m)
@@ -385,6 +389,7 @@ type xmlListUploads struct {
 	NextUploadIDMarker string   `xml:"NextUploadIdMarker,omitempty"`
 	Prefix             string   `xml:"Prefix"`
 	MaxUploads         int      `xml:"MaxUploads"`
+	EncodingType       string   `xml:"EncodingType,omitempty"`
 	IsTruncated        bool     `xml:"IsTruncated"`
 	Uploads            []struct {
 		Key          string   `xml:"Key"`
@@ -410,8 +415,13 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 		}
 		max = min(n, 1000)
 	}
+	enc, encName, err := encodingFn(q)
+	if err != nil {
+		return err
+	}
 	prefix, keyMarker, idMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("upload-id-marker")
-	out := xmlListUploads{Bucket: rq.bucket, KeyMarker: keyMarker, UploadIDMarker: idMarker, Prefix: prefix, MaxUploads: max}
+	out := xmlListUploads{Bucket: rq.bucket, KeyMarker: enc(keyMarker), UploadIDMarker: idMarker, Prefix: enc(prefix), MaxUploads: max,
+		EncodingType: encName}
 	// Upload records are keyed "bucket/key\x00uploadID" in meta, so they list in S3's order.
 	after := ""
 	if keyMarker != "" {
@@ -442,8 +452,8 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 				Owner        xmlOwner `xml:"Owner"`
 				StorageClass string   `xml:"StorageClass"`
 				Initiated    string   `xml:"Initiated"`
-			}{u.Key, u.UploadID, owner, owner, "STANDARD", isoTime(u.Initiated)})
-			out.NextKeyMarker, out.NextUploadIDMarker = u.Key, u.UploadID
+			}{enc(u.Key), u.UploadID, owner, owner, "STANDARD", isoTime(u.Initiated)})
+			out.NextKeyMarker, out.NextUploadIDMarker = enc(u.Key), u.UploadID
 			after = it.Key
 		}
 		if !more || len(items) == 0 {

@@ -27,6 +27,9 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 	if q.Has("tagging") || q.Has("acl") || q.Has("retention") || q.Has("legal-hold") {
 		return errorf(ErrNotImplemented, "This object operation is not implemented yet.")
 	}
+	if q.Has("attributes") && rq.r.Method == http.MethodGet {
+		return s.getObjectAttributes(rq, q)
+	}
 	switch rq.r.Method {
 	case http.MethodPut:
 		if rq.r.Header.Get("X-Amz-Copy-Source") != "" {
@@ -109,7 +112,7 @@ func (s *Server) putObject(rq *request) error {
 	}
 	length := rq.length
 	if length < 0 {
-		return ErrMissingContentLength
+		return unknownLength(rq.r)
 	}
 	if length > s.cfg.MaxObjectBytes {
 		return ErrEntityTooLarge
@@ -222,7 +225,17 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 	}
 	var rng *objclient.Range
 	status := http.StatusOK
-	if spec := rq.r.Header.Get("Range"); spec != "" && q.Get("partNumber") == "" {
+	if pn, err := partNumberOf(q); err != nil || pn > 0 {
+		if err == nil {
+			rng, err = s.partRange(ctx, h, rq.r, e, pn)
+		}
+		if err != nil {
+			return meta.ObjectEntry{}, nil, 0, 0, err
+		}
+		if rng != nil {
+			status = http.StatusPartialContent
+		}
+	} else if spec := rq.r.Header.Get("Range"); spec != "" {
 		r, err := parseRange(spec, e.Size)
 		if err != nil {
 			h.Set("Content-Range", "bytes */"+itoa(e.Size))

@@ -215,6 +215,7 @@ func (s *Server) resolve(ctx context.Context, w http.ResponseWriter, bucket, key
 		if w != nil {
 			w.Header().Set("X-Amz-Delete-Marker", "true")
 			w.Header().Set("X-Amz-Version-Id", vid)
+			w.Header().Set("Last-Modified", lastModified(e.Version).Format(http.TimeFormat))
 		}
 		return e, ErrMethodNotAllowed
 	}
@@ -335,6 +336,7 @@ type xmlVersions struct {
 	NextKeyMarker       string            `xml:"NextKeyMarker,omitempty"`
 	NextVersionIDMarker string            `xml:"NextVersionIdMarker,omitempty"`
 	MaxKeys             int               `xml:"MaxKeys"`
+	EncodingType        string            `xml:"EncodingType,omitempty"`
 	IsTruncated         bool              `xml:"IsTruncated"`
 	Versions            []xmlVersionEntry `xml:"Version"`
 	DeleteMarkers       []xmlVersionEntry `xml:"DeleteMarker"`
@@ -358,7 +360,12 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	if vidMarker != "" && keyMarker == "" {
 		return errorf(ErrInvalidArgument, "A version-id marker cannot be specified without a key marker.")
 	}
-	out := xmlVersions{Name: rq.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIDMarker: vidMarker, MaxKeys: max}
+	enc, encName, err := encodingFn(q)
+	if err != nil {
+		return err
+	}
+	out := xmlVersions{Name: rq.bucket, Prefix: enc(prefix), KeyMarker: enc(keyMarker), VersionIDMarker: vidMarker, MaxKeys: max,
+		EncodingType: encName}
 	owner := &xmlOwner{ID: rq.account, DisplayName: rq.account}
 	idx := s.meta.Index(rq.bucket)
 	versioned := b.Versioning != meta.VersioningOff
@@ -387,11 +394,11 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	out.IsTruncated = max > 0 && (len(entries) > max || more)
 	if out.IsTruncated && len(page) > 0 {
 		last := page[len(page)-1]
-		out.NextKeyMarker, out.NextVersionIDMarker = last.Key, versionID(last)
+		out.NextKeyMarker, out.NextVersionIDMarker = enc(last.Key), versionID(last)
 	}
 	for i, e := range page {
 		latest := i >= continued && (i == 0 || page[i-1].Key != e.Key)
-		v := xmlVersionEntry{Key: e.Key, VersionID: versionID(e), IsLatest: latest,
+		v := xmlVersionEntry{Key: enc(e.Key), VersionID: versionID(e), IsLatest: latest,
 			LastModified: isoTime(lastModified(e.Version)), Owner: owner}
 		if e.DeleteMarker {
 			out.DeleteMarkers = append(out.DeleteMarkers, v)
