@@ -141,8 +141,13 @@ func (s *Server) copyObject(rq *request) error {
 	default:
 		return errorf(ErrInvalidArgument, "Unknown metadata directive.")
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um},
-		src.Size, body, nil, nil)
+	alg, err := copyChecksumAlgorithm(rq.r.Header, src)
+	if err != nil {
+		return err
+	}
+	data, check, sum := copiedPartChecksum(body, alg)
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, Checksum: sum},
+		src.Size, data, check, nil)
 	if err != nil {
 		return err
 	}

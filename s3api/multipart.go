@@ -67,6 +67,7 @@ type xmlComplete struct {
 	Parts   []struct {
 		PartNumber int    `xml:"PartNumber"`
 		ETag       string `xml:"ETag"`
+		xmlChecksum
 	} `xml:"Part"`
 }
 
@@ -76,6 +77,7 @@ type xmlCompleteResult struct {
 	Bucket   string   `xml:"Bucket"`
 	Key      string   `xml:"Key"`
 	ETag     string   `xml:"ETag"`
+	xmlChecksum
 }
 
 type xmlListParts struct {
@@ -93,6 +95,7 @@ type xmlListParts struct {
 		LastModified string `xml:"LastModified"`
 		ETag         string `xml:"ETag"`
 		Size         int64  `xml:"Size"`
+		xmlChecksum
 	} `xml:"Part"`
 }
 
@@ -134,10 +137,18 @@ func (s *Server) createUpload(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
+	alg, err := uploadChecksumAlgorithm(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	u := meta.Upload{Bucket: rq.bucket, Key: rq.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
-		ContentType: ctype, UserMeta: um}
+		ContentType: ctype, UserMeta: um, ChecksumAlgorithm: alg}
 	if err := s.meta.Index(rq.bucket).CreateUpload(ctx, u); err != nil {
 		return dataError(err)
+	}
+	if alg != "" {
+		rq.w.Header().Set("X-Amz-Checksum-Algorithm", alg)
+		rq.w.Header().Set("X-Amz-Checksum-Type", "COMPOSITE")
 	}
 	return writeXML(rq.w, http.StatusOK, xmlInitiate{Bucket: rq.bucket, Key: rq.key, UploadID: u.UploadID})
 }
@@ -179,11 +190,17 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	etag, _, err := s.putPart(rq, u, n, body, rq.length, body.check)
+	data, check, sum, err := keepChecksum(rq, body, u.ChecksumAlgorithm)
+	if err != nil {
+		return err
+	}
+	etag, _, err := s.putPart(rq, u, n, data, rq.length, check, sum)
 	if err != nil {
 		return err
 	}
 	rq.w.Header().Set("ETag", `"`+etag+`"`)
+	setChecksumHeaders(rq.w.Header(), sum)
+	rq.w.Header().Del("X-Amz-Checksum-Type") // S3 names the type of objects, not of parts
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -191,14 +208,14 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 // putPart stores part n of upload u and records it in the index; check, if set, vets the
 // content's MD5 before any replica stores it (a refused body must not replace an earlier
 // upload of the part). It returns the part's ETag and version.
-func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, length int64, check func(md5 []byte) error) (string, uint64, error) {
+func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, length int64, check func(md5 []byte) error, sum *meta.Checksum) (string, uint64, error) {
 	var etag string
 	var version uint64
 	_, err := s.data.Put(rq.r.Context(), proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length, Verify: check}, body,
 		func(ctx context.Context, res proxy.PutResult) error {
 			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
 			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
-				Size: length, ETag: etag, Version: version})
+				Size: length, ETag: etag, Version: version, Checksum: sum})
 		})
 	return etag, version, dataError(err)
 }
@@ -226,6 +243,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		byNumber[p.Number] = p
 	}
 	var m manifest
+	var listed []meta.Part
 	sums := md5.New()
 	var size int64
 	for i, want := range req.Parts {
@@ -239,6 +257,10 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		if i < len(req.Parts)-1 && p.Size < minPartBytes {
 			return errorf(ErrEntityTooSmall, fmt.Sprintf("Part %d is smaller than the 5 MiB minimum.", want.PartNumber))
 		}
+		if err := checkListedChecksum(want.PartNumber, want.xmlChecksum, p); err != nil {
+			return err
+		}
+		listed = append(listed, p)
 		raw, _ := hex.DecodeString(p.ETag)
 		sums.Write(raw)
 		size += p.Size
@@ -246,9 +268,13 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 			Number: p.Number, Checksum: p.Checksum})
 	}
 	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
+	sum, err := compositeChecksum(u.ChecksumAlgorithm, listed, rq.r.Header.Get(checksumNames[u.ChecksumAlgorithm]))
+	if err != nil {
+		return err
+	}
 	data, _ := json.Marshal(m)
 	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
-		UserMeta: u.UserMeta}, int64(len(data)), bytes.NewReader(data), nil,
+		UserMeta: u.UserMeta, Checksum: sum}, int64(len(data)), bytes.NewReader(data), nil,
 		func(ctx context.Context, e meta.ObjectEntry, versioned bool) error {
 			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
 		})
@@ -266,8 +292,11 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 			s.dropData(ctx, partName(rq.bucket, u.UploadID, p.Number))
 		}
 	}
-	return writeXML(rq.w, http.StatusOK, xmlCompleteResult{Location: "/" + rq.bucket + "/" + rq.key,
-		Bucket: rq.bucket, Key: rq.key, ETag: `"` + etag + `"`})
+	out := xmlCompleteResult{Location: "/" + rq.bucket + "/" + rq.key, Bucket: rq.bucket, Key: rq.key, ETag: `"` + etag + `"`}
+	if sum != nil {
+		out.xmlChecksum = *checksumXML(sum, true)
+	}
+	return writeXML(rq.w, http.StatusOK, out)
 }
 
 func (s *Server) abortUpload(rq *request, q url.Values) error {
@@ -323,7 +352,8 @@ func (s *Server) listParts(rq *request, q url.Values) error {
 			LastModified string `xml:"LastModified"`
 			ETag         string `xml:"ETag"`
 			Size         int64  `xml:"Size"`
-		}{p.Number, isoTime(lastModified(p.Version)), `"` + p.ETag + `"`, p.Size})
+			xmlChecksum
+		}{p.Number, isoTime(lastModified(p.Version)), `"` + p.ETag + `"`, p.Size, partChecksumXML(p.Checksum)})
 		out.NextPartNumberMarker = p.Number
 	}
 	return writeXML(rq.w, http.StatusOK, out)
@@ -487,7 +517,8 @@ func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload)
 		return err
 	}
 	defer body.Close()
-	etag, version, err := s.putPart(rq, u, n, body, length, nil)
+	data, check, sum := copiedPartChecksum(body, u.ChecksumAlgorithm)
+	etag, version, err := s.putPart(rq, u, n, data, length, check, sum)
 	if err != nil {
 		return err
 	}

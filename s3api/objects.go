@@ -125,16 +125,21 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	data, check, sum, err := keepChecksum(rq, body, "")
+	if err != nil {
+		return err
+	}
 	ctype := rq.r.Header.Get("Content-Type")
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um},
-		length, body, body.check, nil)
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, Checksum: sum},
+		length, data, check, nil)
 	if err != nil {
 		return err
 	}
 	setWrittenVersionHeader(rq.w, b, e)
+	setChecksumHeaders(rq.w.Header(), e.Checksum)
 	rq.w.Header().Set("ETag", `"`+e.ETag+`"`)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
@@ -255,6 +260,9 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", e.ContentType)
 	h.Set("Content-Length", itoa(length))
+	if rng == nil && checksumModeEnabled(rq.r) {
+		setChecksumHeaders(h, e.Checksum) // a range has none: S3 keeps checksums of objects and parts only
+	}
 	for k, v := range e.UserMeta {
 		// Set directly, not through Set: S3 returns metadata names lower-case, and clients
 		// that keep header case (boto3) would otherwise see "K" for "k".

@@ -47,8 +47,13 @@ func (s *Server) partRange(ctx context.Context, h http.Header, r *http.Request, 
 		}
 		length = m.Parts[n-1].Size
 		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(m.Parts)))
+		if checksumModeEnabled(r) && m.Parts[n-1].Checksum != nil {
+			h.Set(checksumNames[m.Parts[n-1].Checksum.Algorithm], m.Parts[n-1].Checksum.Value)
+		}
 	} else if n != 1 {
 		return nil, notSatisfiable
+	} else if checksumModeEnabled(r) {
+		setChecksumHeaders(h, e.Checksum)
 	}
 	if length == 0 {
 		return nil, nil // an empty object: nothing to name a range of

@@ -78,6 +78,9 @@ type request struct {
 	length int64
 	bucket string
 	key    string
+	// trailer receives the trailing headers of an aws-chunked body once it has been read
+	// to its end; nil for other payloads.
+	trailer http.Header
 }
 
 // ServeHTTP implements http.Handler.
@@ -145,6 +148,7 @@ func (s *Server) serve(rq *request) error {
 	}
 	defer auth.Body.Close()
 	rq.account, rq.body, rq.length = auth.Owner, auth.Body, auth.ContentLength
+	rq.trailer = auth.Trailer
 	q := r.URL.Query()
 	switch {
 	case rq.bucket == "":
