@@ -106,6 +106,8 @@ func sentinelsByName() map[string]error {
 		"ErrMissingContentLength": ErrMissingContentLength, "ErrRequestTimeout": ErrRequestTimeout,
 		"ErrMethodNotAllowed": ErrMethodNotAllowed, "ErrNotImplemented": ErrNotImplemented, "ErrInternal": ErrInternal,
 		"ErrSlowDown": ErrSlowDown, "ErrServiceUnavailable": ErrServiceUnavailable,
+		"ErrInvalidPartNumber": ErrInvalidPartNumber, "ErrMalformedPOSTRequest": ErrMalformedPOSTRequest,
+		"ErrMaxPostPreData": ErrMaxPostPreData, "ErrInvalidPolicyDocument": ErrInvalidPolicyDocument,
 	}
 }
 
