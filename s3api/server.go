@@ -142,6 +142,9 @@ func (s *Server) serve(rq *request) error {
 	if rq.bucket, rq.key, err = s.address(r); err != nil {
 		return err
 	}
+	if isPostObject(r, rq.bucket, rq.key) {
+		return s.postObject(rq) // authenticated by the form's signed policy
+	}
 	auth, err := s.auth.Verify(r.Context(), r)
 	if err != nil {
 		return err
