@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash/crc32"
+	"hash/crc64"
 	"io"
 	"strings"
 	"testing"
@@ -127,4 +129,81 @@ func TestMultipartChecksums(t *testing.T) {
 		t.Fatalf("copy asking for crc32c: %v", got)
 	}
 	runBoto3(t, c, "mpsums", "checksums")
+}
+
+// TestMultipartFullObjectChecksums: with x-amz-checksum-type FULL_OBJECT (and by default
+// for crc64nvme) the object's checksum is the CRC of all its bytes, combined from the
+// parts', which the SDK then validates on a whole GET; SHA checksums cannot be FULL_OBJECT.
+func TestMultipartFullObjectChecksums(t *testing.T) {
+	c, cl, ctx := withBucket(t, "fullsums")
+	b := aws.String("fullsums")
+	strict := s3.New(s3.Options{Region: c.Region, BaseEndpoint: aws.String(c.Endpoint), UsePathStyle: true,
+		Credentials: cl.Options().Credentials, RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported})
+	parts := [][]byte{payload(5<<20+3, 1), payload(5<<20, 2), payload(777, 3)}
+	all := bytes.Join(parts, nil)
+	for _, tc := range []struct {
+		alg  types.ChecksumAlgorithm
+		typ  types.ChecksumType
+		want string
+	}{
+		{types.ChecksumAlgorithmCrc32, types.ChecksumTypeFullObject, b64Sum(crc32.NewIEEE(), all)},
+		{types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject, b64Sum(crc32.New(crc32.MakeTable(crc32.Castagnoli)), all)},
+		{types.ChecksumAlgorithmCrc64nvme, "", b64Sum(crc64.New(crc64.MakeTable(0x9A6C9329AC4BC9B5)), all)},
+	} {
+		key := aws.String("full-" + string(tc.alg))
+		up, err := strict.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: key, ChecksumAlgorithm: tc.alg, ChecksumType: tc.typ})
+		if err != nil || up.ChecksumType != types.ChecksumTypeFullObject {
+			t.Fatalf("%s: create %+v %v", tc.alg, up, err)
+		}
+		var done []types.CompletedPart
+		for i, p := range parts {
+			n := aws.Int32(int32(i + 1))
+			out, err := strict.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: key, UploadId: up.UploadId, PartNumber: n,
+				Body: bytes.NewReader(p), ChecksumAlgorithm: tc.alg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = append(done, types.CompletedPart{PartNumber: n, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32,
+				ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME})
+		}
+		fin, err := strict.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: key, UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+		got := aws.ToString(fin.ChecksumCRC32) + aws.ToString(fin.ChecksumCRC32C) + aws.ToString(fin.ChecksumCRC64NVME)
+		if err != nil || got != tc.want || fin.ChecksumType != types.ChecksumTypeFullObject {
+			t.Fatalf("%s: complete %+v %v, want %s", tc.alg, fin, err, tc.want)
+		}
+		get, err := strict.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: key, ChecksumMode: types.ChecksumModeEnabled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(get.Body)
+		get.Body.Close()
+		if err != nil || !bytes.Equal(data, all) {
+			t.Fatalf("%s: validated GET: %d bytes, %v", tc.alg, len(data), err)
+		}
+	}
+	// A completion whose full-object checksum header is wrong completes nothing.
+	up, err := strict.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("wrong"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32, ChecksumType: types.ChecksumTypeFullObject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := strict.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("wrong"), UploadId: up.UploadId, PartNumber: aws.Int32(1),
+		Body: strings.NewReader("only part"), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strict.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("wrong"), UploadId: up.UploadId,
+		ChecksumCRC32: aws.String(b64Sum(crc32.NewIEEE(), []byte("not it"))), ChecksumType: types.ChecksumTypeFullObject,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: out.ETag}}}}); code(err) != "BadDigest" {
+		t.Fatalf("a wrong full-object checksum: %v", err)
+	}
+	if _, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("wrong")}); code(err) != "NotFound" {
+		t.Fatalf("a refused completion stored the object: %v", err)
+	}
+	if _, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("sha"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumType: types.ChecksumTypeFullObject}); code(err) != "InvalidRequest" {
+		t.Fatalf("FULL_OBJECT sha256: %v", err)
+	}
 }

@@ -137,18 +137,18 @@ func (s *Server) createUpload(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	alg, err := uploadChecksumAlgorithm(rq.r.Header)
+	alg, full, err := uploadChecksumAlgorithm(rq.r.Header)
 	if err != nil {
 		return err
 	}
 	u := meta.Upload{Bucket: rq.bucket, Key: rq.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
-		ContentType: ctype, UserMeta: um, ChecksumAlgorithm: alg}
+		ContentType: ctype, UserMeta: um, ChecksumAlgorithm: alg, ChecksumFullObject: full}
 	if err := s.meta.Index(rq.bucket).CreateUpload(ctx, u); err != nil {
 		return dataError(err)
 	}
 	if alg != "" {
 		rq.w.Header().Set("X-Amz-Checksum-Algorithm", alg)
-		rq.w.Header().Set("X-Amz-Checksum-Type", "COMPOSITE")
+		rq.w.Header().Set("X-Amz-Checksum-Type", checksumType(&meta.Checksum{Composite: !full}))
 	}
 	return writeXML(rq.w, http.StatusOK, xmlInitiate{Bucket: rq.bucket, Key: rq.key, UploadID: u.UploadID})
 }
@@ -268,7 +268,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 			Number: p.Number, Checksum: p.Checksum})
 	}
 	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
-	sum, err := compositeChecksum(u.ChecksumAlgorithm, listed, rq.r.Header.Get(checksumNames[u.ChecksumAlgorithm]))
+	sum, err := uploadChecksum(u, listed, rq.r.Header.Get(checksumNames[u.ChecksumAlgorithm]))
 	if err != nil {
 		return err
 	}

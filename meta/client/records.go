@@ -121,13 +121,14 @@ type ObjectEntry struct {
 
 // Upload is a multipart upload in progress (table uploads).
 type Upload struct {
-	Bucket            string            `json:"bucket"`
-	Key               string            `json:"key"`
-	UploadID          string            `json:"upload_id"`
-	Initiated         time.Time         `json:"initiated"`
-	ContentType       string            `json:"content_type,omitempty"`
-	UserMeta          map[string]string `json:"user_meta,omitempty"`
-	ChecksumAlgorithm string            `json:"checksum_algorithm,omitempty"` // every part must carry this checksum
+	Bucket             string            `json:"bucket"`
+	Key                string            `json:"key"`
+	UploadID           string            `json:"upload_id"`
+	Initiated          time.Time         `json:"initiated"`
+	ContentType        string            `json:"content_type,omitempty"`
+	UserMeta           map[string]string `json:"user_meta,omitempty"`
+	ChecksumAlgorithm  string            `json:"checksum_algorithm,omitempty"`   // every part must carry this checksum
+	ChecksumFullObject bool              `json:"checksum_full_object,omitempty"` // the object's checksum is of its bytes (CRCs), not of the parts' checksums
 }
 
 // Part is one uploaded part of an Upload (table upload_parts).
