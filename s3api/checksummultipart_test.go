@@ -113,6 +113,24 @@ func TestMultipartChecksums(t *testing.T) {
 	if !strings.HasSuffix(got["CRC32"], "-3") {
 		t.Fatalf("managed upload checksum: %v", got)
 	}
+	// UploadPartCopy computes the part checksum its upload requires.
+	cup, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("copied"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := cl.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: b, Key: aws.String("copied"), UploadId: cup.UploadId,
+		PartNumber: aws.Int32(1), CopySource: aws.String("mpsums/obj"), CopySourceRange: aws.String("bytes=0-99")})
+	castagnoli := crc32.MakeTable(crc32.Castagnoli)
+	if err != nil || cp.CopyPartResult == nil || aws.ToString(cp.CopyPartResult.ChecksumCRC32C) != b64Sum(crc32.New(castagnoli), parts[0][:100]) {
+		t.Fatalf("upload part copy: %+v %v", cp, err)
+	}
+	cfin, err := cl.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("copied"), UploadId: cup.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: cp.CopyPartResult.ETag}}}})
+	raw, _ := base64.StdEncoding.DecodeString(aws.ToString(cp.CopyPartResult.ChecksumCRC32C))
+	if err != nil || aws.ToString(cfin.ChecksumCRC32C) != b64Sum(crc32.New(castagnoli), raw)+"-1" {
+		t.Fatalf("complete a copied part: %+v %v", cfin, err)
+	}
 	// A copy carries a checksum of its own bytes: the source's algorithm, or the one asked for.
 	if _, err := cl.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("copy"), CopySource: aws.String("mpsums/obj")}); err != nil {
 		t.Fatal(err)

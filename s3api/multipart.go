@@ -526,5 +526,6 @@ func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload)
 		XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyPartResult"`
 		LastModified string   `xml:"LastModified"`
 		ETag         string   `xml:"ETag"`
-	}{LastModified: isoTime(lastModified(version)), ETag: `"` + etag + `"`})
+		xmlChecksum
+	}{LastModified: isoTime(lastModified(version)), ETag: `"` + etag + `"`, xmlChecksum: partChecksumXML(sum)})
 }
