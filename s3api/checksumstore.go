@@ -131,7 +131,8 @@ func checksumModeEnabled(r *http.Request) bool {
 // none. required is the algorithm of the multipart upload a part belongs to.
 func keepChecksum(rq *request, body *md5Body, required string) (io.Reader, func([]byte) error, *meta.Checksum, error) {
 	var trailerNames []string
-	if rq.trailer != nil {
+	if mode := rq.r.Header.Get(headerContentSHA256); mode == PayloadStreamingTrailer || mode == PayloadStreamingUnsignedTrailer {
+		// Only these payload modes carry trailers; the decoder has checked those named.
 		var err error
 		if trailerNames, err = parseTrailerNames(rq.r.Header.Values(headerTrailer)); err != nil {
 			return nil, nil, nil, err
