@@ -76,3 +76,44 @@ func TestListEncodingURL(t *testing.T) {
 	}
 	runBoto3(t, c, "encoded", "listencoding")
 }
+
+// TestListUploadsDelimiter: ListMultipartUploads rolls keys up to the delimiter into
+// common prefixes, which count against max-uploads and page like keys.
+func TestListUploadsDelimiter(t *testing.T) {
+	_, cl, ctx := withBucket(t, "updelim")
+	b := aws.String("updelim")
+	for _, k := range []string{"dir/a", "dir/b", "dir/sub/c", "top", "x y/1"} {
+		if _, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var uploads, prefixes []string
+	keyMarker, idMarker := "", ""
+	for pages := 0; pages < 10; pages++ {
+		out, err := cl.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: b, Delimiter: aws.String("/"), MaxUploads: aws.Int32(2),
+			KeyMarker: aws.String(keyMarker), UploadIdMarker: aws.String(idMarker), EncodingType: types.EncodingTypeUrl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Uploads)+len(out.CommonPrefixes) > 2 || aws.ToString(out.Delimiter) != "/" {
+			t.Fatalf("page: %+v", out)
+		}
+		for _, u := range out.Uploads {
+			uploads = append(uploads, *u.Key)
+		}
+		for _, p := range out.CommonPrefixes {
+			prefixes = append(prefixes, *p.Prefix)
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		keyMarker, idMarker = aws.ToString(out.NextKeyMarker), aws.ToString(out.NextUploadIdMarker)
+	}
+	if strings.Join(uploads, ",") != "top" || strings.Join(prefixes, ",") != "dir/,x+y/" {
+		t.Fatalf("uploads %v, prefixes %v", uploads, prefixes)
+	}
+	sub, err := cl.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: b, Delimiter: aws.String("/"), Prefix: aws.String("dir/")})
+	if err != nil || len(sub.Uploads) != 2 || len(sub.CommonPrefixes) != 1 || *sub.CommonPrefixes[0].Prefix != "dir/sub/" {
+		t.Fatalf("under dir/: %+v %v", sub, err)
+	}
+}

@@ -418,6 +418,7 @@ type xmlListUploads struct {
 	NextKeyMarker      string   `xml:"NextKeyMarker,omitempty"`
 	NextUploadIDMarker string   `xml:"NextUploadIdMarker,omitempty"`
 	Prefix             string   `xml:"Prefix"`
+	Delimiter          string   `xml:"Delimiter,omitempty"`
 	MaxUploads         int      `xml:"MaxUploads"`
 	EncodingType       string   `xml:"EncodingType,omitempty"`
 	IsTruncated        bool     `xml:"IsTruncated"`
@@ -429,6 +430,7 @@ type xmlListUploads struct {
 		StorageClass string   `xml:"StorageClass"`
 		Initiated    string   `xml:"Initiated"`
 	} `xml:"Upload"`
+	CommonPrefixes []xmlPrefix `xml:"CommonPrefixes"`
 }
 
 // listUploads serves GET ?uploads: the uploads in progress, by key then upload ID.
@@ -450,8 +452,9 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 		return err
 	}
 	prefix, keyMarker, idMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("upload-id-marker")
+	delimiter := q.Get("delimiter")
 	out := xmlListUploads{Bucket: rq.bucket, KeyMarker: enc(keyMarker), UploadIDMarker: idMarker, Prefix: enc(prefix), MaxUploads: max,
-		EncodingType: encName}
+		EncodingType: encName, Delimiter: enc(delimiter)}
 	// Upload records are keyed "bucket/key\x00uploadID" in meta, so they list in S3's order.
 	after := ""
 	if keyMarker != "" {
@@ -459,20 +462,31 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 		if idMarker == "" {
 			after = rq.bucket + "/" + keyMarker + "\x00\U0010FFFF"
 		}
+		if delimiter != "" && commonPrefix(keyMarker, prefix, delimiter) == keyMarker {
+			after = rq.bucket + "/" + keyMarker + maxKeyRune // the page before ended with this common prefix
+		}
 	}
 	for {
 		items, more, err := s.meta.List(ctx, meta.TableUploads, rq.bucket+"/"+prefix, after, max+1)
 		if err != nil {
 			return err
 		}
+		rolledUp := false
 		for _, it := range items {
 			var u meta.Upload
 			if err := json.Unmarshal(it.Value, &u); err != nil {
 				return fmt.Errorf("upload record %q: %w", it.Key, err)
 			}
-			if len(out.Uploads) == max {
+			if len(out.Uploads)+len(out.CommonPrefixes) == max {
 				out.IsTruncated = true
 				return writeXML(rq.w, http.StatusOK, out)
+			}
+			if cp := commonPrefix(u.Key, prefix, delimiter); cp != "" {
+				// The uploads under the prefix count once; the next read starts past them.
+				out.CommonPrefixes = append(out.CommonPrefixes, xmlPrefix{enc(cp)})
+				out.NextKeyMarker, out.NextUploadIDMarker = enc(cp), ""
+				after, rolledUp = rq.bucket+"/"+cp+maxKeyRune, true
+				break
 			}
 			owner := xmlOwner{ID: rq.account, DisplayName: rq.account}
 			out.Uploads = append(out.Uploads, struct {
@@ -486,7 +500,7 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 			out.NextKeyMarker, out.NextUploadIDMarker = enc(u.Key), u.UploadID
 			after = it.Key
 		}
-		if !more || len(items) == 0 {
+		if !rolledUp && (!more || len(items) == 0) {
 			out.NextKeyMarker, out.NextUploadIDMarker = "", ""
 			return writeXML(rq.w, http.StatusOK, out)
 		}
