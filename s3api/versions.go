@@ -337,9 +337,11 @@ type xmlVersions struct {
 	NextVersionIDMarker string            `xml:"NextVersionIdMarker,omitempty"`
 	MaxKeys             int               `xml:"MaxKeys"`
 	EncodingType        string            `xml:"EncodingType,omitempty"`
+	Delimiter           string            `xml:"Delimiter,omitempty"`
 	IsTruncated         bool              `xml:"IsTruncated"`
 	Versions            []xmlVersionEntry `xml:"Version"`
 	DeleteMarkers       []xmlVersionEntry `xml:"DeleteMarker"`
+	CommonPrefixes      []xmlPrefix       `xml:"CommonPrefixes"`
 }
 
 // listVersions serves GET ?versions. A page holds max-keys entries (versions and delete
@@ -366,6 +368,9 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	}
 	out := xmlVersions{Name: rq.bucket, Prefix: enc(prefix), KeyMarker: enc(keyMarker), VersionIDMarker: vidMarker, MaxKeys: max,
 		EncodingType: encName}
+	if d := q.Get("delimiter"); d != "" {
+		return s.listVersionsDelimited(rq, b, out, prefix, d, keyMarker, vidMarker, max, enc)
+	}
 	owner := &xmlOwner{ID: rq.account, DisplayName: rq.account}
 	idx := s.meta.Index(rq.bucket)
 	versioned := b.Versioning != meta.VersioningOff
