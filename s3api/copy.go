@@ -157,8 +157,13 @@ func (s *Server) copyObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags},
-		src.Size, body, nil, nil)
+	alg, err := copyChecksumAlgorithm(rq.r.Header, src)
+	if err != nil {
+		return err
+	}
+	data, check, sum := copiedPartChecksum(body, alg)
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags, Checksum: sum},
+		src.Size, data, check, nil)
 	if err != nil {
 		return err
 	}

@@ -53,4 +53,17 @@
 //
 // Caveats: POST policy (browser form) uploads and session tokens are not supported;
 // an X-Amz-Security-Token is signed like any header but not checked.
+//
+// POST Object (browser form uploads, postobject.go) is authenticated before Verify by
+// the form's signed policy ([Verifier.VerifyPostPolicy]); the form is read as it streams
+// (postform.go): the fields before the file are bounded, the file goes to storage, and
+// the file's size comes from Content-Length less the form around it.
+//
+// Additional checksums (x-amz-checksum-*, checksumstore.go) of PutObject and UploadPart,
+// sent in a header or an aws-chunked trailer or computed here, are kept in the index entry
+// once the body has ended and before a replica commits; multipart objects get S3's
+// composite checksum (checksummultipart.go).
+//
+// Caveats: session tokens are not supported; an X-Amz-Security-Token is signed like any
+// header but not checked.
 package s3api

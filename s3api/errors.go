@@ -106,6 +106,14 @@ var (
 	ErrInvalidPart = errors.New("s3api: invalid part")
 	// ErrInvalidPartOrder is returned when CompleteMultipartUpload's parts are not ascending.
 	ErrInvalidPartOrder = errors.New("s3api: invalid part order")
+	// ErrMalformedPOSTRequest: a POST Object body that is not well-formed multipart/form-data.
+	ErrMalformedPOSTRequest = errors.New("s3api: malformed POST request")
+	// ErrMaxPostPreData: a POST Object form whose fields before the file are too large.
+	ErrMaxPostPreData = errors.New("s3api: POST fields before the file too large")
+	// ErrInvalidPolicyDocument: a POST Object policy that cannot be read.
+	ErrInvalidPolicyDocument = errors.New("s3api: invalid POST policy document")
+	// ErrInvalidPartNumber: a GET or HEAD names a part the object does not have.
+	ErrInvalidPartNumber = errors.New("s3api: invalid part number")
 	// ErrInvalidRange is returned when a Range header cannot be satisfied.
 	ErrInvalidRange = errors.New("s3api: invalid range")
 	// ErrPreconditionFailed is returned when If-Match or If-Unmodified-Since fails.
@@ -177,6 +185,11 @@ var (
 	ErrMethodNotAllowed = errors.New("s3api: method not allowed")
 	// ErrNotImplemented is returned for S3 operations Stratus does not implement.
 	ErrNotImplemented = errors.New("s3api: not implemented")
+	// ErrNoSuchWebsiteConfiguration, ErrNoReplicationConfiguration and
+	// ErrNoEncryptionConfiguration answer reads of settings Stratus does not offer.
+	ErrNoSuchWebsiteConfiguration = errors.New("s3api: no website configuration")
+	ErrNoReplicationConfiguration = errors.New("s3api: no replication configuration")
+	ErrNoEncryptionConfiguration  = errors.New("s3api: no server-side encryption configuration")
 	// ErrInternal is returned for failures that are Stratus's fault; any error that matches
 	// no row of the table is reported the same way.
 	ErrInternal = errors.New("s3api: internal error")
@@ -233,6 +246,10 @@ var errorTable = []struct {
 	{ErrEntityTooLarge, APIError{"EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size."}},
 	{ErrInvalidPart, APIError{"InvalidPart", http.StatusBadRequest, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."}},
 	{ErrInvalidPartOrder, APIError{"InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts list must be specified in order by part number."}},
+	{ErrMalformedPOSTRequest, APIError{"MalformedPOSTRequest", http.StatusBadRequest, "The body of your POST request is not well-formed multipart/form-data."}},
+	{ErrMaxPostPreData, APIError{"MaxPostPreDataLengthExceededError", http.StatusBadRequest, "Your POST request fields preceding the upload file were too large."}},
+	{ErrInvalidPolicyDocument, APIError{"InvalidPolicyDocument", http.StatusBadRequest, "The content of the form does not meet the conditions specified in the policy document."}},
+	{ErrInvalidPartNumber, APIError{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"}},
 	{ErrInvalidRange, APIError{"InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"}},
 	{ErrPreconditionFailed, APIError{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold"}},
 	{ErrNotModified, APIError{"NotModified", http.StatusNotModified, "Not Modified"}},

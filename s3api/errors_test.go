@@ -109,12 +109,16 @@ func sentinelsByName() map[string]error {
 		"ErrMissingContentLength": ErrMissingContentLength, "ErrRequestTimeout": ErrRequestTimeout,
 		"ErrMethodNotAllowed": ErrMethodNotAllowed, "ErrNotImplemented": ErrNotImplemented, "ErrInternal": ErrInternal,
 		"ErrSlowDown": ErrSlowDown, "ErrServiceUnavailable": ErrServiceUnavailable,
-		"ErrACLNotSupported": ErrACLNotSupported, "ErrACLWithEnforcedOwnership": ErrACLWithEnforcedOwnership,
+		"ErrNoSuchWebsiteConfiguration": ErrNoSuchWebsiteConfiguration, "ErrNoReplicationConfiguration": ErrNoReplicationConfiguration,
+		"ErrNoEncryptionConfiguration": ErrNoEncryptionConfiguration,
+		"ErrACLNotSupported":           ErrACLNotSupported, "ErrACLWithEnforcedOwnership": ErrACLWithEnforcedOwnership,
 		"ErrUnresolvableGrantByEmail": ErrUnresolvableGrantByEmail, "ErrMalformedACL": ErrMalformedACL,
 		"ErrNoOwnershipControls": ErrNoOwnershipControls, "ErrNoPublicAccessBlock": ErrNoPublicAccessBlock,
 		"ErrObjectLockConfigurationNotFound": ErrObjectLockConfigurationNotFound,
 		"ErrNoSuchObjectLockConfiguration":   ErrNoSuchObjectLockConfiguration,
 		"ErrInvalidBucketState":              ErrInvalidBucketState, "ErrInvalidRetentionPeriod": ErrInvalidRetentionPeriod,
+		"ErrInvalidPartNumber": ErrInvalidPartNumber, "ErrMalformedPOSTRequest": ErrMalformedPOSTRequest,
+		"ErrMaxPostPreData": ErrMaxPostPreData, "ErrInvalidPolicyDocument": ErrInvalidPolicyDocument,
 	}
 }
 

@@ -151,7 +151,7 @@ func encodingFn(q url.Values) (func(string) string, string, error) {
 	case "":
 		return func(s string) string { return s }, "", nil
 	case "url":
-		return func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }, "url", nil
+		return s3URLEncode, "url", nil
 	}
 	return nil, "", errorf(ErrInvalidArgument, "Invalid Encoding Method specified in Request.")
 }

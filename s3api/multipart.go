@@ -42,6 +42,9 @@ type manifestPart struct {
 	Name    string `json:"name"`
 	Version uint64 `json:"version"`
 	Size    int64  `json:"size"`
+	// Number and Checksum are the part's as uploaded, for GetObjectAttributes.
+	Number   int            `json:"number,omitempty"`
+	Checksum *meta.Checksum `json:"checksum,omitempty"`
 }
 
 func isMultipartETag(etag string) bool { return strings.Contains(etag, "-") }
@@ -64,6 +67,7 @@ type xmlComplete struct {
 	Parts   []struct {
 		PartNumber int    `xml:"PartNumber"`
 		ETag       string `xml:"ETag"`
+		xmlChecksum
 	} `xml:"Part"`
 }
 
@@ -73,6 +77,7 @@ type xmlCompleteResult struct {
 	Bucket   string   `xml:"Bucket"`
 	Key      string   `xml:"Key"`
 	ETag     string   `xml:"ETag"`
+	xmlChecksum
 }
 
 type xmlListParts struct {
@@ -90,6 +95,7 @@ type xmlListParts struct {
 		LastModified string `xml:"LastModified"`
 		ETag         string `xml:"ETag"`
 		Size         int64  `xml:"Size"`
+		xmlChecksum
 	} `xml:"Part"`
 }
 
@@ -144,10 +150,18 @@ func (s *Server) createUpload(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
+	alg, full, err := uploadChecksumAlgorithm(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	u := meta.Upload{Bucket: rq.bucket, Key: rq.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
-		ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags}
+		ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags, ChecksumAlgorithm: alg, ChecksumFullObject: full}
 	if err := s.meta.Index(rq.bucket).CreateUpload(ctx, u); err != nil {
 		return dataError(err)
+	}
+	if alg != "" {
+		rq.w.Header().Set("X-Amz-Checksum-Algorithm", alg)
+		rq.w.Header().Set("X-Amz-Checksum-Type", checksumType(&meta.Checksum{Composite: !full}))
 	}
 	return writeXML(rq.w, http.StatusOK, xmlInitiate{Bucket: rq.bucket, Key: rq.key, UploadID: u.UploadID})
 }
@@ -180,7 +194,7 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 		return s.uploadPartCopy(rq, q, n, u)
 	}
 	if rq.length < 0 {
-		return ErrMissingContentLength
+		return unknownLength(rq.r)
 	}
 	if rq.length > maxPartBytes {
 		return ErrEntityTooLarge
@@ -189,11 +203,17 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	etag, _, err := s.putPart(rq, u, n, body, rq.length, body.check)
+	data, check, sum, err := keepChecksum(rq, body, u.ChecksumAlgorithm)
+	if err != nil {
+		return err
+	}
+	etag, _, err := s.putPart(rq, u, n, data, rq.length, check, sum)
 	if err != nil {
 		return err
 	}
 	rq.w.Header().Set("ETag", `"`+etag+`"`)
+	setChecksumHeaders(rq.w.Header(), sum)
+	rq.w.Header().Del("X-Amz-Checksum-Type") // S3 names the type of objects, not of parts
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -201,14 +221,14 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 // putPart stores part n of upload u and records it in the index; check, if set, vets the
 // content's MD5 before any replica stores it (a refused body must not replace an earlier
 // upload of the part). It returns the part's ETag and version.
-func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, length int64, check func(md5 []byte) error) (string, uint64, error) {
+func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, length int64, check func(md5 []byte) error, sum *meta.Checksum) (string, uint64, error) {
 	var etag string
 	var version uint64
 	_, err := s.data.Put(rq.r.Context(), proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length, Verify: check}, body,
 		func(ctx context.Context, res proxy.PutResult) error {
 			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
 			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
-				Size: length, ETag: etag, Version: version})
+				Size: length, ETag: etag, Version: version, Checksum: sum})
 		})
 	return etag, version, dataError(err)
 }
@@ -236,6 +256,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		byNumber[p.Number] = p
 	}
 	var m manifest
+	var listed []meta.Part
 	sums := md5.New()
 	var size int64
 	for i, want := range req.Parts {
@@ -249,15 +270,24 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		if i < len(req.Parts)-1 && p.Size < minPartBytes {
 			return errorf(ErrEntityTooSmall, fmt.Sprintf("Part %d is smaller than the 5 MiB minimum.", want.PartNumber))
 		}
+		if err := checkListedChecksum(want.PartNumber, want.xmlChecksum, p); err != nil {
+			return err
+		}
+		listed = append(listed, p)
 		raw, _ := hex.DecodeString(p.ETag)
 		sums.Write(raw)
 		size += p.Size
-		m.Parts = append(m.Parts, manifestPart{Name: partName(rq.bucket, u.UploadID, p.Number), Version: p.Version, Size: p.Size})
+		m.Parts = append(m.Parts, manifestPart{Name: partName(rq.bucket, u.UploadID, p.Number), Version: p.Version, Size: p.Size,
+			Number: p.Number, Checksum: p.Checksum})
 	}
 	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
+	sum, err := uploadChecksum(u, listed, rq.r.Header.Get(checksumNames[u.ChecksumAlgorithm]))
+	if err != nil {
+		return err
+	}
 	data, _ := json.Marshal(m)
 	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
-		UserMeta: u.UserMeta, ACL: u.ACL, Lock: s.withDefaultRetention(u.Lock, b), Tags: u.Tags}, int64(len(data)), bytes.NewReader(data), nil,
+		UserMeta: u.UserMeta, ACL: u.ACL, Lock: s.withDefaultRetention(u.Lock, b), Tags: u.Tags, Checksum: sum}, int64(len(data)), bytes.NewReader(data), nil,
 		func(ctx context.Context, e meta.ObjectEntry, versioned bool) error {
 			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
 		})
@@ -278,8 +308,11 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 			s.dropData(ctx, partName(rq.bucket, u.UploadID, p.Number))
 		}
 	}
-	return writeXML(rq.w, http.StatusOK, xmlCompleteResult{Location: "/" + rq.bucket + "/" + rq.key,
-		Bucket: rq.bucket, Key: rq.key, ETag: `"` + etag + `"`})
+	out := xmlCompleteResult{Location: "/" + rq.bucket + "/" + rq.key, Bucket: rq.bucket, Key: rq.key, ETag: `"` + etag + `"`}
+	if sum != nil {
+		out.xmlChecksum = *checksumXML(sum, true)
+	}
+	return writeXML(rq.w, http.StatusOK, out)
 }
 
 func (s *Server) abortUpload(rq *request, q url.Values) error {
@@ -328,7 +361,8 @@ func (s *Server) listParts(rq *request, q url.Values) error {
 			LastModified string `xml:"LastModified"`
 			ETag         string `xml:"ETag"`
 			Size         int64  `xml:"Size"`
-		}{p.Number, isoTime(lastModified(p.Version)), `"` + p.ETag + `"`, p.Size})
+			xmlChecksum
+		}{p.Number, isoTime(lastModified(p.Version)), `"` + p.ETag + `"`, p.Size, partChecksumXML(p.Checksum)})
 		out.NextPartNumberMarker = p.Number
 	}
 	return writeXML(rq.w, http.StatusOK, out)
@@ -408,7 +442,9 @@ type xmlListUploads struct {
 	NextKeyMarker      string   `xml:"NextKeyMarker,omitempty"`
 	NextUploadIDMarker string   `xml:"NextUploadIdMarker,omitempty"`
 	Prefix             string   `xml:"Prefix"`
+	Delimiter          string   `xml:"Delimiter,omitempty"`
 	MaxUploads         int      `xml:"MaxUploads"`
+	EncodingType       string   `xml:"EncodingType,omitempty"`
 	IsTruncated        bool     `xml:"IsTruncated"`
 	Uploads            []struct {
 		Key          string   `xml:"Key"`
@@ -418,6 +454,7 @@ type xmlListUploads struct {
 		StorageClass string   `xml:"StorageClass"`
 		Initiated    string   `xml:"Initiated"`
 	} `xml:"Upload"`
+	CommonPrefixes []xmlPrefix `xml:"CommonPrefixes"`
 }
 
 // listUploads serves GET ?uploads: the uploads in progress, by key then upload ID.
@@ -435,8 +472,14 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 		}
 		max = min(n, 1000)
 	}
+	enc, encName, err := encodingFn(q)
+	if err != nil {
+		return err
+	}
 	prefix, keyMarker, idMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("upload-id-marker")
-	out := xmlListUploads{Bucket: rq.bucket, KeyMarker: keyMarker, UploadIDMarker: idMarker, Prefix: prefix, MaxUploads: max}
+	delimiter := q.Get("delimiter")
+	out := xmlListUploads{Bucket: rq.bucket, KeyMarker: enc(keyMarker), UploadIDMarker: idMarker, Prefix: enc(prefix), MaxUploads: max,
+		EncodingType: encName, Delimiter: enc(delimiter)}
 	// Upload records are keyed "bucket/key\x00uploadID" in meta, so they list in S3's order.
 	after := ""
 	if keyMarker != "" {
@@ -444,20 +487,31 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 		if idMarker == "" {
 			after = rq.bucket + "/" + keyMarker + "\x00\U0010FFFF"
 		}
+		if delimiter != "" && commonPrefix(keyMarker, prefix, delimiter) == keyMarker {
+			after = rq.bucket + "/" + keyMarker + maxKeyRune // the page before ended with this common prefix
+		}
 	}
 	for {
 		items, more, err := s.meta.List(ctx, meta.TableUploads, rq.bucket+"/"+prefix, after, max+1)
 		if err != nil {
 			return err
 		}
+		rolledUp := false
 		for _, it := range items {
 			var u meta.Upload
 			if err := json.Unmarshal(it.Value, &u); err != nil {
 				return fmt.Errorf("upload record %q: %w", it.Key, err)
 			}
-			if len(out.Uploads) == max {
+			if len(out.Uploads)+len(out.CommonPrefixes) == max {
 				out.IsTruncated = true
 				return writeXML(rq.w, http.StatusOK, out)
+			}
+			if cp := commonPrefix(u.Key, prefix, delimiter); cp != "" {
+				// The uploads under the prefix count once; the next read starts past them.
+				out.CommonPrefixes = append(out.CommonPrefixes, xmlPrefix{enc(cp)})
+				out.NextKeyMarker, out.NextUploadIDMarker = enc(cp), ""
+				after, rolledUp = rq.bucket+"/"+cp+maxKeyRune, true
+				break
 			}
 			owner := *entryOwner(b, meta.ObjectEntry{ACL: u.ACL}) // the object's owner-to-be
 			out.Uploads = append(out.Uploads, struct {
@@ -467,11 +521,11 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 				Owner        xmlOwner `xml:"Owner"`
 				StorageClass string   `xml:"StorageClass"`
 				Initiated    string   `xml:"Initiated"`
-			}{u.Key, u.UploadID, owner, owner, "STANDARD", isoTime(u.Initiated)})
-			out.NextKeyMarker, out.NextUploadIDMarker = u.Key, u.UploadID
+			}{enc(u.Key), u.UploadID, owner, owner, "STANDARD", isoTime(u.Initiated)})
+			out.NextKeyMarker, out.NextUploadIDMarker = enc(u.Key), u.UploadID
 			after = it.Key
 		}
-		if !more || len(items) == 0 {
+		if !rolledUp && (!more || len(items) == 0) {
 			out.NextKeyMarker, out.NextUploadIDMarker = "", ""
 			return writeXML(rq.w, http.StatusOK, out)
 		}
@@ -502,7 +556,8 @@ func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload)
 		return err
 	}
 	defer body.Close()
-	etag, version, err := s.putPart(rq, u, n, body, length, nil)
+	data, check, sum := copiedPartChecksum(body, u.ChecksumAlgorithm)
+	etag, version, err := s.putPart(rq, u, n, data, length, check, sum)
 	if err != nil {
 		return err
 	}
@@ -510,5 +565,6 @@ func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload)
 		XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyPartResult"`
 		LastModified string   `xml:"LastModified"`
 		ETag         string   `xml:"ETag"`
-	}{LastModified: isoTime(lastModified(version)), ETag: `"` + etag + `"`})
+		xmlChecksum
+	}{LastModified: isoTime(lastModified(version)), ETag: `"` + etag + `"`, xmlChecksum: partChecksumXML(sum)})
 }

@@ -37,6 +37,9 @@ func (s *Server) objectOp(rq *request, q url.Values) error {
 		// Served as a plain GET or POST they would return the object or a 405: say what is missing.
 		return errorf(ErrNotImplemented, "Stratus does not support torrents, restores from archive or S3 Select.")
 	}
+	if q.Has("attributes") && rq.r.Method == http.MethodGet {
+		return s.getObjectAttributes(rq, q)
+	}
 	switch rq.r.Method {
 	case http.MethodPut:
 		if rq.r.Header.Get("X-Amz-Copy-Source") != "" {
@@ -123,7 +126,7 @@ func (s *Server) putObject(rq *request) error {
 	}
 	length := rq.length
 	if length < 0 {
-		return ErrMissingContentLength
+		return unknownLength(rq.r)
 	}
 	if length > s.cfg.MaxObjectBytes {
 		return ErrEntityTooLarge
@@ -144,16 +147,21 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	data, check, sum, err := keepChecksum(rq, body, "")
+	if err != nil {
+		return err
+	}
 	ctype := rq.r.Header.Get("Content-Type")
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags},
-		length, body, body.check, nil)
+	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags, Checksum: sum},
+		length, data, check, nil)
 	if err != nil {
 		return err
 	}
 	setWrittenVersionHeader(rq.w, b, e)
+	setChecksumHeaders(rq.w.Header(), e.Checksum)
 	rq.w.Header().Set("ETag", `"`+e.ETag+`"`)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
@@ -249,7 +257,17 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 	}
 	var rng *objclient.Range
 	status := http.StatusOK
-	if spec := rq.r.Header.Get("Range"); spec != "" && q.Get("partNumber") == "" {
+	if pn, err := partNumberOf(q); err != nil || pn > 0 {
+		if err == nil {
+			rng, err = s.partRange(ctx, h, rq.r, e, pn)
+		}
+		if err != nil {
+			return meta.ObjectEntry{}, nil, 0, 0, err
+		}
+		if rng != nil {
+			status = http.StatusPartialContent
+		}
+	} else if spec := rq.r.Header.Get("Range"); spec != "" {
 		r, err := parseRange(spec, e.Size)
 		if err != nil {
 			h.Set("Content-Range", "bytes */"+itoa(e.Size))
@@ -269,6 +287,9 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", e.ContentType)
 	h.Set("Content-Length", itoa(length))
+	if rng == nil && checksumModeEnabled(rq.r) {
+		setChecksumHeaders(h, e.Checksum) // a range has none: S3 keeps checksums of objects and parts only
+	}
 	for k, v := range e.UserMeta {
 		// Set directly, not through Set: S3 returns metadata names lower-case, and clients
 		// that keep header case (boto3) would otherwise see "K" for "k".

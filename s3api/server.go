@@ -82,6 +82,9 @@ type request struct {
 	length int64
 	bucket string
 	key    string
+	// trailer receives the trailing headers of an aws-chunked body once it has been read
+	// to its end; nil for other payloads.
+	trailer http.Header
 }
 
 // ServeHTTP implements http.Handler.
@@ -149,6 +152,9 @@ func (s *Server) serve(rq *request) error {
 	if origin := r.Header.Get("Origin"); origin != "" && rq.bucket != "" {
 		s.corsHeaders(rq, origin)
 	}
+	if isPostObject(r, rq.bucket, rq.key) {
+		return s.postObject(rq) // authenticated by the form's signed policy
+	}
 	auth, err := s.auth.Verify(r.Context(), r)
 	if errors.Is(err, ErrAnonymous) {
 		auth = anonymousAuth(r) // account "": only what ACLs or the bucket policy grant everyone
@@ -157,6 +163,7 @@ func (s *Server) serve(rq *request) error {
 	}
 	defer auth.Body.Close()
 	rq.account, rq.body, rq.length = auth.Owner, auth.Body, auth.ContentLength
+	rq.trailer = auth.Trailer
 	q := r.URL.Query()
 	switch {
 	case rq.bucket == "":

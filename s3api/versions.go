@@ -222,6 +222,7 @@ func (s *Server) resolve(ctx context.Context, w http.ResponseWriter, bucket, key
 		if w != nil {
 			w.Header().Set("X-Amz-Delete-Marker", "true")
 			w.Header().Set("X-Amz-Version-Id", vid)
+			w.Header().Set("Last-Modified", lastModified(e.Version).Format(http.TimeFormat))
 		}
 		return e, ErrMethodNotAllowed
 	}
@@ -377,9 +378,12 @@ type xmlVersions struct {
 	NextKeyMarker       string            `xml:"NextKeyMarker,omitempty"`
 	NextVersionIDMarker string            `xml:"NextVersionIdMarker,omitempty"`
 	MaxKeys             int               `xml:"MaxKeys"`
+	EncodingType        string            `xml:"EncodingType,omitempty"`
+	Delimiter           string            `xml:"Delimiter,omitempty"`
 	IsTruncated         bool              `xml:"IsTruncated"`
 	Versions            []xmlVersionEntry `xml:"Version"`
 	DeleteMarkers       []xmlVersionEntry `xml:"DeleteMarker"`
+	CommonPrefixes      []xmlPrefix       `xml:"CommonPrefixes"`
 }
 
 // listVersions serves GET ?versions. A page holds max-keys entries (versions and delete
@@ -400,7 +404,15 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	if vidMarker != "" && keyMarker == "" {
 		return errorf(ErrInvalidArgument, "A version-id marker cannot be specified without a key marker.")
 	}
-	out := xmlVersions{Name: rq.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIDMarker: vidMarker, MaxKeys: max}
+	enc, encName, err := encodingFn(q)
+	if err != nil {
+		return err
+	}
+	out := xmlVersions{Name: rq.bucket, Prefix: enc(prefix), KeyMarker: enc(keyMarker), VersionIDMarker: vidMarker, MaxKeys: max,
+		EncodingType: encName}
+	if d := q.Get("delimiter"); d != "" {
+		return s.listVersionsDelimited(rq, b, out, prefix, d, keyMarker, vidMarker, max, enc)
+	}
 	idx := s.meta.Index(rq.bucket)
 	versioned := b.Versioning != meta.VersioningOff
 	list := idx.ListObjectVersions
@@ -428,11 +440,11 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	out.IsTruncated = max > 0 && (len(entries) > max || more)
 	if out.IsTruncated && len(page) > 0 {
 		last := page[len(page)-1]
-		out.NextKeyMarker, out.NextVersionIDMarker = last.Key, versionID(last)
+		out.NextKeyMarker, out.NextVersionIDMarker = enc(last.Key), versionID(last)
 	}
 	for i, e := range page {
 		latest := i >= continued && (i == 0 || page[i-1].Key != e.Key)
-		v := xmlVersionEntry{Key: e.Key, VersionID: versionID(e), IsLatest: latest,
+		v := xmlVersionEntry{Key: enc(e.Key), VersionID: versionID(e), IsLatest: latest,
 			LastModified: isoTime(lastModified(e.Version)), Owner: entryOwner(b, e)}
 		if e.DeleteMarker {
 			out.DeleteMarkers = append(out.DeleteMarkers, v)

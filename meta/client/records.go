@@ -122,6 +122,7 @@ type ObjectEntry struct {
 	ContentType  string            `json:"content_type,omitempty"`
 	UserMeta     map[string]string `json:"user_meta,omitempty"`
 	DeleteMarker bool              `json:"delete_marker,omitempty"`
+	Checksum     *Checksum         `json:"checksum,omitempty"` // x-amz-checksum-*, if one was given or asked for
 	// Data names where the version's bytes live in the ring when that is not the object's
 	// own name: versions of a versioned bucket each have their own. Opaque to meta.
 	Data string `json:"data,omitempty"`
@@ -137,13 +138,15 @@ type ObjectEntry struct {
 
 // Upload is a multipart upload in progress (table uploads).
 type Upload struct {
-	Bucket      string            `json:"bucket"`
-	Key         string            `json:"key"`
-	UploadID    string            `json:"upload_id"`
-	Initiated   time.Time         `json:"initiated"`
-	ContentType string            `json:"content_type,omitempty"`
-	UserMeta    map[string]string `json:"user_meta,omitempty"`
-	ACL         *ACL              `json:"acl,omitempty"` // the completed object's ACL
+	Bucket             string            `json:"bucket"`
+	Key                string            `json:"key"`
+	UploadID           string            `json:"upload_id"`
+	Initiated          time.Time         `json:"initiated"`
+	ContentType        string            `json:"content_type,omitempty"`
+	UserMeta           map[string]string `json:"user_meta,omitempty"`
+	ChecksumAlgorithm  string            `json:"checksum_algorithm,omitempty"`   // every part must carry this checksum
+	ChecksumFullObject bool              `json:"checksum_full_object,omitempty"` // the object's checksum is of its bytes (CRCs), not of the parts' checksums
+	ACL                *ACL              `json:"acl,omitempty"`                  // the completed object's ACL
 	// Lock is the Object Lock state the completed object's version starts with.
 	Lock *ObjectLock `json:"lock,omitempty"`
 	Tags []Tag       `json:"tags,omitempty"` // x-amz-tagging, applied at completion
@@ -151,11 +154,12 @@ type Upload struct {
 
 // Part is one uploaded part of an Upload (table upload_parts).
 type Part struct {
-	UploadID string `json:"upload_id"`
-	Number   int    `json:"number"` // 1 to 10000
-	Size     int64  `json:"size"`
-	ETag     string `json:"etag"`
-	Version  uint64 `json:"version"` // timestamp of the part's data on the storage nodes
+	UploadID string    `json:"upload_id"`
+	Number   int       `json:"number"` // 1 to 10000
+	Size     int64     `json:"size"`
+	ETag     string    `json:"etag"`
+	Version  uint64    `json:"version"` // timestamp of the part's data on the storage nodes
+	Checksum *Checksum `json:"checksum,omitempty"`
 }
 
 func encodeJSON(v any) []byte {
