@@ -21,6 +21,7 @@ type worker struct {
 	pendingSince time.Time // when the worker first saw the instance pending (launch latency)
 	console      consoleState
 	failures     int // consecutive failed steps, for backoff
+	saveFailures int // consecutive failed attempts to save the requested image
 }
 
 // run steps the instance whenever it is kicked or PollInterval passes (the guest may power
@@ -79,6 +80,19 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 	}
 	if in.State == client.InstancePending && w.pendingSince.IsZero() {
 		w.pendingSince = time.Now()
+	}
+	if in.CreateImage != "" && in.State == client.InstanceStopped {
+		// The disk is saved as it was when the API accepted the request, before a start or
+		// a termination changes or removes it.
+		if err := w.saveImage(ctx, in); err != nil {
+			return false, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+		in, _, err = d.mc.Instance(cctx, w.id)
+		cancel()
+		if err != nil {
+			return false, err
+		}
 	}
 	if in.DesiredState == client.DesireTerminated {
 		err := w.terminate(ctx, in)
