@@ -228,6 +228,21 @@ func TestInstanceLifecycle(t *testing.T) {
 		}
 	}
 
+	// An image requested of this instance, which boots a kernel and has no root disk (the
+	// EC2 API refuses that; a record written anyway): the host records it failed, with why,
+	// and drops the request.
+	noDisk := client.NewImageID(client.ImageMachine)
+	if err := ec2.CreateImage(ctx, client.Image{ID: noDisk, Account: "alice", Kind: client.ImageMachine, Name: "nodisk", Format: "qcow2",
+		SourceInstance: id, Host: host, State: client.ImagePending}); err != nil {
+		t.Fatal(err)
+	}
+	updateInstance(t, ctx, ec2, id, func(in *client.Instance) { in.CreateImage = noDisk })
+	waitInstance(t, ctx, ec2, id, 10*time.Second, "image request dropped", func(in client.Instance) bool { return in.CreateImage == "" })
+	if im, _, err := ec2.Image(ctx, noDisk); err != nil || im.State != client.ImageFailed || im.StateReason == nil ||
+		!strings.Contains(im.StateReason.Message, "no root disk") {
+		t.Errorf("image of an instance with no root disk: %+v, %v", im, err)
+	}
+
 	// Terminate.
 	terminated := time.Now()
 	updateInstance(t, ctx, ec2, id, func(in *client.Instance) { in.DesiredState = client.DesireTerminated })
