@@ -130,6 +130,21 @@ func TestCreateImage(t *testing.T) {
 	wantCode(t, err, "InvalidInstanceID.NotFound")
 	busy.check(t, e, "refused requests on a busy instance")
 
+	// A host that could not save it records it failed, with why: DescribeImages says so.
+	rec, idx, err := e.Admin.Image(e.ctx(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.State, rec.StateReason = meta.ImageFailed, &meta.StateReason{Code: "Server.InternalError", Message: "Server.InternalError: disk unreadable"}
+	if err := e.Admin.UpdateImage(e.ctx(), rec, idx); err != nil {
+		t.Fatal(err)
+	}
+	d, err = c.DescribeImages(e.ctx(), &ec2.DescribeImagesInput{ImageIds: []string{img}})
+	if err != nil || d.Images[0].State != types.ImageStateFailed || d.Images[0].StateReason == nil ||
+		aws.ToString(d.Images[0].StateReason.Code) != "Server.InternalError" || aws.ToString(d.Images[0].StateReason.Message) != rec.StateReason.Message {
+		t.Fatalf("DescribeImages of a failed image = %+v, %v", d, err)
+	}
+
 	// Deregistered: gone from the API, marked for its host (which removes the bytes and
 	// the record), and the name is free again.
 	if _, err := c.DeregisterImage(e.ctx(), &ec2.DeregisterImageInput{ImageId: aws.String(img)}); err != nil {
