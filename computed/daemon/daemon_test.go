@@ -141,6 +141,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	cfg.KernelCmdline = "console=ttyS0 quiet panic=-1 stratus.wait=30"
 	cfg.HeartbeatInterval, cfg.PollInterval, cfg.ConsoleInterval, cfg.StopGrace = time.Second, 250*time.Millisecond, 500*time.Millisecond, 5*time.Second
 	cfg.LeaseTTL = vcfg.LeaseTTL
+	cfg.SavedImagePartBytes = 64 << 10 // a saved image of a few hundred KiB in several parts
 	cfg.Logger = itestutil.Logger(t).With("part", "computed")
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
@@ -358,6 +359,9 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 	savedFile := filepath.Join(t.TempDir(), "saved.qcow2")
 	parts := readSavedImage(t, ctx, writer, im, savedFile)
+	if len(parts) < 2 {
+		t.Errorf("saved image in %d parts of 64 KiB, want several", len(parts))
+	}
 	out, err = exec.CommandContext(ctx, "qemu-img", "info", "--output=json", "-f", "qcow2", savedFile).Output()
 	info = image.Info{}
 	if err == nil {

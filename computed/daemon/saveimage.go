@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"stratus/computed/image"
 	"stratus/internal/hlc"
@@ -28,13 +29,17 @@ type ObjectStore interface {
 	Delete(ctx context.Context, name string, commit func(context.Context, hlc.Timestamp) error) (hlc.Timestamp, error)
 }
 
-// SavedImagePartBytes is the size of the objects a saved image is cut into: small enough
-// that one failed upload costs little to redo, large enough that a manifest of a big disk
-// stays small.
-const SavedImagePartBytes = 64 << 20
+// DefaultSavedImagePartBytes is the size of the objects a saved image is cut into: small
+// enough that one failed upload costs little to redo, large enough that a manifest of a big
+// disk stays small.
+const DefaultSavedImagePartBytes = 64 << 20
 
 // maxSaveAttempts is how many times saving an image is tried before it is recorded failed.
 const maxSaveAttempts = 3
+
+// SaveTimeout bounds flattening a root disk, and uploading it, each: both grow with the
+// disk (uploads are also bounded per part, so a stalled one fails sooner).
+const SaveTimeout = time.Hour
 
 // Saved images. CreateImage (the EC2 API) writes a pending image record naming this
 // instance and sets the instance's CreateImage; the instance is stopped. The worker, which
@@ -108,13 +113,13 @@ func (w *worker) saveRootDisk(ctx context.Context, in client.Instance, im client
 	}
 	flat := filepath.Join(d.stagingDir(), im.ID+".qcow2")
 	defer os.Remove(flat)
-	if err := w.timed(ctx, "flatten", func(ctx context.Context) error { return image.Flatten(ctx, root, flat) }); err != nil {
+	if err := w.timedFor(ctx, "flatten", SaveTimeout, func(ctx context.Context) error { return image.Flatten(ctx, root, flat) }); err != nil {
 		return err
 	}
 	var m manifest
 	var size int64
 	h := sha256.New()
-	err := w.timed(ctx, "upload", func(ctx context.Context) error {
+	err := w.timedFor(ctx, "upload", SaveTimeout, func(ctx context.Context) error {
 		var err error
 		m, size, err = d.uploadParts(ctx, im.ID, flat, h)
 		return err
@@ -161,11 +166,15 @@ func (d *Daemon) uploadParts(ctx context.Context, id, path string, h io.Writer) 
 	if err != nil {
 		return manifest{}, 0, err
 	}
+	partBytes := d.cfg.SavedImagePartBytes
+	if partBytes <= 0 {
+		partBytes = DefaultSavedImagePartBytes
+	}
 	var m manifest
 	for off, n := int64(0), 0; off < st.Size() || n == 0; n++ {
-		length := min(SavedImagePartBytes, st.Size()-off)
+		length := min(partBytes, st.Size()-off)
 		name := partName(id, n)
-		// A part's upload is bounded by the call timeout per 64 MiB, with room for slow disks.
+		// A part's upload is bounded by four call timeouts, room for 64 MiB on slow disks.
 		pctx, cancel := context.WithTimeout(ctx, 4*d.cfg.CallTimeout)
 		res, err := d.objs.Put(pctx, proxy.PutRequest{Name: name, Length: length, ContentType: "application/octet-stream"},
 			io.TeeReader(io.NewSectionReader(f, off, length), h), nil)

@@ -299,7 +299,12 @@ func (w *worker) toStopped(ctx context.Context, in client.Instance, dom driver.S
 // timed runs one action on the hypervisor under the call timeout (the stop grace on top for
 // stops) and records its duration.
 func (w *worker) timed(ctx context.Context, action string, fn func(context.Context) error) error {
-	cctx, cancel := context.WithTimeout(ctx, w.d.cfg.CallTimeout+w.d.cfg.StopGrace)
+	return w.timedFor(ctx, action, w.d.cfg.CallTimeout+w.d.cfg.StopGrace, fn)
+}
+
+// timedFor is timed with its own bound, for actions whose length grows with a disk's size.
+func (w *worker) timedFor(ctx context.Context, action string, timeout time.Duration, fn func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	err := fn(cctx)
