@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"stratus/computed/image"
@@ -73,8 +74,8 @@ func (w *worker) saveImage(ctx context.Context, in client.Instance) error {
 		err = w.saveRootDisk(ctx, in, im)
 		if err != nil {
 			w.saveFailures++
-			if w.saveFailures < maxSaveAttempts && !errors.Is(err, errNoRootDisk) {
-				return err
+			if ctx.Err() != nil || w.saveFailures < maxSaveAttempts && !errors.Is(err, errNoRootDisk) {
+				return err // the daemon stopping, or another try
 			}
 			w.log.Warn("saving the image failed for good", "image", id, "err", err)
 			if ferr := d.updateImage(ctx, id, func(im *client.Image) bool {
@@ -82,7 +83,11 @@ func (w *worker) saveImage(ctx context.Context, in client.Instance) error {
 					return false
 				}
 				im.State = client.ImageFailed
-				im.StateReason = &client.StateReason{Code: "Server.InternalError", Message: "Server.InternalError: " + err.Error()}
+				msg := err.Error()
+				if len(msg) > maxReasonBytes {
+					msg = strings.ToValidUTF8(msg[:maxReasonBytes], "") + "…"
+				}
+				im.StateReason = &client.StateReason{Code: "Server.InternalError", Message: "Server.InternalError: " + msg}
 				return true
 			}); ferr != nil {
 				return ferr
@@ -103,6 +108,10 @@ func (w *worker) saveImage(ctx context.Context, in client.Instance) error {
 }
 
 var errNoRootDisk = errors.New("the instance has no root disk")
+
+// maxReasonBytes bounds the error text kept in a failed image's record (qemu-img's output
+// can be long; the record is at most 64 KiB).
+const maxReasonBytes = 1024
 
 // saveRootDisk flattens in's root disk, uploads it and records im available.
 func (w *worker) saveRootDisk(ctx context.Context, in client.Instance, im client.Image) error {
