@@ -28,6 +28,12 @@
 // the caller's own key, so only what the caller may read can be registered
 // (imagelocation.go).
 //
+// CreateImage asks for an image of a stopped instance's root disk: it stores a pending
+// image naming the instance and its host and sets the instance's CreateImage request in one
+// transaction; the host saves the disk (computed/daemon/saveimage.go) and marks the image
+// available. DeregisterImage marks such an image deregistered and its host removes its
+// objects, which this package cannot reach (createimage.go).
+//
 // Caveats: signatures must be in the Authorization header (query-string signing is
 // refused); a revoked access key keeps working for up to Config.KeyCacheTTL; ClientToken
 // idempotency is RunInstances' only.

@@ -59,25 +59,26 @@ func (s *Server) usableImage(ctx context.Context, account, id string) (meta.Imag
 }
 
 type imageItem struct {
-	ImageID            string       `xml:"imageId"`
-	ImageLocation      string       `xml:"imageLocation"`
-	ImageState         string       `xml:"imageState"`
-	ImageOwnerID       string       `xml:"imageOwnerId"`
-	CreationDate       string       `xml:"creationDate"`
-	IsPublic           bool         `xml:"isPublic"`
-	Architecture       string       `xml:"architecture"`
-	ImageType          string       `xml:"imageType"`
-	KernelID           string       `xml:"kernelId,omitempty"`
-	RamdiskID          string       `xml:"ramdiskId,omitempty"`
-	ImageOwnerAlias    string       `xml:"imageOwnerAlias,omitempty"`
-	Name               string       `xml:"name"`
-	Description        string       `xml:"description,omitempty"`
-	RootDeviceType     string       `xml:"rootDeviceType"`
-	RootDeviceName     string       `xml:"rootDeviceName,omitempty"`
-	BlockDeviceMapping set[none]    `xml:"blockDeviceMapping"`
-	VirtualizationType string       `xml:"virtualizationType"`
-	TagSet             set[tagItem] `xml:"tagSet"`
-	Hypervisor         string       `xml:"hypervisor"`
+	ImageID            string           `xml:"imageId"`
+	ImageLocation      string           `xml:"imageLocation"`
+	ImageState         string           `xml:"imageState"`
+	ImageOwnerID       string           `xml:"imageOwnerId"`
+	CreationDate       string           `xml:"creationDate"`
+	IsPublic           bool             `xml:"isPublic"`
+	Architecture       string           `xml:"architecture"`
+	ImageType          string           `xml:"imageType"`
+	KernelID           string           `xml:"kernelId,omitempty"`
+	RamdiskID          string           `xml:"ramdiskId,omitempty"`
+	ImageOwnerAlias    string           `xml:"imageOwnerAlias,omitempty"`
+	Name               string           `xml:"name"`
+	Description        string           `xml:"description,omitempty"`
+	RootDeviceType     string           `xml:"rootDeviceType"`
+	RootDeviceName     string           `xml:"rootDeviceName,omitempty"`
+	BlockDeviceMapping set[none]        `xml:"blockDeviceMapping"`
+	VirtualizationType string           `xml:"virtualizationType"`
+	TagSet             set[tagItem]     `xml:"tagSet"`
+	Hypervisor         string           `xml:"hypervisor"`
+	StateReason        *stateReasonItem `xml:"stateReason,omitempty"`
 }
 
 func imageItemOf(im meta.Image, tags map[string]string) imageItem {
@@ -93,6 +94,13 @@ func imageItemOf(im meta.Image, tags map[string]string) imageItem {
 	}
 	if im.Account == "" {
 		it.ImageOwnerID, it.ImageOwnerAlias = "system", "system"
+	}
+	if im.Created() {
+		// Saved by a compute host: its objects live in the store's system namespace.
+		it.ImageLocation = meta.ImageObjectPrefix(im.ID)
+	}
+	if im.StateReason != nil {
+		it.StateReason = &stateReasonItem{Code: im.StateReason.Code, Message: im.StateReason.Message}
 	}
 	return it
 }
@@ -127,8 +135,8 @@ func (s *Server) registerImage(ctx context.Context, c *call) (responder, error) 
 	if err != nil {
 		return nil, err
 	}
-	if n := utf8.RuneCountInString(name); n < minImageNameChars || n > maxImageNameChars || strings.ContainsAny(name, "\x00\n\r") || !utf8.ValidString(name) {
-		return nil, errorf(ErrInvalidParameterValue, "AMI names must be between %d and %d characters long.", minImageNameChars, maxImageNameChars)
+	if err := checkImageName(name); err != nil {
+		return nil, err
 	}
 	desc, _ := p.str("Description")
 	if utf8.RuneCountInString(desc) > maxDescriptionChars || !utf8.ValidString(desc) {
@@ -164,9 +172,7 @@ func (s *Server) registerImage(ctx context.Context, c *call) (responder, error) 
 	if err != nil {
 		return nil, err
 	}
-	if slices.ContainsFunc(images, func(o meta.Image) bool {
-		return o.Account == c.Account && o.Name == name && o.State != meta.ImageDeregistered
-	}) {
+	if nameTaken(images, c.Account, name) {
 		return nil, errorf(ErrAMINameDuplicate, "AMI name %s is already in use by AMI of this account.", name)
 	}
 	obj, err := s.readImageObject(ctx, c.AccessKey, bucket, key)
@@ -272,8 +278,11 @@ func (s *Server) describeImages(ctx context.Context, c *call) (responder, error)
 }
 
 // deregisterImage removes one of the caller's images with its tags, in one transaction
-// conditional on the record read. Instances launched from it keep running: their hosts
-// hold the image in their caches (a new launch, or a start on another host, cannot fetch it).
+// conditional on the record read; an image made by CreateImage is marked deregistered
+// instead (no longer listed or launchable, its name free again), and the host that saved
+// it removes its objects and then the record. Instances launched from it keep running:
+// their hosts hold the image in their caches (a new launch, or a start on another host,
+// cannot fetch it).
 // An operator's image cannot be deregistered through EC2 (UnauthorizedOperation).
 func (s *Server) deregisterImage(ctx context.Context, c *call) (responder, error) {
 	id, err := c.Params.required("ImageId")
@@ -295,7 +304,15 @@ func (s *Server) deregisterImage(ctx context.Context, c *call) (responder, error
 		if im.Account != c.Account {
 			return nil, errorf(ErrUnauthorizedOperation, "You are not authorized to deregister image '%s'.", id)
 		}
-		err = s.meta.DeleteImage(ctx, id, idx, meta.Op{Kind: meta.OpDelete, Table: meta.TableTags, Key: meta.TagsKey(c.Account, id)})
+		untag := meta.Op{Kind: meta.OpDelete, Table: meta.TableTags, Key: meta.TagsKey(c.Account, id)}
+		if im.Created() {
+			// Its bytes are objects the API cannot delete: marked, the host that saved
+			// them removes them and then the record (computed/daemon/reapimages.go).
+			im.State = meta.ImageDeregistered
+			err = s.meta.UpdateImage(ctx, im, idx, untag)
+		} else {
+			err = s.meta.DeleteImage(ctx, id, idx, untag)
+		}
 		if errors.Is(err, meta.ErrConflict) {
 			continue
 		}

@@ -37,7 +37,7 @@ var tableWriters = map[string][]pki.Role{
 	client.TableVolumes:        {pki.RoleAdmin, pki.RoleVolumed, pki.RoleEC2API, pki.RoleComputed},
 	client.TableSnapshots:      {pki.RoleAdmin, pki.RoleVolumed, pki.RoleEC2API},
 	client.TableSnapChunks:     {pki.RoleAdmin, pki.RoleVolumed},
-	client.TableImages:         {pki.RoleAdmin, pki.RoleEC2API},
+	client.TableImages:         {pki.RoleAdmin, pki.RoleEC2API, pki.RoleComputed},
 	client.TableInstances:      {pki.RoleAdmin, pki.RoleEC2API, pki.RoleComputed},
 	client.TableKeyPairs:       {pki.RoleAdmin, pki.RoleEC2API},
 	client.TableTags:           {pki.RoleAdmin, pki.RoleEC2API},

@@ -17,7 +17,8 @@ import (
 // Volume daemons also store snapshots as objects, through the object routes, but only under
 // client.SnapshotNamePrefix (guardObject), so they reach no S3 data either. Compute daemons
 // read the objects images are registered from, so they may read (GET and HEAD) any name but
-// a snapshot's, and write or delete none.
+// a snapshot's, and write or delete only names under client.ImageNamePrefix: the images they
+// save from instances' root disks.
 var (
 	objectRoles      = []pki.Role{pki.RoleProxy, pki.RoleObjectd}
 	replicationRoles = []pki.Role{pki.RoleObjectd}
@@ -66,7 +67,9 @@ func (s *Server) guardObject(what string, h http.HandlerFunc) http.HandlerFunc {
 				}
 			case pki.RoleComputed:
 				if r.Method != http.MethodGet && r.Method != http.MethodHead {
-					err = pki.Permit(p, what, objectRoles...)
+					if derr != nil || !strings.HasPrefix(name, client.ImageNamePrefix) {
+						err = pki.Permit(p, what+" outside "+client.ImageNamePrefix, objectRoles...)
+					}
 				} else if derr != nil || strings.HasPrefix(name, client.SnapshotNamePrefix) {
 					err = pki.Permit(p, what+" under "+client.SnapshotNamePrefix, objectRoles...)
 				}

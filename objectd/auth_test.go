@@ -471,7 +471,7 @@ func TestVolumedSnapshotObjects(t *testing.T) {
 }
 
 // TestComputedReadsObjects: a computed certificate reads (GET, HEAD) objects, the images it
-// fetches, but not snapshots, and writes and deletes nothing.
+// fetches, but not snapshots, and writes and deletes only the images it saves (".image/").
 func TestComputedReadsObjects(t *testing.T) {
 	tr := newTrust(t)
 	ids, err := pki.Ensure(tr.dir, "test", pki.IssueRequest{Role: pki.RoleComputed, Name: "c1"})
@@ -509,6 +509,24 @@ func TestComputedReadsObjects(t *testing.T) {
 	}
 	if _, err := cd.ChunkMeta(ctxT(t), tg, ".vol/vol-0123456789abcdef/0", 0); !errors.Is(err, client.ErrForbidden) {
 		t.Errorf("computed reads a chunk: %v, want ErrForbidden", err)
+	}
+	saved := client.ImageNamePrefix + "ami-0123456789abcdef0/part/0"
+	if err := cd.Put(ctxT(t), tg, client.PutRequest{Name: saved, Timestamp: ts(6), Length: 4}, strings.NewReader("disk")); err != nil {
+		t.Fatalf("computed writes a saved image: %v", err)
+	}
+	if o, err = cd.GetVersion(ctxT(t), tg, saved, ts(6), nil); err != nil {
+		t.Fatalf("computed reads a saved image: %v", err)
+	}
+	got, _ = io.ReadAll(o.Body)
+	o.Body.Close()
+	if string(got) != "disk" {
+		t.Fatalf("saved image read back %q", got)
+	}
+	if err := cd.Delete(ctxT(t), tg, saved, ts(7)); err != nil {
+		t.Errorf("computed deletes a saved image: %v", err)
+	}
+	if err := cd.Put(ctxT(t), tg, client.PutRequest{Name: ".imagex/1", Timestamp: ts(8), Length: 1}, strings.NewReader("x")); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("computed writes beside the image prefix: %v, want ErrForbidden", err)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"stratus/internal/testguest"
 	"stratus/internal/testutil"
@@ -30,65 +27,12 @@ func TestServerRunsInstances(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a guest under TCG")
 	}
-	uri := testguest.Libvirtd(t)
-	t.Cleanup(func() {
-		if err := testguest.StopDaemons(); err != nil {
-			t.Error(err)
-		}
-	})
-	g := testguest.BuildGuest(t)
-	// QEMU (libvirt's user) must reach the instance files under the data directory.
-	dir, err := os.MkdirTemp("", "stratus-compute-server-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sctx, stopServer := context.WithCancel(ctx)
-	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: 3, partPower: 6,
-		metaListen: freeAddr(t), objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0", nbdListen: freeAddr(t), volumeHost: "the-host",
-		compute: computeFlags{domainType: "qemu", libvirtURI: uri, network: "user"},
-		front:   frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: "off"}}
-	ready := make(chan adminCredentials, 1)
-	done := make(chan error, 1)
-	go func() { done <- runServer(sctx, f, func(c adminCredentials) { ready <- c }) }()
-	defer func() { stopServer(); <-done }()
-	var creds adminCredentials
-	select {
-	case creds = <-ready:
-	case err := <-done:
-		t.Fatalf("server: %v", err)
-	}
-
-	s3c := s3.New(s3.Options{Region: creds.Region, BaseEndpoint: aws.String(creds.Endpoint), UsePathStyle: true, RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKey, creds.SecretKey, ""), HTTPClient: &http.Client{Timeout: 60 * time.Second}})
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("boot")}); err != nil {
-		t.Fatal(err)
-	}
-	c := ec2Client(creds.EC2Endpoint, creds.Region, creds.AccessKey, creds.SecretKey)
-	register := func(key, path, kind string) string {
-		t.Helper()
-		body, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer body.Close()
-		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("boot"), Key: aws.String(key), Body: body,
-			Metadata: map[string]string{"image-type": kind}}); err != nil {
-			t.Fatal(err)
-		}
-		im, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{ImageLocation: aws.String("boot/" + key), Name: aws.String(key)})
-		if err != nil {
-			t.Fatalf("register %s: %v", key, err)
-		}
-		return aws.ToString(im.ImageId)
-	}
-	aki := register("vmlinux", g.Kernel, "kernel")
-	ari := register("initrd.img", g.Initrd, "ramdisk")
+	cs := startComputeServer(t, ctx, "")
+	c := cs.ec2
+	aki := cs.register("vmlinux", cs.guest.Kernel, "kernel", nil)
+	ari := cs.register("initrd.img", cs.guest.Initrd, "ramdisk", nil)
 	if !strings.HasPrefix(aki, "aki-") || !strings.HasPrefix(ari, "ari-") {
 		t.Fatalf("registered %s and %s", aki, ari)
 	}
@@ -102,21 +46,14 @@ func TestServerRunsInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := aws.ToString(run.Instances[0].InstanceId)
-	state := func() types.InstanceStateName {
-		out, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
-		if err != nil || len(out.Reservations) != 1 || len(out.Reservations[0].Instances) != 1 {
-			t.Fatalf("describe %s: %+v, %v", id, out, err)
-		}
-		return out.Reservations[0].Instances[0].State.Name
-	}
+	state := func() types.InstanceStateName { return cs.instance(id).State.Name }
 	// The guest boots, prints its markers and powers itself off.
 	testutil.Eventually(t, 60*time.Second, func() error {
-		out, err := c.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(id)})
+		text, err := cs.console(id)
 		if err != nil {
 			return err
 		}
-		text, _ := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
-		if !strings.Contains(string(text), testguest.BootMarker) || !strings.Contains(string(text), userData) {
+		if !strings.Contains(text, testguest.BootMarker) || !strings.Contains(text, userData) {
 			return fmt.Errorf("console so far: %q (instance %s)", text, state())
 		}
 		return nil
@@ -137,7 +74,7 @@ func TestServerRunsInstances(t *testing.T) {
 		}
 		return nil
 	})
-	if ents, err := os.ReadDir(filepath.Join(f.dataDir, "computed", "instances")); err != nil || len(ents) != 0 {
+	if ents, err := os.ReadDir(filepath.Join(cs.f.dataDir, "computed", "instances")); err != nil || len(ents) != 0 {
 		t.Errorf("instance files after termination: %v, %v", ents, err)
 	}
 }

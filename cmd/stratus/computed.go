@@ -173,6 +173,7 @@ type computeFlags struct {
 	network    string
 	vcpus      int
 	memoryMiB  int
+	cmdline    string
 }
 
 func (c *computeFlags) addFlags(fl *pflag.FlagSet) {
@@ -181,6 +182,7 @@ func (c *computeFlags) addFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.dataDir, "compute-data", "", "image cache and instance files, which QEMU must be able to read (default <data>/computed; <data> is then made traversable)")
 	fl.StringVar(&c.network, "compute-network", "user", "instances' network: user or libvirt:<network>")
 	fl.IntVar(&c.vcpus, "compute-vcpus", 0, "vCPUs instances may use in all (default: the machine's CPUs)")
+	fl.StringVar(&c.cmdline, "compute-kernel-cmdline", daemon.DefaultConfig().KernelCmdline, "kernel command line of instances booted from a kernel image (aki-)")
 	fl.IntVar(&c.memoryMiB, "compute-memory-mib", 0, fmt.Sprintf("memory instances may use in all, MiB (default: the machine's, less %d)", hostMemoryReserveMiB))
 }
 
@@ -198,6 +200,9 @@ func startCompute(ctx context.Context, g *errgroup.Group, f serverFlags, metaAdd
 	cfg := daemon.DefaultConfig()
 	cfg.Host, cfg.DomainType, cfg.NBDAddr, cfg.Network = f.volumeHost, driver.DomainType(f.compute.domainType), f.nbdListen, f.compute.network
 	cfg.VCPUs, cfg.MemoryMiB = f.compute.vcpus, f.compute.memoryMiB
+	if f.compute.cmdline != "" {
+		cfg.KernelCmdline = f.compute.cmdline
+	}
 	if cfg.VCPUs == 0 {
 		cfg.VCPUs = runtime.NumCPU()
 	}

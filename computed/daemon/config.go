@@ -54,6 +54,9 @@ type Config struct {
 	StopGrace time.Duration
 	// AttachTimeout bounds the wait for volumed to serve a volume just attached.
 	AttachTimeout time.Duration
+	// SavedImagePartBytes is the size of the objects an image saved from a root disk is cut
+	// into; 0 means DefaultSavedImagePartBytes.
+	SavedImagePartBytes int64
 	// LeaseTTL is the period of the volume leases the daemon takes; the host's volumed
 	// renews them.
 	LeaseTTL time.Duration

@@ -21,7 +21,7 @@ type Daemon struct {
 	cfg     Config
 	mc      *client.Client
 	drv     driver.Driver
-	objs    ObjectReader
+	objs    ObjectStore
 	cache   *image.Cache
 	log     *slog.Logger
 	m       *metrics
@@ -36,9 +36,9 @@ type Daemon struct {
 	wg      sync.WaitGroup
 }
 
-// New returns a daemon that reads and writes the catalog with mc, runs domains with drv and
-// reads image objects with objs.
-func New(cfg Config, mc *client.Client, drv driver.Driver, objs ObjectReader) (*Daemon, error) {
+// New returns a daemon that reads and writes the catalog with mc, runs domains with drv,
+// reads image objects with objs and writes there the images it saves.
+func New(cfg Config, mc *client.Client, drv driver.Driver, objs ObjectStore) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("computed: %w", err)
 	}
@@ -110,10 +110,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("reconcile domains with the catalog", "err", err)
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		d.heartbeats(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.followImages(ctx)
 	}()
 	d.follow(ctx)
 	wg.Wait()

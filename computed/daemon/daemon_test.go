@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -140,6 +141,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	cfg.KernelCmdline = "console=ttyS0 quiet panic=-1 stratus.wait=30"
 	cfg.HeartbeatInterval, cfg.PollInterval, cfg.ConsoleInterval, cfg.StopGrace = time.Second, 250*time.Millisecond, 500*time.Millisecond, 5*time.Second
 	cfg.LeaseTTL = vcfg.LeaseTTL
+	cfg.SavedImagePartBytes = 64 << 10 // a saved image of a few hundred KiB in several parts
 	cfg.Logger = itestutil.Logger(t).With("part", "computed")
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
@@ -226,6 +228,21 @@ func TestInstanceLifecycle(t *testing.T) {
 		if dom.Name == id && len(dom.Volumes) != 0 {
 			t.Fatalf("the stopped domain still has %+v", dom.Volumes)
 		}
+	}
+
+	// An image requested of this instance, which boots a kernel and has no root disk (the
+	// EC2 API refuses that; a record written anyway): the host records it failed, with why,
+	// and drops the request.
+	noDisk := client.NewImageID(client.ImageMachine)
+	if err := ec2.CreateImage(ctx, client.Image{ID: noDisk, Account: "alice", Kind: client.ImageMachine, Name: "nodisk", Format: "qcow2",
+		SourceInstance: id, Host: host, State: client.ImagePending}); err != nil {
+		t.Fatal(err)
+	}
+	updateInstance(t, ctx, ec2, id, func(in *client.Instance) { in.CreateImage = noDisk })
+	waitInstance(t, ctx, ec2, id, 10*time.Second, "image request dropped", func(in client.Instance) bool { return in.CreateImage == "" })
+	if im, _, err := ec2.Image(ctx, noDisk); err != nil || im.State != client.ImageFailed || im.StateReason == nil ||
+		!strings.Contains(im.StateReason.Message, "no root disk") {
+		t.Errorf("image of an instance with no root disk: %+v, %v", im, err)
 	}
 
 	// Terminate.
@@ -319,6 +336,63 @@ func TestInstanceLifecycle(t *testing.T) {
 	if err != nil || info.BackingFile != filepath.Join(dataDir, "images", "sha256-"+rootSum) || info.BackingFileFormat != "raw" {
 		t.Errorf("root disk: %+v, %v", info, err)
 	}
+
+	// Its disk saved as an image, as CreateImage asks: stopped, a pending image and the
+	// request on the instance. The host flattens the overlay and writes it under .image/ on
+	// the three storage nodes (as its computed certificate may), and records it available
+	// with the file's digest; the objects read back are that file, a qcow2 with no backing
+	// file. Deregistered, the host deletes the objects, then the record.
+	updateInstance(t, ctx, ec2, id4, func(in *client.Instance) { in.DesiredState = client.DesireStopped })
+	waitInstance(t, ctx, ec2, id4, 30*time.Second, "stopped", func(in client.Instance) bool { return in.State == client.InstanceStopped })
+	saved := client.NewImageID(client.ImageMachine)
+	if err := ec2.CreateImage(ctx, client.Image{ID: saved, Account: "alice", Kind: client.ImageMachine, Name: "saved", Format: "qcow2",
+		KernelID: aki, RamdiskID: ari, SourceInstance: id4, Host: host, State: client.ImagePending}); err != nil {
+		t.Fatal(err)
+	}
+	requested := time.Now()
+	updateInstance(t, ctx, ec2, id4, func(in *client.Instance) { in.CreateImage = saved })
+	waitInstance(t, ctx, ec2, id4, 30*time.Second, "image request done", func(in client.Instance) bool { return in.CreateImage == "" })
+	t.Logf("image saved %v after the request", time.Since(requested).Round(time.Millisecond))
+	im, _, err := ec2.Image(ctx, saved)
+	if err != nil || im.State != client.ImageAvailable || im.Manifest != client.ImageObjectPrefix(saved)+"manifest" || im.SHA256 == "" {
+		t.Fatalf("saved image %+v, %v", im, err)
+	}
+	savedFile := filepath.Join(t.TempDir(), "saved.qcow2")
+	parts := readSavedImage(t, ctx, writer, im, savedFile)
+	if len(parts) < 2 {
+		t.Errorf("saved image in %d parts of 64 KiB, want several", len(parts))
+	}
+	out, err = exec.CommandContext(ctx, "qemu-img", "info", "--output=json", "-f", "qcow2", savedFile).Output()
+	info = image.Info{}
+	if err == nil {
+		err = json.Unmarshal(out, &info)
+	}
+	if err != nil || info.BackingFile != "" || info.VirtualSize != 8<<20 {
+		t.Errorf("saved image: %+v, %v", info, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dataDir, "staging")); len(ents) != 0 {
+		t.Errorf("staging after the save: %v", ents)
+	}
+	im.State = client.ImageDeregistered
+	_, idx, _ := ec2.Image(ctx, saved)
+	if err := ec2.UpdateImage(ctx, im, idx); err != nil {
+		t.Fatal(err)
+	}
+	itestutil.Eventually(t, 15*time.Second, func() error {
+		if _, _, err := ec2.Image(ctx, saved); !errors.Is(err, client.ErrNotFound) {
+			return fmt.Errorf("deregistered image record: %v", err)
+		}
+		return nil
+	})
+	for _, name := range append(parts, im.Manifest) {
+		if o, err := writer.Get(ctx, name, 0, nil); !errors.Is(err, objclient.ErrNotFound) {
+			if err == nil {
+				o.Body.Close()
+			}
+			t.Errorf("object %s of the removed image: %v, want ErrNotFound", name, err)
+		}
+	}
+
 	updateInstance(t, ctx, ec2, id4, func(in *client.Instance) { in.DesiredState = client.DesireTerminated })
 	waitInstance(t, ctx, ec2, id4, 30*time.Second, "terminated", func(in client.Instance) bool { return in.State == client.InstanceTerminated })
 
@@ -476,6 +550,52 @@ func putObject(t *testing.T, ctx context.Context, mc *client.Client, px *proxy.P
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// readSavedImage reads a saved image's parts, as its manifest lists them, into path, checks
+// the size and digest the record holds, and returns the parts' names.
+func readSavedImage(t *testing.T, ctx context.Context, px *proxy.Proxy, im client.Image, path string) []string {
+	t.Helper()
+	read := func(name string, version uint64) []byte {
+		o, err := px.Get(ctx, name, hlc.Timestamp(version), nil)
+		if err != nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		defer o.Body.Close()
+		b, err := io.ReadAll(o.Body)
+		if err != nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		return b
+	}
+	var m struct {
+		Parts []struct {
+			Name    string `json:"name"`
+			Version uint64 `json:"version"`
+			Size    int64  `json:"size"`
+		} `json:"parts"`
+	}
+	if err := json.Unmarshal(read(im.Manifest, im.ManifestVersion), &m); err != nil || len(m.Parts) == 0 {
+		t.Fatalf("manifest of %s: %+v, %v", im.ID, m, err)
+	}
+	var data []byte
+	var names []string
+	for _, p := range m.Parts {
+		b := read(p.Name, p.Version)
+		if int64(len(b)) != p.Size || !strings.HasPrefix(p.Name, client.ImageObjectPrefix(im.ID)) {
+			t.Fatalf("part %s: %d bytes, manifest says %d", p.Name, len(b), p.Size)
+		}
+		data = append(data, b...)
+		names = append(names, p.Name)
+	}
+	sum := sha256.Sum256(data)
+	if int64(len(data)) != im.SizeBytes || hex.EncodeToString(sum[:]) != im.SHA256 {
+		t.Fatalf("saved image %s: %d bytes with digest %x, the record says %d and %s", im.ID, len(data), sum, im.SizeBytes, im.SHA256)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
 
 // waitInstance polls the instance until ok, failing the test after timeout.

@@ -4,7 +4,10 @@
 // fetches images from the object store into the verified cache, makes root-disk overlays and
 // config drives, defines and starts libvirt domains through computed/driver, attaches volumes
 // through the host's volumed (taking each volume's attachment lease), tails each serial
-// console into the instance's record, and tears everything down at termination. After a
+// console into the instance's record, saves a stopped instance's root disk as an image when
+// the API asks (CreateImage: flattened to qcow2 and written to the object store under
+// ".image/<id>/", saveimage.go), removes the images it saved once they are deregistered
+// (reapimages.go), and tears everything down at termination. After a
 // restart it compares the hypervisor's domains with the records: nothing is lost, and
 // domains without a live record are removed.
 //

@@ -39,6 +39,17 @@ func (d *Daemon) fetch(ctx context.Context, key string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("image %s: %w", key, err)
 	}
+	if im.Created() {
+		// Saved by a host from an instance's root disk: parts in the system namespace.
+		n, err := copyParts(ctx, d.objs, im.Manifest, im.ManifestVersion, w)
+		if err == nil && n != im.SizeBytes {
+			err = fmt.Errorf("read %d bytes, the image record says %d", n, im.SizeBytes)
+		}
+		if err != nil {
+			return fmt.Errorf("image %s: %w", im.ID, err)
+		}
+		return nil
+	}
 	e, err := resolveObject(ctx, d.mc, im)
 	if err != nil {
 		return err
@@ -60,7 +71,7 @@ func (d *Daemon) imageFile(ctx context.Context, id string, kind client.ImageKind
 		return "", im, fmt.Errorf("%w: image %s is a %s image in state %s, not an available %s image", errNoImage, id, im.Kind, im.State, kind)
 	}
 	ref := image.Ref{Key: im.ID, SHA256: im.SHA256}
-	if _, err := os.Stat(d.cache.Path(ref.SHA256)); ref.SHA256 == "" || err != nil {
+	if _, err := os.Stat(d.cache.Path(ref.SHA256)); !im.Created() && (ref.SHA256 == "" || err != nil) {
 		// Not cached: the object must exist, in a bucket of the image's account.
 		if _, err := resolveObject(ctx, d.mc, im); err != nil {
 			return "", im, err

@@ -30,11 +30,13 @@ type ObjectReader interface {
 const maxManifestBytes = 8 << 20
 
 type manifest struct {
-	Parts []struct {
-		Name    string `json:"name"`
-		Version uint64 `json:"version"`
-		Size    int64  `json:"size"`
-	} `json:"parts"`
+	Parts []manifestPart `json:"parts"`
+}
+
+type manifestPart struct {
+	Name    string `json:"name"`
+	Version uint64 `json:"version"`
+	Size    int64  `json:"size"`
 }
 
 // dataName is where the storage nodes hold e's bytes.
@@ -82,29 +84,48 @@ func copyObject(ctx context.Context, objs ObjectReader, e client.ObjectEntry, w 
 		}
 		return err
 	}
-	var mb strings.Builder
-	if _, err := copyVersion(ctx, objs, dataName(e), e.Version, &limitedWriter{w: &mb, n: maxManifestBytes}); err != nil {
-		return fmt.Errorf("object %s/%s: manifest: %w", e.Bucket, e.Key, err)
-	}
-	var m manifest
-	if err := json.Unmarshal([]byte(mb.String()), &m); err != nil {
-		return fmt.Errorf("object %s/%s: manifest: %w", e.Bucket, e.Key, err)
-	}
-	var total int64
-	for _, p := range m.Parts {
-		n, err := copyVersion(ctx, objs, p.Name, p.Version, w)
-		if err != nil {
-			return err
-		}
-		if n != p.Size {
-			return fmt.Errorf("object %s/%s: part %s: read %d bytes, want %d", e.Bucket, e.Key, p.Name, n, p.Size)
-		}
-		total += n
+	total, err := copyParts(ctx, objs, dataName(e), e.Version, w)
+	if err != nil {
+		return fmt.Errorf("object %s/%s: %w", e.Bucket, e.Key, err)
 	}
 	if total != e.Size {
 		return fmt.Errorf("object %s/%s: parts hold %d bytes, the index says %d", e.Bucket, e.Key, total, e.Size)
 	}
 	return nil
+}
+
+// readManifest reads the manifest stored as version of name.
+func readManifest(ctx context.Context, objs ObjectReader, name string, version uint64) (manifest, error) {
+	var mb strings.Builder
+	if _, err := copyVersion(ctx, objs, name, version, &limitedWriter{w: &mb, n: maxManifestBytes}); err != nil {
+		return manifest{}, fmt.Errorf("manifest: %w", err)
+	}
+	var m manifest
+	if err := json.Unmarshal([]byte(mb.String()), &m); err != nil {
+		return manifest{}, fmt.Errorf("manifest %s: %w", name, err)
+	}
+	return m, nil
+}
+
+// copyParts writes the parts the manifest stored as version of name lists to w, in order,
+// checking each one's length, and returns the bytes written.
+func copyParts(ctx context.Context, objs ObjectReader, name string, version uint64, w io.Writer) (int64, error) {
+	m, err := readManifest(ctx, objs, name, version)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, p := range m.Parts {
+		n, err := copyVersion(ctx, objs, p.Name, p.Version, w)
+		if err != nil {
+			return total, err
+		}
+		if n != p.Size {
+			return total, fmt.Errorf("part %s: read %d bytes, want %d", p.Name, n, p.Size)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // copyVersion copies one stored version whole; the storage node's checksum of a whole read

@@ -21,6 +21,7 @@ type worker struct {
 	pendingSince time.Time // when the worker first saw the instance pending (launch latency)
 	console      consoleState
 	failures     int // consecutive failed steps, for backoff
+	saveFailures int // consecutive failed attempts to save the requested image
 }
 
 // run steps the instance whenever it is kicked or PollInterval passes (the guest may power
@@ -79,6 +80,19 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 	}
 	if in.State == client.InstancePending && w.pendingSince.IsZero() {
 		w.pendingSince = time.Now()
+	}
+	if in.CreateImage != "" && in.State == client.InstanceStopped {
+		// The disk is saved as it was when the API accepted the request, before a start or
+		// a termination changes or removes it.
+		if err := w.saveImage(ctx, in); err != nil {
+			return false, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+		in, _, err = d.mc.Instance(cctx, w.id)
+		cancel()
+		if err != nil {
+			return false, err
+		}
 	}
 	if in.DesiredState == client.DesireTerminated {
 		err := w.terminate(ctx, in)
@@ -285,7 +299,12 @@ func (w *worker) toStopped(ctx context.Context, in client.Instance, dom driver.S
 // timed runs one action on the hypervisor under the call timeout (the stop grace on top for
 // stops) and records its duration.
 func (w *worker) timed(ctx context.Context, action string, fn func(context.Context) error) error {
-	cctx, cancel := context.WithTimeout(ctx, w.d.cfg.CallTimeout+w.d.cfg.StopGrace)
+	return w.timedFor(ctx, action, w.d.cfg.CallTimeout+w.d.cfg.StopGrace, fn)
+}
+
+// timedFor is timed with its own bound, for actions whose length grows with a disk's size.
+func (w *worker) timedFor(ctx context.Context, action string, timeout time.Duration, fn func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	err := fn(cctx)

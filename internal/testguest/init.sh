@@ -19,6 +19,7 @@ if [ -b /dev/sr0 ]; then
 		cat /cidata/user-data
 		echo
 		echo "STRATUS-USERDATA-END"
+		iid="$(sed -n 's/.*"instance-id": *"\([^"]*\)".*/\1/p' /cidata/meta-data)"
 		umount /cidata
 	fi
 fi
@@ -28,6 +29,20 @@ for d in /sys/block/vd*; do
 	[ -d "$d" ] || continue
 	echo "STRATUS-DISK ${d##*/} $(cat "$d/size") $(cat "$d/serial" 2>/dev/null)"
 done
+
+# The root disk (vda without a volume's serial): print the marker an earlier boot left in
+# its first block, if any, then leave this boot's, so an image saved from the disk shows
+# which instance wrote it when it boots elsewhere.
+if [ -b /dev/vda ] && case "$(cat /sys/block/vda/serial 2>/dev/null)" in vol*) false ;; *) true ;; esac; then
+	found="$(head -c 512 /dev/vda | head -n 1 | tr -d '\000')"
+	case "$found" in STRATUS-ROOT-MARKER*) echo "STRATUS-ROOT-FOUND $found" ;; esac
+	printf 'STRATUS-ROOT-MARKER %s\n' "${iid:-unknown}" > /tmp/rootmarker
+	if dd if=/tmp/rootmarker of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null; then
+		sync
+		blockdev --flushbufs /dev/vda
+		echo "STRATUS-ROOT-WRITTEN ${iid:-unknown}"
+	fi
+fi
 
 volumes() {
 	for s in /sys/block/vd*/serial; do
@@ -83,6 +98,8 @@ while [ -z "$(volumes)" ] && [ "$n" -lt "$((wait * 5))" ]; do sleep 0.2; n=$((n 
 for d in $(volumes); do
 	dev="/dev/${d##*/}"
 	serial="$(cat "$d/serial")"
+	found="$(head -c 512 "$dev" | head -n 1 | tr -d '\000')"
+	case "$found" in STRATUS-VOLUME-MARKER*) echo "STRATUS-VOLUME-FOUND $serial $found" ;; esac
 	printf 'STRATUS-VOLUME-MARKER %s\n' "$serial" > /tmp/marker
 	if dd if=/tmp/marker of="$dev" bs=512 count=1 conv=sync,fsync 2>/dev/null; then
 		sync

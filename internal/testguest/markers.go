@@ -8,7 +8,18 @@ const (
 	UserDataEnd   = "STRATUS-USERDATA-END"
 	VolumeMarker  = "STRATUS-VOLUME-MARKER"
 	VolumeWritten = "STRATUS-VOLUME-WRITTEN"
-	DoneMarker    = "STRATUS-TESTGUEST-DONE"
+	// VolumeFound starts "STRATUS-VOLUME-FOUND SERIAL LINE": a volume already held a
+	// marker (LINE, an earlier boot's, naming the volume it was written to) before this
+	// boot wrote its own.
+	VolumeFound = "STRATUS-VOLUME-FOUND"
+	// RootMarker starts the first block the guest writes to its root disk (vda, a disk
+	// without a volume's serial), followed by the instance ID from the config drive, and
+	// prints RootWritten with that ID; RootFound starts "STRATUS-ROOT-FOUND LINE" when the
+	// disk already held a marker (LINE) at boot: an image saved from an earlier instance.
+	RootMarker  = "STRATUS-ROOT-MARKER"
+	RootWritten = "STRATUS-ROOT-WRITTEN"
+	RootFound   = "STRATUS-ROOT-FOUND"
+	DoneMarker  = "STRATUS-TESTGUEST-DONE"
 	// DiskLine starts a line "STRATUS-DISK vdX SECTORS SERIAL" for each virtio disk the
 	// guest found at boot.
 	DiskLine = "STRATUS-DISK"

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -54,7 +55,28 @@ type Image struct {
 	RootDeviceName string     `json:"root_device_name,omitempty"`
 	State          ImageState `json:"state"`
 	CreatedAt      time.Time  `json:"created_at"`
+
+	// An image made by CreateImage from an instance's root disk has no bucket: the compute
+	// host running the instance (Host) saves the disk, flattened to qcow2, as objects under
+	// ImageObjectPrefix(ID) in the object store's system namespace, which no S3 caller
+	// reaches, and Manifest (with ManifestVersion) names the list of their parts. It is
+	// pending until saved, then available, or failed with StateReason. Deregistered, the
+	// same host removes the objects and then the record.
+	SourceInstance  string       `json:"source_instance,omitempty"`
+	Host            string       `json:"host,omitempty"`
+	Manifest        string       `json:"manifest,omitempty"`
+	ManifestVersion uint64       `json:"manifest_version,omitempty"`
+	StateReason     *StateReason `json:"state_reason,omitempty"`
 }
+
+// ImageObjectPrefix is where the objects of an image made by CreateImage live: under the
+// object store's ".image/" namespace (objclient.ImageNamePrefix), which compute hosts may
+// write and S3 names never reach.
+func ImageObjectPrefix(id string) string { return ".image/" + id + "/" }
+
+// Created reports whether im was made by CreateImage (its bytes saved by a compute host)
+// rather than registered from an S3 object.
+func (im Image) Created() bool { return im.SourceInstance != "" }
 
 // NewImageID returns a random ID of an image of the given kind; "" for an unknown kind.
 func NewImageID(kind ImageKind) string {
@@ -79,8 +101,14 @@ func (im Image) Validate() error {
 	switch {
 	case !ValidImageID(im.ID, im.Kind):
 		return fmt.Errorf("%w: %s image id %q is not %s and 17 lowercase hex digits", ErrBadRequest, im.Kind, im.ID, imageIDPrefixes[im.Kind])
-	case im.Bucket == "" || im.Key == "":
+	case !im.Created() && (im.Bucket == "" || im.Key == ""):
 		return fmt.Errorf("%w: image %s needs a bucket and a key", ErrBadRequest, im.ID)
+	case im.Created() && (im.Kind != ImageMachine || !ValidInstanceID(im.SourceInstance) || im.Host == "" || im.Bucket != "" || im.Key != ""):
+		return fmt.Errorf("%w: image %s: an image created from an instance is a machine image with a valid source instance, a host and no bucket or key", ErrBadRequest, im.ID)
+	case im.Manifest != "" && !strings.HasPrefix(im.Manifest, ImageObjectPrefix(im.ID)):
+		return fmt.Errorf("%w: image %s: manifest %q is not under %s", ErrBadRequest, im.ID, im.Manifest, ImageObjectPrefix(im.ID))
+	case im.Created() && im.State == ImageAvailable && im.Manifest == "":
+		return fmt.Errorf("%w: image %s: an available created image needs its manifest", ErrBadRequest, im.ID)
 	case im.SHA256 != "" && !validHex(im.SHA256, 64):
 		return fmt.Errorf("%w: image %s: sha256 %q is not 64 lowercase hex digits", ErrBadRequest, im.ID, im.SHA256)
 	case im.SizeBytes < 0:
@@ -129,11 +157,12 @@ func (c *Client) Images(ctx context.Context, opts ...ReadOption) ([]Image, error
 }
 
 // UpdateImage replaces an image if it is unchanged since modIndex; ErrConflict otherwise.
-func (c *Client) UpdateImage(ctx context.Context, im Image, modIndex uint64) error {
+// extra ops are applied in the same transaction.
+func (c *Client) UpdateImage(ctx context.Context, im Image, modIndex uint64, extra ...Op) error {
 	if err := im.Validate(); err != nil {
 		return err
 	}
-	return c.replaceJSON(ctx, TableImages, "image", im.ID, im, modIndex, nil)
+	return c.replaceJSON(ctx, TableImages, "image", im.ID, im, modIndex, extra)
 }
 
 // DeleteImage removes an image's record if it is unchanged since modIndex; ErrConflict

@@ -101,7 +101,11 @@ type Instance struct {
 	PrivateIP      string           `json:"private_ip,omitempty"`
 	Network        InstanceNetwork  `json:"network,omitzero"`
 	Console        *InstanceConsole `json:"console,omitempty"`
-	UpdatedAt      time.Time        `json:"updated_at"`
+	// CreateImage is a pending image (ami-) the API asked to make from this stopped
+	// instance's root disk; its host saves the disk before any other change of state and
+	// clears the field.
+	CreateImage string    `json:"create_image,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // StateReason says why an instance is in its state (EC2's StateReason).
@@ -165,6 +169,8 @@ func (in Instance) Validate() error {
 		return fmt.Errorf("%w: instance %s: console tail is %d bytes, more than %d", ErrBadRequest, in.ID, len(in.Console.Output), MaxInstanceConsoleBytes)
 	case len(in.Volumes) > MaxInstanceVolumes:
 		return fmt.Errorf("%w: instance %s: %d volumes, more than %d", ErrBadRequest, in.ID, len(in.Volumes), MaxInstanceVolumes)
+	case in.CreateImage != "" && !ValidImageID(in.CreateImage, ImageMachine):
+		return fmt.Errorf("%w: instance %s: create_image %q is not an ami- ID", ErrBadRequest, in.ID, in.CreateImage)
 	}
 	if in.UserData != "" {
 		if _, err := in.DecodeUserData(); err != nil {

@@ -46,10 +46,34 @@ func TestComputeRecords(t *testing.T) {
 			t.Errorf("create image %+v: %v, want ErrBadRequest", bad, err)
 		}
 	}
-	if err := host.CreateImage(ctx, client.Image{ID: ari, Kind: client.ImageRamdisk, Bucket: "b", Key: "k"}); !errors.Is(err, client.ErrForbidden) {
-		t.Fatalf("a compute host creates an image: %v, want ErrForbidden", err)
+	// An image made from an instance: no bucket, a source instance and a host; the host
+	// (which may write images since it saves them) records it saved.
+	src := client.NewInstanceID()
+	amiID := client.NewImageID(client.ImageMachine)
+	for _, bad := range []client.Image{
+		{ID: amiID, Kind: client.ImageMachine, Format: "qcow2", SourceInstance: src, Host: "h1", Bucket: "b", Key: "k", State: client.ImagePending},
+		{ID: amiID, Kind: client.ImageMachine, Format: "qcow2", SourceInstance: src, State: client.ImagePending},
+		{ID: amiID, Kind: client.ImageMachine, Format: "qcow2", SourceInstance: src, Host: "h1", State: client.ImageAvailable},
+		{ID: amiID, Kind: client.ImageMachine, Format: "qcow2", SourceInstance: src, Host: "h1", State: client.ImageAvailable, Manifest: ".image/other/manifest"},
+		{ID: client.NewImageID(client.ImageKernel), Kind: client.ImageKernel, SourceInstance: src, Host: "h1", State: client.ImagePending},
+	} {
+		if err := ec2.CreateImage(ctx, bad); !errors.Is(err, client.ErrBadRequest) {
+			t.Errorf("create image %+v: %v, want ErrBadRequest", bad, err)
+		}
 	}
-	got, idx, err := host.Image(ctx, aki)
+	saved := client.Image{ID: amiID, Account: "alice", Kind: client.ImageMachine, Name: "saved", Format: "qcow2", SourceInstance: src, Host: "h1", State: client.ImagePending}
+	if err := ec2.CreateImage(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	got, idx, err := host.Image(ctx, amiID)
+	if err != nil || !got.Created() {
+		t.Fatalf("saved image read back %+v, %v", got, err)
+	}
+	got.State, got.Manifest, got.ManifestVersion = client.ImageAvailable, client.ImageObjectPrefix(amiID)+"manifest", 7
+	if err := host.UpdateImage(ctx, got, idx); err != nil {
+		t.Fatalf("the host records the image saved: %v", err)
+	}
+	got, idx, err = host.Image(ctx, aki)
 	if err != nil || got.State != client.ImageAvailable || got.CreatedAt.IsZero() || got.SHA256 != kernel.SHA256 {
 		t.Fatalf("image read back %+v, %v", got, err)
 	}

@@ -106,6 +106,11 @@ func CheckDevice(dev string) error {
 // others: a volumed certificate cannot reach S3 data.
 const SnapshotNamePrefix = ".snap/"
 
+// ImageNamePrefix starts the names of the objects of images compute hosts save from
+// instances' root disks (CreateImage): the one prefix storage nodes let computed
+// certificates write and delete. Like ".snap/", no S3 bucket or key maps there.
+const ImageNamePrefix = ".image/"
+
 // EncodeName returns the path segment for name.
 func EncodeName(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
 
