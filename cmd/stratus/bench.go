@@ -26,7 +26,7 @@ func init() { register(newBenchCmd) }
 
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure S3 endpoints (Stratus or any other) and the ring"}
-	cmd.AddCommand(newBenchS3Cmd(), newBenchRingCmd(), newBenchSuiteCmd(), newBenchVolumeCmd())
+	cmd.AddCommand(newBenchS3Cmd(), newBenchRingCmd(), newBenchSuiteCmd(), newBenchVolumeCmd(), newBenchEC2Cmd())
 	return cmd
 }
 
@@ -304,12 +304,12 @@ type benchServer struct {
 // spawnBenchServer starts `stratus server` as a child process under dir, on free loopback
 // ports (serving volumes over NBD too if volumes), and waits until it serves. A process of
 // its own keeps the load tool's CPU and allocations out of the server's.
-func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes bool) (*benchServer, error) {
+func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes bool, extra ...string) (*benchServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	var addrs [5]string
+	var addrs [6]string
 	for i := range addrs {
 		if addrs[i], err = freeLoopbackAddr(); err != nil {
 			return nil, err
@@ -321,7 +321,12 @@ func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes boo
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(exe, "--log-level", "warn", "server", "--data", data, "--replicas", strconv.Itoa(replicas),
 		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3], "--nbd-listen", addrs[4],
-		"--ec2-listen", "") // the benchmarks need no EC2 API, and must not collide with a running server's
+		"--ec2-listen", "") // the S3 and volume benchmarks need no EC2 API, and must not collide with a running server's
+	if len(extra) > 0 {
+		// The EC2 benchmark: on a free port of its own (a later flag wins).
+		cmd.Args = append(cmd.Args, "--ec2-listen", addrs[5])
+		cmd.Args = append(cmd.Args, extra...)
+	}
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -79,6 +79,11 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 	}
 	if in.State == client.InstancePending && w.pendingSince.IsZero() {
 		w.pendingSince = time.Now()
+		// The pickup phase: the API's write to this sight of it (watch, worker start). The
+		// clocks are two machines' in a cluster; a skewed or stale one is left out.
+		if pickup := w.pendingSince.Sub(in.LaunchTime); !in.LaunchTime.IsZero() && pickup >= 0 && pickup < time.Hour {
+			d.m.launchPhase.WithLabelValues(phasePickup).Observe(pickup.Seconds())
+		}
 	}
 	if in.DesiredState == client.DesireTerminated {
 		err := w.terminate(ctx, in)
@@ -160,6 +165,8 @@ func (w *worker) toRunning(ctx context.Context, in client.Instance, dom driver.S
 		if err := w.launch(ctx, in); err != nil {
 			return w.launchFailed(ctx, in, err)
 		}
+		launched := time.Now()
+		defer func() { d.m.launchPhase.WithLabelValues(phaseRecord).Observe(time.Since(launched).Seconds()) }()
 	case driver.StateShutoff, driver.StateCrashed:
 		if err := w.startDefined(ctx, in); err != nil {
 			if in.State == client.InstancePending {
