@@ -148,7 +148,8 @@ func (d *Daemon) heartbeat(ctx context.Context) error {
 	defer cancel()
 	h := client.ComputeHost{Host: d.cfg.Host, Zone: d.cfg.Zone, VCPUs: d.cfg.VCPUs, MemoryMiB: d.cfg.MemoryMiB,
 		DomainType: string(d.cfg.DomainType), NBDAddr: d.cfg.NBDAddr, HeartbeatAt: time.Now().UTC(), StartedAt: d.started,
-		Version: d.cfg.Version}
+		HeartbeatIntervalMS: d.cfg.HeartbeatInterval.Milliseconds(),
+		Version:             d.cfg.Version}
 	if ins, err := d.mc.Instances(cctx); err == nil {
 		for _, in := range ins {
 			if in.Host == d.cfg.Host && usesCapacity(in) {
