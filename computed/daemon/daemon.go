@@ -63,8 +63,12 @@ func New(cfg Config, mc *client.Client, drv driver.Driver, objs ObjectReader) (*
 			return nil, err
 		}
 	}
-	d.cache, err = image.NewCache(image.Config{Dir: filepath.Join(cfg.DataDir, "images"), Fetch: d.fetch})
+	d.cache, err = image.NewCache(image.Config{Dir: filepath.Join(cfg.DataDir, "images"), Fetch: d.fetch,
+		MaxBytes: cfg.ImageCacheMaxBytes, InUse: d.imagesInUse})
 	if err != nil {
+		return nil, err
+	}
+	if err := d.registerCacheMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
 	if err := d.loadDigests(); err != nil {

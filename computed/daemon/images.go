@@ -66,7 +66,7 @@ func (d *Daemon) cachedImageFile(ctx context.Context, id string, kind client.Ima
 	if im.Kind != kind || im.State != client.ImageAvailable {
 		return "", im, false, fmt.Errorf("%w: image %s is a %s image in state %s, not an available %s image", errNoImage, id, im.Kind, im.State, kind)
 	}
-	ref := image.Ref{Key: im.ID, SHA256: im.SHA256}
+	ref := image.Ref{Key: im.ID, SHA256: im.SHA256, SizeBytes: im.SizeBytes}
 	if _, err := os.Stat(d.cache.Path(ref.SHA256)); ref.SHA256 == "" || err != nil {
 		// Not cached: the object must exist, in a bucket of the image's account.
 		if _, err := resolveObject(ctx, d.mc, im); err != nil {

@@ -50,6 +50,7 @@ func (w *worker) launch(ctx context.Context, in client.Instance) error {
 		return p, im, err
 	}
 	kernelID, ramdiskID := in.KernelID, in.RamdiskID
+	var rootBase string // the cached image under the root disk's overlay
 	if client.ValidImageID(in.ImageID, client.ImageKernel) && kernelID == "" {
 		kernelID = in.ImageID // a kernel boot with no root disk
 	}
@@ -58,6 +59,7 @@ func (w *worker) launch(ctx context.Context, in client.Instance) error {
 		if err != nil {
 			return err
 		}
+		rootBase = base
 		if kernelID == "" {
 			kernelID, ramdiskID = im.KernelID, im.RamdiskID
 		}
@@ -87,6 +89,9 @@ func (w *worker) launch(ctx context.Context, in client.Instance) error {
 				return err
 			}
 		}
+	}
+	if err := d.recordImagesInUse(in.ID, rootBase, spec.Kernel, spec.Initrd); err != nil {
+		return err
 	}
 	userData, err := in.DecodeUserData()
 	if err != nil {
