@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"stratus/computed/daemon"
 	"stratus/computed/driver"
@@ -112,9 +113,34 @@ func TestLostHost(t *testing.T) {
 		}
 		return out.Reservations[0].Instances[0]
 	}
+	// Another API process's metrics see the same catalog.
+	reg := prometheus.NewRegistry()
+	if _, err := New(Config{Region: testRegion, Registerer: reg}, e.Meta.ClientAs(pki.RoleEC2API)); err != nil {
+		t.Fatal(err)
+	}
+	gauge := func(name, label string) float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if mf.GetName() == name && m.GetLabel()[0].GetValue() == label {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		t.Fatalf("no %s{%s}", name, label)
+		return 0
+	}
 	wantStatus(types.SummaryStatusOk, types.StatusTypePassed)
 	if d := described(); d.State.Name != types.InstanceStateNameRunning || d.StateReason != nil {
 		t.Fatalf("live host: instance %s, reason %+v", d.State.Name, d.StateReason)
+	}
+	if live, lost, running := gauge("stratus_ec2api_compute_hosts", "live"), gauge("stratus_ec2api_compute_hosts", "lost"),
+		gauge("stratus_ec2api_instances", "running"); live != 1 || lost != 0 || running != 1 {
+		t.Fatalf("metrics: %v live, %v lost hosts, %v running instances", live, lost, running)
 	}
 	h, err := e.Admin.ComputeHost(ctx, cfg.Host)
 	if err != nil || h.HeartbeatInterval() != cfg.HeartbeatInterval {
@@ -132,6 +158,9 @@ func TestLostHost(t *testing.T) {
 	if d.State.Name != types.InstanceStateNameRunning || d.StateReason == nil || aws.ToString(d.StateReason.Code) != LostHostCode ||
 		!strings.Contains(aws.ToString(d.StateReason.Message), "lost-host") {
 		t.Fatalf("lost host: instance %s, reason %+v", d.State.Name, d.StateReason)
+	}
+	if lost, running := gauge("stratus_ec2api_compute_hosts", "lost"), gauge("stratus_ec2api_instances", "running"); lost != 1 || running != 1 {
+		t.Fatalf("metrics: %v lost hosts, %v running instances", lost, running)
 	}
 	// The only host of the zone is lost: nothing is placed.
 	_, err = run(e, c, img, "t3.nano", 1, 1)

@@ -170,6 +170,11 @@ func New(cfg Config, mc *meta.Client) (*Server, error) {
 	if cfg.FailureLimit > 0 {
 		s.limiter = sigv4.NewFailureLimiter(cfg.FailureLimit, cfg.FailureWindow, sigv4.DefaultMaxTracked)
 	}
+	if cfg.Registerer != nil && mc != nil {
+		if err := cfg.Registerer.Register(newFleetCollector(s)); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
