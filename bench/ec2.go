@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -71,6 +72,12 @@ type LaunchLevel struct {
 	ToRunning Latency `json:"to_running"`
 	// ToConsole is RunInstances's call to GetConsoleOutput first showing the marker.
 	ToConsole *Latency `json:"to_console,omitempty"`
+	// PollRetries counts DescribeInstances and GetConsoleOutput calls that failed in
+	// transport (not with an EC2 error) and were tried again at the next poll.
+	PollRetries int64 `json:"poll_retries"`
+	// NotTerminated counts the level's instances still not terminated two minutes after
+	// the level ended (a host that fails to tear instances down); the run goes on.
+	NotTerminated int `json:"not_terminated"`
 	// Phases are the compute host's phases of the launches in this level.
 	Phases map[string]PhaseStats `json:"phases,omitempty"`
 }
@@ -88,13 +95,31 @@ type ec2Bench struct {
 	mu  sync.Mutex
 	// launched are the IDs of every instance launched, to terminate them all at the end.
 	launched []string
+	// pollRetries counts polls that failed in transport and were tried again.
+	pollRetries atomic.Int64
+}
+
+// maxPollFailures is how many polls in a row may fail in transport before a launch fails.
+const maxPollFailures = 5
+
+// pollFailed decides after a failed poll: an EC2 error, or the failures in a row passing
+// maxPollFailures, ends the launch; a transport failure is tried again at the next poll
+// (on a machine saturated by booting guests an answer can be slow to come).
+func (b *ec2Bench) pollFailed(err error, inARow *int) error {
+	var api smithy.APIError
+	*inARow++
+	if errors.As(err, &api) || *inARow > maxPollFailures {
+		return err
+	}
+	b.pollRetries.Add(1)
+	return nil
 }
 
 // NewEC2Client is an aws-sdk-go-v2 EC2 client for endpoint, signing with the keys.
 func NewEC2Client(endpoint, region, accessKey, secretKey string) *ec2.Client {
 	return ec2.New(ec2.Options{Region: region, BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
-		HTTPClient:  &http.Client{Timeout: 30 * time.Second}})
+		HTTPClient:  &http.Client{Timeout: time.Minute}})
 }
 
 // RunEC2 measures the ceiling, one launch alone (the image's first on a host just
@@ -149,6 +174,7 @@ func (b *ec2Bench) level(ctx context.Context, conc, n int) (*LaunchLevel, error)
 		}
 	}
 	lv := &LaunchLevel{Concurrency: conc, Launches: n}
+	retriesBefore := b.pollRetries.Load()
 	var mu sync.Mutex
 	var toRunning, toConsole []time.Duration
 	var ids []string
@@ -196,14 +222,20 @@ func (b *ec2Bench) level(ctx context.Context, conc, n int) (*LaunchLevel, error)
 		return nil, err
 	}
 	lv.ElapsedSeconds = elapsed.Seconds()
+	lv.PollRetries = b.pollRetries.Load() - retriesBefore
 	lv.LaunchesPerMinute = float64(len(toRunning)) / elapsed.Minutes()
 	lv.ToRunning = summarize(toRunning)
 	if len(toConsole) > 0 {
 		l := summarize(toConsole)
 		lv.ToConsole = &l
 	}
-	if err := b.waitTerminated(ctx, ids); err != nil {
+	left, err := b.waitTerminated(ctx, ids)
+	if err != nil {
 		return nil, err
+	}
+	lv.NotTerminated = left
+	if left > 0 && b.cfg.Log != nil {
+		fmt.Fprintf(b.cfg.Log, "%d instances of the level not terminated within two minutes\n", left)
 	}
 	if b.cfg.ComputeMetrics != "" {
 		after, err := scrapePhases(ctx, b.cfg.ComputeMetrics)
@@ -247,11 +279,19 @@ func (b *ec2Bench) launchOne(ctx context.Context) (id string, toRunning, toConso
 			err = fmt.Errorf("terminate: %w", terr)
 		}
 	}()
+	failures := 0
 	for {
 		d, err := b.c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		if err != nil {
-			return id, 0, 0, err
+			if err := b.pollFailed(err, &failures); err != nil {
+				return id, 0, 0, err
+			}
+			if err := sleepCtx(ctx, pollRunning); err != nil {
+				return id, 0, 0, err
+			}
+			continue
 		}
+		failures = 0
 		if len(d.Reservations) != 1 || len(d.Reservations[0].Instances) != 1 {
 			return id, 0, 0, fmt.Errorf("DescribeInstances %s: %d reservations", id, len(d.Reservations))
 		}
@@ -277,11 +317,19 @@ func (b *ec2Bench) launchOne(ctx context.Context) (id string, toRunning, toConso
 	if b.cfg.ConsoleMarker == "" {
 		return id, toRunning, 0, nil
 	}
+	failures = 0
 	for {
 		c, err := b.c.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(id)})
 		if err != nil {
-			return id, toRunning, 0, err
+			if err := b.pollFailed(err, &failures); err != nil {
+				return id, toRunning, 0, err
+			}
+			if err := sleepCtx(ctx, pollConsole); err != nil {
+				return id, toRunning, 0, err
+			}
+			continue
 		}
+		failures = 0
 		text, _ := base64.StdEncoding.DecodeString(aws.ToString(c.Output))
 		if strings.Contains(string(text), b.cfg.ConsoleMarker) {
 			return id, toRunning, time.Since(start), nil
@@ -313,17 +361,20 @@ func ec2ErrorCode(err error) string {
 }
 
 // waitTerminated waits (at most two minutes) until every instance of ids is terminated, so
-// the next level starts on an idle host.
-func (b *ec2Bench) waitTerminated(ctx context.Context, ids []string) error {
+// the next level starts on an idle host, and returns how many were not.
+func (b *ec2Bench) waitTerminated(ctx context.Context, ids []string) (int, error) {
 	if len(ids) == 0 {
-		return nil
+		return 0, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	for {
-		d, err := b.c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
+		d, err := b.c.DescribeInstances(wctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
 		if err != nil {
-			return fmt.Errorf("waiting for terminations: %w", err)
+			if ctx.Err() == nil && wctx.Err() != nil {
+				return len(ids), nil
+			}
+			return 0, fmt.Errorf("waiting for terminations: %w", err)
 		}
 		left := 0
 		for _, r := range d.Reservations {
@@ -334,10 +385,13 @@ func (b *ec2Bench) waitTerminated(ctx context.Context, ids []string) error {
 			}
 		}
 		if left == 0 {
-			return nil
+			return 0, nil
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
-			return fmt.Errorf("%d instances not terminated: %w", left, err)
+		if err := sleepCtx(wctx, 250*time.Millisecond); err != nil {
+			if ctx.Err() != nil {
+				return left, ctx.Err()
+			}
+			return left, nil
 		}
 	}
 }
@@ -383,8 +437,8 @@ func (r *EC2Result) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "Ceiling in the same run: a bare QEMU boot to %q, median %.2f s, p90 %.2f s (%d boots): `%s`.\n\n",
 			r.Marker, c.ToMarker.P50, c.ToMarker.P90, c.Samples, c.Command)
 	}
-	fmt.Fprintln(w, "| launches | concurrency | launches/min | to running p50 s | p90 s | to console p50 s | p90 s | errors |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| launches | concurrency | launches/min | to running p50 s | p90 s | to console p50 s | p90 s | errors | polls retried | not terminated |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	rows := append([]*LaunchLevel{r.First}, r.Levels...)
 	for i, lv := range rows {
 		if lv == nil {
@@ -398,8 +452,8 @@ func (r *EC2Result) Markdown(w io.Writer) {
 		if lv.ToConsole != nil {
 			console = fmt.Sprintf("%.2f | %.2f", lv.ToConsole.P50, lv.ToConsole.P90)
 		}
-		fmt.Fprintf(w, "| %s | %d | %.1f | %.2f | %.2f | %s | %d |\n", label, lv.Concurrency, lv.LaunchesPerMinute,
-			lv.ToRunning.P50, lv.ToRunning.P90, console, lv.Errors)
+		fmt.Fprintf(w, "| %s | %d | %.1f | %.2f | %.2f | %s | %d | %d | %d |\n", label, lv.Concurrency, lv.LaunchesPerMinute,
+			lv.ToRunning.P50, lv.ToRunning.P90, console, lv.Errors, lv.PollRetries, lv.NotTerminated)
 	}
 	if r.First == nil || r.First.Phases == nil {
 		return

@@ -153,7 +153,7 @@ with compute under TCG and does all of this with the test guest.`,
 
 func newBenchEC2SuiteCmd() *cobra.Command {
 	var ef ec2BenchFlags
-	var out, tmpDir string
+	var out, tmpDir, serverLogLevel string
 	var replicas int
 	cmd := &cobra.Command{
 		Use:   "suite",
@@ -214,7 +214,7 @@ nothing.`,
 			t, _ := ec2api.LookupInstanceType(ef.instanceType)
 			most := max(slicesMax(ef.concurrencies), 1)
 			srv, err := spawnBenchServer(ctx, tmp, replicas, true, "--compute-domain-type", "qemu", "--compute-libvirt-uri", uri,
-				"--compute-vcpus", strconv.Itoa(most*t.VCPUs), "--compute-memory-mib", strconv.Itoa(most*t.MemoryMiB))
+				"--compute-vcpus", strconv.Itoa(most*t.VCPUs), "--compute-memory-mib", strconv.Itoa(most*t.MemoryMiB), "--log-level", serverLogLevel)
 			if err != nil {
 				return err
 			}
@@ -241,6 +241,7 @@ nothing.`,
 	f.IntVar(&replicas, "replicas", 3, "replicas of the server the suite starts")
 	f.StringVar(&out, "out", "bench/results", "directory for the results")
 	f.StringVar(&tmpDir, "tmp-dir", "", "directory for the server's data (default $TMPDIR)")
+	f.StringVar(&serverLogLevel, "server-log-level", "warn", "log level of the server the suite starts (its log goes to stderr)")
 	return cmd
 }
 
