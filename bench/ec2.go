@@ -397,20 +397,28 @@ func (b *ec2Bench) waitTerminated(ctx context.Context, ids []string) (int, error
 }
 
 // terminateAll asks for the termination of every instance launched (terminating a
-// terminated instance is fine), in batches, with its own deadline: it runs after an
-// interrupt too.
+// terminated instance is fine), in batches, and waits until the hosts have torn them down,
+// with deadlines of its own: it runs after an interrupt too, and a server the caller stops
+// next must not be left with instances it never tore down.
 func (b *ec2Bench) terminateAll(ctx context.Context) error {
 	b.mu.Lock()
-	ids := append([]string(nil), b.launched...)
+	all := append([]string(nil), b.launched...)
 	b.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	for len(ids) > 0 {
+	for ids := all; len(ids) > 0; {
 		n := min(len(ids), 100)
 		if _, err := b.c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids[:n]}); err != nil {
 			return fmt.Errorf("terminating what the benchmark launched (%s…): %w", ids[0], err)
 		}
 		ids = ids[n:]
+	}
+	left, err := b.waitTerminated(ctx, all)
+	if err == nil && left > 0 {
+		err = errors.New("still shutting down")
+	}
+	if err != nil {
+		return fmt.Errorf("%d of the %d instances the benchmark launched not terminated yet: %w", left, len(all), err)
 	}
 	return nil
 }

@@ -102,8 +102,14 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 				if in.State != client.InstanceRunning {
 					return false
 				}
-				in.State, in.DesiredState = client.InstanceStopped, client.DesireStopped
-				in.StateReason = &client.StateReason{Code: "Client.InstanceInitiatedShutdown", Message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
+				in.State = client.InstanceStopped
+				// Only a wish to run gives way to the guest's power-off: a stop or a
+				// termination the API wrote since this step read the record (a user
+				// terminating as the guest shuts down) must survive it.
+				if in.DesiredState == client.DesireRunning {
+					in.DesiredState = client.DesireStopped
+					in.StateReason = &client.StateReason{Code: "Client.InstanceInitiatedShutdown", Message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
+				}
 				return true
 			})
 			if err != nil {
