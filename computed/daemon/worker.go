@@ -98,20 +98,7 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 			// The guest powered itself off (or crashed): stopped, as EC2 does for an OS
 			// shutdown, and it stays stopped until the API starts it again.
 			w.log.Info("guest powered itself off", "domain_state", dom)
-			in, err = d.update(ctx, w.id, func(in *client.Instance) bool {
-				if in.State != client.InstanceRunning {
-					return false
-				}
-				in.State = client.InstanceStopped
-				// Only a wish to run gives way to the guest's power-off: a stop or a
-				// termination the API wrote since this step read the record (a user
-				// terminating as the guest shuts down) must survive it.
-				if in.DesiredState == client.DesireRunning {
-					in.DesiredState = client.DesireStopped
-					in.StateReason = &client.StateReason{Code: "Client.InstanceInitiatedShutdown", Message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
-				}
-				return true
-			})
+			in, err = d.update(ctx, w.id, recordPowerOff)
 			if err != nil {
 				return false, err
 			}
@@ -140,6 +127,22 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 		err = cerr
 	}
 	return false, err
+}
+
+// recordPowerOff records, in a fresh copy of the record, that the guest powered itself off:
+// a running instance becomes stopped. Only a wish to run gives way (desired stopped, as EC2
+// does for an OS shutdown): a stop or a termination the API wrote since the step read the
+// record — a user terminating as the guest shuts down — must survive it.
+func recordPowerOff(in *client.Instance) bool {
+	if in.State != client.InstanceRunning {
+		return false
+	}
+	in.State = client.InstanceStopped
+	if in.DesiredState == client.DesireRunning {
+		in.DesiredState = client.DesireStopped
+		in.StateReason = &client.StateReason{Code: "Client.InstanceInitiatedShutdown", Message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
+	}
+	return true
 }
 
 // changing reports whether a volume is being attached or detached.
