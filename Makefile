@@ -53,12 +53,15 @@ test: deps vet unit
 
 # bench runs the standard set against a fresh stratus server (a few minutes) and saves
 # bench/results/<date>.json and .md, then the block-volume set beside qemu-nbd (fio's nbd
-# engine, about 2.5 minutes; bench/results/volume-<date>.*); bench-go runs the Go
+# engine, about 2.5 minutes; bench/results/volume-<date>.*), then instance launches through
+# EC2 under TCG with the test guest (about 4 minutes; bench/results/ec2-<date>.*; skipped
+# with a message where libvirt or QEMU cannot run); bench-go runs the Go
 # benchmarks of the parts (ring, storage node against the disk, catalog commit rate, the
 # load tool's own ceiling).
 bench: build
 	$(BIN) --log-level warn bench suite --out bench/results
 	$(BIN) --log-level warn bench volume suite --out bench/results
+	$(BIN) --log-level warn bench ec2 suite --out bench/results
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./ring/ ./objectd/ ./meta/ ./bench/

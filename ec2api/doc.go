@@ -21,6 +21,11 @@
 // the request checked, so a failed request changes nothing; the private key of a created
 // key pair is returned once and neither stored nor logged.
 //
+// A compute host whose heartbeat is older than Config.LostHostHeartbeats of its intervals
+// is lost (hosts.go): derived at every read, never written, so nothing is placed on it, its
+// running instances' status checks say impaired and their descriptions carry a state
+// reason until it beats again.
+//
 // Failed authentications are limited per access key and client address by the S3 port's
 // limiter (sigv4.FailureLimiter), before any secret is looked up.
 //

@@ -178,6 +178,17 @@ func (s *Server) describeInstances(ctx context.Context, c *call) (responder, err
 	}
 	s.reapTerminated(ctx, c.Account)
 	page, next := paginate(c.Action, match, func(in meta.Instance) string { return in.ID }, pg)
+	if len(page) > 0 {
+		live, hosts, err := s.hostHealth(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i, in := range page {
+			if reason, lost := onLostHost(in, live, hosts); lost && in.StateReason == nil {
+				page[i].StateReason = reason
+			}
+		}
+	}
 	return &describeInstancesResponse{ReservationSet: set[reservationItem]{Items: reservations(page, own, tags)}, NextToken: next}, nil
 }
 
@@ -207,9 +218,9 @@ type describeInstanceStatusResponse struct {
 }
 
 // describeInstanceStatus reports the caller's running instances (every one with
-// IncludeAllInstances=true). Status checks: a running instance whose host's heartbeat is
-// fresh is ok (system) and ok (instance: the host saw the domain running); a host gone
-// silent makes both "impaired"; other states are "not-applicable".
+// IncludeAllInstances=true). Status checks: a running instance whose host is live is ok
+// (system) and ok (instance: the host saw the domain running); a lost host (hosts.go)
+// makes both "impaired", reachability failed; other states are "not-applicable".
 func (s *Server) describeInstanceStatus(ctx context.Context, c *call) (responder, error) {
 	fs, err := c.Params.filters("availability-zone", "instance-state-name", "instance-state-code", "system-status.status", "instance-status.status")
 	if err != nil {
@@ -231,14 +242,9 @@ func (s *Server) describeInstanceStatus(ctx context.Context, c *call) (responder
 	if err != nil {
 		return nil, err
 	}
-	hosts, err := s.meta.ComputeHosts(ctx)
+	live, hosts, err := s.hostHealth(ctx)
 	if err != nil {
 		return nil, err
-	}
-	now := s.cfg.Now()
-	fresh := map[string]bool{}
-	for _, h := range hosts {
-		fresh[h.Host] = now.Sub(h.HeartbeatAt) < HostFreshness
 	}
 	var match []instanceStatusItem
 	for _, in := range own {
@@ -249,7 +255,7 @@ func (s *Server) describeInstanceStatus(ctx context.Context, c *call) (responder
 		check := "not-applicable"
 		if st == meta.InstanceRunning {
 			check = "ok"
-			if !fresh[in.Host] {
+			if _, lost := onLostHost(in, live, hosts); lost {
 				check = "impaired"
 			}
 		}

@@ -12,8 +12,7 @@ import (
 
 // Placement.
 //
-// An instance goes on a compute host of its zone whose heartbeat is fresh (HostFreshness)
-// and whose capacity, less the vCPUs and memory of the instances placed there that are not
+// An instance goes on a compute host of its zone that is not lost (hosts.go) and whose capacity, less the vCPUs and memory of the instances placed there that are not
 // terminated, holds it. Among those, the least loaded after placement wins (the larger of
 // its vCPU and memory fractions; ties by name), which spreads instances over hosts.
 //
@@ -30,9 +29,6 @@ import (
 // keep what does not fit. The cost: a placed record exists for a few milliseconds before a
 // withdrawal removes it, so a host's daemon must tolerate an instance record vanishing
 // (it reconciles its domains against the catalog anyway).
-
-// HostFreshness is how recent a compute host's heartbeat must be for it to get instances.
-const HostFreshness = 30 * time.Second
 
 // placeAttempts bounds the placements a launch tries when racing launches overfill a host.
 const placeAttempts = 6
@@ -74,7 +70,7 @@ func (s *Server) hostLoads(ctx context.Context, zone string) ([]hostLoad, error)
 		if hz == "" {
 			hz = s.cfg.Zones[0]
 		}
-		if hz != zone || now.Sub(h.HeartbeatAt) >= HostFreshness || h.HeartbeatAt.After(now.Add(HostFreshness)) {
+		if hz != zone || !s.hostLive(h, now) {
 			continue
 		}
 		hl := hostLoad{Host: h}

@@ -67,6 +67,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer takes the server's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// LostHostHeartbeats is how many of its heartbeat intervals a compute host may stay
+	// silent before it is lost: no instances are placed on it and its instances show
+	// impaired. Zero means DefaultLostHostHeartbeats.
+	LostHostHeartbeats int
 	// Now returns the current time; nil means time.Now. Tests pass a fixed clock.
 	Now func() time.Time
 	// S3Endpoint is the S3 API (http://host:port) RegisterImage reads images through, as
@@ -128,6 +132,9 @@ func New(cfg Config, mc *meta.Client) (*Server, error) {
 	if cfg.MaxClockSkew <= 0 {
 		cfg.MaxClockSkew = DefaultMaxClockSkew
 	}
+	if cfg.LostHostHeartbeats <= 0 {
+		cfg.LostHostHeartbeats = DefaultLostHostHeartbeats
+	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -162,6 +169,11 @@ func New(cfg Config, mc *meta.Client) (*Server, error) {
 	}
 	if cfg.FailureLimit > 0 {
 		s.limiter = sigv4.NewFailureLimiter(cfg.FailureLimit, cfg.FailureWindow, sigv4.DefaultMaxTracked)
+	}
+	if cfg.Registerer != nil && mc != nil {
+		if err := cfg.Registerer.Register(newFleetCollector(s)); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -26,7 +26,7 @@ func init() { register(newBenchCmd) }
 
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure S3 endpoints (Stratus or any other) and the ring"}
-	cmd.AddCommand(newBenchS3Cmd(), newBenchRingCmd(), newBenchSuiteCmd(), newBenchVolumeCmd())
+	cmd.AddCommand(newBenchS3Cmd(), newBenchRingCmd(), newBenchSuiteCmd(), newBenchVolumeCmd(), newBenchEC2Cmd())
 	return cmd
 }
 
@@ -302,14 +302,16 @@ type benchServer struct {
 }
 
 // spawnBenchServer starts `stratus server` as a child process under dir, on free loopback
-// ports (serving volumes over NBD too if volumes), and waits until it serves. A process of
+// ports (serving volumes over NBD too if volumes), and waits until it serves. With compute
+// flags (the EC2 benchmark's) it also serves the EC2 API, on a free port, and runs
+// instances as those flags say. A process of
 // its own keeps the load tool's CPU and allocations out of the server's.
-func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes bool) (*benchServer, error) {
+func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes bool, compute ...string) (*benchServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	var addrs [5]string
+	var addrs [6]string
 	for i := range addrs {
 		if addrs[i], err = freeLoopbackAddr(); err != nil {
 			return nil, err
@@ -321,7 +323,12 @@ func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes boo
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(exe, "--log-level", "warn", "server", "--data", data, "--replicas", strconv.Itoa(replicas),
 		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3], "--nbd-listen", addrs[4],
-		"--ec2-listen", "") // the benchmarks need no EC2 API, and must not collide with a running server's
+		"--ec2-listen", "") // the S3 and volume benchmarks need no EC2 API, and must not collide with a running server's
+	if len(compute) > 0 {
+		// A later flag wins over the --ec2-listen "" above.
+		cmd.Args = append(cmd.Args, "--ec2-listen", addrs[5])
+		cmd.Args = append(cmd.Args, compute...)
+	}
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

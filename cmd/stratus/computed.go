@@ -138,6 +138,8 @@ flags, then STRATUS_COMPUTED_<FLAG>, then the JSON --config file, then defaults.
 	f.StringVar(&cfg.Network, "network", cfg.Network, "user (QEMU user networking, SSH forwarded from a loopback port) or libvirt:<network>")
 	f.StringVar(&cfg.KernelCmdline, "kernel-cmdline", cfg.KernelCmdline, "kernel command line of kernel-image (aki) boots")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", cfg.StopGrace, "how long a stop waits for the guest to power off before pulling the plug")
+	f.Int64Var(&cfg.ImageCacheMaxBytes, "image-cache-max-bytes", cfg.ImageCacheMaxBytes, "bound of the image cache under --data: past it the least recently used images no instance uses are evicted (0: no bound)")
+	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "how often the host's registration is refreshed (the EC2 API judges a host lost after --lost-host-heartbeats of them)")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9110", "address of /metrics and /healthz (plain HTTP); empty: none")
 	ident.addFlags(f, pki.RoleComputed, DaemonPKIDir)
 	return cmd

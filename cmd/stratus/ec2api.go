@@ -94,6 +94,7 @@ then the JSON --config file, then defaults.`,
 	f.DurationVar(&cfg.MaxClockSkew, "max-clock-skew", ec2api.DefaultMaxClockSkew, "how far a request's date may be from this server's clock")
 	f.IntVar(&cfg.FailureLimit, "auth-failure-limit", sigv4.DefaultFailureLimit, "failed authentications allowed per access key and per client address in --auth-failure-window before RequestLimitExceeded (negative: no limit)")
 	f.DurationVar(&cfg.FailureWindow, "auth-failure-window", sigv4.DefaultFailureWindow, "the window of --auth-failure-limit")
+	f.IntVar(&cfg.LostHostHeartbeats, "lost-host-heartbeats", ec2api.DefaultLostHostHeartbeats, "heartbeat intervals a compute host may miss before it is lost: nothing placed on it, its instances impaired")
 	f.StringSliceVar(&trusted, "trusted-proxies", nil, "addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (default: none)")
 	f.StringVar(&cfg.S3Endpoint, "s3-endpoint", "", "the S3 API (http://host:port) RegisterImage reads images through, as the caller; empty: RegisterImage is off")
 	f.StringVar(&cfg.S3Region, "s3-region", "", "the region S3 requests are signed for (default --region)")

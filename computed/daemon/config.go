@@ -39,6 +39,9 @@ type Config struct {
 	// KernelCmdline is the kernel command line of kernel (EKI) boots; EC2 has no field for
 	// it. With a root disk, root=/dev/vda is added.
 	KernelCmdline string
+	// ImageCacheMaxBytes bounds the image cache: past it, the least recently used images
+	// no instance here uses are evicted. Zero means no bound.
+	ImageCacheMaxBytes int64
 	// HeartbeatInterval is how often the host's registration is refreshed.
 	HeartbeatInterval time.Duration
 	// ResyncInterval bounds how long a change of the instances table can go unnoticed when
@@ -68,11 +71,15 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
+// DefaultImageCacheMaxBytes is the image cache's default bound.
+const DefaultImageCacheMaxBytes = 20 << 30
+
 // DefaultConfig returns a Config with defaults; Host, DomainType, VCPUs, MemoryMiB and
 // DataDir must be set.
 func DefaultConfig() Config {
 	return Config{NBDAddr: "127.0.0.1:10809", Network: "user", SSHPortFirst: 22200, SSHPortLast: 22999,
-		KernelCmdline: "console=ttyS0 panic=-1", HeartbeatInterval: 10 * time.Second, ResyncInterval: 30 * time.Second,
+		ImageCacheMaxBytes: DefaultImageCacheMaxBytes,
+		KernelCmdline:      "console=ttyS0 panic=-1", HeartbeatInterval: 10 * time.Second, ResyncInterval: 30 * time.Second,
 		PollInterval: 2 * time.Second, ConsoleInterval: 3 * time.Second, StopGrace: 30 * time.Second,
 		AttachTimeout: 30 * time.Second, LeaseTTL: vclient.DefaultLeaseTTL, CallTimeout: 30 * time.Second}
 }

@@ -63,8 +63,12 @@ func New(cfg Config, mc *client.Client, drv driver.Driver, objs ObjectStore) (*D
 			return nil, err
 		}
 	}
-	d.cache, err = image.NewCache(image.Config{Dir: filepath.Join(cfg.DataDir, "images"), Fetch: d.fetch})
+	d.cache, err = image.NewCache(image.Config{Dir: filepath.Join(cfg.DataDir, "images"), Fetch: d.fetch,
+		MaxBytes: cfg.ImageCacheMaxBytes, InUse: d.imagesInUse})
 	if err != nil {
+		return nil, err
+	}
+	if err := d.registerCacheMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
 	if err := d.loadDigests(); err != nil {
@@ -152,7 +156,8 @@ func (d *Daemon) heartbeat(ctx context.Context) error {
 	defer cancel()
 	h := client.ComputeHost{Host: d.cfg.Host, Zone: d.cfg.Zone, VCPUs: d.cfg.VCPUs, MemoryMiB: d.cfg.MemoryMiB,
 		DomainType: string(d.cfg.DomainType), NBDAddr: d.cfg.NBDAddr, HeartbeatAt: time.Now().UTC(), StartedAt: d.started,
-		Version: d.cfg.Version}
+		HeartbeatIntervalMS: d.cfg.HeartbeatInterval.Milliseconds(),
+		Version:             d.cfg.Version}
 	if ins, err := d.mc.Instances(cctx); err == nil {
 		for _, in := range ins {
 			if in.Host == d.cfg.Host && usesCapacity(in) {

@@ -9,7 +9,9 @@
 // ".image/<id>/", saveimage.go), removes the images it saved once they are deregistered
 // (reapimages.go), and tears everything down at termination. After a
 // restart it compares the hypervisor's domains with the records: nothing is lost, and
-// domains without a live record are removed.
+// domains without a live record are removed. Each instance directory records the cached
+// images its domain uses (imagesinuse.go), which the bounded cache never evicts; each
+// launch's phases are timed into stratus_computed_launch_phase_seconds.
 //
 // One worker goroutine per instance carries out its changes, so a slow image download holds
 // up only its own instance; a worker reads the record fresh before each step and writes it

@@ -60,45 +60,54 @@ func (d *Daemon) fetch(ctx context.Context, key string, w io.Writer) error {
 // imageFile returns the cached file of image id, which must be available and of kind,
 // fetching it first if needed.
 func (d *Daemon) imageFile(ctx context.Context, id string, kind client.ImageKind) (string, client.Image, error) {
+	p, im, _, err := d.cachedImageFile(ctx, id, kind)
+	return p, im, err
+}
+
+// cachedImageFile is imageFile also reporting whether the image was in the cache (hit) or
+// had to be downloaded.
+func (d *Daemon) cachedImageFile(ctx context.Context, id string, kind client.ImageKind) (string, client.Image, bool, error) {
 	im, _, err := d.mc.Image(ctx, id)
 	if errors.Is(err, client.ErrNotFound) {
-		return "", im, fmt.Errorf("%w: image %s does not exist", errNoImage, id)
+		return "", im, false, fmt.Errorf("%w: image %s does not exist", errNoImage, id)
 	}
 	if err != nil {
-		return "", im, fmt.Errorf("image %s: %w", id, err)
+		return "", im, false, fmt.Errorf("image %s: %w", id, err)
 	}
 	if im.Kind != kind || im.State != client.ImageAvailable {
-		return "", im, fmt.Errorf("%w: image %s is a %s image in state %s, not an available %s image", errNoImage, id, im.Kind, im.State, kind)
+		return "", im, false, fmt.Errorf("%w: image %s is a %s image in state %s, not an available %s image", errNoImage, id, im.Kind, im.State, kind)
 	}
-	ref := image.Ref{Key: im.ID, SHA256: im.SHA256}
+	ref := image.Ref{Key: im.ID, SHA256: im.SHA256, SizeBytes: im.SizeBytes}
 	if _, err := os.Stat(d.cache.Path(ref.SHA256)); !im.Created() && (ref.SHA256 == "" || err != nil) {
 		// Not cached: the object must exist, in a bucket of the image's account.
 		if _, err := resolveObject(ctx, d.mc, im); err != nil {
-			return "", im, err
+			return "", im, false, err
 		}
 	}
 	downloaded := false
 	if ref.SHA256 == "" {
 		if ref, downloaded, err = d.stage(ctx, im); err != nil {
-			return "", im, err
+			return "", im, false, err
 		}
 		if downloaded {
 			defer os.Remove(strings.TrimPrefix(ref.Key, stagedPrefix))
 		}
 	}
+	hit := false
 	if _, err := os.Stat(d.cache.Path(ref.SHA256)); err == nil && !downloaded {
+		hit = true
 		d.m.imageCache.WithLabelValues("hit").Inc()
 	} else {
 		d.m.imageCache.WithLabelValues("miss").Inc()
 	}
 	p, err := d.cache.Get(ctx, ref)
 	if errors.Is(err, image.ErrDigestMismatch) {
-		return "", im, fmt.Errorf("%w: image %s: the object's bytes are not the ones registered: %v", errNoImage, id, err)
+		return "", im, false, fmt.Errorf("%w: image %s: the object's bytes are not the ones registered: %v", errNoImage, id, err)
 	}
 	if err != nil {
-		return "", im, fmt.Errorf("image %s: %w", id, err)
+		return "", im, false, fmt.Errorf("image %s: %w", id, err)
 	}
-	return p, im, nil
+	return p, im, hit, nil
 }
 
 // stage handles an image registered without a digest: its object's current version is

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"stratus/computed/configdrive"
 	"stratus/computed/driver"
@@ -37,30 +38,45 @@ func (w *worker) launch(ctx context.Context, in client.Instance) error {
 	}
 	spec := driver.Spec{Name: in.ID, VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, Type: d.cfg.DomainType,
 		ConsoleLog: filepath.Join(dir, consoleLogFile), Owner: d.cfg.DomainOwner()}
+	// Where the time goes, for stratus_computed_launch_phase_seconds: the images (a miss if
+	// any was downloaded), the disks (overlay, config drive), define and start.
+	var imageTime, diskTime time.Duration
+	missed := false
+	imageFile := func(id string, kind client.ImageKind) (string, client.Image, error) {
+		start := time.Now()
+		p, im, hit, err := d.cachedImageFile(ctx, id, kind)
+		imageTime += time.Since(start)
+		missed = missed || !hit
+		return p, im, err
+	}
 	kernelID, ramdiskID := in.KernelID, in.RamdiskID
+	var rootBase string // the cached image under the root disk's overlay
 	if client.ValidImageID(in.ImageID, client.ImageKernel) && kernelID == "" {
 		kernelID = in.ImageID // a kernel boot with no root disk
 	}
 	if client.ValidImageID(in.ImageID, client.ImageMachine) {
-		base, im, err := d.imageFile(ctx, in.ImageID, client.ImageMachine)
+		base, im, err := imageFile(in.ImageID, client.ImageMachine)
 		if err != nil {
 			return err
 		}
+		rootBase = base
 		if kernelID == "" {
 			kernelID, ramdiskID = im.KernelID, im.RamdiskID
 		}
 		spec.RootDisk = filepath.Join(dir, rootDiskFile)
 		if _, err := os.Stat(spec.RootDisk); errors.Is(err, os.ErrNotExist) {
+			start := time.Now()
 			err := w.timed(ctx, "overlay", func(ctx context.Context) error {
 				return image.CreateOverlay(ctx, image.Overlay{Path: spec.RootDisk, Base: base, BaseFormat: image.Format(im.Format)})
 			})
+			diskTime += time.Since(start)
 			if err != nil {
 				return err
 			}
 		}
 	}
 	if kernelID != "" {
-		p, _, err := d.imageFile(ctx, kernelID, client.ImageKernel)
+		p, _, err := imageFile(kernelID, client.ImageKernel)
 		if err != nil {
 			return err
 		}
@@ -69,10 +85,13 @@ func (w *worker) launch(ctx context.Context, in client.Instance) error {
 			spec.Cmdline += " root=/dev/vda"
 		}
 		if ramdiskID != "" {
-			if spec.Initrd, _, err = d.imageFile(ctx, ramdiskID, client.ImageRamdisk); err != nil {
+			if spec.Initrd, _, err = imageFile(ramdiskID, client.ImageRamdisk); err != nil {
 				return err
 			}
 		}
+	}
+	if err := d.recordImagesInUse(in.ID, rootBase, spec.Kernel, spec.Initrd); err != nil {
+		return err
 	}
 	userData, err := in.DecodeUserData()
 	if err != nil {
@@ -83,9 +102,17 @@ func (w *worker) launch(ctx context.Context, in client.Instance) error {
 		seed.PublicKeys = []string{in.PublicKey}
 	}
 	spec.ConfigDrive = filepath.Join(dir, configDriveFile)
+	start := time.Now()
 	if err := configdrive.Write(spec.ConfigDrive, seed); err != nil {
 		return err
 	}
+	diskTime += time.Since(start)
+	imagePhase := phaseImageHit
+	if missed {
+		imagePhase = phaseImageMiss
+	}
+	d.m.launchPhase.WithLabelValues(imagePhase).Observe(imageTime.Seconds())
+	d.m.launchPhase.WithLabelValues(phaseDisks).Observe(diskTime.Seconds())
 	nic, netRec, err := d.nic(in)
 	if err != nil {
 		return err
@@ -100,7 +127,9 @@ func (w *worker) launch(ctx context.Context, in client.Instance) error {
 			spec.Volumes = append(spec.Volumes, disk)
 		}
 	}
+	start = time.Now()
 	err = w.timed(ctx, "define", func(ctx context.Context) error { return d.drv.Define(ctx, spec) })
+	d.m.launchPhase.WithLabelValues(phaseDefine).Observe(time.Since(start).Seconds())
 	if errors.Is(err, driver.ErrInvalidSpec) {
 		return fmt.Errorf("%w: %v", errNoImage, err)
 	}
@@ -116,7 +145,10 @@ func (w *worker) launch(ctx context.Context, in client.Instance) error {
 	}); err != nil {
 		return err
 	}
-	return w.timed(ctx, "start", func(ctx context.Context) error { return d.drv.Start(ctx, in.ID) })
+	start = time.Now()
+	err = w.timed(ctx, "start", func(ctx context.Context) error { return d.drv.Start(ctx, in.ID) })
+	d.m.launchPhase.WithLabelValues(phaseStart).Observe(time.Since(start).Seconds())
+	return err
 }
 
 // nic is the instance's network interface: on the host's libvirt network, or in user mode

@@ -80,6 +80,11 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 	}
 	if in.State == client.InstancePending && w.pendingSince.IsZero() {
 		w.pendingSince = time.Now()
+		// The pickup phase: the API's write to this sight of it (watch, worker start). The
+		// clocks are two machines' in a cluster; a skewed or stale one is left out.
+		if pickup := w.pendingSince.Sub(in.LaunchTime); !in.LaunchTime.IsZero() && pickup >= 0 && pickup < time.Hour {
+			d.m.launchPhase.WithLabelValues(phasePickup).Observe(pickup.Seconds())
+		}
 	}
 	if in.CreateImage != "" && in.State == client.InstanceStopped {
 		// The disk is saved as it was when the API accepted the request, before a start or
@@ -107,14 +112,7 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 			// The guest powered itself off (or crashed): stopped, as EC2 does for an OS
 			// shutdown, and it stays stopped until the API starts it again.
 			w.log.Info("guest powered itself off", "domain_state", dom)
-			in, err = d.update(ctx, w.id, func(in *client.Instance) bool {
-				if in.State != client.InstanceRunning {
-					return false
-				}
-				in.State, in.DesiredState = client.InstanceStopped, client.DesireStopped
-				in.StateReason = &client.StateReason{Code: "Client.InstanceInitiatedShutdown", Message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
-				return true
-			})
+			in, err = d.update(ctx, w.id, recordPowerOff)
 			if err != nil {
 				return false, err
 			}
@@ -143,6 +141,22 @@ func (w *worker) step(ctx context.Context) (done bool, err error) {
 		err = cerr
 	}
 	return false, err
+}
+
+// recordPowerOff records, in a fresh copy of the record, that the guest powered itself off:
+// a running instance becomes stopped. Only a wish to run gives way (desired stopped, as EC2
+// does for an OS shutdown): a stop or a termination the API wrote since the step read the
+// record — a user terminating as the guest shuts down — must survive it.
+func recordPowerOff(in *client.Instance) bool {
+	if in.State != client.InstanceRunning {
+		return false
+	}
+	in.State = client.InstanceStopped
+	if in.DesiredState == client.DesireRunning {
+		in.DesiredState = client.DesireStopped
+		in.StateReason = &client.StateReason{Code: "Client.InstanceInitiatedShutdown", Message: "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
+	}
+	return true
 }
 
 // changing reports whether a volume is being attached or detached.
@@ -174,6 +188,8 @@ func (w *worker) toRunning(ctx context.Context, in client.Instance, dom driver.S
 		if err := w.launch(ctx, in); err != nil {
 			return w.launchFailed(ctx, in, err)
 		}
+		launched := time.Now()
+		defer func() { d.m.launchPhase.WithLabelValues(phaseRecord).Observe(time.Since(launched).Seconds()) }()
 	case driver.StateShutoff, driver.StateCrashed:
 		if err := w.startDefined(ctx, in); err != nil {
 			if in.State == client.InstancePending {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,8 @@ type Fetcher func(ctx context.Context, key string, w io.Writer) error
 type Ref struct {
 	Key    string
 	SHA256 string // lowercase hex
+	// SizeBytes, if known, lets the cache make room before the download rather than after.
+	SizeBytes int64
 }
 
 // Config configures a Cache.
@@ -38,6 +41,17 @@ type Config struct {
 	Fetch Fetcher
 	// FetchTimeout bounds one download. Default 30 minutes.
 	FetchTimeout time.Duration
+	// MaxBytes bounds the cached images' bytes; zero means no bound. A download that would
+	// pass it first evicts the least recently used images that are not in use (see
+	// eviction.go); images in use stay even if the cache is then over its bound.
+	MaxBytes int64
+	// InUse returns the digests of the images instances use (bases of their overlays,
+	// their kernels and ramdisks): never evicted. Nil means every image is in use; an error
+	// means no eviction this time.
+	InUse func() (map[string]bool, error)
+	// MinIdle protects an image handed out by Get within this long (default 10 minutes),
+	// covering the moment between a launch getting its images and recording them in use.
+	MinIdle time.Duration
 }
 
 // Cache is a host's verified image cache. It is safe for concurrent use, and several
@@ -46,6 +60,10 @@ type Cache struct {
 	cfg      Config
 	mu       sync.Mutex
 	inflight map[string]*flight
+	// evictMu makes evictions one at a time.
+	evictMu sync.Mutex
+	// evictions and evictedBytes count what eviction removed.
+	evictions, evictedBytes atomic.Int64
 }
 
 type flight struct {
@@ -63,6 +81,9 @@ func NewCache(cfg Config) (*Cache, error) {
 	}
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = 30 * time.Minute
+	}
+	if cfg.MinIdle <= 0 {
+		cfg.MinIdle = 10 * time.Minute
 	}
 	// World-readable: libvirt's QEMU runs as its own user and opens bases and kernels.
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
@@ -85,6 +106,7 @@ func (c *Cache) Get(ctx context.Context, ref Ref) (string, error) {
 	}
 	path := c.Path(ref.SHA256)
 	if _, err := os.Stat(path); err == nil {
+		c.touch(path)
 		return path, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("image %s: %w", ref.Key, err)
@@ -116,6 +138,9 @@ func (c *Cache) download(ref Ref, f *flight) {
 }
 
 func (c *Cache) fetchVerified(ctx context.Context, ref Ref) (string, error) {
+	if ref.SizeBytes > 0 {
+		c.makeRoom(ref.SizeBytes, ref.SHA256)
+	}
 	tmp, err := os.CreateTemp(c.cfg.Dir, ".partial-")
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", ref.Key, err)
@@ -137,6 +162,9 @@ func (c *Cache) fetchVerified(ctx context.Context, ref Ref) (string, error) {
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != ref.SHA256 {
 		return "", fmt.Errorf("image %s: %w: got sha256 %s, want %s", ref.Key, ErrDigestMismatch, got, ref.SHA256)
+	}
+	if st, err := os.Stat(tmp.Name()); err == nil {
+		c.makeRoom(st.Size(), ref.SHA256)
 	}
 	path := c.Path(ref.SHA256)
 	if err := os.Rename(tmp.Name(), path); err != nil {

@@ -9,6 +9,10 @@
 // Where bytes come from is injected (computed fetches them from S3), so this package knows
 // nothing of S3.
 //
+// The cache is bounded (Config.MaxBytes): a download that would pass the bound evicts the
+// least recently used images (by modification time, refreshed whenever Get hands one out)
+// that are not in use by an instance (Config.InUse), never one in use (eviction.go).
+//
 // Overlays are made with qemu-img (qemu-utils); the base image's format is always given by
 // the caller from the image's registration, never probed, because probing a raw image that
 // a user wrote a qcow2 header into would let the user name any host file as a backing file.

@@ -56,21 +56,35 @@ var (
 // root, not installed, QEMU missing).
 func Libvirtd(t testing.TB) string {
 	t.Helper()
+	uri, started, err := UseDaemons()
+	if err != nil {
+		t.Skipf("boot test: %v", err)
+	}
+	for _, s := range started {
+		t.Logf("started %s", s)
+	}
+	return uri
+}
+
+// UseDaemons is Libvirtd for a program rather than a test (a benchmark): it returns the
+// URI, what it started ("libvirtd (pid N)"), or an error wrapping ErrUnavailable when the
+// daemons cannot be run here. The caller calls StopDaemons when done.
+func UseDaemons() (uri string, started []string, err error) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("boot test: qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
+		return "", nil, fmt.Errorf("%w: qemu-system-x86_64 not installed (apt-get install qemu-system-x86)", ErrUnavailable)
 	}
 	daemonsMu.Lock()
 	defer daemonsMu.Unlock()
 	if useLock == nil {
 		f, err := lockFile(useLockPath, syscall.LOCK_SH)
 		if err != nil {
-			t.Skipf("boot test: %v", err)
+			return "", nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		useLock = f
 	}
 	sl, err := lockFile(startLockPath, syscall.LOCK_EX)
 	if err != nil {
-		t.Skipf("boot test: %v", err)
+		return "", nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer sl.Close()
 	for _, d := range []daemon{virtlogd, libvirtd} {
@@ -78,18 +92,18 @@ func Libvirtd(t testing.TB) string {
 			continue
 		}
 		if os.Geteuid() != 0 {
-			t.Skipf("boot test: %s is not running and only root may start it", d.binary)
+			return "", started, fmt.Errorf("%w: %s is not running and only root may start it", ErrUnavailable, d.binary)
 		}
 		pid, err := d.start()
 		if err != nil {
-			t.Skipf("boot test: %v", err)
+			return "", started, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		t.Logf("started %s (pid %d)", d.binary, pid)
+		started = append(started, fmt.Sprintf("%s (pid %d)", d.binary, pid))
 		if err := appendRegistry(d.binary, pid); err != nil {
-			t.Logf("record %s's pid: %v", d.binary, err)
+			started = append(started, fmt.Sprintf("(its pid not recorded, so it will not be stopped: %v)", err))
 		}
 	}
-	return SystemURI
+	return SystemURI, started, nil
 }
 
 // StopDaemons lets go of the daemons; if no other test process is using them, it stops

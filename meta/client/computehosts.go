@@ -30,8 +30,23 @@ type ComputeHost struct {
 	UsedMemoryMiB int       `json:"used_memory_mib"`
 	Instances     int       `json:"instances"`
 	HeartbeatAt   time.Time `json:"heartbeat_at"`
-	StartedAt     time.Time `json:"started_at"`
-	Version       string    `json:"version,omitempty"`
+	// HeartbeatIntervalMS is how often the host writes HeartbeatAt; readers judge a host
+	// lost by it (zero: written by a host that did not say, DefaultHeartbeatInterval).
+	HeartbeatIntervalMS int64     `json:"heartbeat_interval_ms,omitempty"`
+	StartedAt           time.Time `json:"started_at"`
+	Version             string    `json:"version,omitempty"`
+}
+
+// DefaultHeartbeatInterval is a compute host's heartbeat interval when its record does not
+// say.
+const DefaultHeartbeatInterval = 10 * time.Second
+
+// HeartbeatInterval is how often h says it writes its heartbeat.
+func (h ComputeHost) HeartbeatInterval() time.Duration {
+	if h.HeartbeatIntervalMS <= 0 {
+		return DefaultHeartbeatInterval
+	}
+	return time.Duration(h.HeartbeatIntervalMS) * time.Millisecond
 }
 
 // Validate says what is wrong with h's shape.
