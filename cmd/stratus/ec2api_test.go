@@ -20,8 +20,12 @@ import (
 	"stratus/internal/testutil"
 )
 
+// ec2Client is an aws-sdk-go-v2 EC2 client with the SDK's standard retries, as users run
+// it: under load its HTTP/1.1 connection handling now and then fails a read of a complete
+// answer with "use of closed network connection", which the SDK retries (RunInstances is
+// safe to retry: the SDK fills in its ClientToken).
 func ec2Client(endpoint, region, key, secret string) *ec2.Client {
-	return ec2.New(ec2.Options{Region: region, BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 1,
+	return ec2.New(ec2.Options{Region: region, BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(key, secret, ""), HTTPClient: &http.Client{Timeout: 10 * time.Second}})
 }
 
