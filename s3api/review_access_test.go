@@ -1,0 +1,102 @@
+package s3api_test
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/base64"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// A bucket ACL's WRITE lets another account put and delete objects, but deleting a version
+// for good (DeleteObjectVersion) is the bucket owner's alone, as in S3: versioning is what
+// protects the owner's data from a writer it let in.
+func TestWriteGranteeCannotDeleteVersions(t *testing.T) {
+	f := newLockFixture(t, "grantee-versions")
+	ctx := f.ctx
+	// A versioned bucket without Object Lock: nothing but the authorization step protects it.
+	if _, err := f.cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("vers")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("vers"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cl.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: aws.String("vers"),
+		GrantWrite: aws.String(`id="other"`), GrantFullControl: aws.String(`id="tester"`)}); err != nil {
+		t.Fatal(err)
+	}
+	put, err := f.cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("vers"), Key: aws.String("k"), Body: bytes.NewReader([]byte("owner's"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.other.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("vers"), Key: aws.String("k"), VersionId: put.VersionId}); code(err) != "AccessDenied" {
+		t.Fatalf("grantee's DeleteObject of a version: %v, want AccessDenied", err)
+	}
+	out, err := f.other.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("vers"), Delete: &types.Delete{
+		Objects: []types.ObjectIdentifier{{Key: aws.String("k"), VersionId: put.VersionId}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Errors) != 1 || aws.ToString(out.Errors[0].Code) != "AccessDenied" || len(out.Deleted) != 0 {
+		t.Fatalf("grantee's DeleteObjects of a version: deleted %d, errors %+v", len(out.Deleted), out.Errors)
+	}
+	got, err := f.cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("vers"), Key: aws.String("k"), VersionId: put.VersionId})
+	if err != nil {
+		t.Fatalf("the owner's version is gone: %v", err)
+	}
+	got.Body.Close()
+	// A plain delete (a delete marker) is still the grantee's to make, and the owner's
+	// version stays under it.
+	if _, err := f.other.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("vers"), Key: aws.String("k")}); err != nil {
+		t.Fatalf("grantee's DeleteObject: %v", err)
+	}
+	if _, err := f.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("vers"), Key: aws.String("k"), VersionId: put.VersionId}); err != nil {
+		t.Fatalf("owner's DeleteObject of a version: %v", err)
+	}
+}
+
+// Setting a retention period or a legal hold is not something an ACL grants: another
+// account writing through a WRITE grant may not plant versions the bucket owner can never
+// delete.
+func TestWriteGranteeCannotLockVersions(t *testing.T) {
+	f := newLockFixture(t, "grantee-lock")
+	ctx := f.ctx
+	if _, err := f.cl.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: f.bucket,
+		GrantWrite: aws.String(`id="other"`), GrantFullControl: aws.String(`id="tester"`)}); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("planted")
+	sum := md5.Sum(body)
+	until := time.Now().Add(100 * 365 * 24 * time.Hour)
+	_, err := f.other.PutObject(ctx, &s3.PutObjectInput{Bucket: f.bucket, Key: aws.String("p"), Body: bytes.NewReader(body),
+		ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])), ObjectLockMode: types.ObjectLockModeCompliance, ObjectLockRetainUntilDate: aws.Time(until)})
+	if code(err) != "AccessDenied" {
+		t.Fatalf("grantee's PutObject with COMPLIANCE retention: %v, want AccessDenied", err)
+	}
+	_, err = f.other.PutObject(ctx, &s3.PutObjectInput{Bucket: f.bucket, Key: aws.String("h"), Body: bytes.NewReader(body),
+		ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])), ObjectLockLegalHoldStatus: types.ObjectLockLegalHoldStatusOn})
+	if code(err) != "AccessDenied" {
+		t.Fatalf("grantee's PutObject with a legal hold: %v, want AccessDenied", err)
+	}
+	_, err = f.other.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: f.bucket, Key: aws.String("m"),
+		ObjectLockMode: types.ObjectLockModeCompliance, ObjectLockRetainUntilDate: aws.Time(until)})
+	if code(err) != "AccessDenied" {
+		t.Fatalf("grantee's CreateMultipartUpload with retention: %v, want AccessDenied", err)
+	}
+	if _, err := storedEntry(t, f.c, *f.bucket, "p"); err == nil {
+		t.Fatal("a refused locked write was stored")
+	}
+	// The grantee's plain writes still work, and the owner's locked ones too.
+	if _, err := f.other.PutObject(ctx, &s3.PutObjectInput{Bucket: f.bucket, Key: aws.String("plain"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatalf("grantee's plain PutObject: %v", err)
+	}
+	f.put("o", body, func(in *s3.PutObjectInput) {
+		in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(sum[:]))
+		in.ObjectLockLegalHoldStatus = types.ObjectLockLegalHoldStatusOn
+	})
+}
