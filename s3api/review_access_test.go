@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/base64"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"stratus/internal/testcluster"
 )
 
 // A bucket ACL's WRITE lets another account put and delete objects, but deleting a version
@@ -99,4 +103,44 @@ func TestWriteGranteeCannotLockVersions(t *testing.T) {
 		in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(sum[:]))
 		in.ObjectLockLegalHoldStatus = types.ObjectLockLegalHoldStatusOn
 	})
+}
+
+// PutBucketVersioning changes the versioning state only: a setting changed while it runs
+// (the bucket's tags here; its ACL, public access block or Object Lock configuration alike)
+// is not put back to what it was when the versioning request read the bucket.
+func TestPutVersioningKeepsConcurrentSettings(t *testing.T) {
+	c := testcluster.StartS3(t, testcluster.S3Options{})
+	cl := sdkClient(c, c.SecretKey)
+	ctx := ctxT(t)
+	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("race")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		status := types.BucketVersioningStatusEnabled
+		if i%2 == 1 {
+			status = types.BucketVersioningStatusSuspended
+		}
+		want := strconv.Itoa(i)
+		var wg sync.WaitGroup
+		var verr, terr error
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, verr = cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("race"),
+				VersioningConfiguration: &types.VersioningConfiguration{Status: status}})
+		}()
+		go func() {
+			defer wg.Done()
+			_, terr = cl.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String("race"),
+				Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("round"), Value: aws.String(want)}}}})
+		}()
+		wg.Wait()
+		if verr != nil || terr != nil {
+			t.Fatalf("round %d: versioning %v, tagging %v", i, verr, terr)
+		}
+		b := storedBucket(t, c, "race")
+		if len(b.Tags) != 1 || b.Tags[0].Value != want {
+			t.Fatalf("round %d: stored tags %+v, want round=%s: the versioning change undid the tagging", i, b.Tags, want)
+		}
+	}
 }
