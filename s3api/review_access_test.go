@@ -2,9 +2,12 @@ package s3api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -142,5 +145,50 @@ func TestPutVersioningKeepsConcurrentSettings(t *testing.T) {
 		if len(b.Tags) != 1 || b.Tags[0].Value != want {
 			t.Fatalf("round %d: stored tags %+v, want round=%s: the versioning change undid the tagging", i, b.Tags, want)
 		}
+	}
+}
+
+// A stranger naming versions by ID learns nothing of them: a version that does not exist and
+// a delete marker are AccessDenied, with no x-amz-delete-marker header, to a caller that may
+// not list the bucket's versions. The owner still gets S3's own answers.
+func TestVersionProbesHidden(t *testing.T) {
+	c, cl, ctx := withBucket(t, "probe")
+	if _, err := cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("probe"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	put, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("probe"), Key: aws.String("k"), Body: bytes.NewReader([]byte("x"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("probe"), Key: aws.String("k")})
+	if err != nil || aws.ToString(del.VersionId) == "" {
+		t.Fatalf("delete marker: %v", err)
+	}
+	marker := aws.ToString(del.VersionId)
+	missing := aws.ToString(put.VersionId)
+	if _, err := cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("probe"), Key: aws.String("k"), VersionId: put.VersionId}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/probe/k?versionId=" + marker, "/probe/k?versionId=" + missing, "/probe/k?acl&versionId=" + missing} {
+		for _, method := range []string{"GET", "HEAD"} {
+			if method == "HEAD" && strings.Contains(path, "?acl") {
+				continue // ?acl has no HEAD: 405 whatever the version
+			}
+			ctx2, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			req, _ := http.NewRequestWithContext(ctx2, method, c.Endpoint+path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amz-Delete-Marker") != "" {
+				t.Fatalf("anonymous %s %s: %d, delete marker header %q; want 403 and none", method, path, resp.StatusCode, resp.Header.Get("X-Amz-Delete-Marker"))
+			}
+		}
+	}
+	if _, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("probe"), Key: aws.String("k"), VersionId: aws.String(missing)}); code(err) != "NoSuchVersion" {
+		t.Fatalf("owner's GET of a deleted version: %v, want NoSuchVersion", err)
 	}
 }
