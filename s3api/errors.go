@@ -179,6 +179,12 @@ var (
 	// ErrServiceUnavailable is returned when the storage layer cannot serve the request now
 	// (no quorum, no meta leader).
 	ErrServiceUnavailable = errors.New("s3api: service unavailable")
+	// ErrNoSuchWebsiteConfiguration, ErrNoReplicationConfiguration and
+	// ErrNoEncryptionConfiguration are a GET of a bucket setting Stratus does not offer
+	// (unconfigured.go).
+	ErrNoSuchWebsiteConfiguration = errors.New("s3api: no website configuration")
+	ErrNoReplicationConfiguration = errors.New("s3api: no replication configuration")
+	ErrNoEncryptionConfiguration  = errors.New("s3api: no server-side encryption configuration")
 )
 
 // errorTable is the one place an error becomes an S3 code: Lookup walks it in order and the

@@ -85,7 +85,9 @@ func TestErrorTable(t *testing.T) {
 // sentinelsByName names every sentinel, so the table test can tie declarations to values.
 func sentinelsByName() map[string]error {
 	return map[string]error{
-		"ErrNoSuchBucket": ErrNoSuchBucket, "ErrNoSuchKey": ErrNoSuchKey, "ErrNoSuchUpload": ErrNoSuchUpload,
+		"ErrNoSuchWebsiteConfiguration": ErrNoSuchWebsiteConfiguration, "ErrNoReplicationConfiguration": ErrNoReplicationConfiguration,
+		"ErrNoEncryptionConfiguration": ErrNoEncryptionConfiguration,
+		"ErrNoSuchBucket":              ErrNoSuchBucket, "ErrNoSuchKey": ErrNoSuchKey, "ErrNoSuchUpload": ErrNoSuchUpload,
 		"ErrNoSuchVersion": ErrNoSuchVersion, "ErrAccessDenied": ErrAccessDenied, "ErrAnonymous": ErrAnonymous,
 		"ErrRequestExpired": ErrRequestExpired, "ErrRequestNotYetValid": ErrRequestNotYetValid,
 		"ErrMissingDate": ErrMissingDate, "ErrUnsignedHeaders": ErrUnsignedHeaders,
