@@ -192,3 +192,32 @@ func TestVersionProbesHidden(t *testing.T) {
 		t.Fatalf("owner's GET of a deleted version: %v, want NoSuchVersion", err)
 	}
 }
+
+// The response-* overrides of a GET are for signed requests only, as in S3: anonymous,
+// they would let anyone link to a public object served as text/html (or as an attachment
+// of any name) from the store's own origin.
+func TestAnonymousResponseOverridesRefused(t *testing.T) {
+	c, cl, ctx := withBucket(t, "pub")
+	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("pub"), Key: aws.String("up.txt"),
+		Body: bytes.NewReader([]byte("<script>x</script>")), ACL: types.ObjectCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, body := anonymous(t, c, "GET", "/pub/up.txt", nil); st != 200 || string(body) != "<script>x</script>" {
+		t.Fatalf("anonymous GET of the public object: %d %q", st, body)
+	}
+	for _, q := range []string{"response-content-type=text/html", "response-content-disposition=inline", "response-cache-control=max-age=99"} {
+		st, code, _ := anonymous(t, c, "GET", "/pub/up.txt?"+q, nil)
+		if st != 400 || code != "InvalidRequest" {
+			t.Fatalf("anonymous GET ?%s: %d %s, want 400 InvalidRequest", q, st, code)
+		}
+	}
+	// Signed, the override is served.
+	out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("pub"), Key: aws.String("up.txt"), ResponseContentType: aws.String("text/plain; charset=x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Body.Close()
+	if aws.ToString(out.ContentType) != "text/plain; charset=x" {
+		t.Fatalf("signed override: content type %q", aws.ToString(out.ContentType))
+	}
+}
