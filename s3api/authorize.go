@@ -55,7 +55,9 @@ const (
 	scopeObject                    // the object ACL granting perm (its owner may always read and write the ACL)
 )
 
-// actionAccess maps an action to what grants it. Actions not listed are owner-only.
+// actionAccess maps an action to what grants it. Actions not listed are owner-only: among
+// them s3:DeleteObjectVersion, which a bucket ACL's WRITE grants only to the bucket owner
+// in S3, so that a writer let in cannot destroy the versions that protect the owner's data.
 var actionAccess = map[string]struct {
 	scope accessScope
 	perm  meta.Permission
@@ -65,7 +67,6 @@ var actionAccess = map[string]struct {
 	"s3:ListBucketMultipartUploads": {scopeBucket, meta.PermRead},
 	"s3:PutObject":                  {scopeBucket, meta.PermWrite},
 	"s3:DeleteObject":               {scopeBucket, meta.PermWrite},
-	"s3:DeleteObjectVersion":        {scopeBucket, meta.PermWrite},
 	"s3:AbortMultipartUpload":       {scopeBucket, meta.PermWrite},
 	"s3:ListMultipartUploadParts":   {scopeBucket, meta.PermWrite},
 	"s3:GetBucketAcl":               {scopeBucket, meta.PermReadACP},

@@ -228,26 +228,32 @@ func (s *Server) putVersioning(rq *request) error {
 	if err := lockedVersioning(b, v.Status); err != nil {
 		return err
 	}
-	was := b.Versioning
+	var status meta.Versioning
 	switch v.Status {
 	case "Enabled":
-		b.Versioning = meta.VersioningEnabled
+		status = meta.VersioningEnabled
 	case "Suspended":
-		b.Versioning = meta.VersioningSuspended
+		status = meta.VersioningSuspended
 	default:
 		return ErrMalformedXML
 	}
-	if was == meta.VersioningOff {
+	if b.Versioning == meta.VersioningOff {
 		// The objects already there become their null versions in the history.
 		if err := s.historize(ctx, rq.bucket); err != nil {
 			return err
 		}
 	}
-	_, mod, err := s.meta.Bucket(ctx, rq.bucket)
+	// Only the versioning state changes, on the record as it is now: the one read above is
+	// stale by the time the history is built, and writing it back would undo a setting
+	// changed meanwhile (an ACL, a public access block, an Object Lock configuration).
+	err = s.updateAuthorized(ctx, rq, "s3:PutBucketVersioning", func(b *meta.Bucket) error {
+		if err := lockedVersioning(*b, v.Status); err != nil {
+			return err
+		}
+		b.Versioning = status
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	if err := s.meta.UpdateBucket(ctx, b, mod); err != nil {
 		return err
 	}
 	rq.w.WriteHeader(http.StatusOK)

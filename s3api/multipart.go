@@ -134,7 +134,7 @@ func (s *Server) createUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	lock, err := s.lockHeaders(rq.r.Header, b) // the bucket default applies at completion
+	lock, err := s.lockHeaders(rq, b) // the bucket default applies at completion
 	if err != nil {
 		return err
 	}

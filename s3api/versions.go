@@ -347,7 +347,9 @@ func (s *Server) historize(ctx context.Context, bucket string) error {
 			return err
 		}
 		for _, e := range entries {
-			if err := idx.PutVersion(ctx, e); err != nil {
+			// A version already filed (by a concurrent or an earlier, interrupted request)
+			// is kept as it is now: the entry listed here may be older than it.
+			if err := idx.PutVersion(ctx, e); err != nil && !errors.Is(err, meta.ErrConflict) {
 				return err
 			}
 			after = e.Key

@@ -26,7 +26,8 @@ type Index interface {
 	// ListObjects lists current objects whose keys start with prefix and sort after after.
 	ListObjects(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
 	// PutVersion adds e to the version history only, leaving the current version alone:
-	// how a version written before versioning was enabled joins the history.
+	// how a version written before versioning was enabled joins the history. A version
+	// already there is left as it is (ErrConflict): it may have changed since e was read.
 	PutVersion(ctx context.Context, e ObjectEntry) error
 	// DeleteVersion removes one version from the history for good and returns it. If it
 	// was the current version, the newest remaining one becomes current (or the key goes).
@@ -195,7 +196,8 @@ func (g groupIndex) PutVersion(ctx context.Context, e ObjectEntry) error {
 	if err := checkObject(e.Bucket, e.Key); err != nil {
 		return err
 	}
-	_, err := g.c.Apply(ctx, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(e.Bucket, e.Key, e.Version), Value: encodeJSON(e), Version: e.Version})
+	_, err := g.c.Apply(ctx, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(e.Bucket, e.Key, e.Version), Value: encodeJSON(e), Version: e.Version,
+		Cond: CondAbsent})
 	return err
 }
 
