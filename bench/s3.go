@@ -46,6 +46,14 @@ type S3Config struct {
 	// Prefixes, if set, spreads the objects over that many prefixes ("pool/p<n>/"), and a
 	// list is then a delimiter listing of those prefixes (one op: all pages of it).
 	Prefixes int `json:"prefixes,omitempty"`
+	// FullListing makes a list of objects spread over Prefixes list every key, without a
+	// delimiter.
+	FullListing bool `json:"full_listing,omitempty"`
+	// Reuse says the objects are already in Bucket (an earlier run wrote them with the same
+	// Objects and Prefixes): the run does not write them again.
+	Reuse bool `json:"reuse,omitempty"`
+	// DeleteBucket makes Cleanup delete Bucket too, though the run did not make it.
+	DeleteBucket bool `json:"-"`
 	// GetPercent is the share of reads in a mixed run, in percent (as --get-percent).
 	GetPercent int `json:"-"`
 	// Warmup runs the operation unmeasured first.
@@ -191,7 +199,7 @@ func RunS3(ctx context.Context, cfg S3Config) (*Report, error) {
 	r := &run{cfg: cfg, cl: cl, body: make([]byte, min(cfg.SizeBytes, 64<<20))}
 	rand.Read(r.body)
 	rep := &Report{Tool: "stratus bench", Started: time.Now().UTC(), Config: cfg}
-	if cfg.Op != "put" && cfg.Op != "multipart" {
+	if cfg.Op != "put" && cfg.Op != "multipart" && !cfg.Reuse {
 		if err := r.prepare(ctx); err != nil {
 			return nil, fmt.Errorf("write %d objects first: %w", cfg.Objects, err)
 		}
@@ -217,7 +225,7 @@ func RunS3(ctx context.Context, cfg S3Config) (*Report, error) {
 		rep.Server = cost(before, after, rec.count())
 	}
 	if cfg.Cleanup {
-		r.cleanup(context.WithoutCancel(ctx), madeBucket)
+		r.cleanup(context.WithoutCancel(ctx), madeBucket || cfg.DeleteBucket)
 	}
 	return rep, nil
 }
@@ -344,7 +352,7 @@ func (r *run) one(ctx context.Context, rng *mrand.Rand, rec *recorder) bool {
 		n, ttfb, err = r.cl.get(ctx, r.cfg.Bucket, r.poolKey(rng.IntN(r.cfg.Objects)))
 	case "list":
 		delimiter := ""
-		if r.cfg.Prefixes > 0 {
+		if r.cfg.Prefixes > 0 && !r.cfg.FullListing {
 			delimiter = "/"
 		}
 		err = r.cl.list(ctx, r.cfg.Bucket, "pool/", delimiter)
