@@ -87,6 +87,8 @@ or --credentials (the data/credentials.json 'stratus server' writes).`,
 	f.IntVar(&cfg.Count, "count", 0, "stop after this many operations instead of --duration")
 	f.IntVar(&cfg.Objects, "objects", 100, "objects that get, mixed, list and delete work on (written first)")
 	f.IntVar(&cfg.Prefixes, "prefixes", 0, "spread the objects over this many prefixes; list then lists the prefixes with delimiter '/'")
+	f.BoolVar(&cfg.FullListing, "full-listing", false, "with --prefixes, list every key, without a delimiter")
+	f.BoolVar(&cfg.Reuse, "reuse", false, "the objects are in --bucket already (an earlier run with --cleanup=false wrote them): don't write them")
 	f.IntVar(&cfg.GetPercent, "get-percent", 80, "share of reads in a mixed run")
 	f.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured run before measuring")
 	f.StringVar(&cfg.ServerMetrics, "server-metrics", "", "the server's Prometheus /metrics URL: report its CPU time and allocations per operation")
