@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -363,7 +362,7 @@ func (f *fsm) list(table, prefix, after, delimiter string, limit int) (items []c
 		c := b.Cursor()
 		var k, v []byte
 		switch {
-		case after >= prefix && delimiter != "" && commonPrefix(after, prefix, delimiter) == after:
+		case after >= prefix && delimiter != "" && client.CommonPrefix(after, prefix, delimiter) == after:
 			// The caller has had this common prefix: none of its keys come back.
 			k, v = c.Seek(pastPrefix(after))
 		case after >= prefix:
@@ -384,7 +383,7 @@ func (f *fsm) list(table, prefix, after, delimiter string, limit int) (items []c
 				return err
 			}
 			it := client.Item{Table: table, Key: string(k), Value: bytes.Clone(rec.Value), ModIndex: rec.ModIndex, Version: rec.Version}
-			if cp := commonPrefix(it.Key, prefix, delimiter); cp != "" {
+			if cp := client.CommonPrefix(it.Key, prefix, delimiter); cp != "" {
 				it.CommonPrefix = cp
 				items = append(items, it)
 				k, v = c.Seek(pastPrefix(cp)) // one seek past every other key under cp
@@ -396,18 +395,6 @@ func (f *fsm) list(table, prefix, after, delimiter string, limit int) (items []c
 		return nil
 	})
 	return items, more, applied, err
-}
-
-// commonPrefix is the common prefix key rolls up into: prefix and what follows it up to
-// and including the first delimiter; empty if there is no delimiter there.
-func commonPrefix(key, prefix, delimiter string) string {
-	if delimiter == "" || !strings.HasPrefix(key, prefix) {
-		return ""
-	}
-	if i := strings.Index(key[len(prefix):], delimiter); i >= 0 {
-		return key[:len(prefix)+i+len(delimiter)]
-	}
-	return ""
 }
 
 // pastPrefix is a seek target after every key that starts with p and before every other

@@ -42,7 +42,7 @@ func (g groupIndex) ListObjectsDelimited(ctx context.Context, bucket, prefix, de
 	// done is the common prefix last listed (or skipped): a catalog that predates
 	// delimited lists returns every key under it, which are passed over here.
 	done := ""
-	if cp := commonPrefix(after, prefix, delimiter); cp != "" && cp == after {
+	if cp := CommonPrefix(after, prefix, delimiter); cp != "" && cp == after {
 		done = cp
 	}
 	from := ""
@@ -59,7 +59,7 @@ func (g groupIndex) ListObjectsDelimited(ctx context.Context, bucket, prefix, de
 			key := strings.TrimPrefix(it.Key, base)
 			cp := strings.TrimPrefix(it.CommonPrefix, base)
 			if it.CommonPrefix == "" {
-				cp = commonPrefix(key, prefix, delimiter)
+				cp = CommonPrefix(key, prefix, delimiter)
 			}
 			from = it.Key
 			if cp != "" {
@@ -110,9 +110,10 @@ func (g groupIndex) anyCurrent(ctx context.Context, bucket, cp string, first Ite
 	return len(live) > 0, err
 }
 
-// commonPrefix is the common prefix key rolls up into: prefix and what follows it up to
-// and including the first delimiter; empty if there is no delimiter there.
-func commonPrefix(key, prefix, delimiter string) string {
+// CommonPrefix is the common prefix key rolls up into in a listing of prefix with delimiter,
+// as S3 defines it: prefix and what follows it up to and including the first delimiter;
+// empty if there is no delimiter there.
+func CommonPrefix(key, prefix, delimiter string) string {
 	if delimiter == "" || !strings.HasPrefix(key, prefix) {
 		return ""
 	}
