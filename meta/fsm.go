@@ -386,7 +386,11 @@ func (f *fsm) list(table, prefix, after, delimiter string, limit int) (items []c
 			if cp := client.CommonPrefix(it.Key, prefix, delimiter); cp != "" {
 				it.CommonPrefix = cp
 				items = append(items, it)
-				k, v = c.Seek(pastPrefix(cp)) // one seek past every other key under cp
+				// Past every other key under cp: the next key is often past already (a
+				// prefix of one key), else one seek skips them all.
+				if k, v = c.Next(); k != nil && bytes.HasPrefix(k, []byte(cp)) {
+					k, v = c.Seek(pastPrefix(cp))
+				}
 				continue
 			}
 			items = append(items, it)
