@@ -263,8 +263,9 @@ func newBenchSuiteCmd() *cobra.Command {
 		Use:   "suite",
 		Short: "Run the standard set against a fresh stratus server (or --endpoint) and save the results",
 		Long: `Measure the machine's ceilings (fsync'd sequential write, 4 KiB O_DSYNC writes, loopback TCP),
-then 1 MiB and 4 KiB PUT and GET at each --concurrency, then a full listing of a
---list-objects bucket and a delimiter listing of as many prefixes. Without --endpoint it
+then 1 MiB and 4 KiB PUT and GET at each --concurrency, then listings: --list-objects
+objects, 10 to a prefix, listed in full and by their prefixes (delimiter '/'), and as many
+objects each under a prefix of its own, listed by prefix. Without --endpoint it
 starts a stratus server of its own, as a separate process in a temporary directory, and
 reports that process's CPU time and allocations per operation. With --peer (and its keys:
 --peer-credentials, or --peer-access-key and --peer-secret-key) every case also runs
