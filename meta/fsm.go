@@ -347,8 +347,10 @@ func (f *fsm) get(table, key string) (client.Item, uint64, error) {
 	return it, applied, err
 }
 
-// list returns up to limit items of table with prefix whose keys sort after after.
-func (f *fsm) list(table, prefix, after string, limit int) (items []client.Item, more bool, applied uint64, err error) {
+// list returns up to limit items of table with prefix whose keys sort after after. With a
+// delimiter, the keys under each common prefix come back as one item (see
+// client.ListRequest.Delimiter).
+func (f *fsm) list(table, prefix, after, delimiter string, limit int) (items []client.Item, more bool, applied uint64, err error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	err = f.db.View(func(tx *bolt.Tx) error {
@@ -359,15 +361,19 @@ func (f *fsm) list(table, prefix, after string, limit int) (items []client.Item,
 		}
 		c := b.Cursor()
 		var k, v []byte
-		if after >= prefix {
+		switch {
+		case after >= prefix && delimiter != "" && client.CommonPrefix(after, prefix, delimiter) == after:
+			// The caller has had this common prefix: none of its keys come back.
+			k, v = c.Seek(pastPrefix(after))
+		case after >= prefix:
 			k, v = c.Seek([]byte(after))
 			if k != nil && string(k) == after {
 				k, v = c.Next()
 			}
-		} else {
+		default:
 			k, v = c.Seek([]byte(prefix))
 		}
-		for ; k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+		for k != nil && bytes.HasPrefix(k, []byte(prefix)) {
 			if len(items) == limit {
 				more = true
 				break
@@ -376,12 +382,28 @@ func (f *fsm) list(table, prefix, after string, limit int) (items []client.Item,
 			if err != nil {
 				return err
 			}
-			items = append(items, client.Item{Table: table, Key: string(k), Value: bytes.Clone(rec.Value), ModIndex: rec.ModIndex, Version: rec.Version})
+			it := client.Item{Table: table, Key: string(k), Value: bytes.Clone(rec.Value), ModIndex: rec.ModIndex, Version: rec.Version}
+			if cp := client.CommonPrefix(it.Key, prefix, delimiter); cp != "" {
+				it.CommonPrefix = cp
+				items = append(items, it)
+				// Past every other key under cp: the next key is often past already (a
+				// prefix of one key), else one seek skips them all.
+				if k, v = c.Next(); k != nil && bytes.HasPrefix(k, []byte(cp)) {
+					k, v = c.Seek(pastPrefix(cp))
+				}
+				continue
+			}
+			items = append(items, it)
+			k, v = c.Next()
 		}
 		return nil
 	})
 	return items, more, applied, err
 }
+
+// pastPrefix is a seek target after every key that starts with p and before every other
+// key after p: keys are valid UTF-8, in which the byte 0xFF never occurs.
+func pastPrefix(p string) []byte { return []byte(p + "\xff") }
 
 func appliedIndex(tx *bolt.Tx) uint64 {
 	v := tx.Bucket(bucketState).Get(keyApplied)

@@ -238,7 +238,10 @@ func (s *Server) list(req client.ListRequest) (client.ListResponse, error) {
 	if req.Limit == 0 || req.Limit > client.MaxListLimit {
 		req.Limit = client.MaxListLimit
 	}
-	items, more, applied, err := s.fsm.list(req.Table, req.Prefix, req.After, req.Limit)
+	if len(req.Delimiter) > client.MaxKeyBytes {
+		return client.ListResponse{}, fmt.Errorf("%w: delimiter is %d bytes, limit %d", ErrBadRequest, len(req.Delimiter), client.MaxKeyBytes)
+	}
+	items, more, applied, err := s.fsm.list(req.Table, req.Prefix, req.After, req.Delimiter, req.Limit)
 	if err != nil {
 		return client.ListResponse{}, err
 	}

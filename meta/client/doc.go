@@ -9,7 +9,8 @@
 // stored value carries the Raft index that last modified it (ModIndex) and an optional
 // caller-supplied ordering stamp (Version, e.g. a hybrid logical clock timestamp) used for
 // last-writer-wins updates. Typed helpers (accounts, buckets, the object index, rings, nodes)
-// sit on top of the generic table operations.
+// sit on top of the generic table operations. A list can roll keys up at a delimiter, as S3
+// listings do, with the server seeking past each common prefix ([Client.ListDelimited]).
 //
 // Guarantees: every call has a deadline derived from its context and [Config.CallTimeout];
 // calls are retried on leader change and transport errors until [Config.RetryTimeout] or the

@@ -25,6 +25,11 @@ type Index interface {
 	DeleteObject(ctx context.Context, bucket, key string, version uint64, versioned bool) error
 	// ListObjects lists current objects whose keys start with prefix and sort after after.
 	ListObjects(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
+	// ListObjectsDelimited is ListObjects as S3 lists with a delimiter: the objects whose key
+	// after prefix contains delimiter are rolled up into common prefixes, each one row, which
+	// the catalog passes over in one seek however many objects it holds. Rows come in key
+	// order, at most limit; an after that is a common prefix skips all of it.
+	ListObjectsDelimited(ctx context.Context, bucket, prefix, delimiter, after string, limit int, opts ...ReadOption) (rows []ObjectRow, more bool, err error)
 	// PutVersion adds e to the version history only, leaving the current version alone:
 	// how a version written before versioning was enabled joins the history. A version
 	// already there is left as it is (ErrConflict): it may have changed since e was read.

@@ -124,6 +124,9 @@ type Item struct {
 	Value    []byte `json:"value"`
 	ModIndex uint64 `json:"mod_index"` // Raft index of the last write to the key
 	Version  uint64 `json:"version"`   // caller-supplied ordering stamp of the last put
+	// CommonPrefix is set in a delimited list (ListRequest.Delimiter): the item is the first
+	// key under this common prefix and stands for all of them.
+	CommonPrefix string `json:"common_prefix,omitempty"`
 }
 
 // GetRequest is the body of PathGet.
@@ -146,6 +149,13 @@ type ListRequest struct {
 	After  string `json:"after,omitempty"` // exclusive start key; "" starts at Prefix
 	Limit  int    `json:"limit,omitempty"` // 0 means the server's maximum (MaxListLimit)
 	Stale  bool   `json:"stale,omitempty"`
+	// Delimiter, if set, rolls keys up as an S3 listing does: the keys whose remainder after
+	// Prefix contains it share a common prefix (Prefix, then the remainder up to and including
+	// its first Delimiter), which is returned once, as the first of its keys with
+	// CommonPrefix set; the server then seeks past the rest of them, so a common prefix costs
+	// one key however many it holds. A common prefix counts once against Limit. An After that
+	// is itself a common prefix skips all of its keys.
+	Delimiter string `json:"delimiter,omitempty"`
 }
 
 // MaxListLimit caps the items of one List call.
@@ -154,7 +164,7 @@ const MaxListLimit = 10000
 // ListResponse is the reply to PathList.
 type ListResponse struct {
 	Items []Item `json:"items"`
-	More  bool   `json:"more"` // more keys match; continue with After = last key
+	More  bool   `json:"more"` // more keys match; continue with After = last item's CommonPrefix, or else its Key
 	Index uint64 `json:"index"`
 }
 
