@@ -265,6 +265,18 @@ func (w *fanout) live() int {
 
 func (w *fanout) errs() []error { return w.failed }
 
+// failedHosts lists the hosts of the replicas that neither stored the write (acked) nor
+// refused it as superseded.
+func (w *fanout) failedHosts(acked []client.Target) []string {
+	var hosts []string
+	for _, s := range w.sinks {
+		if !s.superseded && !slices.Contains(acked, s.target) && !slices.Contains(hosts, s.target.Host) {
+			hosts = append(hosts, s.target.Host)
+		}
+	}
+	return hosts
+}
+
 // supersededBy reports whether err is a replica's refusal of the write because it holds a
 // newer version of the name, stamped no later than now by this proxy's wall clock: a write
 // that raced this one. (An equal version is this very write, retried.) A version from this

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"stratus/internal/hlc"
 	"stratus/objectd/client"
@@ -25,14 +26,15 @@ const handoffCopies = 4
 // back and then removes its own copy (docs/objectd.md). The copy runs in the background,
 // at most handoffCopies at once per proxy, each with one copy buffer of memory and a
 // NodeTimeout watchdog on both ends.
-func (p *Proxy) handOffLater(name string, ts hlc.Timestamp, short int, stored []client.Target, more func() (candidate, bool)) {
+// A handoff on a host that failed this write is passed over: it is likely no better now.
+func (p *Proxy) handOffLater(name string, ts hlc.Timestamp, short int, stored []client.Target, failedHosts []string, more func() (candidate, bool)) {
 	var targets []client.Target
 	for len(targets) < short {
 		c, ok := more()
 		if !ok {
 			break
 		}
-		if c.handoff {
+		if c.handoff && !slices.Contains(failedHosts, c.Host) {
 			targets = append(targets, c.Target)
 		}
 	}

@@ -162,7 +162,7 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 		}
 	}
 	if short := replicas - len(acked) - w.superseded; short > 0 && !res.Superseded {
-		p.handOffLater(req.Name, creq.Timestamp, short, acked, pull)
+		p.handOffLater(req.Name, creq.Timestamp, short, acked, w.failedHosts(acked), pull)
 	}
 	return res, nil
 }
