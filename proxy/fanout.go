@@ -48,8 +48,10 @@ type sink struct {
 	// buffers, so sending to it does not block.
 	queue       chan []byte
 	queueClosed bool
-	// written counts the chunks the feeding goroutine has handed to the Put (it sets it).
-	written atomic.Int64
+	// written counts the chunks the feeding goroutine has handed to the Put, and lastTook
+	// is how long the last one took (the goroutine sets both).
+	written  atomic.Int64
+	lastTook atomic.Int64 // nanoseconds
 	// stopped is closed when the feeding goroutine has returned; werr, set before, is why
 	// it stopped early (nil when the queue was closed).
 	stopped chan struct{}
@@ -98,10 +100,12 @@ func (w *fanout) feed(s *sink) {
 		w.signal()
 	}()
 	for chunk := range s.queue {
+		start := time.Now()
 		if _, err := s.pw.Write(chunk); err != nil {
 			s.werr = err
 			return
 		}
+		s.lastTook.Store(int64(time.Since(start)))
 		s.written.Add(1)
 		w.signal()
 	}
@@ -140,11 +144,16 @@ func (w *fanout) waitWritten(n int64, timeout time.Duration, quorum int) {
 		w.reap()
 		var lagging []*sink
 		ahead := w.superseded
+		// toQuorum is what the quorum took: since the wait began, or for one chunk of the
+		// slowest replica ahead, whichever is longer, so that when every replica is slow
+		// (a busy disk) one a little slower than the rest is not cut off.
+		toQuorum := time.Since(start)
 		for _, s := range w.sinks {
 			switch {
 			case s.closed:
 			case s.written.Load() >= n:
 				ahead++
+				toQuorum = max(toQuorum, time.Duration(s.lastTook.Load()))
 			default:
 				lagging = append(lagging, s)
 			}
@@ -153,7 +162,7 @@ func (w *fanout) waitWritten(n int64, timeout time.Duration, quorum int) {
 			return
 		}
 		if quorum > 0 && ahead >= quorum && grace == nil {
-			g := time.NewTimer(w.p.postQuorumGrace(time.Since(start)))
+			g := time.NewTimer(w.p.postQuorumGrace(toQuorum))
 			defer g.Stop()
 			grace = g.C
 		}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,10 +79,25 @@ func TestPausedNodePutLatency(t *testing.T) {
 	half := len(keys) / 2
 	healthy, failedHealthy := round(keys[:half])
 
+	// Under load a proxy holds several idle connections to each node; a write that reuses
+	// one after the node stopped sends its body into socket buffers until they fill, and
+	// stalls in the middle. (A new connection stalls in its TLS handshake, before the
+	// first chunk, and a handoff takes its place at once.) Open enough of them for every
+	// paused PUT, as concurrent writes do.
+	// (Past ten failures in a row a proxy skips the node for a minute, so no more than that
+	// are needed per proxy.)
+	c.warmConnections(victimKeys(r, victim.addr, "warm", min(2*perSize*len(putLatencySizes), 24*len(c.endpoints))), 64<<10)
+
+	lateCopies0, firstChunk0 := c.proxyLogCount(`msg="handoff copy written"`), c.proxyLogCount(`msg="handoff used"`)
 	must(t, victim.p.pause())
 	paused, failedPaused := round(keys[half:])
 	// While the node is stopped, each write's third copy goes to a handoff.
 	copies := c.copiesAway(r, keys[half:], acked, victim.addr, 15*time.Second)
+	// How the stopped replica was left behind: in the middle of the body or at its end
+	// (its copy then written to a handoff afterwards), or before the first chunk (a
+	// handoff took its place in the stream).
+	lateCopies := c.proxyLogCount(`msg="handoff copy written"`) - lateCopies0
+	firstChunk := c.proxyLogCount(`msg="handoff used"`) - firstChunk0
 	must(t, victim.p.resume())
 
 	// Healing: every key's primaries, the resumed node among them, hold what was acknowledged.
@@ -121,8 +138,8 @@ func TestPausedNodePutLatency(t *testing.T) {
 			size>>20, quantile(healthy[size], 0.5), size>>20, quantile(healthy[size], 0.99),
 			size>>20, quantile(paused[size], 0.5), size>>20, quantile(paused[size], 0.99)))
 	}
-	line := fmt.Sprintf("chaos paused-node-put-latency: puts=%d failed=%d lost=%d third_copy_while_paused=%d/%d full_redundancy_s=%.1f node_timeout_s=%.0f %s",
-		len(keys), failedHealthy+failedPaused, lost, copies, len(keys)-half, healed.Seconds(),
+	line := fmt.Sprintf("chaos paused-node-put-latency: puts=%d failed=%d lost=%d third_copy_while_paused=%d/%d late_handoff_copies=%d handoffs_at_first_chunk=%d full_redundancy_s=%.1f node_timeout_s=%.0f %s",
+		len(keys), failedHealthy+failedPaused, lost, copies, len(keys)-half, lateCopies, firstChunk, healed.Seconds(),
 		proxy.DefaultConfig().NodeTimeout.Seconds(), strings.Join(figs, " "))
 	t.Log(line)
 	recordResult(line)
@@ -141,6 +158,37 @@ func TestPausedNodePutLatency(t *testing.T) {
 	if copies == 0 {
 		t.Errorf("no write reached a third copy while its primary was stopped")
 	}
+}
+
+// warmConnections writes keys of size bytes all at once, spread over the proxies, so that
+// each holds that many connections to the keys' primaries, idle afterwards.
+func (c *cluster) warmConnections(keys []string, size int) {
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			defer cancel()
+			_, err := c.s3(i%len(c.endpoints)).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket),
+				Key: aws.String(key), Body: bytes.NewReader(make([]byte, size)), ContentLength: aws.Int64(int64(size))})
+			if err != nil {
+				c.t.Errorf("warm-up PUT %s: %v", key, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// proxyLogCount counts the lines of the proxies' logs that contain s.
+func (c *cluster) proxyLogCount(s string) int {
+	n := 0
+	for _, p := range c.proxies {
+		b, err := os.ReadFile(p.logPath)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		n += strings.Count(string(b), s)
+	}
+	return n
 }
 
 // victimKeys returns n key names whose primaries in r include host.
