@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"stratus/internal/hlc"
 	"stratus/objectd/client"
@@ -96,7 +97,10 @@ func (p *Proxy) copyFrom(name string, ts hlc.Timestamp, src, to client.Target) e
 	req := client.PutRequest{Name: name, Timestamp: ts, Length: obj.Length, Checksum: &sum,
 		ContentType: obj.ContentType, Meta: obj.Meta}
 	// The body's reads kick the watchdog, so a copy that keeps moving is never cut short.
+	start := time.Now()
 	err = p.nodes.Put(ctx, to, req, &kickingReader{r: obj.Body, wd: wd})
+	p.m.replica(opPut, start, err, wd.fired.Load())
+	p.observeErr(err)
 	var se *client.StatusError
 	if errors.As(err, &se) && errors.Is(err, client.ErrConflict) && se.Timestamp >= ts {
 		return nil // the handoff holds it already, or a newer version
