@@ -143,3 +143,38 @@ func TestStalledReplicaQuorumLost(t *testing.T) {
 		t.Fatalf("read after a failed write: %v", err)
 	}
 }
+
+// TestBrieflySlowReplicaKept: a replica that stops taking bytes for less than the grace (a
+// short pause of its process or disk) trails the others by the buffer ring and then catches
+// up: the write keeps all three replicas and needs no handoff.
+func TestBrieflySlowReplicaKept(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{Nodes: 4})
+	nodes := client.New(client.Config{Timeout: 10 * time.Second})
+	t.Cleanup(nodes.CloseIdleConnections)
+	cfg := proxy.DefaultConfig()
+	cfg.PostQuorumTimeout = 2 * time.Second
+	p, err := proxy.New(cfg, nodes, &hlc.Clock{}, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.WaitBackground)
+	p.SetRing(st.Ring)
+	name := "bucket/briefly-slow"
+	slow := st.Ring.Primaries(st.Ring.Partition(name), nil)[0].Host
+	if _, err := put(t, p, name, payload(1<<20, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		if n.Addr == slow {
+			n.Stall()
+			time.AfterFunc(300*time.Millisecond, n.Resume)
+		}
+	}
+	res, err := put(t, p, name, payload(16<<20, 2))
+	if err != nil || res.Replicas != 3 {
+		t.Fatalf("write with a briefly slow replica: %+v %v", res, err)
+	}
+	if n := holders(t, st.Ring, nodes, name, res.Timestamp); n != 3 {
+		t.Fatalf("%d primaries hold the write, want 3", n)
+	}
+}
