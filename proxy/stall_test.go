@@ -178,3 +178,31 @@ func TestBrieflySlowReplicaKept(t *testing.T) {
 		t.Fatalf("%d primaries hold the write, want 3", n)
 	}
 }
+
+// TestMaxLagBytes: a negative lag is refused; zero streams in lockstep through one buffer
+// and still stores every byte on every replica.
+func TestMaxLagBytes(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	nodes := client.New(client.Config{Timeout: 10 * time.Second})
+	t.Cleanup(nodes.CloseIdleConnections)
+	cfg := proxy.DefaultConfig()
+	cfg.MaxLagBytes = -1
+	if _, err := proxy.New(cfg, nodes, &hlc.Clock{}, testutil.Logger(t)); err == nil {
+		t.Fatal("a negative max_lag_bytes was accepted")
+	}
+	cfg.MaxLagBytes, cfg.ChunkBytes = 0, 64<<10
+	p, err := proxy.New(cfg, nodes, &hlc.Clock{}, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.WaitBackground)
+	p.SetRing(st.Ring)
+	body := payload(1<<20+5, 3)
+	res, err := put(t, p, "bucket/lockstep", body)
+	if err != nil || res.Replicas != 3 {
+		t.Fatalf("lockstep write: %+v %v", res, err)
+	}
+	if got, err := read(t, p, "bucket/lockstep", res.Timestamp); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read back: %v", err)
+	}
+}
