@@ -31,6 +31,7 @@ func newProxy(t *testing.T, st *testcluster.Storage) (*proxy.Proxy, *client.Clie
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.WaitBackground)
 	p.SetRing(st.Ring)
 	return p, nodes
 }
@@ -290,6 +291,7 @@ func TestHungNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.WaitBackground)
 	p.SetRing(st.Ring)
 	name := "bucket/hung"
 	res, err := put(t, p, name, payload(100<<10, 9))
@@ -410,6 +412,7 @@ func TestHungNodeAfterQuorum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.WaitBackground)
 	p.SetRing(st.Ring)
 	names := []string{}
 	for i := range 3 {
@@ -467,6 +470,7 @@ func TestSilentNodeAtFirstChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.WaitBackground)
 	p.SetRing(st.Ring)
 	name := "bucket/big"
 	silent := st.Ring.Primaries(st.Ring.Partition(name), nil)[0].Host

@@ -106,6 +106,7 @@ func StartS3(t testing.TB, opts S3Options) *S3 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(px.WaitBackground)
 	px.SetRing(st.Ring)
 	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: time.Second})
 	scfg := s3api.DefaultServerConfig()
