@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,6 +83,15 @@ func startNodeLog(t testing.TB, ln net.Listener, devices []string, logger *slog.
 	cfg.ReplicationTimeout = 30 * time.Second
 	cfg.FS = n.fs
 	cfg.AdvertiseAddr = n.addr
+	// STRATUS_TEST_SMALL_OBJECT_MAX runs the package's tests with the small-object log on,
+	// so every behaviour the file layout is tested for is also tested on log records.
+	if v := os.Getenv("STRATUS_TEST_SMALL_OBJECT_MAX"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("STRATUS_TEST_SMALL_OBJECT_MAX: %v", err)
+		}
+		cfg.SmallObjectMax = n
+	}
 	if edit != nil {
 		edit(&cfg)
 	}

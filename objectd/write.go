@@ -41,10 +41,18 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 		return err
 	}
 	hash := nameHash(rec.Info.Name)
+	if s.logged(rec) {
+		return s.writeLog(dev, devDir, part, hash, rec, body, want)
+	}
 	hdir := hashDir(devDir, part, hash)
 	ts := rec.Info.Timestamp
 	if _, err := s.checkNewer(hdir, ts); err != nil {
 		return s.conflict(devDir, hdir, ts, err)
+	}
+	if l, err := s.loadedLog(devDir); err != nil {
+		return err
+	} else if e, ok := l.lookup(part, hash); ok && e.ts >= ts {
+		return &VersionError{Timestamp: e.ts, Err: client.ErrConflict}
 	}
 	hdr, err := rec.MarshalBinary()
 	if err != nil {
