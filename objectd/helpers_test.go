@@ -195,7 +195,28 @@ func (n *testNode) objectFiles(t testing.TB, dev string, part uint32, name strin
 	for _, e := range ents {
 		out = append(out, e.Name())
 	}
+	// A version in the small-object log counts as one of the name's files.
+	if l, err := n.srv.store.loadedLog(filepath.Join(n.dir, dev)); err == nil {
+		if e, ok := l.lookup(part, nameHash(name)); ok {
+			out = append(out, e.version().file())
+		}
+	}
 	return out
+}
+
+// corruptVersion flips one byte of a stored version, in its file or its log record; at
+// picks the offset in the record from the header length.
+func (n *testNode) corruptVersion(t testing.TB, dev string, part uint32, name string, v hlc.Timestamp, at func(hdrLen int64) int64) {
+	t.Helper()
+	devDir := filepath.Join(n.dir, dev)
+	path := filepath.Join(hashDir(devDir, part, nameHash(name)), v.String()+dataExt)
+	var base int64
+	if l, err := n.srv.store.loadedLog(devDir); err == nil {
+		if e, ok := l.lookup(part, nameHash(name)); ok && e.ts == v {
+			path, base = l.segPath(e.seg), e.off+frameHeaderLen
+		}
+	}
+	corruptRecordAt(t, path, base, at)
 }
 
 // logRecorder is a slog.Handler that keeps every record, with the attributes added by

@@ -123,7 +123,6 @@ func indexOf(offs []int64, off int64) int {
 	return -1
 }
 
-
 func TestFrameRefusesGarbage(t *testing.T) {
 	for _, b := range [][]byte{nil, []byte("SOLG"), make([]byte, 64), bytes.Repeat([]byte("SOLG"), 20)} {
 		if _, _, err := decodeFrame(b); err == nil {
