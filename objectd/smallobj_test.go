@@ -120,7 +120,7 @@ func TestSmallObjectLogRebuild(t *testing.T) {
 	}
 	// Switched off, the node still serves what its log holds, and writes files again.
 	r.stop()
-	off := startNode(t, nil, nil, func(c *Config) { c.DevicesDir = n.dir })
+	off := startNode(t, nil, nil, func(c *Config) { c.DevicesDir, c.SmallObjectMax = n.dir, 0 })
 	check(off)
 	mustPut(t, off, off.target("d1", 0), name(0), ts(500), []byte("file now"))
 	if fs := off.objectFiles(t, "d1", 0, name(0)); len(fs) != 2 {
