@@ -167,6 +167,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.advertise.Store(&addr)
 	}
 	s.cleanTemp()
+	s.store.openLogs()
 	s.store.openHashes()
 	if s.cfg.RingPath != "" {
 		s.loadRing()

@@ -53,6 +53,25 @@ func (s *store) compactLogs() int {
 	return n
 }
 
+// openLogs reads the log of every usable device that has one, before the node serves, so
+// that no request waits for a rebuild and a log that cannot be read is reported at start.
+// A device whose log fails is logged and tried again on its first use.
+func (s *store) openLogs() {
+	devs, err := s.devices()
+	if err != nil {
+		return
+	}
+	for _, dev := range devs {
+		devDir, err := s.devicePath(dev)
+		if err != nil {
+			continue
+		}
+		if _, err := s.loadedLog(devDir); err != nil {
+			s.log.Error("small-object log", "device", dev, "err", err)
+		}
+	}
+}
+
 // closeLogs closes the active segments at shutdown.
 func (s *store) closeLogs() {
 	s.logMu.Lock()
