@@ -20,11 +20,16 @@ const testSmallMax = 256 << 10
 func withLog(c *Config) { c.SmallObjectMax = testSmallMax }
 
 // TestSmallObjectLogBehavesAsFiles reruns the tests of the object API, replication,
-// handoffs, the auditor and crash safety with small objects in the log: every behaviour the
-// file layout is tested for must hold on log records (the large objects of those tests
-// still go to files, so names move between the two).
+// handoffs and the auditor with the small-object log switched the other way from the
+// default (on, while it is off by default): every behaviour the file layout is tested for
+// must hold on log records (the large objects of those tests still go to files, so names
+// move between the two), and the other way round.
 func TestSmallObjectLogBehavesAsFiles(t *testing.T) {
-	t.Setenv("STRATUS_TEST_SMALL_OBJECT_MAX", strconv.Itoa(testSmallMax))
+	other := testSmallMax
+	if DefaultConfig().SmallObjectMax > 0 {
+		other = 0
+	}
+	t.Setenv("STRATUS_TEST_SMALL_OBJECT_MAX", strconv.Itoa(other))
 	for name, fn := range map[string]func(*testing.T){
 		"PutGetHeadRangeDelete":    TestPutGetHeadRangeDelete,
 		"TimestampOrdering":        TestTimestampOrdering,
