@@ -144,6 +144,9 @@ func (l *devLog) compactSegment(id uint64) error {
 	if err != nil {
 		return err
 	}
+	if err := l.dropDamaged(id, live); err != nil {
+		return err
+	}
 	for len(live) > 0 {
 		var batch []liveFrame
 		var bytes int64
@@ -177,6 +180,46 @@ func (l *devLog) compactSegment(id uint64) error {
 	// Not needed for safety (a segment that comes back holds only duplicates and dead
 	// frames), but it keeps the reclaimed space from coming back after a crash.
 	return l.s.syncDir(l.dir)
+}
+
+// dropDamaged drops the index entries that point into segment seg at a frame the scan did
+// not find whole (found): the disk damaged them since the log was read. They are lost
+// here, as a quarantined file is, and replication brings them back from a peer; without
+// this the segment could never be removed, and compaction, which takes the oldest segment
+// first, would stop for good.
+func (l *devLog) dropDamaged(seg uint64, found []liveFrame) error {
+	ok := make(map[int64]bool, len(found))
+	for _, f := range found {
+		ok[f.off] = true
+	}
+	var bad []liveFrame
+	l.mu.Lock()
+	for part, sfxs := range l.index {
+		for _, hashes := range sfxs {
+			for hash, e := range hashes {
+				if e.seg == seg && !ok[e.off] {
+					bad = append(bad, liveFrame{part: part, hash: hash, off: e.off, size: e.size})
+				}
+			}
+		}
+	}
+	l.mu.Unlock()
+	for _, f := range bad {
+		unlock := l.s.lock(f.hash)
+		e, held := l.lookup(f.part, f.hash)
+		if held && e.seg == seg && e.off == f.off {
+			if _, err := l.appendDrop(f.part, f.hash, e.ts); err != nil {
+				unlock()
+				return err
+			}
+			l.s.hashes.invalidate(l.dev, f.part, suffixOf(f.hash))
+			l.s.m.quarantined.WithLabelValues(l.dev).Inc()
+			l.s.log.Warn("small-object log: damaged record dropped while compacting", "device", l.dev,
+				"partition", f.part, "hash", f.hash, "segment", segName(seg), "offset", f.off)
+		}
+		unlock()
+	}
+	return nil
 }
 
 func (l *devLog) pointsAt(lf liveFrame, seg uint64) bool {

@@ -329,3 +329,39 @@ func TestHandoffDropSurvivesRestart(t *testing.T) {
 		t.Fatalf("partitions after restart = %v, %v", parts, err)
 	}
 }
+
+// TestCompactionDropsDamagedRecord damages a live record in the oldest segment after the log
+// was read: compaction drops it (replication restores it from a peer) instead of stalling
+// on a segment it could never empty, and everything else survives.
+func TestCompactionDropsDamagedRecord(t *testing.T) {
+	n := startNode(t, nil, []string{"d1"}, withLog)
+	n.srv.store.segMax = 32 << 10
+	tg := n.target("d1", 4)
+	for i := range 40 {
+		mustPut(t, n, tg, fmt.Sprint(i), ts(i+1), payload(3000, uint64(i)))
+	}
+	for round := 1; round <= 2; round++ { // all but object 0 overwritten twice: two thirds dead
+		for i := 1; i < 40; i++ {
+			mustPut(t, n, tg, fmt.Sprint(i), ts(100*round+i), payload(3000, uint64(100+i)))
+		}
+	}
+	n.corruptVersion(t, "d1", 4, "0", ts(1), func(h int64) int64 { return h + 10 })
+	if segs := n.srv.store.compactLogs(); segs == 0 {
+		t.Fatal("nothing compacted")
+	}
+	if _, _, err := get(t, n, tg, "0"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("damaged record: %v, want dropped", err)
+	}
+	for i := 1; i < 40; i++ {
+		if _, got, err := get(t, n, tg, fmt.Sprint(i)); err != nil || !bytes.Equal(got, payload(3000, uint64(100+i))) {
+			t.Fatalf("%d after compaction: %v", i, err)
+		}
+	}
+	l := devLogOf(t, n, "d1")
+	l.mu.Lock()
+	_, first := l.segs[1]
+	l.mu.Unlock()
+	if first {
+		t.Fatal("the segment holding the damaged record was not removed")
+	}
+}
