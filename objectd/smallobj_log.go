@@ -80,7 +80,7 @@ type logEntry struct {
 
 func (e *logEntry) version() version { return version{ts: e.ts, kind: e.kind} }
 
-// newer reports whether a version (ts, kind) wins over e under last-writer-wins: a later
+// olderThan reports whether a version (ts, kind) wins over e under last-writer-wins: a later
 // timestamp, or at equal ones a tombstone over data.
 func (e *logEntry) olderThan(ts hlc.Timestamp, kind client.Kind) bool {
 	return e.ts < ts || e.ts == ts && kind == client.KindTombstone && e.kind == client.KindData
@@ -131,7 +131,7 @@ func segName(id uint64) string { return fmt.Sprintf("%016x%s", id, logExt) }
 
 func (l *devLog) segPath(id uint64) string { return filepath.Join(l.dir, segName(id)) }
 
-// openLog returns the log of a device, reading it on first use.
+// devLog returns the log of a device, reading it on first use.
 func (s *store) devLog(devDir string) (*devLog, error) {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
@@ -374,10 +374,7 @@ func (l *devLog) appendRecord(part uint32, hash string, frame []byte, rec client
 func (l *devLog) appendDrop(part uint32, hash string, ts hlc.Timestamp) (bool, error) {
 	var dropped bool
 	op := &logOp{frame: appendFrame(nil, frameDrop, part, dropPayload(hash, ts))}
-	op.apply = func(seg uint64, off int64) {
-		l.segStat(seg) // counted in size by the leader; a drop is never live
-		dropped = l.drop(part, hash, ts)
-	}
+	op.apply = func(uint64, int64) { dropped = l.drop(part, hash, ts) } // a drop frame is never live
 	err := l.submit(op)
 	return dropped, err
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"stratus/internal/hlc"
 	"stratus/objectd/client"
 )
 
@@ -52,9 +53,8 @@ func (s *store) writeLog(dev, devDir string, part uint32, hash string, rec clien
 	if err != nil {
 		return s.conflict(devDir, hdir, ts, err)
 	}
-	if e, ok := l.lookup(part, hash); ok && e.ts >= ts {
-		// An entry is in the index only once durable, so a retry may take this as success.
-		return &VersionError{Timestamp: e.ts, Err: client.ErrConflict}
+	if err := s.newerLogged(devDir, part, hash, ts); err != nil {
+		return err
 	}
 	frame, err := recordFrame(part, &rec, body, want)
 	if err != nil {
@@ -66,6 +66,16 @@ func (s *store) writeLog(dev, devDir string, part uint32, hash string, rec clien
 	}
 	if !installed { // a newer version landed while this one was on its way
 		return &VersionError{Timestamp: held.ts, Err: client.ErrConflict}
+	}
+	// A version file renamed into place since the check above is seen now; a newer one wins
+	// (this entry is then obsolete, and the next cleanup drops it). A file write checks the
+	// log again after its rename, so of two racing writes the later to check sees the other.
+	files, err = s.versions(hdir)
+	if err != nil {
+		return err
+	}
+	if len(files) > 0 && files[0].ts >= ts {
+		return &VersionError{Timestamp: files[0].ts, Err: client.ErrConflict}
 	}
 	if len(files) > 0 {
 		unlock := s.lock(hash)
@@ -112,6 +122,20 @@ func recordFrame(part uint32, rec *client.Record, body io.Reader, want func() (c
 	}
 	putFrameHeader(buf, frameRecord, part, payload)
 	return buf, nil
+}
+
+// newerLogged returns a *VersionError if the log holds a version of hash at least as new as
+// ts. An entry is in the index only once durable, so a retry may take a refusal naming its
+// own timestamp as success.
+func (s *store) newerLogged(devDir string, part uint32, hash string, ts hlc.Timestamp) error {
+	l, err := s.loadedLog(devDir)
+	if err != nil {
+		return err
+	}
+	if e, ok := l.lookup(part, hash); ok && e.ts >= ts {
+		return &VersionError{Timestamp: e.ts, Err: client.ErrConflict}
+	}
+	return nil
 }
 
 // openLogged opens a version held in the log. A segment compacted away since the lookup is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -363,5 +364,40 @@ func TestCompactionDropsDamagedRecord(t *testing.T) {
 	l.mu.Unlock()
 	if first {
 		t.Fatal("the segment holding the damaged record was not removed")
+	}
+}
+
+// TestLargePutOvertakenByLoggedDelete streams a large version (a file) while a newer delete
+// lands in the log: the PUT must be refused as overtaken, as it is when the tombstone is a
+// file, and the name stays deleted.
+func TestLargePutOvertakenByLoggedDelete(t *testing.T) {
+	n := startNode(t, nil, []string{"d1"}, withLog)
+	tg := n.target("d1", 6)
+	body := payload(2<<20, 5)
+	sum := client.ChecksumOf(body)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- n.cl.Put(ctxT(t), tg, client.PutRequest{Name: "big", Timestamp: ts(1), Length: int64(len(body)), Checksum: &sum}, pr)
+	}()
+	if _, err := pw.Write(body[:1<<20]); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.cl.Delete(ctxT(t), tg, "big", ts(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pw.Write(body[1<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	var se *client.StatusError
+	if err := <-done; !errors.Is(err, client.ErrConflict) || !errors.As(err, &se) || se.Timestamp != ts(2) {
+		t.Fatalf("overtaken PUT: %v, want a conflict naming %v", err, ts(2))
+	}
+	if _, _, err := get(t, n, tg, "big"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("after the overtaken PUT: %v", err)
+	}
+	if fs := n.objectFiles(t, "d1", 6, "big"); !slices.Equal(fs, []string{ts(2).String() + tombstoneExt}) {
+		t.Fatalf("versions = %v", fs)
 	}
 }
