@@ -75,7 +75,7 @@ func (s *store) writeLog(dev, devDir string, part uint32, hash string, rec clien
 		return err
 	}
 	if len(files) > 0 && files[0].ts >= ts {
-		return &VersionError{Timestamp: files[0].ts, Err: client.ErrConflict}
+		return s.conflict(devDir, hdir, ts, &VersionError{Timestamp: files[0].ts, Err: client.ErrConflict})
 	}
 	if len(files) > 0 {
 		unlock := s.lock(hash)
