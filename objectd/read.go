@@ -70,7 +70,6 @@ func (s *store) openVersion(dev string, part uint32, name string, ts hlc.Timesta
 		return nil, err
 	}
 	o, err := s.openFile(dev, devDir, part, nameHash(name), version{ts: ts, kind: client.KindData})
-
 	if errors.Is(err, client.ErrNotFound) {
 		return s.open(dev, part, name)
 	}
