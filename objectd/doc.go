@@ -15,6 +15,12 @@
 // and the directory fsynced, all before the node answers: an acknowledged write is on disk
 // and a failed one leaves nothing visible.
 //
+// With Config.SmallObjectMax, small versions and tombstones are instead appended to a
+// per-device log (<device>/objlog, smallobj_log.go): group-committed with one fdatasync per
+// batch, indexed in memory by partition, suffix and name hash, rebuilt from the segments at
+// start, and compacted oldest segment first (smallobj_compact.go). Every reader of the layout
+// sees a name's files and log entry together, newest wins (smallobj_store.go).
+//
 // Volume chunks live beside objects at <device>/chunks/<partition>/<name-hash>.chunk
 // (chunkfile.go has the format, chunks.go the store): fixed-size files that volumed writes
 // in place, block by block. A change carries a generation, refused if older than the

@@ -375,7 +375,7 @@ func (s *Server) pushFile(ctx context.Context, j replJob, e entry, w io.Writer) 
 	}
 	defer o.f.Close()
 	hdr := make([]byte, o.rec.HeaderLen)
-	if _, err := o.f.ReadAt(hdr, 0); err != nil {
+	if _, err := o.f.ReadAt(hdr, o.base); err != nil {
 		return 0, fmt.Errorf("read %s: %w", o.file, err)
 	}
 	if _, err := w.Write(hdr); err != nil {

@@ -103,7 +103,8 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		log: logger,
 		m:   m,
 		store: &store{root: cfg.DevicesDir, fs: fsys, mountCheck: cfg.MountCheck, isMountPoint: isMount,
-			reclaimAge: cfg.ReclaimAge, maxSkew: cfg.MaxClockSkew, now: now, log: logger, m: m},
+			reclaimAge: cfg.ReclaimAge, maxSkew: cfg.MaxClockSkew, now: now, log: logger, m: m,
+			smallMax: cfg.SmallObjectMax},
 		peers:         client.New(peerCfg),
 		promises:      newPromises(now),
 		chunkPromises: newChunkPromises(now),
@@ -166,6 +167,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.advertise.Store(&addr)
 	}
 	s.cleanTemp()
+	s.store.openLogs()
 	s.store.openHashes()
 	if s.cfg.RingPath != "" {
 		s.loadRing()
@@ -202,6 +204,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			})
 		})
 	}
+	wg.Go(func() { s.every(loopCtx, compactInterval, func(context.Context) { s.store.compactLogs() }) })
 	if s.cfg.AuditInterval > 0 {
 		wg.Go(func() {
 			s.every(loopCtx, s.cfg.AuditInterval, func(ctx context.Context) {
@@ -235,6 +238,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	case <-handlersDone:
 		s.store.saveHashes()
 		s.chunks.closeAll()
+		s.store.closeLogs()
 	case <-time.After(s.cfg.ShutdownTimeout):
 		s.log.Error("requests still running after shutdown; suffix hashes will be recomputed at next start")
 	}

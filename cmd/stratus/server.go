@@ -52,6 +52,8 @@ type serverFlags struct {
 	volumeHost string
 	// ec2Listen is the address of the EC2 API; empty serves none.
 	ec2Listen string
+	// smallObjectMax is objectd.Config.SmallObjectMax for the storage node.
+	smallObjectMax int64
 	// compute runs instances on this machine when its domain type is set.
 	compute computeFlags
 	front   frontFlags
@@ -83,6 +85,7 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.StringVar(&f.storageHop, "storage-hop", "inproc", "how the proxy reaches the storage node: inproc, mtls or plain (benchmarks of the hop only)")
 	fl.MarkHidden("storage-hop")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
+	fl.Int64Var(&f.smallObjectMax, "small-object-max", objectd.DefaultConfig().SmallObjectMax, "largest object (bytes) kept in the storage node's small-object log instead of a file of its own; 0: every object in files")
 	f.compute.addFlags(fl)
 	f.front.addFlags(cmd)
 	daemonSettings(cmd, "STRATUS_SERVER_")
@@ -158,6 +161,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	ocfg := objectd.DefaultConfig()
 	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
 	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
+	ocfg.SmallObjectMax = f.smallObjectMax
 	ocfg.Identity = objID
 	if f.storageHop == "plain" {
 		ocfg.Identity = nil
