@@ -44,6 +44,7 @@ type Server struct {
 	advertise atomic.Pointer[string]
 
 	replMu        sync.Mutex // one replication pass at a time
+	repl          replState  // how far behind the passes left the node (nodestate.go)
 	replThrottle  *throttle
 	auditMu       sync.Mutex // one audit pass at a time
 	auditThrottle *throttle
@@ -118,6 +119,10 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	if cfg.AdvertiseAddr != "" {
 		addr := cfg.AdvertiseAddr
 		s.advertise.Store(&addr)
+	}
+	s.repl.since = now()
+	if err := reg.Register(newNodeCollector(s)); err != nil {
+		return nil, fmt.Errorf("objectd metrics: %w", err)
 	}
 	g, _ := reg.(prometheus.Gatherer)
 	s.handler = s.routes(g)
