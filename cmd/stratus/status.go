@@ -200,7 +200,11 @@ func gatherStatus(ctx context.Context, id *pki.Identity, addrs []string, opts st
 	}
 	defer mc.Close()
 
-	probeMeta(ctx, id, mc, addrs, opts, &rep, problem)
+	if !probeMeta(ctx, id, mc, addrs, opts, &rep, problem) {
+		// Every catalog read would wait out its deadline the same way: there is nothing
+		// more to learn, and the storage nodes are known only from the ring in meta.
+		return finish(rep)
+	}
 
 	read := func(what string, fn func(ctx context.Context) error) bool {
 		rctx, cancel := context.WithTimeout(ctx, opts.timeout)

@@ -31,14 +31,14 @@ func metaProbeClient(id *pki.Identity, addrs []string, timeout time.Duration) (*
 }
 
 // probeMeta asks the cluster for its members and leader, then asks every voter itself, in
-// parallel, so the report says which are reachable.
-func probeMeta(ctx context.Context, id *pki.Identity, mc *client.Client, addrs []string, opts statusOptions, rep *statusReport, problem func(kind, subject, format string, a ...any)) {
+// parallel, so the report says which are reachable. It reports whether any member answered.
+func probeMeta(ctx context.Context, id *pki.Identity, mc *client.Client, addrs []string, opts statusOptions, rep *statusReport, problem func(kind, subject, format string, a ...any)) bool {
 	sctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	st, err := mc.Status(sctx)
 	cancel()
 	if err != nil {
 		problem("meta_unreachable", strings.Join(addrs, ","), "no meta member answered: %v", err)
-		return
+		return false
 	}
 	rep.Meta.LeaderID, rep.Meta.LeaderAddr, rep.Meta.Term = st.LeaderID, st.LeaderAddr, st.Term
 	for _, m := range st.Members {
@@ -70,6 +70,7 @@ func probeMeta(ctx context.Context, id *pki.Identity, mc *client.Client, addrs [
 			problem("meta_voter_down", v.ID, "meta voter %s (%s) does not answer: %s", v.ID, v.Addr, v.Error)
 		}
 	}
+	return true
 }
 
 // readRings returns every policy's published ring.

@@ -180,4 +180,16 @@ func TestStatusProbeDeadline(t *testing.T) {
 	if len(problems) != 6 || problems[0] != "node_down" || rep.StorageNodes[0].Up {
 		t.Fatalf("hung nodes: problems %v, nodes %+v", problems, rep.StorageNodes)
 	}
+
+	// Meta itself hung: one problem, within the deadline, and no catalog reads after it.
+	start = time.Now()
+	out, err := stratus(t, "status", "--json", "--meta", ln.Addr().String(), "--pki-dir", mc.PKI, "--cert-name=ops", "--timeout", "300ms")
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("status against a hung meta took %v with a 300ms deadline", took)
+	}
+	v := checkMachineJSON(t, out)
+	ps, _ := v["problems"].([]any)
+	if err == nil || len(ps) != 1 || ps[0].(map[string]any)["kind"] != "meta_unreachable" {
+		t.Fatalf("hung meta: err %v, output:\n%s", err, out)
+	}
 }
