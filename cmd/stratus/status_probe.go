@@ -196,7 +196,7 @@ func probeStorage(ctx context.Context, id *pki.Identity, targets []storageTarget
 		rep.Replication.OldestUnsyncedSeconds = max(rep.Replication.OldestUnsyncedSeconds, r.UnsyncedSeconds)
 		if r.UnsyncedSeconds > opts.backlog.Seconds() {
 			problem("replication_behind", n.Addr, "storage node %s has changes waiting %s to reach every replica (%d partition exchanges failed in its last pass)",
-				n.Addr, (time.Duration(r.UnsyncedSeconds) * time.Second).String(), r.PartitionsBehind)
+				n.Addr, secondsText(r.UnsyncedSeconds), r.PartitionsBehind)
 		}
 	}
 }

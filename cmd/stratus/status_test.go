@@ -1,17 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"stratus/internal/hlc"
 	"stratus/internal/pki"
 	"stratus/internal/testcluster"
 	"stratus/meta/client"
 	"stratus/meta/metatest"
+	"stratus/objectd"
+	objclient "stratus/objectd/client"
 )
 
 // TestStatus runs status against three meta voters and three storage nodes, all in this
@@ -39,6 +47,24 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := admin.CreateVolume(ctx, client.Volume{ID: client.NewVolumeID(), SizeBytes: 1 << 20, State: client.VolumeAvailable, CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	// Objects on node 0, so its replication passes have something to exchange with the other
+	// nodes, and a clean pass everywhere, so every node starts with no backlog.
+	px := objclient.New(objclient.Config{Timeout: 5 * time.Second, TLS: mc.Identity(pki.IssueRequest{Role: pki.RoleProxy, Name: "px"}).ClientTLS(pki.RoleObjectd)})
+	defer px.CloseIdleConnections()
+	for i := range 8 {
+		name := fmt.Sprintf("o%d", i)
+		p := st.Ring.Partition(name)
+		for _, d := range st.Ring.Primaries(p, nil) {
+			body := []byte(name)
+			if err := px.Put(ctx, objclient.Target{Host: d.Host, Device: d.Name, Partition: uint32(p)},
+				objclient.PutRequest{Name: name, Timestamp: hlc.Timestamp(time.Now().UnixMilli()) << 16, Length: int64(len(body))}, bytes.NewReader(body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := st.ReplicateAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var metaAddrs []string
@@ -97,20 +123,30 @@ func TestStatus(t *testing.T) {
 	if hs, _ := v["compute_hosts"].([]any); len(hs) != 1 || hs[0].(map[string]any)["live"] != true {
 		t.Fatalf("all up: compute hosts %v", v["compute_hosts"])
 	}
+	if r := v["replication"].(map[string]any); r["nodes_reporting"] != float64(3) || r["oldest_unsynced_seconds"] != float64(0) {
+		t.Fatalf("all up after a clean pass: replication %v", r)
+	}
 	text := mustStratus(t, args...)
 	if !strings.HasPrefix(text, "OK") || !strings.Contains(text, "3 of 3 nodes up, 6 of 6 devices usable") {
 		t.Fatalf("all up, text:\n%s", text)
 	}
 
-	// One storage node down, one compute host silent for an hour.
+	// One storage node down, a device of another without its marker (as when its disk is not
+	// mounted), node 0's pass failing against the down node, one compute host silent.
 	down := st.Nodes[1]
 	down.Stop()
+	if err := os.Remove(filepath.Join(st.Nodes[2].Dir, "d1", objectd.MarkerFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Nodes[0].Server().ReplicateOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := hosts.PutComputeHost(ctx, client.ComputeHost{Host: "h2", Zone: "z1", VCPUs: 4, MemoryMiB: 2048, DomainType: "qemu",
 		HeartbeatAt: time.Now().Add(-time.Hour).UTC(), StartedAt: time.Now().Add(-2 * time.Hour).UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	out, err = stratus(t, append(args, "--json")...)
+	out, err = stratus(t, append(args, "--json", "--backlog", "1ms")...)
 	took := time.Since(start)
 	if err == nil {
 		t.Fatalf("node down: status exited zero:\n%s", out)
@@ -124,11 +160,13 @@ func TestStatus(t *testing.T) {
 		p := p.(map[string]any)
 		kinds[p["kind"].(string)] = p["subject"].(string)
 	}
-	if kinds["node_down"] != down.Addr || kinds["compute_host_lost"] != "h2" || len(kinds) != 2 || v["ok"] != false {
-		t.Fatalf("node down: problems %v, want node_down %s and compute_host_lost h2:\n%s", kinds, down.Addr, out)
+	want := map[string]string{"node_down": down.Addr, "device_unusable": st.Nodes[2].Addr + "/d1",
+		"replication_behind": st.Nodes[0].Addr, "compute_host_lost": "h2"}
+	if !maps.Equal(kinds, want) || v["ok"] != false {
+		t.Fatalf("node down: problems %v, want %v:\n%s", kinds, want, out)
 	}
-	text, err = stratus(t, args...)
-	if err == nil || !strings.HasPrefix(text, "PROBLEMS: 2") || !strings.Contains(text, "node_down") || !strings.Contains(text, "DOWN") {
+	text, err = stratus(t, append(args, "--backlog", "1ms")...)
+	if err == nil || !strings.HasPrefix(text, "PROBLEMS: 4") || !strings.Contains(text, "d1(UNUSABLE)") || !strings.Contains(text, "DOWN") {
 		t.Fatalf("node down, text (err %v):\n%s", err, text)
 	}
 	t.Logf("status with a node down (%v):\n%s", took, text)

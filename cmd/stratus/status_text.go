@@ -82,13 +82,13 @@ func printStatus(w io.Writer, rep statusReport) {
 			f += d.FreeBytes
 		}
 		fmt.Fprintf(tw, "  %s\tup\tv%d\t%s\t%s/%s\t%d\t%s\n", n.Addr, n.RingVersion, deviceList(n),
-			humanBytes(c-f), humanBytes(c), n.Replication.PartitionsBehind, (time.Duration(n.Replication.UnsyncedSeconds) * time.Second).String())
+			humanBytes(c-f), humanBytes(c), n.Replication.PartitionsBehind, secondsText(n.Replication.UnsyncedSeconds))
 	}
 	tw.Flush()
 
 	r := rep.Replication
 	fmt.Fprintf(tw, "\nreplication: %d partition exchanges behind, oldest unsynced change %s (%d nodes reporting)\n",
-		r.PartitionsBehind, (time.Duration(r.OldestUnsyncedSeconds) * time.Second).String(), r.NodesReporting)
+		r.PartitionsBehind, secondsText(r.OldestUnsyncedSeconds), r.NodesReporting)
 	fmt.Fprintf(tw, "volumes: %s\n", countsText(rep.Volumes))
 	fmt.Fprintf(tw, "instances: %s\n", countsText(rep.Instances))
 
@@ -112,7 +112,7 @@ func printStatus(w io.Writer, rep statusReport) {
 			state = "LOST"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d/%d\t%s/%s\t%d\t%s ago\n", h.Host, h.Zone, state, h.UsedVCPUs, h.VCPUs,
-			humanBytes(h.UsedMemoryBytes), humanBytes(h.MemoryBytes), h.Instances, (time.Duration(h.HeartbeatAgeSeconds) * time.Second).String())
+			humanBytes(h.UsedMemoryBytes), humanBytes(h.MemoryBytes), h.Instances, secondsText(h.HeartbeatAgeSeconds))
 	}
 }
 
@@ -160,4 +160,14 @@ func humanBytes(n int64) string {
 		i++
 	}
 	return fmt.Sprintf("%.1f%ciB", v, "BKMGTPE"[i])
+}
+
+// secondsText prints a duration in seconds to a tenth of a second under a minute, to the
+// second above.
+func secondsText(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
