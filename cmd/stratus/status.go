@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -190,7 +191,10 @@ func gatherStatus(ctx context.Context, id *pki.Identity, addrs []string, opts st
 	rep := statusReport{Problems: []statusProblem{}, Rings: []ringStatus{}, StorageNodes: []storageNodeStatus{},
 		ComputeHosts: []computeHostStatus{}, Volumes: stateCounts{ByState: []stateCount{}},
 		Instances: stateCounts{ByState: []stateCount{}}, Meta: metaStatus{Voters: []metaMember{}}, CheckedAt: now.UTC()}
+	var mu sync.Mutex // the parts below run in parallel, and all may report problems
 	problem := func(kind, subject, format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
 		rep.Problems = append(rep.Problems, statusProblem{kind, subject, fmt.Sprintf(format, a...)})
 	}
 	mc, err := metaProbeClient(id, addrs, opts.timeout)
@@ -215,15 +219,26 @@ func gatherStatus(ctx context.Context, id *pki.Identity, addrs []string, opts st
 		}
 		return true
 	}
-	var rings []client.RingVersion
-	read("rings", func(ctx context.Context) error {
-		var err error
-		rings, err = readRings(ctx, mc)
-		return err
+	// The storage probes (which need the rings) and the catalog reads run side by side, so
+	// the command takes about two deadlines at worst (after meta's), not one per part.
+	// Each fills its own fields of rep.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var rings []client.RingVersion
+		read("rings", func(ctx context.Context) (err error) { rings, err = readRings(ctx, mc); return })
+		targets := ringStatuses(rings, &rep, problem)
+		probeStorage(ctx, id, targets, opts, &rep, problem)
 	})
-	targets := ringStatuses(rings, &rep, problem)
-	probeStorage(ctx, id, targets, opts, now, &rep, problem)
+	wg.Go(func() { readVolumes(mc, &rep, read, problem) })
+	wg.Go(func() { readInstances(mc, &rep, read) })
+	wg.Go(func() { readComputeHosts(mc, now, opts, &rep, read, problem) })
+	wg.Wait()
+	return finish(rep)
+}
 
+// readVolumes counts volumes by state; one in error is a problem.
+func readVolumes(mc *client.Client, rep *statusReport, read func(what string, fn func(ctx context.Context) error) bool,
+	problem func(kind, subject, format string, a ...any)) {
 	var vols []client.Volume
 	if read("volumes", func(ctx context.Context) (err error) { vols, err = mc.Volumes(ctx, client.Stale()); return }) {
 		counts := map[string]int{}
@@ -235,6 +250,10 @@ func gatherStatus(ctx context.Context, id *pki.Identity, addrs []string, opts st
 		}
 		rep.Volumes = newStateCounts(counts)
 	}
+}
+
+// readInstances counts instances by state.
+func readInstances(mc *client.Client, rep *statusReport, read func(what string, fn func(ctx context.Context) error) bool) {
 	var insts []client.Instance
 	if read("instances", func(ctx context.Context) (err error) { insts, err = mc.Instances(ctx, client.Stale()); return }) {
 		counts := map[string]int{}
@@ -243,6 +262,11 @@ func gatherStatus(ctx context.Context, id *pki.Identity, addrs []string, opts st
 		}
 		rep.Instances = newStateCounts(counts)
 	}
+}
+
+// readComputeHosts lists the compute hosts and their capacity; a lost one is a problem.
+func readComputeHosts(mc *client.Client, now time.Time, opts statusOptions, rep *statusReport,
+	read func(what string, fn func(ctx context.Context) error) bool, problem func(kind, subject, format string, a ...any)) {
 	var hosts []client.ComputeHost
 	if read("compute hosts", func(ctx context.Context) (err error) { hosts, err = mc.ComputeHosts(ctx, client.Stale()); return }) {
 		for _, h := range hosts {
@@ -258,7 +282,6 @@ func gatherStatus(ctx context.Context, id *pki.Identity, addrs []string, opts st
 			}
 		}
 	}
-	return finish(rep)
 }
 
 // finish orders the problems so the output is stable, and sets OK.

@@ -167,7 +167,7 @@ func ringBalance(r *ring.Ring) float64 {
 
 // probeStorage scrapes every storage node's metrics over mutual TLS, at most opts.parallel
 // at once, each within opts.timeout, and judges devices and backlogs.
-func probeStorage(ctx context.Context, id *pki.Identity, targets []storageTarget, opts statusOptions, now time.Time, rep *statusReport, problem func(kind, subject, format string, a ...any)) {
+func probeStorage(ctx context.Context, id *pki.Identity, targets []storageTarget, opts statusOptions, rep *statusReport, problem func(kind, subject, format string, a ...any)) {
 	tr := objclient.NewTransport(objclient.WithTLS(id.ClientTLS(pki.RoleObjectd)))
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: opts.timeout}

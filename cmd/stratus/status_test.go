@@ -210,7 +210,7 @@ func TestStatusProbeDeadline(t *testing.T) {
 	var rep statusReport
 	var problems []string
 	start := time.Now()
-	probeStorage(context.Background(), id, targets, statusOptions{timeout: 300 * time.Millisecond, parallel: 16}, time.Now(), &rep,
+	probeStorage(context.Background(), id, targets, statusOptions{timeout: 300 * time.Millisecond, parallel: 16}, &rep,
 		func(kind, subject, format string, a ...any) { problems = append(problems, kind) })
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("six hung nodes took %v to probe with a 300ms deadline", took)
