@@ -1,16 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +12,6 @@ import (
 	"stratus/internal/pki"
 	"stratus/meta/client"
 	objclient "stratus/objectd/client"
-	"stratus/ring"
 )
 
 // metaProbeClient returns a meta client whose calls (retries included) end within timeout,
@@ -71,98 +64,6 @@ func probeMeta(ctx context.Context, id *pki.Identity, mc *client.Client, addrs [
 		}
 	}
 	return true
-}
-
-// readRings returns every policy's published ring.
-func readRings(ctx context.Context, mc *client.Client) ([]client.RingVersion, error) {
-	var out []client.RingVersion
-	after := ""
-	for range 1000 { // a ring per policy: a handful of pages at most
-		items, more, err := mc.List(ctx, client.TableRings, "", after, client.MaxListLimit, client.Stale())
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			var rv client.RingVersion
-			if err := json.Unmarshal(it.Value, &rv); err != nil {
-				return nil, fmt.Errorf("ring %s: %w", it.Key, err)
-			}
-			out = append(out, rv)
-		}
-		if !more || len(items) == 0 {
-			return out, nil
-		}
-		after = items[len(items)-1].Key
-	}
-	return nil, fmt.Errorf("rings table: too many pages")
-}
-
-// storageTarget is one storage node as the rings name it: its address and the devices
-// they place on it.
-type storageTarget struct {
-	addr    string
-	devices map[string]bool
-}
-
-// ringStatuses summarises each ring and returns the storage nodes they name, sorted.
-func ringStatuses(rings []client.RingVersion, rep *statusReport, problem func(kind, subject, format string, a ...any)) []storageTarget {
-	byAddr := map[string]*storageTarget{}
-	for _, rv := range rings {
-		r, err := ring.Decode(rv.Data)
-		if err != nil {
-			problem("ring_unreadable", rv.Policy, "ring of policy %s (version %d) does not decode: %v", rv.Policy, rv.Version, err)
-			continue
-		}
-		devs := r.Devices()
-		hosts := map[string]bool{}
-		for _, d := range devs {
-			hosts[d.IP()] = true
-			t := byAddr[d.Host]
-			if t == nil {
-				t = &storageTarget{addr: d.Host, devices: map[string]bool{}}
-				byAddr[d.Host] = t
-			}
-			t.devices[d.Name] = true
-		}
-		rep.Rings = append(rep.Rings, ringStatus{Policy: rv.Policy, Version: rv.Version, Published: rv.PublishedAt.UTC(),
-			Partitions: r.PartitionCount(), Replicas: r.Replicas(), Devices: len(devs), Hosts: len(hosts), BalanceRatio: ringBalance(r)})
-	}
-	var out []storageTarget
-	for _, t := range byAddr {
-		out = append(out, *t)
-	}
-	slices.SortFunc(out, func(a, b storageTarget) int { return cmp.Compare(a.addr, b.addr) })
-	return out
-}
-
-// ringBalance is the worst |parts - wanted| / wanted over devices of positive weight, as
-// `ring show` reports it from the builder, computed here from the ring alone.
-func ringBalance(r *ring.Ring) float64 {
-	parts := map[ring.DeviceID]int{}
-	var buf []*ring.Device
-	for p := range r.PartitionCount() {
-		buf = r.Primaries(ring.Partition(p), buf[:0])
-		for _, d := range buf {
-			parts[d.ID]++
-		}
-	}
-	total := 0.0
-	for _, d := range r.Devices() {
-		total += d.Weight
-	}
-	worst := 0.0
-	if total <= 0 {
-		return 0
-	}
-	slots := float64(r.PartitionCount() * r.Replicas())
-	for _, d := range r.Devices() {
-		if d.Weight <= 0 {
-			continue
-		}
-		wanted := slots * d.Weight / total
-		worst = max(worst, math.Abs(float64(parts[d.ID])-wanted)/wanted)
-	}
-	return worst
 }
 
 // probeStorage scrapes every storage node's metrics over mutual TLS, at most opts.parallel
@@ -239,84 +140,6 @@ func probeNode(ctx context.Context, hc *http.Client, t storageTarget, timeout ti
 		n.Replication.LastPassAt = &at
 	}
 	return n
-}
-
-// scrapeNode fetches a node's metrics page.
-func scrapeNode(ctx context.Context, hc *http.Client, addr string) (nodeMetrics, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+objclient.PathMetrics, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics: %s", resp.Status)
-	}
-	return parseNodeMetrics(io.LimitReader(resp.Body, 16<<20))
-}
-
-// nodeMetrics holds the series of the Prometheus text format that status reads, by name.
-type nodeMetrics map[string][]metricSeries
-
-type metricSeries struct {
-	device string // the device label, or ""
-	value  float64
-}
-
-// parseNodeMetrics reads the text exposition format: "name{labels} value" lines. Only the
-// device label matters here; its values are plain device names, never quoted quotes.
-func parseNodeMetrics(r io.Reader) (nodeMetrics, error) {
-	m := nodeMetrics{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' || !strings.HasPrefix(line, "stratus_objectd_") {
-			continue
-		}
-		var name, labels, rest string
-		if i := strings.IndexByte(line, '{'); i >= 0 {
-			j := strings.LastIndexByte(line, '}')
-			if j < i {
-				continue
-			}
-			name, labels, rest = line[:i], line[i+1:j], line[j+1:]
-		} else {
-			var ok bool
-			if name, rest, ok = strings.Cut(line, " "); !ok {
-				continue
-			}
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		dev := ""
-		if _, after, ok := strings.Cut(labels, `device="`); ok {
-			dev, _, _ = strings.Cut(after, `"`)
-		}
-		m[name] = append(m[name], metricSeries{dev, v})
-	}
-	return m, sc.Err()
-}
-
-func (m nodeMetrics) series(name string) []metricSeries { return m[name] }
-
-// value returns the series of name whose device label is device ("" for none), or 0.
-func (m nodeMetrics) value(name, device string) float64 {
-	for _, s := range m[name] {
-		if s.device == device {
-			return s.value
-		}
-	}
-	return 0
 }
 
 // parallel runs fn(0..n-1) with at most limit at a time, and waits for all.
