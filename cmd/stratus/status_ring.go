@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
 	"stratus/meta/client"
 	"stratus/ring"
 )

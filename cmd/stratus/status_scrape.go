@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	objclient "stratus/objectd/client"
 	"strconv"
 	"strings"
+
+	objclient "stratus/objectd/client"
 )
 
 // scrapeNode fetches a node's metrics page.
