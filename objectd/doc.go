@@ -59,6 +59,8 @@
 // does not bring the chunk back; the auditor repairs a torn block from a peer in place
 // (chunkaudit.go) instead of quarantining the chunk.
 // The ring comes from Config.RingPath, reloaded when a newer version appears, or SetRing.
+// Between passes the node keeps how far behind it is (nodestate.go) and exports it, with each
+// device's state and free space, as gauges that `stratus status` and the alerting rules read.
 //
 // # Concurrency
 //

@@ -72,6 +72,7 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 	s.replMu.Lock()
 	defer s.replMu.Unlock()
 	start := time.Now()
+	clockStart := s.store.now() // the node's clock, which metrics read (Config.Now)
 
 	self := s.self()
 	var c passCounters
@@ -144,6 +145,10 @@ feed:
 	}
 	close(work)
 	wg.Wait()
+	if ctx.Err() == nil {
+		// An interrupted pass says nothing of the partitions it did not reach.
+		s.repl.passEnded(clockStart, s.store.now(), c.warn.failedExchanges())
+	}
 	c.warn.flush(s.log, s.replWarnings)
 
 	rep := ReplicationReport{Partitions: int(c.parts.Load()), Objects: int(c.objects.Load()),

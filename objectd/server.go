@@ -44,6 +44,7 @@ type Server struct {
 	advertise atomic.Pointer[string]
 
 	replMu        sync.Mutex // one replication pass at a time
+	repl          replState  // how far behind the passes left the node (nodestate.go)
 	replThrottle  *throttle
 	auditMu       sync.Mutex // one audit pass at a time
 	auditThrottle *throttle
@@ -120,6 +121,10 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		addr := cfg.AdvertiseAddr
 		s.advertise.Store(&addr)
 	}
+	s.repl.since = now()
+	if err := reg.Register(newNodeCollector(s)); err != nil {
+		return nil, fmt.Errorf("objectd metrics: %w", err)
+	}
 	g, _ := reg.(prometheus.Gatherer)
 	s.handler = s.routes(g)
 	return s, nil
@@ -182,6 +187,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	var unused unusedConns
+	srv.ConnState = unused.track
+	srv.RegisterOnShutdown(unused.closeAll)
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	var wg sync.WaitGroup
