@@ -205,7 +205,7 @@ func (s *Server) updateAuthorized(ctx context.Context, rq *request, action strin
 		if err := change(&b); err != nil {
 			return err
 		}
-		err = s.meta.UpdateBucket(ctx, b, mod)
+		err = s.storeBucket(ctx, b, mod)
 		if errors.Is(err, meta.ErrConflict) && attempt < 8 {
 			continue
 		}

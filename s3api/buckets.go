@@ -192,6 +192,7 @@ func (s *Server) deleteBucket(rq *request) error {
 	}
 	// The catalog checks, in the transaction that deletes the bucket, that it holds no
 	// objects, versions (delete markers count, as in S3) or uploads in progress.
+	defer s.buckets.forget(rq.bucket)
 	if err := s.meta.DeleteBucket(ctx, rq.bucket); err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
 			return ErrNoSuchBucket
@@ -241,7 +242,7 @@ func (s *Server) putVersioning(rq *request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.meta.UpdateBucket(ctx, b, mod); err != nil {
+	if err := s.storeBucket(ctx, b, mod); err != nil {
 		return err
 	}
 	rq.w.WriteHeader(http.StatusOK)

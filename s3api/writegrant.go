@@ -3,6 +3,7 @@ package s3api
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	meta "stratus/meta/client"
@@ -67,10 +68,20 @@ func (s *Server) regrant(ctx context.Context, g *writeGrant) (bool, error) {
 	if err := s.decide(g.rq, b, g.action, g.key, nil); err != nil {
 		return false, err
 	}
-	if b.Versioning != g.b.Versioning {
-		// The bytes were placed for the old setting; the client writes again.
-		return false, fmt.Errorf("%w: the bucket's versioning changed during the write", ErrServiceUnavailable)
+	if !sameWriteSettings(b, g.b) {
+		// The bytes were placed, and the entry built (its default retention, its
+		// ownership), for the old settings: the client writes again.
+		return false, fmt.Errorf("%w: the bucket's settings changed during the write", ErrServiceUnavailable)
 	}
 	g.b, g.mod = b, mod
 	return true, nil
+}
+
+// sameWriteSettings reports whether a and b place a write and shape its entry alike:
+// versioning and storage policy decide where the bytes go, Object Lock defaults and object
+// ownership what the entry holds. The rest (policy, ACL, public access block, tags, CORS,
+// lifecycle) only matter to the authorization decided again.
+func sameWriteSettings(a, b meta.Bucket) bool {
+	return a.Versioning == b.Versioning && a.Policy == b.Policy && a.Ownership == b.Ownership &&
+		reflect.DeepEqual(a.ObjectLock, b.ObjectLock)
 }
