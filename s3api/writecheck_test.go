@@ -222,3 +222,23 @@ func TestSuspendedKeepsOneNullVersion(t *testing.T) {
 	}
 	out.Body.Close()
 }
+
+// TestDeleteBucketRefusedWithUploadInProgress: an upload in progress keeps the bucket;
+// once aborted, the bucket goes.
+func TestDeleteBucketRefusedWithUploadInProgress(t *testing.T) {
+	_, cl, ctx := withBucket(t, "pending")
+	bucket := aws.String("pending")
+	up, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String("big")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: bucket}); code(err) != "BucketNotEmpty" {
+		t.Fatalf("delete with an upload in progress: %v, want BucketNotEmpty", err)
+	}
+	if _, err := cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: aws.String("big"), UploadId: up.UploadId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: bucket}); err != nil {
+		t.Fatalf("delete after the abort: %v", err)
+	}
+}
