@@ -14,7 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"stratus/internal/hlc"
+	"stratus/internal/testutil"
 	metaclient "stratus/meta/client"
+	objclient "stratus/objectd/client"
+	"stratus/proxy"
 )
 
 // TestPutRacingDeleteBucketLeavesNoOrphan: writers PUT and DELETE their keys while the
@@ -240,5 +244,60 @@ func TestDeleteBucketRefusedWithUploadInProgress(t *testing.T) {
 	}
 	if _, err := cl.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: bucket}); err != nil {
 		t.Fatalf("delete after the abort: %v", err)
+	}
+}
+
+// TestOverwriteDropsMultipartParts: a PUT over a multipart object learns its parts from the
+// entry its commit replaced, and drops them.
+func TestOverwriteDropsMultipartParts(t *testing.T) {
+	c, cl, ctx := withBucket(t, "mpover")
+	bucket, key := aws.String("mpover"), aws.String("big")
+	up, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []types.CompletedPart
+	for n, size := range []int{5 << 20, 1000} {
+		out, err := cl.UploadPart(ctx, &s3.UploadPartInput{Bucket: bucket, Key: key, UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(n + 1)), Body: bytes.NewReader(payload(size, uint64(n)))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(n + 1)), ETag: out.ETag})
+	}
+	if _, err := cl.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: bucket, Key: key, UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := storedEntry(t, c, "mpover", "big")
+	if err != nil || e.Parts == nil || e.Parts.Upload != *up.UploadId || e.Parts.Numbers != nil {
+		t.Fatalf("completed entry: parts %+v, %v", e.Parts, err)
+	}
+	nodes := objclient.New(objclient.Config{Timeout: 10 * time.Second})
+	t.Cleanup(nodes.CloseIdleConnections)
+	p, err := proxy.New(proxy.DefaultConfig(), nodes, &hlc.Clock{}, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetRing(c.Storage.Ring)
+	part := func(n int) error {
+		obj, err := p.Get(ctx, fmt.Sprintf(".mpu/mpover/%s/%d", *up.UploadId, n), 0, nil)
+		if err == nil {
+			obj.Body.Close()
+		}
+		return err
+	}
+	for n := 1; n <= 2; n++ {
+		if err := part(n); err != nil {
+			t.Fatalf("part %d before the overwrite: %v", n, err)
+		}
+	}
+	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: key, Body: strings.NewReader("small")}); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 2; n++ {
+		if err := part(n); !errors.Is(err, proxy.ErrNotFound) {
+			t.Fatalf("part %d after the overwrite: %v, want not found", n, err)
+		}
 	}
 }
