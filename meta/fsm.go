@@ -177,6 +177,9 @@ func (f *fsm) applyRequest(tx *bolt.Tx, index uint64, now int64, r *client.Apply
 			return applyResult{Index: index, Err: err}, changes
 		}
 		res.Duplicate = true
+		for i := range res.Results {
+			res.Results[i].PrevLost = i < len(r.Ops) && r.Ops[i].ReturnPrev && res.Results[i].Applied
+		}
 		f.m.duplicates.Inc()
 		return res, changes
 	}
@@ -191,23 +194,32 @@ func (f *fsm) applyRequest(tx *bolt.Tx, index uint64, now int64, r *client.Apply
 				res.Err = fmt.Errorf("%w %q", ErrUnknownTable, op.Table)
 				break
 			}
-			if op.Cond == client.CondNewer {
-				if cur := b.Get([]byte(op.Key)); cur != nil {
-					rec, err := decodeRecord(cur)
-					if err == nil && rec.Version >= op.Version {
-						continue
-					}
+			cur := b.Get([]byte(op.Key))
+			if op.Cond == client.CondNewer && cur != nil {
+				if rec, err := decodeRecord(cur); err == nil && rec.Version >= op.Version {
+					continue
 				}
+			}
+			if op.ReturnPrev && cur != nil {
+				prev, err := prevItem(op, cur)
+				if err != nil {
+					res.Err = err
+					break
+				}
+				res.Results[i].Prev = prev
 			}
 			var err error
 			switch op.Kind {
 			case client.OpPut:
 				err = b.Put([]byte(op.Key), encodeRecord(record{ModIndex: index, Version: op.Version, Value: op.Value}))
 			case client.OpDelete:
-				if b.Get([]byte(op.Key)) == nil {
+				if cur == nil {
 					continue
 				}
 				err = b.Delete([]byte(op.Key))
+			case client.OpCheck: // checkConds passed it
+				res.Results[i].Applied = true
+				continue
 			default:
 				err = fmt.Errorf("%w: op kind %d", ErrCorruptEntry, op.Kind)
 			}
@@ -228,16 +240,25 @@ func (f *fsm) applyRequest(tx *bolt.Tx, index uint64, now int64, r *client.Apply
 	return res, changes
 }
 
-// checkConds reports ErrConflict if any CondAbsent or CondModIndex op's condition fails.
+// checkConds reports ErrConflict if any op's failing condition (CondAbsent, CondModIndex,
+// CondExists, CondRangeEmpty) does not hold.
 func checkConds(tx *bolt.Tx, r *client.ApplyRequest) error {
 	for i := range r.Ops {
 		op := &r.Ops[i]
-		if op.Cond != client.CondAbsent && op.Cond != client.CondModIndex {
+		switch op.Cond {
+		case client.CondAbsent, client.CondModIndex, client.CondExists, client.CondRangeEmpty:
+		default:
 			continue
 		}
 		b := tx.Bucket([]byte(op.Table))
 		if b == nil {
 			return fmt.Errorf("%w %q", ErrUnknownTable, op.Table)
+		}
+		if op.Cond == client.CondRangeEmpty {
+			if k, _ := b.Cursor().Seek([]byte(op.Key)); k != nil && bytes.HasPrefix(k, []byte(op.Key)) {
+				return fmt.Errorf("%w: %s has keys under %q", ErrConflict, op.Table, op.Key)
+			}
+			continue
 		}
 		var mod uint64
 		if cur := b.Get([]byte(op.Key)); cur != nil {
@@ -246,6 +267,12 @@ func checkConds(tx *bolt.Tx, r *client.ApplyRequest) error {
 				return err
 			}
 			mod = rec.ModIndex
+		}
+		if op.Cond == client.CondExists {
+			if mod == 0 {
+				return fmt.Errorf("%w: %s/%s does not exist", ErrConflict, op.Table, op.Key)
+			}
+			continue
 		}
 		want := op.ModIndex
 		if op.Cond == client.CondAbsent {
@@ -256,6 +283,15 @@ func checkConds(tx *bolt.Tx, r *client.ApplyRequest) error {
 		}
 	}
 	return nil
+}
+
+// prevItem copies the stored record cur of op's key out of the transaction.
+func prevItem(op *client.Op, cur []byte) (*client.Item, error) {
+	rec, err := decodeRecord(cur)
+	if err != nil {
+		return nil, err
+	}
+	return &client.Item{Table: op.Table, Key: op.Key, Value: bytes.Clone(rec.Value), ModIndex: rec.ModIndex, Version: rec.Version}, nil
 }
 
 // prune forgets request IDs older than the dedup window, measured on the leaders' clocks as

@@ -492,3 +492,19 @@ func TestSilentNodeAtFirstChunk(t *testing.T) {
 		t.Fatalf("read back: %v", err)
 	}
 }
+
+// TestOvertakenCommitRetractsAndSucceeds: a commit that says the write lost to a later one
+// has its bytes retracted, and Put still succeeds.
+func TestOvertakenCommitRetractsAndSucceeds(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, _ := newProxy(t, st)
+	name := "bucket/overtaken"
+	res, err := p.Put(ctxT(t), proxy.PutRequest{Name: name, Length: 10}, bytes.NewReader(payload(10, 7)),
+		func(context.Context, proxy.PutResult) error { return proxy.ErrOvertaken })
+	if err != nil || !res.Overtaken {
+		t.Fatalf("overtaken put: %+v %v", res, err)
+	}
+	if _, err := read(t, p, name, res.Timestamp); !errors.Is(err, proxy.ErrNotFound) {
+		t.Fatalf("overtaken write still readable: %v", err)
+	}
+}

@@ -44,7 +44,16 @@ type PutResult struct {
 	// name newer than it. A delete is committed before its tombstones are sent, so the
 	// caller should not index this write: it would bring back what the delete removed.
 	DeletedAfter bool
+	// Overtaken is set when commit answered ErrOvertaken: the write was retracted, but
+	// Put succeeded.
+	Overtaken bool
 }
+
+// ErrOvertaken, returned by a Put's commit, says the write lost last-writer-wins to one
+// stamped later and will not be indexed: Put retracts it from the replicas that took it
+// (a tombstone one tick after it, older than the winner) and succeeds, since a write that
+// was overwritten was still a successful write.
+var ErrOvertaken = errors.New("proxy: overtaken by a later write")
 
 // Put streams body (exactly req.Length bytes) to the name's replicas and returns once a
 // quorum has stored it, or has a newer version of it (PutResult.Superseded). If commit is
@@ -156,7 +165,11 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 		res.DeletedAfter = w.deletedAfter()
 	}
 	if commit != nil {
-		if err := commit(ctx, res); err != nil {
+		if err := commit(ctx, res); errors.Is(err, ErrOvertaken) {
+			p.retract(ctx, req.Name, creq.Timestamp, acked)
+			res.Overtaken = true
+			return res, nil
+		} else if err != nil {
 			p.retract(ctx, req.Name, creq.Timestamp, acked)
 			return PutResult{}, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	meta "stratus/meta/client"
 )
@@ -35,11 +36,13 @@ func (s *Server) authorize(ctx context.Context, rq *request, action, key string)
 func (s *Server) bucketOf(ctx context.Context, rq *request, bucket, expectHeader string) (meta.Bucket, uint64, error) {
 	b, mod, err := s.meta.Bucket(ctx, bucket)
 	if errors.Is(err, meta.ErrNotFound) {
+		s.buckets.forget(bucket)
 		return b, 0, ErrNoSuchBucket
 	}
 	if err != nil {
 		return b, 0, err
 	}
+	s.buckets.put(b, mod, time.Now())
 	if want := rq.r.Header.Get(expectHeader); want != "" && want != b.Owner {
 		return b, 0, ErrAccessDenied
 	}
@@ -203,7 +206,7 @@ func (s *Server) updateAuthorized(ctx context.Context, rq *request, action strin
 		if err := change(&b); err != nil {
 			return err
 		}
-		err = s.meta.UpdateBucket(ctx, b, mod)
+		err = s.storeBucket(ctx, b, mod)
 		if errors.Is(err, meta.ErrConflict) && attempt < 8 {
 			continue
 		}

@@ -186,24 +186,19 @@ func (s *Server) createBucket(rq *request) error {
 
 func (s *Server) deleteBucket(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.authorize(ctx, rq, "s3:DeleteBucket", "")
+	_, err := s.authorize(ctx, rq, "s3:DeleteBucket", "")
 	if err != nil {
 		return err
 	}
-	list := s.meta.Index(rq.bucket).ListObjects
-	if b.Versioning != meta.VersioningOff {
-		list = s.meta.Index(rq.bucket).ListObjectVersions // versions under delete markers count too, as in S3
-	}
-	entries, _, err := list(ctx, rq.bucket, "", "", 1)
-	if err != nil {
-		return err
-	}
-	if len(entries) > 0 {
-		return ErrBucketNotEmpty
-	}
+	// The catalog checks, in the transaction that deletes the bucket, that it holds no
+	// objects, versions (delete markers count, as in S3) or uploads in progress.
+	defer s.buckets.forget(rq.bucket)
 	if err := s.meta.DeleteBucket(ctx, rq.bucket); err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
 			return ErrNoSuchBucket
+		}
+		if errors.Is(err, meta.ErrBucketNotEmpty) {
+			return ErrBucketNotEmpty
 		}
 		return err
 	}

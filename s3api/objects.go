@@ -116,7 +116,8 @@ func printableASCII(s string) bool {
 
 func (s *Server) putObject(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.authorize(ctx, rq, "s3:PutObject", rq.key)
+	g, err := s.authorizeWrite(ctx, rq, "s3:PutObject", rq.key)
+	b := g.b
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,7 @@ func (s *Server) putObject(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags, Checksum: sum},
+	e, err := s.storeVersion(ctx, g, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags, Checksum: sum},
 		length, data, check, nil)
 	if err != nil {
 		return err

@@ -56,6 +56,8 @@ type Server struct {
 	m     *metrics
 	// policies remembers parsed bucket policies (bucketpolicyeval.go).
 	policies policyCache
+	// buckets remembers bucket records read, for writes (writegrant.go).
+	buckets bucketCache
 }
 
 // NewServer returns the S3 handler.

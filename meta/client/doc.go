@@ -15,7 +15,10 @@
 // Guarantees: every call has a deadline derived from its context and [Config.CallTimeout];
 // calls are retried on leader change and transport errors until [Config.RetryTimeout] or the
 // context ends. Writes carry a request ID that the catalog deduplicates, so a retried write is
-// applied at most once. Reads are linearizable unless [Stale] is passed.
+// applied at most once. Reads are linearizable unless [Stale] is passed. A write is a list
+// of ops applied atomically under conditions; a check op ([OpCheck]) writes nothing and
+// only conditions the request, and an op may ask for the record it replaced
+// ([Op.ReturnPrev]). [Client.Calls] counts the calls a client made.
 //
 // A Client is safe for concurrent use.
 package client

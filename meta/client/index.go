@@ -15,6 +15,10 @@ type Index interface {
 	// PutObject records e as a version of e.Bucket/e.Key. With versioned set, the version is
 	// also kept in the version history.
 	PutObject(ctx context.Context, e ObjectEntry, versioned bool) error
+	// WriteTx indexes a version or a delete marker in one transaction with a check of the
+	// bucket record and the removal of rows it replaces, and reports whether it became
+	// current and what it replaced (indexwrite.go).
+	WriteTx(ctx context.Context, w WriteTx) (WriteResult, error)
 	// GetObject returns the current version; ErrNotFound if there is none or it is a delete
 	// marker.
 	GetObject(ctx context.Context, bucket, key string, opts ...ReadOption) (ObjectEntry, error)
