@@ -83,6 +83,13 @@ type Config struct {
 	// fsync, a rename and a directory barrier. Logs already on a device are read, served,
 	// replicated, audited and compacted whatever this is.
 	SmallObjectMax int64 `json:"small_object_max"`
+	// SmallObjectSegmentMax is the size at which a log's active segment is sealed and a new
+	// one started; 0 means 64 MiB. Compaction rewrites whole sealed segments, so smaller
+	// segments reclaim space sooner in smaller steps, at the cost of more files.
+	SmallObjectSegmentMax int64 `json:"small_object_segment_max"`
+	// SmallObjectCompactInterval is how often the node checks whether a log needs
+	// compacting; 0 means 10 s.
+	SmallObjectCompactInterval time.Duration `json:"small_object_compact_interval"`
 
 	// ShutdownTimeout bounds how long Run waits for in-flight requests after ctx ends.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
@@ -107,6 +114,14 @@ type Config struct {
 
 // maxSmallObject bounds SmallObjectMax: a log record is read into memory whole.
 const maxSmallObject = 1 << 20
+
+// minSegmentMax and maxSegmentMax bound SmallObjectSegmentMax: below the minimum a log is
+// mostly segment files; compaction reads a whole segment into memory. (A batch larger than
+// the limit still goes into one segment, which is then sealed.)
+const (
+	minSegmentMax = 64 << 10
+	maxSegmentMax = 1 << 30
+)
 
 // DefaultConfig returns production defaults. DevicesDir must still be set.
 func DefaultConfig() Config {
@@ -156,6 +171,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max_open_chunks (%d) must be between 1 and %d", c.MaxOpenChunks, 1<<20)
 	case c.SmallObjectMax < 0 || c.SmallObjectMax > maxSmallObject:
 		return fmt.Errorf("small_object_max (%d) must be between 0 and %d", c.SmallObjectMax, maxSmallObject)
+	case c.SmallObjectSegmentMax != 0 && (c.SmallObjectSegmentMax < minSegmentMax || c.SmallObjectSegmentMax > maxSegmentMax):
+		return fmt.Errorf("small_object_segment_max (%d) must be 0 or between %d and %d", c.SmallObjectSegmentMax, minSegmentMax, maxSegmentMax)
+	case c.SmallObjectCompactInterval < 0:
+		return fmt.Errorf("small_object_compact_interval (%v) must not be negative", c.SmallObjectCompactInterval)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("shutdown_timeout (%v) must be positive", c.ShutdownTimeout)
 	}

@@ -105,7 +105,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		m:   m,
 		store: &store{root: cfg.DevicesDir, fs: fsys, mountCheck: cfg.MountCheck, isMountPoint: isMount,
 			reclaimAge: cfg.ReclaimAge, maxSkew: cfg.MaxClockSkew, now: now, log: logger, m: m,
-			smallMax: cfg.SmallObjectMax},
+			smallMax: cfg.SmallObjectMax, segMax: cfg.SmallObjectSegmentMax},
 		peers:         client.New(peerCfg),
 		promises:      newPromises(now),
 		chunkPromises: newChunkPromises(now),
@@ -212,7 +212,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			})
 		})
 	}
-	wg.Go(func() { s.every(loopCtx, compactInterval, func(context.Context) { s.store.compactLogs() }) })
+	every := compactInterval
+	if s.cfg.SmallObjectCompactInterval > 0 {
+		every = s.cfg.SmallObjectCompactInterval
+	}
+	wg.Go(func() { s.every(loopCtx, every, func(context.Context) { s.store.compactLogs() }) })
 	if s.cfg.AuditInterval > 0 {
 		wg.Go(func() {
 			s.every(loopCtx, s.cfg.AuditInterval, func(ctx context.Context) {

@@ -64,6 +64,12 @@ type clusterOptions struct {
 	// audit* tune the auditors (defaults: a pass every 2 s at 10 MiB/s).
 	auditInterval       time.Duration
 	auditBytesPerSecond int64
+	// smallObjectMax, if positive, switches the storage nodes' small-object log on for
+	// objects up to that many bytes; segmentMax and compactInterval then size its segments
+	// and pace its compaction (0: objectd's defaults).
+	smallObjectMax  int64
+	segmentMax      int64
+	compactInterval time.Duration
 }
 
 // cluster is a running multi-process Stratus cluster.
@@ -254,14 +260,19 @@ func (c *cluster) addStorageNode(i int, opts clusterOptions) *storageNode {
 		}
 		c.stratus("objectd", "init-device", dir)
 	}
-	n.p = newProc("objectd "+n.name, stratusBin, filepath.Join(c.dir, n.name+".log"),
-		"--log-level", "info", "objectd", "--pki-dir", pkiDir, "--cert-name", n.name,
+	args := []string{"--log-level", "info", "objectd", "--pki-dir", pkiDir, "--cert-name", n.name,
 		"--listen", listen, "--advertise-addr", n.addr, "--devices-dir", n.dir, "--mount-check=false",
 		"--ring-path", c.ringFile, "--ring-check-interval", "500ms",
 		"--replication-interval", "1s", "--replication-timeout", "20s",
 		"--audit-interval", opts.auditInterval.String(),
 		"--audit-bytes-per-second", strconv.FormatInt(opts.auditBytesPerSecond, 10),
-		"--shutdown-timeout", "5s")
+		"--shutdown-timeout", "5s"}
+	if opts.smallObjectMax > 0 {
+		args = append(args, "--small-object-max", strconv.FormatInt(opts.smallObjectMax, 10),
+			"--small-object-segment-max", strconv.FormatInt(opts.segmentMax, 10),
+			"--small-object-compact-interval", opts.compactInterval.String())
+	}
+	n.p = newProc("objectd "+n.name, stratusBin, filepath.Join(c.dir, n.name+".log"), args...)
 	c.nodes = append(c.nodes, n)
 	return n
 }

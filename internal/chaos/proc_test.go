@@ -57,6 +57,19 @@ func (p *proc) start() error {
 	return nil
 }
 
+// setArg changes the value following flag in the arguments of the next start.
+func (p *proc) setArg(flag, value string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range len(p.args) - 1 {
+		if p.args[i] == flag {
+			p.args[i+1] = value
+			return
+		}
+	}
+	p.args = append(p.args, flag, value)
+}
+
 // signal sends sig and, for signals that end the process, waits up to wait for the exit
 // (then kills it). It returns once the process is gone, or at once for other signals.
 func (p *proc) signal(sig syscall.Signal, wait time.Duration) error {
