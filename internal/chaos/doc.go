@@ -5,7 +5,9 @@
 // it, and then check that every acknowledged write reads back and every acknowledged
 // delete stays deleted. The volume scenarios (volume_test.go) start storage nodes only and
 // write a volume through volumed's chunk device, detached afterwards: a node that was down
-// is healed by its own replicator, and blocks damaged on disk by the node's auditor.
+// is healed by its own replicator, and blocks damaged on disk by the node's auditor. The
+// small-object log scenarios (smallobj_test.go) switch objectd's log on: bit rot inside log
+// records, and objectd SIGKILLed in the middle of compacting its log.
 //
 // `go test ./internal/chaos` runs the short form of every scenario; `make chaos` runs the
 // long forms (see the -chaos.* flags).
