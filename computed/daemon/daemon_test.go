@@ -58,7 +58,7 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Skip("qemu-img not installed (apt-get install qemu-utils)")
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 
 	meta := metatest.New(t, metatest.Options{Nodes: 1, Quiet: true, TLS: true})
@@ -324,7 +324,7 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	rootLine := regexp.MustCompile(testguest.DiskLine + ` vda 16384`)
-	waitInstance(t, ctx, ec2, id4, 30*time.Second, "running from its root disk", func(in client.Instance) bool {
+	waitInstance(t, ctx, ec2, id4, 60*time.Second, "running from its root disk", func(in client.Instance) bool {
 		return in.State == client.InstanceRunning && in.Console != nil && rootLine.Match(in.Console.Output)
 	})
 	// -U: QEMU holds the image's write lock while the guest runs.
@@ -410,10 +410,10 @@ func TestInstanceLifecycle(t *testing.T) {
 			return in.State == client.InstanceRunning && in.Console != nil && bytes.Count(in.Console.Output, []byte(testguest.ACPIReady)) >= n
 		}
 	}
-	waitInstance(t, ctx, ec2, id2, 30*time.Second, "running and booted", boots(1))
+	waitInstance(t, ctx, ec2, id2, 60*time.Second, "running and booted", boots(1))
 	step := time.Now()
 	updateInstance(t, ctx, ec2, id2, func(in *client.Instance) { in.RebootRequests++ })
-	in = waitInstance(t, ctx, ec2, id2, 30*time.Second, "rebooted", boots(2))
+	in = waitInstance(t, ctx, ec2, id2, 60*time.Second, "rebooted", boots(2))
 	t.Logf("rebooted (booted again) %v after the request", time.Since(step).Round(time.Millisecond))
 	if in.RebootsDone != 1 || !bytes.Contains(in.Console.Output, []byte(testguest.PowerButton)) {
 		t.Errorf("after a reboot: reboots done %d, console shows the power button %v", in.RebootsDone, bytes.Contains(in.Console.Output, []byte(testguest.PowerButton)))
@@ -437,7 +437,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 	step = time.Now()
 	updateInstance(t, ctx, ec2, id2, func(in *client.Instance) { in.DesiredState, in.StateReason = client.DesireRunning, nil })
-	in = waitInstance(t, ctx, ec2, id2, 30*time.Second, "started again", boots(3))
+	in = waitInstance(t, ctx, ec2, id2, 60*time.Second, "started again", boots(3))
 	t.Logf("started and booted %v after the request", time.Since(step).Round(time.Millisecond))
 	taken.Close()
 	if p := in.Network.SSHForwardPort; p == stopped.Network.SSHForwardPort || p < cfg.SSHPortFirst || p > cfg.SSHPortLast {
@@ -464,7 +464,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 	step = time.Now()
 	runDaemon(t, d2)
-	in = waitInstance(t, ctx, ec2, id2, 30*time.Second, "running again after the daemon's restart", boots(4))
+	in = waitInstance(t, ctx, ec2, id2, 60*time.Second, "running again after the daemon's restart", boots(4))
 	t.Logf("relaunched and booted %v after the daemon's restart", time.Since(step).Round(time.Millisecond))
 	if in.Network != before.Network {
 		t.Errorf("network after the relaunch %+v, before %+v", in.Network, before.Network)
