@@ -95,7 +95,8 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 			break
 		}
 	}
-	sum := md5.New()
+	sum := newETagHash(req.Length)
+	defer sum.Close()
 	var sent int64
 	for seq := 0; ; seq++ {
 		slot := seq % ring
