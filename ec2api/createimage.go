@@ -33,16 +33,9 @@ func (s *Server) createImage(ctx context.Context, c *call) (responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, err := p.required("Name")
+	name, desc, err := imageNaming(p)
 	if err != nil {
 		return nil, err
-	}
-	if err := checkImageName(name); err != nil {
-		return nil, err
-	}
-	desc, _ := p.str("Description")
-	if utf8.RuneCountInString(desc) > maxDescriptionChars || !utf8.ValidString(desc) {
-		return nil, errorf(ErrInvalidParameterValue, "The description must be at most %d characters of UTF-8.", maxDescriptionChars)
 	}
 	if _, err := p.boolean("NoReboot"); err != nil {
 		return nil, err
@@ -107,6 +100,22 @@ func (s *Server) createImage(ctx context.Context, c *call) (responder, error) {
 }
 
 // checkImageName checks an AMI name as EC2 does: 3 to 128 characters, one line.
+// imageNaming reads and checks an image's Name and Description, as RegisterImage and
+// CreateImage take them.
+func imageNaming(p params) (name, desc string, err error) {
+	if name, err = p.required("Name"); err != nil {
+		return "", "", err
+	}
+	if err := checkImageName(name); err != nil {
+		return "", "", err
+	}
+	desc, _ = p.str("Description")
+	if utf8.RuneCountInString(desc) > maxDescriptionChars || !utf8.ValidString(desc) {
+		return "", "", errorf(ErrInvalidParameterValue, "The description must be at most %d characters of UTF-8.", maxDescriptionChars)
+	}
+	return name, desc, nil
+}
+
 func checkImageName(name string) error {
 	if n := utf8.RuneCountInString(name); n < minImageNameChars || n > maxImageNameChars || strings.ContainsAny(name, "\x00\n\r") || !utf8.ValidString(name) {
 		return errorf(ErrInvalidParameterValue, "AMI names must be between %d and %d characters long.", minImageNameChars, maxImageNameChars)

@@ -131,16 +131,9 @@ func (s *Server) registerImage(ctx context.Context, c *call) (responder, error) 
 	if !ok || !validBucketName(bucket) || key == "" || len(key) > 1024 || !utf8.ValidString(key) {
 		return nil, errorf(ErrInvalidParameterValue, "ImageLocation '%s' is not bucket/key.", truncate(loc, 128))
 	}
-	name, err := p.required("Name")
+	name, desc, err := imageNaming(p)
 	if err != nil {
 		return nil, err
-	}
-	if err := checkImageName(name); err != nil {
-		return nil, err
-	}
-	desc, _ := p.str("Description")
-	if utf8.RuneCountInString(desc) > maxDescriptionChars || !utf8.ValidString(desc) {
-		return nil, errorf(ErrInvalidParameterValue, "The description must be at most %d characters of UTF-8.", maxDescriptionChars)
 	}
 	if arch, ok := p.str("Architecture"); ok && arch != "x86_64" {
 		return nil, errorf(ErrInvalidParameterValue, "Architecture '%s' is not supported: x86_64 only.", truncate(arch, 32))
