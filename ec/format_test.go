@@ -201,7 +201,7 @@ func TestEncoderDropsFailedOutputs(t *testing.T) {
 type blockingReader struct{ r *io.PipeReader }
 
 func (b blockingReader) Read(p []byte) (int, error) { return b.r.Read(p) }
-func (b blockingReader) Close() error                { return b.r.Close() }
+func (b blockingReader) Close() error               { return b.r.Close() }
 
 // TestSlowSourceDoesNotStall: with K+1 sources, one of which never answers, the read
 // completes from the other K, and Close ends the stalled one.
