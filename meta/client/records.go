@@ -14,20 +14,35 @@ import (
 type ClusterConfig struct {
 	// HashSecret salts the ring's hash of object names (hex). It must never change once
 	// data is stored.
-	HashSecret string          `json:"hash_secret"`
-	Policies   []StoragePolicy `json:"policies"`
+	HashSecret string `json:"hash_secret"`
+	// Policies is unused: storage policies are records of their own in the config table
+	// (PolicyKeyPrefix), so that one can be created without rewriting this record.
+	Policies []StoragePolicy `json:"policies"`
 }
 
 // ConfigKey is the key of the ClusterConfig in TableConfig.
 const ConfigKey = "cluster"
 
-// StoragePolicy is a named placement rule, each with its own ring.
+// StoragePolicy is a named way of storing objects, each on its own ring (table config,
+// key PolicyKeyPrefix + name; see policies.go). A bucket picks one when it is created and
+// keeps it.
 type StoragePolicy struct {
-	Name     string `json:"name"`
-	Replicas int    `json:"replicas,omitempty"`  // replicated policies
-	ECData   int    `json:"ec_data,omitempty"`   // erasure-coded policies: data fragments
-	ECParity int    `json:"ec_parity,omitempty"` // and parity fragments
-	Default  bool   `json:"default,omitempty"`
+	Name     string     `json:"name"`
+	Type     PolicyType `json:"type,omitempty"`      // "" is replicated
+	Replicas int        `json:"replicas,omitempty"`  // replicated policies
+	ECData   int        `json:"ec_data,omitempty"`   // erasure-coded policies: data fragments
+	ECParity int        `json:"ec_parity,omitempty"` // and parity fragments
+	// ECSegmentBytes is the EC segment size: objects are encoded one segment at a time.
+	ECSegmentBytes int `json:"ec_segment_bytes,omitempty"`
+	// ECSmallBytes: objects smaller than this in an EC policy's buckets are stored whole,
+	// replicated under the policy ECSmallPolicy, as fragments of them would cost more in
+	// headers and requests than they save in bytes.
+	ECSmallBytes  int64  `json:"ec_small_bytes,omitempty"`
+	ECSmallPolicy string `json:"ec_small_policy,omitempty"`
+	// Ring names the policy's ring in the rings table; "" is the policy's name.
+	Ring      string    `json:"ring,omitempty"`
+	Default   bool      `json:"default,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
 // RingVersion is a published ring (table rings, key = policy name).
@@ -91,9 +106,11 @@ const (
 
 // Bucket is an S3 bucket (table buckets, key = name).
 type Bucket struct {
-	Name       string     `json:"name"`
-	Owner      string     `json:"owner"`            // account ID
-	Policy     string     `json:"policy,omitempty"` // storage policy name; "" is the default
+	Name  string `json:"name"`
+	Owner string `json:"owner"` // account ID
+	// Policy names the bucket's storage policy, fixed at creation. "" is BuiltinPolicy (the
+	// buckets made before there were policies), not the current default.
+	Policy     string     `json:"policy,omitempty"`
 	Versioning Versioning `json:"versioning,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	// PublicAccess, when set, overrides what ACLs and the bucket policy grant to everyone.
