@@ -407,9 +407,15 @@ func serverRing(f serverFlags, devDir, host string) (*ring.Ring, error) {
 // which buckets with no policy use.
 const objectPolicy = "default"
 
-// publishRing records the ring in meta, where other nodes of a larger cluster find it.
+// publishRing records the object ring in meta, where other nodes of a larger cluster find it.
 func publishRing(ctx context.Context, mc *metaclient.Client, r *ring.Ring) error {
-	cur, _, err := mc.Ring(ctx, objectPolicy)
+	return publishRingAs(ctx, mc, objectPolicy, r)
+}
+
+// publishRingAs records r in meta as the ring named name, unless meta has that version or
+// a newer one.
+func publishRingAs(ctx context.Context, mc *metaclient.Client, name string, r *ring.Ring) error {
+	cur, _, err := mc.Ring(ctx, name)
 	if err == nil && cur.Version >= r.Version() {
 		return nil
 	}
@@ -417,7 +423,7 @@ func publishRing(ctx context.Context, mc *metaclient.Client, r *ring.Ring) error
 		return err
 	}
 	data, _ := r.MarshalBinary()
-	return mc.PublishRing(ctx, metaclient.RingVersion{Policy: objectPolicy, Version: r.Version(), Data: data, PublishedAt: time.Now().UTC()})
+	return mc.PublishRing(ctx, metaclient.RingVersion{Policy: name, Version: r.Version(), Data: data, PublishedAt: time.Now().UTC()})
 }
 
 // adminAccount returns the admin credentials, creating the account and a key on first
