@@ -23,7 +23,7 @@ import (
 // directory, and the new directory entries are made durable (see durable.go). Older
 // versions of the name are then removed. A version dated too far ahead (checkSkew) is
 // refused before anything is read or written.
-func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader, want func() (client.Checksum, error)) error {
+func (s *store) write(dev string, sp space, part uint32, rec client.Record, body io.Reader, want func() (client.Checksum, error)) error {
 	devDir, err := s.devicePath(dev)
 	if err != nil {
 		return err
@@ -41,7 +41,7 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 		return err
 	}
 	hash := nameHash(rec.Info.Name)
-	hdir := hashDir(devDir, part, hash)
+	hdir := hashDirIn(devDir, sp, part, hash)
 	ts := rec.Info.Timestamp
 	if _, err := s.checkNewer(hdir, ts); err != nil {
 		return s.conflict(devDir, hdir, ts, err)
@@ -152,7 +152,9 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 			s.log.Warn("remove old version", "path", filepath.Join(hdir, v.file()), "err", err)
 		}
 	}
-	s.hashes.invalidate(dev, part, suffixOf(hash))
+	if sp == "" {
+		s.hashes.invalidate(dev, part, suffixOf(hash))
+	}
 	if rec.Kind == client.KindData {
 		s.m.writeBytes.WithLabelValues(dev).Add(float64(rec.Info.Length))
 	}
