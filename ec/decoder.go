@@ -300,7 +300,8 @@ func containsSrc(list []*source, s *source) bool {
 }
 
 // Issues lists the corrupt fragments (*CorruptError) and failed archives (*FragmentError)
-// met so far: decoding went around them, the archives need repair.
+// met so far (after Close, also the failures that came too late to matter): decoding went
+// around them, the archives need repair.
 func (r *Reader) Issues() []error { return r.issues }
 
 // Close stops the reader's goroutines, closing every source that is an io.Closer so that
@@ -318,5 +319,16 @@ func (r *Reader) Close() error {
 		}
 	}
 	r.wg.Wait()
-	return nil
+	// Failures that arrived after their segments were decoded from others still need
+	// their archives repaired: keep them for Issues.
+	for {
+		select {
+		case b := <-r.in:
+			if b.err != nil {
+				r.issues = append(r.issues, b.err)
+			}
+		default:
+			return nil
+		}
+	}
 }

@@ -2,6 +2,7 @@ package ec
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -70,8 +71,10 @@ func ParseHeader(b []byte) (Header, error) {
 // ReadHeader reads and checks the header at the start of a fragment archive.
 func ReadHeader(r io.Reader) (Header, error) {
 	var b [HeaderSize]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return Header{}, fmt.Errorf("%w: %v", ErrHeader, err)
+	if _, err := io.ReadFull(r, b[:]); errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return Header{}, fmt.Errorf("%w: archive shorter than its header", ErrHeader)
+	} else if err != nil {
+		return Header{}, err // the source's own failure, not the archive's
 	}
 	return ParseHeader(b[:])
 }

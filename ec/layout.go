@@ -122,3 +122,12 @@ func (l Layout) ArchiveRange(p Plan, withHeader bool) (off, n int64) {
 	}
 	return off, end - off
 }
+
+// ArchiveRangeFrom is ArchiveRange without the header, from segment from of p on: what a
+// source added in the middle of a read (MoreFunc) must yield.
+func (l Layout) ArchiveRangeFrom(p Plan, from int64) (off, n int64) {
+	if from > p.First {
+		p.First = from
+	}
+	return l.ArchiveRange(p, false)
+}
