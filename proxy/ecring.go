@@ -46,3 +46,10 @@ func (p *Proxy) policyRing(name string) (*ring.Ring, error) {
 	}
 	return nil, fmt.Errorf("%w: ring %s", ErrNoRing, name)
 }
+
+// ServesEC reports whether the proxy can store objects under c now: it has c's ring, with
+// one device per fragment.
+func (p *Proxy) ServesEC(c ECCode) bool {
+	r, err := p.policyRing(c.Ring)
+	return err == nil && c.Ring != "" && c.Ring != client.ObjectRing && r.Replicas() == c.K+c.M
+}

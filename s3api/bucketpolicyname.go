@@ -35,17 +35,20 @@ func (s *Server) policyFor(ctx context.Context, location string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	if !served(p) {
-		return "", errorf(ErrNotImplemented, "Storage policy "+p.Name+" is not served yet: the data path writes to the ring "+meta.BuiltinPolicy+" only, and erasure coding is not wired into it.")
+	if !s.served(p) {
+		return "", errorf(ErrNotImplemented, "Storage policy "+p.Name+" is not served by this S3 front end: its ring is not loaded, or it is a replicated policy on a ring other than "+meta.BuiltinPolicy+".")
 	}
 	return p.Name, nil
 }
 
-// served reports whether the proxy and the storage nodes can store a bucket's objects
-// under p. Until they follow a ring per policy (and storage nodes keep each ring's data
-// apart, which their replicators need), only replicated policies on the built-in ring can
-// hold data: a bucket on any other would have its objects written where its policy says
-// they are not.
-func served(p meta.StoragePolicy) bool {
-	return !p.IsEC() && p.RingName() == meta.BuiltinPolicy
+// served reports whether the proxy can store a bucket's objects under p: a replicated
+// policy on the object ring, or an EC policy whose ring the proxy has (with one device per
+// fragment) and whose small objects go to the object ring. Replicated policies on rings of
+// their own are not: the replicated write path knows the object ring only, and a bucket on
+// one would have its objects written where its policy says they are not.
+func (s *Server) served(p meta.StoragePolicy) bool {
+	if p.IsEC() {
+		return s.data.ServesEC(ecCode(p)) && (p.ECSmallPolicy == "" || p.ECSmallPolicy == meta.BuiltinPolicy)
+	}
+	return p.RingName() == meta.BuiltinPolicy
 }

@@ -56,6 +56,8 @@ type Server struct {
 	m     *metrics
 	// policies remembers parsed bucket policies (bucketpolicyeval.go).
 	policies policyCache
+	// spolicies remembers storage policies (storagepolicy.go).
+	spolicies storagePolicies
 }
 
 // NewServer returns the S3 handler.

@@ -99,7 +99,18 @@ func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectE
 	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta,
 		Verify: check}
 	deleted := false
-	_, err := s.data.Put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
+	ecs, err := s.ecStorage(ctx, b, length)
+	if err != nil {
+		return e, err
+	}
+	e.EC = ecs
+	put := s.data.Put
+	if ecs != nil {
+		put = func(ctx context.Context, req proxy.PutRequest, body io.Reader, commit func(context.Context, proxy.PutResult) error) (proxy.PutResult, error) {
+			return s.data.PutEC(ctx, codeOf(ecs), req, body, commit)
+		}
+	}
+	_, err = put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
 		if e.ETag == "" {
 			e.ETag = hex.EncodeToString(res.MD5[:])
 		}

@@ -237,6 +237,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	px.SetRing(rg)
+	g.Go(func() error { return followPolicyRings(gctx, mc, log, px) })
 	var localChunks map[string]objclient.LocalChunks
 	if f.storageHop == "inproc" || f.storageHop == "" {
 		localChunks = map[string]objclient.LocalChunks{ocfg.AdvertiseAddr: osrv.LocalChunks()}

@@ -23,6 +23,16 @@ type ClusterConfig struct {
 // ConfigKey is the key of the ClusterConfig in TableConfig.
 const ConfigKey = "cluster"
 
+// ECStorage is how one object version is erasure-coded: the ring holding its K+M
+// fragment archives (fragment i on the i-th device of its partition), the code and the
+// segment size. Opaque to meta.
+type ECStorage struct {
+	Ring         string `json:"ring"`
+	K            int    `json:"k"`
+	M            int    `json:"m"`
+	SegmentBytes int    `json:"segment_bytes"`
+}
+
 // StoragePolicy is a named way of storing objects, each on its own ring (table config,
 // key PolicyKeyPrefix + name; see policies.go). A bucket picks one when it is created and
 // keeps it.
@@ -143,6 +153,11 @@ type ObjectEntry struct {
 	// Data names where the version's bytes live in the ring when that is not the object's
 	// own name: versions of a versioned bucket each have their own. Opaque to meta.
 	Data string `json:"data,omitempty"`
+	// EC, when set, says the version's bytes are erasure-coded fragment archives on a
+	// storage policy's ring, and how; nil: whole copies on the object ring. It is fixed
+	// at the write, so objects keep how they were stored whatever their bucket's policy
+	// becomes, and small objects of an EC bucket (stored whole) say so by its absence.
+	EC *ECStorage `json:"ec,omitempty"`
 	// ACL is the version's ACL and, when not the bucket owner, its owner; nil: the bucket
 	// owner owns it with full control.
 	ACL *ACL `json:"acl,omitempty"`
