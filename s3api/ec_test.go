@@ -164,3 +164,124 @@ func TestS3ErasureCoded(t *testing.T) {
 		t.Fatal("current version differs")
 	}
 }
+
+// ecArchives counts the fragment archives (not tombstones) of the ec-4-2 ring on disk.
+func ecArchives(c *testcluster.S3) int {
+	n := 0
+	for _, node := range c.Storage.Nodes {
+		m, _ := filepath.Glob(filepath.Join(node.Dir, "*", "objects-ec-4-2", "*", "*", "*", "*.data"))
+		n += len(m)
+	}
+	return n
+}
+
+// TestS3ErasureCodedCleanup: the fragment archives of a version the index stops naming go —
+// when a small object replaces it, when it is deleted, when a version is removed — and an
+// erasure-coded overwrite keeps only its own.
+func TestS3ErasureCodedCleanup(t *testing.T) {
+	c, cl, ctx := ecS3(t)
+	put := func(bucket, key string, body []byte) *s3.PutObjectOutput {
+		t.Helper()
+		out, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := func(n int, what string) {
+		t.Helper()
+		if got := ecArchives(c); got != n {
+			t.Fatalf("%s: %d fragment archives on disk, want %d", what, got, n)
+		}
+	}
+	big := payload(100_000, 5)
+	put("ecb", "k", big)
+	want(6, "one EC object")
+	put("ecb", "k", payload(120_000, 6))
+	want(6, "overwritten by an EC object")
+	if got := getBytes(t, ctx, cl, "ecb", "k", "", ""); !bytes.Equal(got, payload(120_000, 6)) {
+		t.Fatal("overwrite not read back")
+	}
+	put("ecb", "k", []byte("small now"))
+	want(0, "overwritten by a small object")
+	put("ecb", "k", big)
+	if _, err := cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("ecb"), Key: aws.String("k")}); err != nil {
+		t.Fatal(err)
+	}
+	want(0, "deleted")
+
+	if _, err := cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("ecb"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	v1 := put("ecb", "v", big)
+	put("ecb", "v", big)
+	want(12, "two versions")
+	if _, err := cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("ecb"), Key: aws.String("v")}); err != nil {
+		t.Fatal(err)
+	}
+	want(12, "a delete marker keeps the versions")
+	if _, err := cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("ecb"), Key: aws.String("v"), VersionId: v1.VersionId}); err != nil {
+		t.Fatal(err)
+	}
+	want(6, "one version removed")
+}
+
+// TestS3ErasureCodedMultipart: the parts of a multipart upload in an erasure-coded bucket
+// are erasure-coded; the completed object reads back whole and by ranges across parts;
+// aborting an upload removes its parts' archives.
+func TestS3ErasureCodedMultipart(t *testing.T) {
+	c, cl, ctx := ecS3(t)
+	bucket, key := aws.String("ecb"), aws.String("mp")
+	up, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := [][]byte{payload(5<<20, 11), payload(300_000, 12)}
+	var done []types.CompletedPart
+	for i, p := range parts {
+		out, err := cl.UploadPart(ctx, &s3.UploadPartInput{Bucket: bucket, Key: key, UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1))})
+	}
+	if n := ecArchives(c); n != 12 {
+		t.Fatalf("%d fragment archives for two parts, want 12", n)
+	}
+	if _, err := cl.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: bucket, Key: key, UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
+		t.Fatal(err)
+	}
+	whole := append(append([]byte{}, parts[0]...), parts[1]...)
+	if got := getBytes(t, ctx, cl, "ecb", "mp", "", ""); !bytes.Equal(got, whole) {
+		t.Fatal("multipart object differs")
+	}
+	lo := int64(5<<20) - 1000
+	if got := getBytes(t, ctx, cl, "ecb", "mp", "bytes=5241880-5244879", ""); !bytes.Equal(got, whole[lo:lo+3000]) {
+		t.Fatal("range across the parts differs")
+	}
+	// Overwriting the object drops its parts' archives.
+	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: key, Body: bytes.NewReader([]byte("small"))}); err != nil {
+		t.Fatal(err)
+	}
+	if n := ecArchives(c); n != 0 {
+		t.Fatalf("%d fragment archives after the multipart object was replaced", n)
+	}
+	// An aborted upload leaves none either.
+	up, err = cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.UploadPart(ctx, &s3.UploadPartInput{Bucket: bucket, Key: key, UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(parts[1])}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: key, UploadId: up.UploadId}); err != nil {
+		t.Fatal(err)
+	}
+	if n := ecArchives(c); n != 0 {
+		t.Fatalf("%d fragment archives after an abort", n)
+	}
+}

@@ -143,10 +143,10 @@ func (t writeTarget) entryData() string {
 // afterWrite tidies up once a write to t is indexed: with versioning off, the parts of the
 // multipart object it replaced are garbage; with versioning suspended, the null version it
 // replaced leaves the history.
-func (s *Server) afterWrite(ctx context.Context, b meta.Bucket, key string, t writeTarget, v uint64, replaced []manifestPart) {
+func (s *Server) afterWrite(ctx context.Context, b meta.Bucket, key string, t writeTarget, v uint64, replaced replacedData) {
 	switch b.Versioning {
 	case meta.VersioningOff:
-		s.dropParts(ctx, replaced)
+		s.dropReplaced(ctx, replaced, hlc.Timestamp(v))
 	case meta.VersioningSuspended:
 		for _, old := range s.versionsOf(ctx, b.Name, key) {
 			if old.Data == "" && !old.DeleteMarker && old.Version != v {
@@ -158,11 +158,11 @@ func (s *Server) afterWrite(ctx context.Context, b meta.Bucket, key string, t wr
 	}
 }
 
-// replacedParts returns the parts a write to key will make garbage: only with versioning
-// off, since otherwise the replaced version stays.
-func (s *Server) replacedParts(ctx context.Context, b meta.Bucket, key string) []manifestPart {
+// replacedParts returns the parts or fragment archives a write to key will make garbage:
+// only with versioning off, since otherwise the replaced version stays.
+func (s *Server) replacedParts(ctx context.Context, b meta.Bucket, key string) replacedData {
 	if b.Versioning != meta.VersioningOff {
-		return nil
+		return replacedData{}
 	}
 	return s.partsOf(ctx, b.Name, key)
 }
@@ -324,7 +324,11 @@ func (s *Server) removeVersion(ctx context.Context, e meta.ObjectEntry, remove f
 	if err != nil {
 		return gone, dataError(err)
 	}
-	if !gone.DeleteMarker {
+	switch {
+	case gone.DeleteMarker:
+	case gone.EC != nil:
+		s.dropReplaced(ctx, replacedData{ec: gone.EC, name: dataName(gone)}, s.data.Stamp())
+	default:
 		s.dropData(ctx, dataName(gone))
 		s.dropParts(ctx, parts)
 	}

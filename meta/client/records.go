@@ -186,12 +186,13 @@ type Upload struct {
 
 // Part is one uploaded part of an Upload (table upload_parts).
 type Part struct {
-	UploadID string    `json:"upload_id"`
-	Number   int       `json:"number"` // 1 to 10000
-	Size     int64     `json:"size"`
-	ETag     string    `json:"etag"`
-	Version  uint64    `json:"version"` // timestamp of the part's data on the storage nodes
-	Checksum *Checksum `json:"checksum,omitempty"`
+	UploadID string     `json:"upload_id"`
+	Number   int        `json:"number"` // 1 to 10000
+	Size     int64      `json:"size"`
+	ETag     string     `json:"etag"`
+	Version  uint64     `json:"version"` // timestamp of the part's data on the storage nodes
+	Checksum *Checksum  `json:"checksum,omitempty"`
+	EC       *ECStorage `json:"ec,omitempty"` // how the part is erasure-coded; nil: whole copies
 }
 
 func encodeJSON(v any) []byte {
