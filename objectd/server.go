@@ -42,6 +42,9 @@ type Server struct {
 
 	ring      atomic.Pointer[ring.Ring]
 	advertise atomic.Pointer[string]
+	// policyRings are erasure-coded policies' rings by name (SetPolicyRing).
+	policyRings atomic.Pointer[map[string]*ring.Ring]
+	reconMu     sync.Mutex // one reconstruction pass at a time
 
 	replMu        sync.Mutex // one replication pass at a time
 	replThrottle  *throttle
@@ -198,6 +201,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			s.every(loopCtx, s.cfg.ReplicationInterval, func(ctx context.Context) {
 				if _, err := s.ReplicateOnce(ctx); err != nil && !errors.Is(err, ErrNoRing) && ctx.Err() == nil {
 					s.log.Warn("replication pass", "err", err)
+				}
+			})
+		})
+	}
+	if s.cfg.ReconstructInterval > 0 {
+		wg.Go(func() {
+			s.every(loopCtx, s.cfg.ReconstructInterval, func(ctx context.Context) {
+				if _, err := s.ReconstructOnce(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("reconstruction pass", "err", err)
 				}
 			})
 		})

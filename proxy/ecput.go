@@ -34,13 +34,6 @@ func (c ECCode) Layout(size int64) ec.Layout {
 // EC policies do, while not waiting on the slowest of K+M nodes.
 func (c ECCode) ECDurable() int { return c.K + 1 }
 
-// Metadata keys of a fragment archive on its storage node (its header says the same; these
-// let an operator or a reconstructor tell an archive from a whole object by its record).
-const (
-	MetaECIndex  = "x-stratus-ec-index"
-	MetaECLayout = "x-stratus-ec-layout"
-)
-
 // ErrECRing is returned when a policy's ring does not have one device per fragment.
 var ErrECRing = errors.New("proxy: ring does not fit the erasure code")
 
@@ -92,7 +85,7 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 		pws[i] = pw
 		wctx, wd := newWatchdog(ctx, p.cfg.NodeTimeout)
 		outs[i] = kickWriter{pw, wd}
-		meta := map[string]string{MetaECIndex: strconv.Itoa(i), MetaECLayout: fmt.Sprintf("%d+%d/%d", c.K, c.M, c.SegmentBytes)}
+		meta := map[string]string{client.MetaECIndex: strconv.Itoa(i), client.MetaECLayout: fmt.Sprintf("%d+%d/%d", c.K, c.M, c.SegmentBytes)}
 		creq := client.PutRequest{Name: req.Name, Timestamp: ts, Length: l.ArchiveSize(), ContentType: req.ContentType, Meta: meta}
 		wg.Go(func() {
 			defer wd.stop()

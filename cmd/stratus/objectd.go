@@ -70,6 +70,7 @@ objectd.Config.`,
 			defer mc.Close()
 			g, ctx := errgroup.WithContext(cmd.Context())
 			g.Go(func() error { return srv.Run(ctx, ln) })
+			g.Go(func() error { return followPolicyRings(ctx, mc, logger, srv) })
 			g.Go(func() error {
 				return followRing(ctx, mc, logger, func(r *ring.Ring) bool {
 					if !srv.SetRing(r) {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	metaclient "stratus/meta/client"
-	"stratus/proxy"
 	"stratus/ring"
 )
 
@@ -14,9 +13,15 @@ import (
 // versions of their rings: a new EC policy is served within this of its ring's publish.
 const policyRingPoll = 30 * time.Second
 
+// policyRingUser is what needs erasure-coded policies' rings: a proxy (to place
+// fragments) or a storage node (to reconstruct them).
+type policyRingUser interface {
+	SetPolicyRing(name string, r *ring.Ring) bool
+}
+
 // followPolicyRings gives px the rings of the cluster's erasure-coded policies, and their
 // new versions, until ctx ends. The object ring is followRing's.
-func followPolicyRings(ctx context.Context, mc *metaclient.Client, log *slog.Logger, px *proxy.Proxy) error {
+func followPolicyRings(ctx context.Context, mc *metaclient.Client, log *slog.Logger, px policyRingUser) error {
 	for {
 		loadPolicyRings(ctx, mc, log, px)
 		select {
@@ -27,7 +32,7 @@ func followPolicyRings(ctx context.Context, mc *metaclient.Client, log *slog.Log
 	}
 }
 
-func loadPolicyRings(ctx context.Context, mc *metaclient.Client, log *slog.Logger, px *proxy.Proxy) {
+func loadPolicyRings(ctx context.Context, mc *metaclient.Client, log *slog.Logger, px policyRingUser) {
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	policies, err := mc.Policies(cctx)

@@ -223,6 +223,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	}
 	osrv.SetRing(rg)
 	g.Go(func() error { return osrv.Run(gctx, oln) })
+	g.Go(func() error { return followPolicyRings(gctx, admin, log, osrv) })
 
 	// Data path and S3.
 	creds, err := adminAccount(gctx, admin, f)

@@ -124,6 +124,7 @@ func (n *Node) start(ln net.Listener) {
 	cfg.MountCheck = false
 	cfg.ReplicationInterval = 0
 	cfg.AuditInterval = 0
+	cfg.ReconstructInterval = 0
 	cfg.AdvertiseAddr = n.Addr
 	cfg.Identity = n.id
 	srv, err := objectd.New(cfg, testutil.Logger(n.t).With("node", n.Addr), prometheus.NewRegistry())

@@ -110,6 +110,14 @@ func CheckDevice(dev string) error {
 	return nil
 }
 
+// Metadata keys of an erasure-coded fragment archive stored as an object: its fragment
+// index and its code ("K+M/segment bytes"). The archive's header says the same; these let
+// a reader tell an archive from a whole object by its record.
+const (
+	MetaECIndex  = "x-stratus-ec-index"
+	MetaECLayout = "x-stratus-ec-layout"
+)
+
 // ObjectRing is the name of the object ring, whose objects requests without HeaderRing
 // address.
 const ObjectRing = "default"
