@@ -106,6 +106,7 @@ objectd.Config.`,
 	f.Int64Var(&cfg.ReplicationBytesPerSecond, "replication-bytes-per-second", cfg.ReplicationBytesPerSecond, "cap on bytes pushed to peers (0: none)")
 	f.DurationVar(&cfg.ReplicationTimeout, "replication-timeout", cfg.ReplicationTimeout, "deadline of each request to a peer")
 	f.DurationVar(&cfg.AuditInterval, "audit-interval", cfg.AuditInterval, "pause between auditor passes (0: off)")
+	f.DurationVar(&cfg.ReconstructInterval, "reconstruct-interval", cfg.ReconstructInterval, "pause between passes of the erasure-coded fragment reconstructor (0: off)")
 	f.Int64Var(&cfg.AuditBytesPerSecond, "audit-bytes-per-second", cfg.AuditBytesPerSecond, "cap on the auditor's read rate (0: none)")
 	f.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", cfg.BodyIdleTimeout, "how long a request body may deliver nothing before it fails")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for requests in flight at shutdown")
