@@ -28,7 +28,11 @@ func ecS3(t *testing.T) (*testcluster.S3, *s3.Client, context.Context) {
 		ECSegmentBytes: 64 << 10, ECSmallBytes: 16 << 10}); err != nil {
 		t.Fatal(err)
 	}
-	c.Proxy.SetPolicyRing("ec-4-2", c.Storage.PolicyRing(t, 6))
+	r := c.Storage.PolicyRing(t, 6)
+	c.Proxy.SetPolicyRing("ec-4-2", r)
+	for _, n := range c.Storage.Nodes {
+		n.Server().SetPolicyRing("ec-4-2", r) // for their reconstructors
+	}
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("ecb"),
 		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: "ec-4-2"}}); err != nil {
 		t.Fatal(err)
@@ -283,5 +287,51 @@ func TestS3ErasureCodedMultipart(t *testing.T) {
 	}
 	if n := ecArchives(c); n != 0 {
 		t.Fatalf("%d fragment archives after an abort", n)
+	}
+}
+
+// TestS3ErasureCodedHealing: two archives of an object lost (two hosts' devices), one
+// reconstruction pass on every node rebuilds them, and then the object survives the loss of
+// two other archives — which without the rebuild would be four of six, too many.
+func TestS3ErasureCodedHealing(t *testing.T) {
+	c, cl, ctx := ecS3(t)
+	body := payload(400_000, 21)
+	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ecb"), Key: aws.String("heal"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	files := func(n *testcluster.Node, dev string) []string {
+		m, _ := filepath.Glob(filepath.Join(n.Dir, dev, "objects-ec-4-2", "*", "*", "*", "*.data"))
+		return m
+	}
+	remove := func(n *testcluster.Node, dev string) {
+		t.Helper()
+		f := files(n, dev)
+		if len(f) != 1 {
+			t.Fatalf("%d archives on %s/%s", len(f), n.Addr, dev)
+		}
+		if err := os.Remove(f[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := c.Storage.Nodes
+	remove(nodes[0], nodes[0].Devices[0])
+	remove(nodes[1], nodes[1].Devices[0])
+	rebuilt := 0
+	for range 2 {
+		for _, n := range nodes {
+			rep, err := n.Server().ReconstructOnce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rebuilt += rep.Rebuilt
+		}
+	}
+	if rebuilt != 2 || ecArchives(c) != 6 {
+		t.Fatalf("%d archives rebuilt, %d on disk; want 2 and 6", rebuilt, ecArchives(c))
+	}
+	remove(nodes[0], nodes[0].Devices[1])
+	remove(nodes[2], nodes[2].Devices[0])
+	if got := getBytes(t, ctx, cl, "ecb", "heal", "", ""); !bytes.Equal(got, body) {
+		t.Fatal("object differs after healing and two more losses")
 	}
 }
