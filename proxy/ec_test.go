@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"stratus/internal/hlc"
 	"stratus/internal/testcluster"
@@ -233,5 +236,51 @@ func TestECBadBody(t *testing.T) {
 	}
 	if n := len(archives(t, st)); n != 0 {
 		t.Fatalf("%d archives stored by refused writes", n)
+	}
+}
+
+// TestECHungNodeDoesNotHoldWrite: a node that takes the archive but never answers costs an
+// EC write only the post-quorum grace, not the node timeout; the read goes around it too.
+func TestECHungNodeDoesNotHoldWrite(t *testing.T) {
+	st, p := ecCluster(t, 6, 1)
+	hung := st.Nodes[3]
+	hung.Stop()
+	ln, err := net.Listen("tcp", hung.Addr)
+	if err != nil {
+		t.Skipf("cannot take over %s: %v", hung.Addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	body := payload(3*ecSegment, 13)
+	start := time.Now()
+	res, err := putEC(t, p, "b/hung", body)
+	if err != nil || res.Replicas != 5 {
+		t.Fatalf("put with a hung node: %+v %v", res, err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("put took %v with a hung node (node timeout 10s)", took)
+	}
+	got, err := readEC(t, p, "b/hung", res.Timestamp, int64(len(body)), nil)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read with a hung node: %v", err)
 	}
 }

@@ -79,11 +79,14 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 	pws := make([]*io.PipeWriter, n)
 	outs := make([]io.Writer, n)
 	errs := make([]error, n)
+	dogs := make([]*watchdog, n)
+	finished := make(chan bool, n) // one per stream: whether it stored its archive
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		pr, pw := io.Pipe()
 		pws[i] = pw
 		wctx, wd := newWatchdog(ctx, p.cfg.NodeTimeout)
+		dogs[i] = wd
 		outs[i] = kickWriter{pw, wd}
 		meta := map[string]string{client.MetaECIndex: strconv.Itoa(i), client.MetaECLayout: fmt.Sprintf("%d+%d/%d", c.K, c.M, c.SegmentBytes)}
 		creq := client.PutRequest{Name: req.Name, Timestamp: ts, Length: l.ArchiveSize(), ContentType: req.ContentType, Meta: meta}
@@ -98,6 +101,7 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 				err = nil // stored already: a retry of this very write
 			}
 			errs[i] = err
+			finished <- err == nil
 			if err == nil {
 				err = io.ErrClosedPipe // it needs no more bytes
 			}
@@ -143,6 +147,27 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 	}
 	for _, pw := range pws {
 		pw.Close()
+	}
+	// Once ECDurable archives are stored, the rest get a grace period (as a replicated
+	// write's do) and are then given up on: a hung node must not hold up every write, and
+	// the reconstructor rebuilds what it missed.
+	durable, bodyDone := 0, time.Now()
+	var grace <-chan time.Time
+	for left := n; left > 0; left-- {
+		select {
+		case ok := <-finished:
+			if ok {
+				if durable++; durable == c.ECDurable() {
+					grace = time.After(p.postQuorumGrace(time.Since(bodyDone)))
+				}
+			}
+			continue
+		case <-grace:
+			for _, wd := range dogs {
+				wd.stop() // cancels the calls still out; a finished one's is stopped already
+			}
+		}
+		break
 	}
 	wg.Wait()
 	var stored []client.Target
