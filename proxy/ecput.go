@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"stratus/ec"
+	"stratus/internal/hlc"
 	"stratus/objectd/client"
 )
 
@@ -80,6 +81,7 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 	outs := make([]io.Writer, n)
 	errs := make([]error, n)
 	dogs := make([]*watchdog, n)
+	superseded := make([]bool, n)
 	finished := make(chan bool, n) // one per stream: whether it stored its archive
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -99,6 +101,15 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 			var se *client.StatusError
 			if errors.As(err, &se) && se.Timestamp == ts {
 				err = nil // stored already: a retry of this very write
+			}
+			if p.supersedes(err, ts) {
+				// The node holds a newer version: this write lost last-writer-wins there,
+				// which counts as done (as for a replicated write). Its fragment is not
+				// needed; take the rest of the stream so the encoder goes on.
+				superseded[i] = true
+				finished <- true
+				io.Copy(io.Discard, pr)
+				return
 			}
 			errs[i] = err
 			finished <- err == nil
@@ -173,6 +184,16 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 	var stored []client.Target
 	var failed []error
 	for i, err := range errs {
+		if superseded[i] && !res.Superseded {
+			res.Superseded = true
+			// A deletion newer than this write: the caller must not index it (see
+			// PutResult.DeletedAfter).
+			hctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
+			_, herr := p.nodes.Head(hctx, targets[i], req.Name)
+			cancel()
+			var se *client.StatusError
+			res.DeletedAfter = errors.Is(herr, client.ErrNotFound) && errors.As(herr, &se) && se.Timestamp > ts
+		}
 		if err == nil {
 			stored = append(stored, targets[i])
 		} else {
@@ -222,4 +243,19 @@ func quorumOf(err error) error {
 		return &QuorumError{Op: "put", Want: tf.Want, Got: tf.Got, Errs: tf.Errs}
 	}
 	return err
+}
+
+// supersedes reports whether err is a node's refusal of a write stamped ts because it
+// holds a newer version, one no later than this proxy's wall clock (see
+// fanout.supersededBy: a version from the proxy's future means its clock is slow).
+func (p *Proxy) supersedes(err error, ts hlc.Timestamp) bool {
+	var se *client.StatusError
+	if !errors.As(err, &se) || !errors.Is(err, client.ErrConflict) || se.Timestamp <= ts {
+		return false
+	}
+	now := time.Now
+	if p.clock.Now != nil {
+		now = p.clock.Now
+	}
+	return !se.Timestamp.Time().After(now())
 }
