@@ -3,6 +3,7 @@ package s3api_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -333,5 +334,53 @@ func TestS3ErasureCodedHealing(t *testing.T) {
 	remove(nodes[2], nodes[2].Devices[0])
 	if got := getBytes(t, ctx, cl, "ecb", "heal", "", ""); !bytes.Equal(got, body) {
 		t.Fatal("object differs after healing and two more losses")
+	}
+}
+
+// TestS3ErasureCodeEverything: with no small-object threshold every object is
+// erasure-coded, even an empty or one-byte one, while a multipart object's manifest stays
+// whole (its parts are the coded ones).
+func TestS3ErasureCodeEverything(t *testing.T) {
+	c, cl, ctx := ecS3(t)
+	if err := c.Meta.CreatePolicy(ctx, meta.StoragePolicy{Name: "ec-all", Type: meta.PolicyEC, ECData: 4, ECParity: 2,
+		ECSegmentBytes: 64 << 10, ECSmallBytes: -1, Ring: "ec-4-2"}); err != nil {
+		t.Fatal(err)
+	}
+	bucket := aws.String("every")
+	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket,
+		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: "ec-all"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range [][]byte{{}, {7}} {
+		key := aws.String(fmt.Sprintf("k%d", len(body)))
+		if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: key, Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := c.Meta.Index("every").GetObject(ctx, "every", *key); err != nil || e.EC == nil {
+			t.Fatalf("%d-byte object: %+v %v, want erasure-coded", len(body), e, err)
+		}
+		if got := getBytes(t, ctx, cl, "every", *key, "", ""); !bytes.Equal(got, body) {
+			t.Fatalf("%d-byte object differs", len(body))
+		}
+	}
+	up, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String("mp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := payload(1000, 3)
+	out, err := cl.UploadPart(ctx, &s3.UploadPartInput{Bucket: bucket, Key: aws.String("mp"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(part)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: bucket, Key: aws.String("mp"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: out.ETag, PartNumber: aws.Int32(1)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := c.Meta.Index("every").GetObject(ctx, "every", "mp"); err != nil || e.EC != nil {
+		t.Fatalf("multipart entry %+v %v: its manifest should be whole", e, err)
+	}
+	if got := getBytes(t, ctx, cl, "every", "mp", "", ""); !bytes.Equal(got, part) {
+		t.Fatal("multipart object differs")
 	}
 }

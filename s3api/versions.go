@@ -99,9 +99,12 @@ func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectE
 	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta,
 		Verify: check}
 	deleted := false
-	ecs, err := s.ecStorage(ctx, b, length)
-	if err != nil {
-		return e, err
+	var ecs *meta.ECStorage
+	var err error
+	if plain { // a completion stores its manifest, which stays whole: its parts are coded
+		if ecs, err = s.ecStorage(ctx, b, length); err != nil {
+			return e, err
+		}
 	}
 	e.EC = ecs
 	put := s.data.Put
