@@ -66,7 +66,28 @@ func TestPolicyCommands(t *testing.T) {
 	if _, err := stratus(t, "ring", "publish", ringFile("three", 3), "--ring", "ec-4-2", m); err == nil || !strings.Contains(err.Error(), "needs 6") {
 		t.Fatalf("publishing a 3-replica ring for ec-4-2: %v", err)
 	}
+	// A bucket on the policy: refused until its ring is published, then created.
+	mustStratus(t, "user", "create", "alice", m)
+	if _, err := stratus(t, "bucket", "create", "archive", "--owner", "alice", "--policy", "ec-4-2", m); err == nil || !strings.Contains(err.Error(), "not published") {
+		t.Fatalf("bucket on an EC policy without its ring: %v", err)
+	}
 	mustStratus(t, "ring", "publish", ringFile("six", 6), "--ring", "ec-4-2", m)
+	mustStratus(t, "bucket", "create", "archive", "--owner", "alice", "--policy", "ec-4-2", m)
+	mustStratus(t, "bucket", "create", "plain", "--owner", "alice", "--policy", "default", m)
+	for _, bad := range [][]string{
+		{"bucket", "create", "archive", "--owner", "alice"},                      // exists
+		{"bucket", "create", "Bad_Name", "--owner", "alice"},                     // S3 name rules
+		{"bucket", "create", "other", "--owner", "nobody"},                       // no such account
+		{"bucket", "create", "other", "--owner", "alice", "--policy", "missing"}, // no such policy
+	} {
+		if _, err := stratus(t, append(bad, m)...); err == nil {
+			t.Errorf("%v succeeded", bad)
+		}
+	}
+	out = mustStratus(t, "bucket", "list", m)
+	if !strings.Contains(lineOf(out, "archive"), "ec-4-2") || !strings.Contains(lineOf(out, "plain"), "default") {
+		t.Fatalf("bucket list:\n%s", out)
+	}
 }
 
 func lineOf(out, prefix string) string {
