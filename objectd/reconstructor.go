@@ -27,8 +27,8 @@ import (
 // lost or quarantined fragment whose neighbour's node is up is rebuilt within a pass or
 // two, and only one node rebuilds each.
 //
-// Not yet: archives on handoff devices (the proxy writes none), reaping tombstones,
-// throttling (a pass reads every archive in full to check it), and removing archives that
+// The checks share the auditor's byte rate (AuditBytesPerSecond). Not yet: archives on
+// handoff devices (the proxy writes none), reaping tombstones, and removing archives that
 // missed their tombstone.
 
 // ReconstructReport says what one reconstruction pass did.
@@ -158,7 +158,11 @@ func (s *Server) reconstructArchive(ctx context.Context, ringName string, prims 
 	defer o.f.Close()
 	info := o.rec.Info
 	var sum client.Checksum
-	if _, err := io.Copy(checksumWriter{&sum}, o.content(0, info.Length)); err != nil || sum != info.Checksum {
+	// The check shares the auditor's byte rate: both re-read the disk behind clients' backs.
+	if _, err := io.Copy(checksumWriter{sum: &sum, limit: func(n int) error { return s.auditThrottle.wait(ctx, n) }}, o.content(0, info.Length)); err != nil {
+		return // cancelled, or the read failed: next pass
+	}
+	if sum != info.Checksum {
 		s.store.quarantine(o, fmt.Sprintf("fragment archive checksum %v, header %v", sum, info.Checksum))
 		rep.Quarantined++
 		return
@@ -279,10 +283,16 @@ func containsInt(list []int, v int) bool {
 	return false
 }
 
-// checksumWriter feeds what is written to it into a checksum.
-type checksumWriter struct{ sum *client.Checksum }
+// checksumWriter feeds what is written to it into a checksum, at the pace limit allows.
+type checksumWriter struct {
+	sum   *client.Checksum
+	limit func(n int) error
+}
 
 func (w checksumWriter) Write(b []byte) (int, error) {
+	if err := w.limit(len(b)); err != nil {
+		return 0, err
+	}
 	*w.sum = w.sum.Update(b)
 	return len(b), nil
 }
