@@ -16,7 +16,8 @@ import (
 //	uvarint number of requests, then for each:
 //	    bytes   request ID
 //	    uvarint number of ops, then for each:
-//	        byte    kind (client.OpKind)
+//	        byte    kind (client.OpKind), ORed with opReturnPrev if the op asks for the
+//	                previous record (added later: entries written before never set it)
 //	        byte    cond (client.Cond)
 //	        uvarint mod index (for CondModIndex)
 //	        uvarint version
@@ -26,6 +27,10 @@ import (
 //
 // where "bytes" is a uvarint length followed by that many bytes.
 const entryVersion = 1
+
+// opReturnPrev is the flag bit of an encoded op kind for Op.ReturnPrev. Op kinds stay far
+// below it.
+const opReturnPrev = 0x80
 
 // batch is the decoded form of one log entry.
 type batch struct {
@@ -67,7 +72,11 @@ func encodeBatch(b batch) []byte {
 		out = appendString(out, r.ID)
 		out = binary.AppendUvarint(out, uint64(len(r.Ops)))
 		for _, op := range r.Ops {
-			out = append(out, byte(op.Kind), byte(op.Cond))
+			kind := byte(op.Kind)
+			if op.ReturnPrev {
+				kind |= opReturnPrev
+			}
+			out = append(out, kind, byte(op.Cond))
 			out = binary.AppendUvarint(out, op.ModIndex)
 			out = binary.AppendUvarint(out, op.Version)
 			out = appendString(out, op.Table)
@@ -162,7 +171,8 @@ func decodeBatch(data []byte) (batch, error) {
 		r.Ops = make([]client.Op, 0, nops)
 		for j := 0; j < nops && d.err == nil; j++ {
 			var op client.Op
-			op.Kind = client.OpKind(d.byte("op kind"))
+			kind := d.byte("op kind")
+			op.Kind, op.ReturnPrev = client.OpKind(kind&^opReturnPrev), kind&opReturnPrev != 0
 			op.Cond = client.Cond(d.byte("op cond"))
 			op.ModIndex = d.uvarint("mod index")
 			op.Version = d.uvarint("version")

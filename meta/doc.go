@@ -12,8 +12,10 @@
 // all requests queued while earlier batches are in flight into one log entry, so many
 // concurrent writers share one Raft round trip. Each request carries an ID that the state
 // machine remembers for Config.DedupWindow, so a retry after a leader change is applied at most
-// once. The ops of one request are applied atomically; conditions (absent, mod index,
-// last-writer-wins by version) are checked by the state machine, so they are exact.
+// once. The ops of one request are applied atomically; conditions (absent, exists, mod
+// index, an empty key range, last-writer-wins by version) are checked by the state machine,
+// so they are exact. A check op writes nothing and only carries a condition; an op may ask
+// for the record it replaced, returned in its result.
 //
 // Reads are linearizable by default (the read-index method): once per term the leader waits
 // for a Raft barrier, so every earlier leader's acknowledged writes are applied, and each read

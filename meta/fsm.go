@@ -177,6 +177,9 @@ func (f *fsm) applyRequest(tx *bolt.Tx, index uint64, now int64, r *client.Apply
 			return applyResult{Index: index, Err: err}, changes
 		}
 		res.Duplicate = true
+		for i := range res.Results {
+			res.Results[i].PrevLost = i < len(r.Ops) && r.Ops[i].ReturnPrev && res.Results[i].Applied
+		}
 		f.m.duplicates.Inc()
 		return res, changes
 	}
@@ -191,23 +194,32 @@ func (f *fsm) applyRequest(tx *bolt.Tx, index uint64, now int64, r *client.Apply
 				res.Err = fmt.Errorf("%w %q", ErrUnknownTable, op.Table)
 				break
 			}
-			if op.Cond == client.CondNewer {
-				if cur := b.Get([]byte(op.Key)); cur != nil {
-					rec, err := decodeRecord(cur)
-					if err == nil && rec.Version >= op.Version {
-						continue
-					}
+			cur := b.Get([]byte(op.Key))
+			if op.Cond == client.CondNewer && cur != nil {
+				if rec, err := decodeRecord(cur); err == nil && rec.Version >= op.Version {
+					continue
 				}
+			}
+			if op.ReturnPrev && cur != nil {
+				prev, err := prevItem(op, cur)
+				if err != nil {
+					res.Err = err
+					break
+				}
+				res.Results[i].Prev = prev
 			}
 			var err error
 			switch op.Kind {
 			case client.OpPut:
 				err = b.Put([]byte(op.Key), encodeRecord(record{ModIndex: index, Version: op.Version, Value: op.Value}))
 			case client.OpDelete:
-				if b.Get([]byte(op.Key)) == nil {
+				if cur == nil {
 					continue
 				}
 				err = b.Delete([]byte(op.Key))
+			case client.OpCheck: // checkConds passed it
+				res.Results[i].Applied = true
+				continue
 			default:
 				err = fmt.Errorf("%w: op kind %d", ErrCorruptEntry, op.Kind)
 			}
@@ -228,16 +240,25 @@ func (f *fsm) applyRequest(tx *bolt.Tx, index uint64, now int64, r *client.Apply
 	return res, changes
 }
 
-// checkConds reports ErrConflict if any CondAbsent or CondModIndex op's condition fails.
+// checkConds reports ErrConflict if any op's failing condition (CondAbsent, CondModIndex,
+// CondExists, CondRangeEmpty) does not hold.
 func checkConds(tx *bolt.Tx, r *client.ApplyRequest) error {
 	for i := range r.Ops {
 		op := &r.Ops[i]
-		if op.Cond != client.CondAbsent && op.Cond != client.CondModIndex {
+		switch op.Cond {
+		case client.CondAbsent, client.CondModIndex, client.CondExists, client.CondRangeEmpty:
+		default:
 			continue
 		}
 		b := tx.Bucket([]byte(op.Table))
 		if b == nil {
 			return fmt.Errorf("%w %q", ErrUnknownTable, op.Table)
+		}
+		if op.Cond == client.CondRangeEmpty {
+			if k, _ := b.Cursor().Seek([]byte(op.Key)); k != nil && bytes.HasPrefix(k, []byte(op.Key)) {
+				return fmt.Errorf("%w: %s has keys under %q", ErrConflict, op.Table, op.Key)
+			}
+			continue
 		}
 		var mod uint64
 		if cur := b.Get([]byte(op.Key)); cur != nil {
@@ -246,6 +267,12 @@ func checkConds(tx *bolt.Tx, r *client.ApplyRequest) error {
 				return err
 			}
 			mod = rec.ModIndex
+		}
+		if op.Cond == client.CondExists {
+			if mod == 0 {
+				return fmt.Errorf("%w: %s/%s does not exist", ErrConflict, op.Table, op.Key)
+			}
+			continue
 		}
 		want := op.ModIndex
 		if op.Cond == client.CondAbsent {
@@ -256,6 +283,15 @@ func checkConds(tx *bolt.Tx, r *client.ApplyRequest) error {
 		}
 	}
 	return nil
+}
+
+// prevItem copies the stored record cur of op's key out of the transaction.
+func prevItem(op *client.Op, cur []byte) (*client.Item, error) {
+	rec, err := decodeRecord(cur)
+	if err != nil {
+		return nil, err
+	}
+	return &client.Item{Table: op.Table, Key: op.Key, Value: bytes.Clone(rec.Value), ModIndex: rec.ModIndex, Version: rec.Version}, nil
 }
 
 // prune forgets request IDs older than the dedup window, measured on the leaders' clocks as
@@ -347,8 +383,10 @@ func (f *fsm) get(table, key string) (client.Item, uint64, error) {
 	return it, applied, err
 }
 
-// list returns up to limit items of table with prefix whose keys sort after after.
-func (f *fsm) list(table, prefix, after string, limit int) (items []client.Item, more bool, applied uint64, err error) {
+// list returns up to limit items of table with prefix whose keys sort after after. With a
+// delimiter, the keys under each common prefix come back as one item (see
+// client.ListRequest.Delimiter).
+func (f *fsm) list(table, prefix, after, delimiter string, limit int) (items []client.Item, more bool, applied uint64, err error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	err = f.db.View(func(tx *bolt.Tx) error {
@@ -359,15 +397,19 @@ func (f *fsm) list(table, prefix, after string, limit int) (items []client.Item,
 		}
 		c := b.Cursor()
 		var k, v []byte
-		if after >= prefix {
+		switch {
+		case after >= prefix && delimiter != "" && client.CommonPrefix(after, prefix, delimiter) == after:
+			// The caller has had this common prefix: none of its keys come back.
+			k, v = c.Seek(pastPrefix(after))
+		case after >= prefix:
 			k, v = c.Seek([]byte(after))
 			if k != nil && string(k) == after {
 				k, v = c.Next()
 			}
-		} else {
+		default:
 			k, v = c.Seek([]byte(prefix))
 		}
-		for ; k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+		for k != nil && bytes.HasPrefix(k, []byte(prefix)) {
 			if len(items) == limit {
 				more = true
 				break
@@ -376,12 +418,28 @@ func (f *fsm) list(table, prefix, after string, limit int) (items []client.Item,
 			if err != nil {
 				return err
 			}
-			items = append(items, client.Item{Table: table, Key: string(k), Value: bytes.Clone(rec.Value), ModIndex: rec.ModIndex, Version: rec.Version})
+			it := client.Item{Table: table, Key: string(k), Value: bytes.Clone(rec.Value), ModIndex: rec.ModIndex, Version: rec.Version}
+			if cp := client.CommonPrefix(it.Key, prefix, delimiter); cp != "" {
+				it.CommonPrefix = cp
+				items = append(items, it)
+				// Past every other key under cp: the next key is often past already (a
+				// prefix of one key), else one seek skips them all.
+				if k, v = c.Next(); k != nil && bytes.HasPrefix(k, []byte(cp)) {
+					k, v = c.Seek(pastPrefix(cp))
+				}
+				continue
+			}
+			items = append(items, it)
+			k, v = c.Next()
 		}
 		return nil
 	})
 	return items, more, applied, err
 }
+
+// pastPrefix is a seek target after every key that starts with p and before every other
+// key after p: keys are valid UTF-8, in which the byte 0xFF never occurs.
+func pastPrefix(p string) []byte { return []byte(p + "\xff") }
 
 func appliedIndex(tx *bolt.Tx) uint64 {
 	v := tx.Bucket(bucketState).Get(keyApplied)

@@ -36,18 +36,39 @@ func validateApply(req *client.ApplyRequest) error {
 			if len(op.Value) > spec.MaxValueBytes {
 				return fmt.Errorf("%w: %s/%s value is %d bytes, limit %d", ErrValueTooLarge, op.Table, op.Key, len(op.Value), spec.MaxValueBytes)
 			}
-		case client.OpDelete:
+		case client.OpDelete, client.OpCheck:
 			if len(op.Value) != 0 {
-				return fmt.Errorf("%w: delete of %s/%s carries a value", ErrBadRequest, op.Table, op.Key)
+				return fmt.Errorf("%w: %s of %s/%s carries a value", ErrBadRequest, opName(op.Kind), op.Table, op.Key)
 			}
 		default:
 			return fmt.Errorf("%w: op kind %d", ErrBadRequest, op.Kind)
 		}
-		if op.Cond > client.CondNewer {
+		if op.Cond > client.CondExists {
 			return fmt.Errorf("%w: condition %d", ErrBadRequest, op.Cond)
+		}
+		if op.Kind == client.OpCheck && (op.Cond == client.CondNone || op.Cond == client.CondNewer) {
+			return fmt.Errorf("%w: check of %s/%s needs a condition it can fail", ErrBadRequest, op.Table, op.Key)
+		}
+		if op.Cond == client.CondRangeEmpty && op.Kind != client.OpCheck {
+			return fmt.Errorf("%w: a range condition on %s/%s is only for checks", ErrBadRequest, op.Table, op.Key)
+		}
+		if op.ReturnPrev && (spec.Sealed || op.Cond == client.CondRangeEmpty) {
+			return fmt.Errorf("%w: %s/%s cannot return its previous record", ErrBadRequest, op.Table, op.Key)
 		}
 	}
 	return nil
+}
+
+func opName(k client.OpKind) string {
+	switch k {
+	case client.OpPut:
+		return "put"
+	case client.OpDelete:
+		return "delete"
+	case client.OpCheck:
+		return "check"
+	}
+	return fmt.Sprintf("op kind %d", k)
 }
 
 // checkTableKey validates a table name and a key (an empty key is allowed only as a prefix).
@@ -238,7 +259,10 @@ func (s *Server) list(req client.ListRequest) (client.ListResponse, error) {
 	if req.Limit == 0 || req.Limit > client.MaxListLimit {
 		req.Limit = client.MaxListLimit
 	}
-	items, more, applied, err := s.fsm.list(req.Table, req.Prefix, req.After, req.Limit)
+	if len(req.Delimiter) > client.MaxKeyBytes {
+		return client.ListResponse{}, fmt.Errorf("%w: delimiter is %d bytes, limit %d", ErrBadRequest, len(req.Delimiter), client.MaxKeyBytes)
+	}
+	items, more, applied, err := s.fsm.list(req.Table, req.Prefix, req.After, req.Delimiter, req.Limit)
 	if err != nil {
 		return client.ListResponse{}, err
 	}

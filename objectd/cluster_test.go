@@ -206,8 +206,7 @@ func TestClusterAuditorQuarantineThenReplicationRestores(t *testing.T) {
 		mustPut(t, n, tg, name, ts(5), body)
 	}
 	victim, vt := c.target(prims[1], part)
-	path := filepath.Join(hashDir(filepath.Join(victim.dir, vt.Device), part, nameHash(name)), ts(5).String()+".data")
-	corrupt(t, path, func(h int64) int64 { return h + bufSize + 3 })
+	victim.corruptVersion(t, vt.Device, part, name, ts(5), func(h int64) int64 { return h + bufSize + 3 })
 
 	rep, err := victim.srv.AuditOnce(ctxT(t))
 	if err != nil || rep.Quarantined != 1 {

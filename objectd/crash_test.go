@@ -233,11 +233,18 @@ type crashWrite struct {
 	body []byte // nil: a delete
 }
 
-func crashRound(t *testing.T, syncFS bool, round int) {
+func crashRound(t *testing.T, syncFS bool, round int) { crashRoundWith(t, syncFS, round, nil, nil) }
+
+// crashRoundWith is crashRound with the node's config edited, and the disk image mixed from
+// what was synced and what was not (crashFS.imageWith).
+func crashRoundWith(t *testing.T, syncFS bool, round int, edit func(*Config), mix func(durable, now []byte) []byte) {
 	var cfs *crashFS
 	n := startNode(t, nil, []string{"d1"}, func(c *Config) {
 		cfs = newCrashFS(t, c.DevicesDir, syncFS)
 		c.FS = cfs
+		if edit != nil {
+			edit(c)
+		}
 	})
 	tg := n.target("d1", 3)
 	var (
@@ -285,7 +292,7 @@ func crashRound(t *testing.T, syncFS bool, round int) {
 	time.Sleep(time.Duration(150+100*round) * time.Millisecond) // let writes run; the crash point is arbitrary
 	img := t.TempDir()
 	mu.Lock()
-	cfs.image(t, img)
+	cfs.imageWith(t, img, mix)
 	crashed = true
 	mu.Unlock()
 	close(stop)
@@ -305,7 +312,12 @@ func crashRound(t *testing.T, syncFS bool, round int) {
 		}
 	}
 
-	r := startNode(t, nil, nil, func(c *Config) { c.DevicesDir = img })
+	r := startNode(t, nil, nil, func(c *Config) {
+		c.DevicesDir = img
+		if edit != nil {
+			edit(c)
+		}
+	})
 	tg = r.target("d1", 3)
 	newest := map[string]crashWrite{}
 	for _, w := range acked {

@@ -15,6 +15,12 @@
 // and the directory fsynced, all before the node answers: an acknowledged write is on disk
 // and a failed one leaves nothing visible.
 //
+// With Config.SmallObjectMax, small versions and tombstones are instead appended to a
+// per-device log (<device>/objlog, smallobj_log.go): group-committed with one fdatasync per
+// batch, indexed in memory by partition, suffix and name hash, rebuilt from the segments at
+// start, and compacted oldest segment first (smallobj_compact.go). Every reader of the layout
+// sees a name's files and log entry together, newest wins (smallobj_store.go).
+//
 // Volume chunks live beside objects at <device>/chunks/<partition>/<name-hash>.chunk
 // (chunkfile.go has the format, chunks.go the store): fixed-size files that volumed writes
 // in place, block by block. A change carries a generation, refused if older than the
@@ -53,6 +59,8 @@
 // does not bring the chunk back; the auditor repairs a torn block from a peer in place
 // (chunkaudit.go) instead of quarantining the chunk.
 // The ring comes from Config.RingPath, reloaded when a newer version appears, or SetRing.
+// Between passes the node keeps how far behind it is (nodestate.go) and exports it, with each
+// device's state and free space, as gauges that `stratus status` and the alerting rules read.
 //
 // # Concurrency
 //
@@ -67,4 +75,5 @@
 // the auditor do not walk. The reconstructor (ReconstructOnce, reconstructor.go) heals them:
 // it verifies each archive, quarantines a corrupt one, and rebuilds a neighbour's missing
 // fragment from K others, with the rings SetPolicyRing gives it.
+// These trees never use the small-object log: their versions are always files.
 package objectd

@@ -182,23 +182,38 @@ type entry struct {
 func (s *store) suffixEntries(devDir string, part uint32, suffix string) ([]entry, error) {
 	sdir := filepath.Join(partDir(devDir, part), suffix)
 	ents, err := s.fs.ReadDir(sdir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("list %s: %w", sdir, err)
 	}
-	var out []entry
+	var hashes []string
 	for _, e := range ents {
-		if !e.IsDir() || !validHash(e.Name()) || suffixOf(e.Name()) != suffix {
-			continue
+		if e.IsDir() && validHash(e.Name()) && suffixOf(e.Name()) == suffix {
+			hashes = append(hashes, e.Name())
 		}
-		v, ok, err := s.cleanup(filepath.Base(devDir), part, filepath.Join(sdir, e.Name()))
+	}
+	l, err := s.loadedLog(devDir)
+	if err != nil {
+		return nil, err
+	}
+	if logged := l.hashes(part, suffix); len(logged) > 0 {
+		seen := make(map[string]bool, len(hashes))
+		for _, h := range hashes {
+			seen[h] = true
+		}
+		for _, h := range logged {
+			if !seen[h] {
+				hashes = append(hashes, h)
+			}
+		}
+	}
+	var out []entry
+	for _, h := range hashes {
+		v, ok, err := s.cleanup(filepath.Base(devDir), part, filepath.Join(sdir, h))
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			out = append(out, entry{hash: e.Name(), v: v})
+			out = append(out, entry{hash: h, v: v})
 		}
 	}
 	slices.SortFunc(out, func(a, b entry) int {
@@ -213,13 +228,11 @@ func (s *store) suffixEntries(devDir string, part uint32, suffix string) ([]entr
 	return out, nil
 }
 
-// suffixes lists the suffix directories of a partition.
+// suffixes lists the suffixes of a partition with something stored: its suffix directories
+// and the suffixes of its log entries.
 func (s *store) suffixes(devDir string, part uint32) ([]string, error) {
 	ents, err := s.fs.ReadDir(partDir(devDir, part))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("list partition %d: %w", part, err)
 	}
 	var out []string
@@ -228,22 +241,50 @@ func (s *store) suffixes(devDir string, part uint32) ([]string, error) {
 			out = append(out, e.Name())
 		}
 	}
+	l, err := s.loadedLog(devDir)
+	if err != nil {
+		return nil, err
+	}
+	if logged := l.suffixes(part); len(logged) > 0 {
+		seen := make(map[string]bool, len(out))
+		for _, sfx := range out {
+			seen[sfx] = true
+		}
+		for _, sfx := range logged {
+			if !seen[sfx] {
+				out = append(out, sfx)
+			}
+		}
+	}
 	return out, nil
 }
 
-// partitions lists the partition directories of a device.
+// partitions lists the partitions of a device with something stored: its partition
+// directories and the partitions of its log entries.
 func (s *store) partitions(devDir string) ([]uint32, error) {
 	ents, err := s.fs.ReadDir(filepath.Join(devDir, objectsDir))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
 	var out []uint32
 	for _, e := range ents {
 		if p, err := strconv.ParseUint(e.Name(), 10, 32); err == nil && e.IsDir() {
 			out = append(out, uint32(p))
+		}
+	}
+	l, err := s.loadedLog(devDir)
+	if err != nil {
+		return nil, err
+	}
+	if logged := l.partitions(); len(logged) > 0 {
+		seen := make(map[uint32]bool, len(out))
+		for _, p := range out {
+			seen[p] = true
+		}
+		for _, p := range logged {
+			if !seen[p] {
+				out = append(out, p)
+			}
 		}
 	}
 	return out, nil

@@ -119,6 +119,11 @@ func (s *store) saveHashes() {
 	for _, it := range items {
 		devDir := filepath.Join(s.root, it.key.dev)
 		path := filepath.Join(partDir(devDir, it.key.part), hashesFile)
+		if _, err := s.fs.Stat(partDir(devDir, it.key.part)); errors.Is(err, fs.ErrNotExist) {
+			// Nothing of it is in files (all in the small-object log, or gone): its hashes
+			// are recomputed from the log's index, in memory, on first use.
+			continue
+		}
 		var err error
 		if it.hashes == nil {
 			if err = s.fs.Remove(path); errors.Is(err, fs.ErrNotExist) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,6 +84,15 @@ func startNodeLog(t testing.TB, ln net.Listener, devices []string, logger *slog.
 	cfg.ReplicationTimeout = 30 * time.Second
 	cfg.FS = n.fs
 	cfg.AdvertiseAddr = n.addr
+	// STRATUS_TEST_SMALL_OBJECT_MAX runs the package's tests with the small-object log on,
+	// so every behaviour the file layout is tested for is also tested on log records.
+	if v := os.Getenv("STRATUS_TEST_SMALL_OBJECT_MAX"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("STRATUS_TEST_SMALL_OBJECT_MAX: %v", err)
+		}
+		cfg.SmallObjectMax = n
+	}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -186,7 +196,28 @@ func (n *testNode) objectFiles(t testing.TB, dev string, part uint32, name strin
 	for _, e := range ents {
 		out = append(out, e.Name())
 	}
+	// A version in the small-object log counts as one of the name's files.
+	if l, err := n.srv.store.loadedLog(filepath.Join(n.dir, dev)); err == nil {
+		if e, ok := l.lookup(part, nameHash(name)); ok {
+			out = append(out, e.version().file())
+		}
+	}
 	return out
+}
+
+// corruptVersion flips one byte of a stored version, in its file or its log record; at
+// picks the offset in the record from the header length.
+func (n *testNode) corruptVersion(t testing.TB, dev string, part uint32, name string, v hlc.Timestamp, at func(hdrLen int64) int64) {
+	t.Helper()
+	devDir := filepath.Join(n.dir, dev)
+	path := filepath.Join(hashDir(devDir, part, nameHash(name)), v.String()+dataExt)
+	var base int64
+	if l, err := n.srv.store.loadedLog(devDir); err == nil {
+		if e, ok := l.lookup(part, nameHash(name)); ok && e.ts == v {
+			path, base = l.segPath(e.seg), e.off+frameHeaderLen
+		}
+	}
+	corruptRecordAt(t, path, base, at)
 }
 
 // logRecorder is a slog.Handler that keeps every record, with the attributes added by

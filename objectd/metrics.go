@@ -36,6 +36,12 @@ type metrics struct {
 	auditChunks        prometheus.Counter
 	auditChunkTorn     prometheus.Counter
 	auditChunkRepaired prometheus.Counter
+
+	smallBatches     prometheus.Counter
+	smallBatchFrames prometheus.Histogram
+	smallLiveBytes   *prometheus.GaugeVec // device
+	smallTotalBytes  *prometheus.GaugeVec // device
+	smallCompacted   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -88,8 +94,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		auditChunks:        counter("audit_chunks_total", "Chunk files verified by the auditor."),
 		auditChunkTorn:     counter("audit_chunk_torn_blocks_total", "Chunk blocks the auditor found failing their checksum."),
 		auditChunkRepaired: counter("audit_chunk_blocks_repaired_total", "Torn chunk blocks the auditor repaired from a peer."),
+		smallBatches:       counter("smallobj_batches_total", "Small-object log batches made durable (one fdatasync each)."),
+		smallBatchFrames: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "smallobj_batch_frames", Help: "Frames per small-object log batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
+		smallLiveBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "smallobj_live_bytes", Help: "Bytes of small-object log frames the index points at, by device."}, []string{"device"}),
+		smallTotalBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "smallobj_bytes", Help: "Bytes of small-object log segments, live and dead, by device (space amplification: this over live)."}, []string{"device"}),
+		smallCompacted: counter("smallobj_segments_compacted_total", "Small-object log segments rewritten and removed."),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.requestSeconds, m.writeBytes, m.readBytes,
+	for _, c := range []prometheus.Collector{m.smallBatches, m.smallBatchFrames, m.smallLiveBytes, m.smallTotalBytes, m.smallCompacted, m.requests, m.requestSeconds, m.writeBytes, m.readBytes,
 		m.quarantined, m.ringVersion, m.replPasses, m.replPassSeconds, m.replParts, m.replObjects,
 		m.replBytes, m.replErrors, m.replHandoffs, m.auditObjects, m.auditBytes, m.auditPassSecs,
 		m.chunkWriteBytes, m.chunkReadBytes, m.chunkTorn, m.chunkSyncs, m.chunksOpen,

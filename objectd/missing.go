@@ -22,7 +22,7 @@ func (s *store) missing(dev string, part uint32, offers []client.Offer) ([]strin
 		if !validHash(o.Hash) {
 			return nil, fmt.Errorf("%w: hash %q", client.ErrInvalid, o.Hash)
 		}
-		vs, err := s.versions(hashDir(devDir, part, o.Hash))
+		vs, err := s.allVersions(devDir, "", part, o.Hash)
 		if err != nil {
 			return nil, err
 		}
@@ -52,6 +52,15 @@ func (s *store) removeSynced(dev, devDir string, part uint32, hash string, ts hl
 		}
 	}
 	s.fs.Remove(hdir) // only succeeds when empty
+	l, err := s.loadedLog(devDir)
+	if err != nil {
+		return err
+	}
+	if e, ok := l.lookup(part, hash); ok && e.ts <= ts {
+		if _, err := l.appendDrop(part, hash, ts); err != nil {
+			return fmt.Errorf("remove handoff copy: %w", err)
+		}
+	}
 	s.hashes.invalidate(dev, part, suffixOf(hash))
 	return nil
 }

@@ -11,6 +11,10 @@ import (
 func (s *store) quarantine(o *object, reason string) {
 	unlock := s.lock(o.hash)
 	defer unlock()
+	if o.logged {
+		s.quarantineLogged(o, reason)
+		return
+	}
 	src := filepath.Join(hashDirIn(o.devDir, o.sp, o.part, o.hash), o.file)
 	qdir := filepath.Join(o.devDir, quarantineDir, objectsDir, o.hash)
 	if err := s.mkdirs(o.devDir, qdir); err != nil {

@@ -22,6 +22,10 @@ type object struct {
 	sp          space
 	part        uint32
 	hash, file  string
+	// base is where the record starts in f, and size its length: 0 and the file's size for
+	// a version file; the frame's payload for a version in the small-object log.
+	base, size int64
+	logged     bool
 }
 
 // open opens the newest version of name. It returns a *VersionError wrapping ErrNotFound if
@@ -32,10 +36,9 @@ func (s *store) open(dev string, sp space, part uint32, name string) (*object, e
 		return nil, err
 	}
 	hash := nameHash(name)
-	hdir := hashDirIn(devDir, sp, part, hash)
 	var o *object
 	for attempt := 0; ; attempt++ {
-		vs, err := s.versions(hdir)
+		vs, err := s.allVersions(devDir, sp, part, hash)
 		if err != nil {
 			return nil, err
 		}
@@ -90,6 +93,15 @@ func (o *object) holds(name string) (*object, error) {
 // openFile opens one version file and checks its header. A damaged file is quarantined and
 // reported as ErrCorrupt; a file gone since it was listed is ErrNotFound.
 func (s *store) openFile(dev, devDir string, sp space, part uint32, hash string, v version) (*object, error) {
+	if sp == "" { // only the object ring's space has a small-object log
+		l, err := s.loadedLog(devDir)
+		if err != nil {
+			return nil, err
+		}
+		if e, ok := l.lookup(part, hash); ok && e.ts == v.ts && e.kind == v.kind {
+			return s.openLogged(l, dev, part, hash, e)
+		}
+	}
 	o := &object{dev: dev, devDir: devDir, sp: sp, part: part, hash: hash, file: v.file()}
 	var err error
 	o.f, err = s.fs.OpenFile(filepath.Join(hashDirIn(devDir, sp, part, hash), o.file), os.O_RDONLY, 0)
@@ -109,19 +121,23 @@ func (s *store) openFile(dev, devDir string, sp space, part uint32, hash string,
 
 // readHeader reads and checks the header and the file size.
 func (o *object) readHeader(v version) error {
-	rec, err := client.ReadRecord(io.NewSectionReader(o.f, 0, 1<<62))
+	rec, err := client.ReadRecord(io.NewSectionReader(o.f, o.base, 1<<62))
 	if err != nil {
 		return err
 	}
 	if rec.Kind != v.kind || rec.Info.Timestamp != v.ts {
 		return fmt.Errorf("header says kind %d at %v, file name %s", rec.Kind, rec.Info.Timestamp, o.file)
 	}
-	st, err := o.f.Stat()
-	if err != nil {
-		return err
+	size := o.size
+	if !o.logged {
+		st, err := o.f.Stat()
+		if err != nil {
+			return err
+		}
+		size = st.Size()
 	}
-	if st.Size() != rec.HeaderLen+rec.Info.Length {
-		return fmt.Errorf("file is %d bytes, header says %d", st.Size(), rec.HeaderLen+rec.Info.Length)
+	if size != rec.HeaderLen+rec.Info.Length {
+		return fmt.Errorf("record is %d bytes, header says %d", size, rec.HeaderLen+rec.Info.Length)
 	}
 	o.rec = rec
 	return nil
@@ -129,7 +145,7 @@ func (o *object) readHeader(v version) error {
 
 // content returns a reader of the content bytes [off, off+n).
 func (o *object) content(off, n int64) *io.SectionReader {
-	return io.NewSectionReader(o.f, o.rec.HeaderLen+off, n)
+	return io.NewSectionReader(o.f, o.base+o.rec.HeaderLen+off, n)
 }
 
 // verify reads the whole content through limit (which may block to pace the read) and checks

@@ -72,6 +72,7 @@ func (s *Server) ReplicateOnce(ctx context.Context) (ReplicationReport, error) {
 	s.replMu.Lock()
 	defer s.replMu.Unlock()
 	start := time.Now()
+	clockStart := s.store.now() // the node's clock, which metrics read (Config.Now)
 
 	self := s.self()
 	var c passCounters
@@ -144,6 +145,10 @@ feed:
 	}
 	close(work)
 	wg.Wait()
+	if ctx.Err() == nil {
+		// An interrupted pass says nothing of the partitions it did not reach.
+		s.repl.passEnded(clockStart, s.store.now(), c.warn.failedExchanges())
+	}
 	c.warn.flush(s.log, s.replWarnings)
 
 	rep := ReplicationReport{Partitions: int(c.parts.Load()), Objects: int(c.objects.Load()),
@@ -375,7 +380,7 @@ func (s *Server) pushFile(ctx context.Context, j replJob, e entry, w io.Writer) 
 	}
 	defer o.f.Close()
 	hdr := make([]byte, o.rec.HeaderLen)
-	if _, err := o.f.ReadAt(hdr, 0); err != nil {
+	if _, err := o.f.ReadAt(hdr, o.base); err != nil {
 		return 0, fmt.Errorf("read %s: %w", o.file, err)
 	}
 	if _, err := w.Write(hdr); err != nil {

@@ -47,6 +47,7 @@ type Server struct {
 	reconMu     sync.Mutex // one reconstruction pass at a time
 
 	replMu        sync.Mutex // one replication pass at a time
+	repl          replState  // how far behind the passes left the node (nodestate.go)
 	replThrottle  *throttle
 	auditMu       sync.Mutex // one audit pass at a time
 	auditThrottle *throttle
@@ -106,7 +107,8 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		log: logger,
 		m:   m,
 		store: &store{root: cfg.DevicesDir, fs: fsys, mountCheck: cfg.MountCheck, isMountPoint: isMount,
-			reclaimAge: cfg.ReclaimAge, maxSkew: cfg.MaxClockSkew, now: now, log: logger, m: m},
+			reclaimAge: cfg.ReclaimAge, maxSkew: cfg.MaxClockSkew, now: now, log: logger, m: m,
+			smallMax: cfg.SmallObjectMax},
 		peers:         client.New(peerCfg),
 		promises:      newPromises(now),
 		chunkPromises: newChunkPromises(now),
@@ -121,6 +123,10 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	if cfg.AdvertiseAddr != "" {
 		addr := cfg.AdvertiseAddr
 		s.advertise.Store(&addr)
+	}
+	s.repl.since = now()
+	if err := reg.Register(newNodeCollector(s)); err != nil {
+		return nil, fmt.Errorf("objectd metrics: %w", err)
 	}
 	g, _ := reg.(prometheus.Gatherer)
 	s.handler = s.routes(g)
@@ -169,6 +175,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.advertise.Store(&addr)
 	}
 	s.cleanTemp()
+	s.store.openLogs()
 	s.store.openHashes()
 	if s.cfg.RingPath != "" {
 		s.loadRing()
@@ -183,6 +190,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	var unused unusedConns
+	srv.ConnState = unused.track
+	srv.RegisterOnShutdown(unused.closeAll)
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	var wg sync.WaitGroup
@@ -214,6 +224,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			})
 		})
 	}
+	wg.Go(func() { s.every(loopCtx, compactInterval, func(context.Context) { s.store.compactLogs() }) })
 	if s.cfg.AuditInterval > 0 {
 		wg.Go(func() {
 			s.every(loopCtx, s.cfg.AuditInterval, func(ctx context.Context) {
@@ -247,6 +258,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	case <-handlersDone:
 		s.store.saveHashes()
 		s.chunks.closeAll()
+		s.store.closeLogs()
 	case <-time.After(s.cfg.ShutdownTimeout):
 		s.log.Error("requests still running after shutdown; suffix hashes will be recomputed at next start")
 	}

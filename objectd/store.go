@@ -38,6 +38,15 @@ type store struct {
 
 	commitMu sync.Mutex
 	commit   map[commitKey]*groupCommit
+
+	// smallMax is the largest content stored in the small-object log (smallobj_log.go);
+	// 0 stores every version as a file. Logs on disk are read whatever it is.
+	smallMax int64
+	logMu    sync.Mutex
+	logs     map[string]*devLog // device directory → its log, once read
+	segMax   int64              // segment size; 0 means segmentMaxBytes (tests make it small)
+	// compactHook, if set, is called at each step of a compaction (tests cut the power there).
+	compactHook func(step string)
 }
 
 // checkSkew refuses a timestamp more than maxSkew ahead of the node's clock. Such a version
@@ -137,15 +146,50 @@ func (s *store) removeOlder(hdir string, ts hlc.Timestamp) {
 	}
 }
 
-// cleanup removes every version but the newest from hdir, reclaims the newest if it is a
-// tombstone older than the reclaim age, and removes the directory once empty. It returns
-// the surviving version, if any.
+// cleanup removes every version but the newest of a name hash, among its files and its log
+// entry, reclaims the newest if it is a tombstone older than the reclaim age, and removes
+// the hash directory once empty. It returns the surviving version, if any.
 func (s *store) cleanup(dev string, part uint32, hdir string) (version, bool, error) {
-	unlock := s.lock(filepath.Base(hdir))
+	hash := filepath.Base(hdir)
+	unlock := s.lock(hash)
 	defer unlock()
 	vs, err := s.versions(hdir)
-	if err != nil || len(vs) == 0 {
+	if err != nil {
 		return version{}, false, err
+	}
+	devDir := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(hdir))))
+	l, err := s.loadedLog(devDir)
+	if err != nil {
+		return version{}, false, err
+	}
+	le, inLog := l.lookup(part, hash)
+	if len(vs) == 0 && !inLog {
+		return version{}, false, nil
+	}
+	if inLog && (len(vs) == 0 || !le.olderThan(vs[0].ts, vs[0].kind)) {
+		// The log holds the newest: every file is obsolete.
+		for _, v := range vs {
+			if err := s.fs.Remove(filepath.Join(hdir, v.file())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				s.log.Warn("remove old version", "path", filepath.Join(hdir, v.file()), "err", err)
+			}
+		}
+		if len(vs) > 0 {
+			s.fs.Remove(hdir)
+		}
+		newest := le.version()
+		if newest.kind == client.KindTombstone && s.now().Sub(newest.ts.Time()) > s.reclaimAge {
+			if _, err := l.appendDrop(part, hash, newest.ts); err != nil {
+				return newest, true, fmt.Errorf("reclaim %s: %w", newest.file(), err)
+			}
+			s.hashes.invalidate(dev, part, suffixOf(hash))
+			return version{}, false, nil
+		}
+		return newest, true, nil
+	}
+	if inLog { // a file is newer: the log entry is obsolete
+		if _, err := l.appendDrop(part, hash, le.ts); err != nil {
+			return version{}, false, fmt.Errorf("drop obsolete log entry: %w", err)
+		}
 	}
 	s.removeOlder(hdir, vs[0].ts)
 	for _, v := range vs[1:] {
@@ -161,7 +205,7 @@ func (s *store) cleanup(dev string, part uint32, hdir string) (version, bool, er
 		s.fs.Remove(hdir) // fails harmlessly if something else is there
 		// The suffix hash changes; if a hash computation is what called, it recomputes
 		// once more, finds nothing to reclaim, and settles.
-		s.hashes.invalidate(dev, part, suffixOf(filepath.Base(hdir)))
+		s.hashes.invalidate(dev, part, suffixOf(hash))
 		return version{}, false, nil
 	}
 	return newest, true, nil

@@ -161,8 +161,7 @@ func TestQuarantineOnRead(t *testing.T) {
 			n := startNode(t, nil, []string{"d1"}, nil)
 			tg := n.target("d1", 9)
 			mustPut(t, n, tg, "obj", ts(1), payload(tc.size, 2))
-			path := filepath.Join(hashDir(filepath.Join(n.dir, "d1"), 9, nameHash("obj")), ts(1).String()+".data")
-			corrupt(t, path, tc.offset)
+			n.corruptVersion(t, "d1", 9, "obj", ts(1), tc.offset)
 			_, _, err := get(t, n, tg, "obj")
 			if err == nil {
 				t.Fatal("corrupt object served without error")
@@ -170,8 +169,8 @@ func TestQuarantineOnRead(t *testing.T) {
 			if tc.size < bufSize && !errors.Is(err, client.ErrCorrupt) {
 				t.Fatalf("err = %v, want ErrCorrupt", err)
 			}
-			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("corrupt file still in place: %v", err)
+			if fs := n.objectFiles(t, "d1", 9, "obj"); len(fs) != 0 {
+				t.Fatalf("corrupt version still in place: %v", fs)
 			}
 			q := filepath.Join(n.dir, "d1", quarantineDir, objectsDir, nameHash("obj"), ts(1).String()+".data")
 			if _, err := os.Stat(q); err != nil {
@@ -185,18 +184,21 @@ func TestQuarantineOnRead(t *testing.T) {
 }
 
 // corrupt flips one byte of a file; at picks the offset from the header length.
-func corrupt(t testing.TB, path string, at func(hdrLen int64) int64) {
+func corrupt(t testing.TB, path string, at func(hdrLen int64) int64) { corruptRecordAt(t, path, 0, at) }
+
+// corruptRecordAt flips one byte of the record at base in a file.
+func corruptRecordAt(t testing.TB, path string, base int64, at func(hdrLen int64) int64) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rec, err := client.ReadRecord(f)
+	rec, err := client.ReadRecord(io.NewSectionReader(f, base, 1<<40))
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := at(rec.HeaderLen)
+	off := base + at(rec.HeaderLen)
 	b := make([]byte, 1)
 	f.ReadAt(b, off)
 	b[0] ^= 0xff
@@ -344,10 +346,7 @@ func TestGetVersion(t *testing.T) {
 	}
 	// A version file whose header is damaged is quarantined, not served.
 	mustPut(t, n, tg, "k", ts(11), []byte("eleven"))
-	f := filepath.Join(hashDir(filepath.Join(n.dir, "d1"), 3, nameHash("k")), ts(11).String()+".data")
-	if err := os.WriteFile(f, []byte("garbage"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	n.corruptVersion(t, "d1", 3, "k", ts(11), func(int64) int64 { return 20 })
 	if _, _, err := read(ts(11)); !errors.Is(err, client.ErrCorrupt) {
 		t.Fatalf("GetVersion of a damaged file = %v, want ErrCorrupt", err)
 	}

@@ -41,10 +41,18 @@ func (s *store) write(dev string, sp space, part uint32, rec client.Record, body
 		return err
 	}
 	hash := nameHash(rec.Info.Name)
+	// Only the object ring's space has a small-object log; other spaces hold EC fragment
+	// archives, always in files.
+	if sp == "" && s.logged(rec) {
+		return s.writeLog(dev, devDir, part, hash, rec, body, want)
+	}
 	hdir := hashDirIn(devDir, sp, part, hash)
 	ts := rec.Info.Timestamp
 	if _, err := s.checkNewer(hdir, ts); err != nil {
 		return s.conflict(devDir, hdir, ts, err)
+	}
+	if err := s.newerLogged(devDir, sp, part, hash, ts); err != nil {
+		return err
 	}
 	hdr, err := rec.MarshalBinary()
 	if err != nil {
@@ -115,6 +123,10 @@ func (s *store) write(dev string, sp space, part uint32, rec client.Record, body
 		unlock()
 		return s.conflict(devDir, hdir, ts, err)
 	}
+	if err := s.newerLogged(devDir, sp, part, hash, ts); err != nil {
+		unlock()
+		return err
+	}
 	final := filepath.Join(hdir, fileName(rec.Kind, ts))
 	for attempt := 0; ; attempt++ {
 		err := s.fs.Rename(tmpName, final)
@@ -133,6 +145,19 @@ func (s *store) write(dev string, sp space, part uint32, rec client.Record, body
 		}
 	}
 	tmpName = ""
+	// A version in the small-object log is installed without this lock; one installed since
+	// the check above is seen now, and wins: this version is refused as the rename would
+	// have been, and its file goes.
+	if err := s.newerLogged(devDir, sp, part, hash, ts); err != nil {
+		s.fs.Remove(final)
+		// Directories this write created stay tracked as not durable (a later write below
+		// them makes their entries durable itself), unless gone again.
+		if s.fs.Remove(hdir) == nil && slices.Contains(plan.created, hdir) {
+			s.dirs.done(hdir)
+		}
+		unlock()
+		return err
+	}
 	unlock()
 	// The version is in place but may not survive a crash until its entry (and any new
 	// directory's) is durable; an error here means it must not be acknowledged.

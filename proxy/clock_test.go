@@ -34,6 +34,7 @@ func proxyAt(t *testing.T, st *testcluster.Storage, off time.Duration, edit func
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.WaitBackground)
 	p.SetRing(st.Ring)
 	return p, clock
 }

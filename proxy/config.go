@@ -12,6 +12,14 @@ type Config struct {
 	// ChunkBytes is the size of the buffer a write is streamed through: the memory one
 	// request holds. Larger chunks cost fewer system calls per byte.
 	ChunkBytes int
+	// MaxLagBytes is how far one replica's stream may trail the body (rounded up to whole
+	// chunks) before the write waits for it. Each replica writes at its own pace from a ring
+	// of chunk buffers, so a replica that is briefly slower does not slow the others; one
+	// that falls this far behind holds the write for at most the post-quorum grace, once a
+	// quorum is past it, and is then dropped (a handoff gets its copy after the write). A
+	// write holds ChunkBytes + MaxLagBytes (rounded up) of memory, whatever its length;
+	// zero streams in lockstep through one buffer.
+	MaxLagBytes int
 	// ConnectTimeout bounds how long a write waits for a replica to take its first bytes
 	// before replacing it with a handoff. Lower fails over faster but gives up on a node
 	// that is merely slow.
@@ -49,6 +57,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		ChunkBytes:        1 << 20,
+		MaxLagBytes:       1 << 20,
 		ConnectTimeout:    5 * time.Second,
 		NodeTimeout:       10 * time.Second,
 		PostQuorumTimeout: 500 * time.Millisecond,
@@ -64,6 +73,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.ChunkBytes < 4<<10 || c.ChunkBytes > 64<<20:
 		return fmt.Errorf("proxy: chunk_bytes (%d) must be between 4 KiB and 64 MiB", c.ChunkBytes)
+	case c.MaxLagBytes < 0 || c.MaxLagBytes > 256<<20:
+		return fmt.Errorf("proxy: max_lag_bytes (%d) must be between 0 and 256 MiB", c.MaxLagBytes)
 	case c.ConnectTimeout <= 0 || c.NodeTimeout <= 0 || c.PostQuorumTimeout <= 0 || c.SlowReadTimeout <= 0:
 		return fmt.Errorf("proxy: connect_timeout, node_timeout, post_quorum_timeout and slow_read_timeout must be positive")
 	case c.ReadAttempts < 0 || c.ErrorLimit < 1 || c.ErrorSuppression < 0:

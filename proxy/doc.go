@@ -5,7 +5,19 @@
 // devices in parallel, hashing as it goes (MD5 for the S3 ETag; the storage client adds a
 // CRC-32C per node). It succeeds at a write quorum, a majority of the replicas. A target
 // that cannot be reached before the first bytes are sent is replaced by the next handoff
-// device, so writes succeed while any quorum of devices is up. The caller's commit (the
+// device, so writes succeed while any quorum of devices is up.
+//
+// Each replica's stream is fed by its own goroutine from a small ring of chunk buffers
+// (fanout.go), so replicas write at their own pace and the body is read ahead of the
+// slowest by up to Config.MaxLagBytes. A replica that falls that far behind (a stopped
+// process whose socket buffers are full, a hung disk) holds the write only until a quorum
+// is past the chunk it holds plus the post-quorum grace (PostQuorumTimeout, or twice what
+// the quorum took), and is then dropped. Bytes already sent to it cannot be sent to a
+// handoff in its place, so once the write has answered the proxy copies the stored version
+// from a replica that has it to the next handoff device (handoff.go), whose replicator
+// delivers it to the primary when that is back: the object is at its full replica count
+// meanwhile. The copies run in the background, a few at a time per proxy; one that cannot
+// run leaves the object at its quorum until the replicators restore it. The caller's commit (the
 // index entry in meta) runs after the quorum; if it fails, or the quorum is not reached,
 // the replicas that were written get a tombstone so no orphan is left to resurrect. A
 // content check that must pass before anything is stored (an S3 Content-MD5) goes in
@@ -30,7 +42,8 @@
 // falling back through the other primaries and then the handoffs. Nodes that keep failing
 // are skipped for a while (error limiting).
 //
-// Memory per request is constant: one chunk buffer, whatever the object size.
+// Memory per request is constant, whatever the object size: ChunkBytes + MaxLagBytes of
+// chunk buffers (2 MiB with the defaults), plus one copy buffer per background handoff copy.
 //
 // Erasure-coded storage policies (PutEC, GetEC, on rings given by SetPolicyRing) store an
 // object as K+M fragment archives in the format of package ec, fragment i on the i-th

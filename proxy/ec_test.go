@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -310,5 +311,21 @@ func TestECSuperseded(t *testing.T) {
 	res, err = p.PutEC(ctxT(t), code42, proxy.PutRequest{Name: "b/race", Timestamp: earlier + 1, Length: int64(len(older))}, bytes.NewReader(older), nil)
 	if err != nil || !res.Superseded || !res.DeletedAfter {
 		t.Fatalf("write older than a deletion: %+v %v, want superseded and deleted after", res, err)
+	}
+}
+
+// TestECOvertakenCommitRetractsAndSucceeds: as for a replicated write, an erasure-coded
+// write whose commit says it lost to a later one is retracted (no archive readable) and
+// PutEC still succeeds.
+func TestECOvertakenCommitRetractsAndSucceeds(t *testing.T) {
+	_, p := ecCluster(t, 3, 2)
+	name, body := "b/overtaken", payload(2*ecSegment+9, 3)
+	res, err := p.PutEC(ctxT(t), code42, proxy.PutRequest{Name: name, Length: int64(len(body))}, bytes.NewReader(body),
+		func(context.Context, proxy.PutResult) error { return proxy.ErrOvertaken })
+	if err != nil || !res.Overtaken {
+		t.Fatalf("overtaken put: %+v %v", res, err)
+	}
+	if _, err := readEC(t, p, name, res.Timestamp, int64(len(body)), nil); err == nil {
+		t.Fatal("overtaken write still readable")
 	}
 }

@@ -61,7 +61,8 @@ func (p *Proxy) placeEC(c ECCode, name string) ([]client.Target, error) {
 // (then runs commit, as Put does). A node that fails or makes no progress for NodeTimeout
 // is dropped and its fragment left missing: there are no handoffs for fragments yet, so
 // the write needs ECDurable of the K+M primaries. If the write or commit fails, the
-// archives stored get tombstones.
+// archives stored get tombstones; a commit answering ErrOvertaken has them retracted too,
+// and PutEC succeeds with PutResult.Overtaken, as Put does.
 func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Reader, commit func(context.Context, PutResult) error) (PutResult, error) {
 	start := time.Now()
 	l := c.Layout(req.Length)
@@ -210,7 +211,13 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 		p.log.Warn("erasure-coded write stored without some fragments", "key", req.Name, "stored", len(stored), "of", n, "errs", errors.Join(failed...))
 	}
 	if commit != nil {
-		if err := commit(ctx, res); err != nil {
+		if err := commit(ctx, res); errors.Is(err, ErrOvertaken) {
+			// Lost last-writer-wins (see ErrOvertaken): retracted, but a success.
+			p.retract(ctx, req.Name, ts, stored)
+			res.Overtaken = true
+			p.m.record(opPut, start, resultOK)
+			return res, nil
+		} else if err != nil {
 			p.retract(ctx, req.Name, ts, stored)
 			p.m.record(opPut, start, resultError)
 			return PutResult{}, err

@@ -23,6 +23,9 @@ type Proxy struct {
 	ring  atomic.Pointer[ring.Ring]
 	rings atomic.Pointer[map[string]*ring.Ring] // storage policies' own rings, by name
 	bufs  sync.Pool
+	// handoffSlots and bg track the handoff copies running in the background (handoff.go).
+	handoffSlots chan struct{}
+	bg           sync.WaitGroup
 }
 
 // New returns a proxy that reaches storage nodes through nodes and stamps writes with
@@ -37,7 +40,7 @@ func New(cfg Config, nodes *client.Client, clock *hlc.Clock, logger *slog.Logger
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, nodes: nodes, clock: clock, log: logger, m: m,
-		lim: newLimiter(cfg.ErrorLimit, cfg.ErrorSuppression)}
+		lim: newLimiter(cfg.ErrorLimit, cfg.ErrorSuppression), handoffSlots: make(chan struct{}, handoffCopies)}
 	p.bufs.New = func() any { b := make([]byte, cfg.ChunkBytes); return &b }
 	return p, nil
 }
@@ -69,6 +72,12 @@ func (p *Proxy) Stamp() hlc.Timestamp { return p.clock.Next() }
 // would have finished while a hung one still costs little.
 func (p *Proxy) postQuorumGrace(toQuorum time.Duration) time.Duration {
 	return max(p.cfg.PostQuorumTimeout, 2*toQuorum)
+}
+
+// ringChunks is how many chunk buffers one write streams through: the first, and enough
+// for MaxLagBytes more, by which a replica may trail the others before the write waits.
+func (p *Proxy) ringChunks() int {
+	return 1 + (p.cfg.MaxLagBytes+p.cfg.ChunkBytes-1)/p.cfg.ChunkBytes
 }
 
 // Quorum is the number of replicas a write must reach: a majority.

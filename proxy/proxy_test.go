@@ -31,6 +31,7 @@ func newProxy(t *testing.T, st *testcluster.Storage) (*proxy.Proxy, *client.Clie
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.WaitBackground)
 	p.SetRing(st.Ring)
 	return p, nodes
 }
@@ -290,6 +291,7 @@ func TestHungNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.WaitBackground)
 	p.SetRing(st.Ring)
 	name := "bucket/hung"
 	res, err := put(t, p, name, payload(100<<10, 9))
@@ -410,6 +412,7 @@ func TestHungNodeAfterQuorum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.WaitBackground)
 	p.SetRing(st.Ring)
 	names := []string{}
 	for i := range 3 {
@@ -467,6 +470,7 @@ func TestSilentNodeAtFirstChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.WaitBackground)
 	p.SetRing(st.Ring)
 	name := "bucket/big"
 	silent := st.Ring.Primaries(st.Ring.Partition(name), nil)[0].Host
@@ -486,5 +490,21 @@ func TestSilentNodeAtFirstChunk(t *testing.T) {
 	}
 	if got, err := read(t, p, name, res.Timestamp); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("read back: %v", err)
+	}
+}
+
+// TestOvertakenCommitRetractsAndSucceeds: a commit that says the write lost to a later one
+// has its bytes retracted, and Put still succeeds.
+func TestOvertakenCommitRetractsAndSucceeds(t *testing.T) {
+	st := testcluster.StartStorage(t, testcluster.StorageOptions{})
+	p, _ := newProxy(t, st)
+	name := "bucket/overtaken"
+	res, err := p.Put(ctxT(t), proxy.PutRequest{Name: name, Length: 10}, bytes.NewReader(payload(10, 7)),
+		func(context.Context, proxy.PutResult) error { return proxy.ErrOvertaken })
+	if err != nil || !res.Overtaken {
+		t.Fatalf("overtaken put: %+v %v", res, err)
+	}
+	if _, err := read(t, p, name, res.Timestamp); !errors.Is(err, proxy.ErrNotFound) {
+		t.Fatalf("overtaken write still readable: %v", err)
 	}
 }

@@ -113,9 +113,13 @@ func (s *Server) objectACLEntry(ctx context.Context, rq *request, q url.Values, 
 	return b, e, s.decide(rq, b, action, rq.key, &e)
 }
 
-// hideMissing turns NoSuchKey into AccessDenied for a caller that may not list the bucket.
+// hideMissing turns NoSuchKey into AccessDenied for a caller that may not list the bucket,
+// and, for a version named by ID, NoSuchVersion and a delete marker's MethodNotAllowed for
+// one that may not list its versions: neither may learn what exists from the answer.
 func (s *Server) hideMissing(rq *request, b meta.Bucket, err error) error {
-	if errors.Is(err, ErrNoSuchKey) && s.decide(rq, b, "s3:ListBucket", "", nil) != nil {
+	hide := errors.Is(err, ErrNoSuchKey) && s.decide(rq, b, "s3:ListBucket", "", nil) != nil ||
+		(errors.Is(err, ErrNoSuchVersion) || errors.Is(err, ErrMethodNotAllowed)) && s.decide(rq, b, "s3:ListBucketVersions", "", nil) != nil
+	if hide {
 		clearHeaders(rq.w.Header())
 		return ErrAccessDenied
 	}

@@ -52,7 +52,7 @@ var objectAttributeNames = map[string]bool{"ETag": true, "Checksum": true, "Obje
 
 func (s *Server) getObjectAttributes(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	b, err := s.owned(ctx, rq)
+	b, err := s.authorize(ctx, rq, "s3:GetObjectAttributes", rq.key) // the owner's, or whom the bucket policy lets
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	meta "stratus/meta/client"
 )
@@ -35,11 +36,13 @@ func (s *Server) authorize(ctx context.Context, rq *request, action, key string)
 func (s *Server) bucketOf(ctx context.Context, rq *request, bucket, expectHeader string) (meta.Bucket, uint64, error) {
 	b, mod, err := s.meta.Bucket(ctx, bucket)
 	if errors.Is(err, meta.ErrNotFound) {
+		s.buckets.forget(bucket)
 		return b, 0, ErrNoSuchBucket
 	}
 	if err != nil {
 		return b, 0, err
 	}
+	s.buckets.put(b, mod, time.Now())
 	if want := rq.r.Header.Get(expectHeader); want != "" && want != b.Owner {
 		return b, 0, ErrAccessDenied
 	}
@@ -55,7 +58,9 @@ const (
 	scopeObject                    // the object ACL granting perm (its owner may always read and write the ACL)
 )
 
-// actionAccess maps an action to what grants it. Actions not listed are owner-only.
+// actionAccess maps an action to what grants it. Actions not listed are owner-only: among
+// them s3:DeleteObjectVersion, which a bucket ACL's WRITE grants only to the bucket owner
+// in S3, so that a writer let in cannot destroy the versions that protect the owner's data.
 var actionAccess = map[string]struct {
 	scope accessScope
 	perm  meta.Permission
@@ -65,7 +70,6 @@ var actionAccess = map[string]struct {
 	"s3:ListBucketMultipartUploads": {scopeBucket, meta.PermRead},
 	"s3:PutObject":                  {scopeBucket, meta.PermWrite},
 	"s3:DeleteObject":               {scopeBucket, meta.PermWrite},
-	"s3:DeleteObjectVersion":        {scopeBucket, meta.PermWrite},
 	"s3:AbortMultipartUpload":       {scopeBucket, meta.PermWrite},
 	"s3:ListMultipartUploadParts":   {scopeBucket, meta.PermWrite},
 	"s3:GetBucketAcl":               {scopeBucket, meta.PermReadACP},
@@ -202,7 +206,7 @@ func (s *Server) updateAuthorized(ctx context.Context, rq *request, action strin
 		if err := change(&b); err != nil {
 			return err
 		}
-		err = s.meta.UpdateBucket(ctx, b, mod)
+		err = s.storeBucket(ctx, b, mod)
 		if errors.Is(err, meta.ErrConflict) && attempt < 8 {
 			continue
 		}

@@ -189,24 +189,19 @@ func (s *Server) createBucket(rq *request) error {
 
 func (s *Server) deleteBucket(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.authorize(ctx, rq, "s3:DeleteBucket", "")
+	_, err := s.authorize(ctx, rq, "s3:DeleteBucket", "")
 	if err != nil {
 		return err
 	}
-	list := s.meta.Index(rq.bucket).ListObjects
-	if b.Versioning != meta.VersioningOff {
-		list = s.meta.Index(rq.bucket).ListObjectVersions // versions under delete markers count too, as in S3
-	}
-	entries, _, err := list(ctx, rq.bucket, "", "", 1)
-	if err != nil {
-		return err
-	}
-	if len(entries) > 0 {
-		return ErrBucketNotEmpty
-	}
+	// The catalog checks, in the transaction that deletes the bucket, that it holds no
+	// objects, versions (delete markers count, as in S3) or uploads in progress.
+	defer s.buckets.forget(rq.bucket)
 	if err := s.meta.DeleteBucket(ctx, rq.bucket); err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
 			return ErrNoSuchBucket
+		}
+		if errors.Is(err, meta.ErrBucketNotEmpty) {
+			return ErrBucketNotEmpty
 		}
 		return err
 	}
@@ -231,26 +226,32 @@ func (s *Server) putVersioning(rq *request) error {
 	if err := lockedVersioning(b, v.Status); err != nil {
 		return err
 	}
-	was := b.Versioning
+	var status meta.Versioning
 	switch v.Status {
 	case "Enabled":
-		b.Versioning = meta.VersioningEnabled
+		status = meta.VersioningEnabled
 	case "Suspended":
-		b.Versioning = meta.VersioningSuspended
+		status = meta.VersioningSuspended
 	default:
 		return ErrMalformedXML
 	}
-	if was == meta.VersioningOff {
+	if b.Versioning == meta.VersioningOff {
 		// The objects already there become their null versions in the history.
 		if err := s.historize(ctx, rq.bucket); err != nil {
 			return err
 		}
 	}
-	_, mod, err := s.meta.Bucket(ctx, rq.bucket)
+	// Only the versioning state changes, on the record as it is now: the one read above is
+	// stale by the time the history is built, and writing it back would undo a setting
+	// changed meanwhile (an ACL, a public access block, an Object Lock configuration).
+	err = s.updateAuthorized(ctx, rq, "s3:PutBucketVersioning", func(b *meta.Bucket) error {
+		if err := lockedVersioning(*b, v.Status); err != nil {
+			return err
+		}
+		b.Versioning = status
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	if err := s.meta.UpdateBucket(ctx, b, mod); err != nil {
 		return err
 	}
 	rq.w.WriteHeader(http.StatusOK)

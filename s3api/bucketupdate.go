@@ -19,10 +19,18 @@ func (s *Server) updateBucket(ctx context.Context, rq *request, change func(*met
 		if err := change(&b); err != nil {
 			return err
 		}
-		err = s.meta.UpdateBucket(ctx, b, mod)
+		err = s.storeBucket(ctx, b, mod)
 		if errors.Is(err, meta.ErrConflict) && attempt < 8 {
 			continue
 		}
 		return err
 	}
+}
+
+// storeBucket writes a changed bucket record under the mod index it was read at, and
+// forgets what this server remembered of it: its own next write then decides on the new
+// record without a failed commit first.
+func (s *Server) storeBucket(ctx context.Context, b meta.Bucket, mod uint64) error {
+	defer s.buckets.forget(b.Name)
+	return s.meta.UpdateBucket(ctx, b, mod)
 }

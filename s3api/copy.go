@@ -122,7 +122,8 @@ func (p *pipeBody) Close() error {
 
 func (s *Server) copyObject(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.authorize(ctx, rq, "s3:PutObject", rq.key)
+	g, err := s.authorizeWrite(ctx, rq, "s3:PutObject", rq.key)
+	b := g.b
 	if err != nil {
 		return err
 	}
@@ -169,7 +170,7 @@ func (s *Server) copyObject(rq *request) error {
 		return err
 	}
 	data, check, sum := copiedPartChecksum(body, alg)
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags, Checksum: sum},
+	e, err := s.storeVersion(ctx, g, meta.ObjectEntry{Key: rq.key, Size: src.Size, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags, Checksum: sum},
 		src.Size, data, check, nil)
 	if err != nil {
 		return err

@@ -85,7 +85,9 @@ func TestErrorTable(t *testing.T) {
 // sentinelsByName names every sentinel, so the table test can tie declarations to values.
 func sentinelsByName() map[string]error {
 	return map[string]error{
-		"ErrNoSuchBucket": ErrNoSuchBucket, "ErrNoSuchKey": ErrNoSuchKey, "ErrNoSuchUpload": ErrNoSuchUpload,
+		"ErrNoSuchWebsiteConfiguration": ErrNoSuchWebsiteConfiguration, "ErrNoReplicationConfiguration": ErrNoReplicationConfiguration,
+		"ErrNoEncryptionConfiguration": ErrNoEncryptionConfiguration,
+		"ErrNoSuchBucket":              ErrNoSuchBucket, "ErrNoSuchKey": ErrNoSuchKey, "ErrNoSuchUpload": ErrNoSuchUpload,
 		"ErrNoSuchVersion": ErrNoSuchVersion, "ErrAccessDenied": ErrAccessDenied, "ErrAnonymous": ErrAnonymous,
 		"ErrNoSuchLifecycleConfiguration": ErrNoSuchLifecycleConfiguration, "ErrRequestExpired": ErrRequestExpired, "ErrRequestNotYetValid": ErrRequestNotYetValid,
 		"ErrMissingDate": ErrMissingDate, "ErrUnsignedHeaders": ErrUnsignedHeaders,
@@ -110,9 +112,7 @@ func sentinelsByName() map[string]error {
 		"ErrMissingContentLength": ErrMissingContentLength, "ErrRequestTimeout": ErrRequestTimeout,
 		"ErrMethodNotAllowed": ErrMethodNotAllowed, "ErrNotImplemented": ErrNotImplemented, "ErrInternal": ErrInternal,
 		"ErrSlowDown": ErrSlowDown, "ErrServiceUnavailable": ErrServiceUnavailable,
-		"ErrNoSuchWebsiteConfiguration": ErrNoSuchWebsiteConfiguration, "ErrNoReplicationConfiguration": ErrNoReplicationConfiguration,
-		"ErrNoEncryptionConfiguration": ErrNoEncryptionConfiguration,
-		"ErrACLNotSupported":           ErrACLNotSupported, "ErrACLWithEnforcedOwnership": ErrACLWithEnforcedOwnership,
+		"ErrACLNotSupported": ErrACLNotSupported, "ErrACLWithEnforcedOwnership": ErrACLWithEnforcedOwnership,
 		"ErrUnresolvableGrantByEmail": ErrUnresolvableGrantByEmail, "ErrMalformedACL": ErrMalformedACL,
 		"ErrNoOwnershipControls": ErrNoOwnershipControls, "ErrNoPublicAccessBlock": ErrNoPublicAccessBlock,
 		"ErrObjectLockConfigurationNotFound": ErrObjectLockConfigurationNotFound,

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	meta "stratus/meta/client"
 )
@@ -65,13 +63,9 @@ type listing struct {
 	last string
 }
 
-// maxKeyRune sorts after every character of a valid UTF-8 key, so "prefix"+maxKeyRune
-// sorts after every key that starts with prefix.
-const maxKeyRune = string(utf8.MaxRune)
-
-// list pages through the index from after, folding keys that share prefix up to a
-// delimiter into common prefixes. Keys inside a common prefix already returned are passed
-// over in the batch they arrive in, and the next index read starts past them.
+// list reads one page from after: the catalog rolls keys up at delimiter and seeks past
+// each common prefix, so a prefix costs one row however many keys it holds. An after that
+// is a common prefix (a marker or continuation token ending a page with it) skips it.
 func (s *Server) list(rq *request, prefix, delimiter, after string, max int) (listing, error) {
 	var out listing
 	if max == 0 {
@@ -81,56 +75,29 @@ func (s *Server) list(rq *request, prefix, delimiter, after string, max int) (li
 	}
 	ctx := rq.r.Context()
 	idx := s.meta.Index(rq.bucket)
-	inPrefix := "" // the common prefix last returned
-	if delimiter != "" && after != "" && commonPrefix(after, prefix, delimiter) == after {
-		// The page before ended with this common prefix (a continuation token or marker
-		// names it): its keys were all returned in it.
-		inPrefix, after = after, after+maxKeyRune
-	}
 	for {
-		batch := min(max-len(out.entries)-len(out.prefixes)+1, 1000)
-		entries, more, err := idx.ListObjects(ctx, rq.bucket, prefix, after, batch)
+		// One row more than the page holds tells whether the listing goes on.
+		want := max - len(out.entries) - len(out.prefixes) + 1
+		rows, more, err := idx.ListObjectsDelimited(ctx, rq.bucket, prefix, delimiter, after, want)
 		if err != nil {
 			return out, err
 		}
-		for _, e := range entries {
-			key := e.Key
-			after = key
-			if inPrefix != "" && strings.HasPrefix(key, inPrefix) {
-				continue
-			}
-			cp := commonPrefix(key, prefix, delimiter)
+		for _, r := range rows {
 			if len(out.entries)+len(out.prefixes) == max {
 				out.truncated = true
 				return out, nil
 			}
-			if cp != "" {
-				out.prefixes = append(out.prefixes, cp)
-				out.last, inPrefix = cp, cp
+			if r.Prefix != "" {
+				out.prefixes = append(out.prefixes, r.Prefix)
 			} else {
-				out.entries = append(out.entries, e)
-				out.last = key
+				out.entries = append(out.entries, r.Entry)
 			}
+			out.last, after = r.Name(), r.Name()
 		}
-		if !more {
+		if !more || len(rows) == 0 {
 			return out, nil
 		}
-		if inPrefix != "" && strings.HasPrefix(after, inPrefix) {
-			after = inPrefix + maxKeyRune // skip the rest of the prefix in one step
-		}
 	}
-}
-
-// commonPrefix is the common prefix key rolls up into: prefix and what follows it up to
-// and including the first delimiter; empty if there is no delimiter there.
-func commonPrefix(key, prefix, delimiter string) string {
-	if delimiter == "" || !strings.HasPrefix(key, prefix) {
-		return ""
-	}
-	if i := strings.Index(key[len(prefix):], delimiter); i >= 0 {
-		return key[:len(prefix)+i+len(delimiter)]
-	}
-	return ""
 }
 
 // maxKeys reads max-keys: default and ceiling 1000.

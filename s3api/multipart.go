@@ -137,7 +137,7 @@ func (s *Server) createUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	lock, err := s.lockHeaders(rq.r.Header, b) // the bucket default applies at completion
+	lock, err := s.lockHeaders(rq, b) // the bucket default applies at completion
 	if err != nil {
 		return err
 	}
@@ -301,8 +301,8 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		return err
 	}
 	data, _ := json.Marshal(m)
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
-		UserMeta: u.UserMeta, ACL: u.ACL, Lock: s.withDefaultRetention(u.Lock, b), Tags: u.Tags, Checksum: sum}, int64(len(data)), bytes.NewReader(data), nil,
+	e, err := s.storeVersion(ctx, writeGrant{b: b}, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
+		UserMeta: u.UserMeta, ACL: u.ACL, Lock: s.withDefaultRetention(u.Lock, b), Tags: u.Tags, Checksum: sum, Parts: uploadParts(u.UploadID, listed)}, int64(len(data)), bytes.NewReader(data), nil,
 		func(ctx context.Context, e meta.ObjectEntry, versioned bool) error {
 			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
 		})
@@ -405,6 +405,46 @@ func (s *Server) dropPart(ctx context.Context, name string, ec *meta.ECStorage) 
 		return
 	}
 	s.dropReplaced(ctx, replacedData{ec: ec, name: name}, s.data.Stamp())
+}
+
+// uploadParts names the parts a completion from listed uses, for its index entry.
+func uploadParts(uploadID string, listed []meta.Part) *meta.UploadParts {
+	up := &meta.UploadParts{Upload: uploadID}
+	for i, p := range listed {
+		if p.Number != i+1 {
+			up.Numbers = make([]int, len(listed))
+			for j, q := range listed {
+				up.Numbers[j] = q.Number
+			}
+			break
+		}
+	}
+	return up
+}
+
+// entryParts returns the parts of a multipart object's entry, named from its Parts; known
+// is false for a multipart entry completed before entries named their parts.
+func entryParts(e meta.ObjectEntry) (parts []manifestPart, known bool) {
+	if e.DeleteMarker || !isMultipartETag(e.ETag) {
+		return nil, true
+	}
+	if e.Parts == nil {
+		return nil, false
+	}
+	nums := e.Parts.Numbers
+	if nums == nil {
+		n, err := strconv.Atoi(e.ETag[strings.LastIndexByte(e.ETag, '-')+1:])
+		if err != nil || n < 1 || n > 10000 {
+			return nil, false
+		}
+		for i := 1; i <= n; i++ {
+			nums = append(nums, i)
+		}
+	}
+	for _, n := range nums {
+		parts = append(parts, manifestPart{Name: partName(e.Bucket, e.Parts.Upload, n), Number: n})
+	}
+	return parts, true
 }
 
 // dropData tombstones an object's bytes that nothing indexes any more. Failures only

@@ -43,14 +43,21 @@ func parseRetainUntil(v string) (time.Time, error) {
 func retainUntil(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
 
 // lockHeaders reads the x-amz-object-lock-* headers of a write into the lock its version
-// starts with; nil when there are none. They need a bucket with Object Lock.
-func (s *Server) lockHeaders(h http.Header, b meta.Bucket) (*meta.ObjectLock, error) {
+// starts with; nil when there are none. They need a bucket with Object Lock, and only the
+// bucket owner may send them: no ACL grants setting a retention period or a legal hold
+// (s3:PutObjectRetention, s3:PutObjectLegalHold), so another account writing through a
+// WRITE grant cannot plant versions the owner could never delete.
+func (s *Server) lockHeaders(rq *request, b meta.Bucket) (*meta.ObjectLock, error) {
+	h := rq.r.Header
 	mode, until, hold := h.Get("X-Amz-Object-Lock-Mode"), h.Get("X-Amz-Object-Lock-Retain-Until-Date"), h.Get("X-Amz-Object-Lock-Legal-Hold")
 	if mode == "" && until == "" && hold == "" {
 		return nil, nil
 	}
 	if b.ObjectLock == nil {
 		return nil, errNoLockConfig
+	}
+	if rq.account == "" || rq.account != b.Owner {
+		return nil, ErrAccessDenied
 	}
 	l := &meta.ObjectLock{}
 	if (mode == "") != (until == "") {
@@ -104,7 +111,7 @@ func (s *Server) withDefaultRetention(l *meta.ObjectLock, b meta.Bucket) *meta.O
 // else the bucket default. A PutObject that sets a retention period (its own or the
 // default) must carry Content-MD5 or an x-amz-checksum-*, as S3 requires.
 func (s *Server) writeLock(rq *request, b meta.Bucket, hasBody bool) (*meta.ObjectLock, error) {
-	l, err := s.lockHeaders(rq.r.Header, b)
+	l, err := s.lockHeaders(rq, b)
 	if err != nil {
 		return nil, err
 	}

@@ -117,7 +117,8 @@ func printableASCII(s string) bool {
 
 func (s *Server) putObject(rq *request) error {
 	ctx := rq.r.Context()
-	b, err := s.authorize(ctx, rq, "s3:PutObject", rq.key)
+	g, err := s.authorizeWrite(ctx, rq, "s3:PutObject", rq.key)
+	b := g.b
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func (s *Server) putObject(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags, Checksum: sum},
+	e, err := s.storeVersion(ctx, g, meta.ObjectEntry{Key: rq.key, Size: length, ContentType: ctype, UserMeta: um, ACL: acl, Lock: lock, Tags: tags, Checksum: sum},
 		length, data, check, nil)
 	if err != nil {
 		return err
@@ -182,6 +183,11 @@ func dataError(err error) error {
 
 func (s *Server) getObject(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
+	if rq.account == "" && hasResponseOverrides(q) {
+		// As in S3: anonymous, they would let anyone link to a public object served as
+		// text/html, or as an attachment of any name, from this store's origin.
+		return errorf(ErrInvalidRequest, "Request specific response headers cannot be used for anonymous GET requests.")
+	}
 	// Who may read is decided in openObject, by the entry it resolves.
 	b, _, err := s.bucketOf(ctx, rq, rq.bucket, headerExpectedOwner)
 	if err != nil {
@@ -315,20 +321,33 @@ func (s *Server) openObject(rq *request, q url.Values, b meta.Bucket) (meta.Obje
 	return e, body, status, length, nil
 }
 
+// responseOverrides maps the response-* query parameters of a GET to the headers they set.
+var responseOverrides = map[string]string{
+	"response-content-type":        "Content-Type",
+	"response-content-language":    "Content-Language",
+	"response-expires":             "Expires",
+	"response-cache-control":       "Cache-Control",
+	"response-content-disposition": "Content-Disposition",
+	"response-content-encoding":    "Content-Encoding",
+}
+
 // overrideHeaders applies the response-* query parameters of a GET.
 func overrideHeaders(h http.Header, q url.Values) {
-	for param, header := range map[string]string{
-		"response-content-type":        "Content-Type",
-		"response-content-language":    "Content-Language",
-		"response-expires":             "Expires",
-		"response-cache-control":       "Cache-Control",
-		"response-content-disposition": "Content-Disposition",
-		"response-content-encoding":    "Content-Encoding",
-	} {
+	for param, header := range responseOverrides {
 		if v := q.Get(param); v != "" {
 			h.Set(header, v)
 		}
 	}
+}
+
+// hasResponseOverrides reports whether q holds any response-* parameter.
+func hasResponseOverrides(q url.Values) bool {
+	for param := range responseOverrides {
+		if q.Has(param) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkConditions applies If-Match, If-None-Match, If-Modified-Since and

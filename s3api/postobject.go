@@ -65,7 +65,8 @@ func (s *Server) postObject(rq *request) error {
 		return err
 	}
 	rq.key = key
-	b, err := s.authorize(ctx, rq, "s3:PutObject", key)
+	g, err := s.authorizeWrite(ctx, rq, "s3:PutObject", key)
+	b := g.b
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func (s *Server) postObject(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
-	e, err := s.storeVersion(ctx, b, meta.ObjectEntry{Key: key, Size: f.size, ContentType: ctype, UserMeta: um, ACL: acl,
+	e, err := s.storeVersion(ctx, g, meta.ObjectEntry{Key: key, Size: f.size, ContentType: ctype, UserMeta: um, ACL: acl,
 		Lock: s.withDefaultRetention(nil, b)},
 		f.size, plainReader{io.NopCloser(f.file)}, func([]byte) error { return f.closing() }, nil)
 	if err != nil {

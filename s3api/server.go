@@ -58,6 +58,8 @@ type Server struct {
 	policies policyCache
 	// spolicies remembers storage policies (storagepolicy.go).
 	spolicies storagePolicies
+	// buckets remembers bucket records read, for writes (writegrant.go).
+	buckets bucketCache
 }
 
 // NewServer returns the S3 handler.

@@ -22,13 +22,19 @@ import (
 // checks a Content-MD5). Only path-style requests can be verified: the resource signed is
 // the path as sent. AuthConfig.DisableSigV2 refuses it all with InvalidRequest.
 
-// v2SubResources are the query parameters that are part of the signed resource.
+// v2SubResources are the query parameters that are part of the signed resource: every one
+// that picks an operation of its own, so that a signature (a presigned URL above all) for
+// one operation never serves another. botocore signs "object-lock" and the bucket settings
+// among them; it does not sign "retention", "legal-hold", "ownershipControls" or
+// "publicAccessBlock", so those operations need SigV4 from it.
 var v2SubResources = []string{
-	"acl", "cors", "delete", "lifecycle", "location", "logging", "notification", "partNumber",
-	"policy", "requestPayment", "response-cache-control", "response-content-disposition",
-	"response-content-encoding", "response-content-language", "response-content-type",
-	"response-expires", "restore", "tagging", "torrent", "uploadId", "uploads", "versionId",
-	"versioning", "versions", "website",
+	"accelerate", "acl", "analytics", "cors", "delete", "inventory", "legal-hold", "lifecycle",
+	"location", "logging", "metrics", "notification", "object-lock", "ownershipControls",
+	"partNumber", "policy", "publicAccessBlock", "replication", "requestPayment",
+	"response-cache-control", "response-content-disposition", "response-content-encoding",
+	"response-content-language", "response-content-type", "response-expires", "restore",
+	"retention", "select", "select-type", "tagging", "torrent", "uploadId", "uploads",
+	"versionId", "versioning", "versions", "website",
 }
 
 // v2Paths are the resources a SigV2 signature of r may name: the path as sent; for a

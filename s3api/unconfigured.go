@@ -9,7 +9,8 @@ import (
 // Bucket settings Stratus does not offer. A GET of one answers what S3 answers for a bucket
 // on which it was never set, so tools that read every setting of a bucket (s3cmd info,
 // Terraform, backup tools) work; a PUT is NotImplemented, since accepting a setting that
-// nothing enforces would be a lie; a DELETE of a setting that cannot exist succeeds.
+// nothing enforces would be a lie; a DELETE of a setting that cannot exist succeeds. Its
+// errors (ErrNoSuchWebsiteConfiguration, …) are declared with the others in errors.go.
 
 // unconfigured is what GET answers for each such setting: an empty document, or an error.
 var unconfigured = map[string]struct {

@@ -81,18 +81,23 @@ func (s *Server) target(b meta.Bucket, key string) writeTarget {
 	return writeTarget{name: objectName(b.Name, key)}
 }
 
-// storeVersion writes length bytes of body as a new version of e.Key in bucket b and
+// storeVersion writes length bytes of body as a new version of e.Key in g's bucket and
 // indexes it with e's metadata. check, if set, vets the content's MD5 before any replica
-// stores it; index, if set, replaces PutObject (completing a multipart upload indexes
-// differently). e.ETag, if empty, becomes the content's MD5. It returns the indexed entry.
-func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectEntry, length int64, body io.Reader,
+// stores it; index, if set, replaces the plain commit (completing a multipart upload
+// indexes differently). e.ETag, if empty, becomes the content's MD5. It returns the
+// indexed entry.
+//
+// The plain commit is one transaction (meta.WriteTx): it checks that the bucket record is
+// still g's, indexes the entry (last writer wins), and with versioning suspended removes
+// the null version it replaces from the history; it returns the entry it replaced, whose
+// multipart parts are then garbage. A write that lost last-writer-wins to a later one is
+// not indexed and its bytes are retracted; it still succeeds, as an overwritten write does
+// in S3.
+func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEntry, length int64, body io.Reader,
 	check func(md5 []byte) error, index func(context.Context, meta.ObjectEntry, bool) error) (meta.ObjectEntry, error) {
+	b := g.b
 	t := s.target(b, e.Key)
-	replaced := s.replacedParts(ctx, b, e.Key)
 	plain := index == nil // a completion's index call also ends its upload: it always runs
-	if plain {
-		index = s.meta.Index(b.Name).PutObject
-	}
 	e.Bucket, e.Data = b.Name, t.entryData()
 	// check runs before the replicas complete the write: a refused body must not replace
 	// the version they hold.
@@ -113,6 +118,12 @@ func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectE
 			return s.data.PutEC(ctx, codeOf(ecs), req, body, commit)
 		}
 	}
+	var garbage []meta.ObjectEntry // entries the write replaced for good
+	var replaced replacedData      // for a completion: what of the object it replaces goes
+	if !plain && b.Versioning == meta.VersioningOff {
+		replaced = s.partsOf(ctx, b.Name, e.Key)
+	}
+	coded := s.codedParts(ctx, b, e.Key, plain)
 	_, err = put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
 		if e.ETag == "" {
 			e.ETag = hex.EncodeToString(res.MD5[:])
@@ -124,15 +135,104 @@ func (s *Server) storeVersion(ctx context.Context, b meta.Bucket, e meta.ObjectE
 			deleted = true
 			return nil
 		}
-		return index(ctx, e, t.versioned)
+		if !plain {
+			return index(ctx, e, t.versioned)
+		}
+		var err error
+		garbage, err = s.commitWrite(ctx, &g, e, t)
+		return err
 	})
 	if err != nil {
 		return e, dataError(err)
 	}
 	if !deleted {
-		s.afterWrite(ctx, b, e.Key, t, e.Version, replaced)
+		for _, old := range garbage {
+			s.dropGarbage(ctx, old, coded, hlc.Timestamp(e.Version))
+		}
+		if !plain {
+			s.afterCompletion(ctx, b, e.Key, e.Version, replaced)
+		}
 	}
 	return e, nil
+}
+
+// afterCompletion tidies up once a completed multipart upload is indexed (its commit also
+// ends the upload, so it is not a meta.WriteTx): with versioning off, the parts of the
+// multipart object (or the fragment archives of the erasure-coded one) it replaced are
+// garbage; with versioning suspended, the null version it replaced leaves the history.
+func (s *Server) afterCompletion(ctx context.Context, b meta.Bucket, key string, v uint64, replaced replacedData) {
+	switch b.Versioning {
+	case meta.VersioningOff:
+		s.dropReplaced(ctx, replaced, hlc.Timestamp(v))
+	case meta.VersioningSuspended:
+		older, _ := s.nullVersions(ctx, b.Name, key, v)
+		for _, old := range older {
+			if _, err := s.meta.Index(b.Name).DeleteVersionIf(ctx, b.Name, key, old.Version, s.unlockedVersion(false)); err != nil {
+				s.log.Warn("drop replaced null version", "bucket", b.Name, "err", err)
+			}
+		}
+	}
+}
+
+// commitWrite indexes e, written to t, under grant g (see storeVersion) and returns the
+// entries it replaced for good. It returns proxy.ErrOvertaken for a write that lost
+// last-writer-wins at a shared name, so its bytes are retracted.
+func (s *Server) commitWrite(ctx context.Context, g *writeGrant, e meta.ObjectEntry, t writeTarget) ([]meta.ObjectEntry, error) {
+	idx := s.meta.Index(e.Bucket)
+	for attempt := 0; ; attempt++ {
+		w := meta.WriteTx{Entry: e, Versioned: t.versioned, BucketMod: g.mod}
+		if g.b.Versioning == meta.VersioningSuspended {
+			nulls, newer := s.nullVersions(ctx, e.Bucket, e.Key, e.Version)
+			if newer {
+				return nil, proxy.ErrOvertaken // a later null write replaced this one already
+			}
+			w.Drop = nulls
+		}
+		res, err := idx.WriteTx(ctx, w)
+		if errors.Is(err, meta.ErrConflict) && attempt < 3 {
+			// The bucket record changed (decide again), or a null version being dropped did
+			// (list again); otherwise the version is indexed already, which is an error.
+			changed, rerr := s.regrant(ctx, g)
+			if rerr != nil {
+				return nil, rerr
+			}
+			if changed || len(w.Drop) > 0 {
+				continue
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !res.Applied && !t.own {
+			return nil, proxy.ErrOvertaken
+		}
+		gone := w.Drop
+		if res.ReplacedUnknown {
+			s.log.Warn("replaced entry unknown after a retried commit: its parts, if any, stay", "bucket", e.Bucket)
+		}
+		if r := res.Replaced; r != nil && g.b.Versioning == meta.VersioningOff && r.Version != e.Version {
+			gone = append(gone, *r)
+		}
+		return gone, nil
+	}
+}
+
+// nullVersions returns the null versions of key in the version history older than
+// version, and whether one is newer.
+func (s *Server) nullVersions(ctx context.Context, bucket, key string, version uint64) (older []meta.ObjectEntry, newer bool) {
+	for _, old := range s.versionsOf(ctx, bucket, key) {
+		if old.Data != "" || old.DeleteMarker {
+			continue
+		}
+		if old.Version >= version {
+			newer = newer || old.Version > version
+			continue
+		}
+		if deletable(old, s.now(), false) == nil {
+			older = append(older, old)
+		}
+	}
+	return older, newer
 }
 
 // entryData is the Data field of an entry written to t.
@@ -143,31 +243,47 @@ func (t writeTarget) entryData() string {
 	return ""
 }
 
-// afterWrite tidies up once a write to t is indexed: with versioning off, the parts of the
-// multipart object it replaced are garbage; with versioning suspended, the null version it
-// replaced leaves the history.
-func (s *Server) afterWrite(ctx context.Context, b meta.Bucket, key string, t writeTarget, v uint64, replaced replacedData) {
-	switch b.Versioning {
-	case meta.VersioningOff:
-		s.dropReplaced(ctx, replaced, hlc.Timestamp(v))
-	case meta.VersioningSuspended:
-		for _, old := range s.versionsOf(ctx, b.Name, key) {
-			if old.Data == "" && !old.DeleteMarker && old.Version != v {
-				if _, err := s.meta.Index(b.Name).DeleteVersionIf(ctx, b.Name, key, old.Version, s.unlockedVersion(false)); err != nil {
-					s.log.Warn("drop replaced null version", "bucket", b.Name, "err", err)
-				}
-			}
-		}
+// dropGarbage removes the data of old, an entry a write at ts replaced for good: the
+// fragment archives of an erasure-coded version (tombstoned at ts, see dropReplaced), or
+// the parts of a multipart one, named by its entry; coded gives the coding of the parts
+// an erasure-coded bucket coded (codedParts).
+func (s *Server) dropGarbage(ctx context.Context, old meta.ObjectEntry, coded map[string]*meta.ECStorage, ts hlc.Timestamp) {
+	if old.EC != nil && !old.DeleteMarker {
+		s.dropReplaced(ctx, replacedData{ec: old.EC, name: dataName(old)}, ts)
+		return
 	}
+	parts, known := entryParts(old)
+	if !known {
+		s.log.Warn("replaced a multipart object whose entry does not name its parts: they stay", "bucket", old.Bucket)
+	}
+	for i := range parts {
+		parts[i].EC = coded[parts[i].Name]
+	}
+	s.dropParts(ctx, parts)
 }
 
-// replacedParts returns the parts or fragment archives a write to key will make garbage:
-// only with versioning off, since otherwise the replaced version stays.
-func (s *Server) replacedParts(ctx context.Context, b meta.Bucket, key string) replacedData {
-	if b.Versioning != meta.VersioningOff {
-		return replacedData{}
+// codedParts returns, for a plain write to key in an erasure-coded bucket, the coding of
+// the parts of the multipart object it may replace, by part name. An entry names its
+// parts but not how each was stored, which only the object's manifest says; the manifest
+// is read now, before the write may overwrite it. Stale: a part missed in a race is
+// tombstoned as a whole copy and its archives stay as garbage, never a dangling reference.
+func (s *Server) codedParts(ctx context.Context, b meta.Bucket, key string, plain bool) map[string]*meta.ECStorage {
+	if !plain || b.Versioning == meta.VersioningEnabled {
+		return nil
 	}
-	return s.partsOf(ctx, b.Name, key)
+	if p, err := s.storagePolicy(ctx, b); err != nil || !p.IsEC() {
+		return nil
+	}
+	var coded map[string]*meta.ECStorage
+	for _, p := range s.partsOf(ctx, b.Name, key).parts {
+		if p.EC != nil {
+			if coded == nil {
+				coded = map[string]*meta.ECStorage{}
+			}
+			coded[p.Name] = p.EC
+		}
+	}
+	return coded
 }
 
 // versionsOf lists every version of one key, newest first.
@@ -294,24 +410,40 @@ func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Buck
 }
 
 // addDeleteMarker puts a delete marker on key, stamped now, and with versioning suspended
-// removes the null version under it, as S3 does. With cur set it does so only while cur is
-// still the current entry (meta.ErrConflict otherwise).
+// removes the null version under it in the same transaction, as S3 does. With cur set it
+// does so only while cur is still the current entry (meta.ErrConflict otherwise).
 func (s *Server) addDeleteMarker(ctx context.Context, b meta.Bucket, key string, cur *meta.ObjectEntry) (hlc.Timestamp, error) {
 	ts := s.data.Stamp()
 	idx := s.meta.Index(b.Name)
-	var err error
 	if cur != nil {
-		err = idx.DeleteCurrentIf(ctx, *cur, uint64(ts), true)
-	} else {
-		err = idx.DeleteObject(ctx, b.Name, key, uint64(ts), true)
+		if err := idx.DeleteCurrentIf(ctx, *cur, uint64(ts), true); err != nil {
+			return ts, dataError(err)
+		}
+		if b.Versioning == meta.VersioningSuspended {
+			s.dropNullVersion(ctx, b.Name, key, uint64(ts))
+		}
+		return ts, nil
 	}
-	if err != nil {
-		return ts, dataError(err)
+	marker := meta.ObjectEntry{Bucket: b.Name, Key: key, Version: uint64(ts), DeleteMarker: true}
+	for attempt := 0; ; attempt++ {
+		w := meta.WriteTx{Entry: marker, Versioned: true}
+		if b.Versioning == meta.VersioningSuspended {
+			w.Drop, _ = s.nullVersions(ctx, b.Name, key, uint64(ts))
+		}
+		_, err := idx.WriteTx(ctx, w)
+		if errors.Is(err, meta.ErrConflict) && len(w.Drop) > 0 && attempt < 3 {
+			continue // a null version changed meanwhile: list again
+		}
+		if errors.Is(err, meta.ErrConflict) {
+			if _, _, berr := s.meta.Bucket(ctx, b.Name); errors.Is(berr, meta.ErrNotFound) {
+				return ts, ErrNoSuchBucket
+			}
+		}
+		if err != nil {
+			return ts, dataError(err)
+		}
+		return ts, nil
 	}
-	if b.Versioning == meta.VersioningSuspended {
-		s.dropNullVersion(ctx, b.Name, key, uint64(ts))
-	}
-	return ts, nil
 }
 
 // removeVersion removes version e for good: remove takes it out of the index and returns
@@ -365,7 +497,9 @@ func (s *Server) historize(ctx context.Context, bucket string) error {
 			return err
 		}
 		for _, e := range entries {
-			if err := idx.PutVersion(ctx, e); err != nil {
+			// A version already filed (by a concurrent or an earlier, interrupted request)
+			// is kept as it is now: the entry listed here may be older than it.
+			if err := idx.PutVersion(ctx, e); err != nil && !errors.Is(err, meta.ErrConflict) {
 				return err
 			}
 			after = e.Key

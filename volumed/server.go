@@ -65,6 +65,7 @@ type Server struct {
 	log  *slog.Logger
 	nbd  *nbd.Server
 	devm *chunkdev.Metrics // every device's, labelled by volume
+	m    *metrics          // attachments served, started and stopped (metrics.go)
 
 	mu      sync.Mutex
 	served  map[string]*served
@@ -106,6 +107,9 @@ func NewServer(cfg Config, mc *client.Client, cl *objclient.Client, currentRing 
 	if s.devm, err = chunkdev.NewMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
+	if s.m, err = newMetrics(cfg.Registerer, s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -127,7 +131,7 @@ func (s *Server) Run(ctx context.Context, listeners ...net.Listener) error {
 	}
 	s.mu.Unlock()
 	for _, id := range ids {
-		s.stop(id, "shutting down")
+		s.stop(id, stopShutdown)
 	}
 	s.snaps.wg.Wait()
 	s.wg.Wait()
@@ -194,7 +198,7 @@ func (s *Server) reconcile(ctx context.Context, vols []client.Volume) (started i
 	}
 	s.mu.Unlock()
 	for _, id := range stale {
-		s.stop(id, "attachment ended or moved")
+		s.stop(id, stopEnded)
 	}
 	for id, v := range want {
 		s.mu.Lock()
@@ -262,9 +266,10 @@ func (s *Server) start(ctx context.Context, v client.Volume) error {
 		defer s.wg.Done()
 		if err := Keep(kctx, s.mc, lease, nil); err != nil {
 			s.log.Warn("lease lost: no longer serving", "volume", v.ID, "generation", sv.gen, "err", err)
-			s.stopIf(v.ID, sv, "lease lost")
+			s.stopIf(v.ID, sv, stopLeaseLost)
 		}
 	}()
+	s.m.started.Inc()
 	s.log.Info("serving volume", "volume", v.ID, "generation", sv.gen, "size_bytes", v.SizeBytes)
 	return nil
 }
@@ -290,6 +295,7 @@ func (s *Server) stopIf(id string, sv *served, why string) {
 	}
 	delete(s.served, id)
 	s.mu.Unlock()
+	s.m.stopped.WithLabelValues(why).Inc()
 	sv.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Device.CallTimeout)
 	if err := sv.dev.Flush(ctx); err != nil {

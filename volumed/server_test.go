@@ -96,6 +96,9 @@ func TestServerServesAttachments(t *testing.T) {
 	if n := seriesValue(t, reg, "stratus_volumed_chunkdev_degraded_chunks", "volume", id); n != 0 {
 		t.Fatalf("degraded chunks of %s: %v", id, n)
 	}
+	if n := seriesValue(t, reg, "stratus_volumed_attachments"); n != 1 {
+		t.Fatalf("attachments served: %v, want 1", n)
+	}
 
 	// The lease is renewed while served: it outlives its first TTL.
 	testutil.Eventually(t, 3*cfg.LeaseTTL, func() error {
@@ -119,6 +122,21 @@ func TestServerServesAttachments(t *testing.T) {
 		}
 		return nil
 	})
+	// The move counts as one attachment started and one ended, not as a lost lease.
+	for _, c := range []struct {
+		name string
+		kv   []string
+		want float64
+	}{
+		{"stratus_volumed_attachments", nil, 0},
+		{"stratus_volumed_attachments_started_total", nil, 1},
+		{"stratus_volumed_attachments_stopped_total", []string{"reason", "ended"}, 1},
+		{"stratus_volumed_attachments_stopped_total", []string{"reason", "lease_lost"}, 0},
+	} {
+		if n := seriesValue(t, reg, c.name, c.kv...); n != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.kv, n, c.want)
+		}
+	}
 	// Its series went with it.
 	if n := seriesOf(t, reg, "volume", id); n != 0 {
 		t.Fatalf("%d series of %s left after it moved away", n, id)

@@ -232,7 +232,7 @@ func (s *Server) takeSnapshot(ctx context.Context, id string) {
 			if err := Detach(dctx, s.mc, lease); err != nil {
 				s.log.Warn("detach after a snapshot", "volume", v.ID, "err", err)
 			}
-			s.stop(v.ID, "snapshot taken")
+			s.stop(v.ID, stopSnapshot)
 		}()
 		if v, _, err = s.mc.Volume(ctx, v.ID); err != nil || v.Attachment == nil || v.Attachment.Generation != lease.Generation {
 			return

@@ -87,6 +87,8 @@ or --credentials (the data/credentials.json 'stratus server' writes).`,
 	f.IntVar(&cfg.Count, "count", 0, "stop after this many operations instead of --duration")
 	f.IntVar(&cfg.Objects, "objects", 100, "objects that get, mixed, list and delete work on (written first)")
 	f.IntVar(&cfg.Prefixes, "prefixes", 0, "spread the objects over this many prefixes; list then lists the prefixes with delimiter '/'")
+	f.BoolVar(&cfg.FullListing, "full-listing", false, "with --prefixes, list every key, without a delimiter")
+	f.BoolVar(&cfg.Reuse, "reuse", false, "the objects are in --bucket already (an earlier run with --cleanup=false wrote them): don't write them")
 	f.IntVar(&cfg.GetPercent, "get-percent", 80, "share of reads in a mixed run")
 	f.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured run before measuring")
 	f.StringVar(&cfg.ServerMetrics, "server-metrics", "", "the server's Prometheus /metrics URL: report its CPU time and allocations per operation")
@@ -137,6 +139,22 @@ func (e *endpointFlags) resolve() (endpoint, region, accessKey, secretKey string
 		return "", "", "", "", fmt.Errorf("no credentials: give --access-key and --secret-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --credentials")
 	}
 	return endpoint, region, accessKey, secretKey, nil
+}
+
+// resolvePeer resolves the keys of a peer endpoint like resolve, except that an explicit
+// endpoint wins over a credentials file's.
+func (e *endpointFlags) resolvePeer() (bench.Target, error) {
+	endpoint, region, accessKey, secretKey, err := e.resolve()
+	if err != nil {
+		return bench.Target{}, fmt.Errorf("--peer: %w", err)
+	}
+	if e.endpoint != "" {
+		endpoint = e.endpoint
+	}
+	if endpoint == "" {
+		return bench.Target{}, errors.New("--peer-credentials names no endpoint: give --peer")
+	}
+	return bench.Target{Endpoint: endpoint, Region: region, AccessKey: accessKey, SecretKey: secretKey}, nil
 }
 
 func printS3Report(w io.Writer, rep *bench.Report) {
@@ -238,18 +256,22 @@ func formatSize(n int64) string {
 
 func newBenchSuiteCmd() *cobra.Command {
 	var cfg bench.SuiteConfig
-	var ep endpointFlags
+	var ep, peer endpointFlags
 	var out string
 	var replicas int
 	cmd := &cobra.Command{
 		Use:   "suite",
 		Short: "Run the standard set against a fresh stratus server (or --endpoint) and save the results",
 		Long: `Measure the machine's ceilings (fsync'd sequential write, 4 KiB O_DSYNC writes, loopback TCP),
-then 1 MiB and 4 KiB PUT and GET at each --concurrency, then a full listing of a
---list-objects bucket and a delimiter listing of as many prefixes. Without --endpoint it
+then 1 MiB and 4 KiB PUT and GET at each --concurrency, then listings: --list-objects
+objects, 10 to a prefix, listed in full and by their prefixes (delimiter '/'), and as many
+objects each under a prefix of its own, listed by prefix. Without --endpoint it
 starts a stratus server of its own, as a separate process in a temporary directory, and
-reports that process's CPU time and allocations per operation. Results go to
-<out>/<date>.json and <out>/<date>.md.`,
+reports that process's CPU time and allocations per operation. With --peer (and its keys:
+--peer-credentials, or --peer-access-key and --peer-secret-key) every case also runs
+against that S3 endpoint, right after Stratus's run of it, and the results show the peer's
+numbers and Stratus's operations/s over the peer's. Results go to <out>/<date>.json and
+<out>/<date>.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithCancel(cmd.Context())
@@ -272,6 +294,11 @@ reports that process's CPU time and allocations per operation. Results go to
 			} else if cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey, err = ep.resolve(); err != nil {
 				return err
 			}
+			if peer.endpoint != "" || peer.credsFile != "" {
+				if cfg.Peer, err = peer.resolvePeer(); err != nil {
+					return err
+				}
+			}
 			res, err := bench.RunSuite(ctx, cfg)
 			if err != nil {
 				return err
@@ -282,9 +309,17 @@ reports that process's CPU time and allocations per operation. Results go to
 	f := cmd.Flags()
 	ep.addFlags(f, "", "S3 endpoint to measure (default: start a stratus server)")
 	f.IntVar(&replicas, "replicas", 3, "replicas of the server the suite starts")
+	f.StringVar(&peer.endpoint, "peer", "", "another S3 endpoint to run every case against too, interleaved, for ratios")
+	f.StringVar(&peer.region, "peer-region", "us-east-1", "region to sign for at --peer")
+	f.StringVar(&peer.accessKey, "peer-access-key", "", "access key at --peer")
+	f.StringVar(&peer.secretKey, "peer-secret-key", "", "secret key at --peer")
+	f.StringVar(&peer.credsFile, "peer-credentials", "", "JSON file with the keys (and endpoint) of --peer, as stratus server writes")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each measured run")
+	f.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured run before each PUT and GET run (0s: none)")
 	f.IntSliceVar(&cfg.Concurrencies, "concurrency", []int{8, 32}, "concurrencies to run each case at")
-	f.IntVar(&cfg.ListObjects, "list-objects", 10000, "objects in the listed bucket (0: skip the listing)")
+	f.StringSliceVar(&cfg.Cases, "cases", []string{"put", "get", "list"}, "cases to run: put, get, list")
+	f.IntVar(&cfg.ListObjects, "list-objects", 10000, "objects in each listed bucket (0: skip the listing)")
+	f.DurationVar(&cfg.ListDuration, "list-duration", 0, "length of each listing run (default: --duration, at least 5s)")
 	f.StringVar(&out, "out", "bench/results", "directory for the results")
 	f.StringVar(&cfg.ServerMetrics, "server-metrics", "", "with --endpoint: the server's Prometheus /metrics URL, for its CPU and allocations per operation")
 	return cmd

@@ -98,6 +98,7 @@ objectd.Config.`,
 	f.StringVar(&cfg.RingPath, "ring-path", "", "ring file to load and watch for newer versions; with --meta, also where the newest published ring is kept")
 	f.StringSliceVar(&members, "meta", nil, "meta members to follow the published ring from (a newer one is adopted at once; the ring file stays the fallback)")
 	f.DurationVar(&cfg.RingCheckInterval, "ring-check-interval", cfg.RingCheckInterval, "how often to look for a newer ring file")
+	f.Int64Var(&cfg.SmallObjectMax, "small-object-max", cfg.SmallObjectMax, "largest object (bytes) kept in the per-device small-object log instead of a file of its own; 0 keeps every object in files")
 	f.IntVar(&cfg.MaxOpenChunks, "max-open-chunks", cfg.MaxOpenChunks, "volume chunk files kept open between requests (a file closed to make room is synced first)")
 	f.DurationVar(&cfg.MaxClockSkew, "max-clock-skew", cfg.MaxClockSkew, "refuse versions and tombstones timestamped further than this ahead of this node's clock")
 	f.DurationVar(&cfg.ReclaimAge, "reclaim-age", cfg.ReclaimAge, "how long tombstones are kept; longer than any replica can be away")

@@ -52,6 +52,8 @@ type serverFlags struct {
 	volumeHost string
 	// ec2Listen is the address of the EC2 API; empty serves none.
 	ec2Listen string
+	// smallObjectMax is objectd.Config.SmallObjectMax for the storage node.
+	smallObjectMax int64
 	// compute runs instances on this machine when its domain type is set.
 	compute computeFlags
 	front   frontFlags
@@ -83,6 +85,7 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.StringVar(&f.storageHop, "storage-hop", "inproc", "how the proxy reaches the storage node: inproc, mtls or plain (benchmarks of the hop only)")
 	fl.MarkHidden("storage-hop")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
+	fl.Int64Var(&f.smallObjectMax, "small-object-max", objectd.DefaultConfig().SmallObjectMax, "largest object (bytes) kept in the storage node's small-object log instead of a file of its own; 0: every object in files")
 	f.compute.addFlags(fl)
 	f.front.addFlags(cmd)
 	daemonSettings(cmd, "STRATUS_SERVER_")
@@ -127,7 +130,11 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	mcfg := meta.DefaultConfig()
-	reg := newRegistry()
+	metricsReg := newRegistry()
+	var reg prometheus.Registerer = metricsReg
+	if wrapServerRegisterer != nil {
+		reg = wrapServerRegisterer(metricsReg)
+	}
 	mcfg.NodeID, mcfg.DataDir, mcfg.Bootstrap, mcfg.ClusterKey = "server", filepath.Join(f.dataDir, "meta"), true, key
 	mcfg.Identity = metaID
 	mcfg.Registerer = reg
@@ -158,6 +165,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	ocfg := objectd.DefaultConfig()
 	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
 	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
+	ocfg.SmallObjectMax = f.smallObjectMax
 	ocfg.Identity = objID
 	if f.storageHop == "plain" {
 		ocfg.Identity = nil
@@ -234,7 +242,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err != nil {
 		return err
 	}
-	if err := serveMetrics(gctx, g, f.front.metricsAddr(), reg); err != nil {
+	if err := serveMetrics(gctx, g, f.front.metricsAddr(), metricsReg); err != nil {
 		return err
 	}
 	px.SetRing(rg)
@@ -408,6 +416,12 @@ func serverRing(f serverFlags, devDir, host string) (*ring.Ring, error) {
 // objectPolicy names the storage policy of the object ring in meta: the default one,
 // which buckets with no policy use.
 const objectPolicy = "default"
+
+// wrapServerRegisterer, when a test sets it, stands between the all-in-one server's roles
+// and the registry they register their metrics on: the deploy/ rules test lists through it
+// every metric the server can export, including vectors no request has filled yet (a
+// scrape shows only those that have series). Nil in production.
+var wrapServerRegisterer func(*prometheus.Registry) prometheus.Registerer
 
 // publishRing records the object ring in meta, where other nodes of a larger cluster find it.
 func publishRing(ctx context.Context, mc *metaclient.Client, r *ring.Ring) error {

@@ -21,7 +21,8 @@ import (
 // and checks, through NBD with qemu-io: a forced attach elsewhere fences the old holder; a
 // storage node killed mid-run loses no flushed write and is repaired by volumed of exactly
 // the chunks written while it was down; deleting the volume removes its chunks everywhere; a
-// volume grown while attached is served at its new size to new connections.
+// volume grown while attached is served at its new size to new connections; `stratus status`
+// exits 1 naming a killed storage node, and 0 while all are up.
 func TestVolumeProcesses(t *testing.T) {
 	qemu, err := exec.LookPath("qemu-io")
 	if err != nil {
@@ -31,6 +32,7 @@ func TestVolumeProcesses(t *testing.T) {
 	t.Run("fencing", func(t *testing.T) { testProcessFencing(t, c, qemu) })
 	t.Run("killed-objectd", func(t *testing.T) { testProcessKilledObjectd(t, c, qemu) })
 	t.Run("resize", func(t *testing.T) { testProcessResize(t, c, qemu) })
+	t.Run("status", func(t *testing.T) { testProcessStatus(t, c) })
 }
 
 // testProcessResize: a volume grown while attached is served at its new size to new NBD

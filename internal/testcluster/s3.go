@@ -108,6 +108,7 @@ func StartS3(t testing.TB, opts S3Options) *S3 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(px.WaitBackground)
 	px.SetRing(st.Ring)
 	s.Proxy = px
 	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: time.Second})

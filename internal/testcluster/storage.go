@@ -50,6 +50,7 @@ type Node struct {
 	t    testing.TB
 	ring *ring.Ring
 	id   *pki.Identity // nil: plain HTTP
+	gate *stallGate    // Stall and Resume; it outlives restarts
 	mu   sync.Mutex
 	srv  *objectd.Server
 	stop func()
@@ -70,7 +71,7 @@ func StartStorage(t testing.TB, opts StorageOptions) *Storage {
 	lns := make([]net.Listener, opts.Nodes)
 	for i := range opts.Nodes {
 		lns[i] = listen(t, i)
-		n := &Node{Addr: lns[i].Addr().String(), Dir: t.TempDir(), t: t}
+		n := &Node{Addr: lns[i].Addr().String(), Dir: t.TempDir(), t: t, gate: newStallGate()}
 		if opts.PKI != "" {
 			host, _, _ := net.SplitHostPort(n.Addr)
 			ids, err := pki.Ensure(opts.PKI, "testcluster", pki.IssueRequest{Role: pki.RoleObjectd, Name: fmt.Sprintf("objectd-%d", i), Hosts: []string{host}})
@@ -134,7 +135,7 @@ func (n *Node) start(ln net.Listener) {
 	srv.SetRing(n.ring)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
+	go func() { done <- srv.Run(ctx, stallListener{Listener: ln, gate: n.gate}) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -219,24 +220,45 @@ func (c *Client) Buckets(ctx context.Context, opts ...ReadOption) ([]Bucket, err
 	return listJSON[Bucket](ctx, c, TableBuckets, "", opts)
 }
 
-// DeleteBucket removes an empty bucket: ErrConflict if it holds objects or versions.
-//
-// TODO: the emptiness check and the delete are two steps, so an object indexed between them
-// is orphaned; closing that needs a server-side "range empty" condition.
+// ErrBucketNotEmpty is DeleteBucket's refusal of a bucket that holds something; it
+// matches ErrConflict too.
+var ErrBucketNotEmpty = fmt.Errorf("%w: bucket not empty", ErrConflict)
+
+// DeleteBucket removes an empty bucket: ErrConflict if it holds objects, versions or
+// multipart uploads. The emptiness is checked by the state machine in the same
+// transaction as the delete, so an object indexed concurrently either lands first (and the
+// delete fails) or finds no bucket (its commit checks the bucket, see BucketCheck).
 func (c *Client) DeleteBucket(ctx context.Context, name string) error {
-	_, idx, err := c.Bucket(ctx, name)
-	if err != nil {
-		return err
+	if name == "" || strings.Contains(name, "/") {
+		return fmt.Errorf("%w: bucket name %q", ErrBadRequest, name)
 	}
-	for _, table := range []string{TableObjects, TableObjectVersions} {
-		items, _, err := c.List(ctx, table, name+"/", "", 1)
+	for attempt := 0; ; attempt++ {
+		_, idx, err := c.Bucket(ctx, name)
 		if err != nil {
 			return err
 		}
-		if len(items) > 0 {
-			return fmt.Errorf("bucket %s is not empty: %w", name, ErrConflict)
+		ops := []Op{{Kind: OpDelete, Table: TableBuckets, Key: name, Cond: CondModIndex, ModIndex: idx}}
+		for _, table := range []string{TableObjects, TableObjectVersions, TableUploads} {
+			ops = append(ops, Op{Kind: OpCheck, Table: table, Key: name + "/", Cond: CondRangeEmpty})
+		}
+		_, err = c.Apply(ctx, ops...)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		// Either a range is not empty or the bucket record changed (its policy, say)
+		// since it was read: only the latter is worth another try.
+		if _, now, gerr := c.Bucket(ctx, name); gerr == nil && now == idx || attempt == 2 {
+			return fmt.Errorf("bucket %s: %w", name, ErrBucketNotEmpty)
 		}
 	}
-	_, err = c.Apply(ctx, Op{Kind: OpDelete, Table: TableBuckets, Key: name, Cond: CondModIndex, ModIndex: idx})
-	return err
+}
+
+// BucketCheck is an op that fails its request unless bucket name still exists with mod
+// index modIndex (any, if 0): a write committed with it never lands in a bucket deleted,
+// or changed, since it was read.
+func BucketCheck(name string, modIndex uint64) Op {
+	if modIndex == 0 {
+		return Op{Kind: OpCheck, Table: TableBuckets, Key: name, Cond: CondExists}
+	}
+	return Op{Kind: OpCheck, Table: TableBuckets, Key: name, Cond: CondModIndex, ModIndex: modIndex}
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"stratus/internal/pki"
@@ -65,6 +66,8 @@ type Client struct {
 	http *http.Client
 
 	comb combiner
+
+	gets, lists, applies atomic.Uint64 // catalog calls made, see Calls
 
 	mu        sync.Mutex
 	preferred string // last endpoint that answered, or the leader it named

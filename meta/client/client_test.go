@@ -26,6 +26,11 @@ func TestObjectIndex(t *testing.T) {
 	metatest.TestIndex(t, cl.Index)
 }
 
+func TestDelimitedListing(t *testing.T) {
+	cl, _ := setup(t)
+	metatest.TestDelimitedListing(t, cl.Index)
+}
+
 func TestCatalogRecords(t *testing.T) {
 	cl, ctx := setup(t)
 	if err := cl.PutClusterConfig(ctx, client.ClusterConfig{HashSecret: "ab12", Policies: []client.StoragePolicy{{Name: "gold", Replicas: 3, Default: true}}}); err != nil {

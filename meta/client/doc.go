@@ -9,12 +9,16 @@
 // stored value carries the Raft index that last modified it (ModIndex) and an optional
 // caller-supplied ordering stamp (Version, e.g. a hybrid logical clock timestamp) used for
 // last-writer-wins updates. Typed helpers (accounts, buckets, the object index, rings, nodes)
-// sit on top of the generic table operations.
+// sit on top of the generic table operations. A list can roll keys up at a delimiter, as S3
+// listings do, with the server seeking past each common prefix ([Client.ListDelimited]).
 //
 // Guarantees: every call has a deadline derived from its context and [Config.CallTimeout];
 // calls are retried on leader change and transport errors until [Config.RetryTimeout] or the
 // context ends. Writes carry a request ID that the catalog deduplicates, so a retried write is
-// applied at most once. Reads are linearizable unless [Stale] is passed.
+// applied at most once. Reads are linearizable unless [Stale] is passed. A write is a list
+// of ops applied atomically under conditions; a check op ([OpCheck]) writes nothing and
+// only conditions the request, and an op may ask for the record it replaced
+// ([Op.ReturnPrev]). [Client.Calls] counts the calls a client made.
 //
 // A Client is safe for concurrent use.
 package client

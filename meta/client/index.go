@@ -15,6 +15,10 @@ type Index interface {
 	// PutObject records e as a version of e.Bucket/e.Key. With versioned set, the version is
 	// also kept in the version history.
 	PutObject(ctx context.Context, e ObjectEntry, versioned bool) error
+	// WriteTx indexes a version or a delete marker in one transaction with a check of the
+	// bucket record and the removal of rows it replaces, and reports whether it became
+	// current and what it replaced (indexwrite.go).
+	WriteTx(ctx context.Context, w WriteTx) (WriteResult, error)
 	// GetObject returns the current version; ErrNotFound if there is none or it is a delete
 	// marker.
 	GetObject(ctx context.Context, bucket, key string, opts ...ReadOption) (ObjectEntry, error)
@@ -25,8 +29,14 @@ type Index interface {
 	DeleteObject(ctx context.Context, bucket, key string, version uint64, versioned bool) error
 	// ListObjects lists current objects whose keys start with prefix and sort after after.
 	ListObjects(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
+	// ListObjectsDelimited is ListObjects as S3 lists with a delimiter: the objects whose key
+	// after prefix contains delimiter are rolled up into common prefixes, each one row, which
+	// the catalog passes over in one seek however many objects it holds. Rows come in key
+	// order, at most limit; an after that is a common prefix skips all of it.
+	ListObjectsDelimited(ctx context.Context, bucket, prefix, delimiter, after string, limit int, opts ...ReadOption) (rows []ObjectRow, more bool, err error)
 	// PutVersion adds e to the version history only, leaving the current version alone:
-	// how a version written before versioning was enabled joins the history.
+	// how a version written before versioning was enabled joins the history. A version
+	// already there is left as it is (ErrConflict): it may have changed since e was read.
 	PutVersion(ctx context.Context, e ObjectEntry) error
 	// DeleteVersion removes one version from the history for good and returns it. If it
 	// was the current version, the newest remaining one becomes current (or the key goes).
@@ -195,7 +205,8 @@ func (g groupIndex) PutVersion(ctx context.Context, e ObjectEntry) error {
 	if err := checkObject(e.Bucket, e.Key); err != nil {
 		return err
 	}
-	_, err := g.c.Apply(ctx, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(e.Bucket, e.Key, e.Version), Value: encodeJSON(e), Version: e.Version})
+	_, err := g.c.Apply(ctx, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(e.Bucket, e.Key, e.Version), Value: encodeJSON(e), Version: e.Version,
+		Cond: CondAbsent})
 	return err
 }
 

@@ -32,6 +32,7 @@ func (c *Client) Apply(ctx context.Context, ops ...Op) (ApplyResponse, error) {
 // ApplyRequest applies req; req.ID makes it idempotent across calls too. Concurrent calls are
 // combined into one HTTP round trip (see combine.go).
 func (c *Client) ApplyRequest(ctx context.Context, req ApplyRequest) (ApplyResponse, error) {
+	c.applies.Add(1)
 	return c.comb.apply(ctx, c, req)
 }
 
@@ -49,6 +50,7 @@ func (c *Client) Delete(ctx context.Context, table, key string) error {
 
 // Get returns table/key, or an error matching ErrNotFound.
 func (c *Client) Get(ctx context.Context, table, key string, opts ...ReadOption) (Item, error) {
+	c.gets.Add(1)
 	var resp GetResponse
 	err := c.call(ctx, http.MethodPost, PathGet, GetRequest{Table: table, Key: key, Stale: readOpts(opts).stale}, &resp, 0)
 	return resp.Item, err
@@ -57,6 +59,7 @@ func (c *Client) Get(ctx context.Context, table, key string, opts ...ReadOption)
 // List returns up to limit items of table whose keys start with prefix and sort after after.
 // more reports whether further items match.
 func (c *Client) List(ctx context.Context, table, prefix, after string, limit int, opts ...ReadOption) (items []Item, more bool, err error) {
+	c.lists.Add(1)
 	var resp ListResponse
 	err = c.call(ctx, http.MethodPost, PathList, ListRequest{Table: table, Prefix: prefix, After: after, Limit: limit, Stale: readOpts(opts).stale}, &resp, 0)
 	return resp.Items, resp.More, err
@@ -85,4 +88,22 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
 	err := c.call(ctx, http.MethodGet, PathStatus, nil, &st, 0)
 	return st, err
+}
+
+// CallCounts counts the catalog round trips a client asked for: each Get, List and
+// ApplyRequest is one, however many HTTP attempts it took or however many writes the
+// combiner packed into one HTTP request.
+type CallCounts struct{ Gets, Lists, Applies uint64 }
+
+// Total is the number of calls of every kind.
+func (n CallCounts) Total() uint64 { return n.Gets + n.Lists + n.Applies }
+
+// Sub returns n - m, field by field: the calls made between two readings.
+func (n CallCounts) Sub(m CallCounts) CallCounts {
+	return CallCounts{Gets: n.Gets - m.Gets, Lists: n.Lists - m.Lists, Applies: n.Applies - m.Applies}
+}
+
+// Calls returns the catalog calls this client made so far.
+func (c *Client) Calls() CallCounts {
+	return CallCounts{Gets: c.gets.Load(), Lists: c.lists.Load(), Applies: c.applies.Load()}
 }

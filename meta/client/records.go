@@ -164,8 +164,21 @@ type ObjectEntry struct {
 	// Lock is the version's Object Lock retention and legal hold, if any.
 	Lock *ObjectLock `json:"lock,omitempty"`
 	Tags []Tag       `json:"tags,omitempty"` // the version's object tags
+	// Parts names the parts of a completed multipart upload, so a write that replaces the
+	// object (and its manifest, at the same name) learns from the commit which parts it
+	// made garbage, without reading the manifest first. Nil for single-part objects and
+	// for multipart objects completed before it was recorded.
+	Parts *UploadParts `json:"parts,omitempty"`
 	// ModIndex is the Raft index of the entry's last write; filled in on reads, not stored.
 	ModIndex uint64 `json:"-"`
+}
+
+// UploadParts names the parts of a completed multipart upload.
+type UploadParts struct {
+	Upload string `json:"upload"`
+	// Numbers are the part numbers; nil means 1 to N, N from the ETag's "-N" (the usual
+	// case, kept short since every version's entry carries it).
+	Numbers []int `json:"numbers,omitempty"`
 }
 
 // Upload is a multipart upload in progress (table uploads).

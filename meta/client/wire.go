@@ -46,6 +46,11 @@ type OpKind uint8
 const (
 	OpPut    OpKind = 1 // store Value under Key
 	OpDelete OpKind = 2 // remove Key (no error if absent)
+	// OpCheck writes nothing: only its Cond is checked, so a request can require the state
+	// of a key it does not change (a bucket that must still exist, unchanged, while an
+	// object is indexed in it; a key range that must be empty). It needs a Cond other than
+	// CondNone and CondNewer.
+	OpCheck OpKind = 3
 )
 
 // Cond is a precondition on an Op. Used in the Raft log; never renumber.
@@ -64,7 +69,16 @@ const (
 	// Op.Version. A skipped op is not an error: OpResult.Applied is false. This is the
 	// last-writer-wins rule for the object index.
 	CondNewer Cond = 3
+	// CondRangeEmpty requires that no key of Table starts with Key (Key is a prefix);
+	// otherwise the whole request fails with ErrConflict. Only with OpCheck.
+	CondRangeEmpty Cond = 4
+	// CondExists requires the key to exist, whatever its ModIndex; otherwise the whole
+	// request fails with ErrConflict.
+	CondExists Cond = 5
 )
+
+// Conditions are checked against the state before the request: an op's condition never
+// sees what earlier ops of the same request write.
 
 // Op is one write in a request. All ops of a request are applied atomically.
 type Op struct {
@@ -75,6 +89,10 @@ type Op struct {
 	Cond     Cond   `json:"cond,omitempty"`
 	ModIndex uint64 `json:"mod_index,omitempty"` // for CondModIndex
 	Version  uint64 `json:"version,omitempty"`   // stored with puts; compared by CondNewer
+	// ReturnPrev asks for the record the op replaced or removed (for OpCheck: the record
+	// checked) in OpResult.Prev, so a caller learns what its write made garbage from the
+	// commit itself instead of reading it first. Not allowed on sealed tables.
+	ReturnPrev bool `json:"return_prev,omitempty"`
 }
 
 // ApplyRequest is the body of PathApply.
@@ -88,6 +106,11 @@ type ApplyRequest struct {
 // OpResult reports one op of an applied request.
 type OpResult struct {
 	Applied bool `json:"applied"` // false when CondNewer skipped the op
+	// Prev is the record as it was before the op, for an op with ReturnPrev that applied
+	// to an existing key; nil otherwise. A Duplicate response never carries it (request
+	// outcomes are remembered without values): PrevLost says so.
+	Prev     *Item `json:"prev,omitempty"`
+	PrevLost bool  `json:"prev_lost,omitempty"`
 }
 
 // ApplyResponse is the reply to PathApply.
@@ -124,6 +147,9 @@ type Item struct {
 	Value    []byte `json:"value"`
 	ModIndex uint64 `json:"mod_index"` // Raft index of the last write to the key
 	Version  uint64 `json:"version"`   // caller-supplied ordering stamp of the last put
+	// CommonPrefix is set in a delimited list (ListRequest.Delimiter): the item is the first
+	// key under this common prefix and stands for all of them.
+	CommonPrefix string `json:"common_prefix,omitempty"`
 }
 
 // GetRequest is the body of PathGet.
@@ -146,6 +172,13 @@ type ListRequest struct {
 	After  string `json:"after,omitempty"` // exclusive start key; "" starts at Prefix
 	Limit  int    `json:"limit,omitempty"` // 0 means the server's maximum (MaxListLimit)
 	Stale  bool   `json:"stale,omitempty"`
+	// Delimiter, if set, rolls keys up as an S3 listing does: the keys whose remainder after
+	// Prefix contains it share a common prefix (Prefix, then the remainder up to and including
+	// its first Delimiter), which is returned once, as the first of its keys with
+	// CommonPrefix set; the server then seeks past the rest of them, so a common prefix costs
+	// one key however many it holds. A common prefix counts once against Limit. An After that
+	// is itself a common prefix skips all of its keys.
+	Delimiter string `json:"delimiter,omitempty"`
 }
 
 // MaxListLimit caps the items of one List call.
@@ -154,7 +187,7 @@ const MaxListLimit = 10000
 // ListResponse is the reply to PathList.
 type ListResponse struct {
 	Items []Item `json:"items"`
-	More  bool   `json:"more"` // more keys match; continue with After = last key
+	More  bool   `json:"more"` // more keys match; continue with After = last item's CommonPrefix, or else its Key
 	Index uint64 `json:"index"`
 }
 

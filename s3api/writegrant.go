@@ -1,0 +1,87 @@
+package s3api
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	meta "stratus/meta/client"
+)
+
+// A write's authorization and placement come from the bucket record: its owner, policy,
+// ACL, versioning. The index commit of every PUT carries a check that the record is still
+// the one the write was decided on (same mod index; meta.WriteTx.BucketMod), so a write
+// decided on a stale record never lands: a bucket deleted meanwhile, a policy or ACL that
+// now refuses it, a versioning change that places it elsewhere. When the check fails the
+// record is read again (linearizably), the decision made again, and the commit retried
+// once; a refusal then is the answer, and the stored bytes are retracted.
+//
+// The record may therefore come from this server's cache — but only where a stale
+// decision is harmless before the commit: with versioning enabled the bytes go to a name
+// of their own, which nothing else refers to. With versioning off or suspended the bytes
+// replace those at the object's own name as soon as the replicas take them, before the
+// commit; a write decided on a stale allow would destroy the current object even though
+// its commit is then refused. Those writes read the record linearizably first, as every
+// other request does.
+
+// writeGrant is the bucket record a write was authorized and placed by.
+type writeGrant struct {
+	b      meta.Bucket
+	mod    uint64 // the record's mod index, checked at commit
+	rq     *request
+	action string
+	key    string
+}
+
+// authorizeWrite decides whether rq may do action (a write) on key, as authorize does, and
+// returns the grant the write commits under.
+func (s *Server) authorizeWrite(ctx context.Context, rq *request, action, key string) (writeGrant, error) {
+	g := writeGrant{rq: rq, action: action, key: key}
+	if b, mod, ok := s.buckets.get(rq.bucket, time.Now()); ok && b.Versioning == meta.VersioningEnabled {
+		want := rq.r.Header.Get(headerExpectedOwner)
+		// Only an allow is taken from the cache; a refusal is confirmed by a fresh read.
+		if (want == "" || want == b.Owner) && s.decide(rq, b, action, key, nil) == nil {
+			g.b, g.mod = b, mod
+			return g, nil
+		}
+	}
+	b, mod, err := s.bucketOf(ctx, rq, rq.bucket, headerExpectedOwner)
+	if err != nil {
+		return g, err
+	}
+	g.b, g.mod = b, mod
+	return g, s.decide(rq, b, action, key, nil)
+}
+
+// regrant reads the bucket record again after a commit's bucket check failed and decides
+// the write again. It reports false if the record is unchanged (the conflict was another
+// condition's), and an error if the write may no longer go ahead as placed.
+func (s *Server) regrant(ctx context.Context, g *writeGrant) (bool, error) {
+	b, mod, err := s.bucketOf(ctx, g.rq, g.b.Name, headerExpectedOwner)
+	if err != nil {
+		return false, err
+	}
+	if mod == g.mod {
+		return false, nil
+	}
+	if err := s.decide(g.rq, b, g.action, g.key, nil); err != nil {
+		return false, err
+	}
+	if !sameWriteSettings(b, g.b) {
+		// The bytes were placed, and the entry built (its default retention, its
+		// ownership), for the old settings: the client writes again.
+		return false, fmt.Errorf("%w: the bucket's settings changed during the write", ErrServiceUnavailable)
+	}
+	g.b, g.mod = b, mod
+	return true, nil
+}
+
+// sameWriteSettings reports whether a and b place a write and shape its entry alike:
+// versioning and storage policy decide where the bytes go, Object Lock defaults and object
+// ownership what the entry holds. The rest (policy, ACL, public access block, tags, CORS,
+// lifecycle) only matter to the authorization decided again.
+func sameWriteSettings(a, b meta.Bucket) bool {
+	return a.Versioning == b.Versioning && a.Policy == b.Policy && a.Ownership == b.Ownership &&
+		reflect.DeepEqual(a.ObjectLock, b.ObjectLock)
+}
