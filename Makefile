@@ -57,14 +57,15 @@ test: deps vet unit
 # EC2 under TCG with the test guest (about 4 minutes; bench/results/ec2-<date>.*; skipped
 # with a message where libvirt or QEMU cannot run); bench-go runs the Go
 # benchmarks of the parts (ring, storage node against the disk, catalog commit rate, the
-# load tool's own ceiling).
+# load tool's own ceiling, erasure-code throughput, and 3 replicas against EC 4+2 through
+# the proxy and real storage nodes).
 bench: build
 	$(BIN) --log-level warn bench suite --out bench/results
 	$(BIN) --log-level warn bench volume suite --out bench/results
 	$(BIN) --log-level warn bench ec2 suite --out bench/results
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./ring/ ./objectd/ ./meta/ ./bench/
+	$(GO) test -run '^$$' -bench . -benchmem ./ring/ ./objectd/ ./meta/ ./bench/ ./ec/ ./proxy/
 
 # chaos runs the long form of every fault-tolerance scenario against a real multi-process
 # cluster (about 10 minutes) and appends each scenario's figures to

@@ -64,7 +64,7 @@ func (s *Server) AuditOnce(ctx context.Context) (AuditReport, error) {
 					if e.v.kind != client.KindData {
 						continue
 					}
-					o, err := s.store.openFile(dev, devDir, part, e.hash, e.v)
+					o, err := s.store.openFile(dev, devDir, "", part, e.hash, e.v)
 					if errors.Is(err, client.ErrCorrupt) {
 						rep.Quarantined++
 						continue

@@ -51,6 +51,11 @@ type Config struct {
 	// ReplicationTimeout bounds each request to a peer during replication.
 	ReplicationTimeout time.Duration `json:"replication_timeout"`
 
+	// ReconstructInterval is the pause between reconstructor passes over the trees of
+	// erasure-coded policies' rings (reconstructor.go). Zero disables the background
+	// reconstructor (ReconstructOnce still works).
+	ReconstructInterval time.Duration `json:"reconstruct_interval"`
+
 	// AuditInterval is the pause between auditor passes. Zero disables the background auditor
 	// (AuditOnce still works).
 	AuditInterval time.Duration `json:"audit_interval"`
@@ -134,6 +139,7 @@ func DefaultConfig() Config {
 		ReplicationBytesPerSecond: 0,
 		ReplicationTimeout:        5 * time.Minute,
 		AuditInterval:             time.Hour,
+		ReconstructInterval:       5 * time.Minute,
 		AuditBytesPerSecond:       10 << 20,
 		MaxClockSkew:              10 * time.Minute,
 		BodyIdleTimeout:           time.Minute,

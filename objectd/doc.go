@@ -67,4 +67,13 @@
 // Everything is safe for concurrent use. A per-name-hash lock orders the publication of
 // versions of one name; content streams without it. One replication pass and one audit
 // pass run at a time.
+//
+// # Erasure-coded fragment archives
+//
+// Objects of other rings than the object ring (client.HeaderRing: erasure-coded policies'
+// fragment archives) live in trees of their own, objects-<ring>/, which the replicator and
+// the auditor do not walk. The reconstructor (ReconstructOnce, reconstructor.go) heals them:
+// it verifies each archive, quarantines a corrupt one, and rebuilds a neighbour's missing
+// fragment from K others, with the rings SetPolicyRing gives it.
+// These trees never use the small-object log: their versions are always files.
 package objectd

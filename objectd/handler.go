@@ -164,10 +164,16 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 // objectParams reads device, partition and name from the path. An unusable device is
 // reported first, whatever else is wrong with the request.
-func (s *Server) objectParams(r *http.Request) (dev string, part uint32, name string, err error) {
+func (s *Server) objectParams(r *http.Request) (dev string, sp space, part uint32, name string, err error) {
 	dev = r.PathValue("device")
 	if _, err = s.store.devicePath(dev); err != nil {
 		return
+	}
+	if ring := r.Header.Get(client.HeaderRing); ring != "" && ring != client.ObjectRing {
+		if err = client.CheckRing(ring); err != nil {
+			return
+		}
+		sp = space(ring)
 	}
 	if part, err = client.ParsePartition(r.PathValue("partition")); err != nil {
 		return
@@ -183,7 +189,7 @@ func partParams(r *http.Request) (dev string, part uint32, err error) {
 }
 
 func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := s.objectParams(r)
+	dev, sp, part, name, err := s.objectParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -212,7 +218,7 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		}
 		return client.ParseChecksum(v)
 	}
-	err = s.store.write(dev, part, client.Record{Kind: client.KindData, Info: info}, s.bodyReader(w, r), want)
+	err = s.store.write(dev, sp, part, client.Record{Kind: client.KindData, Info: info}, s.bodyReader(w, r), want)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -222,7 +228,7 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := s.objectParams(r)
+	dev, sp, part, name, err := s.objectParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -233,7 +239,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := client.Record{Kind: client.KindTombstone, Info: client.Info{Name: name, Timestamp: ts}}
-	if err := s.store.write(dev, part, rec, nil, nil); err != nil {
+	if err := s.store.write(dev, sp, part, rec, nil, nil); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -241,7 +247,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	dev, part, name, err := s.objectParams(r)
+	dev, sp, part, name, err := s.objectParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -253,9 +259,9 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, fmt.Errorf("%w: %s: %v", client.ErrInvalid, client.HeaderTimestamp, perr))
 			return
 		}
-		o, err = s.store.openVersion(dev, part, name, ts)
+		o, err = s.store.openVersion(dev, sp, part, name, ts)
 	} else {
-		o, err = s.store.open(dev, part, name)
+		o, err = s.store.open(dev, sp, part, name)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -395,7 +401,7 @@ records:
 			break
 		}
 		content := io.LimitReader(br, rec.Info.Length)
-		err = s.store.write(dev, part, rec, content, func() (client.Checksum, error) { return rec.Info.Checksum, nil })
+		err = s.store.write(dev, "", part, rec, content, func() (client.Checksum, error) { return rec.Info.Checksum, nil })
 		switch {
 		case err == nil:
 			s.promises.kept(dev, part, nameHash(rec.Info.Name), rec.Info.Timestamp)

@@ -79,6 +79,7 @@ func startNodeLog(t testing.TB, ln net.Listener, devices []string, logger *slog.
 	cfg.MountCheck = false
 	cfg.ReplicationInterval = 0
 	cfg.AuditInterval = 0
+	cfg.ReconstructInterval = 0
 	cfg.AuditBytesPerSecond = 0
 	cfg.ReplicationTimeout = 30 * time.Second
 	cfg.FS = n.fs

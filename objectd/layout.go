@@ -75,6 +75,27 @@ func hashDir(dev string, part uint32, hash string) string {
 	return filepath.Join(partDir(dev, part), suffixOf(hash), hash)
 }
 
+// A space is one ring's object tree on a device: "" is the object ring's, objects/; a
+// storage policy's own ring (client.HeaderRing) has objects-<ring>/, laid out alike. Only
+// the object ring's tree is replicated and audited: the others hold erasure-coded
+// fragment archives, which differ between the nodes of a partition.
+type space string
+
+func (sp space) dir() string {
+	if sp == "" {
+		return objectsDir
+	}
+	return objectsDir + "-" + string(sp)
+}
+
+// hashDirIn is hashDir in space sp.
+func hashDirIn(dev string, sp space, part uint32, hash string) string {
+	if sp == "" {
+		return hashDir(dev, part, hash)
+	}
+	return filepath.Join(dev, sp.dir(), strconv.FormatUint(uint64(part), 10), suffixOf(hash), hash)
+}
+
 // fileName returns the name of the file holding a version.
 func fileName(kind client.Kind, ts hlc.Timestamp) string {
 	if kind == client.KindTombstone {

@@ -22,7 +22,7 @@ func (s *store) missing(dev string, part uint32, offers []client.Offer) ([]strin
 		if !validHash(o.Hash) {
 			return nil, fmt.Errorf("%w: hash %q", client.ErrInvalid, o.Hash)
 		}
-		vs, err := s.allVersions(devDir, part, o.Hash)
+		vs, err := s.allVersions(devDir, "", part, o.Hash)
 		if err != nil {
 			return nil, err
 		}

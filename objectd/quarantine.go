@@ -15,7 +15,7 @@ func (s *store) quarantine(o *object, reason string) {
 		s.quarantineLogged(o, reason)
 		return
 	}
-	src := filepath.Join(hashDir(o.devDir, o.part, o.hash), o.file)
+	src := filepath.Join(hashDirIn(o.devDir, o.sp, o.part, o.hash), o.file)
 	qdir := filepath.Join(o.devDir, quarantineDir, objectsDir, o.hash)
 	if err := s.mkdirs(o.devDir, qdir); err != nil {
 		s.log.Error("quarantine", "device", o.dev, "partition", o.part, "path", src, "err", err)
@@ -27,7 +27,9 @@ func (s *store) quarantine(o *object, reason string) {
 		}
 		return
 	}
-	s.hashes.invalidate(o.dev, o.part, suffixOf(o.hash))
+	if o.sp == "" {
+		s.hashes.invalidate(o.dev, o.part, suffixOf(o.hash))
+	}
 	s.m.quarantined.WithLabelValues(o.dev).Inc()
 	s.log.Warn("quarantined object file", "device", o.dev, "partition", o.part, "path", src, "reason", reason)
 }

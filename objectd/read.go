@@ -19,6 +19,7 @@ type object struct {
 	rec client.Record
 	// where it lives, for quarantine
 	dev, devDir string
+	sp          space
 	part        uint32
 	hash, file  string
 	// base is where the record starts in f, and size its length: 0 and the file's size for
@@ -29,7 +30,7 @@ type object struct {
 
 // open opens the newest version of name. It returns a *VersionError wrapping ErrNotFound if
 // the name is deleted, and ErrCorrupt (after quarantining the file) if the file is damaged.
-func (s *store) open(dev string, part uint32, name string) (*object, error) {
+func (s *store) open(dev string, sp space, part uint32, name string) (*object, error) {
 	devDir, err := s.devicePath(dev)
 	if err != nil {
 		return nil, err
@@ -37,7 +38,7 @@ func (s *store) open(dev string, part uint32, name string) (*object, error) {
 	hash := nameHash(name)
 	var o *object
 	for attempt := 0; ; attempt++ {
-		vs, err := s.allVersions(devDir, part, hash)
+		vs, err := s.allVersions(devDir, sp, part, hash)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +48,7 @@ func (s *store) open(dev string, part uint32, name string) (*object, error) {
 		if vs[0].kind == client.KindTombstone {
 			return nil, &VersionError{Timestamp: vs[0].ts, Err: client.ErrNotFound}
 		}
-		o, err = s.openFile(dev, devDir, part, hash, vs[0])
+		o, err = s.openFile(dev, devDir, sp, part, hash, vs[0])
 		// A newer version may have replaced the listed one between the listing and the
 		// open; look again rather than answer 404 for a name that exists.
 		if errors.Is(err, client.ErrNotFound) && attempt < 5 {
@@ -64,14 +65,14 @@ func (s *store) open(dev string, part uint32, name string) (*object, error) {
 // openVersion opens version ts of name without listing its hash directory, the common case
 // of a reader that knows which version it wants; if that file is not there it answers as
 // open does (the newest version, or why there is none).
-func (s *store) openVersion(dev string, part uint32, name string, ts hlc.Timestamp) (*object, error) {
+func (s *store) openVersion(dev string, sp space, part uint32, name string, ts hlc.Timestamp) (*object, error) {
 	devDir, err := s.devicePath(dev)
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.openFile(dev, devDir, part, nameHash(name), version{ts: ts, kind: client.KindData})
+	o, err := s.openFile(dev, devDir, sp, part, nameHash(name), version{ts: ts, kind: client.KindData})
 	if errors.Is(err, client.ErrNotFound) {
-		return s.open(dev, part, name)
+		return s.open(dev, sp, part, name)
 	}
 	if err != nil {
 		return nil, err
@@ -91,16 +92,19 @@ func (o *object) holds(name string) (*object, error) {
 
 // openFile opens one version file and checks its header. A damaged file is quarantined and
 // reported as ErrCorrupt; a file gone since it was listed is ErrNotFound.
-func (s *store) openFile(dev, devDir string, part uint32, hash string, v version) (*object, error) {
-	l, err := s.loadedLog(devDir)
-	if err != nil {
-		return nil, err
+func (s *store) openFile(dev, devDir string, sp space, part uint32, hash string, v version) (*object, error) {
+	if sp == "" { // only the object ring's space has a small-object log
+		l, err := s.loadedLog(devDir)
+		if err != nil {
+			return nil, err
+		}
+		if e, ok := l.lookup(part, hash); ok && e.ts == v.ts && e.kind == v.kind {
+			return s.openLogged(l, dev, part, hash, e)
+		}
 	}
-	if e, ok := l.lookup(part, hash); ok && e.ts == v.ts && e.kind == v.kind {
-		return s.openLogged(l, dev, part, hash, e)
-	}
-	o := &object{dev: dev, devDir: devDir, part: part, hash: hash, file: v.file()}
-	o.f, err = s.fs.OpenFile(filepath.Join(hashDir(devDir, part, hash), o.file), os.O_RDONLY, 0)
+	o := &object{dev: dev, devDir: devDir, sp: sp, part: part, hash: hash, file: v.file()}
+	var err error
+	o.f, err = s.fs.OpenFile(filepath.Join(hashDirIn(devDir, sp, part, hash), o.file), os.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) { // replaced or quarantined since the listing
 			return nil, fmt.Errorf("%w: version %s", client.ErrNotFound, o.file)

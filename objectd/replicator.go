@@ -374,7 +374,7 @@ func (s *Server) pushSome(ctx context.Context, j replJob, t client.Target, want 
 // checked on the way; a bad file is quarantined and the stream aborted, so the peer drops the
 // partial record.
 func (s *Server) pushFile(ctx context.Context, j replJob, e entry, w io.Writer) (int64, error) {
-	o, err := s.store.openFile(j.dev.Name, j.devDir, j.part, e.hash, e.v)
+	o, err := s.store.openFile(j.dev.Name, j.devDir, "", j.part, e.hash, e.v)
 	if err != nil {
 		return 0, err
 	}

@@ -42,6 +42,9 @@ type Server struct {
 
 	ring      atomic.Pointer[ring.Ring]
 	advertise atomic.Pointer[string]
+	// policyRings are erasure-coded policies' rings by name (SetPolicyRing).
+	policyRings atomic.Pointer[map[string]*ring.Ring]
+	reconMu     sync.Mutex // one reconstruction pass at a time
 
 	replMu        sync.Mutex // one replication pass at a time
 	repl          replState  // how far behind the passes left the node (nodestate.go)
@@ -217,6 +220,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		every = s.cfg.SmallObjectCompactInterval
 	}
 	wg.Go(func() { s.every(loopCtx, every, func(context.Context) { s.store.compactLogs() }) })
+	if s.cfg.ReconstructInterval > 0 {
+		wg.Go(func() {
+			s.every(loopCtx, s.cfg.ReconstructInterval, func(ctx context.Context) {
+				if _, err := s.ReconstructOnce(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("reconstruction pass", "err", err)
+				}
+			})
+		})
+	}
 	if s.cfg.AuditInterval > 0 {
 		wg.Go(func() {
 			s.every(loopCtx, s.cfg.AuditInterval, func(ctx context.Context) {

@@ -22,11 +22,12 @@ func (s *store) logged(rec client.Record) bool {
 	return s.smallMax > 0 && (rec.Kind == client.KindTombstone || rec.Info.Length <= s.smallMax)
 }
 
-// allVersions lists the versions of a name hash, its files and its log entry, newest first.
-func (s *store) allVersions(devDir string, part uint32, hash string) ([]version, error) {
-	vs, err := s.versions(hashDir(devDir, part, hash))
-	if err != nil {
-		return nil, err
+// allVersions lists the versions of a name hash in space sp, its files and its log entry,
+// newest first. Only the object ring's space (sp "") has a log entry.
+func (s *store) allVersions(devDir string, sp space, part uint32, hash string) ([]version, error) {
+	vs, err := s.versions(hashDirIn(devDir, sp, part, hash))
+	if err != nil || sp != "" {
+		return vs, err
 	}
 	l, err := s.loadedLog(devDir)
 	if err != nil {
@@ -53,7 +54,7 @@ func (s *store) writeLog(dev, devDir string, part uint32, hash string, rec clien
 	if err != nil {
 		return s.conflict(devDir, hdir, ts, err)
 	}
-	if err := s.newerLogged(devDir, part, hash, ts); err != nil {
+	if err := s.newerLogged(devDir, "", part, hash, ts); err != nil {
 		return err
 	}
 	frame, err := recordFrame(part, &rec, body, want)
@@ -126,8 +127,11 @@ func recordFrame(part uint32, rec *client.Record, body io.Reader, want func() (c
 
 // newerLogged returns a *VersionError if the log holds a version of hash at least as new as
 // ts. An entry is in the index only once durable, so a retry may take a refusal naming its
-// own timestamp as success.
-func (s *store) newerLogged(devDir string, part uint32, hash string, ts hlc.Timestamp) error {
+// own timestamp as success. Only the object ring's space (sp "") has a log.
+func (s *store) newerLogged(devDir string, sp space, part uint32, hash string, ts hlc.Timestamp) error {
+	if sp != "" {
+		return nil
+	}
 	l, err := s.loadedLog(devDir)
 	if err != nil {
 		return err

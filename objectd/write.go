@@ -23,7 +23,7 @@ import (
 // directory, and the new directory entries are made durable (see durable.go). Older
 // versions of the name are then removed. A version dated too far ahead (checkSkew) is
 // refused before anything is read or written.
-func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader, want func() (client.Checksum, error)) error {
+func (s *store) write(dev string, sp space, part uint32, rec client.Record, body io.Reader, want func() (client.Checksum, error)) error {
 	devDir, err := s.devicePath(dev)
 	if err != nil {
 		return err
@@ -41,15 +41,17 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 		return err
 	}
 	hash := nameHash(rec.Info.Name)
-	if s.logged(rec) {
+	// Only the object ring's space has a small-object log; other spaces hold EC fragment
+	// archives, always in files.
+	if sp == "" && s.logged(rec) {
 		return s.writeLog(dev, devDir, part, hash, rec, body, want)
 	}
-	hdir := hashDir(devDir, part, hash)
+	hdir := hashDirIn(devDir, sp, part, hash)
 	ts := rec.Info.Timestamp
 	if _, err := s.checkNewer(hdir, ts); err != nil {
 		return s.conflict(devDir, hdir, ts, err)
 	}
-	if err := s.newerLogged(devDir, part, hash, ts); err != nil {
+	if err := s.newerLogged(devDir, sp, part, hash, ts); err != nil {
 		return err
 	}
 	hdr, err := rec.MarshalBinary()
@@ -121,7 +123,7 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 		unlock()
 		return s.conflict(devDir, hdir, ts, err)
 	}
-	if err := s.newerLogged(devDir, part, hash, ts); err != nil {
+	if err := s.newerLogged(devDir, sp, part, hash, ts); err != nil {
 		unlock()
 		return err
 	}
@@ -146,7 +148,7 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 	// A version in the small-object log is installed without this lock; one installed since
 	// the check above is seen now, and wins: this version is refused as the rename would
 	// have been, and its file goes.
-	if err := s.newerLogged(devDir, part, hash, ts); err != nil {
+	if err := s.newerLogged(devDir, sp, part, hash, ts); err != nil {
 		s.fs.Remove(final)
 		// Directories this write created stay tracked as not durable (a later write below
 		// them makes their entries durable itself), unless gone again.
@@ -175,7 +177,9 @@ func (s *store) write(dev string, part uint32, rec client.Record, body io.Reader
 			s.log.Warn("remove old version", "path", filepath.Join(hdir, v.file()), "err", err)
 		}
 	}
-	s.hashes.invalidate(dev, part, suffixOf(hash))
+	if sp == "" {
+		s.hashes.invalidate(dev, part, suffixOf(hash))
+	}
 	if rec.Kind == client.KindData {
 		s.m.writeBytes.WithLabelValues(dev).Add(float64(rec.Info.Length))
 	}

@@ -127,17 +127,20 @@ func (s *Server) deleteKey(ctx context.Context, bucket, key string) error {
 // deleteCurrent is deleteKey, and with cur set deletes only while cur is still the current
 // entry: meta.ErrConflict, and nothing deleted, if a write or delete came in between.
 func (s *Server) deleteCurrent(ctx context.Context, bucket, key string, cur *meta.ObjectEntry) error {
-	var parts []manifestPart
-	if cur == nil {
-		parts = s.partsOf(ctx, bucket, key)
-	} else if isMultipartETag(cur.ETag) {
+	var gone replacedData
+	switch {
+	case cur == nil:
+		gone = s.partsOf(ctx, bucket, key)
+	case cur.EC != nil:
+		gone = replacedData{ec: cur.EC, name: dataName(*cur)}
+	case isMultipartETag(cur.ETag):
 		m, err := s.readManifest(ctx, *cur)
 		if err != nil {
 			return fmt.Errorf("read manifest of %s/%s: %w", bucket, key, err)
 		}
-		parts = m.Parts
+		gone.parts = m.Parts
 	}
-	_, err := s.data.Delete(ctx, objectName(bucket, key), func(ctx context.Context, ts hlc.Timestamp) error {
+	ts, err := s.data.Delete(ctx, objectName(bucket, key), func(ctx context.Context, ts hlc.Timestamp) error {
 		if cur != nil {
 			return s.meta.Index(bucket).DeleteCurrentIf(ctx, *cur, uint64(ts), false)
 		}
@@ -150,6 +153,6 @@ func (s *Server) deleteCurrent(ctx context.Context, bucket, key string, cur *met
 	if err != nil {
 		return dataError(err)
 	}
-	s.dropParts(ctx, parts)
+	s.dropReplaced(ctx, gone, ts)
 	return nil
 }

@@ -145,7 +145,8 @@ func (s *Server) createBucket(rq *request) error {
 	if err := checkBucketName(rq.bucket); err != nil {
 		return err
 	}
-	// The body, if any, names a location; only this cluster's region is served.
+	// The body, if any, names a location: this cluster's region, or a storage policy.
+	var location string
 	if body, err := io.ReadAll(io.LimitReader(rq.body, 64<<10)); err != nil {
 		return err
 	} else if len(body) > 0 {
@@ -153,19 +154,21 @@ func (s *Server) createBucket(rq *request) error {
 		if err := xml.Unmarshal(body, &cfg); err != nil {
 			return ErrMalformedXML
 		}
-		if cfg.LocationConstraint != "" && cfg.LocationConstraint != s.cfg.Region {
-			return errorf(ErrInvalidArgument, "The location constraint does not match this cluster's region "+s.cfg.Region+".")
-		}
+		location = cfg.LocationConstraint
 	}
 	ctx := rq.r.Context()
-	nb := meta.Bucket{Name: rq.bucket, Owner: rq.account, CreatedAt: time.Now().UTC()}
+	policy, err := s.policyFor(ctx, location)
+	if err != nil {
+		return err
+	}
+	nb := meta.Bucket{Name: rq.bucket, Owner: rq.account, Policy: policy, CreatedAt: time.Now().UTC()}
 	if err := s.newBucketAccess(ctx, rq, &nb); err != nil {
 		return err
 	}
 	if err := lockAtCreate(rq.r.Header, &nb); err != nil {
 		return err
 	}
-	err := s.meta.CreateBucket(ctx, nb)
+	err = s.meta.CreateBucket(ctx, nb)
 	if errors.Is(err, meta.ErrConflict) {
 		if b, _, gerr := s.meta.Bucket(ctx, rq.bucket); gerr == nil && b.Owner == rq.account {
 			if s.cfg.Region != "us-east-1" {

@@ -81,6 +81,13 @@ func (s *Server) openRange(ctx context.Context, e meta.ObjectEntry, offset, leng
 	if length == 0 {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
+	if e.EC != nil {
+		obj, err := s.data.GetEC(ctx, codeOf(e.EC), dataName(e), hlc.Timestamp(e.Version), e.Size, rangeOf(offset, length, e.Size))
+		if err != nil {
+			return nil, err
+		}
+		return obj.Body, nil
+	}
 	if !isMultipartETag(e.ETag) {
 		obj, err := s.data.Get(ctx, dataName(e), hlc.Timestamp(e.Version), rangeOf(offset, length, e.Size))
 		if err != nil {

@@ -136,6 +136,9 @@ var (
 	ErrCORSForbidden = errors.New("s3api: cors request not allowed")
 	// ErrMalformedXML is returned when a request body is not the XML the operation takes.
 	ErrMalformedXML = errors.New("s3api: malformed xml")
+	// ErrInvalidLocationConstraint is returned when CreateBucket's location constraint is
+	// neither this cluster's region nor a storage policy (see policyFor).
+	ErrInvalidLocationConstraint = errors.New("s3api: invalid location constraint")
 	// ErrInvalidArgument is returned for a bad header or query value.
 	ErrInvalidArgument = errors.New("s3api: invalid argument")
 	// ErrInvalidContentSHA256 is returned when x-amz-content-sha256 is neither a hex
@@ -261,6 +264,7 @@ var errorTable = []struct {
 	{ErrCORSForbidden, APIError{"AccessForbidden", http.StatusForbidden, "CORSResponse: This CORS request is not allowed."}},
 	{ErrMalformedXML, APIError{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."}},
 	{ErrInvalidArgument, APIError{"InvalidArgument", http.StatusBadRequest, "Invalid Argument"}},
+	{ErrInvalidLocationConstraint, APIError{"InvalidLocationConstraint", http.StatusBadRequest, "The specified location-constraint is not valid"}},
 	{ErrInvalidContentSHA256, APIError{"InvalidArgument", http.StatusBadRequest, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* payload mode, or a hex SHA-256 of the payload."}},
 	{ErrInvalidDigest, APIError{"InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified is not valid."}},
 	{ErrBadDigest, APIError{"BadDigest", http.StatusBadRequest, "The Content-MD5 you specified did not match what we received."}},

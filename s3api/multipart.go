@@ -19,6 +19,7 @@ import (
 
 	"stratus/internal/hlc"
 	meta "stratus/meta/client"
+	objclient "stratus/objectd/client"
 	"stratus/proxy"
 )
 
@@ -45,6 +46,8 @@ type manifestPart struct {
 	// Number and Checksum are the part's as uploaded, for GetObjectAttributes.
 	Number   int            `json:"number,omitempty"`
 	Checksum *meta.Checksum `json:"checksum,omitempty"`
+	// EC, when set, says the part is erasure-coded, and how.
+	EC *meta.ECStorage `json:"ec,omitempty"`
 }
 
 func isMultipartETag(etag string) bool { return strings.Contains(etag, "-") }
@@ -186,12 +189,12 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 	if err != nil || n < 1 || n > maxParts {
 		return errorf(ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
 	}
-	_, u, err := s.upload(ctx, rq, q, "s3:PutObject")
+	b, u, err := s.upload(ctx, rq, q, "s3:PutObject")
 	if err != nil {
 		return err
 	}
 	if rq.r.Header.Get("X-Amz-Copy-Source") != "" {
-		return s.uploadPartCopy(rq, q, n, u)
+		return s.uploadPartCopy(rq, q, n, b, u)
 	}
 	if rq.length < 0 {
 		return unknownLength(rq.r)
@@ -207,7 +210,7 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	etag, _, err := s.putPart(rq, u, n, data, rq.length, check, sum)
+	etag, _, err := s.putPart(rq, b, u, n, data, rq.length, check, sum)
 	if err != nil {
 		return err
 	}
@@ -220,15 +223,27 @@ func (s *Server) uploadPart(rq *request, q url.Values) error {
 
 // putPart stores part n of upload u and records it in the index; check, if set, vets the
 // content's MD5 before any replica stores it (a refused body must not replace an earlier
-// upload of the part). It returns the part's ETag and version.
-func (s *Server) putPart(rq *request, u meta.Upload, n int, body io.Reader, length int64, check func(md5 []byte) error, sum *meta.Checksum) (string, uint64, error) {
+// upload of the part). In an erasure-coded bucket a part at or above the policy's
+// small-object threshold is erasure-coded, as an object would be. It returns the part's
+// ETag and version.
+func (s *Server) putPart(rq *request, b meta.Bucket, u meta.Upload, n int, body io.Reader, length int64, check func(md5 []byte) error, sum *meta.Checksum) (string, uint64, error) {
 	var etag string
 	var version uint64
-	_, err := s.data.Put(rq.r.Context(), proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length, Verify: check}, body,
+	ecs, err := s.ecStorage(rq.r.Context(), b, length)
+	if err != nil {
+		return "", 0, err
+	}
+	put := s.data.Put
+	if ecs != nil {
+		put = func(ctx context.Context, req proxy.PutRequest, body io.Reader, commit func(context.Context, proxy.PutResult) error) (proxy.PutResult, error) {
+			return s.data.PutEC(ctx, codeOf(ecs), req, body, commit)
+		}
+	}
+	_, err = put(rq.r.Context(), proxy.PutRequest{Name: partName(rq.bucket, u.UploadID, n), Length: length, Verify: check}, body,
 		func(ctx context.Context, res proxy.PutResult) error {
 			etag, version = hex.EncodeToString(res.MD5[:]), uint64(res.Timestamp)
 			return s.meta.Index(rq.bucket).PutPart(ctx, rq.bucket, meta.Part{UploadID: u.UploadID, Number: n,
-				Size: length, ETag: etag, Version: version, Checksum: sum})
+				Size: length, ETag: etag, Version: version, Checksum: sum, EC: ecs})
 		})
 	return etag, version, dataError(err)
 }
@@ -277,7 +292,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		raw, _ := hex.DecodeString(p.ETag)
 		sums.Write(raw)
 		size += p.Size
-		m.Parts = append(m.Parts, manifestPart{Name: partName(rq.bucket, u.UploadID, p.Number), Version: p.Version, Size: p.Size,
+		m.Parts = append(m.Parts, manifestPart{Name: partName(rq.bucket, u.UploadID, p.Number), Version: p.Version, Size: p.Size, EC: p.EC,
 			Number: p.Number, Checksum: p.Checksum})
 	}
 	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
@@ -305,7 +320,7 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 	}
 	for _, p := range stored {
 		if !used[p.Number] {
-			s.dropData(ctx, partName(rq.bucket, u.UploadID, p.Number))
+			s.dropPart(ctx, partName(rq.bucket, u.UploadID, p.Number), p.EC)
 		}
 	}
 	out := xmlCompleteResult{Location: "/" + rq.bucket + "/" + rq.key, Bucket: rq.bucket, Key: rq.key, ETag: `"` + etag + `"`}
@@ -378,9 +393,18 @@ func (s *Server) abort(ctx context.Context, u meta.Upload, forget func(context.C
 		return err
 	}
 	for _, p := range parts {
-		s.dropData(ctx, partName(u.Bucket, u.UploadID, p.Number))
+		s.dropPart(ctx, partName(u.Bucket, u.UploadID, p.Number), p.EC)
 	}
 	return nil
+}
+
+// dropPart is dropData for a part, which may be erasure-coded.
+func (s *Server) dropPart(ctx context.Context, name string, ec *meta.ECStorage) {
+	if ec == nil {
+		s.dropData(ctx, name)
+		return
+	}
+	s.dropReplaced(ctx, replacedData{ec: ec, name: name}, s.data.Stamp())
 }
 
 // uploadParts names the parts a completion from listed uses, for its index entry.
@@ -460,7 +484,13 @@ func (s *Server) copyParts(ctx context.Context, w io.Writer, m manifest, offset,
 			continue
 		}
 		n := min(p.Size-offset, length)
-		obj, err := s.data.Get(ctx, p.Name, hlc.Timestamp(p.Version), rangeOf(offset, n, p.Size))
+		get := s.data.Get
+		if p.EC != nil {
+			get = func(ctx context.Context, name string, v hlc.Timestamp, rng *objclient.Range) (*objclient.Object, error) {
+				return s.data.GetEC(ctx, codeOf(p.EC), name, v, p.Size, rng)
+			}
+		}
+		obj, err := get(ctx, p.Name, hlc.Timestamp(p.Version), rangeOf(offset, n, p.Size))
 		if err != nil {
 			return err
 		}
@@ -574,7 +604,7 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 
 // uploadPartCopy serves UploadPart with x-amz-copy-source: a part copied from (a range
 // of) an existing object.
-func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload) error {
+func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, b meta.Bucket, u meta.Upload) error {
 	ctx := rq.r.Context()
 	var length int64
 	_, body, err := s.openSource(ctx, rq, func(src meta.ObjectEntry) (int64, int64, error) {
@@ -597,7 +627,7 @@ func (s *Server) uploadPartCopy(rq *request, q url.Values, n int, u meta.Upload)
 	}
 	defer body.Close()
 	data, check, sum := copiedPartChecksum(body, u.ChecksumAlgorithm)
-	etag, version, err := s.putPart(rq, u, n, data, length, check, sum)
+	etag, version, err := s.putPart(rq, b, u, n, data, length, check, sum)
 	if err != nil {
 		return err
 	}

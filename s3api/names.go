@@ -63,3 +63,7 @@ func checkKey(key string) error {
 	}
 	return nil
 }
+
+// CheckBucketName reports why name is not a valid S3 bucket name, or nil: for tools that
+// create buckets without going through the S3 API.
+func CheckBucketName(name string) error { return checkBucketName(name) }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"stratus/internal/hlc"
 	meta "stratus/meta/client"
 	objclient "stratus/objectd/client"
 	"stratus/proxy"
@@ -444,22 +445,49 @@ func (s *Server) deleteObject(rq *request, q url.Values) error {
 // partsOf returns the parts of the current version of bucket/key if it is a multipart
 // object, so that a write replacing it can drop them. It reads the index stale: a part
 // list missed in a race leaves garbage, never a dangling reference.
-func (s *Server) partsOf(ctx context.Context, bucket, key string) []manifestPart {
+func (s *Server) partsOf(ctx context.Context, bucket, key string) replacedData {
 	e, err := s.meta.Index(bucket).GetObject(ctx, bucket, key, meta.Stale())
-	if err != nil || !isMultipartETag(e.ETag) {
-		return nil
+	if err != nil {
+		return replacedData{}
+	}
+	if e.EC != nil && !e.DeleteMarker {
+		return replacedData{ec: e.EC, name: dataName(e)}
+	}
+	if !isMultipartETag(e.ETag) {
+		return replacedData{}
 	}
 	m, err := s.readManifest(ctx, e)
 	if err != nil {
 		s.log.Warn("read manifest of a replaced object", "bucket", bucket, "err", err)
-		return nil
+		return replacedData{}
 	}
-	return m.Parts
+	return replacedData{parts: m.Parts}
+}
+
+// replacedData is what of the current version of a key must go once a write or delete
+// replaces it: the parts of a multipart object, or the fragment archives of an
+// erasure-coded one. The whole copies of any other object are replaced in place.
+type replacedData struct {
+	parts []manifestPart
+	ec    *meta.ECStorage
+	name  string // the erasure-coded object's storage name
+}
+
+// dropReplaced removes r once the version replacing it, at ts, is indexed. The archives
+// get tombstones at ts itself: a device that holds the new version's own archive there
+// (same name, same ring) refuses a tombstone no newer than it and keeps it.
+func (s *Server) dropReplaced(ctx context.Context, r replacedData, ts hlc.Timestamp) {
+	s.dropParts(ctx, r.parts)
+	if r.ec != nil {
+		if err := s.data.TombstonesEC(ctx, codeOf(r.ec), r.name, ts); err != nil {
+			s.log.Warn("drop replaced fragment archives", "key", r.name, "err", err)
+		}
+	}
 }
 
 func (s *Server) dropParts(ctx context.Context, parts []manifestPart) {
 	for _, p := range parts {
-		s.dropData(ctx, p.Name)
+		s.dropPart(ctx, p.Name, p.EC)
 	}
 }
 

@@ -56,6 +56,8 @@ type Server struct {
 	m     *metrics
 	// policies remembers parsed bucket policies (bucketpolicyeval.go).
 	policies policyCache
+	// spolicies remembers storage policies (storagepolicy.go).
+	spolicies storagePolicies
 	// buckets remembers bucket records read, for writes (writegrant.go).
 	buckets bucketCache
 }

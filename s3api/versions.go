@@ -104,12 +104,27 @@ func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEn
 	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta,
 		Verify: check}
 	deleted := false
-	var garbage []meta.ObjectEntry // entries whose parts the write made garbage
-	var replaced []manifestPart    // for a completion: the parts of the object it replaces
+	var ecs *meta.ECStorage
+	var err error
+	if plain { // a completion stores its manifest, which stays whole: its parts are coded
+		if ecs, err = s.ecStorage(ctx, b, length); err != nil {
+			return e, err
+		}
+	}
+	e.EC = ecs
+	put := s.data.Put
+	if ecs != nil {
+		put = func(ctx context.Context, req proxy.PutRequest, body io.Reader, commit func(context.Context, proxy.PutResult) error) (proxy.PutResult, error) {
+			return s.data.PutEC(ctx, codeOf(ecs), req, body, commit)
+		}
+	}
+	var garbage []meta.ObjectEntry // entries the write replaced for good
+	var replaced replacedData      // for a completion: what of the object it replaces goes
 	if !plain && b.Versioning == meta.VersioningOff {
 		replaced = s.partsOf(ctx, b.Name, e.Key)
 	}
-	_, err := s.data.Put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
+	coded := s.codedParts(ctx, b, e.Key, plain)
+	_, err = put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
 		if e.ETag == "" {
 			e.ETag = hex.EncodeToString(res.MD5[:])
 		}
@@ -132,11 +147,7 @@ func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEn
 	}
 	if !deleted {
 		for _, old := range garbage {
-			parts, known := entryParts(old)
-			if !known {
-				s.log.Warn("replaced a multipart object whose entry does not name its parts: they stay", "bucket", old.Bucket)
-			}
-			s.dropParts(ctx, parts)
+			s.dropGarbage(ctx, old, coded, hlc.Timestamp(e.Version))
 		}
 		if !plain {
 			s.afterCompletion(ctx, b, e.Key, e.Version, replaced)
@@ -147,12 +158,12 @@ func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEn
 
 // afterCompletion tidies up once a completed multipart upload is indexed (its commit also
 // ends the upload, so it is not a meta.WriteTx): with versioning off, the parts of the
-// multipart object it replaced are garbage; with versioning suspended, the null version it
-// replaced leaves the history.
-func (s *Server) afterCompletion(ctx context.Context, b meta.Bucket, key string, v uint64, replaced []manifestPart) {
+// multipart object (or the fragment archives of the erasure-coded one) it replaced are
+// garbage; with versioning suspended, the null version it replaced leaves the history.
+func (s *Server) afterCompletion(ctx context.Context, b meta.Bucket, key string, v uint64, replaced replacedData) {
 	switch b.Versioning {
 	case meta.VersioningOff:
-		s.dropParts(ctx, replaced)
+		s.dropReplaced(ctx, replaced, hlc.Timestamp(v))
 	case meta.VersioningSuspended:
 		older, _ := s.nullVersions(ctx, b.Name, key, v)
 		for _, old := range older {
@@ -230,6 +241,49 @@ func (t writeTarget) entryData() string {
 		return t.name
 	}
 	return ""
+}
+
+// dropGarbage removes the data of old, an entry a write at ts replaced for good: the
+// fragment archives of an erasure-coded version (tombstoned at ts, see dropReplaced), or
+// the parts of a multipart one, named by its entry; coded gives the coding of the parts
+// an erasure-coded bucket coded (codedParts).
+func (s *Server) dropGarbage(ctx context.Context, old meta.ObjectEntry, coded map[string]*meta.ECStorage, ts hlc.Timestamp) {
+	if old.EC != nil && !old.DeleteMarker {
+		s.dropReplaced(ctx, replacedData{ec: old.EC, name: dataName(old)}, ts)
+		return
+	}
+	parts, known := entryParts(old)
+	if !known {
+		s.log.Warn("replaced a multipart object whose entry does not name its parts: they stay", "bucket", old.Bucket)
+	}
+	for i := range parts {
+		parts[i].EC = coded[parts[i].Name]
+	}
+	s.dropParts(ctx, parts)
+}
+
+// codedParts returns, for a plain write to key in an erasure-coded bucket, the coding of
+// the parts of the multipart object it may replace, by part name. An entry names its
+// parts but not how each was stored, which only the object's manifest says; the manifest
+// is read now, before the write may overwrite it. Stale: a part missed in a race is
+// tombstoned as a whole copy and its archives stay as garbage, never a dangling reference.
+func (s *Server) codedParts(ctx context.Context, b meta.Bucket, key string, plain bool) map[string]*meta.ECStorage {
+	if !plain || b.Versioning == meta.VersioningEnabled {
+		return nil
+	}
+	if p, err := s.storagePolicy(ctx, b); err != nil || !p.IsEC() {
+		return nil
+	}
+	var coded map[string]*meta.ECStorage
+	for _, p := range s.partsOf(ctx, b.Name, key).parts {
+		if p.EC != nil {
+			if coded == nil {
+				coded = map[string]*meta.ECStorage{}
+			}
+			coded[p.Name] = p.EC
+		}
+	}
+	return coded
 }
 
 // versionsOf lists every version of one key, newest first.
@@ -405,7 +459,11 @@ func (s *Server) removeVersion(ctx context.Context, e meta.ObjectEntry, remove f
 	if err != nil {
 		return gone, dataError(err)
 	}
-	if !gone.DeleteMarker {
+	switch {
+	case gone.DeleteMarker:
+	case gone.EC != nil:
+		s.dropReplaced(ctx, replacedData{ec: gone.EC, name: dataName(gone)}, s.data.Stamp())
+	default:
 		s.dropData(ctx, dataName(gone))
 		s.dropParts(ctx, parts)
 	}

@@ -70,6 +70,7 @@ objectd.Config.`,
 			defer mc.Close()
 			g, ctx := errgroup.WithContext(cmd.Context())
 			g.Go(func() error { return srv.Run(ctx, ln) })
+			g.Go(func() error { return followPolicyRings(ctx, mc, logger, srv) })
 			g.Go(func() error {
 				return followRing(ctx, mc, logger, func(r *ring.Ring) bool {
 					if !srv.SetRing(r) {
@@ -108,6 +109,7 @@ objectd.Config.`,
 	f.Int64Var(&cfg.ReplicationBytesPerSecond, "replication-bytes-per-second", cfg.ReplicationBytesPerSecond, "cap on bytes pushed to peers (0: none)")
 	f.DurationVar(&cfg.ReplicationTimeout, "replication-timeout", cfg.ReplicationTimeout, "deadline of each request to a peer")
 	f.DurationVar(&cfg.AuditInterval, "audit-interval", cfg.AuditInterval, "pause between auditor passes (0: off)")
+	f.DurationVar(&cfg.ReconstructInterval, "reconstruct-interval", cfg.ReconstructInterval, "pause between passes of the erasure-coded fragment reconstructor (0: off)")
 	f.Int64Var(&cfg.AuditBytesPerSecond, "audit-bytes-per-second", cfg.AuditBytesPerSecond, "cap on the auditor's read rate (0: none)")
 	f.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", cfg.BodyIdleTimeout, "how long a request body may deliver nothing before it fails")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for requests in flight at shutdown")

@@ -181,6 +181,7 @@ from flags, then STRATUS_PROXY_<FLAG>, then the JSON --config file, then default
 				return err
 			}
 			g.Go(func() error { return followRing(ctx, mc, slog.Default(), px.SetRing) })
+			g.Go(func() error { return followPolicyRings(ctx, mc, slog.Default(), px) })
 			slog.Info("proxy serving S3", "endpoint", endpoint, "certificate", id.Name())
 			err = g.Wait()
 			slog.Info("proxy stopped", "err", err)

@@ -394,7 +394,7 @@ func (c *ringCLI) writeRingCmd() *cobra.Command {
 }
 
 func (c *ringCLI) publishCmd() *cobra.Command {
-	return withMeta(&cobra.Command{
+	cmd := withMeta(&cobra.Command{
 		Use:   "publish RING_FILE",
 		Short: "Publish a ring file through meta, where proxies (and later nodes) adopt it",
 		Args:  cobra.ExactArgs(1),
@@ -408,11 +408,15 @@ func (c *ringCLI) publishCmd() *cobra.Command {
 				return err
 			}
 			defer mc.Close()
-			cur, _, err := mc.Ring(cmd.Context(), objectPolicy)
+			name, _ := cmd.Flags().GetString("ring")
+			if err := checkRingForPolicies(cmd, mc, name, r.Replicas()); err != nil {
+				return err
+			}
+			cur, _, err := mc.Ring(cmd.Context(), name)
 			if err == nil && cur.Version >= r.Version() {
 				return fmt.Errorf("meta already has ring version %d; %s is version %d", cur.Version, args[0], r.Version())
 			}
-			if err := publishRing(cmd.Context(), mc, r); err != nil {
+			if err := publishRingAs(cmd.Context(), mc, name, r); err != nil {
 				return err
 			}
 			out := struct {
@@ -423,6 +427,8 @@ func (c *ringCLI) publishCmd() *cobra.Command {
 			})
 		},
 	})
+	cmd.Flags().String("ring", objectPolicy, "the ring's name in meta: a storage policy's ring (see stratus policy list)")
+	return cmd
 }
 
 func (c *ringCLI) pretendCmd() *cobra.Command {

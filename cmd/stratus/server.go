@@ -231,6 +231,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	}
 	osrv.SetRing(rg)
 	g.Go(func() error { return osrv.Run(gctx, oln) })
+	g.Go(func() error { return followPolicyRings(gctx, admin, log, osrv) })
 
 	// Data path and S3.
 	creds, err := adminAccount(gctx, admin, f)
@@ -245,6 +246,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	px.SetRing(rg)
+	g.Go(func() error { return followPolicyRings(gctx, mc, log, px) })
 	var localChunks map[string]objclient.LocalChunks
 	if f.storageHop == "inproc" || f.storageHop == "" {
 		localChunks = map[string]objclient.LocalChunks{ocfg.AdvertiseAddr: osrv.LocalChunks()}
@@ -421,9 +423,15 @@ const objectPolicy = "default"
 // scrape shows only those that have series). Nil in production.
 var wrapServerRegisterer func(*prometheus.Registry) prometheus.Registerer
 
-// publishRing records the ring in meta, where other nodes of a larger cluster find it.
+// publishRing records the object ring in meta, where other nodes of a larger cluster find it.
 func publishRing(ctx context.Context, mc *metaclient.Client, r *ring.Ring) error {
-	cur, _, err := mc.Ring(ctx, objectPolicy)
+	return publishRingAs(ctx, mc, objectPolicy, r)
+}
+
+// publishRingAs records r in meta as the ring named name, unless meta has that version or
+// a newer one.
+func publishRingAs(ctx context.Context, mc *metaclient.Client, name string, r *ring.Ring) error {
+	cur, _, err := mc.Ring(ctx, name)
 	if err == nil && cur.Version >= r.Version() {
 		return nil
 	}
@@ -431,7 +439,7 @@ func publishRing(ctx context.Context, mc *metaclient.Client, r *ring.Ring) error
 		return err
 	}
 	data, _ := r.MarshalBinary()
-	return mc.PublishRing(ctx, metaclient.RingVersion{Policy: objectPolicy, Version: r.Version(), Data: data, PublishedAt: time.Now().UTC()})
+	return mc.PublishRing(ctx, metaclient.RingVersion{Policy: name, Version: r.Version(), Data: data, PublishedAt: time.Now().UTC()})
 }
 
 // adminAccount returns the admin credentials, creating the account and a key on first

@@ -30,6 +30,19 @@ func TestRingIsPure(t *testing.T) {
 	}
 }
 
+// TestECIsPure: the fragment format is shared by the proxy and objectd, so like the ring it
+// is a library of bytes in and out.
+func TestECIsPure(t *testing.T) {
+	for _, d := range deps(t, "stratus/ec") {
+		if d != "stratus/ec" && strings.HasPrefix(d, "stratus/") {
+			t.Errorf("ec imports %s: it may import nothing of ours", d)
+		}
+		if slices.Contains([]string{"net/http", "log/slog", "log", "github.com/prometheus/client_golang/prometheus"}, d) {
+			t.Errorf("ec imports %s: it does no network, logging or metrics", d)
+		}
+	}
+}
+
 // libraryEdges are the direct imports docs/architecture.md allows between parts: the S3
 // layer and the volume daemon run the data path in-process, and the compute daemon reads
 // images through a proxy of its own.

@@ -51,6 +51,8 @@ type S3 struct {
 	Meta      *metaclient.Client
 	// Server is the S3 front end itself, for tests that drive its background work.
 	Server *s3api.Server
+	// Proxy is its data path, for tests that give it storage policies' rings.
+	Proxy *proxy.Proxy
 	// CertPool trusts the server's certificate when TLS is on.
 	CertPool *x509.CertPool
 }
@@ -108,6 +110,7 @@ func StartS3(t testing.TB, opts S3Options) *S3 {
 	}
 	t.Cleanup(px.WaitBackground)
 	px.SetRing(st.Ring)
+	s.Proxy = px
 	verifier := s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: mc, TTL: time.Second})
 	scfg := s3api.DefaultServerConfig()
 	scfg.Logger = testutil.Logger(t).With("part", "s3api")

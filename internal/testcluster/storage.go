@@ -125,6 +125,7 @@ func (n *Node) start(ln net.Listener) {
 	cfg.MountCheck = false
 	cfg.ReplicationInterval = 0
 	cfg.AuditInterval = 0
+	cfg.ReconstructInterval = 0
 	cfg.AdvertiseAddr = n.Addr
 	cfg.Identity = n.id
 	srv, err := objectd.New(cfg, testutil.Logger(n.t).With("node", n.Addr), prometheus.NewRegistry())
@@ -219,4 +220,30 @@ func (s *Storage) Holds(ctx context.Context, n *Node, name string) bool {
 		}
 	}
 	return false
+}
+
+// PolicyRing builds another ring over the same devices with replicas replicas (an
+// erasure-coded policy's ring has K+M), for the proxy's SetPolicyRing. Nodes do not need
+// it: they keep its objects apart by the ring name requests carry.
+func (s *Storage) PolicyRing(t testing.TB, replicas int) *ring.Ring {
+	t.Helper()
+	b, err := ring.NewBuilder(ring.BuilderConfig{PartPower: s.Ring.PartPower(), Replicas: replicas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range s.Nodes {
+		for _, d := range n.Devices {
+			if _, err := b.Add(ring.Device{Region: 1, Zone: i + 1, Host: n.Addr, Name: d, Weight: 100}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := b.Rebalance(ring.RebalanceOptions{Seed: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Ring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

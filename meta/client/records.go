@@ -14,20 +14,45 @@ import (
 type ClusterConfig struct {
 	// HashSecret salts the ring's hash of object names (hex). It must never change once
 	// data is stored.
-	HashSecret string          `json:"hash_secret"`
-	Policies   []StoragePolicy `json:"policies"`
+	HashSecret string `json:"hash_secret"`
+	// Policies is unused: storage policies are records of their own in the config table
+	// (PolicyKeyPrefix), so that one can be created without rewriting this record.
+	Policies []StoragePolicy `json:"policies"`
 }
 
 // ConfigKey is the key of the ClusterConfig in TableConfig.
 const ConfigKey = "cluster"
 
-// StoragePolicy is a named placement rule, each with its own ring.
+// ECStorage is how one object version is erasure-coded: the ring holding its K+M
+// fragment archives (fragment i on the i-th device of its partition), the code and the
+// segment size. Opaque to meta.
+type ECStorage struct {
+	Ring         string `json:"ring"`
+	K            int    `json:"k"`
+	M            int    `json:"m"`
+	SegmentBytes int    `json:"segment_bytes"`
+}
+
+// StoragePolicy is a named way of storing objects, each on its own ring (table config,
+// key PolicyKeyPrefix + name; see policies.go). A bucket picks one when it is created and
+// keeps it.
 type StoragePolicy struct {
-	Name     string `json:"name"`
-	Replicas int    `json:"replicas,omitempty"`  // replicated policies
-	ECData   int    `json:"ec_data,omitempty"`   // erasure-coded policies: data fragments
-	ECParity int    `json:"ec_parity,omitempty"` // and parity fragments
-	Default  bool   `json:"default,omitempty"`
+	Name     string     `json:"name"`
+	Type     PolicyType `json:"type,omitempty"`      // "" is replicated
+	Replicas int        `json:"replicas,omitempty"`  // replicated policies
+	ECData   int        `json:"ec_data,omitempty"`   // erasure-coded policies: data fragments
+	ECParity int        `json:"ec_parity,omitempty"` // and parity fragments
+	// ECSegmentBytes is the EC segment size: objects are encoded one segment at a time.
+	ECSegmentBytes int `json:"ec_segment_bytes,omitempty"`
+	// ECSmallBytes: objects smaller than this in an EC policy's buckets are stored whole,
+	// replicated under the policy ECSmallPolicy, as fragments of them would cost more in
+	// headers and requests than they save in bytes.
+	ECSmallBytes  int64  `json:"ec_small_bytes,omitempty"`
+	ECSmallPolicy string `json:"ec_small_policy,omitempty"`
+	// Ring names the policy's ring in the rings table; "" is the policy's name.
+	Ring      string    `json:"ring,omitempty"`
+	Default   bool      `json:"default,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
 // RingVersion is a published ring (table rings, key = policy name).
@@ -91,9 +116,11 @@ const (
 
 // Bucket is an S3 bucket (table buckets, key = name).
 type Bucket struct {
-	Name       string     `json:"name"`
-	Owner      string     `json:"owner"`            // account ID
-	Policy     string     `json:"policy,omitempty"` // storage policy name; "" is the default
+	Name  string `json:"name"`
+	Owner string `json:"owner"` // account ID
+	// Policy names the bucket's storage policy, fixed at creation. "" is BuiltinPolicy (the
+	// buckets made before there were policies), not the current default.
+	Policy     string     `json:"policy,omitempty"`
 	Versioning Versioning `json:"versioning,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	// PublicAccess, when set, overrides what ACLs and the bucket policy grant to everyone.
@@ -126,6 +153,11 @@ type ObjectEntry struct {
 	// Data names where the version's bytes live in the ring when that is not the object's
 	// own name: versions of a versioned bucket each have their own. Opaque to meta.
 	Data string `json:"data,omitempty"`
+	// EC, when set, says the version's bytes are erasure-coded fragment archives on a
+	// storage policy's ring, and how; nil: whole copies on the object ring. It is fixed
+	// at the write, so objects keep how they were stored whatever their bucket's policy
+	// becomes, and small objects of an EC bucket (stored whole) say so by its absence.
+	EC *ECStorage `json:"ec,omitempty"`
 	// ACL is the version's ACL and, when not the bucket owner, its owner; nil: the bucket
 	// owner owns it with full control.
 	ACL *ACL `json:"acl,omitempty"`
@@ -167,12 +199,13 @@ type Upload struct {
 
 // Part is one uploaded part of an Upload (table upload_parts).
 type Part struct {
-	UploadID string    `json:"upload_id"`
-	Number   int       `json:"number"` // 1 to 10000
-	Size     int64     `json:"size"`
-	ETag     string    `json:"etag"`
-	Version  uint64    `json:"version"` // timestamp of the part's data on the storage nodes
-	Checksum *Checksum `json:"checksum,omitempty"`
+	UploadID string     `json:"upload_id"`
+	Number   int        `json:"number"` // 1 to 10000
+	Size     int64      `json:"size"`
+	ETag     string     `json:"etag"`
+	Version  uint64     `json:"version"` // timestamp of the part's data on the storage nodes
+	Checksum *Checksum  `json:"checksum,omitempty"`
+	EC       *ECStorage `json:"ec,omitempty"` // how the part is erasure-coded; nil: whole copies
 }
 
 func encodeJSON(v any) []byte {

@@ -145,6 +145,12 @@ func (c *Client) newRequest(ctx context.Context, method string, t Target, path s
 	if err != nil {
 		return nil, fmt.Errorf("objectd %s %s: %w", strings.ToLower(method), t.Host, err)
 	}
+	if t.Ring != "" && t.Ring != ObjectRing {
+		if err := CheckRing(t.Ring); err != nil {
+			return nil, err
+		}
+		req.Header.Set(HeaderRing, t.Ring)
+	}
 	return req, nil
 }
 

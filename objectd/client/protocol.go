@@ -45,6 +45,12 @@ const (
 	HeaderChecksum = "X-Stratus-Checksum"
 	// HeaderMetaPrefix prefixes user metadata headers; keys are case-insensitive.
 	HeaderMetaPrefix = "X-Stratus-Meta-"
+	// HeaderRing names the ring of the request's partition when it is not the object ring
+	// (a storage policy's ring, e.g. an erasure-coded one). The node keeps that ring's
+	// objects in a tree of their own, which its replicator and auditor do not walk: an
+	// erasure-coded policy's fragment archives differ from node to node, so copying one
+	// over another would destroy a fragment, and their repair is a reconstructor's job.
+	HeaderRing = "X-Stratus-Ring"
 	// HeaderError carries the error code of an error response (see ErrorCode).
 	HeaderError = "X-Stratus-Error"
 )
@@ -63,6 +69,9 @@ type Target struct {
 	Host      string // the node's "ip:port"
 	Device    string // device directory name, e.g. "sdb1"
 	Partition uint32 // ring partition
+	// Ring names the ring Partition is of, when not the object ring: each ring's objects
+	// are kept apart on a device (see HeaderRing). Object requests only.
+	Ring string
 }
 
 func (t Target) String() string { return fmt.Sprintf("%s/%s/%d", t.Host, t.Device, t.Partition) }
@@ -97,6 +106,31 @@ func CheckName(name string) error {
 func CheckDevice(dev string) error {
 	if dev == "" || dev == "." || dev == ".." || len(dev) > 255 || strings.ContainsAny(dev, "/\\\x00") {
 		return fmt.Errorf("%w: device name %q", ErrInvalid, dev)
+	}
+	return nil
+}
+
+// Metadata keys of an erasure-coded fragment archive stored as an object: its fragment
+// index and its code ("K+M/segment bytes"). The archive's header says the same; these let
+// a reader tell an archive from a whole object by its record.
+const (
+	MetaECIndex  = "x-stratus-ec-index"
+	MetaECLayout = "x-stratus-ec-layout"
+)
+
+// ObjectRing is the name of the object ring, whose objects requests without HeaderRing
+// address.
+const ObjectRing = "default"
+
+// CheckRing reports why name cannot be a ring's name in HeaderRing, or nil: 1-63 of a-z,
+// 0-9 and '-', as storage policy names.
+func CheckRing(name string) error {
+	ok := len(name) >= 1 && len(name) <= 63 && name[0] != '-'
+	for _, c := range name {
+		ok = ok && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-')
+	}
+	if !ok {
+		return fmt.Errorf("%w: ring name %q", ErrInvalid, name)
 	}
 	return nil
 }
