@@ -154,12 +154,20 @@ func (s *store) devLog(devDir string) (*devLog, error) {
 // of a device that never had a small object pay one stat.
 func (s *store) loadedLog(devDir string) (*devLog, error) {
 	s.logMu.Lock()
-	l := s.logs[devDir]
+	l, none := s.logs[devDir], s.noLog[devDir]
 	s.logMu.Unlock()
-	if l != nil {
+	if l != nil || none {
 		return l, nil
 	}
 	if _, err := s.fs.Stat(filepath.Join(devDir, logDir)); errors.Is(err, fs.ErrNotExist) {
+		if s.smallMax == 0 {
+			s.logMu.Lock()
+			if s.noLog == nil {
+				s.noLog = map[string]bool{}
+			}
+			s.noLog[devDir] = true
+			s.logMu.Unlock()
+		}
 		return nil, nil
 	}
 	return s.devLog(devDir)
