@@ -46,8 +46,8 @@ type store struct {
 	logs     map[string]*devLog // device directory → its log, once read
 	// noLog holds the devices found without a log while smallMax is 0: this process will
 	// never make one, so reads and writes need not look for it on disk again.
-	noLog map[string]bool
-	segMax   int64              // segment size; 0 means segmentMaxBytes (tests make it small)
+	noLog  map[string]bool
+	segMax int64 // segment size; 0 means segmentMaxBytes (tests make it small)
 	// compactHook, if set, is called at each step of a compaction (tests cut the power there).
 	compactHook func(step string)
 }
