@@ -197,27 +197,9 @@ var imageFilters = append([]string{"image-id", "name", "state", "image-type", "o
 // or amazon for the operators'), ExecutableBy.N (accepted; every visible image is
 // executable by the caller), filters, MaxResults (5 to 1000) and NextToken.
 func (s *Server) describeImages(ctx context.Context, c *call) (responder, error) {
-	ids, err := c.Params.list("ImageId")
+	ids, owners, fs, pg, err := c.Params.ownedListing(c.Action, "ImageId", "imagesSet", "ExecutableBy", imageFilters)
 	if err != nil {
 		return nil, err
-	}
-	owners, err := c.Params.list("Owner")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Params.list("ExecutableBy"); err != nil {
-		return nil, err
-	}
-	fs, err := c.Params.filters(imageFilters...)
-	if err != nil {
-		return nil, err
-	}
-	pg, err := c.Params.page(c.Action, 5, 1000)
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) > 0 && pg.Max > 0 {
-		return nil, errorf(ErrInvalidParameterCombination, "The parameter imagesSet cannot be used with the parameter maxResults")
 	}
 	all, err := s.meta.Images(ctx)
 	if err != nil {

@@ -298,3 +298,28 @@ func paginate[T any](action string, sorted []T, key func(T) string, pg page) ([]
 	}
 	return rest, ""
 }
+
+// ownedListing reads the parameters DescribeImages and DescribeSnapshots share: the IDs
+// (idParam.N, named setName in errors), Owner.N, an accepted-and-ignored sharing list
+// (ignoredParam.N), the filters, and a page of 5 to 1000 — which cannot go with IDs.
+func (p params) ownedListing(action, idParam, setName, ignoredParam string, known []string) (ids, owners []string, fs []filter, pg page, err error) {
+	if ids, err = p.list(idParam); err != nil {
+		return
+	}
+	if owners, err = p.list("Owner"); err != nil {
+		return
+	}
+	if _, err = p.list(ignoredParam); err != nil {
+		return
+	}
+	if fs, err = p.filters(known...); err != nil {
+		return
+	}
+	if pg, err = p.page(action, 5, 1000); err != nil {
+		return
+	}
+	if len(ids) > 0 && pg.Max > 0 {
+		err = errorf(ErrInvalidParameterCombination, "The parameter %s cannot be used with the parameter maxResults", setName)
+	}
+	return
+}

@@ -133,27 +133,9 @@ var snapshotFilters = append([]string{"snapshot-id", "volume-id", "status", "own
 // may name self or the caller's account (anything else lists nothing: no snapshot is
 // shared); RestorableBy.N is accepted and ignored for the same reason.
 func (s *Server) describeSnapshots(ctx context.Context, c *call) (responder, error) {
-	ids, err := c.Params.list("SnapshotId")
+	ids, owners, fs, pg, err := c.Params.ownedListing(c.Action, "SnapshotId", "snapshotSet", "RestorableBy", snapshotFilters)
 	if err != nil {
 		return nil, err
-	}
-	owners, err := c.Params.list("Owner")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Params.list("RestorableBy"); err != nil {
-		return nil, err
-	}
-	fs, err := c.Params.filters(snapshotFilters...)
-	if err != nil {
-		return nil, err
-	}
-	pg, err := c.Params.page(c.Action, 5, 1000)
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) > 0 && pg.Max > 0 {
-		return nil, errorf(ErrInvalidParameterCombination, "The parameter snapshotSet cannot be used with the parameter maxResults")
 	}
 	all, err := s.meta.Snapshots(ctx)
 	if err != nil {
