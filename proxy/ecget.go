@@ -19,7 +19,9 @@ import (
 // reading; rng nil means the whole object. It reads K+1 fragment archives at once — the
 // data fragments and one more — and decodes each segment from the first K intact
 // fragments to arrive, so one slow or failed node costs nothing; when too few remain it
-// asks the other nodes of the partition, from the segment reached. A range read fetches
+// asks the other nodes of the partition, from the segment reached. A fragment its primary
+// does not serve is looked for on the devices a write hands fragments off to
+// (ecPlacement.searchOrder), under ECHandoffName. A range read fetches
 // only the segments it spans. The first segment is decoded before GetEC returns, so an
 // object that cannot be read fails here (ErrNotFound when the nodes asked do not have the
 // version and none has a fragment of it, ErrUnavailable otherwise), not halfway through its body. The caller closes Body.
@@ -37,10 +39,13 @@ func (p *Proxy) GetEC(ctx context.Context, c ECCode, name string, version hlc.Ti
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", client.ErrRange, err)
 	}
-	targets, err := p.placeEC(c, name)
+	pl, err := p.placeECAll(c, name)
 	if err != nil {
 		return nil, err
 	}
+	targets := pl.primaries
+	var search []client.Target // where fragments kept off their primaries may be; on first need
+	var searchOnce sync.Once
 	whole := rng == nil || off == 0 && n == size
 	ctx, cancel := context.WithCancel(ctx)
 	var nodeErrs []error
@@ -59,13 +64,22 @@ func (p *Proxy) GetEC(ctx context.Context, c ECCode, name string, version hlc.Ti
 			if !hdr || alen != l.ArchiveSize() {
 				r = &client.Range{Offset: aoff, Length: alen}
 			}
-			obj, err := p.nodes.GetVersion(wctx, targets[i], name, version, r)
-			if err == nil && obj.Timestamp != version {
-				obj.Body.Close()
-				err = fmt.Errorf("%w: holds version %v, not %v", client.ErrNotFound, obj.Timestamp, version)
+			obj, err := p.getFragment(wctx, targets[i], name, version, r)
+			if err != nil {
+				// Not on its primary: perhaps on a handoff device, under its own name.
+				searchOnce.Do(func() { search = pl.searchOrder() })
+				hname := client.ECHandoffName(name, i)
+				for _, t := range search {
+					if t == targets[i] || wctx.Err() != nil {
+						continue
+					}
+					if hobj, herr := p.getFragment(wctx, t, hname, version, r); herr == nil {
+						obj, err = hobj, nil
+						break
+					}
+				}
 			}
 			p.m.replica(opGet, s, err, wd.fired.Load())
-			p.observeErr(err)
 			if err != nil {
 				wd.stop()
 				mu.Lock()
@@ -111,6 +125,17 @@ func (p *Proxy) GetEC(ctx context.Context, c ECCode, name string, version hlc.Ti
 	}
 	p.m.record(opGet, start, resultOK)
 	return &client.Object{Info: client.Info{Name: name, Timestamp: version, Length: size}, Range: client.Range{Offset: off, Length: n}, Body: body}, nil
+}
+
+// getFragment reads a range of version of the archive stored as name on t.
+func (p *Proxy) getFragment(ctx context.Context, t client.Target, name string, version hlc.Timestamp, r *client.Range) (*client.Object, error) {
+	obj, err := p.nodes.GetVersion(ctx, t, name, version, r)
+	if err == nil && obj.Timestamp != version {
+		obj.Body.Close()
+		err = fmt.Errorf("%w: holds version %v, not %v", client.ErrNotFound, obj.Timestamp, version)
+	}
+	p.observeErr(err)
+	return obj, err
 }
 
 func allNotFound(errs []error) bool {
