@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -64,18 +65,23 @@ func (p *Proxy) GetEC(ctx context.Context, c ECCode, name string, version hlc.Ti
 			if !hdr || alen != l.ArchiveSize() {
 				r = &client.Range{Offset: aoff, Length: alen}
 			}
-			obj, err := p.getFragment(wctx, targets[i], name, version, r)
+			obj, err := p.getFragment(wctx, targets[i], name, i, version, r)
 			if err != nil {
-				// Not on its primary: perhaps on a handoff device, under its own name.
+				// Not on its primary: perhaps on a handoff device, under its own name, or,
+				// after a ring change the reconstructor has not caught up with, on a
+				// device that was its primary, under the object's.
 				searchOnce.Do(func() { search = pl.searchOrder() })
 				hname := client.ECHandoffName(name, i)
+			look:
 				for _, t := range search {
-					if t == targets[i] || wctx.Err() != nil {
-						continue
-					}
-					if hobj, herr := p.getFragment(wctx, t, hname, version, r); herr == nil {
-						obj, err = hobj, nil
-						break
+					for _, n := range []string{hname, name} {
+						if t == targets[i] && n == name || wctx.Err() != nil {
+							continue
+						}
+						if hobj, herr := p.getFragment(wctx, t, n, i, version, r); herr == nil {
+							obj, err = hobj, nil
+							break look
+						}
 					}
 				}
 			}
@@ -127,12 +133,15 @@ func (p *Proxy) GetEC(ctx context.Context, c ECCode, name string, version hlc.Ti
 	return &client.Object{Info: client.Info{Name: name, Timestamp: version, Length: size}, Range: client.Range{Offset: off, Length: n}, Body: body}, nil
 }
 
-// getFragment reads a range of version of the archive stored as name on t.
-func (p *Proxy) getFragment(ctx context.Context, t client.Target, name string, version hlc.Timestamp, r *client.Range) (*client.Object, error) {
+// getFragment reads a range of version of fragment index's archive, stored as name on t.
+func (p *Proxy) getFragment(ctx context.Context, t client.Target, name string, index int, version hlc.Timestamp, r *client.Range) (*client.Object, error) {
 	obj, err := p.nodes.GetVersion(ctx, t, name, version, r)
 	if err == nil && obj.Timestamp != version {
 		obj.Body.Close()
 		err = fmt.Errorf("%w: holds version %v, not %v", client.ErrNotFound, obj.Timestamp, version)
+	} else if err == nil && obj.Meta[client.MetaECIndex] != strconv.Itoa(index) {
+		obj.Body.Close()
+		err = fmt.Errorf("%w: holds fragment %s, not %d", client.ErrNotFound, obj.Meta[client.MetaECIndex], index)
 	}
 	p.observeErr(err)
 	return obj, err
