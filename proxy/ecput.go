@@ -61,9 +61,11 @@ func (p *Proxy) placeEC(c ECCode, name string) ([]client.Target, error) {
 // (then runs commit, as Put does). A fragment whose node the proxy skips, or whose node
 // fails before the archive's first block is through, goes to a handoff device instead
 // (fragStream, handoffPicker) — another fragment's primary when the ring has no other
-// device left, so that one host down of three with 4+2 still takes writes. A node that
-// fails later or makes no progress for NodeTimeout is dropped and its fragment left
-// missing, for the reconstructor. The write needs ECDurable archives, and one more for
+// device left, so that one host down of three with 4+2 still takes writes. Each stream
+// has a queue (fragQueue), so a slow node trails without holding the others; one that
+// trails them by its whole queue for the post-quorum timeout, fails later, or makes no
+// progress for NodeTimeout is dropped and its fragment left missing, for the
+// reconstructor. The write needs ECDurable archives, and one more for
 // each device holding two, so that losing any one device leaves K. If the write or commit fails, the
 // archives stored get tombstones; a commit answering ErrOvertaken has them retracted too,
 // and PutEC succeeds with PutResult.Overtaken, as Put does.
@@ -111,6 +113,9 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 			s.wait()
 		}
 	}
+	// Each stream may trail the encoder by its share of MaxLagBytes (at least a block).
+	block := int64(ec.ChecksumSize + (c.SegmentBytes+c.K-1)/c.K)
+	newFragQueues(streams, int(max(1, int64(p.cfg.MaxLagBytes)/int64(n)/block)), p.postQuorumGrace(0), c.ECDurable())
 	enc, err := ec.NewEncoder(l, outs, c.ECDurable())
 	if err != nil {
 		abort(err)
@@ -144,8 +149,8 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 	}
 	finished := make(chan bool, n) // one per stream: whether it stored its archive
 	for _, s := range streams {
-		s.closeWithError(nil)
 		go func() {
+			s.closeWithError(nil) // once its queue is sent
 			a := s.wait()
 			finished <- a.err == nil
 		}()
@@ -187,7 +192,7 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 			var se *client.StatusError
 			res.DeletedAfter = errors.Is(herr, client.ErrNotFound) && errors.As(herr, &se) && se.Timestamp > ts
 		}
-		failed = append(failed, s.lost...)
+		failed = append(failed, s.failures()...)
 		if a.err == nil {
 			stored = append(stored, storedArchive{a.target, s.creq.Name})
 			if a.handoff {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 // drops the fragment, left to the reconstructor. A node that is down fails at once, so
 // its fragments go to handoffs before anything else was sent.
 type fragStream struct {
+	q *fragQueue // nil: Write sends synchronously
+
 	p       *Proxy
 	ctx     context.Context
 	index   int
@@ -96,9 +99,17 @@ func (s *fragStream) current() *fragAttempt {
 	return s.cur
 }
 
-// Write sends b to the current attempt, moving to a handoff if it failed and b is still
-// within the first block.
+// Write sends b to the stream: through its queue if it has one (fragQueue), else at once.
 func (s *fragStream) Write(b []byte) (int, error) {
+	if s.q != nil {
+		return s.q.put(b)
+	}
+	return s.send(b)
+}
+
+// send sends b to the current attempt, moving to a handoff if it failed and b is still
+// within the first block.
+func (s *fragStream) send(b []byte) (int, error) {
 	for {
 		a := s.current()
 		n, err := a.pw.Write(b)
@@ -135,8 +146,8 @@ func (s *fragStream) keep(b []byte) {
 // no device left, or the write is over.
 func (s *fragStream) failover(a *fragAttempt) bool {
 	for {
-		s.lost = append(s.lost, fmt.Errorf("fragment %d on %v: %w", s.index, a.target, a.err))
 		s.mu.Lock()
+		s.lost = append(s.lost, fmt.Errorf("fragment %d on %v: %w", s.index, a.target, a.err))
 		stopped := s.stopped
 		s.mu.Unlock()
 		if stopped || s.ctx.Err() != nil || s.replay == nil {
@@ -164,8 +175,22 @@ func (s *fragStream) failover(a *fragAttempt) bool {
 }
 
 // closeWithError ends the stream: no new attempt, and the current one sees err (nil: the
-// archive is complete).
+// archive is complete, once the queue is sent).
 func (s *fragStream) closeWithError(err error) {
+	if s.q != nil {
+		if err != nil {
+			s.q.fail(err)
+			s.mu.Lock()
+			s.stopped = true
+			a := s.cur
+			s.mu.Unlock()
+			a.pw.CloseWithError(err)
+		}
+		s.q.close()
+		if qerr := s.q.failure(); qerr != nil && err == nil {
+			err = qerr // dropped: the archive is not complete
+		}
+	}
 	s.mu.Lock()
 	s.stopped = true
 	a := s.cur
@@ -188,5 +213,22 @@ func (s *fragStream) wait() *fragAttempt {
 	}
 }
 
+// failures returns the errors of the attempts that failed and were replaced.
+func (s *fragStream) failures() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.lost)
+}
+
 // giveUp cancels the current attempt (it took too long after the others).
-func (s *fragStream) giveUp() { s.current().wd.stop() }
+func (s *fragStream) giveUp() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	if s.q != nil {
+		s.q.fail(errGivenUp)
+	}
+	s.current().wd.stop()
+}
+
+var errGivenUp = errors.New("given up on after the others stored their archives")
