@@ -34,6 +34,14 @@ func (s *Server) revertArchive(ctx context.Context, j reconJob, o *object, h ec.
 		rep.Errors++
 		return
 	default:
+		// Not at its primary. If the next fragment's device holds a deletion newer than
+		// this version, the primary missed it too: this archive takes the tombstone (which
+		// is carried to the primary) rather than bring a deleted object back there.
+		_, nerr := s.peers.Head(ctx, j.target((h.Index+1)%len(j.prims)), name)
+		if errors.Is(nerr, client.ErrNotFound) && errors.As(nerr, &se) && se.Timestamp > info.Timestamp {
+			s.adoptTombstone(j, info.Name, se.Timestamp, rep)
+			return
+		}
 		meta := maps.Clone(info.Meta)
 		if meta == nil {
 			meta = map[string]string{}

@@ -16,9 +16,9 @@ import (
 // ring, all at once, each bounded by NodeTimeout: the fragment archives of a version the
 // index no longer names go. A device holding a version at least as new keeps it (that is
 // not an error). A fragment whose primary fails its tombstone gets it on the handoff
-// device a write would have taken in its place (handoffPicker), under ECHandoffName: an
-// archive handed off while that node was down is superseded there, and the reconstructor
-// carries the tombstone to the primary when it is back. Archives on handoff devices that
+// devices a write would have taken in place of the failed primaries (handoffPicker), under
+// ECHandoffName: an archive handed off while that node was down is superseded there, and
+// the reconstructor carries the tombstone to the primary when it is back. Archives on handoff devices that
 // this does not reach are dropped by the reconstructor when it finds the tombstone on
 // their primary. It returns the failures, for the caller to log.
 func (p *Proxy) TombstonesEC(ctx context.Context, c ECCode, name string, ts hlc.Timestamp) error {
@@ -49,30 +49,42 @@ func (p *Proxy) TombstonesEC(ctx context.Context, c ECCode, name string, ts hlc.
 		})
 	}
 	wg.Wait()
-	var picker *handoffPicker
+	var failed []int
 	for i, err := range errs {
-		if err == nil {
-			continue
+		if err != nil {
+			failed = append(failed, i)
 		}
-		if picker == nil {
-			picker = p.newHandoffPicker(pl)
-			defer picker.close()
-			for j, err := range errs {
-				if err != nil && !slices.Contains(picker.failedHosts, pl.primaries[j].Host) {
-					picker.failedHosts = append(picker.failedHosts, pl.primaries[j].Host)
-				}
+	}
+	if len(failed) > 0 {
+		// A write with these primaries down put their fragments on the first devices the
+		// picker hands out, in whichever order its streams failed: each of those devices
+		// gets the tombstone of each of those fragments.
+		picker := p.newHandoffPicker(pl)
+		defer picker.close()
+		for _, i := range failed {
+			if h := pl.primaries[i].Host; !slices.Contains(picker.failedHosts, h) {
+				picker.failedHosts = append(picker.failedHosts, h)
 			}
 		}
-		for {
-			t, ok := picker.pick(pl.primaries[i].Host)
-			if !ok {
-				break
-			}
-			if herr := del(t, client.ECHandoffName(name, i)); herr == nil {
-				errs[i] = nil
-				break
+		var handoffs []client.Target
+		for range failed {
+			if t, ok := picker.pick(""); ok {
+				handoffs = append(handoffs, t)
 			}
 		}
+		var mu sync.Mutex
+		for _, i := range failed {
+			for _, t := range handoffs {
+				wg.Go(func() {
+					if del(t, client.ECHandoffName(name, i)) == nil {
+						mu.Lock()
+						errs[i] = nil
+						mu.Unlock()
+					}
+				})
+			}
+		}
+		wg.Wait()
 	}
 	return errors.Join(errs...)
 }

@@ -239,3 +239,44 @@ func TestECReadsAcrossRingChange(t *testing.T) {
 	}
 	t.Logf("%d of %d fragments moved", moved, 6*len(objs))
 }
+
+// TestECDeleteWithHostDown: an object written and deleted while a host is down: the
+// deletion of its two fragments goes where the write handed them off, superseding them
+// there; once the host is back, the reconstructor gives its devices the tombstone and
+// removes the handed-off ones, and no archive of the object is left.
+func TestECDeleteWithHostDown(t *testing.T) {
+	st, p := ecCluster(t, 3, 2)
+	r := st.PolicyRing(t, code42.K+code42.M)
+	body := payload(2*ecSegment+5, 41)
+	st.Nodes[0].Stop()
+	res, err := putEC(t, p, "b/gone", body)
+	if err != nil || res.Replicas != 6 {
+		t.Fatalf("put with a host down: %+v %v", res, err)
+	}
+	if err := p.TombstonesEC(ctxT(t), code42, "b/gone", p.Stamp()); err != nil {
+		t.Fatalf("delete with a host down: %v (the handoffs should have taken its tombstones)", err)
+	}
+	st.Nodes[0].Restart()
+	if _, err := readEC(t, p, "b/gone", res.Timestamp, int64(len(body)), nil); err == nil {
+		t.Fatal("deleted object readable")
+	}
+	rep := reconstructAll(t, st, r, 2)
+	if rep.Rebuilt != 0 || rep.Reverted != 0 {
+		t.Fatalf("passes rebuilt or moved archives of a deleted object: %+v", rep)
+	}
+	if files := archives(t, st); len(files) != 0 {
+		t.Fatalf("%d archives of a deleted object left: %v", len(files), files)
+	}
+	tombs := 0
+	for _, n := range st.Nodes {
+		m, _ := filepath.Glob(filepath.Join(n.Dir, "*", "objects-"+code42.Ring, "*", "*", "*", "*.ts"))
+		for _, f := range m {
+			if b, err := os.ReadFile(f); err == nil && !bytes.Contains(b, []byte(".ecf/")) {
+				tombs++
+			}
+		}
+	}
+	if tombs != 6 {
+		t.Fatalf("%d tombstones on the primaries, want 6", tombs)
+	}
+}
