@@ -55,6 +55,9 @@ type Config struct {
 	// erasure-coded policies' rings (reconstructor.go). Zero disables the background
 	// reconstructor (ReconstructOnce still works).
 	ReconstructInterval time.Duration `json:"reconstruct_interval"`
+	// ReconstructBytesPerSecond caps the bytes the reconstructor decodes, writes and pushes
+	// for rebuilds and reverts (0: no cap); its checksum checks go at the auditor's rate.
+	ReconstructBytesPerSecond int64 `json:"reconstruct_bytes_per_second"`
 
 	// AuditInterval is the pause between auditor passes. Zero disables the background auditor
 	// (AuditOnce still works).
@@ -161,6 +164,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("replication_interval (%v) must not be negative", c.ReplicationInterval)
 	case c.ReplicationConcurrency < 1 || c.ReplicationConcurrency > 256:
 		return fmt.Errorf("replication_concurrency (%d) must be between 1 and 256", c.ReplicationConcurrency)
+	case c.ReconstructBytesPerSecond < 0:
+		return fmt.Errorf("reconstruct_bytes_per_second (%d) must not be negative", c.ReconstructBytesPerSecond)
 	case c.ReplicationBytesPerSecond < 0:
 		return fmt.Errorf("replication_bytes_per_second (%d) must not be negative", c.ReplicationBytesPerSecond)
 	case c.ReplicationTimeout <= 0:

@@ -73,7 +73,8 @@
 // Objects of other rings than the object ring (client.HeaderRing: erasure-coded policies'
 // fragment archives) live in trees of their own, objects-<ring>/, which the replicator and
 // the auditor do not walk. The reconstructor (ReconstructOnce, reconstructor.go) heals them:
-// it verifies each archive, quarantines a corrupt one, and rebuilds a neighbour's missing
-// fragment from K others, with the rings SetPolicyRing gives it.
+// it verifies each archive, quarantines a corrupt one, rebuilds a neighbour's missing
+// fragment from K others, moves archives kept off their primary (handoffs, a ring change)
+// home, and carries and reaps tombstones, with the rings SetPolicyRing gives it.
 // These trees never use the small-object log: their versions are always files.
 package objectd

@@ -42,6 +42,8 @@ type metrics struct {
 	smallLiveBytes   *prometheus.GaugeVec // device
 	smallTotalBytes  *prometheus.GaugeVec // device
 	smallCompacted   prometheus.Counter
+
+	recon *reconMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -104,7 +106,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "smallobj_bytes", Help: "Bytes of small-object log segments, live and dead, by device (space amplification: this over live)."}, []string{"device"}),
 		smallCompacted: counter("smallobj_segments_compacted_total", "Small-object log segments rewritten and removed."),
 	}
-	for _, c := range []prometheus.Collector{m.smallBatches, m.smallBatchFrames, m.smallLiveBytes, m.smallTotalBytes, m.smallCompacted, m.requests, m.requestSeconds, m.writeBytes, m.readBytes,
+	m.recon = newReconMetrics(counter)
+	for _, c := range []prometheus.Collector{m.recon.passes, m.recon.passSeconds, m.recon.rebuilt, m.recon.reverted,
+		m.recon.tombsCarried, m.recon.tombsReaped, m.recon.bytes, m.recon.errors, m.recon.quarantined,
+		m.smallBatches, m.smallBatchFrames, m.smallLiveBytes, m.smallTotalBytes, m.smallCompacted, m.requests, m.requestSeconds, m.writeBytes, m.readBytes,
 		m.quarantined, m.ringVersion, m.replPasses, m.replPassSeconds, m.replParts, m.replObjects,
 		m.replBytes, m.replErrors, m.replHandoffs, m.auditObjects, m.auditBytes, m.auditPassSecs,
 		m.chunkWriteBytes, m.chunkReadBytes, m.chunkTorn, m.chunkSyncs, m.chunksOpen,

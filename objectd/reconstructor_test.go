@@ -77,11 +77,7 @@ func reconstructAll(t *testing.T, c *cluster) ReconstructReport {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum.Archives += rep.Archives
-		sum.Rebuilt += rep.Rebuilt
-		sum.Quarantined += rep.Quarantined
-		sum.Skipped += rep.Skipped
-		sum.Errors += rep.Errors
+		sum.add(rep)
 	}
 	return sum
 }

@@ -51,6 +51,7 @@ type Server struct {
 	replThrottle  *throttle
 	auditMu       sync.Mutex // one audit pass at a time
 	auditThrottle *throttle
+	reconThrottle *throttle // rebuilds and reverts of erasure-coded fragments
 
 	ringStat os.FileInfo // last ring file seen; used by the ring-watch loop only
 
@@ -117,6 +118,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		replWarnings:  newLogLimiter(time.Minute, now),
 		replThrottle:  newThrottle(cfg.ReplicationBytesPerSecond),
 		auditThrottle: newThrottle(cfg.AuditBytesPerSecond),
+		reconThrottle: newThrottle(cfg.ReconstructBytesPerSecond),
 		ready:         make(chan struct{}),
 	}
 	s.chunks = newChunkStore(s.store, logger, m, cfg.MaxOpenChunks, newLogLimiter(time.Minute, now), s.primaryHere)

@@ -49,9 +49,11 @@
 // object as K+M fragment archives in the format of package ec, fragment i on the i-th
 // device of the partition in the policy's ring, addressed to the node's tree for that ring
 // (client.Target.Ring). A write streams segment by segment and succeeds once K+1 archives
-// are stored (no handoffs for fragments yet); a read asks K+1 nodes at once, decodes each
-// segment from the first K intact fragments, asks the others when too few remain, and for
-// a range fetches only the segments it spans. See docs/policies.md.
+// are stored and losing any one device leaves K; a fragment whose node is down goes to a
+// handoff device under client.ECHandoffName (echandoff.go, ecstream.go). A read asks K+1
+// nodes at once, decodes each segment from the first K intact fragments, asks the others
+// when too few remain, looks for a fragment its primary lacks where writes hand them off,
+// and for a range fetches only the segments it spans. See docs/policies.md.
 //
 // Metrics (metrics.go, on Config.Registerer) count every request to a storage node by
 // operation and outcome (stratus_proxy_replica_requests_total{op,result}) with its

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 // reading; rng nil means the whole object. It reads K+1 fragment archives at once — the
 // data fragments and one more — and decodes each segment from the first K intact
 // fragments to arrive, so one slow or failed node costs nothing; when too few remain it
-// asks the other nodes of the partition, from the segment reached. A range read fetches
+// asks the other nodes of the partition, from the segment reached. A fragment its primary
+// does not serve is looked for on the devices a write hands fragments off to
+// (ecPlacement.searchOrder), under ECHandoffName. A range read fetches
 // only the segments it spans. The first segment is decoded before GetEC returns, so an
 // object that cannot be read fails here (ErrNotFound when the nodes asked do not have the
 // version and none has a fragment of it, ErrUnavailable otherwise), not halfway through its body. The caller closes Body.
@@ -37,10 +40,13 @@ func (p *Proxy) GetEC(ctx context.Context, c ECCode, name string, version hlc.Ti
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", client.ErrRange, err)
 	}
-	targets, err := p.placeEC(c, name)
+	pl, err := p.placeECAll(c, name)
 	if err != nil {
 		return nil, err
 	}
+	targets := pl.primaries
+	var search []client.Target // where fragments kept off their primaries may be; on first need
+	var searchOnce sync.Once
 	whole := rng == nil || off == 0 && n == size
 	ctx, cancel := context.WithCancel(ctx)
 	var nodeErrs []error
@@ -59,13 +65,27 @@ func (p *Proxy) GetEC(ctx context.Context, c ECCode, name string, version hlc.Ti
 			if !hdr || alen != l.ArchiveSize() {
 				r = &client.Range{Offset: aoff, Length: alen}
 			}
-			obj, err := p.nodes.GetVersion(wctx, targets[i], name, version, r)
-			if err == nil && obj.Timestamp != version {
-				obj.Body.Close()
-				err = fmt.Errorf("%w: holds version %v, not %v", client.ErrNotFound, obj.Timestamp, version)
+			obj, err := p.getFragment(wctx, targets[i], name, i, version, r)
+			if err != nil {
+				// Not on its primary: perhaps on a handoff device, under its own name, or,
+				// after a ring change the reconstructor has not caught up with, on a
+				// device that was its primary, under the object's.
+				searchOnce.Do(func() { search = pl.searchOrder() })
+				hname := client.ECHandoffName(name, i)
+			look:
+				for _, t := range search {
+					for _, n := range []string{hname, name} {
+						if t == targets[i] && n == name || wctx.Err() != nil {
+							continue
+						}
+						if hobj, herr := p.getFragment(wctx, t, n, i, version, r); herr == nil {
+							obj, err = hobj, nil
+							break look
+						}
+					}
+				}
 			}
 			p.m.replica(opGet, s, err, wd.fired.Load())
-			p.observeErr(err)
 			if err != nil {
 				wd.stop()
 				mu.Lock()
@@ -111,6 +131,20 @@ func (p *Proxy) GetEC(ctx context.Context, c ECCode, name string, version hlc.Ti
 	}
 	p.m.record(opGet, start, resultOK)
 	return &client.Object{Info: client.Info{Name: name, Timestamp: version, Length: size}, Range: client.Range{Offset: off, Length: n}, Body: body}, nil
+}
+
+// getFragment reads a range of version of fragment index's archive, stored as name on t.
+func (p *Proxy) getFragment(ctx context.Context, t client.Target, name string, index int, version hlc.Timestamp, r *client.Range) (*client.Object, error) {
+	obj, err := p.nodes.GetVersion(ctx, t, name, version, r)
+	if err == nil && obj.Timestamp != version {
+		obj.Body.Close()
+		err = fmt.Errorf("%w: holds version %v, not %v", client.ErrNotFound, obj.Timestamp, version)
+	} else if err == nil && obj.Meta[client.MetaECIndex] != strconv.Itoa(index) {
+		obj.Body.Close()
+		err = fmt.Errorf("%w: holds fragment %s, not %d", client.ErrNotFound, obj.Meta[client.MetaECIndex], index)
+	}
+	p.observeErr(err)
+	return obj, err
 }
 
 func allNotFound(errs []error) bool {

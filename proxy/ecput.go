@@ -58,9 +58,15 @@ func (p *Proxy) placeEC(c ECCode, name string) ([]client.Target, error) {
 // PutEC stores body (exactly req.Length bytes) erasure-coded under c: it encodes one
 // segment at a time (memory: about 2.5 segments, whatever the length) and streams fragment
 // archive i to the partition's i-th device, and returns once ECDurable archives are stored
-// (then runs commit, as Put does). A node that fails or makes no progress for NodeTimeout
-// is dropped and its fragment left missing: there are no handoffs for fragments yet, so
-// the write needs ECDurable of the K+M primaries. If the write or commit fails, the
+// (then runs commit, as Put does). A fragment whose node the proxy skips, or whose node
+// fails before the archive's first block is through, goes to a handoff device instead
+// (fragStream, handoffPicker) — another fragment's primary when the ring has no other
+// device left, so that one host down of three with 4+2 still takes writes. Each stream
+// has a queue (fragQueue), so a slow node trails without holding the others; one that
+// trails them by its whole queue for the post-quorum timeout, fails later, or makes no
+// progress for NodeTimeout is dropped and its fragment left missing, for the
+// reconstructor. The write needs ECDurable archives, and one more for
+// each device holding two, so that losing any one device leaves K. If the write or commit fails, the
 // archives stored get tombstones; a commit answering ErrOvertaken has them retracted too,
 // and PutEC succeeds with PutResult.Overtaken, as Put does.
 func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Reader, commit func(context.Context, PutResult) error) (PutResult, error) {
@@ -69,7 +75,7 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 	if err := l.Validate(); err != nil {
 		return PutResult{}, err
 	}
-	targets, err := p.placeEC(c, req.Name)
+	pl, err := p.placeECAll(c, req.Name)
 	if err != nil {
 		return PutResult{}, err
 	}
@@ -77,55 +83,39 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 	if ts == 0 {
 		ts = p.clock.Next()
 	}
-	n := len(targets)
-	pws := make([]*io.PipeWriter, n)
+	n := len(pl.primaries)
+	picker := p.newHandoffPicker(pl)
+	defer picker.close()
+	streams := make([]*fragStream, n)
 	outs := make([]io.Writer, n)
-	errs := make([]error, n)
-	dogs := make([]*watchdog, n)
-	superseded := make([]bool, n)
-	finished := make(chan bool, n) // one per stream: whether it stored its archive
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		pr, pw := io.Pipe()
-		pws[i] = pw
-		wctx, wd := newWatchdog(ctx, p.cfg.NodeTimeout)
-		dogs[i] = wd
-		outs[i] = kickWriter{pw, wd}
+	window := min(l.ArchiveSize(), int64(ec.HeaderSize+ec.ChecksumSize+(c.SegmentBytes+c.K-1)/c.K))
+	for i, t := range pl.primaries {
 		meta := map[string]string{client.MetaECIndex: strconv.Itoa(i), client.MetaECLayout: fmt.Sprintf("%d+%d/%d", c.K, c.M, c.SegmentBytes)}
-		creq := client.PutRequest{Name: req.Name, Timestamp: ts, Length: l.ArchiveSize(), ContentType: req.ContentType, Meta: meta}
-		wg.Go(func() {
-			defer wd.stop()
-			s := time.Now()
-			err := p.nodes.Put(wctx, t, creq, pr)
-			p.m.replica(opPut, s, err, wd.fired.Load())
-			p.observeErr(err)
-			var se *client.StatusError
-			if errors.As(err, &se) && se.Timestamp == ts {
-				err = nil // stored already: a retry of this very write
+		s := &fragStream{p: p, ctx: ctx, index: i, name: req.Name, ts: ts, window: window, picker: picker,
+			replay: make([]byte, 0, window),
+			creq:   client.PutRequest{Name: req.Name, Timestamp: ts, Length: l.ArchiveSize(), ContentType: req.ContentType, Meta: meta}}
+		streams[i], outs[i] = s, s
+		if p.lim.limited(t.Host) {
+			// A node the proxy skips gets no stream: its fragment starts on a handoff.
+			p.m.nodesSkipped.Inc()
+			if h, ok := picker.pick(t.Host); ok {
+				s.begin(h, true)
+				continue
 			}
-			if p.supersedes(err, ts) {
-				// The node holds a newer version: this write lost last-writer-wins there,
-				// which counts as done (as for a replicated write). Its fragment is not
-				// needed; take the rest of the stream so the encoder goes on.
-				superseded[i] = true
-				finished <- true
-				io.Copy(io.Discard, pr)
-				return
-			}
-			errs[i] = err
-			finished <- err == nil
-			if err == nil {
-				err = io.ErrClosedPipe // it needs no more bytes
-			}
-			pr.CloseWithError(err)
-		})
+		}
+		s.begin(t, false)
 	}
 	abort := func(err error) {
-		for _, pw := range pws {
-			pw.CloseWithError(err)
+		for _, s := range streams {
+			s.closeWithError(err)
 		}
-		wg.Wait()
+		for _, s := range streams {
+			s.wait()
+		}
 	}
+	// Each stream may trail the encoder by its share of MaxLagBytes (at least a block).
+	block := int64(ec.ChecksumSize + (c.SegmentBytes+c.K-1)/c.K)
+	newFragQueues(streams, int(max(1, int64(p.cfg.MaxLagBytes)/int64(n)/block)), p.postQuorumGrace(0), c.ECDurable())
 	enc, err := ec.NewEncoder(l, outs, c.ECDurable())
 	if err != nil {
 		abort(err)
@@ -157,8 +147,13 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 		p.m.record(opPut, start, resultError)
 		return PutResult{}, err
 	}
-	for _, pw := range pws {
-		pw.Close()
+	finished := make(chan bool, n) // one per stream: whether it stored its archive
+	for _, s := range streams {
+		go func() {
+			s.closeWithError(nil) // once its queue is sent
+			a := s.wait()
+			finished <- a.err == nil
+		}()
 	}
 	// Once ECDurable archives are stored, the rest get a grace period (as a replicated
 	// write's do) and are then given up on: a hung node must not hold up every write, and
@@ -175,37 +170,48 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 			}
 			continue
 		case <-grace:
-			for _, wd := range dogs {
-				wd.stop() // cancels the calls still out; a finished one's is stopped already
+			for _, s := range streams {
+				s.giveUp() // cancels the calls still out; a finished one's is stopped already
 			}
 		}
 		break
 	}
-	wg.Wait()
-	var stored []client.Target
+	var stored []storedArchive
 	var failed []error
-	for i, err := range errs {
-		if superseded[i] && !res.Superseded {
+	perDevice := map[string]int{}
+	most := 0 // the most archives on one device
+	for i, s := range streams {
+		a := s.wait()
+		if a.superseded && !res.Superseded {
 			res.Superseded = true
 			// A deletion newer than this write: the caller must not index it (see
 			// PutResult.DeletedAfter).
 			hctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
-			_, herr := p.nodes.Head(hctx, targets[i], req.Name)
+			_, herr := p.nodes.Head(hctx, pl.primaries[i], req.Name)
 			cancel()
 			var se *client.StatusError
 			res.DeletedAfter = errors.Is(herr, client.ErrNotFound) && errors.As(herr, &se) && se.Timestamp > ts
 		}
-		if err == nil {
-			stored = append(stored, targets[i])
+		failed = append(failed, s.failures()...)
+		if a.err == nil {
+			stored = append(stored, storedArchive{a.target, s.creq.Name})
+			if a.handoff {
+				stored[len(stored)-1].name = client.ECHandoffName(req.Name, i)
+			}
+			dev := a.target.Host + "/" + a.target.Device
+			perDevice[dev]++
+			most = max(most, perDevice[dev])
 		} else {
-			failed = append(failed, fmt.Errorf("fragment %d on %v: %w", i, targets[i], err))
+			failed = append(failed, fmt.Errorf("fragment %d on %v: %w", i, a.target, a.err))
 		}
 	}
 	res.Timestamp, res.Replicas = ts, len(stored)
-	if len(stored) < c.ECDurable() {
-		p.retract(ctx, req.Name, ts, stored)
+	// K+1 archives, so that one device lost leaves K: with two fragments on a device (a
+	// handoff on another fragment's primary), that takes one more.
+	if len(stored) < c.ECDurable() || len(stored)-most < c.K {
+		p.retractEC(ctx, ts, stored)
 		p.m.record(opPut, start, resultError)
-		return PutResult{}, &QuorumError{Op: "put", Want: c.ECDurable(), Got: len(stored), Errs: failed}
+		return PutResult{}, &QuorumError{Op: "put", Want: c.ECDurable() + max(most-1, 0), Got: len(stored), Errs: failed}
 	}
 	if len(failed) > 0 {
 		p.log.Warn("erasure-coded write stored without some fragments", "key", req.Name, "stored", len(stored), "of", n, "errs", errors.Join(failed...))
@@ -213,12 +219,12 @@ func (p *Proxy) PutEC(ctx context.Context, c ECCode, req PutRequest, body io.Rea
 	if commit != nil {
 		if err := commit(ctx, res); errors.Is(err, ErrOvertaken) {
 			// Lost last-writer-wins (see ErrOvertaken): retracted, but a success.
-			p.retract(ctx, req.Name, ts, stored)
+			p.retractEC(ctx, ts, stored)
 			res.Overtaken = true
 			p.m.record(opPut, start, resultOK)
 			return res, nil
 		} else if err != nil {
-			p.retract(ctx, req.Name, ts, stored)
+			p.retractEC(ctx, ts, stored)
 			p.m.record(opPut, start, resultError)
 			return PutResult{}, err
 		}
@@ -265,4 +271,32 @@ func (p *Proxy) supersedes(err error, ts hlc.Timestamp) bool {
 		now = p.clock.Now
 	}
 	return !se.Timestamp.Time().After(now())
+}
+
+// storedArchive is a fragment archive a write stored: on its primary under the object's
+// name, or on a handoff device under ECHandoffName.
+type storedArchive struct {
+	target client.Target
+	name   string
+}
+
+// retractEC writes tombstones just after ts over the archives of a write that is not to
+// be kept.
+func (p *Proxy) retractEC(ctx context.Context, ts hlc.Timestamp, stored []storedArchive) {
+	ctx = context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	for _, a := range stored {
+		wg.Go(func() {
+			start := time.Now()
+			dctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
+			defer cancel()
+			err := p.nodes.Delete(dctx, a.target, a.name, ts+1)
+			p.m.replica(opDelete, start, err, false)
+			p.observeErr(err)
+			if err != nil && !errors.Is(err, client.ErrConflict) {
+				p.log.Warn("tombstone of an unindexed write failed", "key", a.name, "node", a.target.Host, "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }

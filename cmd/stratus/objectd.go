@@ -106,6 +106,7 @@ objectd.Config.`,
 	f.DurationVar(&cfg.ReclaimAge, "reclaim-age", cfg.ReclaimAge, "how long tombstones are kept; longer than any replica can be away")
 	f.DurationVar(&cfg.ReplicationInterval, "replication-interval", cfg.ReplicationInterval, "pause between replication passes (0: off)")
 	f.IntVar(&cfg.ReplicationConcurrency, "replication-concurrency", cfg.ReplicationConcurrency, "partitions replicated at once")
+	f.Int64Var(&cfg.ReconstructBytesPerSecond, "reconstruct-bytes-per-second", cfg.ReconstructBytesPerSecond, "cap on bytes the fragment reconstructor decodes, writes and pushes (0: none)")
 	f.Int64Var(&cfg.ReplicationBytesPerSecond, "replication-bytes-per-second", cfg.ReplicationBytesPerSecond, "cap on bytes pushed to peers (0: none)")
 	f.DurationVar(&cfg.ReplicationTimeout, "replication-timeout", cfg.ReplicationTimeout, "deadline of each request to a peer")
 	f.DurationVar(&cfg.AuditInterval, "audit-interval", cfg.AuditInterval, "pause between auditor passes (0: off)")
