@@ -327,7 +327,8 @@ async function showVolumes() {
     if (r) { say("Volume " + r.id + " created.", true); refresh(); }
   } }, field("Size (GiB)", size), field("Availability zone", zone), field("From snapshot", fromSnap), h("button", { type: "submit" }, "Create volume"));
   const vols = h("div", { id: "volumes" }), snaps = h("div", { id: "snapshots" }), attach = h("div", {});
-  page("Volumes", h("section", { class: "card" }, h("h2", {}, "Create a volume"), create), attach, h("h2", {}, "Volumes"), vols, h("h2", {}, "Snapshots"), snaps);
+  page("Volumes", h("section", { class: "card" }, h("h2", {}, "Create a volume"), create), attach,
+    h("p", {}, h("button", { type: "button", class: "secondary", id: "refresh-volumes", onclick: () => refresh() }, "Refresh")), h("h2", {}, "Volumes"), vols, h("h2", {}, "Snapshots"), snaps);
   function attachForm(v) {
     const inst = h("input", { type: "text", id: "attach-instance", required: true });
     const dev = h("input", { type: "text", id: "attach-device", value: "/dev/sdf", required: true });
@@ -337,8 +338,12 @@ async function showVolumes() {
     } }, field("Instance ID", inst), field("Device", dev), h("button", { type: "submit" }, "Attach"))));
     inst.focus();
   }
+  const pending = new Set(["creating", "attaching", "detaching", "deleting", "pending"]);
   async function refresh() {
     const [vs, ss] = await Promise.all([act(() => api("GET", "/api/volumes")), act(() => api("GET", "/api/snapshots"))]);
+    // While something is changing state, look again shortly.
+    const busy = (vs || []).some(v => pending.has(v.state) || v.attachments.some(a => pending.has(a.state))) || (ss || []).some(s => pending.has(s.state));
+    if (busy) setTimeout(() => { if (location.hash === "#/volumes") refresh(); }, 1500);
     if (vs) {
       const hd = ["Volume", "Size", "State", "Attached to", "Actions"];
       vols.replaceChildren(table(hd, vs.map(v => row(hd, [v.id, v.size_gib + " GiB", v.state,
@@ -393,6 +398,7 @@ async function showInstances() {
   async function refresh() {
     const is = await act(() => api("GET", "/api/instances"));
     if (!is) return;
+    if (is.some(i => ["pending", "stopping", "shutting-down"].includes(i.state))) setTimeout(() => { if (location.hash === "#/instances") refresh(); }, 1500);
     const hd = ["Instance", "Type", "Image", "State", "Actions"];
     const action = (i, a, label) => h("button", { type: "button", class: a === "terminate" ? "danger" : "secondary", "aria-label": label + " " + i.id, onclick: async () => {
       if (a === "terminate" && !confirm("Terminate " + i.id + "?")) return;
