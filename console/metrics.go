@@ -21,7 +21,7 @@ type metricsSample struct {
 	requests   float64 // every *_requests_total
 	latencySum float64 // every *_request_duration_seconds_sum
 	latencyN   float64 // and _count
-	bytes      float64 // every *_bytes_total
+	bytes      float64 // every *read_bytes_total and *write_bytes_total: data stored and served
 	failed     []string
 }
 
@@ -125,7 +125,7 @@ func addTotals(r io.Reader, s *metricsSample) error {
 			s.latencySum += v
 		case strings.HasSuffix(name, "_request_duration_seconds_count"):
 			s.latencyN += v
-		case strings.HasSuffix(name, "_bytes_total"):
+		case strings.HasSuffix(name, "read_bytes_total") || strings.HasSuffix(name, "write_bytes_total"):
 			s.bytes += v
 		}
 	}

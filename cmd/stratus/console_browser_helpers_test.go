@@ -198,7 +198,8 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string, timeout time.
 		}
 		if time.Now().After(deadline) {
 			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("msg")||{}).textContent||""`))
-			t.Fatalf("%s: not within %v (page says %q; last error %v)", what, timeout, msg, err)
+			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + " " + ((document.getElementById("main")||{}).innerHTML||"").slice(0, 1500)`))
+			t.Fatalf("%s: not within %v (page says %q; last error %v)\npage: %s", what, timeout, msg, err, page)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

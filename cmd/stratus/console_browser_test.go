@@ -195,7 +195,10 @@ func TestConsoleVolumes(t *testing.T) {
 	waitFor(t, ctx, "the snapshot completed", `document.querySelector("#snapshots").textContent.includes("completed")`, 20*time.Second)
 	do(t, ctx, "create a volume from it", chromedp.Click(chromedp.CSS(`button[aria-label="Create volume from `+snap+`"]`)),
 		chromedp.Click(chromedp.CSS("#create-volume button[type=submit]")))
-	waitFor(t, ctx, "the volume from the snapshot", `document.getElementById("msg").textContent.startsWith("Volume vol-")`, 10*time.Second)
+	if v := eval[string](t, ctx, `document.getElementById("volume-snapshot").value`); v != snap {
+		t.Fatalf("the form's snapshot is %q, want %s", v, snap)
+	}
+	waitFor(t, ctx, "the volume from the snapshot", `document.getElementById("volumes").textContent.includes("(from `+snap+`)")`, 10*time.Second)
 	screenshot(t, ctx, artifactsDir(t), "volumes")
 	if !strings.HasPrefix(vol, "vol-") || !strings.HasPrefix(snap, "snap-") {
 		t.Fatalf("volume %q snapshot %q", vol, snap)
@@ -280,4 +283,49 @@ func TestConsoleAccessible(t *testing.T) {
 		t.Fatalf("Tab from the field went to %q, not its button", f)
 	}
 	t.Logf("focus trail: %v", trail)
+}
+
+// TestConsoleAdminPages: the admin sees the cluster's health and traffic charts, and makes
+// an account whose key then logs in.
+func TestConsoleAdminPages(t *testing.T) {
+	fx := consoleServer(t)
+	ctx := browserTab(t, 60*time.Second)
+	loginAs(t, ctx, fx.creds.ConsoleURL, fx.creds.AccessKey, fx.creds.SecretKey)
+	waitFor(t, ctx, "logged in", `document.querySelector("#bucket-name")`, 10*time.Second)
+	eval[chromedp.Void](t, ctx, `location.hash = "#/users"`)
+	waitFor(t, ctx, "the users page", `document.querySelector("#create-user") && document.querySelector("#users table")`, 10*time.Second)
+	do(t, ctx, "create an account", chromedp.SendKeys(chromedp.CSS("#user-name"), "carol"), chromedp.Click(chromedp.CSS("#create-user button[type=submit]")))
+	waitFor(t, ctx, "the new key", `document.getElementById("new-key-text")`, 10*time.Second)
+	waitFor(t, ctx, "carol listed", `document.getElementById("users").textContent.includes("carol")`, 10*time.Second)
+	text := eval[string](t, ctx, `document.getElementById("new-key-text").value`)
+	var key, secret string
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, "access key: "); ok {
+			key = v
+		}
+		if v, ok := strings.CutPrefix(line, "secret key: "); ok {
+			secret = v
+		}
+	}
+	screenshot(t, ctx, artifactsDir(t), "users")
+
+	// The overview: health from stratus status, charts once two samples are in (5 s apart).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		eval[chromedp.Void](t, ctx, `location.hash === "#/overview" ? route() : (location.hash = "#/overview")`)
+		waitFor(t, ctx, "the cluster's health", `document.getElementById("status").textContent.includes("Storage nodes")`, 10*time.Second)
+		if eval[bool](t, ctx, `document.querySelectorAll("#charts svg").length === 3 && document.getElementById("charts").textContent.includes("now ")`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no charts: %s", eval[string](t, ctx, `document.getElementById("charts").textContent`))
+		}
+		time.Sleep(time.Second)
+	}
+	screenshot(t, ctx, artifactsDir(t), "overview")
+
+	eval[chromedp.Void](t, ctx, `document.getElementById("logout").click()`)
+	waitFor(t, ctx, "logged out", `document.querySelector("#login-form")`, 10*time.Second)
+	loginAs(t, ctx, fx.creds.ConsoleURL, key, secret)
+	waitFor(t, ctx, "carol logged in", `document.getElementById("who").textContent === "carol"`, 10*time.Second)
 }

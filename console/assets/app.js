@@ -266,7 +266,9 @@ async function showBucket(bucket, params) {
 
 // sparkline draws values as an SVG polyline, with its last value as text.
 function sparkline(title, values, fmt) {
-  const w = 300, hgt = 80, max = Math.max(...values, 1e-9);
+  const peak = Math.max(...values, 0);
+  if (values.length === 1) values = [values[0], values[0]]; // one sample: a flat line
+  const w = 300, hgt = 80, max = Math.max(peak, 1e-9);
   const pts = values.map((v, i) => (values.length < 2 ? 0 : i * w / (values.length - 1)).toFixed(1) + "," + (hgt - 4 - v / max * (hgt - 8)).toFixed(1)).join(" ");
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
@@ -281,7 +283,7 @@ function sparkline(title, values, fmt) {
   line.setAttribute("stroke-width", "2");
   line.setAttribute("vector-effect", "non-scaling-stroke");
   svg.append(line);
-  return h("div", { class: "chart" }, h("h3", {}, title), svg, h("p", { class: "muted" }, values.length ? "now " + fmt(values[values.length - 1]) + ", peak " + fmt(max) : "no samples yet"));
+  return h("div", { class: "chart" }, h("h3", {}, title), svg, h("p", { class: "muted" }, values.length ? "now " + fmt(values[values.length - 1]) + ", peak " + fmt(peak) : "no samples yet"));
 }
 
 async function showOverview() {
@@ -295,7 +297,7 @@ async function showOverview() {
       charts.replaceChildren(
         sparkline("Requests per second", m.points.map(p => p.requests_per_second), v => v.toFixed(1) + "/s"),
         sparkline("Mean latency", m.points.map(p => p.mean_latency_seconds * 1000), v => v.toFixed(1) + " ms"),
-        sparkline("Bytes per second", m.points.map(p => p.bytes_per_second), v => bytes(v) + "/s"));
+        sparkline("Bytes stored and served per second", m.points.map(p => p.bytes_per_second), v => bytes(v) + "/s"));
       if (m.failing.length) charts.append(h("ul", { class: "problems" }, m.failing.map(f => h("li", {}, "metrics unreachable: " + f))));
     }
   }
@@ -346,7 +348,7 @@ async function showVolumes() {
     if (busy) setTimeout(() => { if (location.hash === "#/volumes") refresh(); }, 1500);
     if (vs) {
       const hd = ["Volume", "Size", "State", "Attached to", "Actions"];
-      vols.replaceChildren(table(hd, vs.map(v => row(hd, [v.id, v.size_gib + " GiB", v.state,
+      vols.replaceChildren(table(hd, vs.map(v => row(hd, [v.id + (v.snapshot_id ? " (from " + v.snapshot_id + ")" : ""), v.size_gib + " GiB", v.state,
         v.attachments.map(a => a.instance_id + " " + a.device + " (" + a.state + ")").join(", "), [
           v.attachments.length
             ? h("button", { type: "button", class: "secondary", "aria-label": "Detach " + v.id, onclick: async () => { if (await act(() => api("POST", "/api/volumes/" + enc(v.id) + "/detach"), "Detaching " + v.id + ".")) refresh(); } }, "Detach")
@@ -360,7 +362,7 @@ async function showVolumes() {
           } }, "Delete")]]))));
     }
     if (ss) {
-      fromSnap.replaceChildren(h("option", { value: "" }, "(empty volume)"), ss.map(s => h("option", { value: s.id }, s.id + " (" + s.size_gib + " GiB)")));
+      fromSnap.replaceChildren(h("option", { value: "" }, "(empty volume)"), ...ss.map(s => h("option", { value: s.id }, s.id + " (" + s.size_gib + " GiB)")));
       const hd = ["Snapshot", "Volume", "Size", "State", "Actions"];
       snaps.replaceChildren(table(hd, ss.map(s => row(hd, [s.id, s.volume_id, s.size_gib + " GiB", s.state + (s.progress ? " " + s.progress : ""), [
         h("button", { type: "button", class: "secondary", "aria-label": "Create volume from " + s.id, onclick: () => { fromSnap.value = s.id; size.value = s.size_gib; size.focus(); } }, "Create volume from it"),
@@ -388,8 +390,8 @@ async function showInstances() {
   const out = h("div", { id: "console-output" });
   page("Instances", h("section", { class: "card" }, h("h2", {}, "Launch an instance"), launch), h("p", {}, h("button", { type: "button", class: "secondary", onclick: () => refresh() }, "Refresh")), list, out);
   const [ims, ts, ks] = await Promise.all([act(() => api("GET", "/api/images")), act(() => api("GET", "/api/instance-types")), act(() => api("GET", "/api/keypairs"))]);
-  if (ims) image.replaceChildren(ims.filter(i => !i.type || i.type === "machine").map(i => h("option", { value: i.id }, i.id + " " + i.name)));
-  if (ts) type.replaceChildren(ts.map(t => h("option", { value: t, selected: t === "t3.nano" }, t)));
+  if (ims) image.replaceChildren(...ims.filter(i => !i.type || i.type === "machine").map(i => h("option", { value: i.id }, i.id + " " + i.name)));
+  if (ts) type.replaceChildren(...ts.map(t => h("option", { value: t, selected: t === "t3.nano" }, t)));
   if (ks) key.append(...ks.map(k => h("option", { value: k.name }, k.name)));
   async function showConsole(id) {
     const r = await act(() => api("GET", "/api/instances/" + enc(id) + "/console"));
