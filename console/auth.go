@@ -1,11 +1,19 @@
 package console
 
 import (
+	"errors"
+	"fmt"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"stratus/internal/sigv4"
 )
 
 const cookieName = "stratus_console"
@@ -66,6 +74,12 @@ func (s *Server) info(sess *session) sessionInfo {
 
 // login checks the key with a signed ListBuckets, which also names its account.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	// A JSON body: a cross-site form cannot send one without the browser asking first, so
+	// no other site can log a visitor in to an account of its choosing.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "log in with a JSON body")
+		return
+	}
 	var req loginRequest
 	if !readJSON(w, r, &req) {
 		return
@@ -75,16 +89,27 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "enter an access key and a secret key")
 		return
 	}
+	addr := sigv4.ClientAddr(r, nil)
+	if scope, wait := s.logins.Admit(req.AccessKey, addr, time.Now()); scope != "" {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins (by %s): try again in %d s", scope, int(wait.Seconds())+1))
+		return
+	}
 	cl := newClients(s.cfg, req.AccessKey, req.SecretKey)
 	ctx, cancel := s.callCtx(r)
 	defer cancel()
 	out, err := cl.s3.ListBuckets(ctx, &s3.ListBucketsInput{})
 	if err != nil {
+		var re *smithyhttp.ResponseError
+		if errors.As(err, &re) && (re.HTTPStatusCode() == http.StatusForbidden || re.HTTPStatusCode() == http.StatusUnauthorized) {
+			s.logins.Failed(req.AccessKey, addr, time.Now())
+		}
 		// The key is not logged, let alone the secret.
 		s.log.Info("console login refused", "err", apiMessage(err))
 		writeError(w, http.StatusUnauthorized, "login refused: "+apiMessage(err))
 		return
 	}
+	s.logins.Succeeded(req.AccessKey, addr, time.Now())
 	account := ""
 	if out.Owner != nil {
 		account = aws.ToString(out.Owner.ID)

@@ -29,6 +29,12 @@ type Config struct {
 	MetricsInterval time.Duration
 	// PartSize is the size of an upload's multipart parts; files up to it are one PUT.
 	PartSize int64
+	// LoginFailureLimit is how many failed logins a browser's address, and separately an
+	// access key, may have per LoginFailureWindow before the console refuses more. It sits
+	// below S3's own limit, which counts the console's address for every browser behind
+	// it, so one browser's guessing cannot lock the others out of logging in.
+	LoginFailureLimit  int
+	LoginFailureWindow time.Duration
 	// HTTPClient makes the API calls; its transport should have timeouts.
 	HTTPClient *http.Client
 	// CallTimeout bounds each API call but uploads and downloads (which last as long as
@@ -40,7 +46,8 @@ type Config struct {
 // DefaultConfig is a console with one-hour sessions and 8 MiB parts.
 func DefaultConfig() Config {
 	return Config{Region: "us-east-1", SessionTTL: time.Hour, AdminAccount: "admin",
-		MetricsInterval: 5 * time.Second, PartSize: 8 << 20, CallTimeout: 30 * time.Second}
+		MetricsInterval: 5 * time.Second, PartSize: 8 << 20, CallTimeout: 30 * time.Second,
+		LoginFailureLimit: 10, LoginFailureWindow: time.Minute}
 }
 
 // Admin is what the admin pages need from the cluster's operator tools.

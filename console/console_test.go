@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -85,6 +86,9 @@ func (b *browser) call(method, path string, body any, csrf string) (int, map[str
 		rd = bytes.NewReader(data)
 	}
 	req, _ := http.NewRequest(method, b.c.web.URL+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if csrf != "" {
 		req.Header.Set("X-CSRF-Token", csrf)
 	}
@@ -283,5 +287,89 @@ func TestUploadStreamsAndShares(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusLengthRequired {
 		t.Fatalf("upload without a length: %d", resp.StatusCode)
+	}
+}
+
+// TestLoginLimitsFailures: a browser that keeps guessing is refused by the console before
+// S3's own limit (which counts the console's one address for everyone) is spent, and a
+// login must be JSON, which no other site's form can send.
+func TestLoginLimitsFailures(t *testing.T) {
+	c := startConsole(t, func(cfg *Config) { cfg.LoginFailureLimit = 3 })
+	b := c.browser()
+	for i := range 3 {
+		if st, out, _ := b.login(c.s3.AccessKey, "guess"+strconv.Itoa(i)); st != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %v", i, st, out)
+		}
+	}
+	st, out, h := b.login(c.s3.AccessKey, "guess3")
+	if st != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(out["error"].(string), "too many failed logins") {
+		t.Fatalf("fourth guess: %d %v", st, out)
+	}
+	resp, err := http.Post(c.web.URL+"/api/login", "text/plain", strings.NewReader(`{"access_key":"a","secret_key":"b"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("a form-like login: %d", resp.StatusCode)
+	}
+}
+
+// TestPolicyPagingAndPage: a bucket policy goes in, comes back and goes away; listings
+// page; the page itself is served with a policy that lets it load only its own files.
+func TestPolicyPagingAndPage(t *testing.T) {
+	c := startConsole(t, nil)
+	b := c.browser()
+	b.login(c.s3.AccessKey, c.s3.SecretKey)
+	b.call("POST", "/api/buckets", map[string]string{"name": "paged"}, b.csrf)
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::paged/*"}]}`
+	if st, out, _ := b.call("PUT", "/api/buckets/paged/policy", map[string]string{"policy": policy}, b.csrf); st != http.StatusOK {
+		t.Fatalf("put policy: %d %v", st, out)
+	}
+	if st, out, _ := b.call("GET", "/api/buckets/paged/policy", nil, ""); st != http.StatusOK || !strings.Contains(out["policy"].(string), "s3:GetObject") {
+		t.Fatalf("get policy: %d %v", st, out)
+	}
+	if st, out, _ := b.call("PUT", "/api/buckets/paged/policy", map[string]string{"policy": "{not json"}, b.csrf); st != http.StatusBadRequest || !strings.Contains(out["error"].(string), "MalformedPolicy") {
+		t.Fatalf("a malformed policy: %d %v", st, out)
+	}
+	if st, _, _ := b.call("DELETE", "/api/buckets/paged/policy", nil, b.csrf); st != http.StatusOK {
+		t.Fatal(st)
+	}
+	if _, out, _ := b.call("GET", "/api/buckets/paged/policy", nil, ""); out["policy"] != "" {
+		t.Fatalf("policy after delete: %v", out)
+	}
+	for i := range 5 {
+		req, _ := http.NewRequest("PUT", c.web.URL+"/api/buckets/paged/upload?key=k"+strconv.Itoa(i), strings.NewReader("x"))
+		req.Header.Set("X-CSRF-Token", b.csrf)
+		resp, err := b.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var keys []string
+	token := ""
+	for pages := 0; pages < 10; pages++ {
+		_, out, _ := b.call("GET", "/api/buckets/paged/objects?max=2&token="+token, nil, "")
+		for _, o := range out["objects"].([]any) {
+			keys = append(keys, o.(map[string]any)["key"].(string))
+		}
+		next, _ := out["next_token"].(string)
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	if strings.Join(keys, ",") != "k0,k1,k2,k3,k4" {
+		t.Fatalf("paged listing: %v", keys)
+	}
+	resp, err := http.Get(c.web.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "/static/app.js") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Fatalf("the page: %s %q", page, resp.Header.Get("Content-Security-Policy"))
 	}
 }

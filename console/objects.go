@@ -84,7 +84,11 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, sess *session)
 	if out.ContentLength != nil {
 		h.Set("Content-Length", strconv.FormatInt(*out.ContentLength, 10))
 	}
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(key)}))
+	disp := mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(key)})
+	if disp == "" {
+		disp = "attachment" // a name the header cannot carry: the browser picks one
+	}
+	h.Set("Content-Disposition", disp)
 	h.Set("Cache-Control", "no-store")
 	if _, err := io.Copy(w, out.Body); err != nil {
 		s.log.Debug("console download cut short", "err", err)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"stratus/internal/sigv4"
 )
 
 //go:embed assets
@@ -20,6 +22,7 @@ type Server struct {
 	log      *slog.Logger
 	sessions *sessions
 	metrics  *metricsSampler
+	logins   *sigv4.FailureLimiter
 	mux      *http.ServeMux
 }
 
@@ -44,11 +47,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Region == "" {
 		cfg.Region = def.Region
 	}
+	if cfg.LoginFailureLimit == 0 {
+		cfg.LoginFailureLimit, cfg.LoginFailureWindow = def.LoginFailureLimit, def.LoginFailureWindow
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("part", "console"), sessions: newSessions(cfg.SessionTTL),
 		metrics: newMetricsSampler(cfg.MetricsURLs, cfg.HTTPClient), mux: http.NewServeMux()}
+	if cfg.LoginFailureLimit > 0 {
+		s.logins = sigv4.NewFailureLimiter(cfg.LoginFailureLimit, cfg.LoginFailureWindow, sigv4.DefaultMaxTracked)
+	}
 	s.routes()
 	return s, nil
 }
