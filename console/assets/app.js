@@ -395,7 +395,11 @@ async function showInstances() {
   if (ks) key.append(...ks.map(k => h("option", { value: k.name }, k.name)));
   async function showConsole(id) {
     const r = await act(() => api("GET", "/api/instances/" + enc(id) + "/console"));
-    if (r) { out.replaceChildren(h("h2", { tabindex: "-1" }, "Console output of " + id), h("pre", {}, r.output || "(nothing yet)")); out.querySelector("h2").focus(); }
+    if (!r) return;
+    const pre = h("pre", { tabindex: "0", "aria-label": "Console output of " + id }, r.output || "(nothing yet)");
+    out.replaceChildren(h("h2", { tabindex: "-1" }, "Console output of " + id), pre);
+    out.querySelector("h2").focus();
+    pre.scrollTop = pre.scrollHeight; // the newest lines
   }
   async function refresh() {
     const is = await act(() => api("GET", "/api/instances"));
