@@ -69,6 +69,24 @@ func TestConsoleInstances(t *testing.T) {
 	}
 	t.Logf("the page shows the guest's boot %v after the launch", time.Since(begin).Round(time.Millisecond))
 	screenshot(t, tab, artifactsDir(t), "instances")
+
+	// A volume attached to the instance and detached again, from the volumes page.
+	eval[chromedp.Void](t, tab, `location.hash = "#/volumes"`)
+	waitFor(t, tab, "the volumes page", `document.querySelector("#create-volume") && document.querySelector("#volumes table")`, 10*time.Second)
+	do(t, tab, "create a volume", chromedp.Click(chromedp.CSS("#create-volume button[type=submit]")))
+	waitFor(t, tab, "the volume", `document.getElementById("msg").textContent.startsWith("Volume vol-")`, 10*time.Second)
+	vol := eval[string](t, tab, `document.getElementById("msg").textContent.match(/vol-[0-9a-f]+/)[0]`)
+	waitFor(t, tab, "the volume listed", `document.querySelector('button[aria-label="Attach `+vol+`"]')`, 10*time.Second)
+	do(t, tab, "attach it", chromedp.Click(chromedp.CSS(`button[aria-label="Attach `+vol+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#attach-instance")),
+		chromedp.SendKeys(chromedp.CSS("#attach-instance"), id),
+		chromedp.Click(chromedp.CSS("#attach-form button[type=submit]")))
+	waitFor(t, tab, "attached", `document.getElementById("volumes").textContent.includes("`+id+` /dev/sdf (attached)")`, 60*time.Second)
+	screenshot(t, tab, artifactsDir(t), "volume-attached")
+	do(t, tab, "detach it", chromedp.Click(chromedp.CSS(`button[aria-label="Detach `+vol+`"]`)))
+	waitFor(t, tab, "detached", `document.querySelector('button[aria-label="Attach `+vol+`"]')`, 60*time.Second)
+	eval[chromedp.Void](t, tab, `location.hash = "#/instances"`)
+	waitFor(t, tab, "the instance listed", `document.querySelector('button[aria-label="Terminate `+id+`"]')`, 10*time.Second)
 	eval[chromedp.Void](t, tab, `window.confirm = () => true`)
 	do(t, tab, "terminate", chromedp.Click(chromedp.CSS(`button[aria-label="Terminate `+id+`"]`)))
 	waitFor(t, tab, "terminated", `document.getElementById("msg").textContent === "Terminate `+id+`."`, 20*time.Second)

@@ -334,7 +334,7 @@ async function showVolumes() {
   function attachForm(v) {
     const inst = h("input", { type: "text", id: "attach-instance", required: true });
     const dev = h("input", { type: "text", id: "attach-device", value: "/dev/sdf", required: true });
-    attach.replaceChildren(h("section", { class: "card" }, h("h2", {}, "Attach " + v.id), h("form", { class: "inline", onsubmit: async e => {
+    attach.replaceChildren(h("section", { class: "card" }, h("h2", {}, "Attach " + v.id), h("form", { class: "inline", id: "attach-form", onsubmit: async e => {
       e.preventDefault();
       if (await act(() => api("POST", "/api/volumes/" + enc(v.id) + "/attach", { instance_id: inst.value, device: dev.value }), "Attaching " + v.id + ".")) { attach.replaceChildren(); refresh(); }
     } }, field("Instance ID", inst), field("Device", dev), h("button", { type: "submit" }, "Attach"))));
