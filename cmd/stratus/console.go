@@ -34,6 +34,9 @@ type consoleFlags struct {
 	adminAccount string
 	tlsCert      string
 	tlsKey       string
+	// secureCookies marks the session cookie Secure without --tls-cert: behind an HTTPS
+	// reverse proxy.
+	secureCookies bool
 }
 
 func (f *consoleFlags) addFlags(cmd *cobra.Command) {
@@ -47,6 +50,7 @@ func (f *consoleFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.adminAccount, "admin-account", "admin", "account whose users see the admin pages (cluster status, users and keys)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve the console over HTTPS (cookies are then Secure)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fl.BoolVar(&f.secureCookies, "secure-cookies", false, "mark the session cookie Secure without --tls-cert (behind an HTTPS reverse proxy)")
 }
 
 func newConsoleCmd() *cobra.Command {
@@ -107,7 +111,7 @@ func startConsole(ctx context.Context, g *errgroup.Group, f consoleFlags, admin 
 	cfg.S3Endpoint, cfg.EC2Endpoint, cfg.Region = f.s3, f.ec2, f.region
 	cfg.SessionTTL, cfg.AdminAccount, cfg.Admin, cfg.MetricsURLs = f.sessionTTL, f.adminAccount, admin, f.metrics
 	cfg.HTTPClient, cfg.Logger = hc, slog.Default()
-	cfg.SecureCookies = f.tlsCert != ""
+	cfg.SecureCookies = f.tlsCert != "" || f.secureCookies
 	srv, err := console.New(cfg)
 	if err != nil {
 		return "", err
