@@ -8,7 +8,7 @@ BUILD_APT_PACKAGES ?= gcc pkg-config libvirt-dev
 # Debian packages the tests drive as real peers. libvirt-daemon-system-sysv comes with
 # libvirt-daemon-system so apt does not pull in systemd; busybox-static and the kernel of the
 # compute boot tests' guest are fetched by the tests themselves (apt-get download).
-APT_PACKAGES ?= awscli python3-boto3 s3cmd rclone qemu-utils libnbd-bin fio \
+APT_PACKAGES ?= awscli python3-boto3 s3cmd rclone qemu-utils libnbd-bin fio chromium \
 	libvirt-daemon-system libvirt-daemon-system-sysv qemu-system-x86 busybox-static
 
 # apt_install installs the packages named in $(1) that are missing, so a warm machine does

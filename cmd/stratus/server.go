@@ -54,6 +54,10 @@ type serverFlags struct {
 	ec2Listen string
 	// smallObjectMax is objectd.Config.SmallObjectMax for the storage node.
 	smallObjectMax int64
+	// consoleListen is the address of the web console; empty serves none.
+	consoleListen string
+	// consoleTTL is how long a console login lasts.
+	consoleTTL time.Duration
 	// compute runs instances on this machine when its domain type is set.
 	compute computeFlags
 	front   frontFlags
@@ -80,6 +84,8 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.IntVar(&f.partPower, "part-power", 10, "log2 of the ring's partition count, fixed on first start")
 	fl.StringVar(&f.metaListen, "meta-listen", "127.0.0.1:7400", "address of the meta catalog")
 	fl.StringVar(&f.ec2Listen, "ec2-listen", DefaultEC2Listen, "address of the EC2 API; empty: none")
+	fl.StringVar(&f.consoleListen, "console-listen", DefaultConsoleListen, "address of the web console; empty: none")
+	fl.DurationVar(&f.consoleTTL, "console-session-ttl", time.Hour, "how long a web console login lasts")
 	fl.StringVar(&f.nbdListen, "nbd-listen", "127.0.0.1:10809", "loopback address to serve attached volumes on over NBD; empty: none")
 	fl.StringVar(&f.volumeHost, "volume-host", defaultHost(), "this host's name in volume attachments (stratus volume attach ID --host)")
 	fl.StringVar(&f.storageHop, "storage-hop", "inproc", "how the proxy reaches the storage node: inproc, mtls or plain (benchmarks of the hop only)")
@@ -96,6 +102,7 @@ creates an admin account and prints its credentials (also saved in data/credenti
 type adminCredentials struct {
 	Endpoint    string `json:"endpoint"`
 	EC2Endpoint string `json:"ec2_endpoint,omitempty"`
+	ConsoleURL  string `json:"console_url,omitempty"`
 	Region      string `json:"region"`
 	AccessKey   string `json:"access_key"`
 	SecretKey   string `json:"secret_key"`
@@ -261,14 +268,19 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if err := startCompute(gctx, g, f, msrv.Addr(), local, ids[6], rg, reg); err != nil {
 		return err
 	}
+	consoleURL, err := serverConsole(gctx, g, f, endpoint, ec2Endpoint, &consoleAdmin{id: adminID, addrs: []string{msrv.Addr()}, mc: admin})
+	if err != nil {
+		return err
+	}
 	creds.Endpoint = endpoint
 	creds.EC2Endpoint = ec2Endpoint
+	creds.ConsoleURL = consoleURL
 	creds.Region = f.front.region
 	if err := writeJSONFile(filepath.Join(f.dataDir, "credentials.json"), creds); err != nil {
 		return err
 	}
 	ready(creds)
-	log.Info("stratus server ready", "s3", creds.Endpoint, "ec2", creds.EC2Endpoint, "meta", msrv.Addr(), "objectd", oln.Addr().String())
+	log.Info("stratus server ready", "s3", creds.Endpoint, "ec2", creds.EC2Endpoint, "console", creds.ConsoleURL, "meta", msrv.Addr(), "objectd", oln.Addr().String())
 	<-gctx.Done()
 	return g.Wait()
 }
@@ -348,6 +360,9 @@ func printWelcome(w io.Writer, dataDir, metaAddr, nbdAddr string, c adminCredent
 	ec2 := "  EC2 endpoint: off (--ec2-listen)\n"
 	if c.EC2Endpoint != "" {
 		ec2 = fmt.Sprintf("  EC2 endpoint: %s\n", c.EC2Endpoint)
+	}
+	if c.ConsoleURL != "" {
+		ec2 += fmt.Sprintf("  web console:  %s (log in with the keys below)\n", c.ConsoleURL)
 	}
 	fmt.Fprintf(w, `Stratus is running (data in %s).
 

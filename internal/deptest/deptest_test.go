@@ -93,3 +93,14 @@ func TestInternalIsNotProduct(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleIsAClient: the web console reaches the cluster only through the public S3 and
+// EC2 APIs (and the Admin its command gives it), so it imports no part of ours; only the
+// SigV4 package's failure limiter, for its own logins.
+func TestConsoleIsAClient(t *testing.T) {
+	for _, d := range deps(t, "stratus/console") {
+		if d != "stratus/console" && d != "stratus/internal/sigv4" && strings.HasPrefix(d, "stratus/") {
+			t.Errorf("console imports %s: it is a client of the public APIs only", d)
+		}
+	}
+}
