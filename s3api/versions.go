@@ -286,26 +286,22 @@ func (s *Server) codedParts(ctx context.Context, b meta.Bucket, key string, plai
 	return coded
 }
 
-// versionsOf lists every version of one key, newest first.
+// versionsOf lists every version of one key, newest first, page by page from the last
+// version of the page before: a key may have more versions than a page holds.
 func (s *Server) versionsOf(ctx context.Context, bucket, key string) []meta.ObjectEntry {
 	var out []meta.ObjectEntry
-	after := ""
+	var below uint64
 	for {
-		entries, more, err := s.meta.Index(bucket).ListObjectVersions(ctx, bucket, key, after, 1000)
+		entries, more, err := s.meta.Index(bucket).ListKeyVersions(ctx, bucket, key, below, 1000)
 		if err != nil {
 			s.log.Warn("list versions", "bucket", bucket, "err", err)
 			return out
 		}
-		for _, e := range entries {
-			if e.Key == key {
-				out = append(out, e)
-			}
-		}
-		// Versions of longer keys with this prefix follow; once past key, stop.
-		if !more || len(entries) == 0 || entries[len(entries)-1].Key != key {
+		out = append(out, entries...)
+		if !more || len(entries) == 0 {
 			return out
 		}
-		after = key
+		below = entries[len(entries)-1].Version
 	}
 }
 
@@ -574,7 +570,7 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	// The marker key's versions older than the marker come first; none of them is latest.
 	var entries []meta.ObjectEntry
 	if vidMarker != "" && versioned && strings.HasPrefix(keyMarker, prefix) {
-		entries, err = s.versionsAfter(ctx, rq.bucket, keyMarker, vidMarker)
+		entries, err = s.versionsAfter(ctx, rq.bucket, keyMarker, vidMarker, max+1)
 		if err != nil {
 			return err
 		}
@@ -609,9 +605,11 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	return writeXML(rq.w, http.StatusOK, out)
 }
 
-// versionsAfter lists the versions of key older than the one vid names ("null" for the
-// null version), newest first: where a page that ended in the middle of key goes on.
-func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string) ([]meta.ObjectEntry, error) {
+// versionsAfter lists up to limit versions of key older than the one vid names ("null"
+// for the null version), newest first: where a page that ended in the middle of key goes
+// on. It reads only as far as it returns, but for "null", which it must find first.
+func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string, limit int) ([]meta.ObjectEntry, error) {
+	idx := s.meta.Index(bucket)
 	var below uint64
 	if vid != nullVersion {
 		v, err := hlc.Parse(vid)
@@ -619,17 +617,31 @@ func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string) ([]
 			return nil, errorf(ErrInvalidArgument, "Invalid version id specified")
 		}
 		below = uint64(v)
-	}
-	all := s.versionsOf(ctx, bucket, key)
-	for i, e := range all {
-		if vid == nullVersion && versionID(e) == nullVersion || vid != nullVersion && e.Version < below {
-			if vid == nullVersion {
-				i++ // after the null version itself
+	} else {
+		found := false
+		for _, e := range s.versionsOf(ctx, bucket, key) {
+			if versionID(e) == nullVersion {
+				below, found = e.Version, true
+				break
 			}
-			return all[i:], nil
+		}
+		if !found {
+			return nil, nil
 		}
 	}
-	return nil, nil
+	var out []meta.ObjectEntry
+	for len(out) < limit {
+		entries, more, err := idx.ListKeyVersions(ctx, bucket, key, below, limit-len(out))
+		if err != nil {
+			return nil, dataError(err)
+		}
+		out = append(out, entries...)
+		if !more || len(entries) == 0 {
+			break
+		}
+		below = entries[len(entries)-1].Version
+	}
+	return out, nil
 }
 
 // setWrittenVersionHeader tells the client the ID of the version a write created, where
