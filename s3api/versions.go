@@ -589,13 +589,17 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	max, err := maxKeys(q)
+	max, err := maxKeys(q, negativeVersionsMaxKeys)
 	if err != nil {
 		return err
 	}
 	prefix, keyMarker, vidMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("version-id-marker")
 	if vidMarker != "" && keyMarker == "" {
 		return errorf(ErrInvalidArgument, "A version-id marker cannot be specified without a key marker.")
+	}
+	if _, err := hlc.Parse(vidMarker); vidMarker != "" && vidMarker != nullVersion && err != nil {
+		// Checked whatever the bucket holds, as S3 does, not only where the marker is used.
+		return errorf(ErrInvalidArgument, "Invalid version id specified")
 	}
 	enc, encName, err := encodingFn(q)
 	if err != nil {
