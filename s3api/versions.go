@@ -182,18 +182,14 @@ func (s *Server) commitWrite(ctx context.Context, g *writeGrant, e meta.ObjectEn
 	for attempt := 0; ; attempt++ {
 		w := meta.WriteTx{Entry: e, Versioned: t.versioned, BucketMod: g.mod}
 		if g.b.Versioning == meta.VersioningSuspended {
-			// The null version this write replaces is decided on the current entry as read
-			// before the history: another null write committed in between changes it, and
-			// this commit then lists again rather than leave two null versions.
-			cur, err := idx.GetObject(ctx, e.Bucket, e.Key)
-			if err != nil && !errors.Is(err, meta.ErrNotFound) {
+			nulls, curMod, newer, err := s.replacedNull(ctx, e.Bucket, e.Key, e.Version, attempt > 0)
+			if err != nil {
 				return nil, err
 			}
-			nulls, newer := s.nullVersions(ctx, e.Bucket, e.Key, e.Version)
 			if newer {
 				return nil, proxy.ErrOvertaken // a later null write replaced this one already
 			}
-			w.Drop, w.CheckCurrent, w.CurrentMod = nulls, true, cur.ModIndex
+			w.Drop, w.CheckCurrent, w.CurrentMod = nulls, true, curMod
 		}
 		res, err := idx.WriteTx(ctx, w)
 		if errors.Is(err, meta.ErrConflict) && attempt < maxNullRetries {
@@ -453,17 +449,16 @@ func (s *Server) addDeleteMarker(ctx context.Context, b meta.Bucket, key string,
 	for attempt := 0; ; attempt++ {
 		w := meta.WriteTx{Entry: marker, Versioned: true}
 		if suspended {
-			now, err := idx.GetObject(ctx, b.Name, key)
-			if err != nil && !errors.Is(err, meta.ErrNotFound) {
+			nulls, curMod, newer, err := s.replacedNull(ctx, b.Name, key, uint64(ts), attempt > 0)
+			if err != nil {
 				return marker, dataError(err)
 			}
-			var newer bool
-			w.CheckCurrent, w.CurrentMod = true, now.ModIndex
-			if w.Drop, newer = s.nullVersions(ctx, b.Name, key, uint64(ts)); newer {
+			if newer {
 				// A null write stamped after this delete replaced the null version
 				// already: it replaces this marker too, as a later write does.
 				return marker, nil
 			}
+			w.Drop, w.CheckCurrent, w.CurrentMod = nulls, true, curMod
 		}
 		_, err := idx.WriteTx(ctx, w)
 		if errors.Is(err, meta.ErrConflict) && suspended && attempt < maxNullRetries {
