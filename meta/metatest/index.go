@@ -119,25 +119,6 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 		if vers, more, err := idx.ListKeyVersions(ctx, "archive", "v.txt", 2, 10); err != nil || more || len(vers) != 1 || vers[0].Version != 1 {
 			t.Fatalf("key versions below 2 = %+v %v %v", vers, more, err)
 		}
-		// A write conditional on the current entry as read: refused once it changed.
-		cur, _ := idx.GetObject(ctx, "archive", "v.txt2")
-		w := client.WriteTx{Entry: client.ObjectEntry{Bucket: "archive", Key: "v.txt2", Version: 11}, Versioned: true,
-			CheckCurrent: true, CurrentMod: cur.ModIndex}
-		if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "archive", Key: "v.txt2", Version: 10}, true); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := idx.WriteTx(ctx, w); !errors.Is(err, client.ErrConflict) {
-			t.Fatalf("write on a changed current entry: %v, want ErrConflict", err)
-		}
-		cur, _ = idx.GetObject(ctx, "archive", "v.txt2")
-		w.CurrentMod = cur.ModIndex
-		if res, err := idx.WriteTx(ctx, w); err != nil || !res.Applied {
-			t.Fatalf("write on the current entry as read: %+v %v", res, err)
-		}
-		w.Entry.Key, w.Entry.Version, w.CurrentMod = "absent", 1, 0 // 0: no current entry
-		if _, err := idx.WriteTx(ctx, w); err != nil {
-			t.Fatalf("write on an absent entry: %v", err)
-		}
 	})
 	t.Run("multipart", func(t *testing.T) {
 		idx := newIndex("uploads")
