@@ -165,6 +165,11 @@ func (s *Server) copyObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if rq.r.Header.Get("X-Amz-Tagging-Directive") == "REPLACE" {
+		if err := s.authorizeWriteTags(rq, b, tags); err != nil {
+			return err
+		}
+	}
 	alg, err := copyChecksumAlgorithm(rq.r.Header, src)
 	if err != nil {
 		return err

@@ -100,18 +100,30 @@ func (s *Server) list(rq *request, prefix, delimiter, after string, max int) (li
 	}
 }
 
-// maxKeys reads max-keys: default and ceiling 1000.
-func maxKeys(q url.Values) (int, error) {
+// maxKeys reads max-keys: default and ceiling 1000. S3 reads it as a 32-bit integer and
+// refuses, as InvalidArgument, one that is not (a number past 2^31-1 included) and a
+// negative one, whose message the listing of versions words its own way (negative).
+func maxKeys(q url.Values, negative string) (int, error) {
 	v := q.Get("max-keys")
 	if v == "" {
 		return 1000, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, errorf(ErrInvalidArgument, "max-keys must be a non-negative integer.")
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		return 0, errorf(ErrInvalidArgument, "Provided max-keys not an integer or within integer range")
 	}
-	return min(n, 1000), nil
+	if n < 0 {
+		return 0, errorf(ErrInvalidArgument, negative)
+	}
+	return min(int(n), 1000), nil
 }
+
+// The messages S3 gives for a negative max-keys: ListObjects and ListObjectsV2 say the
+// range, ListObjectVersions says it is negative.
+const (
+	negativeMaxKeys         = "Argument maxKeys must be an integer between 0 and 2147483647"
+	negativeVersionsMaxKeys = "max-keys cannot be negative"
+)
 
 func encodingFn(q url.Values) (func(string) string, string, error) {
 	switch q.Get("encoding-type") {
@@ -139,7 +151,7 @@ func (s *Server) parseList(rq *request, q url.Values) (listRequest, error) {
 	if lr.bucket, err = s.authorize(rq.r.Context(), rq, "s3:ListBucket", ""); err != nil {
 		return lr, err
 	}
-	if lr.max, err = maxKeys(q); err != nil {
+	if lr.max, err = maxKeys(q, negativeMaxKeys); err != nil {
 		return lr, err
 	}
 	lr.enc, lr.encName, err = encodingFn(q)

@@ -149,6 +149,9 @@ func (s *Server) createUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.authorizeWriteTags(rq, b, tags); err != nil {
+		return err
+	}
 	ctype := rq.r.Header.Get("Content-Type")
 	if ctype == "" {
 		ctype = "binary/octet-stream"

@@ -141,6 +141,9 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.authorizeWriteTags(rq, b, tags); err != nil {
+		return err
+	}
 	body, err := checkedBody(rq.r.Header, rq.body, rq.length)
 	if err != nil {
 		return err

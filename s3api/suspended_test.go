@@ -9,8 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// TestSuspendedDeleteRemovesNullVersion: with versioning suspended, a DELETE adds a
-// delete marker and removes the null version for good; versions with IDs stay.
+// TestSuspendedDeleteRemovesNullVersion: with versioning suspended, a DELETE removes the
+// null version for good and puts a delete marker in its place, the new null version;
+// versions with IDs stay.
 func TestSuspendedDeleteRemovesNullVersion(t *testing.T) {
 	_, cl, ctx := withBucket(t, "susp")
 	b := aws.String("susp")
@@ -35,11 +36,13 @@ func TestSuspendedDeleteRemovesNullVersion(t *testing.T) {
 	if err != nil || !aws.ToBool(del.DeleteMarker) {
 		t.Fatalf("delete: %+v %v", del, err)
 	}
-	if _, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String("null")}); code(err) != "NoSuchVersion" {
-		t.Fatalf("null version after a suspended delete: %v, want NoSuchVersion", err)
+	// The marker is the null version now: reading it is refused as a marker's read is.
+	if _, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String("null")}); code(err) != "MethodNotAllowed" {
+		t.Fatalf("null version after a suspended delete: %v, want MethodNotAllowed (a delete marker)", err)
 	}
 	list, err := cl.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: b})
-	if err != nil || len(list.Versions) != 1 || len(list.DeleteMarkers) != 1 || *list.Versions[0].VersionId == "null" {
+	if err != nil || len(list.Versions) != 1 || len(list.DeleteMarkers) != 1 || *list.Versions[0].VersionId == "null" ||
+		*list.DeleteMarkers[0].VersionId != "null" {
 		t.Fatalf("versions after a suspended delete: %+v %v", list, err)
 	}
 	out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("k"), VersionId: list.Versions[0].VersionId})

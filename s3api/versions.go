@@ -55,7 +55,7 @@ func dataName(e meta.ObjectEntry) string {
 
 // versionID is the ID clients see for an entry.
 func versionID(e meta.ObjectEntry) string {
-	if e.Data == "" && !e.DeleteMarker {
+	if e.Data == "" && (!e.DeleteMarker || e.NullMarker) {
 		return nullVersion
 	}
 	return hlc.Timestamp(e.Version).String()
@@ -182,21 +182,25 @@ func (s *Server) commitWrite(ctx context.Context, g *writeGrant, e meta.ObjectEn
 	for attempt := 0; ; attempt++ {
 		w := meta.WriteTx{Entry: e, Versioned: t.versioned, BucketMod: g.mod}
 		if g.b.Versioning == meta.VersioningSuspended {
-			nulls, newer := s.nullVersions(ctx, e.Bucket, e.Key, e.Version)
+			nulls, curMod, newer, err := s.replacedNull(ctx, e.Bucket, e.Key, e.Version, attempt > 0)
+			if err != nil {
+				return nil, err
+			}
 			if newer {
 				return nil, proxy.ErrOvertaken // a later null write replaced this one already
 			}
-			w.Drop = nulls
+			w.Drop, w.CheckCurrent, w.CurrentMod = nulls, true, curMod
 		}
 		res, err := idx.WriteTx(ctx, w)
-		if errors.Is(err, meta.ErrConflict) && attempt < 3 {
-			// The bucket record changed (decide again), or a null version being dropped did
-			// (list again); otherwise the version is indexed already, which is an error.
+		if errors.Is(err, meta.ErrConflict) && attempt < maxNullRetries {
+			// The bucket record changed (decide again), or the current entry or a null
+			// version being dropped did (read again); otherwise the version is indexed
+			// already, which is an error.
 			changed, rerr := s.regrant(ctx, g)
 			if rerr != nil {
 				return nil, rerr
 			}
-			if changed || len(w.Drop) > 0 {
+			if changed || w.CheckCurrent {
 				continue
 			}
 		}
@@ -218,10 +222,10 @@ func (s *Server) commitWrite(ctx context.Context, g *writeGrant, e meta.ObjectEn
 }
 
 // nullVersions returns the null versions of key in the version history older than
-// version, and whether one is newer.
+// version (a null delete marker among them), and whether one is newer.
 func (s *Server) nullVersions(ctx context.Context, bucket, key string, version uint64) (older []meta.ObjectEntry, newer bool) {
 	for _, old := range s.versionsOf(ctx, bucket, key) {
-		if old.Data != "" || old.DeleteMarker {
+		if versionID(old) != nullVersion {
 			continue
 		}
 		if old.Version >= version {
@@ -286,26 +290,22 @@ func (s *Server) codedParts(ctx context.Context, b meta.Bucket, key string, plai
 	return coded
 }
 
-// versionsOf lists every version of one key, newest first.
+// versionsOf lists every version of one key, newest first, page by page from the last
+// version of the page before: a key may have more versions than a page holds.
 func (s *Server) versionsOf(ctx context.Context, bucket, key string) []meta.ObjectEntry {
 	var out []meta.ObjectEntry
-	after := ""
+	var below uint64
 	for {
-		entries, more, err := s.meta.Index(bucket).ListObjectVersions(ctx, bucket, key, after, 1000)
+		entries, more, err := s.meta.Index(bucket).ListKeyVersions(ctx, bucket, key, below, 1000)
 		if err != nil {
 			s.log.Warn("list versions", "bucket", bucket, "err", err)
 			return out
 		}
-		for _, e := range entries {
-			if e.Key == key {
-				out = append(out, e)
-			}
-		}
-		// Versions of longer keys with this prefix follow; once past key, stop.
-		if !more || len(entries) == 0 || entries[len(entries)-1].Key != key {
+		out = append(out, entries...)
+		if !more || len(entries) == 0 {
 			return out
 		}
-		after = key
+		below = entries[len(entries)-1].Version
 	}
 }
 
@@ -326,27 +326,33 @@ func (s *Server) resolve(ctx context.Context, w http.ResponseWriter, bucket, key
 		return e, dataError(err)
 	}
 	vid := q.Get("versionId")
+	var e meta.ObjectEntry
 	if vid == nullVersion {
 		if cur, err := idx.GetObject(ctx, bucket, key); err == nil && cur.Data == "" {
 			return cur, nil
 		}
-		for _, e := range s.versionsOf(ctx, bucket, key) {
-			if e.Data == "" && !e.DeleteMarker {
-				return e, nil
+		found := false
+		for _, v := range s.versionsOf(ctx, bucket, key) {
+			if versionID(v) == nullVersion { // a version, or a delete marker
+				e, found = v, true
+				break
 			}
 		}
-		return meta.ObjectEntry{}, ErrNoSuchVersion
-	}
-	v, err := hlc.Parse(vid)
-	if err != nil {
-		return meta.ObjectEntry{}, errorf(ErrInvalidArgument, "Invalid version id specified")
-	}
-	e, err := idx.GetObjectVersion(ctx, bucket, key, uint64(v))
-	if errors.Is(err, meta.ErrNotFound) {
-		return e, ErrNoSuchVersion
-	}
-	if err != nil {
-		return e, dataError(err)
+		if !found {
+			return meta.ObjectEntry{}, ErrNoSuchVersion
+		}
+	} else {
+		v, err := hlc.Parse(vid)
+		if err != nil {
+			return meta.ObjectEntry{}, errorf(ErrInvalidArgument, "Invalid version id specified")
+		}
+		e, err = idx.GetObjectVersion(ctx, bucket, key, uint64(v))
+		if errors.Is(err, meta.ErrNotFound) {
+			return e, ErrNoSuchVersion
+		}
+		if err != nil {
+			return e, dataError(err)
+		}
 	}
 	if e.DeleteMarker {
 		if w != nil {
@@ -368,13 +374,13 @@ func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Buck
 	bucket := b.Name
 	idx := s.meta.Index(bucket)
 	if vid == "" {
-		ts, err := s.addDeleteMarker(ctx, b, key, nil)
+		marker, err := s.addDeleteMarker(ctx, b, key, nil)
 		if err != nil {
 			return err
 		}
 		if h != nil {
 			h.Set("X-Amz-Delete-Marker", "true")
-			h.Set("X-Amz-Version-Id", ts.String())
+			h.Set("X-Amz-Version-Id", versionID(marker))
 		}
 		return nil
 	}
@@ -388,15 +394,24 @@ func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Buck
 	if err := deletable(e, s.now(), bypass); err != nil {
 		return err
 	}
-	gone, err := s.removeVersion(ctx, e, func() (meta.ObjectEntry, error) {
-		gone, err := idx.DeleteVersionIf(ctx, bucket, key, e.Version, s.unlockedVersion(bypass))
-		if errors.Is(err, meta.ErrNotFound) && e.Data == "" {
-			// A null version that never entered the history: it is the current entry.
-			err = idx.DeleteObject(ctx, bucket, key, uint64(s.data.Stamp()), false)
-			gone = e
+	if b.Versioning == meta.VersioningOff {
+		// No history: the null version is the current entry, deleted only while it is
+		// still the one resolved. A write that replaced it meanwhile comes after this
+		// delete, and stays.
+		if err := s.deleteCurrent(ctx, bucket, key, &e); err != nil && !errors.Is(err, meta.ErrConflict) {
+			return err
 		}
-		return gone, err
+		if h != nil {
+			h.Set("X-Amz-Version-Id", vid)
+		}
+		return nil
+	}
+	gone, err := s.removeVersion(ctx, e, func() (meta.ObjectEntry, error) {
+		return idx.DeleteVersionIf(ctx, bucket, key, e.Version, s.unlockedVersion(bypass))
 	})
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil // removed meanwhile (a null write replaces the null version): gone, as asked
+	}
 	if err != nil {
 		return err
 	}
@@ -409,40 +424,58 @@ func (s *Server) deleteVersioned(ctx context.Context, h http.Header, b meta.Buck
 	return nil
 }
 
-// addDeleteMarker puts a delete marker on key, stamped now, and with versioning suspended
-// removes the null version under it in the same transaction, as S3 does. With cur set it
-// does so only while cur is still the current entry (meta.ErrConflict otherwise).
-func (s *Server) addDeleteMarker(ctx context.Context, b meta.Bucket, key string, cur *meta.ObjectEntry) (hlc.Timestamp, error) {
+// addDeleteMarker puts a delete marker on key, stamped now, and returns it. With
+// versioning suspended the marker is the key's null version: it replaces the null version
+// there was (a version or a marker) in the same transaction, conditional on the current
+// entry and the replaced rows as read, so a null write committed in between makes it list
+// again instead of leaving two null versions; the replaced version's bytes then go. With
+// cur set it adds the marker only while cur is still the current entry (meta.ErrConflict
+// otherwise).
+func (s *Server) addDeleteMarker(ctx context.Context, b meta.Bucket, key string, cur *meta.ObjectEntry) (meta.ObjectEntry, error) {
 	ts := s.data.Stamp()
 	idx := s.meta.Index(b.Name)
+	suspended := b.Versioning == meta.VersioningSuspended
+	marker := meta.ObjectEntry{Bucket: b.Name, Key: key, Version: uint64(ts), DeleteMarker: true}
 	if cur != nil {
 		if err := idx.DeleteCurrentIf(ctx, *cur, uint64(ts), true); err != nil {
-			return ts, dataError(err)
+			return marker, dataError(err)
 		}
-		if b.Versioning == meta.VersioningSuspended {
+		if suspended {
 			s.dropNullVersion(ctx, b.Name, key, uint64(ts))
 		}
-		return ts, nil
+		return marker, nil
 	}
-	marker := meta.ObjectEntry{Bucket: b.Name, Key: key, Version: uint64(ts), DeleteMarker: true}
+	marker.NullMarker = suspended
 	for attempt := 0; ; attempt++ {
 		w := meta.WriteTx{Entry: marker, Versioned: true}
-		if b.Versioning == meta.VersioningSuspended {
-			w.Drop, _ = s.nullVersions(ctx, b.Name, key, uint64(ts))
+		if suspended {
+			nulls, curMod, newer, err := s.replacedNull(ctx, b.Name, key, uint64(ts), attempt > 0)
+			if err != nil {
+				return marker, dataError(err)
+			}
+			if newer {
+				// A null write stamped after this delete replaced the null version
+				// already: it replaces this marker too, as a later write does.
+				return marker, nil
+			}
+			w.Drop, w.CheckCurrent, w.CurrentMod = nulls, true, curMod
 		}
 		_, err := idx.WriteTx(ctx, w)
-		if errors.Is(err, meta.ErrConflict) && len(w.Drop) > 0 && attempt < 3 {
-			continue // a null version changed meanwhile: list again
+		if errors.Is(err, meta.ErrConflict) && suspended && attempt < maxNullRetries {
+			continue // the current entry or a null version changed meanwhile: read again
 		}
 		if errors.Is(err, meta.ErrConflict) {
 			if _, _, berr := s.meta.Bucket(ctx, b.Name); errors.Is(berr, meta.ErrNotFound) {
-				return ts, ErrNoSuchBucket
+				return marker, ErrNoSuchBucket
 			}
 		}
 		if err != nil {
-			return ts, dataError(err)
+			return marker, dataError(err)
 		}
-		return ts, nil
+		for _, old := range w.Drop {
+			s.dropNullData(ctx, old, nil)
+		}
+		return marker, nil
 	}
 }
 
@@ -461,6 +494,8 @@ func (s *Server) removeVersion(ctx context.Context, e meta.ObjectEntry, remove f
 	}
 	switch {
 	case gone.DeleteMarker:
+	case gone.Data == "":
+		s.dropNullData(ctx, gone, parts)
 	case gone.EC != nil:
 		s.dropReplaced(ctx, replacedData{ec: gone.EC, name: dataName(gone)}, s.data.Stamp())
 	default:
@@ -470,19 +505,20 @@ func (s *Server) removeVersion(ctx context.Context, e meta.ObjectEntry, remove f
 	return gone, nil
 }
 
-// dropNullVersion removes the null version of key, older than the delete marker at
-// before, from the history. Its bytes stay at the object's own name, unreachable, until
-// the next null write replaces them: a tombstone stamped now could land after such a
-// write and destroy it. Failures leave the version listed, never lose another, so they are
-// logged.
+// dropNullVersion removes the null version of key (a version or a null delete marker),
+// older than the delete marker at before, from the history, and then its bytes. Failures
+// leave the version listed, never lose another, so they are logged.
 func (s *Server) dropNullVersion(ctx context.Context, bucket, key string, before uint64) {
 	for _, old := range s.versionsOf(ctx, bucket, key) {
-		if old.Data != "" || old.DeleteMarker || old.Version >= before {
+		if versionID(old) != nullVersion || old.Version >= before {
 			continue
 		}
-		if _, err := s.meta.Index(bucket).DeleteVersionIf(ctx, bucket, key, old.Version, s.unlockedVersion(false)); err != nil {
+		gone, err := s.meta.Index(bucket).DeleteVersionIf(ctx, bucket, key, old.Version, s.unlockedVersion(false))
+		if err != nil {
 			s.log.Warn("drop the null version under a delete marker", "bucket", bucket, "err", err)
+			continue
 		}
+		s.dropNullData(ctx, gone, nil)
 	}
 }
 
@@ -548,13 +584,17 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	max, err := maxKeys(q)
+	max, err := maxKeys(q, negativeVersionsMaxKeys)
 	if err != nil {
 		return err
 	}
 	prefix, keyMarker, vidMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("version-id-marker")
 	if vidMarker != "" && keyMarker == "" {
 		return errorf(ErrInvalidArgument, "A version-id marker cannot be specified without a key marker.")
+	}
+	if _, err := hlc.Parse(vidMarker); vidMarker != "" && vidMarker != nullVersion && err != nil {
+		// Checked whatever the bucket holds, as S3 does, not only where the marker is used.
+		return errorf(ErrInvalidArgument, "Invalid version id specified")
 	}
 	enc, encName, err := encodingFn(q)
 	if err != nil {
@@ -574,7 +614,7 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	// The marker key's versions older than the marker come first; none of them is latest.
 	var entries []meta.ObjectEntry
 	if vidMarker != "" && versioned && strings.HasPrefix(keyMarker, prefix) {
-		entries, err = s.versionsAfter(ctx, rq.bucket, keyMarker, vidMarker)
+		entries, err = s.versionsAfter(ctx, rq.bucket, keyMarker, vidMarker, max+1)
 		if err != nil {
 			return err
 		}
@@ -609,9 +649,11 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	return writeXML(rq.w, http.StatusOK, out)
 }
 
-// versionsAfter lists the versions of key older than the one vid names ("null" for the
-// null version), newest first: where a page that ended in the middle of key goes on.
-func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string) ([]meta.ObjectEntry, error) {
+// versionsAfter lists up to limit versions of key older than the one vid names ("null"
+// for the null version), newest first: where a page that ended in the middle of key goes
+// on. It reads only as far as it returns, but for "null", which it must find first.
+func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string, limit int) ([]meta.ObjectEntry, error) {
+	idx := s.meta.Index(bucket)
 	var below uint64
 	if vid != nullVersion {
 		v, err := hlc.Parse(vid)
@@ -619,17 +661,31 @@ func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string) ([]
 			return nil, errorf(ErrInvalidArgument, "Invalid version id specified")
 		}
 		below = uint64(v)
-	}
-	all := s.versionsOf(ctx, bucket, key)
-	for i, e := range all {
-		if vid == nullVersion && versionID(e) == nullVersion || vid != nullVersion && e.Version < below {
-			if vid == nullVersion {
-				i++ // after the null version itself
+	} else {
+		found := false
+		for _, e := range s.versionsOf(ctx, bucket, key) {
+			if versionID(e) == nullVersion {
+				below, found = e.Version, true
+				break
 			}
-			return all[i:], nil
+		}
+		if !found {
+			return nil, nil
 		}
 	}
-	return nil, nil
+	var out []meta.ObjectEntry
+	for len(out) < limit {
+		entries, more, err := idx.ListKeyVersions(ctx, bucket, key, below, limit-len(out))
+		if err != nil {
+			return nil, dataError(err)
+		}
+		out = append(out, entries...)
+		if !more || len(entries) == 0 {
+			break
+		}
+		below = entries[len(entries)-1].Version
+	}
+	return out, nil
 }
 
 // setWrittenVersionHeader tells the client the ID of the version a write created, where

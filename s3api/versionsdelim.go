@@ -34,7 +34,7 @@ func (s *Server) listVersionsDelimited(rq *request, b meta.Bucket, out xmlVersio
 	if keyMarker != "" && commonPrefix(keyMarker, prefix, delimiter) == keyMarker {
 		after = keyMarker + maxKeyRune // the page before ended with this common prefix
 	} else if vidMarker != "" && versioned && strings.HasPrefix(keyMarker, prefix) {
-		rest, err := s.versionsAfter(ctx, rq.bucket, keyMarker, vidMarker)
+		rest, err := s.versionsAfter(ctx, rq.bucket, keyMarker, vidMarker, max+1)
 		if err != nil {
 			return err
 		}

@@ -48,6 +48,8 @@ type Index interface {
 	// ListObjectVersions lists the version history, newest version of each key first.
 	// after is a key; the listing restarts at the key after it.
 	ListObjectVersions(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
+	// ListKeyVersions lists one key's versions, newest first, from below a version (keyversions.go).
+	ListKeyVersions(ctx context.Context, bucket, key string, below uint64, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
 	// UpdateObject changes one version's index entry in place (its tags, ACL, retention …;
 	// never its data): update runs on the entry of bucket/key at version (0: the current
 	// version) as found in the current entry, the version history, or both, and the changed

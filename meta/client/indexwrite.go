@@ -18,6 +18,12 @@ type WriteTx struct {
 	// Drop are history rows removed in the same transaction, each only while unchanged
 	// since read (its ModIndex): the null version a suspended bucket's write replaces.
 	Drop []ObjectEntry
+	// CheckCurrent makes the commit fail with ErrConflict unless the key's current entry
+	// is still the row CurrentMod names (its ModIndex; 0: no row), so a write decided on
+	// what was current (the null version a suspended delete replaces) is not overtaken by
+	// another write committed in between.
+	CheckCurrent bool
+	CurrentMod   uint64
 }
 
 // WriteResult is what a committed WriteTx did.
@@ -47,6 +53,9 @@ func (g groupIndex) WriteTx(ctx context.Context, w WriteTx) (WriteResult, error)
 	}
 	ops[0].ReturnPrev = true
 	ops = append(ops, BucketCheck(e.Bucket, w.BucketMod))
+	if w.CheckCurrent {
+		ops = append(ops, Op{Kind: OpCheck, Table: TableObjects, Key: objectKey(e.Bucket, e.Key), Cond: CondModIndex, ModIndex: w.CurrentMod})
+	}
 	for _, d := range w.Drop {
 		if d.Bucket != e.Bucket || d.Key != e.Key || d.ModIndex == 0 {
 			return WriteResult{}, fmt.Errorf("%w: drop of %s/%s version %d with the write of %s/%s", ErrBadRequest, d.Bucket, d.Key, d.Version, e.Bucket, e.Key)

@@ -149,7 +149,10 @@ type ObjectEntry struct {
 	ContentType  string            `json:"content_type,omitempty"`
 	UserMeta     map[string]string `json:"user_meta,omitempty"`
 	DeleteMarker bool              `json:"delete_marker,omitempty"`
-	Checksum     *Checksum         `json:"checksum,omitempty"` // x-amz-checksum-*, if one was given or asked for
+	// NullMarker is set on a delete marker written with versioning suspended: it is the
+	// key's null version (its ID is "null"), which the next null write or delete replaces.
+	NullMarker bool      `json:"null_marker,omitempty"`
+	Checksum   *Checksum `json:"checksum,omitempty"` // x-amz-checksum-*, if one was given or asked for
 	// Data names where the version's bytes live in the ring when that is not the object's
 	// own name: versions of a versioned bucket each have their own. Opaque to meta.
 	Data string `json:"data,omitempty"`

@@ -90,6 +90,35 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 		if err != nil || old.ETag != "2" {
 			t.Fatalf("get version 2 = %+v, %v", old, err)
 		}
+		// One key's versions alone, page by page from below a version: a longer key with
+		// this one as prefix never comes back.
+		if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "archive", Key: "v.txt2", Version: 9, ETag: "9"}, true); err != nil {
+			t.Fatal(err)
+		}
+		var got []uint64
+		var below uint64
+		for page := 0; ; page++ {
+			vers, more, err := idx.ListKeyVersions(ctx, "archive", "v.txt", below, 3)
+			if err != nil || page > 3 || len(vers) > 3 {
+				t.Fatalf("key versions page %d: %+v %v", page, vers, err)
+			}
+			for _, e := range vers {
+				if e.Key != "v.txt" || e.ModIndex == 0 {
+					t.Fatalf("key versions: %+v", e)
+				}
+				got = append(got, e.Version)
+			}
+			if !more || len(vers) == 0 {
+				break
+			}
+			below = vers[len(vers)-1].Version
+		}
+		if fmt.Sprint(got) != "[4 3 2 1]" {
+			t.Fatalf("key versions = %v, want [4 3 2 1]", got)
+		}
+		if vers, more, err := idx.ListKeyVersions(ctx, "archive", "v.txt", 2, 10); err != nil || more || len(vers) != 1 || vers[0].Version != 1 {
+			t.Fatalf("key versions below 2 = %+v %v %v", vers, more, err)
+		}
 	})
 	t.Run("multipart", func(t *testing.T) {
 		idx := newIndex("uploads")
