@@ -66,6 +66,7 @@ type Client struct {
 	http *http.Client
 
 	comb combiner
+	wire wireChoice
 
 	gets, lists, applies atomic.Uint64 // catalog calls made, see Calls
 
@@ -155,12 +156,14 @@ func (c *Client) failed(addr, leader string) {
 }
 
 // call sends req to path and decodes the reply into resp, retrying on leader change and
-// transport errors. extra lengthens each attempt's deadline (for long polls).
+// transport errors. extra lengthens each attempt's deadline (for long polls). Bodies with a
+// binary form (see EncodeBinary) go binary unless the cluster was found not to speak it.
 func (c *Client) call(ctx context.Context, method, path string, req, resp any, extra time.Duration) error {
 	var body []byte
+	bin := false
 	if req != nil {
 		var err error
-		if body, err = json.Marshal(req); err != nil {
+		if body, bin, err = c.encode(req); err != nil {
 			return fmt.Errorf("encode %s: %w", path, err)
 		}
 	}
@@ -170,7 +173,7 @@ func (c *Client) call(ctx context.Context, method, path string, req, resp any, e
 	var lastErr error
 	for {
 		addr := c.endpoint()
-		err := c.attempt(ctx, addr, method, path, body, resp, extra)
+		err := c.attempt(ctx, addr, method, path, body, bin, resp, extra)
 		if err == nil {
 			return nil
 		}
@@ -178,6 +181,16 @@ func (c *Client) call(ctx context.Context, method, path string, req, resp any, e
 		leader := ""
 		if errors.As(err, &se) {
 			leader = se.Leader
+		}
+		if bin && se != nil && refusedBinary(se) {
+			// A node from before the binary form (a rolling upgrade): speak JSON for a while
+			// and resend at once; the node has not acted on a body it could not parse.
+			c.wire.binaryOff()
+			if body, err = json.Marshal(req); err != nil {
+				return fmt.Errorf("encode %s: %w", path, err)
+			}
+			bin = false
+			continue
 		}
 		if !retriable(err) && (se != nil || errors.Is(err, ErrUnauthenticated)) {
 			return err
@@ -197,7 +210,17 @@ func (c *Client) call(ctx context.Context, method, path string, req, resp any, e
 	}
 }
 
-func (c *Client) attempt(ctx context.Context, addr, method, path string, body []byte, resp any, extra time.Duration) error {
+// encode returns req's body, binary if it has that form and the cluster speaks it.
+func (c *Client) encode(req any) (body []byte, bin bool, err error) {
+	if c.wire.binaryOn() && HasBinaryForm(req) {
+		body, err = EncodeBinary(req)
+		return body, err == nil, err
+	}
+	body, err = json.Marshal(req)
+	return body, false, err
+}
+
+func (c *Client) attempt(ctx context.Context, addr, method, path string, body []byte, bin bool, resp any, extra time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout+extra)
 	defer cancel()
 	var rd io.Reader
@@ -208,7 +231,14 @@ func (c *Client) attempt(ctx context.Context, addr, method, path string, body []
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	if bin {
+		hreq.Header.Set("Content-Type", ContentTypeBinary)
+	} else {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	if bin || (resp != nil && HasBinaryForm(resp) && c.wire.binaryOn()) {
+		hreq.Header.Set("Accept", ContentTypeBinary+", application/json")
+	}
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", addr, path, transportError(err))
@@ -228,7 +258,13 @@ func (c *Client) attempt(ctx context.Context, addr, method, path string, body []
 	if resp == nil {
 		return nil
 	}
-	if err := json.Unmarshal(data, resp); err != nil {
+	// The reply's own type decides: a node that does not speak the binary form answers JSON.
+	if hresp.Header.Get("Content-Type") == ContentTypeBinary {
+		err = DecodeBinary(data, resp)
+	} else {
+		err = json.Unmarshal(data, resp)
+	}
+	if err != nil {
 		return fmt.Errorf("%s %s: decode reply: %w", addr, path, err)
 	}
 	return nil

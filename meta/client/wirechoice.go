@@ -1,0 +1,28 @@
+package client
+
+import (
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// binaryRetry is how long a client speaks JSON after a node refused a binary body, before it
+// tries the binary form again: long enough not to pay a refused request per call during a
+// rolling upgrade, short enough to switch soon after the last node is upgraded.
+const binaryRetry = time.Minute
+
+// wireChoice remembers whether the cluster was found not to speak the binary form.
+type wireChoice struct {
+	offUntil atomic.Int64 // unix nanoseconds; binary is off before then
+}
+
+func (w *wireChoice) binaryOn() bool { return time.Now().UnixNano() >= w.offUntil.Load() }
+
+func (w *wireChoice) binaryOff() { w.offUntil.Store(time.Now().Add(binaryRetry).UnixNano()) }
+
+// refusedBinary reports whether a node answered a binary body as a node before the binary
+// form does: it tried to read the body as JSON and failed. The body was not acted on.
+func refusedBinary(se *ServerError) bool {
+	return se.Code == CodeBadRequest && strings.Contains(se.Message, "decode request") &&
+		strings.Contains(se.Message, "invalid character")
+}
