@@ -175,7 +175,7 @@ func decode(body reqBody, v any) error {
 }
 
 func (s *Server) readBody(r *http.Request) (reqBody, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, client.MaxBodyBytes+1))
+	body, err := client.ReadBody(r.Body, r.ContentLength)
 	if err != nil {
 		return reqBody{}, fmt.Errorf("%w: read request: %v", ErrBadRequest, err)
 	}

@@ -244,7 +244,7 @@ func (c *Client) attempt(ctx context.Context, addr, method, path string, body []
 		return fmt.Errorf("%s %s: %w", addr, path, transportError(err))
 	}
 	defer hresp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(hresp.Body, MaxBodyBytes+1))
+	data, err := ReadBody(hresp.Body, hresp.ContentLength)
 	if err != nil {
 		return fmt.Errorf("%s %s: read reply: %w: %v", addr, path, ErrUnavailable, err)
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"io"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,4 +26,16 @@ func (w *wireChoice) binaryOff() { w.offUntil.Store(time.Now().Add(binaryRetry).
 func refusedBinary(se *ServerError) bool {
 	return se.Code == CodeBadRequest && strings.Contains(se.Message, "decode request") &&
 		strings.Contains(se.Message, "invalid character")
+}
+
+// ReadBody reads a request or reply body of at most MaxBodyBytes (one more byte if it is
+// longer, so the caller can refuse it), in a single allocation when its length is known: a
+// list page is hundreds of kilobytes, which io.ReadAll would grow into by doubling.
+func ReadBody(r io.Reader, length int64) ([]byte, error) {
+	if length < 0 || length > MaxBodyBytes {
+		return io.ReadAll(io.LimitReader(r, MaxBodyBytes+1))
+	}
+	buf := make([]byte, length)
+	n, err := io.ReadFull(r, buf)
+	return buf[:n], err
 }
