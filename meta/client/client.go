@@ -13,6 +13,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,11 +41,22 @@ type Config struct {
 	// MaxConcurrentBatches is how many combined write calls may be in flight at once; writes
 	// issued meanwhile wait and share the next call. Zero means 2.
 	MaxConcurrentBatches int
+	// BinaryEntries makes the object index store its entries in their binary form, which
+	// listings decode several times faster than JSON. Every client reads both forms, but
+	// clients from before the binary form read only JSON: turn this on once every process
+	// that reads the index (proxies, s3api, tools) runs a version that reads it.
+	BinaryEntries bool
 }
+
+// EnvBinaryEntries names the environment variable that turns Config.BinaryEntries on in
+// DefaultConfig ("1" or "true"): every process builds its meta client there, so setting it
+// on all of them after an upgrade switches the whole cluster.
+const EnvBinaryEntries = "STRATUS_META_BINARY_ENTRIES"
 
 // DefaultConfig returns a Config with timeouts suited to a LAN cluster.
 func DefaultConfig(endpoints ...string) Config {
-	return Config{Endpoints: endpoints, CallTimeout: 5 * time.Second, RetryTimeout: 15 * time.Second}
+	bin, _ := strconv.ParseBool(os.Getenv(EnvBinaryEntries))
+	return Config{Endpoints: endpoints, CallTimeout: 5 * time.Second, RetryTimeout: 15 * time.Second, BinaryEntries: bin}
 }
 
 // Validate reports whether the config is usable.
