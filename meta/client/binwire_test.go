@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"reflect"
 	"testing"
 
@@ -238,3 +239,27 @@ func FuzzDecodeBinary(f *testing.F) {
 		}
 	})
 }
+
+// TestReadBody: a body is read whole whether its length is declared or not, a short one is
+// an error, and one beyond MaxBodyBytes comes back one byte too long for the caller to refuse.
+func TestReadBody(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 1000)
+	for _, length := range []int64{1000, -1} {
+		got, err := client.ReadBody(bytes.NewReader(body), length)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("length %d: %d bytes, %v", length, len(got), err)
+		}
+	}
+	if _, err := client.ReadBody(bytes.NewReader(body), 2000); err == nil {
+		t.Fatal("a body shorter than its length was read without error")
+	}
+	big := io.LimitReader(zeros{}, client.MaxBodyBytes+100)
+	got, err := client.ReadBody(big, client.MaxBodyBytes+100)
+	if err != nil || len(got) != client.MaxBodyBytes+1 {
+		t.Fatalf("oversized body: %d bytes, %v", len(got), err)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

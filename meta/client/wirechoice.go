@@ -28,11 +28,17 @@ func refusedBinary(se *ServerError) bool {
 		strings.Contains(se.Message, "invalid character")
 }
 
+// preallocBytes bounds the buffer ReadBody allocates ahead of the bytes arriving: a page of
+// a thousand object entries with room to spare.
+const preallocBytes = 4 << 20
+
 // ReadBody reads a request or reply body of at most MaxBodyBytes (one more byte if it is
 // longer, so the caller can refuse it), in a single allocation when its length is known: a
 // list page is hundreds of kilobytes, which io.ReadAll would grow into by doubling.
 func ReadBody(r io.Reader, length int64) ([]byte, error) {
-	if length < 0 || length > MaxBodyBytes {
+	// A declared length is only trusted up to preallocBytes: a caller claiming 64 MiB and
+	// sending nothing must not cost 64 MiB.
+	if length < 0 || length > preallocBytes {
 		return io.ReadAll(io.LimitReader(r, MaxBodyBytes+1))
 	}
 	buf := make([]byte, length)
