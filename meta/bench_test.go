@@ -40,7 +40,7 @@ func benchIndexCommit(b *testing.B, writers int, configure func(*meta.Config), c
 	b.ReportAllocs()
 	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
 		ctx := context.Background()
@@ -65,6 +65,7 @@ func benchIndexCommit(b *testing.B, writers int, configure func(*meta.Config), c
 		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, "p50-ms")
 	}
+	cpu.report(b, b.N)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "commits/s")
 	leader := c.Leader(5 * time.Second)
 	if mfs, err := c.Nodes[leader].Registry.Gather(); err == nil {
@@ -98,9 +99,10 @@ func BenchmarkIndexGet(b *testing.B) {
 	var seq atomic.Int64
 	var mu sync.Mutex
 	var lats []time.Duration
+	b.ReportAllocs()
 	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
 		for pb.Next() {
@@ -121,6 +123,7 @@ func BenchmarkIndexGet(b *testing.B) {
 	if len(lats) > 0 {
 		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds())/1000, "p99-ms")
 	}
+	cpu.report(b, b.N)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "reads/s")
 }
 

@@ -14,6 +14,10 @@ import (
 
 // Config configures a meta node.
 type Config struct {
+	// jsonOnly makes the node speak only JSON and read every body as JSON, as nodes did before
+	// the binary wire form; tests of rolling upgrades set it (export_test.go).
+	jsonOnly bool
+
 	// NodeID names this node in the Raft configuration. It must be unique and stable across
 	// restarts; the node's address may change.
 	NodeID string

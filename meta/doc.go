@@ -3,8 +3,8 @@
 // index and (as later parts add tables) volumes, images and instances. Object bytes never pass
 // through it.
 //
-// A node ([Server]) serves Raft and the meta protocol (HTTP/JSON, defined in package
-// meta/client) on one listener. The Raft log and stable store are raft-boltdb/v2; the state
+// A node ([Server]) serves Raft and the meta protocol (HTTP with JSON bodies, and a binary
+// form for writes, gets and list pages; defined in package meta/client) on one listener. The Raft log and stable store are raft-boltdb/v2; the state
 // machine is a bbolt database with one bucket per table (see client.Tables) whose records carry
 // the Raft index of their last write and a caller-supplied version stamp.
 //

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,7 +22,7 @@ import (
 // Every route but /healthz checks its caller (see access.go) before it acts.
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+client.PathApply, s.leaderOnly("apply", func(p pki.Peer, body []byte) (serveFunc, error) {
+	mux.HandleFunc("POST "+client.PathApply, s.leaderOnly("apply", func(p pki.Peer, body reqBody) (serveFunc, error) {
 		var req client.ApplyRequest
 		if err := decode(body, &req); err != nil {
 			return nil, err
@@ -30,7 +32,7 @@ func (s *Server) handler() http.Handler {
 		}
 		return func(ctx context.Context) (any, error) { return s.apply(ctx, req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathApplyBatch, s.leaderOnly("apply_batch", func(p pki.Peer, body []byte) (serveFunc, error) {
+	mux.HandleFunc("POST "+client.PathApplyBatch, s.leaderOnly("apply_batch", func(p pki.Peer, body reqBody) (serveFunc, error) {
 		var req client.ApplyBatchRequest
 		if err := decode(body, &req); err != nil {
 			return nil, err
@@ -42,7 +44,7 @@ func (s *Server) handler() http.Handler {
 		}
 		return func(ctx context.Context) (any, error) { return s.applyBatch(ctx, req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathJoin, s.leaderOnly("join", func(p pki.Peer, body []byte) (serveFunc, error) {
+	mux.HandleFunc("POST "+client.PathJoin, s.leaderOnly("join", func(p pki.Peer, body reqBody) (serveFunc, error) {
 		// Operators may change membership too: a dead voter cannot remove itself.
 		if err := permit(p, "change the meta membership", pki.RoleAdmin); err != nil {
 			return nil, err
@@ -53,7 +55,7 @@ func (s *Server) handler() http.Handler {
 		}
 		return func(context.Context) (any, error) { return struct{}{}, s.join(req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathRemove, s.leaderOnly("remove", func(p pki.Peer, body []byte) (serveFunc, error) {
+	mux.HandleFunc("POST "+client.PathRemove, s.leaderOnly("remove", func(p pki.Peer, body reqBody) (serveFunc, error) {
 		if err := permit(p, "change the meta membership", pki.RoleAdmin); err != nil {
 			return nil, err
 		}
@@ -63,7 +65,7 @@ func (s *Server) handler() http.Handler {
 		}
 		return func(context.Context) (any, error) { return struct{}{}, s.remove(req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathGet, s.read("get", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
+	mux.HandleFunc("POST "+client.PathGet, s.read("get", func(ctx context.Context, p pki.Peer, body reqBody) (bool, func() (any, error), error) {
 		var req client.GetRequest
 		if err := decode(body, &req); err != nil {
 			return false, nil, err
@@ -73,7 +75,7 @@ func (s *Server) handler() http.Handler {
 		}
 		return req.Stale, func() (any, error) { return s.get(req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathList, s.read("list", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
+	mux.HandleFunc("POST "+client.PathList, s.read("list", func(ctx context.Context, p pki.Peer, body reqBody) (bool, func() (any, error), error) {
 		var req client.ListRequest
 		if err := decode(body, &req); err != nil {
 			return false, nil, err
@@ -83,7 +85,7 @@ func (s *Server) handler() http.Handler {
 		}
 		return req.Stale, func() (any, error) { return s.list(req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathWatch, s.read("watch", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
+	mux.HandleFunc("POST "+client.PathWatch, s.read("watch", func(ctx context.Context, p pki.Peer, body reqBody) (bool, func() (any, error), error) {
 		var req client.WatchRequest
 		if err := decode(body, &req); err != nil {
 			return false, nil, err
@@ -93,7 +95,7 @@ func (s *Server) handler() http.Handler {
 		}
 		return true, func() (any, error) { return s.watch(ctx, req) }, nil
 	}))
-	mux.HandleFunc("POST "+client.PathSecret, s.read("secret", func(ctx context.Context, p pki.Peer, body []byte) (bool, func() (any, error), error) {
+	mux.HandleFunc("POST "+client.PathSecret, s.read("secret", func(ctx context.Context, p pki.Peer, body reqBody) (bool, func() (any, error), error) {
 		if err := permit(p, "read secrets", secretReaders...); err != nil {
 			return false, nil, err
 		}
@@ -152,34 +154,52 @@ func (s *Server) only(op, what string, h http.HandlerFunc, roles ...pki.Role) ht
 	}
 }
 
-func decode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
+// reqBody is a request body and the form it came in.
+type reqBody struct {
+	data   []byte
+	binary bool // client.ContentTypeBinary
+}
+
+// decode parses a request body in the form its Content-Type names.
+func decode(body reqBody, v any) error {
+	var err error
+	if body.binary {
+		err = client.DecodeBinary(body.data, v)
+	} else {
+		err = json.Unmarshal(body.data, v)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: decode request: %v", ErrBadRequest, err)
 	}
 	return nil
 }
 
-func readBody(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, client.MaxBodyBytes+1))
+func (s *Server) readBody(r *http.Request) (reqBody, error) {
+	body, err := client.ReadBody(r.Body, r.ContentLength)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read request: %v", ErrBadRequest, err)
+		return reqBody{}, fmt.Errorf("%w: read request: %v", ErrBadRequest, err)
 	}
 	if len(body) > client.MaxBodyBytes {
-		return nil, fmt.Errorf("%w: request body exceeds %d bytes", ErrValueTooLarge, client.MaxBodyBytes)
+		return reqBody{}, fmt.Errorf("%w: request body exceeds %d bytes", ErrValueTooLarge, client.MaxBodyBytes)
 	}
-	return body, nil
+	return reqBody{data: body, binary: !s.cfg.jsonOnly && r.Header.Get("Content-Type") == client.ContentTypeBinary}, nil
+}
+
+// acceptsBinary reports whether the caller reads binary replies (it says so in Accept).
+func (s *Server) acceptsBinary(r *http.Request) bool {
+	return !s.cfg.jsonOnly && strings.Contains(r.Header.Get("Accept"), client.ContentTypeBinary)
 }
 
 // leaderOnly checks a request's caller, parses and permits it, then serves it on the leader
 // or forwards it there from a follower.
-func (s *Server) leaderOnly(op string, parse func(p pki.Peer, body []byte) (serveFunc, error)) http.HandlerFunc {
+func (s *Server) leaderOnly(op string, parse func(p pki.Peer, body reqBody) (serveFunc, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.peer(r)
 		if err != nil {
 			s.reply(w, op, nil, err)
 			return
 		}
-		body, err := readBody(r)
+		body, err := s.readBody(r)
 		if err != nil {
 			s.reply(w, op, nil, err)
 			return
@@ -194,20 +214,20 @@ func (s *Server) leaderOnly(op string, parse func(p pki.Peer, body []byte) (serv
 			return
 		}
 		resp, err := serve(r.Context())
-		s.reply(w, op, resp, err)
+		s.replyAs(w, op, resp, err, s.acceptsBinary(r))
 	}
 }
 
 // read serves a read locally if it is stale or this node leads (after linearizing), and
 // forwards it to the leader otherwise.
-func (s *Server) read(op string, parse func(ctx context.Context, p pki.Peer, body []byte) (stale bool, serve func() (any, error), err error)) http.HandlerFunc {
+func (s *Server) read(op string, parse func(ctx context.Context, p pki.Peer, body reqBody) (stale bool, serve func() (any, error), err error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.peer(r)
 		if err != nil {
 			s.reply(w, op, nil, err)
 			return
 		}
-		body, err := readBody(r)
+		body, err := s.readBody(r)
 		if err != nil {
 			s.reply(w, op, nil, err)
 			return
@@ -234,13 +254,13 @@ func (s *Server) read(op string, parse func(ctx context.Context, p pki.Peer, bod
 			return
 		}
 		resp, err := serve()
-		s.reply(w, op, resp, err)
+		s.replyAs(w, op, resp, err, s.acceptsBinary(r))
 	}
 }
 
 // forward relays a request to the leader and its reply back. A request that was already
 // forwarded once is refused with a leader hint instead, so stale hints cannot loop.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, op string, body []byte) {
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, op string, body reqBody) {
 	leader, err := s.leaderAddr()
 	if err != nil {
 		s.reply(w, op, nil, err)
@@ -252,12 +272,20 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, op string, body
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, r.Method, s.scheme()+leader+r.URL.Path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, r.Method, s.scheme()+leader+r.URL.Path, bytes.NewReader(body.data))
 	if err != nil {
 		s.reply(w, op, nil, err)
 		return
 	}
-	req.Header.Set("Content-Type", "application/json")
+	// The body goes as it came, and the reply in the form the caller accepts.
+	if body.binary {
+		req.Header.Set("Content-Type", client.ContentTypeBinary)
+	} else {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if s.acceptsBinary(r) {
+		req.Header.Set("Accept", r.Header.Get("Accept"))
+	}
 	req.Header.Set(client.HeaderForwarded, s.cfg.NodeID)
 	resp, err := s.fwd.Do(req)
 	if err != nil {
@@ -265,17 +293,36 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, op string, body
 		return
 	}
 	defer resp.Body.Close()
-	w.Header().Set("Content-Type", "application/json")
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "application/json"
+	}
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 	s.m.requests.WithLabelValues(op, "forwarded").Inc()
 }
 
-// reply writes v, or err as an ErrorResponse.
+// reply writes v as JSON, or err as an ErrorResponse.
 func (s *Server) reply(w http.ResponseWriter, op string, v any, err error) {
+	s.replyAs(w, op, v, err, false)
+}
+
+// replyAs writes v, in the binary form if binary is set and v has one, or err as a JSON
+// ErrorResponse (errors are rare and stay readable by every client).
+func (s *Server) replyAs(w http.ResponseWriter, op string, v any, err error, binary bool) {
 	if err != nil {
 		s.replyErr(w, op, "", err)
 		return
+	}
+	if binary && client.HasBinaryForm(v) {
+		if data, err := client.EncodeBinary(v); err == nil {
+			w.Header().Set("Content-Type", client.ContentTypeBinary)
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			s.m.requests.WithLabelValues(op, "ok").Inc()
+			_, _ = w.Write(data)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	s.m.requests.WithLabelValues(op, "ok").Inc()

@@ -13,6 +13,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,11 +41,22 @@ type Config struct {
 	// MaxConcurrentBatches is how many combined write calls may be in flight at once; writes
 	// issued meanwhile wait and share the next call. Zero means 2.
 	MaxConcurrentBatches int
+	// BinaryEntries makes the object index store its entries in their binary form, which
+	// listings decode several times faster than JSON. Every client reads both forms, but
+	// clients from before the binary form read only JSON: turn this on once every process
+	// that reads the index (proxies, s3api, tools) runs a version that reads it.
+	BinaryEntries bool
 }
+
+// EnvBinaryEntries names the environment variable that turns Config.BinaryEntries on in
+// DefaultConfig ("1" or "true"): every process builds its meta client there, so setting it
+// on all of them after an upgrade switches the whole cluster.
+const EnvBinaryEntries = "STRATUS_META_BINARY_ENTRIES"
 
 // DefaultConfig returns a Config with timeouts suited to a LAN cluster.
 func DefaultConfig(endpoints ...string) Config {
-	return Config{Endpoints: endpoints, CallTimeout: 5 * time.Second, RetryTimeout: 15 * time.Second}
+	bin, _ := strconv.ParseBool(os.Getenv(EnvBinaryEntries))
+	return Config{Endpoints: endpoints, CallTimeout: 5 * time.Second, RetryTimeout: 15 * time.Second, BinaryEntries: bin}
 }
 
 // Validate reports whether the config is usable.
@@ -66,6 +79,7 @@ type Client struct {
 	http *http.Client
 
 	comb combiner
+	wire wireChoice
 
 	gets, lists, applies atomic.Uint64 // catalog calls made, see Calls
 
@@ -155,12 +169,14 @@ func (c *Client) failed(addr, leader string) {
 }
 
 // call sends req to path and decodes the reply into resp, retrying on leader change and
-// transport errors. extra lengthens each attempt's deadline (for long polls).
+// transport errors. extra lengthens each attempt's deadline (for long polls). Bodies with a
+// binary form (see EncodeBinary) go binary unless the cluster was found not to speak it.
 func (c *Client) call(ctx context.Context, method, path string, req, resp any, extra time.Duration) error {
 	var body []byte
+	bin := false
 	if req != nil {
 		var err error
-		if body, err = json.Marshal(req); err != nil {
+		if body, bin, err = c.encode(req); err != nil {
 			return fmt.Errorf("encode %s: %w", path, err)
 		}
 	}
@@ -170,7 +186,7 @@ func (c *Client) call(ctx context.Context, method, path string, req, resp any, e
 	var lastErr error
 	for {
 		addr := c.endpoint()
-		err := c.attempt(ctx, addr, method, path, body, resp, extra)
+		err := c.attempt(ctx, addr, method, path, body, bin, resp, extra)
 		if err == nil {
 			return nil
 		}
@@ -178,6 +194,16 @@ func (c *Client) call(ctx context.Context, method, path string, req, resp any, e
 		leader := ""
 		if errors.As(err, &se) {
 			leader = se.Leader
+		}
+		if bin && se != nil && refusedBinary(se) {
+			// A node from before the binary form (a rolling upgrade): speak JSON for a while
+			// and resend at once; the node has not acted on a body it could not parse.
+			c.wire.binaryOff()
+			if body, err = json.Marshal(req); err != nil {
+				return fmt.Errorf("encode %s: %w", path, err)
+			}
+			bin = false
+			continue
 		}
 		if !retriable(err) && (se != nil || errors.Is(err, ErrUnauthenticated)) {
 			return err
@@ -197,7 +223,17 @@ func (c *Client) call(ctx context.Context, method, path string, req, resp any, e
 	}
 }
 
-func (c *Client) attempt(ctx context.Context, addr, method, path string, body []byte, resp any, extra time.Duration) error {
+// encode returns req's body, binary if it has that form and the cluster speaks it.
+func (c *Client) encode(req any) (body []byte, bin bool, err error) {
+	if c.wire.binaryOn() && HasBinaryForm(req) {
+		body, err = EncodeBinary(req)
+		return body, err == nil, err
+	}
+	body, err = json.Marshal(req)
+	return body, false, err
+}
+
+func (c *Client) attempt(ctx context.Context, addr, method, path string, body []byte, bin bool, resp any, extra time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout+extra)
 	defer cancel()
 	var rd io.Reader
@@ -208,13 +244,20 @@ func (c *Client) attempt(ctx context.Context, addr, method, path string, body []
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	if bin {
+		hreq.Header.Set("Content-Type", ContentTypeBinary)
+	} else {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	if bin || (resp != nil && HasBinaryForm(resp) && c.wire.binaryOn()) {
+		hreq.Header.Set("Accept", ContentTypeBinary+", application/json")
+	}
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", addr, path, transportError(err))
 	}
 	defer hresp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(hresp.Body, MaxBodyBytes+1))
+	data, err := ReadBody(hresp.Body, hresp.ContentLength)
 	if err != nil {
 		return fmt.Errorf("%s %s: read reply: %w: %v", addr, path, ErrUnavailable, err)
 	}
@@ -228,7 +271,13 @@ func (c *Client) attempt(ctx context.Context, addr, method, path string, body []
 	if resp == nil {
 		return nil
 	}
-	if err := json.Unmarshal(data, resp); err != nil {
+	// The reply's own type decides: a node that does not speak the binary form answers JSON.
+	if hresp.Header.Get("Content-Type") == ContentTypeBinary {
+		err = DecodeBinary(data, resp)
+	} else {
+		err = json.Unmarshal(data, resp)
+	}
+	if err != nil {
 		return fmt.Errorf("%s %s: decode reply: %w", addr, path, err)
 	}
 	return nil

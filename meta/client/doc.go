@@ -1,9 +1,14 @@
 // Package client is the wire protocol of the meta catalog and the only way other parts of
 // Stratus talk to it over the network.
 //
-// The protocol is HTTP/JSON on the meta node's single listener (the same port also carries
+// The protocol is HTTP on the meta node's single listener (the same port also carries
 // Raft traffic, told apart by the first byte of each connection). Request and response types,
 // paths and error codes are defined here once; the server in package meta imports them.
+// Bodies are JSON, except that writes, gets and list pages travel in a binary form
+// ([EncodeBinary], [ContentTypeBinary]) when both sides speak it: values go as raw bytes,
+// not base64. The client falls back to JSON for a minute when a node from before the binary
+// form refuses a body. Object index entries may be stored in a binary form too
+// ([Config.BinaryEntries]); every client reads both.
 //
 // The catalog is a set of named tables (see [Tables]) of string keys and opaque values. Each
 // stored value carries the Raft index that last modified it (ModIndex) and an optional

@@ -110,8 +110,8 @@ func checkObject(bucket, key string) error {
 	return nil
 }
 
-func putOps(e ObjectEntry, versioned bool) []Op {
-	v := encodeJSON(e)
+func (c *Client) putOps(e ObjectEntry, versioned bool) []Op {
+	v := c.encodeEntry(e)
 	ops := []Op{{Kind: OpPut, Table: TableObjects, Key: objectKey(e.Bucket, e.Key), Value: v, Cond: CondNewer, Version: e.Version}}
 	if versioned {
 		// A version, once indexed, is changed only in place (UpdateObject) or deleted: a
@@ -126,7 +126,7 @@ func (g groupIndex) PutObject(ctx context.Context, e ObjectEntry, versioned bool
 	if err := checkObject(e.Bucket, e.Key); err != nil {
 		return err
 	}
-	_, err := g.c.Apply(ctx, putOps(e, versioned)...)
+	_, err := g.c.Apply(ctx, g.c.putOps(e, versioned)...)
 	return err
 }
 
@@ -162,7 +162,7 @@ func (g groupIndex) DeleteObject(ctx context.Context, bucket, key string, versio
 		return err
 	}
 	if versioned {
-		_, err := g.c.Apply(ctx, putOps(ObjectEntry{Bucket: bucket, Key: key, Version: version, DeleteMarker: true}, true)...)
+		_, err := g.c.Apply(ctx, g.c.putOps(ObjectEntry{Bucket: bucket, Key: key, Version: version, DeleteMarker: true}, true)...)
 		return err
 	}
 	_, err := g.c.Apply(ctx, Op{Kind: OpDelete, Table: TableObjects, Key: objectKey(bucket, key), Cond: CondNewer, Version: version})
@@ -207,7 +207,7 @@ func (g groupIndex) PutVersion(ctx context.Context, e ObjectEntry) error {
 	if err := checkObject(e.Bucket, e.Key); err != nil {
 		return err
 	}
-	_, err := g.c.Apply(ctx, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(e.Bucket, e.Key, e.Version), Value: encodeJSON(e), Version: e.Version,
+	_, err := g.c.Apply(ctx, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(e.Bucket, e.Key, e.Version), Value: g.c.encodeEntry(e), Version: e.Version,
 		Cond: CondAbsent})
 	return err
 }
@@ -274,7 +274,7 @@ func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry,
 	if err != nil {
 		return err
 	}
-	ops := append(putOps(e, versioned), Op{Kind: OpDelete, Table: TableUploads, Key: key, Cond: CondModIndex, ModIndex: it.ModIndex})
+	ops := append(g.c.putOps(e, versioned), Op{Kind: OpDelete, Table: TableUploads, Key: key, Cond: CondModIndex, ModIndex: it.ModIndex})
 	if _, err := g.c.Apply(ctx, ops...); errors.Is(err, ErrConflict) {
 		// Either the upload ended meanwhile, or its version is indexed already.
 		if now, gerr := g.c.Get(ctx, TableUploads, key); gerr == nil && now.ModIndex == it.ModIndex {

@@ -25,7 +25,7 @@ func (g groupIndex) DeleteCurrentIf(ctx context.Context, cur ObjectEntry, at uin
 		_, err := g.c.Apply(ctx, Op{Kind: OpDelete, Table: TableObjects, Key: key, Cond: CondModIndex, ModIndex: cur.ModIndex})
 		return err
 	}
-	ops := putOps(ObjectEntry{Bucket: cur.Bucket, Key: cur.Key, Version: at, DeleteMarker: true}, true)
+	ops := g.c.putOps(ObjectEntry{Bucket: cur.Bucket, Key: cur.Key, Version: at, DeleteMarker: true}, true)
 	ops[0].Cond, ops[0].ModIndex = CondModIndex, cur.ModIndex
 	_, err := g.c.Apply(ctx, ops...)
 	return err

@@ -65,7 +65,7 @@ func (c *Client) updateOps(ctx context.Context, bucket, key string, version uint
 		return e, nil, err
 	}
 	e.Bucket, e.Key, e.Version = bucket, key, version // not the update's to change
-	v := encodeJSON(e)
+	v := c.encodeEntry(e)
 	var ops []Op
 	if histIdx != 0 {
 		ops = append(ops, Op{Kind: OpPut, Table: TableObjectVersions, Key: versionKey(bucket, key, version), Value: v,

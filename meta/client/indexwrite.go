@@ -47,7 +47,7 @@ func (g groupIndex) WriteTx(ctx context.Context, w WriteTx) (WriteResult, error)
 	if err := checkObject(e.Bucket, e.Key); err != nil {
 		return WriteResult{}, err
 	}
-	ops := putOps(e, w.Versioned)
+	ops := g.c.putOps(e, w.Versioned)
 	if e.DeleteMarker && !w.Versioned {
 		return WriteResult{}, fmt.Errorf("%w: a delete marker outside the version history", ErrBadRequest)
 	}

@@ -220,7 +220,16 @@ func encodeJSON(v any) []byte {
 	return b
 }
 
+// decodeJSON decodes a stored record; an ObjectEntry may also be in its binary form.
 func decodeJSON(it Item, v any) error {
+	if e, ok := v.(*ObjectEntry); ok && len(it.Value) > 0 && it.Value[0] == entryMagic {
+		d, err := decodeEntryBinary(it.Value)
+		if err != nil {
+			return fmt.Errorf("decode %s/%s: %w", it.Table, it.Key, err)
+		}
+		*e = d
+		return nil
+	}
 	if err := json.Unmarshal(it.Value, v); err != nil {
 		return fmt.Errorf("decode %s/%s: %w", it.Table, it.Key, err)
 	}
