@@ -86,8 +86,13 @@ func TestBenchEC2(t *testing.T) {
 		if lv.Errors != 0 || lv.ToRunning.P50 <= 0 || lv.ToConsole == nil || lv.ToConsole.P50 < lv.ToRunning.P50 || lv.LaunchesPerMinute <= 0 {
 			t.Errorf("level %+v (console %+v)\n%s", lv, lv.ToConsole, log.String())
 		}
+		// Once per launch, and the steps of a launch at least once each: a start that
+		// fails (a forwarded port taken by another process meanwhile) is defined and
+		// started again.
 		for _, ph := range []string{"pickup", "disks", "define", "start", "record"} {
-			if s := lv.Phases[ph]; s.Count != lv.Launches || s.P50Seconds <= 0 {
+			s := lv.Phases[ph]
+			once := ph == "pickup" || ph == "record"
+			if (once && s.Count != lv.Launches) || s.Count < lv.Launches || s.P50Seconds <= 0 {
 				t.Errorf("c=%d phase %s = %+v, want %d launches", lv.Concurrency, ph, s, lv.Launches)
 			}
 		}

@@ -197,6 +197,12 @@ func (w *worker) toRunning(ctx context.Context, in client.Instance, dom driver.S
 			}
 			return err
 		}
+		if in.State == client.InstancePending {
+			// A launch whose first start failed (a forwarded port taken meanwhile, say)
+			// completes here: its record phase counts like a first try's.
+			launched := time.Now()
+			defer func() { d.m.launchPhase.WithLabelValues(phaseRecord).Observe(time.Since(launched).Seconds()) }()
+		}
 	default:
 		if in.State == client.InstanceRunning && in.RebootsDone < in.RebootRequests {
 			return w.reboot(ctx, in)
