@@ -85,8 +85,8 @@ type Config struct {
 	MaxOpenChunks int `json:"max_open_chunks"`
 
 	// SmallObjectMax is the largest object (content bytes) stored in the device's
-	// small-object log instead of as a file of its own; tombstones go there too. 0 (the
-	// default) stores everything as files. A log record costs its share of one write and
+	// small-object log instead of as a file of its own; tombstones go there too. 0 stores
+	// everything as files; DefaultConfig sets DefaultSmallObjectMax. A log record costs its share of one write and
 	// one fdatasync per batch, where a file costs up to three inode creations, a file
 	// fsync, a rename and a directory barrier. Logs already on a device are read, served,
 	// replicated, audited and compacted whatever this is.
@@ -120,6 +120,12 @@ type Config struct {
 	IsMountPoint func(dir string) (bool, error) `json:"-"`
 }
 
+// DefaultSmallObjectMax is the production SmallObjectMax: up to 256 KiB a log record
+// costs 3-6x less than a file per object at the storage node (BENCHMARKS.md, "Small-object
+// log"); above it the file path streams the body instead of gathering it, and the log would
+// hold each record whole in memory.
+const DefaultSmallObjectMax = 256 << 10
+
 // maxSmallObject bounds SmallObjectMax: a log record is read into memory whole.
 const maxSmallObject = 1 << 20
 
@@ -147,6 +153,7 @@ func DefaultConfig() Config {
 		MaxClockSkew:              10 * time.Minute,
 		BodyIdleTimeout:           time.Minute,
 		MaxOpenChunks:             1024,
+		SmallObjectMax:            DefaultSmallObjectMax,
 		ShutdownTimeout:           10 * time.Second,
 	}
 }

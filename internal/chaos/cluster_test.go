@@ -64,9 +64,10 @@ type clusterOptions struct {
 	// audit* tune the auditors (defaults: a pass every 2 s at 10 MiB/s).
 	auditInterval       time.Duration
 	auditBytesPerSecond int64
-	// smallObjectMax, if positive, switches the storage nodes' small-object log on for
-	// objects up to that many bytes; segmentMax and compactInterval then size its segments
-	// and pace its compaction (0: objectd's defaults).
+	// smallObjectMax, if positive, keeps objects up to that many bytes in the storage
+	// nodes' small-object log; segmentMax and compactInterval then size its segments and
+	// pace its compaction (0: objectd's defaults). Zero switches the log off: the other
+	// scenarios find, wipe and rot object files on disk.
 	smallObjectMax  int64
 	segmentMax      int64
 	compactInterval time.Duration
@@ -271,6 +272,8 @@ func (c *cluster) addStorageNode(i int, opts clusterOptions) *storageNode {
 		args = append(args, "--small-object-max", strconv.FormatInt(opts.smallObjectMax, 10),
 			"--small-object-segment-max", strconv.FormatInt(opts.segmentMax, 10),
 			"--small-object-compact-interval", opts.compactInterval.String())
+	} else {
+		args = append(args, "--small-object-max", "0")
 	}
 	n.p = newProc("objectd "+n.name, stratusBin, filepath.Join(c.dir, n.name+".log"), args...)
 	c.nodes = append(c.nodes, n)
