@@ -66,6 +66,8 @@ type checker struct {
 	names []string
 
 	acked       atomic.Int64 // writes and deletes acknowledged
+	ackedPuts   atomic.Int64 // of which writes
+	failedPuts  atomic.Int64 // writes that failed
 	failed      atomic.Int64 // writes and deletes that failed
 	reads       atomic.Int64 // reads that returned an answer
 	readErrors  atomic.Int64 // reads that failed (unavailable; never wrong bytes)
@@ -188,12 +190,17 @@ func (ck *checker) record(rec *keyRecord, s state, err error) {
 		op := "PUT"
 		if s.deleted {
 			op = "DELETE"
+		} else {
+			ck.failedPuts.Add(1)
 		}
 		ck.countErr(op, err)
 		return
 	}
 	rec.acked(s)
 	ck.acked.Add(1)
+	if !s.deleted {
+		ck.ackedPuts.Add(1)
+	}
 	ck.ackMu.Lock()
 	ck.ackTimes = append(ck.ackTimes, time.Now())
 	ck.ackMu.Unlock()
