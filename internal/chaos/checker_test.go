@@ -77,6 +77,7 @@ type checker struct {
 	ackMu       sync.Mutex
 	ackTimes    []time.Time
 	badExamples []string
+	readErrs    []string // the first failed reads, with when and why
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -171,6 +172,11 @@ func (ck *checker) work(ctx context.Context, cl *s3.Client, keys []string, rng *
 			if err != nil {
 				ck.readErrors.Add(1)
 				ck.countErr("GET", err)
+				ck.errMu.Lock()
+				if len(ck.readErrs) < 5 {
+					ck.readErrs = append(ck.readErrs, fmt.Sprintf("%s GET %s: %v", time.Now().Format("15:04:05.000"), key, err))
+				}
+				ck.errMu.Unlock()
 				break
 			}
 			ck.reads.Add(1)

@@ -45,6 +45,11 @@ func TestECKillHost(t *testing.T) {
 	f.extra = fmt.Sprintf("host_down_s=%.1f puts_while_down=%d put_availability_while_down=%s get_availability_while_down=%s",
 		up.Sub(down).Seconds(), acked+failed, percent(acked, acked+failed), percent(reads, reads+readErrors))
 	ck.report("ec-kill-host", f)
+	ck.errMu.Lock()
+	for _, e := range ck.readErrs {
+		t.Logf("failed read (host down %s–%s): %s", down.Format("15:04:05.000"), up.Format("15:04:05.000"), e)
+	}
+	ck.errMu.Unlock()
 	if f.badReads > 0 {
 		t.Errorf("%d reads during the load returned wrong bytes", f.badReads)
 	}
