@@ -78,6 +78,7 @@ type checker struct {
 	ackTimes    []time.Time
 	badExamples []string
 	readErrs    []string // the first failed reads, with when and why
+	failedKeys  []string // the keys of those reads
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -175,6 +176,7 @@ func (ck *checker) work(ctx context.Context, cl *s3.Client, keys []string, rng *
 				ck.errMu.Lock()
 				if len(ck.readErrs) < 5 {
 					ck.readErrs = append(ck.readErrs, fmt.Sprintf("%s GET %s: %v", time.Now().Format("15:04:05.000"), key, err))
+					ck.failedKeys = append(ck.failedKeys, key)
 				}
 				ck.errMu.Unlock()
 				break

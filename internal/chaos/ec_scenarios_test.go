@@ -1,10 +1,13 @@
 package chaos
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +27,8 @@ func TestECKillHost(t *testing.T) {
 	ck.start()
 	victim := c.nodes[1]
 	var down, up time.Time
+	// The load stops when the host comes back, so that what the outage left is what is
+	// verified: a key whose write failed while the host was down is not rewritten after.
 	var ackedAtKill, failedAtKill, ackedAtStart, failedAtStart int64
 	var readsAtKill, readErrorsAtKill, readsAtStart, readErrorsAtStart int64
 	phases(loadTime(), func() {
@@ -32,12 +37,20 @@ func TestECKillHost(t *testing.T) {
 		must(t, victim.p.kill())
 		down = time.Now()
 	}, func() {
+		// What the fragments' devices held for keys that could not be read, while the
+		// host is still down: a failed read explains itself.
+		ck.errMu.Lock()
+		failed := slices.Clone(ck.failedKeys)
+		ck.errMu.Unlock()
+		for _, key := range failed {
+			t.Logf("fragments of %s with %s down: %s", key, victim.name, c.describeFragments(bucket+"/"+key))
+		}
+		ck.stop()
 		ackedAtStart, failedAtStart = ck.ackedPuts.Load(), ck.failedPuts.Load()
 		readsAtStart, readErrorsAtStart = ck.reads.Load(), ck.readErrors.Load()
 		must(t, victim.p.start())
 		up = time.Now()
 	})
-	ck.stop()
 	c.waitHTTP(victim.p, "https://"+victim.addr+objclient.PathMetrics)
 	acked, failed := ackedAtStart-ackedAtKill, failedAtStart-failedAtKill
 	reads, readErrors := readsAtStart-readsAtKill, readErrorsAtStart-readErrorsAtKill
@@ -150,6 +163,27 @@ func TestECBitRot(t *testing.T) {
 			t.Errorf("archives that were not corrupted changed: %s", d)
 		}
 	}
+}
+
+// describeFragments says what each device of name's partition in the EC ring holds.
+func (c *cluster) describeFragments(name string) string {
+	part := c.ecRing.Partition(name)
+	var out []string
+	for i, d := range c.ecRing.Primaries(part, nil) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		info, err := c.objc.Head(ctx, objclient.Target{Host: d.Host, Device: d.Name, Partition: uint32(part), Ring: ecPolicy}, name)
+		cancel()
+		var se *objclient.StatusError
+		switch {
+		case err == nil:
+			out = append(out, fmt.Sprintf("%d:%s/%s=%v(%s)", i, d.Host, d.Name, info.Timestamp, info.Meta[objclient.MetaECIndex]))
+		case errors.As(err, &se):
+			out = append(out, fmt.Sprintf("%d:%s/%s=%s@%v", i, d.Host, d.Name, se.Code, se.Timestamp))
+		default:
+			out = append(out, fmt.Sprintf("%d:%s/%s=%v", i, d.Host, d.Name, err))
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // fragmentPath is the file of a fragment archive named by fragments.
