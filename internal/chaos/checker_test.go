@@ -297,6 +297,7 @@ type figures struct {
 	badReads           int64
 	redundancySeconds  float64
 	extra              string
+	lostKeys           []string // the keys counted in lost
 }
 
 func (f figures) String() string {
@@ -338,6 +339,7 @@ func (ck *checker) verify() figures {
 				switch {
 				case err != nil:
 					f.lost++
+					f.lostKeys = append(f.lostKeys, key)
 					ck.example(fmt.Sprintf("final read of %s: %v", key, err))
 				case slices.Contains(rec.may, got):
 				default:
@@ -345,6 +347,7 @@ func (ck *checker) verify() figures {
 					switch {
 					case got.deleted:
 						f.lost++
+						f.lostKeys = append(f.lostKeys, key)
 					case strings.Contains(d, "resurrected"):
 						f.resurrected++
 					case strings.Contains(d, "stale"):
