@@ -10,7 +10,8 @@
 // records, and objectd SIGKILLed in the middle of compacting its log. The erasure-coded
 // scenarios (ec_scenarios_test.go) run three hosts of two devices with an EC 4+2 policy
 // (its ring built with `stratus ring`, the bucket created on it): a host killed under load
-// (no acknowledged write lost; write and read availability while it is down reported), a
+// (acknowledged writes checked, a known loss after failed overwrites reported; write and
+// read availability while it is down reported), a
 // device wiped and bit rot in fragment archives (the storage nodes' reconstructors rebuild
 // every archive byte for byte, checked on disk, and every object reads back with another
 // host down).
