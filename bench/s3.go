@@ -32,7 +32,10 @@ type S3Config struct {
 	SecretKey string `json:"-"`
 	// Bucket is used, created if missing; empty makes a fresh one per run.
 	Bucket string `json:"bucket"`
-	Op     string `json:"op"`
+	// Location is the LocationConstraint the bucket is created with, if any: on Stratus,
+	// the storage policy its objects are stored with (e.g. ec-4-2).
+	Location string `json:"location,omitempty"`
+	Op       string `json:"op"`
 	// SizeBytes is the object size.
 	SizeBytes   int64 `json:"size_bytes"`
 	Concurrency int   `json:"concurrency"`
@@ -110,7 +113,10 @@ func seconds(s float64) time.Duration { return time.Duration(math.Round(s * floa
 // Report is the result of a run: comparable across runs and tools. Its JSON form gives
 // Elapsed as elapsed_seconds.
 type Report struct {
-	Tool     string        `json:"tool"`
+	Tool string `json:"tool"`
+	// Label names what the run measured beside its configuration, e.g. the storage policy
+	// or the fragments lost (the suite's erasure-coded cases).
+	Label    string        `json:"label,omitempty"`
 	Started  time.Time     `json:"started"`
 	Config   S3Config      `json:"config"`
 	Elapsed  time.Duration `json:"-"`
@@ -193,7 +199,7 @@ func RunS3(ctx context.Context, cfg S3Config) (*Report, error) {
 		rand.Read(b[:])
 		cfg.Bucket, madeBucket = "stratus-bench-"+hex.EncodeToString(b[:]), true
 	}
-	if err := cl.createBucket(ctx, cfg.Bucket); err != nil {
+	if err := cl.createBucket(ctx, cfg.Bucket, cfg.Location); err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
 	}
 	r := &run{cfg: cfg, cl: cl, body: make([]byte, min(cfg.SizeBytes, 64<<20))}
@@ -417,8 +423,18 @@ func (r *run) cleanup(ctx context.Context, bucket bool) {
 	}
 }
 
-func (c *client) createBucket(ctx context.Context, bucket string) error {
-	resp, err := c.do(ctx, http.MethodPut, bucket, "", nil, nil, 0, nil)
+// createBucket makes bucket, with a LocationConstraint if location is set.
+func (c *client) createBucket(ctx context.Context, bucket, location string) error {
+	var body io.Reader
+	var n int64
+	if location != "" {
+		var b bytes.Buffer
+		b.WriteString(`<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>`)
+		xml.EscapeText(&b, []byte(location))
+		b.WriteString(`</LocationConstraint></CreateBucketConfiguration>`)
+		body, n = &b, int64(b.Len())
+	}
+	resp, err := c.do(ctx, http.MethodPut, bucket, "", nil, body, n, nil)
 	var se *S3Error
 	if asS3Error(err, &se) && se.Code == "BucketAlreadyOwnedByYou" {
 		return nil

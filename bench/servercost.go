@@ -21,10 +21,16 @@ type ServerCost struct {
 	// completed: a cost per operation is then undefined.
 	CPUSecondsPerOp *float64 `json:"cpu_seconds_per_op"`
 	AllocBytesPerOp *float64 `json:"alloc_bytes_per_op"`
+	// HeapSysBytes is the heap the server had obtained from the OS at the end of the phase
+	// (go_memstats_heap_sys_bytes, which the runtime is slow to give back: about the peak),
+	// 0 if not exported. With large objects it shows whether requests are streamed: a
+	// server that buffered each object would hold concurrency × size.
+	HeapSysBytes float64 `json:"heap_sys_bytes,omitempty"`
 }
 
-// processCounters are the two counters ServerCost is made of, at one moment.
-type processCounters struct{ cpuSeconds, allocBytes float64 }
+// processCounters are the two counters ServerCost is made of, at one moment, and the
+// server's heap then.
+type processCounters struct{ cpuSeconds, allocBytes, heapSys float64 }
 
 // scrapeProcess reads process_cpu_seconds_total and go_memstats_alloc_bytes_total from a
 // Prometheus text endpoint (what the Go client's process and Go collectors export).
@@ -57,6 +63,9 @@ func scrapeProcess(ctx context.Context, url string) (processCounters, error) {
 			dst = &pc.cpuSeconds
 		case "go_memstats_alloc_bytes_total":
 			dst = &pc.allocBytes
+		case "go_memstats_heap_sys_bytes": // optional: not counted in found
+			pc.heapSys, _ = strconv.ParseFloat(value, 64)
+			continue
 		default:
 			continue
 		}
@@ -76,7 +85,8 @@ func scrapeProcess(ctx context.Context, url string) (processCounters, error) {
 
 // cost is what was spent between before and after, over ops operations.
 func cost(before, after processCounters, ops int) *ServerCost {
-	c := &ServerCost{CPUSeconds: after.cpuSeconds - before.cpuSeconds, AllocBytes: after.allocBytes - before.allocBytes}
+	c := &ServerCost{CPUSeconds: after.cpuSeconds - before.cpuSeconds, AllocBytes: after.allocBytes - before.allocBytes,
+		HeapSysBytes: after.heapSys}
 	if ops > 0 {
 		cpu, alloc := c.CPUSeconds/float64(ops), c.AllocBytes/float64(ops)
 		c.CPUSecondsPerOp, c.AllocBytesPerOp = &cpu, &alloc

@@ -22,8 +22,11 @@ type SuiteConfig struct {
 	Duration, Warmup time.Duration
 	// Concurrencies to run each case at.
 	Concurrencies []int
-	// Cases picks "put", "get" and "list"; empty runs all three.
+	// Cases picks "put", "get", "list" and "ec"; empty runs them all.
 	Cases []string
+	// EC, if its Policy is set, adds the erasure-coded cases (case "ec"; not run against
+	// the peer).
+	EC ECSuite
 	// ListObjects is the size of the buckets the listing cases page through.
 	ListObjects int
 	// ListDuration is how long each listing case measures (zero: Duration, at least 5 s).
@@ -57,6 +60,10 @@ type SuiteResult struct {
 	Peer       string     `json:"peer,omitempty"`
 	PeerRuns   []*Report  `json:"peer_runs,omitempty"`
 	PeerRatios []*float64 `json:"peer_ops_ratios,omitempty"`
+	// ECMedians summarizes the erasure-coded cases' runs (those of Runs with a label);
+	// ECReplicated is the label of their replicated counterparts.
+	ECMedians    []ECMedian `json:"ec_medians,omitempty"`
+	ECReplicated string     `json:"ec_replicated,omitempty"`
 }
 
 // Machine identifies where a result was measured.
@@ -69,7 +76,7 @@ type Machine struct {
 // RunSuite measures the ceilings, then 1 MiB and 4 KiB PUT and GET at each concurrency,
 // then listings: ListObjects objects, ListPerPrefix to a prefix, listed in full (every key,
 // 1,000 a page) and with a delimiter (the prefixes), and as many objects each under a
-// prefix of its own, listed with a delimiter.
+// prefix of its own, listed with a delimiter; last the erasure-coded cases (ECSuite).
 func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 	res := &SuiteResult{Date: time.Now().UTC(), Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
 		Peer: cfg.Peer.Endpoint}
@@ -145,11 +152,23 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 			return nil, err
 		}
 	}
+	if cfg.EC.Policy != "" && cfg.runs("ec") {
+		logf("erasure-coded cases (about %v)", ecElapsed(cfg.EC, cfg.Duration, cfg.Warmup).Round(time.Minute))
+		reps, err := runEC(ctx, base, cfg.EC, logf)
+		res.Runs = append(res.Runs, reps...)
+		if err != nil {
+			return nil, err
+		}
+		res.ECMedians, res.ECReplicated = ecMedians(reps), cfg.EC.withDefaults().Replicated
+	}
 	return res, nil
 }
 
 // runs reports whether the suite runs case op.
-func (cfg SuiteConfig) runs(op string) bool {
+func (cfg SuiteConfig) runs(op string) bool { return cfg.Runs(op) }
+
+// Runs reports whether the suite runs case op ("put", "get", "list", "ec").
+func (cfg SuiteConfig) Runs(op string) bool {
 	return len(cfg.Cases) == 0 || slices.Contains(cfg.Cases, op)
 }
 
@@ -183,7 +202,8 @@ func (r *SuiteResult) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "Measured %s on %d CPUs (%s, %s).\n\n", r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.CPUs, r.Machine.OS, r.Machine.Go)
 	fmt.Fprintf(w, "Ceilings in the same run: fsync'd sequential write %.0f MB/s; 4 KiB O_DSYNC writes (8 writers) %.0f/s; loopback TCP %.0f MB/s.\n\n",
 		c.DiskSeqWriteBytesPerSecond/1e6, c.DSync4KWritesPerSecond, c.LoopbackTCPBytesPerSecond/1e6)
-	peer := len(r.PeerRuns) == len(r.Runs) && r.Peer != ""
+	// The peer ran the cases before the erasure-coded ones, which come last.
+	peer := len(r.PeerRuns) > 0 && r.Peer != ""
 	head, rule := "| op | size | concurrency | ops/s | MiB/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU ms/op | server alloc KiB/op |", "|---|---|---|---|---|---|---|---|---|---|---|"
 	if peer {
 		fmt.Fprintf(w, "Each case ran against Stratus, then against the peer %s.\n\n", r.Peer)
@@ -193,15 +213,21 @@ func (r *SuiteResult) Markdown(w io.Writer) {
 	fmt.Fprintln(w, rule)
 	for i, rep := range r.Runs {
 		for j, s := range rep.Ops {
+			size := caseLabel(rep.Config, s.Op)
+			if rep.Label != "" {
+				size += " " + rep.Label
+			}
 			cpu, alloc := "-", "-"
 			if c := rep.Server; c != nil && c.CPUSecondsPerOp != nil && c.AllocBytesPerOp != nil {
 				cpu, alloc = fmt.Sprintf("%.2f", *c.CPUSecondsPerOp*1e3), fmt.Sprintf("%.1f", *c.AllocBytesPerOp/1024)
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %d | %s | %s |", s.Op, caseLabel(rep.Config, s.Op), rep.Config.Concurrency,
+			fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %d | %s | %s |", s.Op, size, rep.Config.Concurrency,
 				s.OpsPerSecond, s.BytesPerSecond/(1<<20), s.Latency.P50*1e3, s.Latency.P99*1e3, s.Latency.P999*1e3, s.Errors, cpu, alloc)
 			if peer {
 				pops, pp50, ratio := "-", "-", "-"
-				if p := r.PeerRuns[i]; j < len(p.Ops) {
+				if i >= len(r.PeerRuns) {
+					// an erasure-coded case: Stratus only
+				} else if p := r.PeerRuns[i]; j < len(p.Ops) {
 					pops, pp50 = fmt.Sprintf("%.1f", p.Ops[j].OpsPerSecond), fmt.Sprintf("%.2f", p.Ops[j].Latency.P50*1e3)
 				}
 				if j == 0 && i < len(r.PeerRatios) && r.PeerRatios[i] != nil {
@@ -212,6 +238,7 @@ func (r *SuiteResult) Markdown(w io.Writer) {
 			fmt.Fprintln(w)
 		}
 	}
+	ecMarkdown(w, r.ECMedians, r.ECReplicated)
 }
 
 // caseLabel is the size column of a case: the object size, or what a listing lists.

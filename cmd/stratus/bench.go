@@ -259,6 +259,8 @@ func newBenchSuiteCmd() *cobra.Command {
 	var ep, peer endpointFlags
 	var out string
 	var replicas int
+	var ecLayout, ecPolicyName, ecSizes string
+	var ecDevices int
 	cmd := &cobra.Command{
 		Use:   "suite",
 		Short: "Run the standard set against a fresh stratus server (or --endpoint) and save the results",
@@ -270,8 +272,13 @@ starts a stratus server of its own, as a separate process in a temporary directo
 reports that process's CPU time and allocations per operation. With --peer (and its keys:
 --peer-credentials, or --peer-access-key and --peer-secret-key) every case also runs
 against that S3 endpoint, right after Stratus's run of it, and the results show the peer's
-numbers and Stratus's operations/s over the peer's. Results go to <out>/<date>.json and
-<out>/<date>.md.`,
+numbers and Stratus's operations/s over the peer's. Last, the erasure-coded cases (not
+against the peer): the server it starts has --ec-devices devices and an EC --ec policy
+(4+2: ec-4-2) beside its replicated one; each --ec-sizes object size is written (PUT) to
+a replicated and to an EC bucket and read back (GET), then read from the EC bucket with
+the fragments on one and on two devices deleted; --ec-repeats times each, interleaved, and
+the medians are tabled. Against --endpoint the EC cases need --ec-policy and skip the
+degraded reads. Results go to <out>/<date>.json and <out>/<date>.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithCancel(cmd.Context())
@@ -282,8 +289,17 @@ numbers and Stratus's operations/s over the peer's. Results go to <out>/<date>.j
 			}
 			defer os.RemoveAll(tmp)
 			cfg.Dir, cfg.Log = tmp, cmd.ErrOrStderr()
+			if cfg.EC.Sizes, err = parseSizes(ecSizes); err != nil {
+				return fmt.Errorf("--ec-sizes: %w", err)
+			}
 			if ep.endpoint == "" {
-				srv, err := spawnBenchServer(ctx, tmp, replicas, false)
+				var extra []string
+				if ecLayout != "" && cfg.Runs("ec") {
+					if extra, err = ecServerArgs(ecLayout, ecDevices); err != nil {
+						return err
+					}
+				}
+				srv, err := spawnBenchServer(ctx, tmp, replicas, false, extra)
 				if err != nil {
 					return err
 				}
@@ -291,9 +307,17 @@ numbers and Stratus's operations/s over the peer's. Results go to <out>/<date>.j
 				c := srv.creds
 				cfg.Endpoint, cfg.AccessKey, cfg.SecretKey, cfg.Region = c.Endpoint, c.AccessKey, c.SecretKey, c.Region
 				cfg.ServerMetrics = srv.metrics
+				if extra != nil {
+					k, m, _ := parseECLayout(ecLayout)
+					cfg.EC.Policy = fmt.Sprintf("ec-%d-%d", k, m)
+					cfg.EC.LoseFragments = srv.loseFragments(cfg.EC.Policy)
+				}
 			} else if cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey, err = ep.resolve(); err != nil {
 				return err
+			} else {
+				cfg.EC.Policy = ecPolicyName // a policy the endpoint has; no degraded reads
 			}
+			cfg.EC.Replicated = fmt.Sprintf("replicated-%d", replicas)
 			if peer.endpoint != "" || peer.credsFile != "" {
 				if cfg.Peer, err = peer.resolvePeer(); err != nil {
 					return err
@@ -317,7 +341,13 @@ numbers and Stratus's operations/s over the peer's. Results go to <out>/<date>.j
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each measured run")
 	f.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured run before each PUT and GET run (0s: none)")
 	f.IntSliceVar(&cfg.Concurrencies, "concurrency", []int{8, 32}, "concurrencies to run each case at")
-	f.StringSliceVar(&cfg.Cases, "cases", []string{"put", "get", "list"}, "cases to run: put, get, list")
+	f.StringSliceVar(&cfg.Cases, "cases", []string{"put", "get", "list", "ec"}, "cases to run: put, get, list, ec")
+	f.StringVar(&ecLayout, "ec", "4+2", "K+M of the erasure-coded policy of the server the suite starts (empty: no EC cases)")
+	f.IntVar(&ecDevices, "ec-devices", 6, "devices of the server the suite starts, with --ec (at least K+M)")
+	f.StringVar(&ecPolicyName, "ec-policy", "", "with --endpoint: the erasure-coded policy (location constraint) for the EC cases")
+	f.StringVar(&ecSizes, "ec-sizes", "1MiB,64MiB", "object sizes of the EC cases")
+	f.IntVar(&cfg.EC.Repeats, "ec-repeats", 3, "runs of each EC case, for medians")
+	f.IntVar(&cfg.EC.Concurrency, "ec-concurrency", 4, "requests in flight in the EC cases")
 	f.IntVar(&cfg.ListObjects, "list-objects", 10000, "objects in each listed bucket (0: skip the listing)")
 	f.DurationVar(&cfg.ListDuration, "list-duration", 0, "length of each listing run (default: --duration, at least 5s)")
 	f.StringVar(&out, "out", "bench/results", "directory for the results")
@@ -337,11 +367,12 @@ type benchServer struct {
 }
 
 // spawnBenchServer starts `stratus server` as a child process under dir, on free loopback
-// ports (serving volumes over NBD too if volumes), and waits until it serves. With compute
+// ports (serving volumes over NBD too if volumes; with the extra flags), and waits until
+// it serves. With compute
 // flags (the EC2 benchmark's) it also serves the EC2 API, on a free port, and runs
 // instances as those flags say. A process of
 // its own keeps the load tool's CPU and allocations out of the server's.
-func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes bool, compute ...string) (*benchServer, error) {
+func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes bool, extra []string, compute ...string) (*benchServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -359,6 +390,7 @@ func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes boo
 	cmd := exec.Command(exe, "--log-level", "warn", "server", "--data", data, "--replicas", strconv.Itoa(replicas),
 		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3], "--nbd-listen", addrs[4],
 		"--ec2-listen", "") // the S3 and volume benchmarks need no EC2 API, and must not collide with a running server's
+	cmd.Args = append(cmd.Args, extra...)
 	if len(compute) > 0 {
 		// A later flag wins over the --ec2-listen "" above.
 		cmd.Args = append(cmd.Args, "--ec2-listen", addrs[5])

@@ -213,7 +213,7 @@ nothing.`,
 			}
 			t, _ := ec2api.LookupInstanceType(ef.instanceType)
 			most := max(slicesMax(ef.concurrencies), 1)
-			srv, err := spawnBenchServer(ctx, tmp, replicas, true, "--compute-domain-type", "qemu", "--compute-libvirt-uri", uri,
+			srv, err := spawnBenchServer(ctx, tmp, replicas, true, nil, "--compute-domain-type", "qemu", "--compute-libvirt-uri", uri,
 				"--compute-vcpus", strconv.Itoa(most*t.VCPUs), "--compute-memory-mib", strconv.Itoa(most*t.MemoryMiB), "--log-level", serverLogLevel)
 			if err != nil {
 				return err

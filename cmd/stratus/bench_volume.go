@@ -119,7 +119,7 @@ Results go to <out>/volume-<date>.json and .md.`,
 			if err != nil {
 				return err
 			}
-			srv, err := spawnBenchServer(ctx, tmp, replicas, true)
+			srv, err := spawnBenchServer(ctx, tmp, replicas, true, nil)
 			if err != nil {
 				return err
 			}

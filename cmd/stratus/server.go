@@ -58,6 +58,10 @@ type serverFlags struct {
 	consoleListen string
 	// consoleTTL is how long a console login lasts.
 	consoleTTL time.Duration
+	// ec, if set ("K+M"), makes an erasure-coded policy over the devices (server_ec.go).
+	ec string
+	// reconstructInterval paces the storage node's EC reconstructor (0: off).
+	reconstructInterval time.Duration
 	// compute runs instances on this machine when its domain type is set.
 	compute computeFlags
 	front   frontFlags
@@ -91,7 +95,10 @@ creates an admin account and prints its credentials (also saved in data/credenti
 	fl.StringVar(&f.storageHop, "storage-hop", "inproc", "how the proxy reaches the storage node: inproc, mtls or plain (benchmarks of the hop only)")
 	fl.MarkHidden("storage-hop")
 	fl.StringVar(&f.objListen, "objectd-listen", "127.0.0.1:6200", "address of the storage node (named in the ring: keep it stable)")
+	fl.StringVar(&f.ec, "ec", "", "K+M (e.g. 4+2): also make the erasure-coded storage policy ec-K-M, its ring over the devices (at least K+M), on first start")
 	fl.Int64Var(&f.smallObjectMax, "small-object-max", objectd.DefaultConfig().SmallObjectMax, "largest object (bytes) kept in the storage node's small-object log instead of a file of its own; 0: every object in files")
+	fl.DurationVar(&f.reconstructInterval, "reconstruct-interval", objectd.DefaultConfig().ReconstructInterval, "pause between passes of the erasure-coded fragment reconstructor (0: off; benchmarks of degraded reads)")
+	fl.MarkHidden("reconstruct-interval")
 	f.compute.addFlags(fl)
 	f.front.addFlags(cmd)
 	daemonSettings(cmd, "STRATUS_SERVER_")
@@ -112,6 +119,9 @@ type adminCredentials struct {
 func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials)) error {
 	if f.replicas < 1 || f.replicas > f.devices {
 		return fmt.Errorf("replicas (%d) must be between 1 and devices (%d)", f.replicas, f.devices)
+	}
+	if err := checkECFlag(f); err != nil {
+		return err
 	}
 	log := slog.Default()
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
@@ -173,6 +183,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	ocfg.DevicesDir, ocfg.MountCheck, ocfg.AdvertiseAddr = devDir, false, oln.Addr().String()
 	ocfg.RingPath = filepath.Join(f.dataDir, "object.ring")
 	ocfg.SmallObjectMax = f.smallObjectMax
+	ocfg.ReconstructInterval = f.reconstructInterval
 	ocfg.Identity = objID
 	if f.storageHop == "plain" {
 		ocfg.Identity = nil
@@ -237,6 +248,17 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	osrv.SetRing(rg)
+	var ecName string
+	var ecRing *ring.Ring
+	if f.ec != "" {
+		if ecName, ecRing, err = serverECPolicy(gctx, f, admin, devDir, oln.Addr().String()); err != nil {
+			oln.Close()
+			return err
+		}
+		// Given at once rather than at the roles' first poll of meta, so that a bucket can
+		// be created on the policy as soon as the server is ready.
+		osrv.SetPolicyRing(ecName, ecRing)
+	}
 	g.Go(func() error { return osrv.Run(gctx, oln) })
 	g.Go(func() error { return followPolicyRings(gctx, admin, log, osrv) })
 
@@ -253,6 +275,9 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 		return err
 	}
 	px.SetRing(rg)
+	if ecRing != nil {
+		px.SetPolicyRing(ecName, ecRing)
+	}
 	g.Go(func() error { return followPolicyRings(gctx, mc, log, px) })
 	var localChunks map[string]objclient.LocalChunks
 	if f.storageHop == "inproc" || f.storageHop == "" {

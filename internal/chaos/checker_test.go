@@ -66,6 +66,8 @@ type checker struct {
 	names []string
 
 	acked       atomic.Int64 // writes and deletes acknowledged
+	ackedPuts   atomic.Int64 // of which writes
+	failedPuts  atomic.Int64 // writes that failed
 	failed      atomic.Int64 // writes and deletes that failed
 	reads       atomic.Int64 // reads that returned an answer
 	readErrors  atomic.Int64 // reads that failed (unavailable; never wrong bytes)
@@ -75,6 +77,8 @@ type checker struct {
 	ackMu       sync.Mutex
 	ackTimes    []time.Time
 	badExamples []string
+	readErrs    []string // the first failed reads, with when and why
+	failedKeys  []string // the keys of those reads
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -169,6 +173,12 @@ func (ck *checker) work(ctx context.Context, cl *s3.Client, keys []string, rng *
 			if err != nil {
 				ck.readErrors.Add(1)
 				ck.countErr("GET", err)
+				ck.errMu.Lock()
+				if len(ck.readErrs) < 5 {
+					ck.readErrs = append(ck.readErrs, fmt.Sprintf("%s GET %s: %v", time.Now().Format("15:04:05.000"), key, err))
+					ck.failedKeys = append(ck.failedKeys, key)
+				}
+				ck.errMu.Unlock()
 				break
 			}
 			ck.reads.Add(1)
@@ -188,12 +198,17 @@ func (ck *checker) record(rec *keyRecord, s state, err error) {
 		op := "PUT"
 		if s.deleted {
 			op = "DELETE"
+		} else {
+			ck.failedPuts.Add(1)
 		}
 		ck.countErr(op, err)
 		return
 	}
 	rec.acked(s)
 	ck.acked.Add(1)
+	if !s.deleted {
+		ck.ackedPuts.Add(1)
+	}
 	ck.ackMu.Lock()
 	ck.ackTimes = append(ck.ackTimes, time.Now())
 	ck.ackMu.Unlock()
@@ -282,6 +297,7 @@ type figures struct {
 	badReads           int64
 	redundancySeconds  float64
 	extra              string
+	lostKeys           []string // the keys counted in lost
 }
 
 func (f figures) String() string {
@@ -323,6 +339,7 @@ func (ck *checker) verify() figures {
 				switch {
 				case err != nil:
 					f.lost++
+					f.lostKeys = append(f.lostKeys, key)
 					ck.example(fmt.Sprintf("final read of %s: %v", key, err))
 				case slices.Contains(rec.may, got):
 				default:
@@ -330,6 +347,7 @@ func (ck *checker) verify() figures {
 					switch {
 					case got.deleted:
 						f.lost++
+						f.lostKeys = append(f.lostKeys, key)
 					case strings.Contains(d, "resurrected"):
 						f.resurrected++
 					case strings.Contains(d, "stale"):

@@ -71,6 +71,9 @@ type clusterOptions struct {
 	smallObjectMax  int64
 	segmentMax      int64
 	compactInterval time.Duration
+	// ec, if set, makes an erasure-coded policy with a ring of its own over every device
+	// of the first ring (see ec_test.go); the test bucket then uses it.
+	ec *ecOptions
 }
 
 // cluster is a running multi-process Stratus cluster.
@@ -80,9 +83,10 @@ type cluster struct {
 	metas     []*metaNode
 	nodes     []*storageNode
 	proxies   []*proc
-	endpoints []string // S3 endpoints of the proxies
-	builder   string   // ring builder file
-	ringFile  string   // ring file every storage node watches
+	endpoints []string   // S3 endpoints of the proxies
+	builder   string     // ring builder file
+	ringFile  string     // ring file every storage node watches
+	ecRing    *ring.Ring // the erasure-coded policy's ring, if the cluster has one
 	accessKey string
 	secretKey string
 	mounts    []string
@@ -171,6 +175,12 @@ func startCluster(t *testing.T, opts clusterOptions) *cluster {
 	}
 	c.stratus("ring", "rebalance", c.builder, "--seed", "1")
 	c.publishRing()
+	var createBucket *s3.CreateBucketInput
+	if opts.ec != nil {
+		// Published before any node or proxy starts, so that each loads it at once rather
+		// than at its next poll of meta.
+		createBucket = c.createECPolicy(opts.ec, opts.nodes)
+	}
 	for _, n := range c.nodes {
 		if err := n.p.start(); err != nil {
 			t.Fatal(err)
@@ -185,7 +195,11 @@ func startCluster(t *testing.T, opts clusterOptions) *cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		_, err := c.s3(0).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+		in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+		if createBucket != nil {
+			in = createBucket
+		}
+		_, err := c.s3(0).CreateBucket(ctx, in)
 		if err == nil {
 			break
 		}
@@ -274,6 +288,10 @@ func (c *cluster) addStorageNode(i int, opts clusterOptions) *storageNode {
 			"--small-object-compact-interval", opts.compactInterval.String())
 	} else {
 		args = append(args, "--small-object-max", "0")
+	}
+	if opts.ec != nil {
+		// The node follows meta for the policy's ring, and reconstructs its fragments.
+		args = append(args, "--meta", c.metaList(), "--reconstruct-interval", opts.ec.reconstructInterval.String())
 	}
 	n.p = newProc("objectd "+n.name, stratusBin, filepath.Join(c.dir, n.name+".log"), args...)
 	c.nodes = append(c.nodes, n)
