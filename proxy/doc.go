@@ -2,7 +2,7 @@
 // nodes by the ring, in the manner of Swift's proxy server.
 //
 // A write gets a hybrid-logical-clock timestamp and streams to the partition's primary
-// devices in parallel, hashing as it goes (MD5 for the S3 ETag, see etag.go; the storage client adds a
+// devices in parallel, hashing as it goes (MD5 for the S3 ETag; the storage client adds a
 // CRC-32C per node). It succeeds at a write quorum, a majority of the replicas. A target
 // that cannot be reached before the first bytes are sent is replaced by the next handoff
 // device, so writes succeed while any quorum of devices is up.

@@ -95,8 +95,7 @@ func (p *Proxy) Put(ctx context.Context, req PutRequest, body io.Reader, commit 
 			break
 		}
 	}
-	sum := newETagHash(req.Length)
-	defer sum.Close()
+	sum := md5.New()
 	var sent int64
 	for seq := 0; ; seq++ {
 		slot := seq % ring
