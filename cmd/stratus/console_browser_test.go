@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -53,6 +54,13 @@ func TestConsoleBuckets(t *testing.T) {
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Loopback takes 20 MiB in a tenth of a second, between two progress events; the
+	// browser's own network throttling makes the upload last about a second, as over a
+	// real link, so that the bar has values to show on the way.
+	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: 20 << 20}}}); err != nil {
+		t.Fatalf("throttle the upload: %v", err)
+	}
 	// Record every value the progress bar shows.
 	eval[chromedp.Void](t, ctx, `window.seen = []; const p = document.getElementById("upload-progress");
 		new MutationObserver(() => window.seen.push(Number(p.value))).observe(p, {attributes: true})`)
@@ -61,6 +69,10 @@ func TestConsoleBuckets(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#upload-form button[type=submit]")))
 	waitFor(t, ctx, "the upload", `document.getElementById("msg").textContent.startsWith("Uploaded big.bin")`, 60*time.Second)
 	t.Logf("20 MiB uploaded through the page in %v", time.Since(begin).Round(time.Millisecond))
+	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{}}); err != nil {
+		t.Fatalf("stop throttling: %v", err)
+	}
 	seen := eval[[]float64](t, ctx, `window.seen`)
 	between := 0
 	for _, v := range seen {
@@ -161,11 +173,13 @@ func consoleUser(t *testing.T, fx *consoleFixture, name string) (key, secret str
 // login again.
 func TestConsoleSessionExpires(t *testing.T) {
 	fx := consoleServer(t)
-	url := extraConsole(t, fx, func(f *consoleFlags) { f.sessionTTL = time.Second })
+	// Long enough that a loaded machine still shows the logged-in page before it ends.
+	const ttl = 4 * time.Second
+	url := extraConsole(t, fx, func(f *consoleFlags) { f.sessionTTL = ttl })
 	ctx := browserTab(t, 30*time.Second)
 	loginAs(t, ctx, url, fx.creds.AccessKey, fx.creds.SecretKey)
 	waitFor(t, ctx, "logged in", `document.querySelector("#bucket-name")`, 10*time.Second)
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(ttl + 100*time.Millisecond)
 	do(t, ctx, "reload", chromedp.Reload())
 	waitFor(t, ctx, "the login form again", `document.querySelector("#login-form")`, 10*time.Second)
 	// The server refuses the session too, whatever the browser keeps.
