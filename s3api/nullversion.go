@@ -16,7 +16,7 @@ import (
 // them whenever it reached a replica after them. Failures leave garbage, never a dangling
 // reference, so they are logged.
 func (s *Server) dropNullData(ctx context.Context, e meta.ObjectEntry, parts []manifestPart) {
-	if e.DeleteMarker || e.Data != "" {
+	if e.DeleteMarker || !isNull(e) {
 		return
 	}
 	if parts == nil && isMultipartETag(e.ETag) {
