@@ -241,3 +241,74 @@ func TestOverwriteLeavesNoGarbage(t *testing.T) {
 		}
 	})
 }
+
+// TestOverwritePathsLeaveNoGarbage: every other way of replacing or removing a null
+// version — CopyObject, completing a multipart upload, lifecycle expiry — leaves the new
+// version readable and no node holding the old one's bytes.
+func TestOverwritePathsLeaveNoGarbage(t *testing.T) {
+	overwriteCases(t, func(t *testing.T, c *testcluster.S3, cl *s3.Client, ctx context.Context, bucket string) {
+		b := aws.String(bucket)
+		current := func() meta.ObjectEntry {
+			t.Helper()
+			e, err := c.Meta.Index(bucket).GetObject(ctx, bucket, "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		gone := func(step string, e meta.ObjectEntry) {
+			t.Helper()
+			if e.Data == "" {
+				t.Fatalf("%s: entry %+v has no storage name of its own", step, e)
+			}
+			healAll(t, ctx, c)
+			for _, n := range c.Storage.Nodes {
+				if e.EC == nil && c.Storage.Holds(ctx, n, e.Data) {
+					t.Fatalf("%s: node %s still holds the bytes of the replaced version", step, n.Addr)
+				}
+			}
+		}
+		putBytes(t, ctx, cl, bucket, "src", payload(50_000, 8))
+		putBytes(t, ctx, cl, bucket, "k", payload(50_000, 9))
+		before := current()
+		if _, err := cl.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("k"), CopySource: aws.String(bucket + "/src")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := getBytes(t, ctx, cl, bucket, "k", "", ""); !bytes.Equal(got, payload(50_000, 8)) {
+			t.Fatal("copy does not read back")
+		}
+		gone("copy", before)
+
+		before = current()
+		up, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("k")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := payload(5<<20, 10)
+		pp, err := cl.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("k"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(part)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("k"), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: pp.ETag, PartNumber: aws.Int32(1)}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := getBytes(t, ctx, cl, bucket, "k", "bytes=0-999", ""); !bytes.Equal(got, part[:1000]) {
+			t.Fatal("completed upload does not read back")
+		}
+		gone("complete", before)
+
+		before = current()
+		rec, _, err := c.Meta.Bucket(ctx, bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Server.ExpireObject(ctx, rec, before); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("k")}); err == nil {
+			t.Fatal("expired object still there")
+		}
+		gone("expire", before)
+	})
+}

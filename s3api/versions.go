@@ -21,10 +21,12 @@ import (
 // Versions. In a bucket whose versioning is enabled every write keeps its bytes under a
 // name of its own (versionName) and its index entry in the version history, so older
 // versions stay readable by ID. Objects written while versioning was off, or suspended,
-// are the "null" version and keep their bytes at the object's own name (objectName),
-// which the next null write replaces. Version IDs are the writes' timestamps in hex.
+// are the "null" version: their bytes too have a name of their own (entry marked Null),
+// and the next null write removes them once its commit has replaced them. Entries from
+// before that have no Data: their bytes are at the object's own name (objectName). Version
+// IDs are the writes' timestamps in hex.
 
-// nullVersion is the ID of the version that lives at the object's own name.
+// nullVersion is the ID of the version written while versioning was off or suspended.
 const nullVersion = "null"
 
 // versionName is where a version of a versioned bucket keeps its bytes: ".v/bucket/<id>-<tag>/key",
@@ -200,7 +202,7 @@ func (s *Server) afterCompletion(ctx context.Context, b meta.Bucket, key string,
 
 // commitWrite indexes e, written to t, under grant g (see storeVersion) and returns the
 // entries it replaced for good. It returns proxy.ErrOvertaken for a write that lost
-// last-writer-wins at a shared name, so its bytes are retracted.
+// last-writer-wins as a null version (or at a shared name), so its bytes are retracted.
 func (s *Server) commitWrite(ctx context.Context, g *writeGrant, e meta.ObjectEntry, t writeTarget) ([]meta.ObjectEntry, error) {
 	idx := s.meta.Index(e.Bucket)
 	for attempt := 0; ; attempt++ {
