@@ -126,33 +126,61 @@ func (s *Server) deleteKey(ctx context.Context, bucket, key string) error {
 
 // deleteCurrent is deleteKey, and with cur set deletes only while cur is still the current
 // entry: meta.ErrConflict, and nothing deleted, if a write or delete came in between.
+//
+// The bytes to drop are those of the entry the index removed, at its own name (or the
+// object's, for entries from before null versions had names of their own): the removal
+// returns it, so a write that replaced the entry read before keeps its bytes.
 func (s *Server) deleteCurrent(ctx context.Context, bucket, key string, cur *meta.ObjectEntry) error {
-	var gone replacedData
-	switch {
-	case cur == nil:
-		gone = s.partsOf(ctx, bucket, key)
-	case cur.EC != nil:
-		gone = replacedData{ec: cur.EC, name: dataName(*cur)}
-	case isMultipartETag(cur.ETag):
+	var parts []manifestPart
+	if cur != nil && cur.EC == nil && isMultipartETag(cur.ETag) {
 		m, err := s.readManifest(ctx, *cur)
 		if err != nil {
 			return fmt.Errorf("read manifest of %s/%s: %w", bucket, key, err)
 		}
-		gone.parts = m.Parts
+		parts = m.Parts
 	}
-	ts, err := s.data.Delete(ctx, objectName(bucket, key), func(ctx context.Context, ts hlc.Timestamp) error {
-		if cur != nil {
-			return s.meta.Index(bucket).DeleteCurrentIf(ctx, *cur, uint64(ts), false)
-		}
-		err := s.meta.Index(bucket).DeleteObject(ctx, bucket, key, uint64(ts), false)
+	ts := s.data.Stamp()
+	idx := s.meta.Index(bucket)
+	removed := cur
+	var err error
+	if cur != nil {
+		err = idx.DeleteCurrentIf(ctx, *cur, uint64(ts), false)
+	} else {
+		removed, err = idx.RemoveObject(ctx, bucket, key, uint64(ts))
 		if errors.Is(err, meta.ErrNotFound) {
 			return nil
 		}
-		return err
-	})
+	}
 	if err != nil {
 		return dataError(err)
 	}
-	s.dropReplaced(ctx, gone, ts)
+	if removed != nil {
+		s.dropRemoved(ctx, *removed, parts, ts)
+	}
 	return nil
+}
+
+// dropRemoved removes the bytes of e, an entry a delete at ts removed from the index: its
+// whole copies or fragment archives, and a multipart object's parts (parts, if already read
+// from its manifest, else read now, before the manifest goes). Failures leave garbage,
+// never a dangling reference, so they are logged.
+func (s *Server) dropRemoved(ctx context.Context, e meta.ObjectEntry, parts []manifestPart, ts hlc.Timestamp) {
+	if e.DeleteMarker {
+		return
+	}
+	if parts == nil && e.EC == nil && isMultipartETag(e.ETag) {
+		if m, err := s.readManifest(ctx, e); err == nil {
+			parts = m.Parts
+		} else {
+			parts, _ = entryParts(e) // the parts' coding is then unknown: coded ones stay
+		}
+	}
+	if e.EC != nil {
+		s.dropReplaced(ctx, replacedData{ec: e.EC, name: dataName(e)}, ts)
+		return
+	}
+	if err := s.data.Tombstones(context.WithoutCancel(ctx), dataName(e), ts); err != nil {
+		s.log.Warn("delete committed but tombstones short of quorum", "bucket", e.Bucket, "err", err)
+	}
+	s.dropParts(ctx, parts)
 }

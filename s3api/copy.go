@@ -181,7 +181,7 @@ func (s *Server) copyObject(rq *request) error {
 		return err
 	}
 	setWrittenVersionHeader(rq.w, b, e)
-	if src.Data != "" {
+	if !isNull(src) {
 		rq.w.Header().Set("X-Amz-Copy-Source-Version-Id", versionID(src))
 	}
 	return writeXML(rq.w, http.StatusOK, xmlCopyResult{LastModified: isoTime(lastModified(e.Version)), ETag: `"` + e.ETag + `"`})

@@ -31,8 +31,8 @@ const (
 	maxCompleteBody = 2 << 20 // the CompleteMultipartUpload XML of 10,000 parts fits
 )
 
-// A completed multipart object is stored as a manifest: a small JSON object at the
-// object's own name listing its parts, which stay where UploadPart put them. Its index
+// A completed multipart object is stored as a manifest: a small JSON object at its
+// version's name (dataName) listing its parts, which stay where UploadPart put them. Its index
 // entry is told apart by its ETag, which for multipart objects (and only them) ends in
 // "-<parts>", as S3 defines it.
 type manifest struct {

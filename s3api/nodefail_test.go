@@ -50,8 +50,12 @@ func TestNodeDown(t *testing.T) {
 		}
 		held := 0
 		for key := range want {
-			// Object bytes live under "bucket/key" in the ring.
-			if c.Storage.Holds(ctx, down, "resilient/"+key) {
+			// Object bytes live under the storage name their index entry gives.
+			e, err := c.Meta.Index("resilient").GetObject(ctx, "resilient", key)
+			if err != nil {
+				return err
+			}
+			if c.Storage.Holds(ctx, down, e.Data) {
 				held++
 			}
 		}

@@ -10,13 +10,13 @@ import (
 
 // dropNullData removes the bytes of e, a null version the index no longer names: a
 // multipart one's parts (parts, if already read from its manifest, else read now), an
-// erasure-coded one's fragment archives, and the whole copies at the object's own name.
-// The tombstones are stamped just after e's own version, not now: the next null write puts
-// its bytes at the same name, and a tombstone stamped later than that write would destroy
-// them whenever it reached a replica after them. Failures leave garbage, never a dangling
+// erasure-coded one's fragment archives, and the whole copies at its name (dataName).
+// The tombstones are stamped just after e's own version, not now: entries from before null
+// versions had names of their own live at the object's own name, where a tombstone stamped
+// later than a newer write there would destroy it whenever it reached a replica after it. Failures leave garbage, never a dangling
 // reference, so they are logged.
 func (s *Server) dropNullData(ctx context.Context, e meta.ObjectEntry, parts []manifestPart) {
-	if e.DeleteMarker || e.Data != "" {
+	if e.DeleteMarker || !isNull(e) {
 		return
 	}
 	if parts == nil && isMultipartETag(e.ETag) {

@@ -454,17 +454,17 @@ func (s *Server) partsOf(ctx context.Context, bucket, key string) replacedData {
 		return replacedData{}
 	}
 	if e.EC != nil && !e.DeleteMarker {
-		return replacedData{ec: e.EC, name: dataName(e)}
+		return replacedData{ec: e.EC, name: dataName(e), entry: e}
 	}
 	if !isMultipartETag(e.ETag) {
-		return replacedData{}
+		return replacedData{entry: e}
 	}
 	m, err := s.readManifest(ctx, e)
 	if err != nil {
 		s.log.Warn("read manifest of a replaced object", "bucket", bucket, "err", err)
-		return replacedData{}
+		return replacedData{entry: e}
 	}
-	return replacedData{parts: m.Parts}
+	return replacedData{parts: m.Parts, entry: e}
 }
 
 // replacedData is what of the current version of a key must go once a write or delete
@@ -473,7 +473,8 @@ func (s *Server) partsOf(ctx context.Context, bucket, key string) replacedData {
 type replacedData struct {
 	parts []manifestPart
 	ec    *meta.ECStorage
-	name  string // the erasure-coded object's storage name
+	name  string           // the erasure-coded object's storage name
+	entry meta.ObjectEntry // the version read as current (zero Version: none)
 }
 
 // dropReplaced removes r once the version replacing it, at ts, is indexed. The archives

@@ -13,15 +13,16 @@ import (
 )
 
 // A read resolves the key in the index, then asks the storage nodes for the version the
-// index named. Between the two a newer write can replace that version on the nodes (a null
-// version lives at the object's own name, and a node keeps only the newest), or a delete
-// can remove it, and the write's commit may land in the index a moment after its bytes
+// index named. Between the two a newer write can replace that version and remove its bytes
+// (or, for entries from before null versions had names of their own, replace them in place
+// at the object's own name, as a node keeps only a name's newest version), or a delete can
+// remove it, and the write's commit may land in the index a moment after its bytes
 // land on the nodes. Such a read has been overtaken, not failed: it resolves the key again
 // and serves what the index names now — a version that was current during the request,
 // so reads stay linearizable. If the index still names the lost version, the overtaking
 // commit is on its way; the read waits for it, a little longer each time.
 //
-// One race needs mending rather than waiting: a delete removes the index entry first and
+// One race of those older entries needs mending rather than waiting: a delete removes the index entry first and
 // then sends tombstones, so a write stamped before the delete whose commit lands after
 // that removal brings back an entry whose bytes the tombstones destroy. Replicas that hold
 // a deletion newer than the entry's version say so; the read then finishes the delete in

@@ -225,7 +225,8 @@ func (s *Server) ownedAt(ctx context.Context, rq *request) (meta.Bucket, uint64,
 	return b, mod, nil
 }
 
-// objectName is where bucket/key's bytes live in the ring: "bucket/key", or, when that
+// objectName is where bucket/key's bytes lived in the ring before every version had a name
+// of its own (entries without Data still name it): "bucket/key", or, when that
 // would pass the storage layer's name limit, ".h/bucket/" and the key's SHA-256. Bucket
 // names never start with ".", so the two forms cannot collide.
 func objectName(bucket, key string) string {

@@ -21,10 +21,12 @@ import (
 // Versions. In a bucket whose versioning is enabled every write keeps its bytes under a
 // name of its own (versionName) and its index entry in the version history, so older
 // versions stay readable by ID. Objects written while versioning was off, or suspended,
-// are the "null" version and keep their bytes at the object's own name (objectName),
-// which the next null write replaces. Version IDs are the writes' timestamps in hex.
+// are the "null" version: their bytes too have a name of their own (entry marked Null),
+// and the next null write removes them once its commit has replaced them. Entries from
+// before that have no Data: their bytes are at the object's own name (objectName). Version
+// IDs are the writes' timestamps in hex.
 
-// nullVersion is the ID of the version that lives at the object's own name.
+// nullVersion is the ID of the version written while versioning was off or suspended.
 const nullVersion = "null"
 
 // versionName is where a version of a versioned bucket keeps its bytes: ".v/bucket/<id>-<tag>/key",
@@ -55,10 +57,17 @@ func dataName(e meta.ObjectEntry) string {
 
 // versionID is the ID clients see for an entry.
 func versionID(e meta.ObjectEntry) string {
-	if e.Data == "" && (!e.DeleteMarker || e.NullMarker) {
+	if isNull(e) && (!e.DeleteMarker || e.NullMarker) {
 		return nullVersion
 	}
 	return hlc.Timestamp(e.Version).String()
+}
+
+// isNull reports whether e's bytes (if any) are a null version's: at the object's own
+// name (entries written before null versions had names of their own), or at one of its own
+// marked Null.
+func isNull(e meta.ObjectEntry) bool {
+	return e.Data == "" || e.Null
 }
 
 // writeTarget is where a new version goes and how it is indexed.
@@ -67,6 +76,7 @@ type writeTarget struct {
 	ts        hlc.Timestamp // zero: the proxy stamps the write
 	versioned bool          // recorded in the version history
 	own       bool          // the version has bytes of its own (Data in the entry)
+	null      bool          // the version is the key's null version
 }
 
 // target decides where a write to key in bucket b goes.
@@ -75,10 +85,13 @@ func (s *Server) target(b meta.Bucket, key string) writeTarget {
 	case meta.VersioningEnabled:
 		ts := s.data.Stamp()
 		return writeTarget{name: versionName(b.Name, key, ts), ts: ts, versioned: true, own: true}
-	case meta.VersioningSuspended:
-		return writeTarget{name: objectName(b.Name, key), versioned: true}
 	}
-	return writeTarget{name: objectName(b.Name, key)}
+	// A null version too gets a name of its own, never the object's: a write that fails
+	// after some replicas took it retracts only its own name, and so never destroys the
+	// version the index still names (a node keeps only a name's newest version). The
+	// version it replaces is dropped once the commit has replaced it.
+	ts := s.data.Stamp()
+	return writeTarget{name: versionName(b.Name, key, ts), ts: ts, versioned: b.Versioning == meta.VersioningSuspended, own: true, null: true}
 }
 
 // storeVersion writes length bytes of body as a new version of e.Key in g's bucket and
@@ -98,7 +111,7 @@ func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEn
 	b := g.b
 	t := s.target(b, e.Key)
 	plain := index == nil // a completion's index call also ends its upload: it always runs
-	e.Bucket, e.Data = b.Name, t.entryData()
+	e.Bucket, e.Data, e.Null = b.Name, t.entryData(), t.null
 	// check runs before the replicas complete the write: a refused body must not replace
 	// the version they hold.
 	req := proxy.PutRequest{Name: t.name, Timestamp: t.ts, Length: length, ContentType: e.ContentType, Meta: e.UserMeta,
@@ -163,20 +176,33 @@ func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEn
 func (s *Server) afterCompletion(ctx context.Context, b meta.Bucket, key string, v uint64, replaced replacedData) {
 	switch b.Versioning {
 	case meta.VersioningOff:
+		// What was read as current before the write is garbage only if older than it: a
+		// newer version, read as current, stays current (the completion lost to it).
+		if r := replaced.entry; r.Version == 0 || r.Version >= v {
+			return
+		}
 		s.dropReplaced(ctx, replaced, hlc.Timestamp(v))
+		if r := replaced.entry; r.EC == nil && !r.DeleteMarker {
+			if err := s.data.Tombstones(context.WithoutCancel(ctx), dataName(r), hlc.Timestamp(r.Version+1)); err != nil {
+				s.log.Warn("drop the bytes of a replaced version", "bucket", b.Name, "err", err)
+			}
+		}
 	case meta.VersioningSuspended:
 		older, _ := s.nullVersions(ctx, b.Name, key, v)
 		for _, old := range older {
-			if _, err := s.meta.Index(b.Name).DeleteVersionIf(ctx, b.Name, key, old.Version, s.unlockedVersion(false)); err != nil {
+			gone, err := s.meta.Index(b.Name).DeleteVersionIf(ctx, b.Name, key, old.Version, s.unlockedVersion(false))
+			if err != nil {
 				s.log.Warn("drop replaced null version", "bucket", b.Name, "err", err)
+				continue
 			}
+			s.dropNullData(ctx, gone, nil)
 		}
 	}
 }
 
 // commitWrite indexes e, written to t, under grant g (see storeVersion) and returns the
 // entries it replaced for good. It returns proxy.ErrOvertaken for a write that lost
-// last-writer-wins at a shared name, so its bytes are retracted.
+// last-writer-wins as a null version (or at a shared name), so its bytes are retracted.
 func (s *Server) commitWrite(ctx context.Context, g *writeGrant, e meta.ObjectEntry, t writeTarget) ([]meta.ObjectEntry, error) {
 	idx := s.meta.Index(e.Bucket)
 	for attempt := 0; ; attempt++ {
@@ -207,7 +233,8 @@ func (s *Server) commitWrite(ctx context.Context, g *writeGrant, e meta.ObjectEn
 		if err != nil {
 			return nil, err
 		}
-		if !res.Applied && !t.own {
+		if !res.Applied && (!t.own || t.null) {
+			// A null write that lost last-writer-wins is overwritten: its bytes go.
 			return nil, proxy.ErrOvertaken
 		}
 		gone := w.Drop
@@ -249,12 +276,21 @@ func (t writeTarget) entryData() string {
 
 // dropGarbage removes the data of old, an entry a write at ts replaced for good: the
 // fragment archives of an erasure-coded version (tombstoned at ts, see dropReplaced), or
-// the parts of a multipart one, named by its entry; coded gives the coding of the parts
-// an erasure-coded bucket coded (codedParts).
+// the whole copies of another, and the parts of a multipart one, named by its entry; coded
+// gives the coding of the parts an erasure-coded bucket coded (codedParts). The write went
+// to a name of its own, so old's bytes stay at theirs until removed here; the whole copies
+// get tombstones just after old's own version, which at the object's own name (where old
+// entries live) no later write there can be older than.
 func (s *Server) dropGarbage(ctx context.Context, old meta.ObjectEntry, coded map[string]*meta.ECStorage, ts hlc.Timestamp) {
-	if old.EC != nil && !old.DeleteMarker {
+	if old.DeleteMarker {
+		return
+	}
+	if old.EC != nil {
 		s.dropReplaced(ctx, replacedData{ec: old.EC, name: dataName(old)}, ts)
 		return
+	}
+	if err := s.data.Tombstones(context.WithoutCancel(ctx), dataName(old), hlc.Timestamp(old.Version+1)); err != nil {
+		s.log.Warn("drop the bytes of a replaced version", "bucket", old.Bucket, "err", err)
 	}
 	parts, known := entryParts(old)
 	if !known {
@@ -328,7 +364,7 @@ func (s *Server) resolve(ctx context.Context, w http.ResponseWriter, bucket, key
 	vid := q.Get("versionId")
 	var e meta.ObjectEntry
 	if vid == nullVersion {
-		if cur, err := idx.GetObject(ctx, bucket, key); err == nil && cur.Data == "" {
+		if cur, err := idx.GetObject(ctx, bucket, key); err == nil && isNull(cur) {
 			return cur, nil
 		}
 		found := false
@@ -494,7 +530,7 @@ func (s *Server) removeVersion(ctx context.Context, e meta.ObjectEntry, remove f
 	}
 	switch {
 	case gone.DeleteMarker:
-	case gone.Data == "":
+	case isNull(gone):
 		s.dropNullData(ctx, gone, parts)
 	case gone.EC != nil:
 		s.dropReplaced(ctx, replacedData{ec: gone.EC, name: dataName(gone)}, s.data.Stamp())

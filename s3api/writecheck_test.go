@@ -190,7 +190,7 @@ func TestSuspendedKeepsOneNullVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, v := range vs {
-			if v.Data == "" && !v.DeleteMarker {
+			if (v.Data == "" || v.Null) && !v.DeleteMarker {
 				n++
 			}
 		}

@@ -20,10 +20,10 @@ import (
 // The record may therefore come from this server's cache — but only where a stale
 // decision is harmless before the commit: with versioning enabled the bytes go to a name
 // of their own, which nothing else refers to. With versioning off or suspended the bytes
-// replace those at the object's own name as soon as the replicas take them, before the
-// commit; a write decided on a stale allow would destroy the current object even though
-// its commit is then refused. Those writes read the record linearizably first, as every
-// other request does.
+// used to replace those at the object's own name as soon as the replicas took them, before
+// the commit; now they too have a name of their own, but those writes still read the
+// record linearizably first, as every other request does (widening the cache to them is
+// left for a change of its own).
 
 // writeGrant is the bucket record a write was authorized and placed by.
 type writeGrant struct {

@@ -49,6 +49,8 @@ type S3 struct {
 	Account   string
 	Storage   *Storage
 	Meta      *metaclient.Client
+	// MetaAddr is the meta node's address, for tests that build clients of their own.
+	MetaAddr string
 	// Server is the S3 front end itself, for tests that drive its background work.
 	Server *s3api.Server
 	// Proxy is its data path, for tests that give it storage policies' rings.
@@ -94,7 +96,7 @@ func StartS3(t testing.TB, opts S3Options) *S3 {
 	}
 	t.Cleanup(func() { mc.Close() })
 	s := &S3{Region: "us-east-1", Account: "tester", AccessKey: "AKIATESTER0000000001",
-		SecretKey: "tester/secret/0000000000000000000000001", Storage: st, Meta: mc}
+		SecretKey: "tester/secret/0000000000000000000000001", Storage: st, Meta: mc, MetaAddr: msrv.Addr()}
 	if err := mc.CreateAccount(ctx, metaclient.Account{ID: s.Account, Name: s.Account}); err != nil {
 		t.Fatal(err)
 	}

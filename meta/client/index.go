@@ -27,6 +27,9 @@ type Index interface {
 	// DeleteObject deletes bucket/key as of version (the delete's timestamp). In a versioned
 	// bucket it adds a delete marker instead.
 	DeleteObject(ctx context.Context, bucket, key string, version uint64, versioned bool) error
+	// RemoveObject is DeleteObject without versioning, and returns the entry it removed
+	// (nil if there was none, or a newer one stayed): the caller drops its bytes.
+	RemoveObject(ctx context.Context, bucket, key string, version uint64) (*ObjectEntry, error)
 	// ListObjects lists current objects whose keys start with prefix and sort after after.
 	ListObjects(ctx context.Context, bucket, prefix, after string, limit int, opts ...ReadOption) (entries []ObjectEntry, more bool, err error)
 	// ListObjectsDelimited is ListObjects as S3 lists with a delimiter: the objects whose key

@@ -156,6 +156,10 @@ type ObjectEntry struct {
 	// Data names where the version's bytes live in the ring when that is not the object's
 	// own name: versions of a versioned bucket each have their own. Opaque to meta.
 	Data string `json:"data,omitempty"`
+	// Null is set on a null version (written with versioning off or suspended) whose bytes
+	// live at a name of its own (Data): its ID is still "null". Older null versions have no
+	// Data and live at the object's own name.
+	Null bool `json:"null,omitempty"`
 	// EC, when set, says the version's bytes are erasure-coded fragment archives on a
 	// storage policy's ring, and how; nil: whole copies on the object ring. It is fixed
 	// at the write, so objects keep how they were stored whatever their bucket's policy
