@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	metaclient "stratus/meta/client"
 	objclient "stratus/objectd/client"
 	"stratus/proxy"
 	"stratus/ring"
@@ -35,7 +36,9 @@ const putLatencyBound = 4 * time.Second
 // most the post-quorum grace, wherever in the body it stops; every PUT must succeed and,
 // after SIGCONT and healing, read back with all its primaries holding it.
 func TestPausedNodePutLatency(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
+	// Three storage nodes, one a zone: every write's three replicas include the stopped
+	// node, whatever storage name the write gets.
+	c := startCluster(t, clusterOptions{nodes: 3})
 	victim := c.nodes[1]
 	perSize := 3
 	if *long {
@@ -208,7 +211,10 @@ func victimKeys(r *ring.Ring, host, prefix string, n int) []string {
 
 // primariesHolding counts the primaries of key that hold it (each key is written once).
 func (c *cluster) primariesHolding(r *ring.Ring, key string) (int, error) {
-	name := bucket + "/" + key
+	name, err := c.storageName(key)
+	if err != nil {
+		return 0, err
+	}
 	part := r.Partition(name)
 	n := 0
 	for _, d := range r.Primaries(part, nil) {
@@ -247,7 +253,10 @@ func (c *cluster) copiesAway(r *ring.Ring, keys []string, acked map[string][sha2
 // heldAway counts the devices off host, primaries and the first handoffs, that hold key's
 // newest version among them.
 func (c *cluster) heldAway(r *ring.Ring, key, host string) int {
-	name := bucket + "/" + key
+	name, err := c.storageName(key)
+	if err != nil {
+		return 0
+	}
 	part := r.Partition(name)
 	devs := r.Primaries(part, nil)
 	for d := range r.Handoffs(part) {
@@ -290,4 +299,24 @@ func quantile(ds []time.Duration, q float64) float64 {
 	slices.Sort(s)
 	i := int(q*float64(len(s))+0.999999) - 1
 	return s[max(0, min(i, len(s)-1))].Seconds()
+}
+
+// storageName is where the current version of key in the bucket keeps its bytes: every
+// write has a storage name of its own, which the index entry names.
+func (c *cluster) storageName(key string) (string, error) {
+	mc, err := metaclient.New(c.metaConfig())
+	if err != nil {
+		return "", err
+	}
+	defer mc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	e, err := mc.Index(bucket).GetObject(ctx, bucket, key)
+	if err != nil {
+		return "", fmt.Errorf("index entry of %s: %w", key, err)
+	}
+	if e.Data != "" {
+		return e.Data, nil
+	}
+	return bucket + "/" + key, nil
 }

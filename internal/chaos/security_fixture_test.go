@@ -104,9 +104,11 @@ func newSecurityFixture(t *testing.T, c *cluster) *securityFixture {
 	// An object on the storage nodes, written through S3.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f.victim = bucket + "/sec/victim"
 	f.victimContent = []byte("the victim's content, " + strconv.FormatInt(time.Now().UnixNano(), 36))
 	f.s3Put(t, ctx, "sec/victim", f.victimContent)
+	if f.victim, err = c.storageName("sec/victim"); err != nil {
+		t.Fatal(err)
+	}
 	// A quorum acknowledged it; wait for the third copy, so every primary can be checked.
 	c.eventually(nil, 30*time.Second, func() error {
 		var seen []hlc.Timestamp
