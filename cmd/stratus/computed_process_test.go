@@ -107,7 +107,7 @@ func TestComputedProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
-	metrics := freeLoopback(t)
+	metrics := freeAddr(t)
 	cp := c.newProc("computed a", "--log-level", "info", "computed", "--host", "a", "--domain-type", "qemu",
 		"--meta", c.meta, "--libvirt-uri", uri, "--data", dataDir, "--vcpus", "2", "--memory-mib", "1024",
 		"--nbd", c.volumed["a"].nbd, "--metrics-listen", metrics, "--kernel-cmdline", "console=ttyS0 quiet panic=-1",

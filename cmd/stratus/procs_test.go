@@ -208,17 +208,6 @@ type procCluster struct {
 	volumed  map[string]*volumedProc
 }
 
-// freeLoopback returns 127.0.0.1:port with a port that was free a moment ago.
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // buildStratus builds the binary into dir.
 func buildStratus(t *testing.T, dir string) string {
 	t.Helper()
@@ -244,7 +233,7 @@ func startProcCluster(t *testing.T) *procCluster {
 	c.pkiDir = filepath.Join(c.dir, "pki")
 	c.run("ca", "init", "--dir", c.pkiDir, "--name", "volume-test")
 
-	c.meta = freeLoopback(t)
+	c.meta = freeAddr(t)
 	c.issue("meta", "m1")
 	c.metaProc = c.newProc("meta", "--log-level", "info", "meta", "--id", "m1", "--listen", c.meta,
 		"--data-dir", filepath.Join(c.dir, "m1"), "--bootstrap", "--pki-dir", filepath.Join(c.pkiDir, "m1"), "--cert-name", "m1")
@@ -259,7 +248,7 @@ func startProcCluster(t *testing.T) *procCluster {
 	c.run("ring", "create", builder, "6", "3", "0")
 	for i := range 3 {
 		name := fmt.Sprintf("n%d", i)
-		addr := freeLoopback(t)
+		addr := freeAddr(t)
 		c.issue("objectd", name)
 		dev := filepath.Join(c.dir, name, "d0")
 		if err := os.MkdirAll(dev, 0o755); err != nil {
@@ -284,7 +273,7 @@ func startProcCluster(t *testing.T) *procCluster {
 	}
 	for _, host := range []string{"a", "b"} {
 		c.issue("volumed", host)
-		v := &volumedProc{host: host, nbd: freeLoopback(t), metrics: freeLoopback(t), metaLink: newTCPLink(t, c.meta)}
+		v := &volumedProc{host: host, nbd: freeAddr(t), metrics: freeAddr(t), metaLink: newTCPLink(t, c.meta)}
 		v.proc = c.newProc("volumed "+host, "--log-level", "info", "volumed", "--host", host,
 			"--listen", v.nbd, "--metrics-listen", v.metrics, "--meta", v.metaLink.addr(), "--lease-ttl", "6s",
 			"--pki-dir", filepath.Join(c.pkiDir, host), "--cert-name", host)

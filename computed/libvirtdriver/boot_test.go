@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"stratus/computed/driver"
 	"stratus/computed/image"
 	"stratus/internal/testguest"
+	"stratus/internal/testutil"
 )
 
 // The boot tests run the test guest under QEMU's TCG (domain type qemu, which works on any
@@ -446,12 +448,9 @@ func consoleOf(t *testing.T, path string) string {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testutil.FreeAddr(t, "127.0.0.1"))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 func copyFile(t *testing.T, from, to string) {

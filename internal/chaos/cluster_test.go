@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"stratus/internal/pki"
+	"stratus/internal/testutil"
 	metaclient "stratus/meta/client"
 	"stratus/objectd"
 	objclient "stratus/objectd/client"
@@ -115,15 +116,10 @@ type storageNode struct {
 	p       *proc
 }
 
-// freeAddr returns ip:port with a port that was free a moment ago.
+// freeAddr returns ip:port with a port that was free a moment ago and not handed out before.
 func freeAddr(t testing.TB, ip string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatalf("listen on %s (loopback addresses beyond 127.0.0.1 are needed): %v", ip, err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testutil.FreeAddr(t, ip)
 }
 
 // startCluster starts three meta voters, the storage nodes (each behind a link), a ring

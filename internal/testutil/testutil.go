@@ -5,6 +5,8 @@ package testutil
 import (
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -52,4 +54,27 @@ func Payload(n int, seed uint64) []byte {
 		b[i] = byte(r.Uint32())
 	}
 	return b
+}
+
+var handedOut sync.Map // addresses FreeAddr returned, never returned again
+
+// FreeAddr returns ip:port with a port that was free a moment ago and that no earlier call
+// in this process returned. The kernel may hand the same port to consecutive bind(:0)
+// calls once each is released, so two addresses picked in a row could otherwise collide
+// when a process listens on both.
+func FreeAddr(t testing.TB, ip string) string {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatalf("listen on %s: %v", ip, err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
+	}
+	t.Fatalf("no fresh port on %s after 100 tries", ip)
+	return ""
 }
