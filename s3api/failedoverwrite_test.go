@@ -43,21 +43,32 @@ func (c *catalogCut) RoundTrip(r *http.Request) (*http.Response, error) {
 // returns a client of it.
 func cutFront(t *testing.T, c *testcluster.S3) (*s3.Client, *catalogCut) {
 	t.Helper()
+	var cut *catalogCut
+	front := frontVia(t, c, func(next http.RoundTripper) http.RoundTripper {
+		cut = &catalogCut{next: next}
+		return cut
+	})
+	return front, cut
+}
+
+// frontVia starts a second S3 front end on c's proxy whose meta client sends its catalog
+// requests through the round tripper wrap makes of its own, and returns a client of it.
+func frontVia(t *testing.T, c *testcluster.S3, wrap func(http.RoundTripper) http.RoundTripper) *s3.Client {
+	t.Helper()
 	cfg := meta.DefaultConfig(c.MetaAddr)
 	cfg.CallTimeout, cfg.RetryTimeout = time.Second, time.Second
-	cut := &catalogCut{next: meta.NewTransport(cfg)}
-	cfg.HTTPClient = &http.Client{Transport: cut}
+	cfg.HTTPClient = &http.Client{Transport: wrap(meta.NewTransport(cfg))}
 	mc, err := meta.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	scfg := s3api.DefaultServerConfig()
-	scfg.Logger = testutil.Logger(t).With("part", "s3api-cut")
+	scfg.Logger = testutil.Logger(t).With("part", "s3api-front")
 	srv := httptest.NewServer(s3api.NewServer(scfg, c.Proxy, mc, s3api.NewVerifier(s3api.AuthConfig{}, &s3api.MetaCredentials{Meta: c.Meta, TTL: time.Second})))
 	t.Cleanup(srv.Close)
 	front := *c
 	front.Endpoint = srv.URL
-	return sdkClient(&front, c.SecretKey), cut
+	return sdkClient(&front, c.SecretKey)
 }
 
 // overwriteCases runs f on a replicated bucket and on an erasure-coded one, each with

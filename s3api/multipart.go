@@ -304,10 +304,16 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		return err
 	}
 	data, _ := json.Marshal(m)
+	overtaken := false // a later write of the key is current: this object was never indexed
 	e, err := s.storeVersion(ctx, writeGrant{b: b}, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
 		UserMeta: u.UserMeta, ACL: u.ACL, Lock: s.withDefaultRetention(u.Lock, b), Tags: u.Tags, Checksum: sum, Parts: uploadParts(u.UploadID, listed)}, int64(len(data)), bytes.NewReader(data), nil,
-		func(ctx context.Context, e meta.ObjectEntry, versioned bool) error {
-			return s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
+		func(ctx context.Context, e meta.ObjectEntry, versioned bool) (meta.WriteResult, error) {
+			res, err := s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
+			if err == nil && !res.Applied && s.overtakenCompletion(ctx, b, e, versioned) {
+				overtaken = true
+				return res, proxy.ErrOvertaken
+			}
+			return res, err
 		})
 	if errors.Is(err, meta.ErrNotFound) {
 		return ErrNoSuchUpload // aborted while this completed: its parts are going
@@ -316,10 +322,11 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		return err
 	}
 	setWrittenVersionHeader(rq.w, b, e)
-	// Parts uploaded but left out of the object are garbage now.
+	// Parts uploaded but left out of the object are garbage now, and all of them if the
+	// object lost to a later write (its manifest was retracted; the upload has ended).
 	used := map[int]bool{}
 	for _, p := range req.Parts {
-		used[p.PartNumber] = true
+		used[p.PartNumber] = !overtaken
 	}
 	for _, p := range stored {
 		if !used[p.Number] {
@@ -331,6 +338,29 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		out.xmlChecksum = *checksumXML(sum, true)
 	}
 	return writeXML(rq.w, http.StatusOK, out)
+}
+
+// overtakenCompletion reports whether the object of a completed upload, which a write
+// stamped later kept from becoming current, is to be retracted (its upload has ended all
+// the same). Without versioning it was never indexed. With versioning suspended it is a
+// null version in the history, beside the later null version that replaces it: it leaves
+// the history here, unless Object Lock keeps it. With versioning enabled (or re-enabled
+// meanwhile) it stays, a noncurrent version.
+func (s *Server) overtakenCompletion(ctx context.Context, b meta.Bucket, e meta.ObjectEntry, versioned bool) bool {
+	if !versioned {
+		return true
+	}
+	if b.Versioning != meta.VersioningSuspended {
+		return false
+	}
+	if _, newer := s.nullVersions(ctx, b.Name, e.Key, e.Version); !newer {
+		return false
+	}
+	if _, err := s.meta.Index(b.Name).DeleteVersionIf(ctx, b.Name, e.Key, e.Version, s.unlockedVersion(false)); err != nil {
+		s.log.Warn("drop an overtaken completion's null version", "bucket", b.Name, "err", err)
+		return false
+	}
+	return true
 }
 
 func (s *Server) abortUpload(rq *request, q url.Values) error {

@@ -97,8 +97,8 @@ func (s *Server) target(b meta.Bucket, key string) writeTarget {
 // storeVersion writes length bytes of body as a new version of e.Key in g's bucket and
 // indexes it with e's metadata. check, if set, vets the content's MD5 before any replica
 // stores it; index, if set, replaces the plain commit (completing a multipart upload
-// indexes differently). e.ETag, if empty, becomes the content's MD5. It returns the
-// indexed entry.
+// indexes differently) and returns what it did, or proxy.ErrOvertaken to have the bytes
+// retracted. e.ETag, if empty, becomes the content's MD5. It returns the indexed entry.
 //
 // The plain commit is one transaction (meta.WriteTx): it checks that the bucket record is
 // still g's, indexes the entry (last writer wins), and with versioning suspended removes
@@ -107,7 +107,7 @@ func (s *Server) target(b meta.Bucket, key string) writeTarget {
 // not indexed and its bytes are retracted; it still succeeds, as an overwritten write does
 // in S3.
 func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEntry, length int64, body io.Reader,
-	check func(md5 []byte) error, index func(context.Context, meta.ObjectEntry, bool) error) (meta.ObjectEntry, error) {
+	check func(md5 []byte) error, index func(context.Context, meta.ObjectEntry, bool) (meta.WriteResult, error)) (meta.ObjectEntry, error) {
 	b := g.b
 	t := s.target(b, e.Key)
 	plain := index == nil // a completion's index call also ends its upload: it always runs
@@ -132,11 +132,7 @@ func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEn
 		}
 	}
 	var garbage []meta.ObjectEntry // entries the write replaced for good
-	var replaced replacedData      // for a completion: what of the object it replaces goes
-	if !plain && b.Versioning == meta.VersioningOff {
-		replaced = s.partsOf(ctx, b.Name, e.Key)
-	}
-	coded := s.codedParts(ctx, b, e.Key, plain)
+	coded := s.codedParts(ctx, b, e.Key)
 	_, err = put(ctx, req, body, func(ctx context.Context, res proxy.PutResult) error {
 		if e.ETag == "" {
 			e.ETag = hex.EncodeToString(res.MD5[:])
@@ -149,7 +145,12 @@ func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEn
 			return nil
 		}
 		if !plain {
-			return index(ctx, e, t.versioned)
+			res, err := index(ctx, e, t.versioned)
+			if err != nil {
+				return err // proxy.ErrOvertaken included: the bytes are retracted
+			}
+			garbage = s.replacedGarbage(res, b, e)
+			return nil
 		}
 		var err error
 		garbage, err = s.commitWrite(ctx, &g, e, t)
@@ -162,41 +163,26 @@ func (s *Server) storeVersion(ctx context.Context, g writeGrant, e meta.ObjectEn
 		for _, old := range garbage {
 			s.dropGarbage(ctx, old, coded, hlc.Timestamp(e.Version))
 		}
-		if !plain {
-			s.afterCompletion(ctx, b, e.Key, e.Version, replaced)
+		if !plain && b.Versioning == meta.VersioningSuspended {
+			s.dropOlderNulls(ctx, b, e.Key, e.Version)
 		}
 	}
 	return e, nil
 }
 
-// afterCompletion tidies up once a completed multipart upload is indexed (its commit also
-// ends the upload, so it is not a meta.WriteTx): with versioning off, the parts of the
-// multipart object (or the fragment archives of the erasure-coded one) it replaced are
-// garbage; with versioning suspended, the null version it replaced leaves the history.
-func (s *Server) afterCompletion(ctx context.Context, b meta.Bucket, key string, v uint64, replaced replacedData) {
-	switch b.Versioning {
-	case meta.VersioningOff:
-		// What was read as current before the write is garbage only if older than it: a
-		// newer version, read as current, stays current (the completion lost to it).
-		if r := replaced.entry; r.Version == 0 || r.Version >= v {
-			return
+// dropOlderNulls removes, once a completed multipart upload is indexed as the null version
+// of key at v in a suspended bucket, the null versions it replaced from the history, and
+// their bytes (its commit also ends the upload, so it is not a meta.WriteTx that drops
+// them itself).
+func (s *Server) dropOlderNulls(ctx context.Context, b meta.Bucket, key string, v uint64) {
+	older, _ := s.nullVersions(ctx, b.Name, key, v)
+	for _, old := range older {
+		gone, err := s.meta.Index(b.Name).DeleteVersionIf(ctx, b.Name, key, old.Version, s.unlockedVersion(false))
+		if err != nil {
+			s.log.Warn("drop replaced null version", "bucket", b.Name, "err", err)
+			continue
 		}
-		s.dropReplaced(ctx, replaced, hlc.Timestamp(v))
-		if r := replaced.entry; r.EC == nil && !r.DeleteMarker {
-			if err := s.data.Tombstones(context.WithoutCancel(ctx), dataName(r), hlc.Timestamp(r.Version+1)); err != nil {
-				s.log.Warn("drop the bytes of a replaced version", "bucket", b.Name, "err", err)
-			}
-		}
-	case meta.VersioningSuspended:
-		older, _ := s.nullVersions(ctx, b.Name, key, v)
-		for _, old := range older {
-			gone, err := s.meta.Index(b.Name).DeleteVersionIf(ctx, b.Name, key, old.Version, s.unlockedVersion(false))
-			if err != nil {
-				s.log.Warn("drop replaced null version", "bucket", b.Name, "err", err)
-				continue
-			}
-			s.dropNullData(ctx, gone, nil)
-		}
+		s.dropNullData(ctx, gone, nil)
 	}
 }
 
@@ -237,15 +223,20 @@ func (s *Server) commitWrite(ctx context.Context, g *writeGrant, e meta.ObjectEn
 			// A null write that lost last-writer-wins is overwritten: its bytes go.
 			return nil, proxy.ErrOvertaken
 		}
-		gone := w.Drop
-		if res.ReplacedUnknown {
-			s.log.Warn("replaced entry unknown after a retried commit: its parts, if any, stay", "bucket", e.Bucket)
-		}
-		if r := res.Replaced; r != nil && g.b.Versioning == meta.VersioningOff && r.Version != e.Version {
-			gone = append(gone, *r)
-		}
-		return gone, nil
+		return append(w.Drop, s.replacedGarbage(res, g.b, e)...), nil
 	}
+}
+
+// replacedGarbage returns the entry a commit of e in bucket b reports it replaced for good:
+// without versioning, the version it replaced as current (kept in the history otherwise).
+func (s *Server) replacedGarbage(res meta.WriteResult, b meta.Bucket, e meta.ObjectEntry) []meta.ObjectEntry {
+	if res.ReplacedUnknown {
+		s.log.Warn("replaced entry unknown after a retried commit: its bytes and parts, if any, stay", "bucket", e.Bucket)
+	}
+	if r := res.Replaced; r != nil && b.Versioning == meta.VersioningOff && r.Version != e.Version {
+		return []meta.ObjectEntry{*r}
+	}
+	return nil
 }
 
 // nullVersions returns the null versions of key in the version history older than
@@ -302,13 +293,13 @@ func (s *Server) dropGarbage(ctx context.Context, old meta.ObjectEntry, coded ma
 	s.dropParts(ctx, parts)
 }
 
-// codedParts returns, for a plain write to key in an erasure-coded bucket, the coding of
-// the parts of the multipart object it may replace, by part name. An entry names its
+// codedParts returns, for a write to key in an erasure-coded bucket, the coding of the
+// parts of the multipart object it may replace, by part name. An entry names its
 // parts but not how each was stored, which only the object's manifest says; the manifest
 // is read now, before the write may overwrite it. Stale: a part missed in a race is
 // tombstoned as a whole copy and its archives stay as garbage, never a dangling reference.
-func (s *Server) codedParts(ctx context.Context, b meta.Bucket, key string, plain bool) map[string]*meta.ECStorage {
-	if !plain || b.Versioning == meta.VersioningEnabled {
+func (s *Server) codedParts(ctx context.Context, b meta.Bucket, key string) map[string]*meta.ECStorage {
+	if b.Versioning == meta.VersioningEnabled {
 		return nil
 	}
 	if p, err := s.storagePolicy(ctx, b); err != nil || !p.IsEC() {

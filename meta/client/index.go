@@ -76,7 +76,7 @@ type Index interface {
 	// ListParts returns the parts of an upload in part-number order.
 	ListParts(ctx context.Context, bucket, uploadID string, opts ...ReadOption) ([]Part, error)
 	// CompleteUpload indexes e as the object and forgets the upload and its parts.
-	CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool) error
+	CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool) (WriteResult, error)
 	// AbortUpload forgets the upload and its parts.
 	AbortUpload(ctx context.Context, u Upload) error
 }
@@ -270,24 +270,33 @@ func (g groupIndex) ListParts(ctx context.Context, bucket, uploadID string, opts
 // parts in requests of at most 1000. Parts left by a crash in between are garbage only: the
 // upload record is gone, so they are never listed as an upload. The commit requires the
 // upload record as it was read here: an upload aborted meanwhile (whose parts' bytes are
-// being dropped) is ErrNotFound, never an object.
-func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool) error {
+// being dropped) is ErrNotFound, never an object. The result says, as WriteTx's does,
+// whether the entry became current and which it replaced: an upload completed after a
+// later-stamped write of its key ends all the same, but its object is not current.
+func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool) (WriteResult, error) {
 	key := uploadKey(u.Bucket, u.Key, u.UploadID)
 	it, err := g.c.Get(ctx, TableUploads, key)
 	if err != nil {
-		return err
+		return WriteResult{}, err
 	}
-	ops := append(g.c.putOps(e, versioned), Op{Kind: OpDelete, Table: TableUploads, Key: key, Cond: CondModIndex, ModIndex: it.ModIndex})
-	if _, err := g.c.Apply(ctx, ops...); errors.Is(err, ErrConflict) {
+	ops := g.c.putOps(e, versioned)
+	ops[0].ReturnPrev = true
+	ops = append(ops, Op{Kind: OpDelete, Table: TableUploads, Key: key, Cond: CondModIndex, ModIndex: it.ModIndex})
+	resp, err := g.c.Apply(ctx, ops...)
+	if errors.Is(err, ErrConflict) {
 		// Either the upload ended meanwhile, or its version is indexed already.
 		if now, gerr := g.c.Get(ctx, TableUploads, key); gerr == nil && now.ModIndex == it.ModIndex {
-			return err
+			return WriteResult{}, err
 		}
-		return fmt.Errorf("upload %s ended meanwhile: %w", u.UploadID, ErrNotFound)
+		return WriteResult{}, fmt.Errorf("upload %s ended meanwhile: %w", u.UploadID, ErrNotFound)
 	} else if err != nil {
-		return err
+		return WriteResult{}, err
 	}
-	return g.deleteParts(ctx, u.UploadID)
+	res, err := writeResult(resp.Results[0])
+	if err != nil {
+		return res, err
+	}
+	return res, g.deleteParts(ctx, u.UploadID)
 }
 
 func (g groupIndex) AbortUpload(ctx context.Context, u Upload) error {

@@ -66,7 +66,11 @@ func (g groupIndex) WriteTx(ctx context.Context, w WriteTx) (WriteResult, error)
 	if err != nil {
 		return WriteResult{}, err
 	}
-	r := resp.Results[0]
+	return writeResult(resp.Results[0])
+}
+
+// writeResult reads what the put of an entry as current (with ReturnPrev) did.
+func writeResult(r OpResult) (WriteResult, error) {
 	out := WriteResult{Applied: r.Applied, ReplacedUnknown: r.PrevLost}
 	if r.Prev != nil {
 		var prev ObjectEntry

@@ -138,8 +138,12 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 		if err != nil || len(parts) != 3 || parts[0].Number != 1 || parts[2].Number != 3 {
 			t.Fatalf("parts = %+v, %v", parts, err)
 		}
-		if err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 2, Size: 15 << 20, ETag: "x-3"}, false); err != nil {
+		if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 1, ETag: "old"}, false); err != nil {
 			t.Fatal(err)
+		}
+		res, err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 2, Size: 15 << 20, ETag: "x-3"}, false)
+		if err != nil || !res.Applied || res.Replaced == nil || res.Replaced.ETag != "old" {
+			t.Fatalf("complete = %+v, %v; want applied, replacing version 1", res, err)
 		}
 		if _, err := idx.Upload(ctx, "uploads", "big", "up1"); !errors.Is(err, client.ErrNotFound) {
 			t.Fatalf("upload after complete: %v", err)
@@ -151,11 +155,26 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 			t.Fatalf("completed object = %+v, %v", e, err)
 		}
 		// An upload that ended (completed, or aborted) cannot be completed again.
-		if err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 9, ETag: "y-1"}, false); !errors.Is(err, client.ErrNotFound) {
+		if _, err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 9, ETag: "y-1"}, false); !errors.Is(err, client.ErrNotFound) {
 			t.Fatalf("complete of an ended upload: %v", err)
 		}
 		if e, _ := idx.GetObject(ctx, "uploads", "big"); e.ETag != "x-3" {
 			t.Fatalf("complete of an ended upload indexed %+v", e)
+		}
+		// A completion stamped before the current version ends its upload but is not
+		// current, and says so.
+		u3 := client.Upload{Bucket: "uploads", Key: "big", UploadID: "up3", Initiated: time.Now().UTC()}
+		if err := idx.CreateUpload(ctx, u3); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := idx.CompleteUpload(ctx, u3, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 1, ETag: "z-1"}, false); err != nil || res.Applied || res.Replaced != nil {
+			t.Fatalf("complete stamped before the current version = %+v, %v; want not applied", res, err)
+		}
+		if _, err := idx.Upload(ctx, "uploads", "big", "up3"); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("upload after an overtaken complete: %v", err)
+		}
+		if e, _ := idx.GetObject(ctx, "uploads", "big"); e.ETag != "x-3" {
+			t.Fatalf("overtaken complete indexed %+v", e)
 		}
 		// AbortUploadIf aborts an upload in progress, and nothing once it has ended.
 		u2 := client.Upload{Bucket: "uploads", Key: "big", UploadID: "up2", Initiated: time.Now().UTC()}
