@@ -37,9 +37,9 @@
 // index entry they read anyway, so the owner's plain PUT and GET cost no extra catalog
 // read. Owner-only configuration handlers may use owned instead. Writes of new versions
 // (PUT, copy, POST) authorize with authorizeWrite (writegrant.go): their index commit
-// checks that the bucket record is still the one they were decided on, so in a versioned
-// bucket, where the bytes go to a name of their own, the record may come from this
-// server's short-lived memory of it (bucketcache.go) and costs no catalog read.
+// checks that the bucket record is still the one they were decided on, and their bytes go
+// to a name of their own, so the record may come from this server's short-lived memory of
+// it (bucketcache.go) and costs no catalog read.
 //
 // Signature Version 2 (sigv2.go) is verified too, for path-style requests, unless
 // AuthConfig.DisableSigV2; it signs no payload hash, so its Body is passed through.

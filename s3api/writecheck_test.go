@@ -117,15 +117,23 @@ func deleteAllVersions(ctx context.Context, mc *metaclient.Client, bucket, key s
 // TestPutRefusedRightAfterDenyingPolicy: another account may PUT by the bucket policy; the
 // policy is then replaced by one denying it, straight in the catalog (as another S3 server
 // would), while this server still remembers the old record. The next PUT is refused and
-// leaves nothing indexed.
+// leaves nothing indexed, and a refused overwrite leaves the object it would have replaced
+// whole.
 func TestPutRefusedRightAfterDenyingPolicy(t *testing.T) {
-	for _, versioning := range []types.BucketVersioningStatus{"", types.BucketVersioningStatusEnabled} {
+	for _, versioning := range []types.BucketVersioningStatus{"", types.BucketVersioningStatusEnabled, types.BucketVersioningStatusSuspended} {
 		t.Run(fmt.Sprint("versioning=", versioning), func(t *testing.T) {
 			c, cl, ctx := withBucket(t, "guarded")
 			bucket := aws.String("guarded")
-			if versioning != "" {
+			states := []types.BucketVersioningStatus{versioning}
+			if versioning == types.BucketVersioningStatusSuspended {
+				states = []types.BucketVersioningStatus{types.BucketVersioningStatusEnabled, versioning}
+			}
+			for _, st := range states {
+				if st == "" {
+					continue
+				}
 				if _, err := cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: bucket,
-					VersioningConfiguration: &types.VersioningConfiguration{Status: versioning}}); err != nil {
+					VersioningConfiguration: &types.VersioningConfiguration{Status: st}}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -150,10 +158,19 @@ func TestPutRefusedRightAfterDenyingPolicy(t *testing.T) {
 			if code(err) != "AccessDenied" {
 				t.Fatalf("put after the denying policy: %v, want AccessDenied", err)
 			}
-			// With versioning on, the server decided on the record it remembered (the
-			// allow) and its commit's bucket check refused it: the path under test.
-			if calls := c.Meta.Calls().Sub(before); versioning != "" && calls.Applies != 1 {
+			// The server decided on the record it remembered (the allow) and its commit's
+			// bucket check refused it: the path under test.
+			if calls := c.Meta.Calls().Sub(before); calls.Applies != 1 {
 				t.Fatalf("the denied put made %+v catalog calls: it was not decided on the remembered record", calls)
+			}
+			if _, err := other.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("allowed"), Body: bytes.NewReader([]byte("3"))}); code(err) != "AccessDenied" {
+				t.Fatalf("overwrite after the denying policy: %v, want AccessDenied", err)
+			}
+			if err := c.Storage.ReplicateAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := getBytes(t, ctx, other, "guarded", "allowed", "", ""); string(got) != "1" {
+				t.Fatalf("the object a refused overwrite would have replaced reads %q", got)
 			}
 			if _, err := storedEntry(t, c, "guarded", "denied"); !errors.Is(err, metaclient.ErrNotFound) {
 				t.Fatalf("a refused put is indexed: %v", err)

@@ -17,13 +17,12 @@ import (
 // record is read again (linearizably), the decision made again, and the commit retried
 // once; a refusal then is the answer, and the stored bytes are retracted.
 //
-// The record may therefore come from this server's cache — but only where a stale
-// decision is harmless before the commit: with versioning enabled the bytes go to a name
-// of their own, which nothing else refers to. With versioning off or suspended the bytes
-// used to replace those at the object's own name as soon as the replicas took them, before
-// the commit; now they too have a name of their own, but those writes still read the
-// record linearizably first, as every other request does (widening the cache to them is
-// left for a change of its own).
+// The record may therefore come from this server's cache, since a stale decision is
+// harmless before the commit: every write's bytes go to a storage name of their own, which
+// nothing else refers to until the commit names it, and a refused commit retracts them.
+// (When null writes went to the object's own name, a write allowed by a stale record
+// replaced the current object's bytes before its commit was refused, so only buckets with
+// versioning enabled used the cache.)
 
 // writeGrant is the bucket record a write was authorized and placed by.
 type writeGrant struct {
@@ -38,7 +37,7 @@ type writeGrant struct {
 // returns the grant the write commits under.
 func (s *Server) authorizeWrite(ctx context.Context, rq *request, action, key string) (writeGrant, error) {
 	g := writeGrant{rq: rq, action: action, key: key}
-	if b, mod, ok := s.buckets.get(rq.bucket, time.Now()); ok && b.Versioning == meta.VersioningEnabled {
+	if b, mod, ok := s.buckets.get(rq.bucket, time.Now()); ok {
 		want := rq.r.Header.Get(headerExpectedOwner)
 		// Only an allow is taken from the cache; a refusal is confirmed by a fresh read.
 		if (want == "" || want == b.Owner) && s.decide(rq, b, action, key, nil) == nil {
