@@ -59,10 +59,9 @@ func TestLostHost(t *testing.T) {
 			}
 		}
 	}
-	stop := startDaemon()
-
 	// An instance the host runs: its domain (the test driver's: nothing boots) and its
-	// record, as a launch leaves them.
+	// record, as a launch leaves them; both exist before the daemon starts, which would
+	// otherwise see, in one pass, the record without the domain and launch it again.
 	id := meta.NewInstanceID()
 	spec := driver.Spec{Name: id, VCPUs: 1, MemoryMiB: 64, Type: driver.DomainQEMU, Kernel: "/boot/vmlinuz",
 		ConsoleLog: filepath.Join(cfg.DataDir, "instances", id, "console.log"), Owner: cfg.DomainOwner()}
@@ -79,6 +78,7 @@ func TestLostHost(t *testing.T) {
 	if err := e.Admin.CreateInstance(ctx, in); err != nil {
 		t.Fatal(err)
 	}
+	stop := startDaemon()
 
 	status := func() (types.InstanceStatus, error) {
 		out, err := c.DescribeInstanceStatus(e.ctx(), &ec2.DescribeInstanceStatusInput{InstanceIds: []string{id}})
