@@ -75,30 +75,15 @@ func (r *ReconstructReport) add(o ReconstructReport) {
 // SetPolicyRing adopts r as the ring named name (an erasure-coded policy's, as published
 // in meta) if it is newer than the one held under that name, and reports whether it did.
 func (s *Server) SetPolicyRing(name string, r *ring.Ring) bool {
-	for {
-		cur := s.policyRings.Load()
-		if cur != nil {
-			if old := (*cur)[name]; old != nil && old.Version() >= r.Version() {
-				return false
-			}
-		}
-		next := map[string]*ring.Ring{}
-		if cur != nil {
-			next = maps.Clone(*cur)
-		}
-		next[name] = r
-		if s.policyRings.CompareAndSwap(cur, &next) {
-			return true
-		}
-	}
+	return s.policyRings.Adopt(name, r)
 }
 
 // ReconstructOnce runs one reconstruction pass (see above). The error is for the pass as a
 // whole; per-archive trouble is counted in the report and retried next pass.
 func (s *Server) ReconstructOnce(ctx context.Context) (ReconstructReport, error) {
 	var rep ReconstructReport
-	rings := s.policyRings.Load()
-	if rings == nil {
+	rings := s.policyRings.All()
+	if len(rings) == 0 {
 		return rep, nil
 	}
 	s.reconMu.Lock()
@@ -106,7 +91,7 @@ func (s *Server) ReconstructOnce(ctx context.Context) (ReconstructReport, error)
 	start := time.Now()
 	defer func() { s.m.recon.pass(rep, time.Since(start)) }()
 	self := s.self()
-	for name, r := range *rings {
+	for name, r := range rings {
 		sp := space(name)
 		for _, d := range r.Devices() {
 			if d.Host != self {

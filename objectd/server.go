@@ -43,7 +43,7 @@ type Server struct {
 	ring      atomic.Pointer[ring.Ring]
 	advertise atomic.Pointer[string]
 	// policyRings are erasure-coded policies' rings by name (SetPolicyRing).
-	policyRings atomic.Pointer[map[string]*ring.Ring]
+	policyRings ring.Set
 	reconMu     sync.Mutex // one reconstruction pass at a time
 
 	replMu        sync.Mutex // one replication pass at a time

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"maps"
 
 	"stratus/objectd/client"
 	"stratus/ring"
@@ -12,23 +11,11 @@ import (
 // meta) if it is newer than the one in use under that name, and reports whether it did.
 // The object ring stays SetRing's.
 func (p *Proxy) SetPolicyRing(name string, r *ring.Ring) bool {
-	for {
-		cur := p.rings.Load()
-		if cur != nil {
-			if old := (*cur)[name]; old != nil && old.Version() >= r.Version() {
-				return false
-			}
-		}
-		next := map[string]*ring.Ring{}
-		if cur != nil {
-			next = maps.Clone(*cur)
-		}
-		next[name] = r
-		if p.rings.CompareAndSwap(cur, &next) {
-			p.log.Info("policy ring adopted", "ring", name, "version", r.Version())
-			return true
-		}
+	if !p.rings.Adopt(name, r) {
+		return false
 	}
+	p.log.Info("policy ring adopted", "ring", name, "version", r.Version())
+	return true
 }
 
 // policyRing returns the ring named name: the object ring for "" or client.ObjectRing.
@@ -39,10 +26,8 @@ func (p *Proxy) policyRing(name string) (*ring.Ring, error) {
 		}
 		return nil, ErrNoRing
 	}
-	if m := p.rings.Load(); m != nil {
-		if r := (*m)[name]; r != nil {
-			return r, nil
-		}
+	if r := p.rings.Get(name); r != nil {
+		return r, nil
 	}
 	return nil, fmt.Errorf("%w: ring %s", ErrNoRing, name)
 }

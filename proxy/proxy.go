@@ -21,7 +21,7 @@ type Proxy struct {
 	lim   *limiter
 	m     *metrics
 	ring  atomic.Pointer[ring.Ring]
-	rings atomic.Pointer[map[string]*ring.Ring] // storage policies' own rings, by name
+	rings ring.Set // storage policies' own rings, by name
 	bufs  sync.Pool
 	// handoffSlots and bg track the handoff copies running in the background (handoff.go).
 	handoffSlots chan struct{}
