@@ -4,7 +4,6 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	meta "stratus/meta/client"
@@ -71,17 +70,14 @@ func (s *Server) getObjectAttributes(rq *request, q url.Values) error {
 	if len(want) == 0 {
 		return errorf(ErrInvalidArgument, "x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty")
 	}
-	maxParts, marker := 1000, 0
-	if v := rq.r.Header.Get("X-Amz-Max-Parts"); v != "" {
-		if maxParts, err = strconv.Atoi(v); err != nil || maxParts < 0 {
-			return errorf(ErrInvalidArgument, "max-parts must be a non-negative integer.")
-		}
-		maxParts = min(maxParts, 1000)
+	maxParts, err := countArg("max-parts", rq.r.Header.Get("X-Amz-Max-Parts"), 1000, "")
+	if err != nil {
+		return err
 	}
-	if v := rq.r.Header.Get("X-Amz-Part-Number-Marker"); v != "" {
-		if marker, err = strconv.Atoi(v); err != nil || marker < 0 {
-			return errorf(ErrInvalidArgument, "part-number-marker must be a non-negative integer.")
-		}
+	maxParts = min(maxParts, 1000)
+	marker, err := countArg("part-number-marker", rq.r.Header.Get("X-Amz-Part-Number-Marker"), 0, "")
+	if err != nil {
+		return err
 	}
 	e, err := s.resolve(ctx, rq.w, rq.bucket, rq.key, q)
 	if err != nil {

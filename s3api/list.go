@@ -100,22 +100,32 @@ func (s *Server) list(rq *request, prefix, delimiter, after string, max int) (li
 	}
 }
 
-// maxKeys reads max-keys: default and ceiling 1000. S3 reads it as a 32-bit integer and
-// refuses, as InvalidArgument, one that is not (a number past 2^31-1 included) and a
-// negative one, whose message the listing of versions words its own way (negative).
+// maxKeys reads max-keys: default and ceiling 1000 (see countArg; negative is the message
+// for a negative one, which the listing of versions words its own way).
 func maxKeys(q url.Values, negative string) (int, error) {
-	v := q.Get("max-keys")
+	n, err := countArg("max-keys", q.Get("max-keys"), 1000, negative)
+	return min(n, 1000), err
+}
+
+// countArg reads v, the paging argument name (max-keys, max-uploads, max-parts, a part
+// number marker), or def if v is empty. S3 reads these as 32-bit integers and refuses, as
+// InvalidArgument, one that is not (a number past 2^31-1 included) and a negative one,
+// with the message negative (empty: the range).
+func countArg(name, v string, def int, negative string) (int, error) {
 	if v == "" {
-		return 1000, nil
+		return def, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 32)
 	if err != nil {
-		return 0, errorf(ErrInvalidArgument, "Provided max-keys not an integer or within integer range")
+		return 0, errorf(ErrInvalidArgument, "Provided "+name+" not an integer or within integer range")
 	}
 	if n < 0 {
+		if negative == "" {
+			negative = "Argument " + name + " must be an integer between 0 and 2147483647"
+		}
 		return 0, errorf(ErrInvalidArgument, negative)
 	}
-	return min(int(n), 1000), nil
+	return int(n), nil
 }
 
 // The messages S3 gives for a negative max-keys: ListObjects and ListObjectsV2 say the

@@ -2,19 +2,30 @@ package s3api_test
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 var errorMessageRE = regexp.MustCompile(`<Message>([^<]*)</Message>`)
 
-// TestListParameterErrors: ListObjects, ListObjectsV2 and ListObjectVersions refuse bad
-// parameters with S3's InvalidArgument and its messages: a max-keys that is negative (worded
+// TestListParameterErrors: ListObjects, ListObjectsV2, ListObjectVersions,
+// ListMultipartUploads and ListParts refuse bad parameters with S3's InvalidArgument and its
+// messages: a max-keys (max-uploads, max-parts, part-number-marker) that is negative (worded
 // per listing) or not a 32-bit integer, a bad continuation token, a version-id marker
 // without a key marker or that is no version ID; good edge values are served.
 func TestListParameterErrors(t *testing.T) {
-	c, _, _ := withBucket(t, "params")
+	c, cl, ctx := withBucket(t, "params")
+	up, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("params"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := "params/k?uploadId=" + url.QueryEscape(aws.ToString(up.UploadId)) + "&"
 	const (
 		notInt      = "Provided max-keys not an integer or within integer range"
 		negative    = "Argument maxKeys must be an integer between 0 and 2147483647"
@@ -38,8 +49,19 @@ func TestListParameterErrors(t *testing.T) {
 		{"list-type=2&max-keys=2147483647", ""},
 		{"versions&key-marker=k&version-id-marker=null", ""},
 		{"versions&key-marker=k&version-id-marker=01a24488d2c70000", ""},
+		{"uploads&max-uploads=-1", "Argument max-uploads must be an integer between 0 and 2147483647"},
+		{"uploads&max-uploads=2147483648", "Provided max-uploads not an integer or within integer range"},
+		{"uploads&max-uploads=2147483647", ""},
+		{parts + "max-parts=-1", "Argument max-parts must be an integer between 0 and 2147483647"},
+		{parts + "max-parts=x", "Provided max-parts not an integer or within integer range"},
+		{parts + "part-number-marker=2147483648", "Provided part-number-marker not an integer or within integer range"},
+		{parts + "max-parts=2147483647&part-number-marker=0", ""},
 	} {
-		st, body := status(t, signed(t, c, http.MethodGet, "/params?"+tc.query, "", time.Now()))
+		path := "/params?" + tc.query
+		if strings.HasPrefix(tc.query, "params/") {
+			path = "/" + tc.query
+		}
+		st, body := status(t, signed(t, c, http.MethodGet, path, "", time.Now()))
 		if tc.message == "" {
 			if st != http.StatusOK {
 				t.Errorf("?%s: %d %s, want 200", tc.query, st, body)

@@ -382,14 +382,15 @@ func (s *Server) listParts(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	max := 1000
-	if v := q.Get("max-parts"); v != "" {
-		if max, err = strconv.Atoi(v); err != nil || max < 0 {
-			return errorf(ErrInvalidArgument, "max-parts must be a non-negative integer.")
-		}
-		max = min(max, 1000)
+	max, err := countArg("max-parts", q.Get("max-parts"), 1000, "")
+	if err != nil {
+		return err
 	}
-	marker, _ := strconv.Atoi(q.Get("part-number-marker"))
+	max = min(max, 1000)
+	marker, err := countArg("part-number-marker", q.Get("part-number-marker"), 0, "")
+	if err != nil {
+		return err
+	}
 	parts, err := s.meta.Index(rq.bucket).ListParts(ctx, rq.bucket, u.UploadID)
 	if err != nil {
 		return err
@@ -567,14 +568,11 @@ func (s *Server) listUploads(rq *request, q url.Values) error {
 	if err != nil {
 		return err
 	}
-	max := 1000
-	if v := q.Get("max-uploads"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return errorf(ErrInvalidArgument, "max-uploads must be a non-negative integer.")
-		}
-		max = min(n, 1000)
+	max, err := countArg("max-uploads", q.Get("max-uploads"), 1000, "")
+	if err != nil {
+		return err
 	}
+	max = min(max, 1000)
 	enc, encName, err := encodingFn(q)
 	if err != nil {
 		return err
