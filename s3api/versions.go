@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -463,12 +464,9 @@ func (s *Server) addDeleteMarker(ctx context.Context, b meta.Bucket, key string,
 	idx := s.meta.Index(b.Name)
 	suspended := b.Versioning == meta.VersioningSuspended
 	marker := meta.ObjectEntry{Bucket: b.Name, Key: key, Version: uint64(ts), DeleteMarker: true}
-	if cur != nil {
+	if cur != nil && !suspended {
 		if err := idx.DeleteCurrentIf(ctx, *cur, uint64(ts), true); err != nil {
 			return marker, dataError(err)
-		}
-		if suspended {
-			s.dropNullVersion(ctx, b.Name, key, uint64(ts))
 		}
 		return marker, nil
 	}
@@ -480,6 +478,9 @@ func (s *Server) addDeleteMarker(ctx context.Context, b meta.Bucket, key string,
 			if err != nil {
 				return marker, dataError(err)
 			}
+			if cur != nil && curMod != cur.ModIndex {
+				return marker, fmt.Errorf("%s/%s changed since read: %w", b.Name, key, meta.ErrConflict)
+			}
 			if newer {
 				// A null write stamped after this delete replaced the null version
 				// already: it replaces this marker too, as a later write does.
@@ -489,7 +490,7 @@ func (s *Server) addDeleteMarker(ctx context.Context, b meta.Bucket, key string,
 		}
 		_, err := idx.WriteTx(ctx, w)
 		if errors.Is(err, meta.ErrConflict) && suspended && attempt < maxNullRetries {
-			continue // the current entry or a null version changed meanwhile: read again
+			continue // the current entry or a null version changed meanwhile: read again (and, with cur, refuse)
 		}
 		if errors.Is(err, meta.ErrConflict) {
 			if _, _, berr := s.meta.Bucket(ctx, b.Name); errors.Is(berr, meta.ErrNotFound) {
@@ -530,23 +531,6 @@ func (s *Server) removeVersion(ctx context.Context, e meta.ObjectEntry, remove f
 		s.dropParts(ctx, parts)
 	}
 	return gone, nil
-}
-
-// dropNullVersion removes the null version of key (a version or a null delete marker),
-// older than the delete marker at before, from the history, and then its bytes. Failures
-// leave the version listed, never lose another, so they are logged.
-func (s *Server) dropNullVersion(ctx context.Context, bucket, key string, before uint64) {
-	for _, old := range s.versionsOf(ctx, bucket, key) {
-		if versionID(old) != nullVersion || old.Version >= before {
-			continue
-		}
-		gone, err := s.meta.Index(bucket).DeleteVersionIf(ctx, bucket, key, old.Version, s.unlockedVersion(false))
-		if err != nil {
-			s.log.Warn("drop the null version under a delete marker", "bucket", bucket, "err", err)
-			continue
-		}
-		s.dropNullData(ctx, gone, nil)
-	}
 }
 
 // historize puts every current object of a bucket into its version history: when

@@ -579,14 +579,21 @@ func TestExpireInSuspendedBucket(t *testing.T) {
 	if st := e.passAt(midnightAfter(time.Now(), 1)); st.Objects != 1 {
 		t.Fatalf("pass: %+v", st)
 	}
-	// As DeleteObject does with versioning suspended: a marker, and the null version gone;
-	// the older version of its own stays.
+	// As DeleteObject does with versioning suspended: a marker that is the null version,
+	// and the null version it replaced gone; the older version of its own stays.
 	if e.readable("susp", "k") {
 		t.Fatal("k still readable")
 	}
 	vs := e.versions("susp", "k")
 	if len(vs) != 2 || vs[0][:2] != "M:" || vs[1] != kept {
 		t.Fatalf("versions = %v, want a marker over %s", vs, kept)
+	}
+	out, err := e.cl.ListObjectVersions(e.ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("susp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.DeleteMarkers) != 1 || aws.ToString(out.DeleteMarkers[0].VersionId) != "null" || !aws.ToBool(out.DeleteMarkers[0].IsLatest) {
+		t.Fatalf("delete markers %+v: want one, the null version, latest", out.DeleteMarkers)
 	}
 }
 
