@@ -169,6 +169,7 @@ func (s *Server) copyObject(rq *request) error {
 		if err := s.authorizeWriteTags(rq, b, tags); err != nil {
 			return err
 		}
+		g.tagging = len(tags) > 0
 	}
 	alg, err := copyChecksumAlgorithm(rq.r.Header, src)
 	if err != nil {

@@ -144,6 +144,7 @@ func (s *Server) putObject(rq *request) error {
 	if err := s.authorizeWriteTags(rq, b, tags); err != nil {
 		return err
 	}
+	g.tagging = len(tags) > 0
 	body, err := checkedBody(rq.r.Header, rq.body, rq.length)
 	if err != nil {
 		return err

@@ -182,6 +182,41 @@ func TestPutRefusedRightAfterDenyingPolicy(t *testing.T) {
 	}
 }
 
+// TestTaggedPutRefusedRightAfterDenyingTagging: a PUT with x-amz-tagging needs
+// s3:PutObjectTagging too. Another account may do both by the bucket policy; the policy is
+// then changed to deny tagging alone while this server remembers the old record. The
+// tagged PUT is decided again at its commit, tagging included, and refused.
+func TestTaggedPutRefusedRightAfterDenyingTagging(t *testing.T) {
+	c, cl, ctx := withBucket(t, "tagged")
+	bucket := aws.String("tagged")
+	other := accountClient(c, c.AddAccount(t, "other"))
+	allow := `{"Effect":"Allow","Principal":{"AWS":"other"},"Action":["s3:PutObject","s3:PutObjectTagging"],"Resource":"arn:aws:s3:::tagged/*"}`
+	if _, err := cl.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: bucket, Policy: aws.String(bucketPolicyDoc(allow))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("first"), Tagging: aws.String("a=1"), Body: strings.NewReader("1")}); err != nil {
+		t.Fatalf("allowed tagged put: %v", err)
+	}
+	b, mod, err := c.Meta.Bucket(ctx, "tagged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.AccessPolicy = bucketPolicyDoc(allow, `{"Effect":"Deny","Principal":{"AWS":"other"},"Action":"s3:PutObjectTagging","Resource":"arn:aws:s3:::tagged/*"}`)
+	if err := c.Meta.UpdateBucket(ctx, b, mod); err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("second"), Tagging: aws.String("a=2"), Body: strings.NewReader("2")})
+	if code(err) != "AccessDenied" {
+		t.Fatalf("tagged put after tagging was denied: %v, want AccessDenied", err)
+	}
+	if _, err := storedEntry(t, c, "tagged", "second"); !errors.Is(err, metaclient.ErrNotFound) {
+		t.Fatalf("a refused tagged put is indexed: %v", err)
+	}
+	if _, err := other.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("third"), Body: strings.NewReader("3")}); err != nil {
+		t.Fatalf("untagged put: %v", err)
+	}
+}
+
 // TestSuspendedKeepsOneNullVersion: with versioning suspended, PUTs (also concurrent ones)
 // and DELETEs leave at most one null version in the history, and exactly one after a PUT.
 func TestSuspendedKeepsOneNullVersion(t *testing.T) {

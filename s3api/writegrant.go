@@ -31,6 +31,9 @@ type writeGrant struct {
 	rq     *request
 	action string
 	key    string
+	// tagging is set when the write supplies tags of its own, which need
+	// s3:PutObjectTagging too (authorizeWriteTags): decided again with the action.
+	tagging bool
 }
 
 // authorizeWrite decides whether rq may do action (a write) on key, as authorize does, and
@@ -66,6 +69,11 @@ func (s *Server) regrant(ctx context.Context, g *writeGrant) (bool, error) {
 	}
 	if err := s.decide(g.rq, b, g.action, g.key, nil); err != nil {
 		return false, err
+	}
+	if g.tagging {
+		if err := s.decide(g.rq, b, "s3:PutObjectTagging", g.key, nil); err != nil {
+			return false, err
+		}
 	}
 	if !sameWriteSettings(b, g.b) {
 		// The bytes were placed, and the entry built (its default retention, its
