@@ -296,9 +296,13 @@ var apiInternal = APIError{"InternalError", http.StatusInternalServerError, "We 
 
 // Error adds request-specific detail to a sentinel: Message replaces the table's message in
 // the response (so it must never hold secrets or signatures). errors.Is(e, e.Err) holds.
+// ArgumentName and ArgumentValue, for an InvalidArgument, name the request's argument at
+// fault and what it held, which S3 returns as elements of their own.
 type Error struct {
-	Err     error
-	Message string
+	Err           error
+	Message       string
+	ArgumentName  string
+	ArgumentValue string
 }
 
 // Error implements error.
@@ -335,6 +339,18 @@ func retryAfterSeconds(d time.Duration) string {
 // errorf wraps sentinel with a client-visible message.
 func errorf(sentinel error, message string) error {
 	return &Error{Err: sentinel, Message: message}
+}
+
+// maxArgumentValue bounds the value an error echoes back.
+const maxArgumentValue = 256
+
+// argumentError is an InvalidArgument with message about the argument name, which held
+// value (echoed, cut to maxArgumentValue bytes).
+func argumentError(name, value, message string) error {
+	if len(value) > maxArgumentValue {
+		value = value[:maxArgumentValue]
+	}
+	return &Error{Err: ErrInvalidArgument, Message: message, ArgumentName: name, ArgumentValue: value}
 }
 
 // Lookup returns the S3 error for err. ok is false when the answer is InternalError (err

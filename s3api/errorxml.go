@@ -15,8 +15,11 @@ type ErrorResponse struct {
 	BucketName string   `xml:"BucketName,omitempty"`
 	Key        string   `xml:"Key,omitempty"`
 	Resource   string   `xml:"Resource,omitempty"`
-	RequestID  string   `xml:"RequestId"`
-	HostID     string   `xml:"HostId,omitempty"`
+	// ArgumentName and ArgumentValue name the argument an InvalidArgument is about.
+	ArgumentName  string `xml:"ArgumentName,omitempty"`
+	ArgumentValue string `xml:"ArgumentValue,omitempty"`
+	RequestID     string `xml:"RequestId"`
+	HostID        string `xml:"HostId,omitempty"`
 }
 
 // HeaderRequestID is the response header that carries the request ID on every response.
@@ -39,12 +42,16 @@ func WriteError(w http.ResponseWriter, r *http.Request, requestID string, err er
 		w.WriteHeader(api.HTTPStatus)
 		return api, ok
 	}
-	body := encodeXML(ErrorResponse{
+	resp := ErrorResponse{
 		Code:      api.Code,
 		Message:   api.Message,
 		Resource:  r.URL.Path,
 		RequestID: requestID,
-	})
+	}
+	if detail := (*Error)(nil); errors.As(err, &detail) && api.Code == "InvalidArgument" {
+		resp.ArgumentName, resp.ArgumentValue = detail.ArgumentName, detail.ArgumentValue
+	}
+	body := encodeXML(resp)
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(api.HTTPStatus)

@@ -117,13 +117,13 @@ func countArg(name, v string, def int, negative string) (int, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 32)
 	if err != nil {
-		return 0, errorf(ErrInvalidArgument, "Provided "+name+" not an integer or within integer range")
+		return 0, argumentError(name, v, "Provided "+name+" not an integer or within integer range")
 	}
 	if n < 0 {
 		if negative == "" {
 			negative = "Argument " + name + " must be an integer between 0 and 2147483647"
 		}
-		return 0, errorf(ErrInvalidArgument, negative)
+		return 0, argumentError(name, v, negative)
 	}
 	return int(n), nil
 }
@@ -136,13 +136,14 @@ const (
 )
 
 func encodingFn(q url.Values) (func(string) string, string, error) {
-	switch q.Get("encoding-type") {
+	switch v := q.Get("encoding-type"); v {
 	case "":
 		return func(s string) string { return s }, "", nil
 	case "url":
 		return s3URLEncode, "url", nil
+	default:
+		return nil, "", argumentError("encoding-type", v, "Invalid Encoding Method specified in Request.")
 	}
-	return nil, "", errorf(ErrInvalidArgument, "Invalid Encoding Method specified in Request.")
 }
 
 // listRequest is what both listing versions read from the query.

@@ -73,4 +73,15 @@ func TestListParameterErrors(t *testing.T) {
 			t.Errorf("?%s: %d %s, want 400 InvalidArgument %q", tc.query, st, body, tc.message)
 		}
 	}
+	// As S3 does, the error names the argument and echoes its value.
+	for query, want := range map[string]string{
+		"list-type=2&max-keys=abc":                    "<ArgumentName>max-keys</ArgumentName><ArgumentValue>abc</ArgumentValue>",
+		"uploads&max-uploads=-1":                      "<ArgumentName>max-uploads</ArgumentName><ArgumentValue>-1</ArgumentValue>",
+		"versions&key-marker=k&version-id-marker=zzz": "<ArgumentName>version-id-marker</ArgumentName><ArgumentValue>zzz</ArgumentValue>",
+		"encoding-type=%3Cb%3E":                       "<ArgumentName>encoding-type</ArgumentName><ArgumentValue>&lt;b&gt;</ArgumentValue>",
+	} {
+		if _, body := status(t, signed(t, c, http.MethodGet, "/params?"+query, "", time.Now())); !strings.Contains(body, want) {
+			t.Errorf("?%s: %s, want %s", query, body, want)
+		}
+	}
 }

@@ -372,7 +372,7 @@ func (s *Server) resolve(ctx context.Context, w http.ResponseWriter, bucket, key
 	} else {
 		v, err := hlc.Parse(vid)
 		if err != nil {
-			return meta.ObjectEntry{}, errorf(ErrInvalidArgument, "Invalid version id specified")
+			return meta.ObjectEntry{}, argumentError("versionId", vid, "Invalid version id specified")
 		}
 		e, err = idx.GetObjectVersion(ctx, bucket, key, uint64(v))
 		if errors.Is(err, meta.ErrNotFound) {
@@ -601,11 +601,11 @@ func (s *Server) listVersions(rq *request, q url.Values) error {
 	}
 	prefix, keyMarker, vidMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("version-id-marker")
 	if vidMarker != "" && keyMarker == "" {
-		return errorf(ErrInvalidArgument, "A version-id marker cannot be specified without a key marker.")
+		return argumentError("version-id-marker", vidMarker, "A version-id marker cannot be specified without a key marker.")
 	}
 	if _, err := hlc.Parse(vidMarker); vidMarker != "" && vidMarker != nullVersion && err != nil {
 		// Checked whatever the bucket holds, as S3 does, not only where the marker is used.
-		return errorf(ErrInvalidArgument, "Invalid version id specified")
+		return argumentError("version-id-marker", vidMarker, "Invalid version id specified")
 	}
 	enc, encName, err := encodingFn(q)
 	if err != nil {
@@ -669,7 +669,7 @@ func (s *Server) versionsAfter(ctx context.Context, bucket, key, vid string, lim
 	if vid != nullVersion {
 		v, err := hlc.Parse(vid)
 		if err != nil {
-			return nil, errorf(ErrInvalidArgument, "Invalid version id specified")
+			return nil, argumentError("version-id-marker", vid, "Invalid version id specified")
 		}
 		below = uint64(v)
 	} else {
