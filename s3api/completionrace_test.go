@@ -113,7 +113,7 @@ func gatedFront(t *testing.T, c *testcluster.S3) (*s3.Client, *applyGate) {
 		gate.next = next
 		return gate
 	})
-	return front, gate
+	return sdkClient(front, c.SecretKey), gate
 }
 
 // TestCompletionRaces: a CompleteMultipartUpload learns what its commit replaced from the

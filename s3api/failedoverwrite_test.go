@@ -48,12 +48,13 @@ func cutFront(t *testing.T, c *testcluster.S3) (*s3.Client, *catalogCut) {
 		cut = &catalogCut{next: next}
 		return cut
 	})
-	return front, cut
+	return sdkClient(front, c.SecretKey), cut
 }
 
 // frontVia starts a second S3 front end on c's proxy whose meta client sends its catalog
-// requests through the round tripper wrap makes of its own, and returns a client of it.
-func frontVia(t *testing.T, c *testcluster.S3, wrap func(http.RoundTripper) http.RoundTripper) *s3.Client {
+// requests through the round tripper wrap makes of its own, and returns c with the front
+// end's endpoint.
+func frontVia(t *testing.T, c *testcluster.S3, wrap func(http.RoundTripper) http.RoundTripper) *testcluster.S3 {
 	t.Helper()
 	cfg := meta.DefaultConfig(c.MetaAddr)
 	cfg.CallTimeout, cfg.RetryTimeout = time.Second, time.Second
@@ -68,7 +69,7 @@ func frontVia(t *testing.T, c *testcluster.S3, wrap func(http.RoundTripper) http
 	t.Cleanup(srv.Close)
 	front := *c
 	front.Endpoint = srv.URL
-	return sdkClient(&front, c.SecretKey)
+	return &front
 }
 
 // overwriteCases runs f on a replicated bucket and on an erasure-coded one, each with
@@ -321,5 +322,54 @@ func TestOverwritePathsLeaveNoGarbage(t *testing.T) {
 			t.Fatal("expired object still there")
 		}
 		gone("expire", before)
+	})
+}
+
+// TestPostOverwrite: a browser-form upload (POST) over an object is a write like a PUT: one
+// whose catalog commit fails leaves the acknowledged version whole, bytes and all, and one
+// that succeeds leaves no node holding the bytes it replaced.
+func TestPostOverwrite(t *testing.T) {
+	overwriteCases(t, func(t *testing.T, c *testcluster.S3, cl *s3.Client, ctx context.Context, bucket string) {
+		old := payload(300_000, 20)
+		putBytes(t, ctx, cl, bucket, "k", old)
+		before, err := c.Meta.Index(bucket).GetObject(ctx, bucket, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cut *catalogCut
+		front := frontVia(t, c, func(next http.RoundTripper) http.RoundTripper {
+			cut = &catalogCut{next: next}
+			return cut
+		})
+		signer := postSigner{c, c.AccessKey, c.SecretKey}
+		form := func() []formField {
+			return fieldsOf(signer.policy(t, time.Minute, map[string]string{"bucket": bucket}, []any{"eq", "$key", "k"}), formField{"key", "k"})
+		}
+		cut.cut.Store(true)
+		st, _, body := postForm(t, front, bucket, form(), "f", payload(300_000, 21))
+		cut.cut.Store(false)
+		if st < 500 {
+			t.Fatalf("POST with its catalog commit failing: %d %s", st, body)
+		}
+		healAll(t, ctx, c)
+		if got := getBytes(t, ctx, cl, bucket, "k", "", ""); !bytes.Equal(got, old) {
+			t.Fatal("the acknowledged version differs after a failed POST over it")
+		}
+		newer := payload(300_000, 22)
+		if st, _, body := postForm(t, c, bucket, form(), "f", newer); st != http.StatusNoContent {
+			t.Fatalf("POST: %d %s", st, body)
+		}
+		if got := getBytes(t, ctx, cl, bucket, "k", "", ""); !bytes.Equal(got, newer) {
+			t.Fatal("the POSTed object does not read back")
+		}
+		healAll(t, ctx, c)
+		for _, n := range c.Storage.Nodes {
+			if before.EC == nil && c.Storage.Holds(ctx, n, before.Data) {
+				t.Fatalf("node %s still holds the bytes a POST replaced", n.Addr)
+			}
+		}
+		if n := ecArchives(c); n > 6 {
+			t.Fatalf("%d fragment archives on disk; want at most one object's 6", n)
+		}
 	})
 }
