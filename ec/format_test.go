@@ -61,7 +61,9 @@ func TestCorruptFragmentExcluded(t *testing.T) {
 	archives := encodeAll(t, l, data)
 	// Fragment 1, segment 2: corrupt one byte of it.
 	archives[1][l.blockOffset(2)+17] ^= 0x40
-	got, issues, err := decodeRange(t, l, archives, []int{0, 1, 2, 3, 4}, 0, l.Size, true)
+	// The spare (fragment 4) is held back at segment 2 until fragment 1's block was read,
+	// so the corrupt block is among the first K (otherwise it may never be read at all).
+	got, issues, err := decodeRangeVia(t, l, archives, []int{0, 1, 2, 3, 4}, 0, l.Size, true, spareAfter(l, 2, 1, 4))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("decode around a corrupt fragment: %v, equal=%v", err, bytes.Equal(got, data))
 	}
@@ -85,9 +87,11 @@ func TestMisplacedBlock(t *testing.T) {
 	archives := encodeAll(t, l, data)
 	b0 := archives[0][l.blockOffset(0) : l.blockOffset(0)+l.stride()]
 	copy(archives[0][l.blockOffset(1):], b0) // segment 0's block in segment 1's place
-	_, issues, err := decodeRange(t, l, archives, []int{0, 1, 2}, 0, l.Size, true)
-	if err != nil || len(issues) != 1 {
-		t.Fatalf("err %v issues %v, want one corrupt block", err, issues)
+	// The spare is held back at segment 1 until fragment 0's block was read.
+	got, issues, err := decodeRangeVia(t, l, archives, []int{0, 1, 2}, 0, l.Size, true, spareAfter(l, 1, 0, 2))
+	var ce *CorruptError
+	if err != nil || !bytes.Equal(got, data) || len(issues) != 1 || !errors.As(issues[0], &ce) || ce.Index != 0 || ce.Segment != 1 {
+		t.Fatalf("err %v issues %v, want fragment 0 of segment 1 corrupt and the data decoded", err, issues)
 	}
 	// Fragment 0's archive offered as fragment 1: its header says otherwise.
 	_, issues, err = decodeRange(t, l, [][]byte{archives[0], archives[0], archives[2]}, []int{1, 2}, 0, l.Size, true)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"sync"
 )
 
 // tb is what the helpers need of testing.TB and rapid.T alike.
@@ -46,6 +47,12 @@ func encodeAll(t tb, l Layout, data []byte) [][]byte {
 // plan's archive range.
 func decodeRange(t tb, l Layout, archives [][]byte, indexes []int, off, n int64, withHeader bool) ([]byte, []error, error) {
 	t.Helper()
+	return decodeRangeVia(t, l, archives, indexes, off, n, withHeader, nil)
+}
+
+// decodeRangeVia is decodeRange with each source's reader passed through wrap (if set).
+func decodeRangeVia(t tb, l Layout, archives [][]byte, indexes []int, off, n int64, withHeader bool, wrap func(i int, r io.Reader) io.Reader) ([]byte, []error, error) {
+	t.Helper()
 	p, err := l.Plan(off, n)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +60,11 @@ func decodeRange(t tb, l Layout, archives [][]byte, indexes []int, off, n int64,
 	aoff, an := l.ArchiveRange(p, withHeader)
 	var srcs []Source
 	for _, i := range indexes {
-		srcs = append(srcs, Source{Index: i, R: bytes.NewReader(archives[i][aoff : aoff+an]), Header: withHeader, From: p.First})
+		var r io.Reader = bytes.NewReader(archives[i][aoff : aoff+an])
+		if wrap != nil {
+			r = wrap(i, r)
+		}
+		srcs = append(srcs, Source{Index: i, R: r, Header: withHeader, From: p.First})
 	}
 	r, err := NewReader(l, p, srcs, nil)
 	if err != nil {
@@ -70,4 +81,56 @@ func randomBytes(rng *rand.Rand, n int64) []byte {
 		b[i] = byte(rng.Uint32())
 	}
 	return b
+}
+
+// spareAfter returns a wrap for decodeRangeVia, of whole archives read from their start,
+// that holds fragment spare's reads of segment j's block until fragment first has read
+// its own: the decoder, which uses the first K blocks of a segment to arrive, must then
+// try fragment first's block of segment j before it can have the spare's.
+func spareAfter(l Layout, j int64, first, spare int) func(int, io.Reader) io.Reader {
+	passed := make(chan struct{})
+	return func(i int, r io.Reader) io.Reader {
+		switch i {
+		case first:
+			return &passReader{r: r, at: l.blockOffset(j) + l.stride(), passed: passed}
+		case spare:
+			return &holdReader{r: r, at: l.blockOffset(j), open: passed}
+		}
+		return r
+	}
+}
+
+// passReader closes passed once its reads have reached offset at (or the end).
+type passReader struct {
+	r      io.Reader
+	pos    int64
+	at     int64
+	passed chan struct{}
+	once   sync.Once
+}
+
+func (p *passReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.pos += int64(n)
+	if p.pos >= p.at || err != nil {
+		p.once.Do(func() { close(p.passed) })
+	}
+	return n, err
+}
+
+// holdReader holds any read that would reach past offset at until open is closed.
+type holdReader struct {
+	r    io.Reader
+	pos  int64
+	at   int64
+	open <-chan struct{}
+}
+
+func (h *holdReader) Read(b []byte) (int, error) {
+	if h.pos+int64(len(b)) > h.at {
+		<-h.open
+	}
+	n, err := h.r.Read(b)
+	h.pos += int64(n)
+	return n, err
 }
