@@ -109,7 +109,8 @@ func (g *applyGate) wait(t *testing.T) meta.ObjectEntry {
 // gatedFront is a second S3 front end whose next catalog write a gate holds once armed.
 func gatedFront(t *testing.T, c *testcluster.S3) (*s3.Client, *applyGate) {
 	gate := &applyGate{}
-	front := frontVia(t, c, func(next http.RoundTripper) http.RoundTripper {
+	// Held writes wait for the test's cue, which a loaded machine may take seconds to give.
+	front := frontVia(t, c, time.Minute, func(next http.RoundTripper) http.RoundTripper {
 		gate.next = next
 		return gate
 	})

@@ -44,7 +44,7 @@ func (c *catalogCut) RoundTrip(r *http.Request) (*http.Response, error) {
 func cutFront(t *testing.T, c *testcluster.S3) (*s3.Client, *catalogCut) {
 	t.Helper()
 	var cut *catalogCut
-	front := frontVia(t, c, func(next http.RoundTripper) http.RoundTripper {
+	front := frontVia(t, c, time.Second, func(next http.RoundTripper) http.RoundTripper {
 		cut = &catalogCut{next: next}
 		return cut
 	})
@@ -52,12 +52,12 @@ func cutFront(t *testing.T, c *testcluster.S3) (*s3.Client, *catalogCut) {
 }
 
 // frontVia starts a second S3 front end on c's proxy whose meta client sends its catalog
-// requests through the round tripper wrap makes of its own, and returns c with the front
-// end's endpoint.
-func frontVia(t *testing.T, c *testcluster.S3, wrap func(http.RoundTripper) http.RoundTripper) *testcluster.S3 {
+// requests through the round tripper wrap makes of its own, each given callTimeout (and no
+// retries beyond it), and returns c with the front end's endpoint.
+func frontVia(t *testing.T, c *testcluster.S3, callTimeout time.Duration, wrap func(http.RoundTripper) http.RoundTripper) *testcluster.S3 {
 	t.Helper()
 	cfg := meta.DefaultConfig(c.MetaAddr)
-	cfg.CallTimeout, cfg.RetryTimeout = time.Second, time.Second
+	cfg.CallTimeout, cfg.RetryTimeout = callTimeout, callTimeout
 	cfg.HTTPClient = &http.Client{Transport: wrap(meta.NewTransport(cfg))}
 	mc, err := meta.New(cfg)
 	if err != nil {
@@ -337,7 +337,7 @@ func TestPostOverwrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		var cut *catalogCut
-		front := frontVia(t, c, func(next http.RoundTripper) http.RoundTripper {
+		front := frontVia(t, c, time.Second, func(next http.RoundTripper) http.RoundTripper {
 			cut = &catalogCut{next: next}
 			return cut
 		})
