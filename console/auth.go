@@ -89,7 +89,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "enter an access key and a secret key")
 		return
 	}
-	addr := sigv4.ClientAddr(r, nil)
+	addr := sigv4.ClientAddr(r, s.cfg.TrustedProxies)
 	if scope, wait := s.logins.Admit(req.AccessKey, addr, time.Now()); scope != "" {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins (by %s): try again in %d s", scope, int(wait.Seconds())+1))

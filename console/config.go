@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -35,6 +36,10 @@ type Config struct {
 	// it, so one browser's guessing cannot lock the others out of logging in.
 	LoginFailureLimit  int
 	LoginFailureWindow time.Duration
+	// TrustedProxies are reverse proxies in front of the console: from one of them, the
+	// browser's address (for the failed-login limit) is the rightmost address of
+	// X-Forwarded-For that is not a trusted proxy. Otherwise it is the connection's peer.
+	TrustedProxies []netip.Prefix
 	// HTTPClient makes the API calls; its transport should have timeouts.
 	HTTPClient *http.Client
 	// CallTimeout bounds each API call but uploads and downloads (which last as long as

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +72,8 @@ type browser struct {
 	c    *consoleUnderTest
 	hc   *http.Client
 	csrf string
+	// forwardedFor, if set, is sent as X-Forwarded-For, as a reverse proxy would.
+	forwardedFor string
 }
 
 func (c *consoleUnderTest) browser() *browser {
@@ -91,6 +95,9 @@ func (b *browser) call(method, path string, body any, csrf string) (int, map[str
 	}
 	if csrf != "" {
 		req.Header.Set("X-CSRF-Token", csrf)
+	}
+	if b.forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", b.forwardedFor)
 	}
 	resp, err := b.hc.Do(req)
 	if err != nil {
@@ -312,6 +319,39 @@ func TestLoginLimitsFailures(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnsupportedMediaType {
 		t.Fatalf("a form-like login: %d", resp.StatusCode)
+	}
+}
+
+// TestLoginLimitsBehindAProxy: behind a trusted reverse proxy each browser's failed logins
+// count against the address X-Forwarded-For names, so one guessing browser does not lock
+// out another; from a peer that is not trusted the header is ignored.
+func TestLoginLimitsBehindAProxy(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		t.Run(fmt.Sprint("trusted=", trusted), func(t *testing.T) {
+			c := startConsole(t, func(cfg *Config) {
+				cfg.LoginFailureLimit = 2
+				if trusted {
+					cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+				}
+			})
+			guesser, other := c.browser(), c.browser()
+			guesser.forwardedFor, other.forwardedFor = "203.0.113.7", "198.51.100.9, 127.0.0.1"
+			for i := range 2 { // a key each time, so only the address limit can trip
+				if st, out, _ := guesser.login("AKIDGUESS"+strconv.Itoa(i), "guess"); st != http.StatusUnauthorized {
+					t.Fatalf("guess %d: %d %v", i, st, out)
+				}
+			}
+			if st, out, _ := guesser.login("AKIDGUESS2", "guess"); st != http.StatusTooManyRequests {
+				t.Fatalf("third guess: %d %v, want 429", st, out)
+			}
+			st, out, _ := other.login(c.s3.AccessKey, c.s3.SecretKey)
+			if trusted && st != http.StatusOK {
+				t.Fatalf("another browser behind the proxy: %d %v, want logged in", st, out)
+			}
+			if !trusted && st != http.StatusTooManyRequests {
+				t.Fatalf("another browser's header from an untrusted peer: %d %v, want the peer's limit (429)", st, out)
+			}
+		})
 	}
 }
 

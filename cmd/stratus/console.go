@@ -37,6 +37,9 @@ type consoleFlags struct {
 	// secureCookies marks the session cookie Secure without --tls-cert: behind an HTTPS
 	// reverse proxy.
 	secureCookies bool
+	// trustedProxies are reverse proxies whose X-Forwarded-For names the browser, whose
+	// failed logins are then counted by that address.
+	trustedProxies []string
 }
 
 func (f *consoleFlags) addFlags(cmd *cobra.Command) {
@@ -51,6 +54,7 @@ func (f *consoleFlags) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve the console over HTTPS (cookies are then Secure)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.BoolVar(&f.secureCookies, "secure-cookies", false, "mark the session cookie Secure without --tls-cert (behind an HTTPS reverse proxy)")
+	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the browser (default: none; the connection's peer is the browser)")
 }
 
 func newConsoleCmd() *cobra.Command {
@@ -112,6 +116,11 @@ func startConsole(ctx context.Context, g *errgroup.Group, f consoleFlags, admin 
 	cfg.SessionTTL, cfg.AdminAccount, cfg.Admin, cfg.MetricsURLs = f.sessionTTL, f.adminAccount, admin, f.metrics
 	cfg.HTTPClient, cfg.Logger = hc, slog.Default()
 	cfg.SecureCookies = f.tlsCert != "" || f.secureCookies
+	trusted, err := parseTrustedProxies(f.trustedProxies)
+	if err != nil {
+		return "", err
+	}
+	cfg.TrustedProxies = trusted
 	srv, err := console.New(cfg)
 	if err != nil {
 		return "", err
@@ -157,7 +166,8 @@ func serverConsole(ctx context.Context, g *errgroup.Group, f serverFlags, s3, ec
 	if f.consoleListen == "" {
 		return "", nil
 	}
-	cf := consoleFlags{listen: f.consoleListen, s3: s3, ec2: ec2, region: f.front.region, sessionTTL: f.consoleTTL, adminAccount: "admin"}
+	cf := consoleFlags{listen: f.consoleListen, s3: s3, ec2: ec2, region: f.front.region, sessionTTL: f.consoleTTL, adminAccount: "admin",
+		trustedProxies: f.front.trustedProxies} // a load balancer in front of S3 is in front of the console too
 	if m := f.front.metricsAddr(); m != "" && !strings.HasSuffix(m, ":0") {
 		cf.metrics = []string{"http://" + m + "/metrics"}
 	}
