@@ -96,8 +96,22 @@ func (s *Server) postObject(rq *request) error {
 	if ctype == "" {
 		ctype = "binary/octet-stream"
 	}
+	// The form's tagging field is a Tagging document, as PutObjectTagging's body.
+	var tags []meta.Tag
+	if v, ok := f.fields["tagging"]; ok {
+		if len(v) > maxTagBody {
+			return ErrMalformedXML
+		}
+		if tags, err = parseTagging([]byte(v), maxObjectTags); err != nil {
+			return err
+		}
+	}
+	if err := s.authorizeWriteTags(rq, b, tags); err != nil {
+		return err
+	}
+	g.tagging = len(tags) > 0
 	e, err := s.storeVersion(ctx, g, meta.ObjectEntry{Key: key, Size: f.size, ContentType: ctype, UserMeta: um, ACL: acl,
-		Lock: s.withDefaultRetention(nil, b)},
+		Lock: s.withDefaultRetention(nil, b), Tags: tags},
 		f.size, plainReader{io.NopCloser(f.file)}, func([]byte) error { return f.closing() }, nil)
 	if err != nil {
 		return err

@@ -262,3 +262,43 @@ func TestPostObjectAccess(t *testing.T) {
 		t.Fatalf("anonymous GET of the public-read upload: %d %q", resp.StatusCode, data)
 	}
 }
+
+// TestPostObjectTagging: a form's tagging field (a Tagging document, covered by the policy
+// like any field) tags the object; a malformed or invalid one stores nothing.
+func TestPostObjectTagging(t *testing.T) {
+	c, cl, ctx := withBucket(t, "tagforms")
+	owner := postSigner{c, c.AccessKey, c.SecretKey}
+	post := func(key, tagging string) (int, string) {
+		t.Helper()
+		signed := owner.policy(t, time.Minute, map[string]string{"bucket": "tagforms"}, []any{"eq", "$key", key}, []any{"eq", "$tagging", tagging})
+		st, _, body := postForm(t, c, "tagforms", fieldsOf(signed, formField{"key", key}, formField{"tagging", tagging}), "f", []byte("tagged"))
+		return st, body
+	}
+	doc := `<Tagging><TagSet><Tag><Key>team</Key><Value>blue</Value></Tag><Tag><Key>tier</Key><Value>2</Value></Tag></TagSet></Tagging>`
+	if st, body := post("t/ok", doc); st != http.StatusNoContent {
+		t.Fatalf("POST with tagging: %d %s", st, body)
+	}
+	out, err := cl.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("tagforms"), Key: aws.String("t/ok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tag := range out.TagSet {
+		got[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	if len(got) != 2 || got["team"] != "blue" || got["tier"] != "2" {
+		t.Fatalf("tags %v", got)
+	}
+	for key, tc := range map[string]struct{ doc, code string }{
+		"t/malformed": {"<Tagging><TagSet>", "MalformedXML"},
+		"t/aws":       {`<Tagging><TagSet><Tag><Key>aws:x</Key><Value>1</Value></Tag></TagSet></Tagging>`, "InvalidTag"},
+	} {
+		st, body := post(key, tc.doc)
+		if st != http.StatusBadRequest || !strings.Contains(body, "<Code>"+tc.code+"</Code>") {
+			t.Errorf("%s: %d %s, want 400 %s", key, st, body, tc.code)
+		}
+		if _, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("tagforms"), Key: aws.String(key)}); err == nil {
+			t.Errorf("%s: a refused POST stored the object", key)
+		}
+	}
+}

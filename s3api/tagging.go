@@ -68,6 +68,11 @@ func readTagging(rq *request, max int) ([]meta.Tag, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseTagging(raw, max)
+}
+
+// parseTagging reads a Tagging document and checks it against max tags.
+func parseTagging(raw []byte, max int) ([]meta.Tag, error) {
 	var doc xmlTagging
 	if xml.Unmarshal(raw, &doc) != nil || doc.TagSet == nil {
 		return nil, ErrMalformedXML
