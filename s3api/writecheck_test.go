@@ -217,6 +217,43 @@ func TestTaggedPutRefusedRightAfterDenyingTagging(t *testing.T) {
 	}
 }
 
+// TestPublicACLRefusedRightAfterBlock: BlockPublicAcls is turned on straight in the
+// catalog (as through another S3 server) while this server remembers the bucket without
+// it. A PUT with a public canned ACL, decided on the remembered record, is not indexed:
+// its commit finds the record changed, and the write is decided again on the new one
+// (through one 503 the SDK retries). In every versioning state.
+func TestPublicACLRefusedRightAfterBlock(t *testing.T) {
+	for _, versioning := range []types.BucketVersioningStatus{"", types.BucketVersioningStatusEnabled} {
+		t.Run(fmt.Sprint("versioning=", versioning), func(t *testing.T) {
+			c, cl, ctx := withBucket(t, "blocked")
+			bucket := aws.String("blocked")
+			if versioning != "" {
+				if _, err := cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: bucket,
+					VersioningConfiguration: &types.VersioningConfiguration{Status: versioning}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			putBytes(t, ctx, cl, "blocked", "warm", []byte("x")) // the server now remembers the record
+			b, mod, err := c.Meta.Bucket(ctx, "blocked")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.PublicAccess = &metaclient.PublicAccessBlock{BlockPublicAcls: true}
+			if err := c.Meta.UpdateBucket(ctx, b, mod); err != nil {
+				t.Fatal(err)
+			}
+			_, err = cl.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("public"), ACL: types.ObjectCannedACLPublicRead,
+				Body: strings.NewReader("p")})
+			if code(err) != "AccessDenied" {
+				t.Fatalf("public-read PUT right after BlockPublicAcls: %v, want AccessDenied", err)
+			}
+			if _, err := storedEntry(t, c, "blocked", "public"); !errors.Is(err, metaclient.ErrNotFound) {
+				t.Fatalf("a PUT with a blocked public ACL is indexed: %v", err)
+			}
+		})
+	}
+}
+
 // TestSuspendedKeepsOneNullVersion: with versioning suspended, PUTs (also concurrent ones)
 // and DELETEs leave at most one null version in the history, and exactly one after a PUT.
 func TestSuspendedKeepsOneNullVersion(t *testing.T) {

@@ -85,10 +85,11 @@ func (s *Server) regrant(ctx context.Context, g *writeGrant) (bool, error) {
 }
 
 // sameWriteSettings reports whether a and b place a write and shape its entry alike:
-// versioning and storage policy decide where the bytes go, Object Lock defaults and object
-// ownership what the entry holds. The rest (policy, ACL, public access block, tags, CORS,
-// lifecycle) only matter to the authorization decided again.
+// versioning and storage policy decide where the bytes go; Object Lock defaults, object
+// ownership, the owner and the public access block what the entry holds (its retention, and
+// the ACL built and vetted from the request's headers against them). The rest (policy, ACL,
+// tags, CORS, lifecycle) only matter to the authorization decided again.
 func sameWriteSettings(a, b meta.Bucket) bool {
-	return a.Versioning == b.Versioning && a.Policy == b.Policy && a.Ownership == b.Ownership &&
-		reflect.DeepEqual(a.ObjectLock, b.ObjectLock)
+	return a.Versioning == b.Versioning && a.Policy == b.Policy && a.Ownership == b.Ownership && a.Owner == b.Owner &&
+		reflect.DeepEqual(a.ObjectLock, b.ObjectLock) && reflect.DeepEqual(a.PublicAccess, b.PublicAccess)
 }
