@@ -244,3 +244,56 @@ func TestCompletionRaces(t *testing.T) {
 		}
 	})
 }
+
+// TestCompletionAcrossVersioningChange: versioning is enabled while a completion waits at
+// its commit. The commit finds the bucket record changed and the completion is decided
+// again (one 503, which the SDK retries): it becomes a version of its own, and the object
+// it replaced stays whole as the null version.
+func TestCompletionAcrossVersioningChange(t *testing.T) {
+	c, cl, ctx := withBucket(t, "turning")
+	b, k := aws.String("turning"), aws.String("k")
+	front, gate := gatedFront(t, c)
+	old := payload(8_000, 30)
+	putBytes(t, ctx, cl, "turning", "k", old)
+	putBytes(t, ctx, front, "turning", "warm", []byte("w")) // the front remembers the bucket unversioned
+	up, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := payload(300_000, 31)
+	pp, err := cl.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: k, UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(part)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate.arm()
+	done := make(chan error, 1)
+	go func() {
+		_, err := front.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: k, UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: pp.ETag, PartNumber: aws.Int32(1)}}}})
+		done <- err
+	}()
+	gate.wait(t)
+	if _, err := cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: b,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.release)
+	if err := <-done; err != nil {
+		t.Fatalf("completion across the versioning change: %v", err)
+	}
+	healAll(t, ctx, c)
+	if got := getBytes(t, ctx, cl, "turning", "k", "", ""); !bytes.Equal(got, part) {
+		t.Fatal("the completed upload is not current")
+	}
+	if got := getBytes(t, ctx, cl, "turning", "k", "", "null"); !bytes.Equal(got, old) {
+		t.Fatal("the object the completion replaced is not whole as the null version")
+	}
+	vs, err := cl.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: b, Prefix: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs.Versions) != 2 || aws.ToString(vs.Versions[0].VersionId) == "null" || aws.ToString(vs.Versions[1].VersionId) != "null" ||
+		aws.ToInt64(vs.Versions[0].Size) != int64(len(part)) || aws.ToInt64(vs.Versions[1].Size) != int64(len(old)) {
+		t.Fatalf("versions: %+v", vs.Versions)
+	}
+}

@@ -253,7 +253,16 @@ func (s *Server) putPart(rq *request, b meta.Bucket, u meta.Upload, n int, body 
 
 func (s *Server) completeUpload(rq *request, q url.Values) error {
 	ctx := rq.r.Context()
-	b, u, err := s.upload(ctx, rq, q, "s3:PutObject")
+	// A completion is a write: decided on a bucket record its commit checks (writegrant.go).
+	g, err := s.authorizeWrite(ctx, rq, "s3:PutObject", rq.key)
+	if err != nil {
+		return err
+	}
+	b := g.b
+	u, err := s.meta.Index(rq.bucket).Upload(ctx, rq.bucket, rq.key, q.Get("uploadId"))
+	if errors.Is(err, meta.ErrNotFound) {
+		return ErrNoSuchUpload
+	}
 	if err != nil {
 		return err
 	}
@@ -305,15 +314,10 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 	}
 	data, _ := json.Marshal(m)
 	overtaken := false // a later write of the key is current: this object was never indexed
-	e, err := s.storeVersion(ctx, writeGrant{b: b}, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
+	e, err := s.storeVersion(ctx, g, meta.ObjectEntry{Key: rq.key, Size: size, ETag: etag, ContentType: u.ContentType,
 		UserMeta: u.UserMeta, ACL: u.ACL, Lock: s.withDefaultRetention(u.Lock, b), Tags: u.Tags, Checksum: sum, Parts: uploadParts(u.UploadID, listed)}, int64(len(data)), bytes.NewReader(data), nil,
 		func(ctx context.Context, e meta.ObjectEntry, versioned bool) (meta.WriteResult, error) {
-			res, err := s.meta.Index(rq.bucket).CompleteUpload(ctx, u, e, versioned)
-			if err == nil && !res.Applied && s.overtakenCompletion(ctx, b, e, versioned) {
-				overtaken = true
-				return res, proxy.ErrOvertaken
-			}
-			return res, err
+			return s.commitCompletion(ctx, &g, u, e, versioned, &overtaken)
 		})
 	if errors.Is(err, meta.ErrNotFound) {
 		return ErrNoSuchUpload // aborted while this completed: its parts are going
@@ -338,6 +342,37 @@ func (s *Server) completeUpload(rq *request, q url.Values) error {
 		out.xmlChecksum = *checksumXML(sum, true)
 	}
 	return writeXML(rq.w, http.StatusOK, out)
+}
+
+// commitCompletion indexes e, a completed upload's object, under grant g and ends upload
+// u (meta.Index.CompleteUpload). A bucket record changed since g was decided is read
+// again and the completion decided again, as commitWrite does for a PUT; a completion a
+// later write overtook answers proxy.ErrOvertaken (setting *overtaken), so its manifest is
+// retracted. The part rows an ended upload leaves behind are garbage, not a failure.
+func (s *Server) commitCompletion(ctx context.Context, g *writeGrant, u meta.Upload, e meta.ObjectEntry, versioned bool, overtaken *bool) (meta.WriteResult, error) {
+	idx := s.meta.Index(e.Bucket)
+	for attempt := 0; ; attempt++ {
+		res, err := idx.CompleteUpload(ctx, u, e, versioned, g.mod)
+		if errors.Is(err, meta.ErrConflict) && attempt == 0 {
+			changed, rerr := s.regrant(ctx, g)
+			if rerr != nil {
+				return res, rerr
+			}
+			if changed {
+				continue
+			}
+		}
+		var left *meta.LeftoverError
+		if errors.As(err, &left) {
+			s.log.Warn("completed upload's part rows left behind", "bucket", e.Bucket, "err", left.Err)
+			err = nil
+		}
+		if err == nil && !res.Applied && s.overtakenCompletion(ctx, g.b, e, versioned) {
+			*overtaken = true
+			return res, proxy.ErrOvertaken
+		}
+		return res, err
+	}
 }
 
 // overtakenCompletion reports whether the object of a completed upload, which a write

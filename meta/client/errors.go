@@ -120,3 +120,13 @@ func (e *ServerError) Unwrap() error {
 func retriable(err error) bool {
 	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrUnavailable)
 }
+
+// LeftoverError is returned by a call whose write was committed but whose cleanup after it
+// failed (removing an ended upload's part rows): the write stands, and what the cleanup
+// would have removed is left behind as garbage, as after a crash in between.
+type LeftoverError struct{ Err error }
+
+func (e *LeftoverError) Error() string { return "meta: committed, but left garbage: " + e.Err.Error() }
+
+// Unwrap returns the cleanup's error.
+func (e *LeftoverError) Unwrap() error { return e.Err }

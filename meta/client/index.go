@@ -76,7 +76,7 @@ type Index interface {
 	// ListParts returns the parts of an upload in part-number order.
 	ListParts(ctx context.Context, bucket, uploadID string, opts ...ReadOption) ([]Part, error)
 	// CompleteUpload indexes e as the object and forgets the upload and its parts.
-	CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool) (WriteResult, error)
+	CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool, bucketMod uint64) (WriteResult, error)
 	// AbortUpload forgets the upload and its parts.
 	AbortUpload(ctx context.Context, u Upload) error
 }
@@ -270,10 +270,12 @@ func (g groupIndex) ListParts(ctx context.Context, bucket, uploadID string, opts
 // parts in requests of at most 1000. Parts left by a crash in between are garbage only: the
 // upload record is gone, so they are never listed as an upload. The commit requires the
 // upload record as it was read here: an upload aborted meanwhile (whose parts' bytes are
-// being dropped) is ErrNotFound, never an object. The result says, as WriteTx's does,
-// whether the entry became current and which it replaced: an upload completed after a
-// later-stamped write of its key ends all the same, but its object is not current.
-func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool) (WriteResult, error) {
+// being dropped) is ErrNotFound, never an object. Like WriteTx, the commit checks that the
+// bucket record is unchanged since bucketMod (0: no check), and the result
+// says whether the entry became current and which it replaced: an upload completed after a
+// later-stamped write of its key ends all the same, but its object is not current. Once
+// the commit is made, a failure to remove the part rows is a *LeftoverError.
+func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry, versioned bool, bucketMod uint64) (WriteResult, error) {
 	key := uploadKey(u.Bucket, u.Key, u.UploadID)
 	it, err := g.c.Get(ctx, TableUploads, key)
 	if err != nil {
@@ -282,9 +284,13 @@ func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry,
 	ops := g.c.putOps(e, versioned)
 	ops[0].ReturnPrev = true
 	ops = append(ops, Op{Kind: OpDelete, Table: TableUploads, Key: key, Cond: CondModIndex, ModIndex: it.ModIndex})
+	if bucketMod != 0 {
+		ops = append(ops, BucketCheck(e.Bucket, bucketMod))
+	}
 	resp, err := g.c.Apply(ctx, ops...)
 	if errors.Is(err, ErrConflict) {
-		// Either the upload ended meanwhile, or its version is indexed already.
+		// The upload ended meanwhile, the bucket record changed, or the version is
+		// indexed already.
 		if now, gerr := g.c.Get(ctx, TableUploads, key); gerr == nil && now.ModIndex == it.ModIndex {
 			return WriteResult{}, err
 		}
@@ -294,9 +300,12 @@ func (g groupIndex) CompleteUpload(ctx context.Context, u Upload, e ObjectEntry,
 	}
 	res, err := writeResult(resp.Results[0])
 	if err != nil {
-		return res, err
+		res.ReplacedUnknown = true // committed all the same
 	}
-	return res, g.deleteParts(ctx, u.UploadID)
+	if err := g.deleteParts(ctx, u.UploadID); err != nil {
+		return res, &LeftoverError{Err: err}
+	}
+	return res, nil
 }
 
 func (g groupIndex) AbortUpload(ctx context.Context, u Upload) error {

@@ -30,7 +30,7 @@ func TestIndexedVersionIsNeverReplaced(t *testing.T) {
 	if err := idx.CreateUpload(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "worm", Key: "k", Version: 7, ETag: "x-1"}, true); !errors.Is(err, client.ErrConflict) {
+	if _, err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "worm", Key: "k", Version: 7, ETag: "x-1"}, true, 0); !errors.Is(err, client.ErrConflict) {
 		t.Fatalf("completion stamped 7: %v, want ErrConflict", err)
 	}
 	for _, get := range []func() (client.ObjectEntry, error){

@@ -141,7 +141,7 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 		if err := idx.PutObject(ctx, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 1, ETag: "old"}, false); err != nil {
 			t.Fatal(err)
 		}
-		res, err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 2, Size: 15 << 20, ETag: "x-3"}, false)
+		res, err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 2, Size: 15 << 20, ETag: "x-3"}, false, 0)
 		if err != nil || !res.Applied || res.Replaced == nil || res.Replaced.ETag != "old" {
 			t.Fatalf("complete = %+v, %v; want applied, replacing version 1", res, err)
 		}
@@ -155,7 +155,7 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 			t.Fatalf("completed object = %+v, %v", e, err)
 		}
 		// An upload that ended (completed, or aborted) cannot be completed again.
-		if _, err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 9, ETag: "y-1"}, false); !errors.Is(err, client.ErrNotFound) {
+		if _, err := idx.CompleteUpload(ctx, u, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 9, ETag: "y-1"}, false, 0); !errors.Is(err, client.ErrNotFound) {
 			t.Fatalf("complete of an ended upload: %v", err)
 		}
 		if e, _ := idx.GetObject(ctx, "uploads", "big"); e.ETag != "x-3" {
@@ -167,7 +167,7 @@ func TestIndex(t *testing.T, newIndex func(bucket string) client.Index) {
 		if err := idx.CreateUpload(ctx, u3); err != nil {
 			t.Fatal(err)
 		}
-		if res, err := idx.CompleteUpload(ctx, u3, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 1, ETag: "z-1"}, false); err != nil || res.Applied || res.Replaced != nil {
+		if res, err := idx.CompleteUpload(ctx, u3, client.ObjectEntry{Bucket: "uploads", Key: "big", Version: 1, ETag: "z-1"}, false, 0); err != nil || res.Applied || res.Replaced != nil {
 			t.Fatalf("complete stamped before the current version = %+v, %v; want not applied", res, err)
 		}
 		if _, err := idx.Upload(ctx, "uploads", "big", "up3"); !errors.Is(err, client.ErrNotFound) {
