@@ -464,6 +464,11 @@ func (s *Server) addDeleteMarker(ctx context.Context, b meta.Bucket, key string,
 	idx := s.meta.Index(b.Name)
 	suspended := b.Versioning == meta.VersioningSuspended
 	marker := meta.ObjectEntry{Bucket: b.Name, Key: key, Version: uint64(ts), DeleteMarker: true}
+	if cur != nil && uint64(ts) <= cur.Version {
+		// This server's clock is behind the entry's writer's: a marker stamped now would
+		// not be current. The expiration waits for a later pass.
+		return marker, fmt.Errorf("%s/%s: a marker stamped %d is not after version %d: %w", b.Name, key, ts, cur.Version, meta.ErrConflict)
+	}
 	if cur != nil && !suspended {
 		if err := idx.DeleteCurrentIf(ctx, *cur, uint64(ts), true); err != nil {
 			return marker, dataError(err)
