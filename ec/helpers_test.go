@@ -84,9 +84,10 @@ func randomBytes(rng *rand.Rand, n int64) []byte {
 }
 
 // spareAfter returns a wrap for decodeRangeVia, of whole archives read from their start,
-// that holds fragment spare's reads of segment j's block until fragment first has read
-// its own: the decoder, which uses the first K blocks of a segment to arrive, must then
-// try fragment first's block of segment j before it can have the spare's.
+// that holds fragment spare's reads of segment j's block until fragment first has handed
+// its own to the decoder: the decoder, which uses the first K blocks of a segment to
+// arrive, must then try fragment first's block of segment j before it can have the
+// spare's. (Segment j must not be the last: the hand-over is seen as the next read.)
 func spareAfter(l Layout, j int64, first, spare int) func(int, io.Reader) io.Reader {
 	passed := make(chan struct{})
 	return func(i int, r io.Reader) io.Reader {
@@ -100,7 +101,8 @@ func spareAfter(l Layout, j int64, first, spare int) func(int, io.Reader) io.Rea
 	}
 }
 
-// passReader closes passed once its reads have reached offset at (or the end).
+// passReader closes passed at the first read from offset at on (or at the end): a
+// decoder's reader asks for its next block only after it has sent the one before.
 type passReader struct {
 	r      io.Reader
 	pos    int64
@@ -110,9 +112,12 @@ type passReader struct {
 }
 
 func (p *passReader) Read(b []byte) (int, error) {
+	if p.pos >= p.at {
+		p.once.Do(func() { close(p.passed) })
+	}
 	n, err := p.r.Read(b)
 	p.pos += int64(n)
-	if p.pos >= p.at || err != nil {
+	if err != nil {
 		p.once.Do(func() { close(p.passed) })
 	}
 	return n, err
