@@ -44,7 +44,10 @@ type Server struct {
 	barrierTerm atomic.Uint64
 	snaps       raft.SnapshotStore
 	fwd         *http.Client
-	stop        chan struct{} // closed when Run begins shutting down
+	// stopping is done when Run begins shutting down; stop is its Done channel.
+	stopping      context.Context
+	stop          <-chan struct{}
+	beginStopping context.CancelFunc
 	// api is the HTTP API behind the gate that Run closes (and waits on) before shutting
 	// Raft down; served on the listener and, for callers in this process, by Handler.
 	api  http.Handler
@@ -78,15 +81,16 @@ func New(cfg Config, ln net.Listener) (*Server, error) {
 	if cfg.Dial == nil {
 		cfg.Dial = net.DialTimeout
 	}
+	stopping, beginStopping := context.WithCancel(context.Background())
 	return &Server{
-		cfg:     cfg,
-		ln:      ln,
-		addr:    a,
-		log:     log.With("part", "meta", "node", cfg.NodeID),
-		m:       m,
-		sealer:  sl,
-		ready:   make(chan struct{}),
-		stop:    make(chan struct{}),
+		cfg:      cfg,
+		ln:       ln,
+		addr:     a,
+		log:      log.With("part", "meta", "node", cfg.NodeID),
+		m:        m,
+		sealer:   sl,
+		ready:    make(chan struct{}),
+		stopping: stopping, stop: stopping.Done(), beginStopping: beginStopping,
 		secrets: &secretLimiter{rate: cfg.SecretReadsPerSecond, burst: float64(cfg.SecretReadBurst)},
 	}, nil
 }
@@ -117,7 +121,12 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		defer s.gate.leave()
-		s.api.ServeHTTP(w, r)
+		// A request made in-process is not the HTTP server's, so shutting that down does
+		// not cancel it: end it when Run begins stopping, so that it cannot hold Run up.
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(s.stopping, cancel)()
+		s.api.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -252,7 +261,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("meta node started", "addr", s.addr, "data_dir", s.cfg.DataDir, "bootstrap", s.cfg.Bootstrap)
 
 	<-gctx.Done()
-	close(s.stop)
+	s.beginStopping()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if err := hs.Shutdown(sctx); err != nil {
 		hs.Close() // cancels the remaining requests' contexts

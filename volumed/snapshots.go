@@ -572,16 +572,23 @@ func (k *snapSink) manifest(ctx context.Context, snap client.Snapshot, parent *s
 	return m, nil
 }
 
-// releaseAll gives back every reference the sink holds (the snapshot failed).
+// releaseAll gives back every reference the sink holds (the snapshot failed). A release the
+// catalog did not answer ends it: the daemon may be stopping, and retrying each of the
+// others for as long would hold it up for minutes per thousand chunks.
 func (k *snapSink) releaseAll(ctx context.Context, s *Server) {
 	k.mu.Lock()
 	refs := k.refs
 	k.refs, k.held, k.closed = nil, map[[32]byte]bool{}, true
 	k.mu.Unlock()
-	for _, r := range refs {
+	for i, r := range refs {
 		rctx, cancel := context.WithTimeout(ctx, snapshotPutTimeout)
 		err := k.st.Release(rctx, r)
+		unanswered := rctx.Err() != nil || errors.Is(err, client.ErrUnavailable)
 		cancel()
+		if unanswered {
+			s.log.Warn("gave up releasing a failed snapshot's chunks (their space leaks)", "chunks", len(refs)-i, "err", err)
+			return
+		}
 		if err != nil {
 			s.log.Warn("release a failed snapshot's chunk (its space leaks)", "chunk", r.Hex(), "err", err)
 		}

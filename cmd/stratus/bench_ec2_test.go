@@ -40,22 +40,12 @@ func TestBenchEC2(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sctx, stopServer := context.WithCancel(ctx)
 	metricsAddr := freeAddr(t)
 	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: 3, partPower: 6,
-		metaListen: freeAddr(t), objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0", nbdListen: freeAddr(t), volumeHost: "the-host",
+		metaListen: "127.0.0.1:0", objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0", nbdListen: "127.0.0.1:0", volumeHost: "the-host",
 		compute: computeFlags{domainType: "qemu", libvirtURI: uri, network: "user", vcpus: 8, memoryMiB: 4096},
 		front:   frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: metricsAddr}}
-	ready := make(chan adminCredentials, 1)
-	done := make(chan error, 1)
-	go func() { done <- runServer(sctx, f, func(c adminCredentials) { ready <- c }) }()
-	defer func() { stopServer(); <-done }()
-	var creds adminCredentials
-	select {
-	case creds = <-ready:
-	case err := <-done:
-		t.Fatalf("server: %v", err)
-	}
+	creds, _ := startServer(t, ctx, f)
 
 	var log strings.Builder
 	cfg := bench.EC2Config{Endpoint: creds.EC2Endpoint, Region: creds.Region, AccessKey: creds.AccessKey, SecretKey: creds.SecretKey,

@@ -57,7 +57,7 @@ func TestComputeAcceptance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc, err := metaClientAs(adminID, []string{cs.f.metaListen})
+	mc, err := metaClientAs(adminID, []string{cs.creds.MetaAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestComputeAcceptance(t *testing.T) {
 
 	// Termination: no domain, no files, no export, no lease; the volumes available again.
 	exports := func() string {
-		out, _ := exec.CommandContext(ctx, "nbdinfo", "--list", "nbd://"+cs.f.nbdListen).CombinedOutput()
+		out, _ := exec.CommandContext(ctx, "nbdinfo", "--list", "nbd://"+cs.creds.NBDAddr).CombinedOutput()
 		return string(out)
 	}
 	if out := exports(); !strings.Contains(out, vol) || !strings.Contains(out, vol2) {

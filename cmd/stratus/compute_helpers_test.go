@@ -54,23 +54,13 @@ func startComputeServer(t *testing.T, ctx context.Context, cmdline string) *comp
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sctx, stopServer := context.WithCancel(ctx)
 	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: 3, partPower: 6,
-		metaListen: freeAddr(t), objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0", nbdListen: freeAddr(t), volumeHost: "the-host",
+		metaListen: "127.0.0.1:0", objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0", nbdListen: "127.0.0.1:0", volumeHost: "the-host",
 		// Room for two t3.nano instances (2 vCPUs each) whatever the machine's CPUs: a
 		// stopped instance keeps its room on its host.
 		compute: computeFlags{domainType: "qemu", libvirtURI: uri, network: "user", cmdline: cmdline, vcpus: 4},
 		front:   frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: "off"}}
-	ready := make(chan adminCredentials, 1)
-	done := make(chan error, 1)
-	go func() { done <- runServer(sctx, f, func(c adminCredentials) { ready <- c }) }()
-	t.Cleanup(func() { stopServer(); <-done })
-	var creds adminCredentials
-	select {
-	case creds = <-ready:
-	case err := <-done:
-		t.Fatalf("server: %v", err)
-	}
+	creds, _ := startServer(t, ctx, f)
 	cs := &computeServer{t: t, ctx: ctx, uri: uri, f: f, creds: creds, guest: g,
 		s3: s3.New(s3.Options{Region: creds.Region, BaseEndpoint: aws.String(creds.Endpoint), UsePathStyle: true, RetryMaxAttempts: 1,
 			Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKey, creds.SecretKey, ""), HTTPClient: &http.Client{Timeout: 60 * time.Second}}),

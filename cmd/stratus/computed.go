@@ -189,18 +189,18 @@ func (c *computeFlags) addFlags(fl *pflag.FlagSet) {
 }
 
 // startCompute runs, in g, the compute daemon of the all-in-one server for host
-// --volume-host, with its volumes served by the server's NBD port, reaching the catalog (at
+// --volume-host, with its volumes served by the server's NBD port (nbdAddr), reaching the catalog (at
 // metaAddr) and the storage node in-process with its computed certificate.
-func startCompute(ctx context.Context, g *errgroup.Group, f serverFlags, metaAddr string, local map[string]http.Handler, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
+func startCompute(ctx context.Context, g *errgroup.Group, f serverFlags, metaAddr, nbdAddr string, local map[string]http.Handler, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
 	if f.compute.domainType == "" {
 		return nil
 	}
-	if f.nbdListen == "" {
+	if nbdAddr == "" {
 		return fmt.Errorf("--compute-domain-type needs --nbd-listen: instances reach their volumes there")
 	}
 	log := slog.Default()
 	cfg := daemon.DefaultConfig()
-	cfg.Host, cfg.DomainType, cfg.NBDAddr, cfg.Network = f.volumeHost, driver.DomainType(f.compute.domainType), f.nbdListen, f.compute.network
+	cfg.Host, cfg.DomainType, cfg.NBDAddr, cfg.Network = f.volumeHost, driver.DomainType(f.compute.domainType), nbdAddr, f.compute.network
 	cfg.VCPUs, cfg.MemoryMiB = f.compute.vcpus, f.compute.memoryMiB
 	if f.compute.cmdline != "" {
 		cfg.KernelCmdline = f.compute.cmdline

@@ -50,7 +50,11 @@ func browserTab(t *testing.T, timeout time.Duration) context.Context {
 		t.Fatalf("start chromium: %v", sharedBrowser.err)
 	}
 	tab, cancel := chromedp.NewContext(sharedBrowser.ctx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		if err := finishWithin("closed", cancel); err != nil {
+			t.Errorf("browser tab: %v", err)
+		}
+	})
 	if err := chromedp.Do(tab); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
@@ -64,7 +68,7 @@ type consoleFixture struct {
 	creds adminCredentials
 	f     serverFlags
 	dir   string
-	stop  func()
+	stop  func() error
 }
 
 var sharedConsole struct {
@@ -85,21 +89,23 @@ func consoleServer(t *testing.T) *consoleFixture {
 		}
 		fx := &consoleFixture{dir: dir}
 		fx.f = serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: 3, partPower: 6,
-			metaListen: freeAddr(t), objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0", nbdListen: freeAddr(t), volumeHost: "the-host",
+			metaListen: "127.0.0.1:0", objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0", nbdListen: "127.0.0.1:0", volumeHost: "the-host",
 			consoleListen: "127.0.0.1:0", consoleTTL: time.Hour,
 			front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: freeAddr(t)}}
-		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan adminCredentials, 1)
-		done := make(chan error, 1)
-		go func() { done <- runServer(ctx, fx.f, func(c adminCredentials) { ready <- c }) }()
-		fx.stop = func() { cancel(); <-done; os.RemoveAll(dir) }
+		srv := runInBackground(context.Background(), func(ctx context.Context) error {
+			return runServer(ctx, fx.f, func(c adminCredentials) { ready <- c })
+		})
+		fx.stop = func() error {
+			defer os.RemoveAll(dir)
+			return srv.stop()
+		}
 		select {
 		case fx.creds = <-ready:
 			sharedConsole.fx = fx
-		case err := <-done:
-			cancel()
+		case <-srv.done:
 			os.RemoveAll(dir)
-			sharedConsole.err = fmt.Errorf("server: %w", err)
+			sharedConsole.err = fmt.Errorf("server: %w", srv.err)
 		case <-time.After(time.Minute):
 			fx.stop()
 			sharedConsole.err = errors.New("server not ready in a minute")
@@ -111,14 +117,21 @@ func consoleServer(t *testing.T) *consoleFixture {
 	return sharedConsole.fx
 }
 
-// stopConsoleFixtures ends the shared browser and server (from TestMain).
-func stopConsoleFixtures() {
+// stopConsoleFixtures ends the shared browser and server (from TestMain), and says what
+// did not end.
+func stopConsoleFixtures() error {
+	var errs []error
 	if sharedBrowser.cancel != nil {
-		sharedBrowser.cancel()
+		if err := finishWithin("closed", sharedBrowser.cancel); err != nil {
+			errs = append(errs, fmt.Errorf("browser: %w", err))
+		}
 	}
 	if sharedConsole.fx != nil {
-		sharedConsole.fx.stop()
+		if err := sharedConsole.fx.stop(); err != nil {
+			errs = append(errs, fmt.Errorf("console server: %w", err))
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // extraConsole runs another console (its own flags) against the shared server until the
@@ -136,7 +149,11 @@ func extraConsole(t *testing.T, fx *consoleFixture, tune func(*consoleFlags)) st
 		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); _ = g.Wait() })
+	t.Cleanup(func() {
+		if err := finishWithin("stopped", func() { cancel(); _ = g.Wait() }); err != nil {
+			t.Errorf("console: %v", err)
+		}
+	})
 	return url
 }
 

@@ -156,12 +156,12 @@ func consoleUser(t *testing.T, fx *consoleFixture, name string) (key, secret str
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc, err := metaClientAs(id, []string{fx.f.metaListen})
+	mc, err := metaClientAs(id, []string{fx.creds.MetaAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mc.Close()
-	a := &consoleAdmin{id: id, addrs: []string{fx.f.metaListen}, mc: mc}
+	a := &consoleAdmin{id: id, addrs: []string{fx.creds.MetaAddr}, mc: mc}
 	k, err := a.CreateUser(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)

@@ -25,14 +25,16 @@ func TestConsoleCommand(t *testing.T) {
 		}
 		cmd := newRootCmd()
 		cmd.SetArgs([]string{"console", "--listen", listen, "--s3", fx.creds.Endpoint, "--ec2", fx.creds.EC2Endpoint,
-			"--meta", fx.f.metaListen, "--pki-dir", pkiDir, "--session-ttl", "10m"})
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- cmd.ExecuteContext(ctx) }()
+			"--meta", fx.creds.MetaAddr, "--pki-dir", pkiDir, "--session-ttl", "10m"})
+		console := runInBackground(context.Background(), cmd.ExecuteContext)
+		t.Cleanup(func() { console.stopOrFail(t) })
 		jar, _ := cookiejar.New(nil)
 		hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 		var who map[string]any
 		testutil.Eventually(t, 10*time.Second, func() error {
+			if err := console.exited(); err != nil {
+				t.Fatalf("stratus console: %v", err)
+			}
 			resp, err := hc.Post("http://"+listen+"/api/login", "application/json",
 				strings.NewReader(`{"access_key":"`+fx.creds.AccessKey+`","secret_key":"`+fx.creds.SecretKey+`"}`))
 			if err != nil {
@@ -58,9 +60,11 @@ func TestConsoleCommand(t *testing.T) {
 		if !withCert && resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("users without a certificate: %d", resp.StatusCode)
 		}
-		stop()
-		if err := <-done; err != nil {
-			t.Fatalf("stratus console: %v", err)
+		if err := console.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if console.err != nil {
+			t.Fatalf("stratus console: %v", console.err)
 		}
 	}
 }

@@ -69,17 +69,12 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 1, replicas: 1, partPower: 6,
 		metaListen: "127.0.0.1:0", objListen: "127.0.0.1:0", nbdListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0", volumeHost: "h1",
 		front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1", lifecycleInterval: time.Hour}}
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, f, func(adminCredentials) { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("start server: %v", err)
+	_, srv := startServer(t, ctx, f)
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
 	}
-	cancel()
-	if err := <-done; err != nil && ctx.Err() == nil {
-		t.Fatalf("server: %v", err)
+	if srv.err != nil {
+		t.Fatalf("server: %v", srv.err)
 	}
 	names := rec.names
 	// The collectors registered before the wrapper (Go runtime, process) show in a gather.

@@ -41,20 +41,10 @@ func TestServerServesEC2(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sctx, stopServer := context.WithCancel(ctx)
 	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: 3, partPower: 6,
-		metaListen: freeAddr(t), objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0",
+		metaListen: "127.0.0.1:0", objListen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0",
 		front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: "off"}}
-	ready := make(chan adminCredentials, 1)
-	done := make(chan error, 1)
-	go func() { done <- runServer(sctx, f, func(c adminCredentials) { ready <- c }) }()
-	defer func() { stopServer(); <-done }()
-	var creds adminCredentials
-	select {
-	case creds = <-ready:
-	case err := <-done:
-		t.Fatalf("server: %v", err)
-	}
+	creds, _ := startServer(t, ctx, f)
 	var saved adminCredentials
 	data, err := os.ReadFile(filepath.Join(f.dataDir, "credentials.json"))
 	if err != nil || json.Unmarshal(data, &saved) != nil || saved.EC2Endpoint == "" || saved.EC2Endpoint != creds.EC2Endpoint {
@@ -81,18 +71,14 @@ func TestServerServesEC2(t *testing.T) {
 	// The same catalog through a stand-alone EC2 API with the server's ec2api certificate.
 	listen := freeAddr(t)
 	cmd := newRootCmd()
-	cmd.SetArgs([]string{"ec2api", "--listen", listen, "--metrics-listen", "off", "--meta", f.metaListen,
+	cmd.SetArgs([]string{"ec2api", "--listen", listen, "--metrics-listen", "off", "--meta", creds.MetaAddr,
 		"--pki-dir", filepath.Join(f.dataDir, "pki"), "--region", "us-east-1"})
-	actx, stopAPI := context.WithCancel(ctx)
-	apiDone := make(chan error, 1)
-	go func() { apiDone <- cmd.ExecuteContext(actx) }()
-	defer func() { stopAPI(); <-apiDone }()
+	api := runInBackground(ctx, cmd.ExecuteContext)
+	defer api.stopOrFail(t)
 	alone := ec2Client("http://"+listen, "us-east-1", creds.AccessKey, creds.SecretKey)
 	testutil.Eventually(t, 20*time.Second, func() error {
-		select {
-		case err := <-apiDone:
+		if err := api.exited(); err != nil {
 			t.Fatalf("stratus ec2api: %v", err)
-		default:
 		}
 		out, err := alone.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{aws.ToString(vol.VolumeId)}})
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -23,28 +22,13 @@ import (
 // TestServerRunsLifecycle: `stratus server` runs the lifecycle scanner at
 // --lifecycle-interval, and it expires what a rule dated in the past says is due.
 func TestServerRunsLifecycle(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := ln.Addr().String()
-	ln.Close()
+	metricsAddr := freeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sctx, stop := context.WithCancel(ctx)
 	f := serverFlags{dataDir: filepath.Join(t.TempDir(), "data"), devices: 3, replicas: 3, partPower: 8,
 		metaListen: "127.0.0.1:0", objListen: "127.0.0.1:0",
 		front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: metricsAddr, lifecycleInterval: 200 * time.Millisecond}}
-	ready := make(chan adminCredentials, 1)
-	done := make(chan error, 1)
-	go func() { done <- runServer(sctx, f, func(c adminCredentials) { ready <- c }) }()
-	defer func() { stop(); <-done }()
-	var creds adminCredentials
-	select {
-	case creds = <-ready:
-	case err := <-done:
-		t.Fatalf("server: %v", err)
-	}
+	creds, _ := startServer(t, ctx, f)
 	cl := s3.New(s3.Options{Region: creds.Region, BaseEndpoint: aws.String(creds.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKey, creds.SecretKey, "")})
 	b := aws.String("aging")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"testing"
 )
@@ -9,6 +10,9 @@ import (
 // server) after they all ran.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	stopConsoleFixtures()
+	if err := stopConsoleFixtures(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
 	os.Exit(code)
 }

@@ -238,7 +238,7 @@ func serveMetrics(ctx context.Context, g *errgroup.Group, addr string, reg *prom
 }
 
 // serveHTTP serves hs on ln in g until ctx ends, then shuts it down, giving requests in
-// flight 10 seconds to finish.
+// flight 10 seconds to finish before their connections are closed.
 func serveHTTP(ctx context.Context, g *errgroup.Group, hs *http.Server, ln net.Listener) {
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -250,7 +250,10 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, hs *http.Server, ln net.L
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return hs.Shutdown(sctx)
+		if err := hs.Shutdown(sctx); err != nil {
+			hs.Close() // also cancels the remaining requests' contexts
+		}
+		return nil
 	})
 }
 

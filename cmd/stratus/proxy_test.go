@@ -46,10 +46,8 @@ func TestProxyFollowsPublishedRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	followCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- followRing(followCtx, mc, testutil.Logger(t), px.SetRing) }()
-	defer func() { stop(); <-done }()
+	follow := runInBackground(ctx, func(ctx context.Context) error { return followRing(ctx, mc, testutil.Logger(t), px.SetRing) })
+	defer follow.stopOrFail(t)
 	waitVersion := func(v uint64) {
 		t.Helper()
 		testutil.Eventually(t, 20*time.Second, func() error {

@@ -78,7 +78,7 @@ a ring placing --replicas replicas over them, the proxy, and the S3 API. On firs
 creates an admin account and prints its credentials (also saved in data/credentials.json).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runServer(cmd.Context(), f, func(c adminCredentials) { printWelcome(cmd.OutOrStdout(), f.dataDir, f.metaListen, f.nbdListen, c) })
+			return runServer(cmd.Context(), f, func(c adminCredentials) { printWelcome(cmd.OutOrStdout(), f.dataDir, c) })
 		},
 	}
 	fl := cmd.Flags()
@@ -113,6 +113,10 @@ type adminCredentials struct {
 	Region      string `json:"region"`
 	AccessKey   string `json:"access_key"`
 	SecretKey   string `json:"secret_key"`
+	// MetaAddr is the catalog's address, for the operator commands; NBDAddr is where
+	// attached volumes are served ("" for nowhere).
+	MetaAddr string `json:"meta_addr"`
+	NBDAddr  string `json:"nbd_addr,omitempty"`
 }
 
 // runServer runs every role until ctx ends; ready is called once they all serve.
@@ -283,14 +287,15 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	if f.storageHop == "inproc" || f.storageHop == "" {
 		localChunks = map[string]objclient.LocalChunks{ocfg.AdvertiseAddr: osrv.LocalChunks()}
 	}
-	if err := startVolumes(gctx, g, f, local, localChunks, volumedID, rg, reg); err != nil {
+	nbdAddr, err := startVolumes(gctx, g, f, msrv.Addr(), local, localChunks, volumedID, rg, reg)
+	if err != nil {
 		return err
 	}
 	ec2Endpoint, err := serverEC2(gctx, g, f, ec2Meta, reg, endpoint)
 	if err != nil {
 		return err
 	}
-	if err := startCompute(gctx, g, f, msrv.Addr(), local, ids[6], rg, reg); err != nil {
+	if err := startCompute(gctx, g, f, msrv.Addr(), nbdAddr, local, ids[6], rg, reg); err != nil {
 		return err
 	}
 	consoleURL, err := serverConsole(gctx, g, f, endpoint, ec2Endpoint, &consoleAdmin{id: adminID, addrs: []string{msrv.Addr()}, mc: admin})
@@ -301,6 +306,7 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 	creds.EC2Endpoint = ec2Endpoint
 	creds.ConsoleURL = consoleURL
 	creds.Region = f.front.region
+	creds.MetaAddr, creds.NBDAddr = msrv.Addr(), nbdAddr
 	if err := writeJSONFile(filepath.Join(f.dataDir, "credentials.json"), creds); err != nil {
 		return err
 	}
@@ -313,19 +319,19 @@ func runServer(ctx context.Context, f serverFlags, ready func(adminCredentials))
 // startVolumes serves, in g, the volumes attached to this host over NBD on --nbd-listen,
 // reaching the catalog and the storage node in-process as a volumed, with the storage
 // node's hot chunk calls (localChunks) made directly.
-func startVolumes(ctx context.Context, g *errgroup.Group, f serverFlags, local map[string]http.Handler, localChunks map[string]objclient.LocalChunks, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
+func startVolumes(ctx context.Context, g *errgroup.Group, f serverFlags, metaAddr string, local map[string]http.Handler, localChunks map[string]objclient.LocalChunks, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) (nbdAddr string, err error) {
 	if f.nbdListen == "" {
-		return nil
+		return "", nil
 	}
 	log := slog.Default()
-	mcfg := metaclient.DefaultConfig(f.metaListen)
+	mcfg := metaclient.DefaultConfig(metaAddr)
 	mcfg.TLS = id.ClientTLS(pki.RoleMeta)
 	mt := inproc.NewTransport(local, metaclient.NewTransport(mcfg), log)
 	mt.PresentAs(id.ConnectionState)
 	mcfg.HTTPClient = &http.Client{Transport: mt}
 	mc, err := metaclient.New(mcfg)
 	if err != nil {
-		return err
+		return "", err
 	}
 	ocfg := objclient.DefaultConfig()
 	ocfg.TLS = id.ClientTLS(pki.RoleObjectd)
@@ -336,7 +342,7 @@ func startVolumes(ctx context.Context, g *errgroup.Group, f serverFlags, local m
 	cl := objclient.New(ocfg)
 	px, err := proxy.New(proxy.DefaultConfig(), cl, &hlc.Clock{}, log.With("part", "proxy"))
 	if err != nil {
-		return err
+		return "", err
 	}
 	px.SetRing(rg)
 	cfg := volumed.DefaultConfig()
@@ -344,14 +350,14 @@ func startVolumes(ctx context.Context, g *errgroup.Group, f serverFlags, local m
 	cfg.Snapshots = snapshot.New(snapshot.DefaultConfig(), mc, px, log)
 	srv, err := volumed.NewServer(cfg, mc, cl, func() *ring.Ring { return rg })
 	if err != nil {
-		return err
+		return "", err
 	}
 	ln, err := listenLoopback(f.nbdListen)
 	if err != nil {
-		return fmt.Errorf("--nbd-listen: %w", err)
+		return "", fmt.Errorf("--nbd-listen: %w", err)
 	}
 	g.Go(func() error { defer mc.Close(); return srv.Run(ctx, ln) })
-	return nil
+	return ln.Addr().String(), nil
 }
 
 // serverIdentities makes (on first start) or loads the server's CA and its meta, objectd,
@@ -381,7 +387,7 @@ func serverIdentities(f serverFlags) ([]*pki.Identity, error) {
 }
 
 // printWelcome tells the person who ran the server how to reach it.
-func printWelcome(w io.Writer, dataDir, metaAddr, nbdAddr string, c adminCredentials) {
+func printWelcome(w io.Writer, dataDir string, c adminCredentials) {
 	ec2 := "  EC2 endpoint: off (--ec2-listen)\n"
 	if c.EC2Endpoint != "" {
 		ec2 = fmt.Sprintf("  EC2 endpoint: %s\n", c.EC2Endpoint)
@@ -405,11 +411,11 @@ func printWelcome(w io.Writer, dataDir, metaAddr, nbdAddr string, c adminCredent
 
   Operator commands (stratus user, key, volume, ring publish, meta …) use the admin certificate:
   export STRATUS_META_ADDR=%s STRATUS_PKI_DIR=%s
-`, filepath.Join(dataDir, "credentials.json"), metaAddr, absPath(filepath.Join(dataDir, "pki")))
-	if nbdAddr != "" {
+`, filepath.Join(dataDir, "credentials.json"), c.MetaAddr, absPath(filepath.Join(dataDir, "pki")))
+	if c.NBDAddr != "" {
 		fmt.Fprintf(w, `  Block volumes: stratus volume create --size 10GiB; stratus volume attach <id>
   (served over NBD at nbd://%s/<id>)
-`, nbdAddr)
+`, c.NBDAddr)
 	}
 }
 

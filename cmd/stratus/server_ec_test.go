@@ -22,17 +22,7 @@ func TestServerECCases(t *testing.T) {
 	defer cancel()
 	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 6, replicas: 3, partPower: 6, ec: "4+2",
 		metaListen: "127.0.0.1:0", objListen: "127.0.0.1:0", front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1"}}
-	sctx, stop := context.WithCancel(ctx)
-	ready := make(chan adminCredentials, 1)
-	done := make(chan error, 1)
-	go func() { done <- runServer(sctx, f, func(c adminCredentials) { ready <- c }) }()
-	defer func() { stop(); <-done }()
-	var creds adminCredentials
-	select {
-	case creds = <-ready:
-	case err := <-done:
-		t.Fatalf("server: %v", err)
-	}
+	creds, _ := startServer(t, ctx, f)
 	lose := loseFragmentsUnder(f.dataDir, "ec-4-2")
 	var archives []int
 	res, err := bench.RunSuite(ctx, bench.SuiteConfig{Endpoint: creds.Endpoint, Region: "us-east-1", AccessKey: creds.AccessKey,

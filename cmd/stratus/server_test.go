@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -26,11 +25,11 @@ func TestServerRestart(t *testing.T) {
 	defer cancel()
 	run := func(op string, count int) *bench.Report {
 		t.Helper()
-		creds, stop, err := startBenchServer(ctx, dir, 3, objAddr, metricsAddr)
+		creds, srv, err := startBenchServer(t, ctx, dir, 3, objAddr, metricsAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer stop()
+		defer srv.stopOrFail(t)
 		rep, err := bench.RunS3(ctx, bench.S3Config{Endpoint: creds.Endpoint, AccessKey: creds.AccessKey, SecretKey: creds.SecretKey,
 			Bucket: "kept", Op: op, SizeBytes: 1000, Concurrency: 2, Count: count, Objects: 5})
 		if err != nil {
@@ -90,35 +89,23 @@ func TestServerRefusesMovedStorage(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, stop, err := startBenchServer(ctx, dir, 3, "127.0.0.1:0", "")
+	_, srv, err := startBenchServer(t, ctx, dir, 3, "127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop()
-	if _, stop, err := startBenchServer(ctx, dir, 3, "127.0.0.1:0", ""); err == nil {
-		stop()
+	srv.stopOrFail(t)
+	if _, _, err := startBenchServer(t, ctx, dir, 3, "127.0.0.1:0", ""); err == nil {
 		t.Fatal("restart on another storage address succeeded")
 	} else if !strings.Contains(err.Error(), "--objectd-listen") {
 		t.Fatalf("error gives no advice: %v", err)
 	}
 }
 
-// startBenchServer runs a stratus server under dir until stop, its storage node on
-// objListen, its metrics on metrics ("" for none) and everything else on free loopback
-// ports.
-func startBenchServer(ctx context.Context, dir string, replicas int, objListen, metrics string) (adminCredentials, func(), error) {
-	ctx, cancel := context.WithCancel(ctx)
+// startBenchServer runs a stratus server under dir until the test ends (or stop), its
+// storage node on objListen, its metrics on metrics ("" for none) and everything else on
+// free loopback ports.
+func startBenchServer(t testing.TB, ctx context.Context, dir string, replicas int, objListen, metrics string) (adminCredentials, *running, error) {
 	f := serverFlags{dataDir: filepath.Join(dir, "data"), devices: 3, replicas: replicas, partPower: 10,
 		metaListen: "127.0.0.1:0", objListen: objListen, front: frontFlags{listen: "127.0.0.1:0", region: "us-east-1", metrics: metrics}}
-	ready := make(chan adminCredentials, 1)
-	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, f, func(c adminCredentials) { ready <- c }) }()
-	stop := func() { cancel(); <-done }
-	select {
-	case c := <-ready:
-		return c, stop, nil
-	case err := <-done:
-		cancel()
-		return adminCredentials{}, func() {}, fmt.Errorf("start server: %w", err)
-	}
+	return launchServer(t, ctx, f)
 }

@@ -3,10 +3,15 @@
 package testutil
 
 import (
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -59,22 +64,52 @@ func Payload(n int, seed uint64) []byte {
 var handedOut sync.Map // addresses FreeAddr returned, never returned again
 
 // FreeAddr returns ip:port with a port that was free a moment ago and that no earlier call
-// in this process returned. The kernel may hand the same port to consecutive bind(:0)
-// calls once each is released, so two addresses picked in a row could otherwise collide
-// when a process listens on both.
+// in this process returned. The caller binds it later, so the port comes from below the
+// kernel's ephemeral range: the ports bind(:0) and outgoing connections are given come from
+// that range, and any process could take one there between this check and the caller's
+// bind. Below it only explicit binds take ports, and picking at random keeps other test
+// processes doing the same from picking the same one.
 func FreeAddr(t testing.TB, ip string) string {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatalf("listen on %s: %v", ip, err)
+	low, high := 20000, ephemeralLow()
+	for range 1000 {
+		var addr string
+		if high-low >= 1000 {
+			addr = net.JoinHostPort(ip, strconv.Itoa(low+rand.IntN(high-low)))
+		} else {
+			addr = net.JoinHostPort(ip, "0") // the range is unusually low: let the kernel pick
 		}
-		addr := ln.Addr().String()
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				continue
+			}
+			t.Fatalf("listen on %s: %v", addr, err)
+		}
+		addr = ln.Addr().String()
 		ln.Close()
 		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
 			return addr
 		}
 	}
-	t.Fatalf("no fresh port on %s after 100 tries", ip)
+	t.Fatalf("no fresh port on %s after 1000 tries", ip)
 	return ""
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's default when it
+// cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
