@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"stratus/internal/faultfs"
+	"stratus/internal/testutil"
 	"stratus/objectd/client"
 )
 
@@ -206,6 +207,7 @@ func fsckSegment(path string) error {
 // TestMain fails the run if goroutines of this package outlive the tests: every goroutine a
 // node starts must be owned and waited for.
 func TestMain(m *testing.M) {
+	testutil.WatchTimeout()
 	code := m.Run()
 	if code == 0 {
 		deadline := time.Now().Add(5 * time.Second)

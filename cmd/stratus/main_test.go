@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"stratus/internal/testutil"
 	"testing"
 )
 
 // TestMain stops what tests share across the binary (the console tests' browser and
 // server) after they all ran.
 func TestMain(m *testing.M) {
+	testutil.WatchTimeout()
 	code := m.Run()
 	if err := stopConsoleFixtures(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

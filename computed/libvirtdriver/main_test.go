@@ -6,9 +6,11 @@ import (
 	"testing"
 
 	"stratus/internal/testguest"
+	"stratus/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
+	testutil.WatchTimeout()
 	code := m.Run()
 	// The boot tests may have started virtlogd and libvirtd; stop those (only those).
 	if err := testguest.StopDaemons(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -35,7 +34,7 @@ import (
 var stratusBin string
 
 func TestMain(m *testing.M) {
-	flag.Parse()
+	testutil.WatchTimeout()
 	dir, err := os.MkdirTemp("", "stratus-chaos-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -3,7 +3,6 @@ package testutil
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +23,8 @@ func Leaks(timeout time.Duration, marks ...string) string {
 }
 
 func running(marks []string) string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range strings.Split(allStacks(), "\n\n") {
 		// The goroutine asking, and TestMain waiting for it, are not leaks.
 		if strings.Contains(g, "testutil.running") || strings.Contains(g, ".TestMain(") {
 			continue
@@ -46,6 +43,7 @@ func running(marks []string) string {
 // marks outlive them (see Leaks): every Run and Close must wait for what it started. Call it
 // from TestMain.
 func MainCheckingLeaks(m *testing.M, marks ...string) {
+	WatchTimeout()
 	code := m.Run()
 	if code == 0 {
 		if leaked := Leaks(10*time.Second, marks...); leaked != "" {
