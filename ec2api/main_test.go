@@ -1,14 +1,10 @@
 package ec2api
 
 import (
-	"os"
 	"testing"
 
 	"stratus/internal/testutil"
 )
 
 // TestMain says which test hung, should one run into -test.timeout.
-func TestMain(m *testing.M) {
-	testutil.WatchTimeout()
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testutil.Main(m) }

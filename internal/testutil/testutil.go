@@ -71,7 +71,7 @@ var handedOut sync.Map // addresses FreeAddr returned, never returned again
 // processes doing the same from picking the same one.
 func FreeAddr(t testing.TB, ip string) string {
 	t.Helper()
-	low, high := 20000, ephemeralLow()
+	low, high := 23000, ephemeralLow() // above the compute daemon's SSH ports (22200–22999)
 	for range 1000 {
 		var addr string
 		if high-low >= 1000 {

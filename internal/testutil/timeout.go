@@ -6,8 +6,16 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"testing"
 	"time"
 )
+
+// Main runs the tests of a package that needs nothing else from TestMain, under
+// WatchTimeout.
+func Main(m *testing.M) {
+	WatchTimeout()
+	os.Exit(m.Run())
+}
 
 // timeoutMargin is how long before -test.timeout WatchTimeout reports.
 const timeoutMargin = 20 * time.Second
