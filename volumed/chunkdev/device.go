@@ -64,7 +64,7 @@ func New(cfg Config, r *ring.Ring, cl *objclient.Client, reg prometheus.Register
 		cfg:    cfg,
 		ring:   r,
 		cl:     cl,
-		log:    cfg.Logger.With("part", "volumed", "volume", cfg.Volume),
+		log:    cfg.Logger.With("volume", cfg.Volume),
 		m:      m,
 		quorum: r.Replicas()/2 + 1,
 		chunks: make(map[int64]*chunk),

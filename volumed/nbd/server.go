@@ -43,7 +43,7 @@ func New(cfg Config, exports Exports, logger *slog.Logger, reg prometheus.Regist
 	if err != nil {
 		return nil, fmt.Errorf("nbd metrics: %w", err)
 	}
-	return &Server{cfg: cfg, exports: exports, log: logger.With("part", "volumed"), m: m}, nil
+	return &Server{cfg: cfg, exports: exports, log: logger, m: m}, nil
 }
 
 // Serve accepts connections on ln and serves each until the client disconnects. When ctx
