@@ -83,15 +83,17 @@ func New(cfg Config, ln net.Listener) (*Server, error) {
 	}
 	stopping, beginStopping := context.WithCancel(context.Background())
 	return &Server{
-		cfg:      cfg,
-		ln:       ln,
-		addr:     a,
-		log:      log.With("part", "meta", "node", cfg.NodeID),
-		m:        m,
-		sealer:   sl,
-		ready:    make(chan struct{}),
-		stopping: stopping, stop: stopping.Done(), beginStopping: beginStopping,
-		secrets: &secretLimiter{rate: cfg.SecretReadsPerSecond, burst: float64(cfg.SecretReadBurst)},
+		cfg:           cfg,
+		ln:            ln,
+		addr:          a,
+		log:           log.With("part", "meta", "node", cfg.NodeID),
+		m:             m,
+		sealer:        sl,
+		ready:         make(chan struct{}),
+		stopping:      stopping,
+		stop:          stopping.Done(),
+		secrets:       &secretLimiter{rate: cfg.SecretReadsPerSecond, burst: float64(cfg.SecretReadBurst)},
+		beginStopping: beginStopping,
 	}, nil
 }
 

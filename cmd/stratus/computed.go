@@ -189,8 +189,8 @@ func (c *computeFlags) addFlags(fl *pflag.FlagSet) {
 }
 
 // startCompute runs, in g, the compute daemon of the all-in-one server for host
-// --volume-host, with its volumes served by the server's NBD port (nbdAddr), reaching the catalog (at
-// metaAddr) and the storage node in-process with its computed certificate.
+// --volume-host, with its volumes served by the server's NBD port (at nbdAddr), reaching the
+// catalog (at metaAddr) and the storage node in-process with its computed certificate.
 func startCompute(ctx context.Context, g *errgroup.Group, f serverFlags, metaAddr, nbdAddr string, local map[string]http.Handler, id *pki.Identity, rg *ring.Ring, reg prometheus.Registerer) error {
 	if f.compute.domainType == "" {
 		return nil
