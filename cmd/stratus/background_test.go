@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"runtime"
+	"stratus/internal/testutil"
 	"testing"
 	"time"
 )
@@ -67,8 +67,7 @@ func finishWithin(what string, f func()) error {
 	case <-done:
 		return nil
 	case <-time.After(stopWait):
-		buf := make([]byte, 4<<20)
-		return fmt.Errorf("still running %v after being %s; goroutines:\n%s", stopWait, what, buf[:runtime.Stack(buf, true)])
+		return fmt.Errorf("still running %v after being %s; goroutines:\n%s", stopWait, what, testutil.Stacks())
 	}
 }
 

@@ -24,7 +24,7 @@ func Leaks(timeout time.Duration, marks ...string) string {
 
 func running(marks []string) string {
 	var out []string
-	for _, g := range strings.Split(allStacks(), "\n\n") {
+	for _, g := range strings.Split(Stacks(), "\n\n") {
 		// The goroutine asking, and TestMain waiting for it, are not leaks.
 		if strings.Contains(g, "testutil.running") || strings.Contains(g, ".TestMain(") {
 			continue

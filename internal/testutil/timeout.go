@@ -39,7 +39,7 @@ func WatchTimeout() {
 	}
 	start := time.Now()
 	time.AfterFunc(d-timeoutMargin, func() {
-		all := allStacks()
+		all := Stacks()
 		fmt.Fprintf(os.Stderr, "every goroutine, %v into the run:\n%s\n\n", time.Since(start).Round(time.Second), all)
 		fmt.Fprintf(os.Stderr, "the tests were still running %v into the run (-test.timeout %v):\n\n%s\n",
 			time.Since(start).Round(time.Second), d, strings.Join(testGoroutines(all), "\n\n"))
@@ -47,7 +47,7 @@ func WatchTimeout() {
 	})
 }
 
-func allStacks() string {
+func Stacks() string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
