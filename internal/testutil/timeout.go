@@ -47,6 +47,7 @@ func WatchTimeout() {
 	})
 }
 
+// Stacks returns every goroutine's stack.
 func Stacks() string {
 	buf := make([]byte, 1<<20)
 	for {
