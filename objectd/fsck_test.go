@@ -207,8 +207,9 @@ func fsckSegment(path string) error {
 // TestMain fails the run if goroutines of this package outlive the tests: every goroutine a
 // node starts must be owned and waited for.
 func TestMain(m *testing.M) {
-	testutil.WatchTimeout()
+	stop := testutil.WatchTimeout()
 	code := m.Run()
+	stop()
 	if code == 0 {
 		deadline := time.Now().Add(5 * time.Second)
 		for {

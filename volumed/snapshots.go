@@ -583,7 +583,7 @@ func (k *snapSink) releaseAll(ctx context.Context, s *Server) {
 	for i, r := range refs {
 		rctx, cancel := context.WithTimeout(ctx, snapshotPutTimeout)
 		err := k.st.Release(rctx, r)
-		unanswered := rctx.Err() != nil || errors.Is(err, client.ErrUnavailable)
+		unanswered := err != nil && (rctx.Err() != nil || errors.Is(err, client.ErrUnavailable))
 		cancel()
 		if unanswered {
 			s.log.Warn("gave up releasing a failed snapshot's chunks (their space leaks)", "chunks", len(refs)-i, "err", err)

@@ -18,6 +18,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run has returned, with err set
 	err    error
+	stuck  error // what the first stop that timed out reported
 }
 
 // runInBackground calls run with a child of ctx that stop cancels.
@@ -45,9 +46,13 @@ func (r *running) exited() error {
 }
 
 // stop cancels run's context and waits for it to return (see finishWithin); it may be
-// called more than once. Run's own error is in err.
+// called more than once, and once it has timed out it does not wait again. Run's own error
+// is in err. Not safe for concurrent use.
 func (r *running) stop() error {
-	return finishWithin("stopped", func() { r.cancel(); <-r.done })
+	if r.stuck == nil {
+		r.stuck = finishWithin("stopped", func() { r.cancel(); <-r.done })
+	}
+	return r.stuck
 }
 
 // stopOrFail stops r and fails t if it does not return.

@@ -357,43 +357,42 @@ degraded reads. Results go to <out>/<date>.json and <out>/<date>.md.`,
 
 // benchServer is a stratus server process started for a suite.
 type benchServer struct {
-	creds    adminCredentials
-	metrics  string // its /metrics URL
-	exe      string // the stratus binary
-	data     string // its data directory
-	metaAddr string
-	nbdAddr  string // where it serves volumes, if it does
-	stop     func()
+	creds   adminCredentials // with the addresses it bound
+	metrics string           // its /metrics URL
+	exe     string           // the stratus binary
+	data    string           // its data directory
+	stop    func()
 }
 
 // spawnBenchServer starts `stratus server` as a child process under dir, on free loopback
 // ports (serving volumes over NBD too if volumes; with the extra flags), and waits until
-// it serves. With compute
-// flags (the EC2 benchmark's) it also serves the EC2 API, on a free port, and runs
-// instances as those flags say. A process of
-// its own keeps the load tool's CPU and allocations out of the server's.
+// it serves. With compute flags (the EC2 benchmark's) it also serves the EC2 API and runs
+// instances as those flags say. A process of its own keeps the load tool's CPU and
+// allocations out of the server's.
 func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes bool, extra []string, compute ...string) (*benchServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	var addrs [6]string
-	for i := range addrs {
-		if addrs[i], err = freeLoopbackAddr(); err != nil {
-			return nil, err
-		}
+	// Every listener binds a port of its own choosing, read back from credentials.json,
+	// except metrics, whose address is not recorded there.
+	metrics, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
 	}
-	if !volumes {
-		addrs[4] = ""
+	nbd := ""
+	if volumes {
+		nbd = "127.0.0.1:0"
 	}
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(exe, "--log-level", "warn", "server", "--data", data, "--replicas", strconv.Itoa(replicas),
-		"--listen", addrs[0], "--meta-listen", addrs[1], "--objectd-listen", addrs[2], "--metrics-listen", addrs[3], "--nbd-listen", addrs[4],
-		"--ec2-listen", "") // the S3 and volume benchmarks need no EC2 API, and must not collide with a running server's
+		"--listen", "127.0.0.1:0", "--meta-listen", "127.0.0.1:0", "--objectd-listen", "127.0.0.1:0", "--metrics-listen", metrics,
+		"--nbd-listen", nbd, "--console-listen", "",
+		"--ec2-listen", "") // the S3 and volume benchmarks need no EC2 API
 	cmd.Args = append(cmd.Args, extra...)
 	if len(compute) > 0 {
 		// A later flag wins over the --ec2-listen "" above.
-		cmd.Args = append(cmd.Args, "--ec2-listen", addrs[5])
+		cmd.Args = append(cmd.Args, "--ec2-listen", "127.0.0.1:0")
 		cmd.Args = append(cmd.Args, compute...)
 	}
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
@@ -416,8 +415,7 @@ func spawnBenchServer(ctx context.Context, dir string, replicas int, volumes boo
 		raw, err := os.ReadFile(filepath.Join(data, "credentials.json"))
 		var c adminCredentials
 		if err == nil && json.Unmarshal(raw, &c) == nil && c.AccessKey != "" {
-			return &benchServer{creds: c, metrics: "http://" + addrs[3] + "/metrics", exe: exe, data: data,
-				metaAddr: addrs[1], nbdAddr: addrs[4], stop: stop}, nil
+			return &benchServer{creds: c, metrics: "http://" + metrics + "/metrics", exe: exe, data: data, stop: stop}, nil
 		}
 		select {
 		case err := <-exited:

@@ -267,7 +267,7 @@ func (s *benchServer) operator(ctx context.Context, args ...string) ([]byte, err
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.exe, args...)
-	cmd.Env = append(os.Environ(), "STRATUS_META_ADDR="+s.metaAddr, "STRATUS_PKI_DIR="+filepath.Join(s.data, "pki"))
+	cmd.Env = append(os.Environ(), "STRATUS_META_ADDR="+s.creds.MetaAddr, "STRATUS_PKI_DIR="+filepath.Join(s.data, "pki"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -293,7 +293,7 @@ func (s *benchServer) attachVolume(ctx context.Context, size int64, fio string) 
 	if _, err := s.operator(ctx, "volume", "attach", v.ID, "--json"); err != nil {
 		return "", err
 	}
-	uri := "nbd://" + s.nbdAddr + "/" + v.ID
+	uri := "nbd://" + s.creds.NBDAddr + "/" + v.ID
 	deadline := time.Now().Add(time.Minute)
 	for {
 		err := bench.ProbeNBD(ctx, fio, uri, 10*time.Second)

@@ -44,7 +44,11 @@ func TestConsoleInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { stopConsole(); _ = g.Wait() }()
+	defer func() {
+		if err := finishWithin("stopped", func() { stopConsole(); _ = g.Wait() }); err != nil {
+			t.Errorf("console: %v", err)
+		}
+	}()
 
 	tab := browserTab(t, 150*time.Second)
 	loginAs(t, tab, url, cs.creds.AccessKey, cs.creds.SecretKey)

@@ -251,6 +251,7 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, hs *http.Server, ln net.L
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := hs.Shutdown(sctx); err != nil {
+			slog.Warn("requests still running after 10 s of shutdown: closing their connections", "addr", ln.Addr().String())
 			hs.Close() // also cancels the remaining requests' contexts
 		}
 		return nil

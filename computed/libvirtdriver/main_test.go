@@ -10,8 +10,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testutil.WatchTimeout()
+	stop := testutil.WatchTimeout()
 	code := m.Run()
+	stop()
 	// The boot tests may have started virtlogd and libvirtd; stop those (only those).
 	if err := testguest.StopDaemons(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

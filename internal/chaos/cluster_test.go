@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -34,7 +35,7 @@ import (
 var stratusBin string
 
 func TestMain(m *testing.M) {
-	testutil.WatchTimeout()
+	flag.Parse()
 	dir, err := os.MkdirTemp("", "stratus-chaos-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -47,7 +48,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build stratus:", err)
 		os.Exit(1)
 	}
+	stop := testutil.WatchTimeout()
 	code := m.Run()
+	stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -43,8 +43,9 @@ func running(marks []string) string {
 // marks outlive them (see Leaks): every Run and Close must wait for what it started. Call it
 // from TestMain.
 func MainCheckingLeaks(m *testing.M, marks ...string) {
-	WatchTimeout()
+	stop := WatchTimeout()
 	code := m.Run()
+	stop()
 	if code == 0 {
 		if leaked := Leaks(10*time.Second, marks...); leaked != "" {
 			fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)

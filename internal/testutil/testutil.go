@@ -71,7 +71,8 @@ var handedOut sync.Map // addresses FreeAddr returned, never returned again
 // processes doing the same from picking the same one.
 func FreeAddr(t testing.TB, ip string) string {
 	t.Helper()
-	low, high := 23000, ephemeralLow() // above the compute daemon's SSH ports (22200–22999)
+	// Above the compute daemon's SSH ports (22200–22999, and 23200–23999 in its tests).
+	low, high := 24000, ephemeralLow()
 	for range 1000 {
 		var addr string
 		if high-low >= 1000 {

@@ -13,8 +13,10 @@ import (
 // Main runs the tests of a package that needs nothing else from TestMain, under
 // WatchTimeout.
 func Main(m *testing.M) {
-	WatchTimeout()
-	os.Exit(m.Run())
+	stop := WatchTimeout()
+	code := m.Run()
+	stop()
+	os.Exit(code)
 }
 
 // timeoutMargin is how long before -test.timeout WatchTimeout reports.
@@ -24,27 +26,29 @@ const timeoutMargin = 20 * time.Second
 // The testing package would print every goroutine's stack, thousands of lines with servers
 // running, and whoever reads the end of a CI log would not see which test hung. This prints
 // the same stacks and then, last, only those of the goroutines running tests. Call it from
-// TestMain before m.Run; it parses the flags.
-func WatchTimeout() {
+// TestMain right before m.Run (the testing package's clock starts there), and the returned
+// stop right after; it parses the flags.
+func WatchTimeout() (stop func()) {
 	if !flag.Parsed() {
 		flag.Parse()
 	}
 	f := flag.Lookup("test.timeout")
 	if f == nil {
-		return
+		return func() {}
 	}
 	d, ok := f.Value.(flag.Getter).Get().(time.Duration)
 	if !ok || d <= 2*timeoutMargin {
-		return
+		return func() {}
 	}
 	start := time.Now()
-	time.AfterFunc(d-timeoutMargin, func() {
+	t := time.AfterFunc(d-timeoutMargin, func() {
 		all := Stacks()
 		fmt.Fprintf(os.Stderr, "every goroutine, %v into the run:\n%s\n\n", time.Since(start).Round(time.Second), all)
 		fmt.Fprintf(os.Stderr, "the tests were still running %v into the run (-test.timeout %v):\n\n%s\n",
 			time.Since(start).Round(time.Second), d, strings.Join(testGoroutines(all), "\n\n"))
 		os.Exit(2)
 	})
+	return func() { t.Stop() }
 }
 
 // Stacks returns every goroutine's stack.
