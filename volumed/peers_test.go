@@ -76,6 +76,9 @@ func TestPeersThroughDaemon(t *testing.T) {
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		out, err := exec.CommandContext(cctx, name, args...).CombinedOutput()
+		if err != nil && cctx.Err() != nil {
+			t.Fatalf("%s %v: %v\n%s\nthe server's goroutines:\n%s", name, args, err, out, testutil.Stacks())
+		}
 		if err != nil {
 			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 		}

@@ -225,6 +225,12 @@ type chunk struct {
 	n        uint64 // low half of the last sequence given out
 	version  uint64 // the highest sequence the replicas held when first loaded
 	reps     []replica
+	// alloc caches which blocks hold data, a bit per block, for block status (nil: not
+	// known). Every change clears it; one read while a change was in flight, or across
+	// the start or end of one, is not kept (changeEvents counts both).
+	alloc        []uint64
+	changing     int
+	changeEvents uint64
 }
 
 // replica is what the device knows of one replica of a chunk.
@@ -433,6 +439,11 @@ func (c *chunk) current() bool {
 func (d *Device) change(ctx context.Context, c *chunk, durable, creates bool, send func(ctx context.Context, t objclient.Target, seq uint64) (objclient.ChunkResult, error)) (objclient.ChunkResult, error) {
 	c.mu.Lock()
 	seq, err := d.nextSeq(c)
+	if err == nil {
+		c.alloc = nil
+		c.changing++
+		c.changeEvents++
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return objclient.ChunkResult{}, err
@@ -478,6 +489,9 @@ func (d *Device) change(ctx context.Context, c *chunk, durable, creates bool, se
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.alloc = nil
+	c.changing--
+	c.changeEvents++
 	var fenced error
 	var best objclient.ChunkResult
 	var errs []error

@@ -85,6 +85,27 @@ func TestTrimZeroBlockStatus(t *testing.T) {
 			t.Fatalf("extents %v, want %v", ext, want2)
 		}
 	}
+	// What block status learnt of a chunk is kept until the chunk changes: a write into
+	// the trimmed hole shows at once, and with every node stalled the answer is the same.
+	mustWrite(t, d, p[64*kib:128*kib], mib+64*kib, true)
+	want3 := []nbd.Extent{ex(mib, hole), ex(256*kib, 0), ex(4*kib, hole), ex(mib-260*kib, 0), ex(mib, hole)}
+	for _, phase := range []string{"after a write", "with every node stalled"} {
+		ext, err := d.BlockStatus(ctx, 0, 3*mib)
+		if err != nil || len(ext) != len(want3) {
+			t.Fatalf("extents %s: %v (%v), want %v", phase, ext, err, want3)
+		}
+		for i := range ext {
+			if ext[i] != want3[i] {
+				t.Fatalf("extents %s: %v, want %v", phase, ext, want3)
+			}
+		}
+		for _, n := range e.st.Nodes {
+			n.Stall()
+		}
+	}
+	for _, n := range e.st.Nodes {
+		n.Resume()
+	}
 	if err := d.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -407,7 +407,7 @@ func (d *Device) BlockStatus(ctx context.Context, off, length uint64) (ext []nbd
 		if err := d.load(ctx, c); err != nil {
 			return nil, err
 		}
-		meta, found, err := d.currentMeta(ctx, c)
+		alloc, found, err := d.allocation(ctx, c)
 		if err != nil {
 			if len(ext) > 0 {
 				return ext, nil // describe what is known; the client asks again
@@ -422,14 +422,8 @@ func (d *Device) BlockStatus(ctx context.Context, off, length uint64) (ext []nbd
 			add(s.n, hole)
 			continue
 		}
-		data := map[int64]bool{}
-		for _, b := range meta.Blocks {
-			if !b.Zero {
-				data[b.OffsetBytes] = true
-			}
-		}
 		for o := s.off; o < s.off+s.n; o += objclient.ChunkBlockSize {
-			if data[o] {
+			if i := o / objclient.ChunkBlockSize; alloc[i/64]&(1<<(i%64)) != 0 {
 				add(objclient.ChunkBlockSize, 0)
 			} else {
 				add(objclient.ChunkBlockSize, hole)
@@ -437,6 +431,35 @@ func (d *Device) BlockStatus(ctx context.Context, off, length uint64) (ext []nbd
 		}
 	}
 	return ext, nil
+}
+
+// allocation returns which blocks of c hold data, a bit per block; found is false for a
+// chunk no replica holds. A client walking a volume's extents asks about the same chunk
+// once per extent (qemu asks for one extent at a time), so the answer is kept until c
+// changes.
+func (d *Device) allocation(ctx context.Context, c *chunk) (alloc []uint64, found bool, err error) {
+	c.mu.Lock()
+	alloc, events := c.alloc, c.changeEvents
+	c.mu.Unlock()
+	if alloc != nil {
+		return alloc, true, nil
+	}
+	meta, found, err := d.currentMeta(ctx, c)
+	if err != nil || !found {
+		return nil, found, err
+	}
+	alloc = make([]uint64, (d.cfg.ChunkSizeBytes/objclient.ChunkBlockSize+63)/64)
+	for _, b := range meta.Blocks {
+		if i := b.OffsetBytes / objclient.ChunkBlockSize; !b.Zero && b.OffsetBytes >= 0 && int(i/64) < len(alloc) {
+			alloc[i/64] |= 1 << (i % 64)
+		}
+	}
+	c.mu.Lock()
+	if c.changeEvents == events && c.changing == 0 {
+		c.alloc = alloc
+	}
+	c.mu.Unlock()
+	return alloc, true, nil
 }
 
 // currentMeta reads c's table from a current replica; found is false for a chunk no
