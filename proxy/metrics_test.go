@@ -105,8 +105,14 @@ func TestMetricsCountReplicaRequests(t *testing.T) {
 	if _, err := put(t, p, name, payload(10, 2)); err != nil {
 		t.Fatal(err)
 	}
-	if got := n("stratus_proxy_replica_requests_total", "op=put,result=unreachable"); got != 1 {
-		t.Fatalf("%v put requests unreachable, want 1 (the node that is down)", got)
+	// Refused at dial, or, on a busy machine, sent on a pooled connection to it that the
+	// client had not yet seen closed: that ends in an error, not a dial error.
+	downFailed := func() float64 {
+		return n("stratus_proxy_replica_requests_total", "op=put,result=unreachable") +
+			n("stratus_proxy_replica_requests_total", "op=put,result=error")
+	}
+	if got := downFailed(); got != 1 {
+		t.Fatalf("%v put requests unreachable or failed, want 1 (the node that is down)", got)
 	}
 	if got := n("stratus_proxy_handoffs_total", "op=put"); got != 1 {
 		t.Fatalf("%v put handoffs, want 1", got)
@@ -120,8 +126,8 @@ func TestMetricsCountReplicaRequests(t *testing.T) {
 	if got := n("stratus_proxy_nodes_skipped_total", ""); got < 1 {
 		t.Fatalf("%v nodes skipped after the node failed, want at least 1", got)
 	}
-	if got := n("stratus_proxy_replica_requests_total", "op=put,result=unreachable"); got != 1 {
-		t.Fatalf("%v put requests unreachable: the error-limited node was asked again", got)
+	if got := downFailed(); got != 1 {
+		t.Fatalf("%v put requests unreachable or failed: the error-limited node was asked again", got)
 	}
 
 	// Three of four nodes down: the write cannot reach its quorum.
