@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"stratus/internal/testutil"
 	"testing"
 	"time"
+
+	"stratus/internal/testutil"
 )
 
 // stopWait is how long a stopped server or command may take to return. Its own shutdown

@@ -3,8 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"stratus/internal/testutil"
 	"testing"
+
+	"stratus/internal/testutil"
 )
 
 // TestMain stops what tests share across the binary (the console tests' browser and
