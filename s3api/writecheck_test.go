@@ -30,10 +30,7 @@ func TestPutRacingDeleteBucketLeavesNoOrphan(t *testing.T) {
 			c, cl, ctx := withBucket(t, "racing")
 			bucket := aws.String("racing")
 			if versioning != "" {
-				if _, err := cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: bucket,
-					VersioningConfiguration: &types.VersioningConfiguration{Status: versioning}}); err != nil {
-					t.Fatal(err)
-				}
+				versioningTo(t, ctx, cl, "racing", versioning)
 			}
 			deleted := make(chan struct{})
 			var wg sync.WaitGroup
@@ -228,10 +225,7 @@ func TestPublicACLRefusedRightAfterBlock(t *testing.T) {
 			c, cl, ctx := withBucket(t, "blocked")
 			bucket := aws.String("blocked")
 			if versioning != "" {
-				if _, err := cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: bucket,
-					VersioningConfiguration: &types.VersioningConfiguration{Status: versioning}}); err != nil {
-					t.Fatal(err)
-				}
+				versioningTo(t, ctx, cl, "blocked", versioning)
 			}
 			putBytes(t, ctx, cl, "blocked", "warm", []byte("x")) // the server now remembers the record
 			b, mod, err := c.Meta.Bucket(ctx, "blocked")
